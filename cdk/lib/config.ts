@@ -290,6 +290,19 @@ export interface AssetPaths {
   readonly batchImageDockerfile: string;
 }
 
+/**
+ * Bucket names are derived from the environment (and made unique by account and region) so that
+ * IAM statements name the buckets literally and the stateless stack needs no bucket exports.
+ */
+export function bucketNames(config: EnvConfig): { uploads: string; results: string; logs: string } {
+  const suffix = `${config.account}-${config.region}`;
+  return {
+    uploads: `${PROJECT}-${config.envName}-uploads-${suffix}`,
+    results: `${PROJECT}-${config.envName}-results-${suffix}`,
+    logs: `${PROJECT}-${config.envName}-logs-${suffix}`,
+  };
+}
+
 export function envConfig(name: string): EnvConfig {
   if (name !== 'dev' && name !== 'prod') {
     throw new Error(`unknown environment '${name}': expected 'dev' or 'prod'`);

@@ -6,7 +6,7 @@
 // writes clearly-labelled placeholders under .placeholder-assets/ and synthesizes against them.
 // Synth hashes assets; it never builds the Docker image. Never deploy a placeholder synth.
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -48,4 +48,24 @@ const result = spawnSync(cdk, args, {
   stdio: 'inherit',
   env: { ...process.env, CDK_DISABLE_CLI_TELEMETRY: 'true' },
 });
-process.exit(result.status ?? 1);
+if (result.status !== 0) {
+  process.exit(result.status ?? 1);
+}
+
+// `cdk synth` writes the policy-validation report (cdk-nag AwsSolutions, CloudFormation Validate,
+// construct annotations) but exits 0 on findings; this is the gate.
+const report = JSON.parse(readFileSync(join(cdkDir, 'cdk.out', 'validation-report.json'), 'utf8'));
+let findings = 0;
+for (const plugin of report.pluginReports ?? []) {
+  for (const v of plugin.violations ?? []) {
+    for (const c of v.violatingConstructs ?? []) {
+      findings += 1;
+      console.error(`${plugin.pluginName}: ${v.severity} ${v.ruleName} at ${c.constructPath}: ${v.description}`);
+    }
+  }
+}
+if (findings > 0) {
+  console.error(`synth: ${findings} unacknowledged validation finding(s); fix them or acknowledge them with a reason`);
+  process.exit(1);
+}
+console.log('synth: validation report clean (cdk-nag AwsSolutions, CloudFormation Validate, annotations)');

@@ -3,7 +3,7 @@ import * as ecr from 'aws-cdk-lib/aws-ecr';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
-import { BucketLifecycleConfig, EnvConfig } from '../config';
+import { BucketLifecycleConfig, EnvConfig, bucketNames } from '../config';
 
 export interface StorageProps {
   readonly config: EnvConfig;
@@ -26,9 +26,11 @@ export class Storage extends Construct {
   constructor(scope: Construct, id: string, props: StorageProps) {
     super(scope, id);
     const { config } = props;
+    const names = bucketNames(config);
     const removalPolicy = config.retainStatefulResources ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY;
 
     this.logBucket = new s3.Bucket(this, 'LogBucket', {
+      bucketName: names.logs,
       // ALB access logging only supports SSE-S3 on the destination bucket.
       encryption: s3.BucketEncryption.S3_MANAGED,
       blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
@@ -53,8 +55,9 @@ export class Storage extends Construct {
       removalPolicy,
     });
 
-    const dataBucket = (bucketId: string, lifecycle: BucketLifecycleConfig, extra: Partial<s3.BucketProps>) =>
+    const dataBucket = (bucketId: string, bucketName: string, lifecycle: BucketLifecycleConfig, extra: Partial<s3.BucketProps>) =>
       new s3.Bucket(this, bucketId, {
+        bucketName,
         encryption: s3.BucketEncryption.KMS,
         encryptionKey: this.dataKey,
         bucketKeyEnabled: true,
@@ -63,13 +66,13 @@ export class Storage extends Construct {
         versioned: true,
         objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
         serverAccessLogsBucket: this.logBucket,
-        serverAccessLogsPrefix: `s3/${bucketId.toLowerCase()}/`,
+        serverAccessLogsPrefix: `s3/${bucketName}/`,
         lifecycleRules: lifecycleRules(lifecycle),
         removalPolicy,
         ...extra,
       });
 
-    this.uploadsBucket = dataBucket('UploadsBucket', config.uploads, {
+    this.uploadsBucket = dataBucket('UploadsBucket', names.uploads, config.uploads, {
       cors: [
         {
           // Browsers upload runs with pre-signed URLs handed out by the front end.
@@ -85,7 +88,7 @@ export class Storage extends Construct {
     (this.uploadsBucket.node.defaultChild as s3.CfnBucket).notificationConfiguration = {
       eventBridgeConfiguration: { eventBridgeEnabled: true },
     };
-    this.resultsBucket = dataBucket('ResultsBucket', config.results, {});
+    this.resultsBucket = dataBucket('ResultsBucket', names.results, config.results, {});
 
     const repository = (repoId: string, name: string) =>
       new ecr.Repository(this, repoId, {

@@ -1,0 +1,140 @@
+import { RemovalPolicy, Size, Validations } from 'aws-cdk-lib';
+import * as batch from 'aws-cdk-lib/aws-batch';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as ecr_assets from 'aws-cdk-lib/aws-ecr-assets';
+import * as ecs from 'aws-cdk-lib/aws-ecs';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import { Construct } from 'constructs';
+import { AssetPaths, EnvConfig } from '../config';
+import { DataBucketRef, grantBucket } from '../grants';
+
+export interface BatchComputeProps {
+  readonly config: EnvConfig;
+  readonly assets: AssetPaths;
+  readonly vpc: ec2.IVpc;
+  readonly securityGroup: ec2.ISecurityGroup;
+  readonly uploads: DataBucketRef;
+  readonly results: DataBucketRef;
+}
+
+/**
+ * AWS Batch for analyses too large for Lambda: Graviton instances, Spot first with an On-Demand
+ * environment behind it in the same queue, and a job definition built from the batch-runner image.
+ * Jobs are submitted by the state machine, as array jobs when an analysis has several inputs
+ * (each child reads `AWS_BATCH_JOB_ARRAY_INDEX`).
+ */
+export class BatchCompute extends Construct {
+  public readonly jobQueue: batch.JobQueue;
+  public readonly jobDefinition: batch.EcsJobDefinition;
+  public readonly spotEnvironment: batch.ManagedEc2EcsComputeEnvironment;
+  public readonly onDemandEnvironment: batch.ManagedEc2EcsComputeEnvironment;
+  public readonly jobRole: iam.Role;
+  public readonly logGroup: logs.LogGroup;
+
+  constructor(scope: Construct, id: string, props: BatchComputeProps) {
+    super(scope, id);
+    const { config } = props;
+    const c = config.batch;
+    const instanceClasses = c.instanceClasses.map((name) => graviton(name));
+
+    const common = {
+      vpc: props.vpc,
+      vpcSubnets: { subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS },
+      securityGroups: [props.securityGroup],
+      instanceClasses,
+      useOptimalInstanceClasses: false,
+      minvCpus: 0,
+      maxvCpus: c.maxvCpus,
+      updateToLatestImageVersion: true,
+    };
+    this.spotEnvironment = new batch.ManagedEc2EcsComputeEnvironment(this, 'Spot', {
+      ...common,
+      spot: true,
+      spotBidPercentage: c.spotBidPercentage,
+      allocationStrategy: batch.AllocationStrategy.SPOT_PRICE_CAPACITY_OPTIMIZED,
+    });
+    this.onDemandEnvironment = new batch.ManagedEc2EcsComputeEnvironment(this, 'OnDemand', {
+      ...common,
+      spot: false,
+      allocationStrategy: batch.AllocationStrategy.BEST_FIT_PROGRESSIVE,
+    });
+
+    this.jobQueue = new batch.JobQueue(this, 'Queue', {
+      priority: 1,
+      computeEnvironments: [
+        // Order matters: Spot first, On-Demand only when Spot cannot place the job.
+        { computeEnvironment: this.spotEnvironment, order: 1 },
+        { computeEnvironment: this.onDemandEnvironment, order: 2 },
+      ],
+    });
+
+    this.logGroup = new logs.LogGroup(this, 'JobLogs', {
+      retention: config.logRetention,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+
+    this.jobRole = new iam.Role(this, 'JobRole', {
+      assumedBy: new iam.ServicePrincipal('ecs-tasks.amazonaws.com'),
+      description: 'batch-runner jobs: read uploads, write results',
+    });
+    grantBucket(this.jobRole, this.jobRole, props.uploads, 'read');
+    grantBucket(this.jobRole, this.jobRole, props.results, 'readwrite');
+
+    const executionRole = new iam.Role(this, 'ExecutionRole', {
+      assumedBy: new iam.ServicePrincipal('ecs-tasks.amazonaws.com'),
+      description: 'batch-runner jobs: pull the image, write logs',
+    });
+
+    const image = ecs.ContainerImage.fromAsset(props.assets.batchImageDirectory, {
+      file: props.assets.batchImageDockerfile,
+      platform: ecr_assets.Platform.LINUX_ARM64,
+    });
+
+    this.jobDefinition = new batch.EcsJobDefinition(this, 'JobDefinition', {
+      container: new batch.EcsEc2ContainerDefinition(this, 'Container', {
+        image,
+        cpu: c.jobVcpus,
+        memory: Size.mebibytes(c.jobMemoryMiB),
+        jobRole: this.jobRole,
+        executionRole,
+        readonlyRootFilesystem: false,
+        environment: {
+          MZFORGE_ENVIRONMENT: config.envName,
+          MZFORGE_UPLOADS_BUCKET: props.uploads.bucketName,
+          MZFORGE_RESULTS_BUCKET: props.results.bucketName,
+        },
+        logging: ecs.LogDriver.awsLogs({ logGroup: this.logGroup, streamPrefix: 'batch-runner' }),
+      }),
+      timeout: c.jobTimeout,
+      retryAttempts: c.jobAttempts,
+      retryStrategies: [
+        // A reclaimed Spot host ("Host EC2 (instance i-...) terminated.") is retried...
+        batch.RetryStrategy.of(batch.Action.RETRY, batch.Reason.SPOT_INSTANCE_RECLAIMED),
+        // ...so is an image pull hiccup; a job that fails on its own (non-zero exit) is not.
+        batch.RetryStrategy.of(batch.Action.RETRY, batch.Reason.CANNOT_PULL_CONTAINER),
+        batch.RetryStrategy.of(batch.Action.EXIT, batch.Reason.NON_ZERO_EXIT_CODE),
+      ],
+      propagateTags: true,
+    });
+
+    Validations.of(executionRole).acknowledge({
+      id: 'AwsSolutions-IAM5[Resource::*]',
+      reason: 'ecr:GetAuthorizationToken (pulling the image asset) does not support resource-level permissions',
+    });
+    for (const env of [this.spotEnvironment, this.onDemandEnvironment]) {
+      Validations.of(env).acknowledge({
+        id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonEC2ContainerServiceforEC2Role]',
+        reason: 'the ECS agent on Batch hosts needs the AWS-maintained container-instance policy; jobs use their own job role',
+      });
+    }
+  }
+}
+
+/** Maps a Graviton family name from the config (e.g. `c7g`) to an instance class, refusing x86. */
+export function graviton(name: string): ec2.InstanceClass {
+  if (!/^[a-z]+\d+g[a-z]*$/.test(name)) {
+    throw new Error(`'${name}' is not a Graviton instance family`);
+  }
+  return name as ec2.InstanceClass;
+}
