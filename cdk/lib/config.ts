@@ -177,7 +177,7 @@ export const ENVIRONMENTS: Record<EnvName, EnvConfig> = {
       maxAllocatedStorageGiB: 100,
       backupRetentionDays: 7,
       deletionProtection: false,
-      postgresFullVersion: '16.4',
+      postgresFullVersion: '16.13',
       postgresMajorVersion: '16',
     },
     frontEnd: {
@@ -230,7 +230,7 @@ export const ENVIRONMENTS: Record<EnvName, EnvConfig> = {
       maxAllocatedStorageGiB: 1000,
       backupRetentionDays: 30,
       deletionProtection: true,
-      postgresFullVersion: '16.4',
+      postgresFullVersion: '16.13',
       postgresMajorVersion: '16',
     },
     frontEnd: {

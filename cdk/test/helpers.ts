@@ -2,7 +2,8 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { App } from 'aws-cdk-lib';
-import { AssetPaths, EnvName, envConfig } from '../lib/config';
+import { Template } from 'aws-cdk-lib/assertions';
+import { AssetPaths, EnvConfig, EnvName, envConfig } from '../lib/config';
 import { MzforgeStage } from '../lib/stage';
 
 /**
@@ -29,7 +30,11 @@ export function cdkJsonContext(): Record<string, unknown> {
 const stages = new Map<EnvName, MzforgeStage>();
 
 /** One synthesized stage per environment, shared by the tests of a file. */
-export function stageFor(env: EnvName): MzforgeStage {
+export function stageFor(env: EnvName, overrides: Partial<EnvConfig> = {}): MzforgeStage {
+  if (Object.keys(overrides).length > 0) {
+    const app = new App({ context: cdkJsonContext() });
+    return new MzforgeStage(app, 'Custom', { config: { ...envConfig(env), ...overrides }, assets: placeholderAssets() });
+  }
   let stage = stages.get(env);
   if (!stage) {
     const app = new App({ context: cdkJsonContext() });
@@ -37,4 +42,44 @@ export function stageFor(env: EnvName): MzforgeStage {
     stages.set(env, stage);
   }
   return stage;
+}
+
+export interface CfnResourceJson {
+  Type: string;
+  Properties?: Record<string, any>;
+  [key: string]: any;
+}
+
+/** `[logicalId, resource]` for every resource of `type` in a template. */
+export function resourcesOf(t: Template, type: string): [string, CfnResourceJson][] {
+  return Object.entries(t.findResources(type)) as [string, CfnResourceJson][];
+}
+
+/**
+ * Renders an `Fn::Join` of strings and intrinsics to one string, writing each intrinsic as a
+ * placeholder (`<Ref:X>`, `<GetAtt:X.Y>`, `<ImportValue>`), so a definition can be JSON-parsed.
+ */
+export function flattenJoin(value: any): string {
+  if (typeof value === 'string') return value;
+  if (value && value['Fn::Join']) {
+    const [sep, parts] = value['Fn::Join'];
+    return parts.map(flattenJoin).join(sep);
+  }
+  if (value && value.Ref) return `<Ref:${value.Ref}>`;
+  if (value && value['Fn::GetAtt']) return `<GetAtt:${value['Fn::GetAtt'].join('.')}>`;
+  if (value && value['Fn::ImportValue']) return '<ImportValue>';
+  return `<${JSON.stringify(value)}>`;
+}
+
+/** The parsed Amazon States Language definition of the only state machine in `t`. */
+export function stateMachineDefinition(t: Template): any {
+  const machines = resourcesOf(t, 'AWS::StepFunctions::StateMachine');
+  if (machines.length !== 1) throw new Error(`expected one state machine, found ${machines.length}`);
+  return JSON.parse(flattenJoin(machines[0][1].Properties!.DefinitionString));
+}
+
+/** Both templates of an environment. */
+export function templatesFor(env: EnvName): { stateful: Template; stateless: Template } {
+  const stage = stageFor(env);
+  return { stateful: Template.fromStack(stage.stateful), stateless: Template.fromStack(stage.stateless) };
 }
