@@ -1,0 +1,146 @@
+//! Command-line arguments, and their conversion into one validated [`PipelineParams`].
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use mzforge::pipeline::{BadSpectrumPolicy, SignalPolicy};
+use mzforge::PipelineParams;
+
+/// mzforge: read mzML/MGF, centroid profile spectra, write Parquet.
+#[derive(Debug, Parser)]
+#[command(name = "mzforge", version, about, long_about = None, max_term_width = 100)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Process mzML/MGF files into DIR/<input stem>/{spectra,peaks}.parquet and run.json.
+    Run(RunArgs),
+    /// Summarise a file: spectra per level, profile/centroid, RT and m/z ranges, instrument.
+    Inspect(InspectArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Input files or glob patterns (mzML, mzML.gz, MGF, MGF.gz; the format is sniffed).
+    #[arg(required = true, value_name = "INPUT")]
+    pub inputs: Vec<String>,
+
+    /// Output directory; each input gets a subdirectory named after its stem.
+    #[arg(long, short, value_name = "DIR")]
+    pub out: PathBuf,
+
+    /// Parameters from a TOML file (same names as run.json's "params"); flags override it.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Worker threads [default: all cores].
+    #[arg(long, short = 'j', value_name = "N")]
+    pub threads: Option<usize>,
+
+    /// MS levels to keep, comma separated, e.g. `1` or `1,2` [default: all].
+    #[arg(long, value_delimiter = ',', value_name = "LEVELS")]
+    pub ms_levels: Option<Vec<u8>>,
+
+    /// Minimum signal-to-noise of a centroid and of the points it is fitted on; 0 keeps every
+    /// local maximum [default: 0].
+    #[arg(long, value_name = "S")]
+    pub min_snr: Option<f32>,
+
+    /// Minimum apex intensity of a centroid [default: 0].
+    #[arg(long, value_name = "I")]
+    pub min_intensity: Option<f32>,
+
+    /// Width of the noise-estimation window in m/z units [default: 200].
+    #[arg(long, value_name = "MZ")]
+    pub noise_window: Option<f64>,
+
+    /// How to decide profile vs centroid [default: auto: the data are checked against the
+    /// declaration and win where they disagree].
+    #[arg(long, value_enum, value_name = "POLICY")]
+    pub signal: Option<SignalArg>,
+
+    /// What to do with a spectrum whose arrays cannot be decoded [default: skip (and report)].
+    #[arg(long, value_enum, value_name = "POLICY")]
+    pub on_bad_spectrum: Option<BadSpectrumArg>,
+
+    /// Print one JSON summary per input on stdout instead of text.
+    #[arg(long)]
+    pub json: bool,
+
+    /// No progress bar or log lines.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// The file to summarise.
+    pub input: PathBuf,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum SignalArg {
+    Auto,
+    Declared,
+    Profile,
+    Centroid,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum BadSpectrumArg {
+    Skip,
+    Fail,
+}
+
+impl RunArgs {
+    /// One validated parameter set: defaults, then the config file, then the flags.
+    pub fn params(&self) -> Result<PipelineParams> {
+        let mut params = match &self.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot read {}", path.display()))?;
+                toml::from_str::<PipelineParams>(&text)
+                    .with_context(|| format!("invalid config {}", path.display()))?
+            }
+            None => PipelineParams::default(),
+        };
+        if let Some(v) = self.threads {
+            params.threads = v;
+        }
+        if let Some(v) = &self.ms_levels {
+            params.ms_levels = v.clone();
+        }
+        if let Some(v) = self.min_snr {
+            params.centroid.min_snr = v;
+        }
+        if let Some(v) = self.min_intensity {
+            params.centroid.min_intensity = v;
+        }
+        if let Some(v) = self.noise_window {
+            params.centroid.noise.window_mz = v;
+        }
+        if let Some(v) = self.signal {
+            params.signal = match v {
+                SignalArg::Auto => SignalPolicy::Auto,
+                SignalArg::Declared => SignalPolicy::Declared,
+                SignalArg::Profile => SignalPolicy::Profile,
+                SignalArg::Centroid => SignalPolicy::Centroid,
+            };
+        }
+        if let Some(v) = self.on_bad_spectrum {
+            params.on_bad_spectrum = match v {
+                BadSpectrumArg::Skip => BadSpectrumPolicy::Skip,
+                BadSpectrumArg::Fail => BadSpectrumPolicy::Fail,
+            };
+        }
+        params.validate()?;
+        Ok(params)
+    }
+}

@@ -1,0 +1,134 @@
+//! `mzforge inspect`: what is in a file, at a glance.
+
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use mzforge::signal::detect_signal_kind;
+use mzforge::{FileInfo, SignalKind, SpectrumReader};
+use serde::Serialize;
+
+use crate::cli::InspectArgs;
+
+#[derive(Debug, Default, Serialize)]
+struct LevelSummary {
+    spectra: u64,
+    declared_profile: u64,
+    declared_centroid: u64,
+    undeclared: u64,
+    looks_profile: u64,
+    looks_centroid: u64,
+    points: u64,
+}
+
+#[derive(Debug, Serialize)]
+struct Inspection {
+    path: String,
+    file: FileInfo,
+    spectra: u64,
+    levels: BTreeMap<u8, LevelSummary>,
+    rt_seconds: Option<(f64, f64)>,
+    mz: Option<(f64, f64)>,
+    precursor_charges: BTreeMap<String, u64>,
+    bad_spectra: Vec<String>,
+}
+
+pub fn inspect(args: InspectArgs) -> Result<ExitCode> {
+    let mut reader = SpectrumReader::open(&args.input)?;
+    let mut report = Inspection {
+        path: args.input.display().to_string(),
+        file: reader.info().clone(),
+        spectra: 0,
+        levels: BTreeMap::new(),
+        rt_seconds: None,
+        mz: None,
+        precursor_charges: BTreeMap::new(),
+        bad_spectra: Vec::new(),
+    };
+    let mut scratch = Vec::new();
+    while let Some(raw) = reader.next_raw()? {
+        report.spectra += 1;
+        let meta = raw.meta();
+        let level = report.levels.entry(meta.ms_level).or_default();
+        level.spectra += 1;
+        match meta.declared_signal {
+            Some(SignalKind::Profile) => level.declared_profile += 1,
+            Some(SignalKind::Centroid) => level.declared_centroid += 1,
+            None => level.undeclared += 1,
+        }
+        if let Some(p) = &meta.precursor {
+            let key = p
+                .charge
+                .map(|z| z.to_string())
+                .unwrap_or_else(|| "unknown".into());
+            *report.precursor_charges.entry(key).or_default() += 1;
+        }
+        let rt = meta.rt_seconds;
+        report.rt_seconds = Some(
+            report
+                .rt_seconds
+                .map_or((rt, rt), |(a, b)| (a.min(rt), b.max(rt))),
+        );
+        match raw.decode(reader.path()) {
+            Ok((spectrum, _)) => {
+                level.points += spectrum.mz.len() as u64;
+                match detect_signal_kind(&spectrum.mz, &spectrum.intensity, &mut scratch) {
+                    Some(SignalKind::Profile) => level.looks_profile += 1,
+                    Some(SignalKind::Centroid) => level.looks_centroid += 1,
+                    None => {}
+                }
+                if let (Some(&lo), Some(&hi)) = (spectrum.mz.first(), spectrum.mz.last()) {
+                    report.mz = Some(report.mz.map_or((lo, hi), |(a, b)| (a.min(lo), b.max(hi))));
+                }
+            }
+            Err(e) => report.bad_spectra.push(e.to_string()),
+        }
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print_text(&report);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_text(r: &Inspection) {
+    println!("{}", r.path);
+    let format = r.file.format.map(|f| format!("{f:?}")).unwrap_or_default();
+    println!(
+        "  format       {format}{}",
+        if r.file.gzip { " (gzip)" } else { "" }
+    );
+    if !r.file.instruments.is_empty() {
+        println!("  instrument   {}", r.file.instruments.join(", "));
+    }
+    match r.file.declared_spectrum_count {
+        Some(n) if n != r.spectra => {
+            println!("  spectra      {} (the file declares {n})", r.spectra)
+        }
+        _ => println!("  spectra      {}", r.spectra),
+    }
+    for (level, s) in &r.levels {
+        println!(
+            "  MS{level:<10} {} spectra: declared {} profile / {} centroid / {} undeclared; data look {} profile / {} centroid",
+            s.spectra, s.declared_profile, s.declared_centroid, s.undeclared, s.looks_profile, s.looks_centroid
+        );
+    }
+    if let Some((a, b)) = r.rt_seconds {
+        println!("  RT           {a:.2} - {b:.2} s");
+    }
+    if let Some((a, b)) = r.mz {
+        println!("  m/z          {a:.4} - {b:.4}");
+    }
+    if !r.precursor_charges.is_empty() {
+        let charges: Vec<String> = r
+            .precursor_charges
+            .iter()
+            .map(|(z, n)| format!("{z}: {n}"))
+            .collect();
+        println!("  precursor z  {}", charges.join(", "));
+    }
+    for bad in &r.bad_spectra {
+        println!("  bad spectrum {bad}");
+    }
+}

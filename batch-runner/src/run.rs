@@ -1,0 +1,289 @@
+//! `mzforge run`: every input into its own atomic result directory.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{BufWriter, IsTerminal, Read};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use indicatif::{ProgressBar, ProgressStyle};
+use mzforge::output::{ResultDir, TableWriters, PEAKS_FILE, RUN_FILE, SPECTRA_FILE};
+use mzforge::{Pipeline, PipelineParams, RunSummary, SpectrumReader};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::cli::RunArgs;
+
+/// Everything `run.json` records.
+#[derive(Debug, Serialize)]
+struct RunRecord<'a> {
+    mzforge_version: &'a str,
+    input: InputRecord,
+    params: &'a PipelineParams,
+    outputs: Vec<&'static str>,
+    summary: &'a RunSummary,
+}
+
+#[derive(Debug, Serialize)]
+struct InputRecord {
+    path: String,
+    bytes: u64,
+    sha256: String,
+}
+
+pub fn run(args: RunArgs) -> Result<ExitCode> {
+    let params = args.params()?;
+    let inputs = expand_inputs(&args.inputs)?;
+    let targets = output_targets(&inputs, &args.out)?;
+    let pipeline = Pipeline::new(params.clone())?;
+    let params_json = serde_json::to_string(&params)?;
+    let show_progress = !args.quiet && !args.json && std::io::stderr().is_terminal();
+
+    let mut failures = 0;
+    for (input, target) in inputs.iter().zip(&targets) {
+        match run_one(&pipeline, &params_json, input, target, show_progress) {
+            Ok(summary) => {
+                if args.json {
+                    println!(
+                        "{}",
+                        serde_json::to_string(&serde_json::json!({
+                            "input": input, "output": target, "status": "ok", "summary": summary,
+                        }))?
+                    );
+                } else if !args.quiet {
+                    eprintln!(
+                        "{}: {} spectra ({} profile, {} centroid), {} peaks in {:.2} s -> {}",
+                        input.display(),
+                        summary.spectra_written,
+                        summary.profile_spectra,
+                        summary.centroid_spectra,
+                        summary.peaks_written,
+                        summary.elapsed_seconds,
+                        target.display()
+                    );
+                    for warning in &summary.warnings {
+                        eprintln!("warning: {warning}");
+                    }
+                    if summary.warnings_total > summary.warnings.len() as u64 {
+                        eprintln!(
+                            "warning: ... {} more in run.json",
+                            summary.warnings_total - summary.warnings.len() as u64
+                        );
+                    }
+                }
+            }
+            Err(error) => {
+                failures += 1;
+                let message = crate::chain(&error);
+                if args.json {
+                    println!(
+                        "{}",
+                        serde_json::json!({ "input": input, "status": "error", "error": message })
+                    );
+                }
+                eprintln!("error: {message}");
+            }
+        }
+    }
+    Ok(if failures == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn run_one(
+    pipeline: &Pipeline,
+    params_json: &str,
+    input: &Path,
+    target: &Path,
+    show_progress: bool,
+) -> Result<RunSummary> {
+    let reader = SpectrumReader::open(input)?;
+    let dir = ResultDir::create(target)?;
+    let open = |name| -> Result<BufWriter<File>> {
+        let path = dir.file(name);
+        Ok(BufWriter::new(File::create(&path).with_context(|| {
+            format!("cannot create {}", path.display())
+        })?))
+    };
+    let mut tables = TableWriters::new(open(SPECTRA_FILE)?, open(PEAKS_FILE)?, params_json)?;
+    let progress = progress_bar(show_progress, reader.info().declared_spectrum_count, input);
+    let mut last_log = Instant::now();
+    let mut seen = 0u64;
+    let summary = pipeline.run(reader, &mut |batch| {
+        tables.write(batch)?;
+        seen += batch.len() as u64;
+        match &progress {
+            Some(bar) => bar.set_position(seen),
+            None if last_log.elapsed() > Duration::from_secs(10) => {
+                eprintln!("{}: {seen} spectra", input.display());
+                last_log = Instant::now();
+            }
+            None => {}
+        }
+        Ok(())
+    })?;
+    if let Some(bar) = progress {
+        bar.finish_and_clear();
+    }
+    let (spectra, peaks) = tables.finish()?;
+    for writer in [spectra, peaks] {
+        writer
+            .into_inner()
+            .map_err(|e| e.into_error())?
+            .sync_all()?;
+    }
+    let record = RunRecord {
+        mzforge_version: mzforge::VERSION,
+        input: input_record(input)?,
+        params: pipeline.params(),
+        outputs: vec![SPECTRA_FILE, PEAKS_FILE],
+        summary: &summary,
+    };
+    let run_json = dir.file(RUN_FILE);
+    std::fs::write(&run_json, serde_json::to_vec_pretty(&record)?)
+        .with_context(|| format!("cannot write {}", run_json.display()))?;
+    dir.commit()?;
+    Ok(summary)
+}
+
+fn progress_bar(show: bool, total: Option<u64>, input: &Path) -> Option<ProgressBar> {
+    if !show {
+        return None;
+    }
+    let bar = match total {
+        Some(n) => ProgressBar::new(n),
+        None => ProgressBar::new_spinner(),
+    };
+    let style =
+        ProgressStyle::with_template("{msg} [{elapsed_precise}] {wide_bar} {pos}/{len} spectra")
+            .unwrap_or_else(|_| ProgressStyle::default_bar());
+    bar.set_style(style);
+    bar.set_message(
+        input
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+    );
+    Some(bar)
+}
+
+fn input_record(path: &Path) -> Result<InputRecord> {
+    let mut file = File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mut hasher = Sha256::new();
+    let mut buffer = vec![0u8; 1 << 20];
+    let mut bytes = 0u64;
+    loop {
+        let n = file.read(&mut buffer)?;
+        if n == 0 {
+            break;
+        }
+        bytes += n as u64;
+        hasher.update(&buffer[..n]);
+    }
+    let sha256 = hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    Ok(InputRecord {
+        path: path.display().to_string(),
+        bytes,
+        sha256,
+    })
+}
+
+/// Paths as given, with glob patterns expanded (in sorted order). A pattern matching nothing
+/// is an error, as is a missing file.
+pub fn expand_inputs(patterns: &[String]) -> Result<Vec<PathBuf>> {
+    let mut inputs = Vec::new();
+    for pattern in patterns {
+        if pattern.contains(['*', '?', '[']) {
+            let mut matched: Vec<PathBuf> = glob::glob(pattern)
+                .with_context(|| format!("invalid glob pattern {pattern:?}"))?
+                .filter_map(|entry| entry.ok())
+                .filter(|p| p.is_file())
+                .collect();
+            if matched.is_empty() {
+                bail!("no file matches {pattern:?}");
+            }
+            matched.sort();
+            inputs.extend(matched);
+        } else {
+            let path = PathBuf::from(pattern);
+            if !path.is_file() {
+                bail!("cannot read {}: no such file", path.display());
+            }
+            inputs.push(path);
+        }
+    }
+    Ok(inputs)
+}
+
+/// The input's name without directory, `.gz` and format extension: `a/b/run1.mzML.gz` → `run1`.
+pub fn input_stem(path: &Path) -> String {
+    let mut name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    for suffix in [".gz", ".bz2"] {
+        if name.to_ascii_lowercase().ends_with(suffix) {
+            name.truncate(name.len() - suffix.len());
+        }
+    }
+    for suffix in [".mzml", ".mgf", ".xml"] {
+        if name.to_ascii_lowercase().ends_with(suffix) {
+            name.truncate(name.len() - suffix.len());
+            break;
+        }
+    }
+    if name.is_empty() {
+        "input".into()
+    } else {
+        name
+    }
+}
+
+fn output_targets(inputs: &[PathBuf], out: &Path) -> Result<Vec<PathBuf>> {
+    let mut seen: BTreeMap<String, &Path> = BTreeMap::new();
+    let mut targets = Vec::new();
+    for input in inputs {
+        let stem = input_stem(input);
+        if let Some(previous) = seen.insert(stem.clone(), input) {
+            bail!(
+                "{} and {} would both write {}; run them into different --out directories",
+                previous.display(),
+                input.display(),
+                out.join(&stem).display()
+            );
+        }
+        targets.push(out.join(stem));
+    }
+    Ok(targets)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stems_drop_compression_and_format_extensions() {
+        assert_eq!(input_stem(Path::new("a/b/run1.mzML.gz")), "run1");
+        assert_eq!(input_stem(Path::new("x.mgf")), "x");
+        assert_eq!(
+            input_stem(Path::new("MzMLFile_6_uncompresscor.MzML.gz")),
+            "MzMLFile_6_uncompresscor"
+        );
+        assert_eq!(input_stem(Path::new("plain")), "plain");
+    }
+
+    #[test]
+    fn duplicate_stems_are_refused() {
+        let inputs = vec![PathBuf::from("a/run.mzML"), PathBuf::from("b/run.mzML.gz")];
+        let err = output_targets(&inputs, Path::new("out")).unwrap_err();
+        assert!(err.to_string().contains("would both write"));
+    }
+}

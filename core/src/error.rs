@@ -1,0 +1,87 @@
+//! The engine's one error type.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong in the engine. Messages are lowercase and name the file and,
+/// where known, the spectrum.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The input could not be opened or read.
+    #[error("cannot read {path}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The operating system's reason.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The input is not a format mzforge reads.
+    #[error("{path}: not an mzML or MGF file ({reason})")]
+    UnknownFormat {
+        /// The file.
+        path: PathBuf,
+        /// What the first bytes looked like.
+        reason: String,
+    },
+    /// The file's structure is broken: truncated or invalid XML, a corrupt compressed stream.
+    #[error("{path}: malformed input {location}: {message}")]
+    Malformed {
+        /// The file.
+        path: PathBuf,
+        /// Where: after which spectrum, at or before which byte.
+        location: String,
+        /// What the parser said.
+        message: String,
+    },
+    /// One spectrum cannot be used (corrupt arrays, arrays of different lengths...).
+    #[error("{path}: spectrum {index} ({native_id}): {message}")]
+    BadSpectrum {
+        /// The file.
+        path: PathBuf,
+        /// Position of the spectrum in the file, from 0.
+        index: u32,
+        /// The spectrum's native id.
+        native_id: String,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// A parameter is out of range or inconsistent.
+    #[error("invalid parameter `{name}`: {message}")]
+    InvalidParameter {
+        /// The parameter's name, as in the config file and CLI.
+        name: &'static str,
+        /// Why it was rejected.
+        message: String,
+    },
+    /// A result could not be written.
+    #[error("cannot write {path}")]
+    Write {
+        /// The output file or directory.
+        path: PathBuf,
+        /// The reason.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Arrow or Parquet refused a batch (a bug if it happens).
+    #[error("cannot encode results as parquet")]
+    Parquet(#[source] parquet::errors::ParquetError),
+    /// Arrow refused a batch (a bug if it happens).
+    #[error("cannot build arrow batch")]
+    Arrow(#[source] arrow::error::ArrowError),
+}
+
+impl From<parquet::errors::ParquetError> for Error {
+    fn from(e: parquet::errors::ParquetError) -> Self {
+        Error::Parquet(e)
+    }
+}
+
+impl From<arrow::error::ArrowError> for Error {
+    fn from(e: arrow::error::ArrowError) -> Self {
+        Error::Arrow(e)
+    }
+}
+
+/// Shorthand for results of the engine.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

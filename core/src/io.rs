@@ -1,0 +1,514 @@
+//! Reading mzML and MGF. The only module that touches `mzdata`: its types never leave here.
+//!
+//! Reading is split in two so it can be parallel: [`SpectrumReader`] parses the XML (or MGF
+//! text) sequentially and yields [`RawSpectrum`]s whose arrays are still encoded;
+//! [`RawSpectrum::decode`] (base64, zlib, Numpress, byte order) runs on any thread.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use mzdata::io::mgf::MGFReaderType;
+use mzdata::io::mzml::{MzMLParserState, MzMLReaderType};
+use mzdata::io::DetailLevel;
+use mzdata::prelude::*;
+use mzdata::spectrum::{MultiLayerSpectrum, RefPeakDataLevel, ScanPolarity, SignalContinuity};
+
+use crate::error::{Error, Result};
+use crate::spectrum::{Polarity, Precursor, SignalKind, Spectrum, SpectrumMeta};
+
+/// The formats mzforge reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InputFormat {
+    /// mzML (plain or indexed).
+    MzML,
+    /// Mascot Generic Format.
+    Mgf,
+}
+
+/// Facts about the whole file, known after its header is read.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct FileInfo {
+    /// The format.
+    pub format: Option<InputFormat>,
+    /// Whether the stream was gzip-compressed.
+    pub gzip: bool,
+    /// The spectrum count the file declares, if any (it can be wrong; it is never trusted).
+    pub declared_spectrum_count: Option<u64>,
+    /// Instrument model names from the file header.
+    pub instruments: Vec<String>,
+}
+
+/// Counts the bytes that went through a reader, to say where in a file an error happened.
+struct CountingReader<R> {
+    inner: R,
+    count: Arc<AtomicU64>,
+}
+
+impl<R: Read> Read for CountingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+type DynRead = Box<dyn Read + Send>;
+
+enum Parser {
+    MzML(Box<MzMLReaderType<DynRead>>),
+    Mgf(Box<MGFReaderType<DynRead>>),
+    Finished,
+}
+
+/// A sequential reader of one mzML or MGF input (plain or gzip-compressed), yielding spectra
+/// with their arrays still encoded.
+pub struct SpectrumReader {
+    path: PathBuf,
+    parser: Parser,
+    info: FileInfo,
+    bytes_read: Arc<AtomicU64>,
+    next_index: u32,
+    last_id: Option<String>,
+}
+
+impl std::fmt::Debug for SpectrumReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SpectrumReader")
+            .field("path", &self.path)
+            .field("info", &self.info)
+            .finish()
+    }
+}
+
+const READ_BUFFER: usize = 1 << 20;
+
+impl SpectrumReader {
+    /// Opens a local file. The format is sniffed from the content, not the name.
+    pub fn open(path: impl AsRef<Path>) -> Result<SpectrumReader> {
+        let path = path.as_ref();
+        let file = File::open(path).map_err(|source| Error::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        SpectrumReader::from_reader(path, Box::new(file))
+    }
+
+    /// Reads from any byte stream (a download, a pipe); `name` is used in messages.
+    pub fn from_reader(
+        name: impl AsRef<Path>,
+        stream: Box<dyn Read + Send>,
+    ) -> Result<SpectrumReader> {
+        let path = name.as_ref().to_owned();
+        let io_err = |source| Error::Io {
+            path: path.clone(),
+            source,
+        };
+        let mut buffered = BufReader::with_capacity(READ_BUFFER, stream);
+        let head = buffered.fill_buf().map_err(io_err)?.to_vec();
+        let gzip = head.starts_with(&[0x1f, 0x8b]);
+        let bytes_read = Arc::new(AtomicU64::new(0));
+        let (stream, head): (BufReader<DynRead>, Vec<u8>) = if gzip {
+            let decoder = flate2::read::MultiGzDecoder::new(buffered);
+            let mut inner = BufReader::with_capacity(READ_BUFFER, Box::new(decoder) as DynRead);
+            let head = inner.fill_buf().map_err(|e| Error::Malformed {
+                path: path.clone(),
+                location: "in the gzip stream".into(),
+                message: e.to_string(),
+            })?;
+            let head = head.to_vec();
+            (inner, head)
+        } else {
+            (
+                BufReader::with_capacity(READ_BUFFER, Box::new(buffered) as DynRead),
+                head,
+            )
+        };
+        let format = sniff_format(&head).ok_or_else(|| Error::UnknownFormat {
+            path: path.clone(),
+            reason: describe_head(&head),
+        })?;
+        // A BufReader around the BufReader keeps sniffed bytes; count what the parser consumes.
+        let counted: DynRead = Box::new(CountingReader {
+            inner: stream,
+            count: bytes_read.clone(),
+        });
+        let mut info = FileInfo {
+            format: Some(format),
+            gzip,
+            ..Default::default()
+        };
+        let parser = match format {
+            InputFormat::MzML => {
+                let parsed = catch_unwind(AssertUnwindSafe(|| {
+                    MzMLReaderType::<DynRead>::with_buffer_capacity_and_detail_level(
+                        counted,
+                        READ_BUFFER,
+                        DetailLevel::Lazy,
+                    )
+                }));
+                let reader = parsed.map_err(|panic| Error::Malformed {
+                    path: path.clone(),
+                    location: "in the file header".into(),
+                    message: panic_message(panic),
+                })?;
+                if reader.state == MzMLParserState::ParserError {
+                    return Err(Error::Malformed {
+                        path: path.clone(),
+                        location: format!(
+                            "in the file header, before byte {}",
+                            bytes_read.load(Ordering::Relaxed)
+                        ),
+                        message: "the mzML header could not be parsed".into(),
+                    });
+                }
+                info.declared_spectrum_count = reader.spectrum_count_hint();
+                info.instruments = reader
+                    .instrument_configurations()
+                    .values()
+                    .flat_map(|config| {
+                        config
+                            .params()
+                            .iter()
+                            .filter(|p| p.is_controlled())
+                            .map(|p| p.name.clone())
+                    })
+                    .collect();
+                Parser::MzML(Box::new(reader))
+            }
+            InputFormat::Mgf => {
+                let mut reader = MGFReaderType::<DynRead>::new(counted);
+                reader.detail_level = DetailLevel::Lazy;
+                Parser::Mgf(Box::new(reader))
+            }
+        };
+        Ok(SpectrumReader {
+            path,
+            parser,
+            info,
+            bytes_read,
+            next_index: 0,
+            last_id: None,
+        })
+    }
+
+    /// The path (or name) given when opening.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// File-level facts.
+    pub fn info(&self) -> &FileInfo {
+        &self.info
+    }
+
+    /// Bytes of (decompressed) input consumed so far.
+    pub fn bytes_read(&self) -> u64 {
+        self.bytes_read.load(Ordering::Relaxed)
+    }
+
+    fn malformed(&mut self, message: String) -> Error {
+        self.parser = Parser::Finished;
+        let location = match &self.last_id {
+            Some(id) => format!(
+                "after spectrum {} ({id}), before byte {}",
+                self.next_index.saturating_sub(1),
+                self.bytes_read()
+            ),
+            None => format!(
+                "before the first spectrum, before byte {}",
+                self.bytes_read()
+            ),
+        };
+        Error::Malformed {
+            path: self.path.clone(),
+            location,
+            message,
+        }
+    }
+
+    /// The next spectrum, `None` at the end, or an error if the file is broken here. After an
+    /// error the reader is finished.
+    pub fn next_raw(&mut self) -> Result<Option<RawSpectrum>> {
+        let outcome = catch_unwind(AssertUnwindSafe(|| read_one(&mut self.parser)));
+        let spectrum = match outcome {
+            Ok(Ok(Some(spectrum))) => spectrum,
+            Ok(Ok(None)) => {
+                self.parser = Parser::Finished;
+                return Ok(None);
+            }
+            Ok(Err(message)) => return Err(self.malformed(message)),
+            Err(panic) => {
+                return Err(self.malformed(format!("parser failure: {}", panic_message(panic))))
+            }
+        };
+        let index = self.next_index;
+        self.next_index += 1;
+        self.last_id = Some(spectrum.id().to_owned());
+        Ok(Some(RawSpectrum {
+            index,
+            inner: Box::new(spectrum),
+        }))
+    }
+}
+
+impl Iterator for SpectrumReader {
+    type Item = Result<RawSpectrum>;
+    fn next(&mut self) -> Option<Self::Item> {
+        self.next_raw().transpose()
+    }
+}
+
+fn read_one(parser: &mut Parser) -> std::result::Result<Option<MultiLayerSpectrum>, String> {
+    match parser {
+        Parser::Finished => Ok(None),
+        Parser::MzML(reader) => {
+            if reader.state >= MzMLParserState::SpectrumListDone
+                && reader.state != MzMLParserState::EOF
+            {
+                return Ok(None);
+            }
+            let mut spectrum = MultiLayerSpectrum::default();
+            let result = reader.read_into(&mut spectrum);
+            match (result, reader.state) {
+                (Ok(_), MzMLParserState::SpectrumDone) => Ok(Some(spectrum)),
+                (_, state)
+                    if state >= MzMLParserState::SpectrumListDone
+                        && state != MzMLParserState::EOF =>
+                {
+                    Ok(None)
+                }
+                (Err(mzdata::io::MzMLParserError::SectionOver(_)), _) => Ok(None),
+                (_, MzMLParserState::EOF) | (Err(mzdata::io::MzMLParserError::EOF), _) => {
+                    Err("the file ends before </spectrumList>: truncated or not mzML".into())
+                }
+                (Err(err), _) => Err(err.to_string()),
+                (Ok(_), state) => Err(format!("unexpected parser state {state:?}")),
+            }
+        }
+        Parser::Mgf(reader) => {
+            let mut spectrum = MultiLayerSpectrum::default();
+            match reader.read_into(&mut spectrum) {
+                Ok(_) => Ok(Some(spectrum)),
+                Err(mzdata::io::MGFError::IOError(e))
+                    if e.kind() == std::io::ErrorKind::UnexpectedEof =>
+                {
+                    Ok(None)
+                }
+                Err(err) => Err(err.to_string()),
+            }
+        }
+    }
+}
+
+fn panic_message(panic: Box<dyn std::any::Any + Send>) -> String {
+    if let Some(s) = panic.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "unknown parser failure".into()
+    }
+}
+
+fn sniff_format(head: &[u8]) -> Option<InputFormat> {
+    let text = String::from_utf8_lossy(&head[..head.len().min(4096)]);
+    let trimmed = text.trim_start_matches('\u{feff}').trim_start();
+    if trimmed.contains("<mzML") || trimmed.contains("<indexedmzML") {
+        return Some(InputFormat::MzML);
+    }
+    if trimmed.starts_with("<?xml") && !trimmed.contains("<mzML") {
+        // XML whose root we did not see in the first 4 KiB: let the mzML parser decide.
+        return (text.len() == 4096 || trimmed.contains("mzML")).then_some(InputFormat::MzML);
+    }
+    let mgf_like = trimmed.lines().take(200).any(|l| l.trim() == "BEGIN IONS");
+    let header_like = trimmed.lines().next().is_some_and(|l| {
+        let l = l.trim();
+        l.is_empty() || l.starts_with('#') || l.starts_with("BEGIN IONS") || l.contains('=')
+    });
+    (mgf_like && header_like).then_some(InputFormat::Mgf)
+}
+
+fn describe_head(head: &[u8]) -> String {
+    if head.is_empty() {
+        return "the file is empty".into();
+    }
+    let shown: String = String::from_utf8_lossy(&head[..head.len().min(40)])
+        .chars()
+        .map(|c| if c.is_control() { '.' } else { c })
+        .collect();
+    format!("it starts with {shown:?}")
+}
+
+/// One spectrum as read, with its arrays still encoded. Decoding it is independent of the
+/// reader, so it can run on a worker thread.
+pub struct RawSpectrum {
+    index: u32,
+    inner: Box<MultiLayerSpectrum>,
+}
+
+impl std::fmt::Debug for RawSpectrum {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RawSpectrum")
+            .field("index", &self.index)
+            .field("id", &self.inner.id())
+            .finish()
+    }
+}
+
+/// What decoding had to repair in a spectrum.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Repairs {
+    /// m/z values were not ascending and were sorted.
+    pub sorted: bool,
+    /// Points with NaN or infinite m/z or intensity were dropped.
+    pub dropped_non_finite: usize,
+}
+
+impl RawSpectrum {
+    /// Position in the file.
+    pub fn index(&self) -> u32 {
+        self.index
+    }
+
+    /// Native id.
+    pub fn native_id(&self) -> &str {
+        self.inner.id()
+    }
+
+    /// The metadata (cheap: arrays are not decoded).
+    pub fn meta(&self) -> SpectrumMeta {
+        meta_of(self.index, &self.inner)
+    }
+
+    /// Decodes the arrays. Broken arrays give [`Error::BadSpectrum`] naming `path`; m/z out of
+    /// order are sorted and non-finite points dropped (reported in [`Repairs`]).
+    pub fn decode(&self, path: &Path) -> Result<(Spectrum, Repairs)> {
+        let bad = |message: String| Error::BadSpectrum {
+            path: path.to_owned(),
+            index: self.index,
+            native_id: self.inner.id().to_owned(),
+            message,
+        };
+        let decoded = catch_unwind(AssertUnwindSafe(|| decode_arrays(&self.inner)))
+            .map_err(|panic| bad(format!("array decoder failure: {}", panic_message(panic))))?;
+        let (mut mz, mut intensity) = decoded.map_err(bad)?;
+        if mz.len() != intensity.len() {
+            return Err(bad(format!(
+                "m/z array has {} values but intensity array has {}",
+                mz.len(),
+                intensity.len()
+            )));
+        }
+        let mut repairs = Repairs::default();
+        let finite = |m: f64, i: f32| m.is_finite() && i.is_finite();
+        if mz.iter().zip(&intensity).any(|(&m, &i)| !finite(m, i)) {
+            let before = mz.len();
+            let (m2, i2): (Vec<f64>, Vec<f32>) = mz
+                .iter()
+                .zip(&intensity)
+                .filter(|(&m, &i)| finite(m, i))
+                .map(|(&m, &i)| (m, i))
+                .unzip();
+            mz = m2;
+            intensity = i2;
+            repairs.dropped_non_finite = before - mz.len();
+        }
+        if mz.windows(2).any(|w| w[1] < w[0]) {
+            let mut order: Vec<u32> = (0..mz.len() as u32).collect();
+            order.sort_by(|&a, &b| mz[a as usize].total_cmp(&mz[b as usize]));
+            mz = order.iter().map(|&k| mz[k as usize]).collect();
+            intensity = order.iter().map(|&k| intensity[k as usize]).collect();
+            repairs.sorted = true;
+        }
+        Ok((
+            Spectrum {
+                meta: self.meta(),
+                mz,
+                intensity,
+            },
+            repairs,
+        ))
+    }
+}
+
+fn decode_arrays(
+    spectrum: &MultiLayerSpectrum,
+) -> std::result::Result<(Vec<f64>, Vec<f32>), String> {
+    if let Some(arrays) = spectrum.raw_arrays() {
+        if arrays.is_empty() {
+            return Ok((Vec::new(), Vec::new()));
+        }
+        let mz = arrays
+            .mzs()
+            .map_err(|e| format!("cannot decode the m/z array: {e}"))?;
+        let intensity = arrays
+            .intensities()
+            .map_err(|e| format!("cannot decode the intensity array: {e}"))?;
+        return Ok((mz.into_owned(), intensity.into_owned()));
+    }
+    match spectrum.peaks() {
+        RefPeakDataLevel::Centroid(peaks) => Ok(peaks.iter().map(|p| (p.mz, p.intensity)).unzip()),
+        RefPeakDataLevel::Deconvoluted(peaks) => {
+            Ok(peaks.iter().map(|p| (p.mz(), p.intensity)).unzip())
+        }
+        RefPeakDataLevel::RawData(arrays) => {
+            let mz = arrays
+                .mzs()
+                .map_err(|e| format!("cannot decode the m/z array: {e}"))?;
+            let intensity = arrays
+                .intensities()
+                .map_err(|e| format!("cannot decode the intensity array: {e}"))?;
+            Ok((mz.into_owned(), intensity.into_owned()))
+        }
+        RefPeakDataLevel::Missing => Ok((Vec::new(), Vec::new())),
+    }
+}
+
+fn meta_of(index: u32, s: &MultiLayerSpectrum) -> SpectrumMeta {
+    let polarity = match s.polarity() {
+        ScanPolarity::Positive => Polarity::Positive,
+        ScanPolarity::Negative => Polarity::Negative,
+        _ => Polarity::Unknown,
+    };
+    let declared_signal = match s.signal_continuity() {
+        SignalContinuity::Profile => Some(SignalKind::Profile),
+        SignalContinuity::Centroid => Some(SignalKind::Centroid),
+        _ => None,
+    };
+    let precursor = s.precursor().map(|p| {
+        let ion = p.ions.first();
+        let window = &p.isolation_window;
+        let finite_pos = |v: f32| (v.is_finite() && v > 0.0).then_some(v as f64);
+        Precursor {
+            mz: ion.map(|i| i.mz).unwrap_or(f64::NAN),
+            charge: ion.and_then(|i| i.charge),
+            intensity: ion
+                .map(|i| i.intensity)
+                .filter(|v| v.is_finite() && *v > 0.0),
+            isolation_target_mz: finite_pos(window.target),
+            isolation_lower_mz: finite_pos(window.lower_bound),
+            isolation_upper_mz: finite_pos(window.upper_bound),
+        }
+    });
+    let scan_window = s
+        .acquisition()
+        .first_scan()
+        .and_then(|scan| scan.scan_windows.first())
+        .filter(|w| w.upper_bound > w.lower_bound)
+        .map(|w| (w.lower_bound as f64, w.upper_bound as f64));
+    SpectrumMeta {
+        index,
+        native_id: s.id().to_owned(),
+        ms_level: s.ms_level(),
+        rt_seconds: s.start_time() * 60.0,
+        polarity,
+        precursor,
+        scan_window,
+        declared_signal,
+    }
+}

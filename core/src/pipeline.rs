@@ -1,0 +1,416 @@
+//! Whole-file processing: read → decode → classify → centroid, streaming and in parallel.
+//!
+//! One thread parses the input and hands batches of still-encoded spectra through a bounded
+//! channel to a rayon pool that decodes and centroids them; batches come back in input order
+//! to a caller-supplied sink. Memory is bounded by `batch_size × queue_batches` spectra, not
+//! by the file size.
+
+use std::path::Path;
+use std::sync::mpsc::sync_channel;
+use std::time::Instant;
+
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::centroid::{CentroidParams, Centroider};
+use crate::error::{Error, Result};
+use crate::io::{FileInfo, RawSpectrum, SpectrumReader};
+use crate::signal::detect_signal_kind;
+use crate::spectrum::{PeakList, SignalKind, SpectrumMeta};
+
+/// How to decide whether a spectrum is profile or centroid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum SignalPolicy {
+    /// Check the declaration against the data; where they disagree, trust the data and report it.
+    #[default]
+    Auto,
+    /// Trust the declaration (data are checked only for undeclared spectra).
+    Declared,
+    /// Treat every spectrum as profile.
+    Profile,
+    /// Treat every spectrum as centroid.
+    Centroid,
+}
+
+/// What to do with a spectrum that cannot be decoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum BadSpectrumPolicy {
+    /// Report it in the warnings and go on without it.
+    #[default]
+    Skip,
+    /// Stop with an error naming it.
+    Fail,
+}
+
+/// Every setting of a run. Serialised into `run.json` and the Parquet metadata.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PipelineParams {
+    /// MS levels to keep; empty keeps all. Default: all.
+    pub ms_levels: Vec<u8>,
+    /// Profile/centroid decision. Default `auto`.
+    pub signal: SignalPolicy,
+    /// Undecodable spectra. Default `skip`.
+    pub on_bad_spectrum: BadSpectrumPolicy,
+    /// Worker threads; 0 uses every core. Default 0.
+    pub threads: usize,
+    /// Spectra per batch handed to the workers. Default 64.
+    pub batch_size: usize,
+    /// Centroiding settings.
+    pub centroid: CentroidParams,
+}
+
+impl Default for PipelineParams {
+    fn default() -> Self {
+        PipelineParams {
+            ms_levels: Vec::new(),
+            signal: SignalPolicy::Auto,
+            on_bad_spectrum: BadSpectrumPolicy::Skip,
+            threads: 0,
+            batch_size: 64,
+            centroid: CentroidParams::default(),
+        }
+    }
+}
+
+impl PipelineParams {
+    /// Checks every setting.
+    pub fn validate(&self) -> Result<()> {
+        if self.batch_size == 0 || self.batch_size > 1_000_000 {
+            return Err(Error::InvalidParameter {
+                name: "batch_size",
+                message: "must be between 1 and 1000000".into(),
+            });
+        }
+        if self.threads > 4096 {
+            return Err(Error::InvalidParameter {
+                name: "threads",
+                message: "must be at most 4096 (0 = all cores)".into(),
+            });
+        }
+        if self.ms_levels.contains(&0) {
+            return Err(Error::InvalidParameter {
+                name: "ms_levels",
+                message: "MS levels start at 1".into(),
+            });
+        }
+        self.centroid.validate()
+    }
+}
+
+/// One spectrum after processing: its metadata, the signal decision and its peaks.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProcessedSpectrum {
+    /// Metadata as read.
+    pub meta: SpectrumMeta,
+    /// The decision used.
+    pub signal: SignalKind,
+    /// What the data look like, when there were enough points to tell.
+    pub detected_signal: Option<SignalKind>,
+    /// Number of points read.
+    pub n_points: u32,
+    /// Sum of the intensities read.
+    pub tic: f64,
+    /// The centroids (for centroid input: the points kept).
+    pub peaks: PeakList,
+}
+
+impl ProcessedSpectrum {
+    /// The most intense peak (m/z, intensity), if any.
+    pub fn base_peak(&self) -> Option<(f64, f32)> {
+        let p = &self.peaks;
+        (0..p.len())
+            .max_by(|&a, &b| p.intensity[a].total_cmp(&p.intensity[b]))
+            .map(|i| (p.mz[i], p.intensity[i]))
+    }
+}
+
+/// Counts and warnings of a run, for `run.json`.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RunSummary {
+    /// File-level facts.
+    pub file: FileInfo,
+    /// Spectra read from the file.
+    pub spectra_read: u64,
+    /// Spectra written (read minus filtered out by MS level minus skipped).
+    pub spectra_written: u64,
+    /// Spectra skipped because they could not be decoded.
+    pub spectra_skipped: u64,
+    /// Spectra written per MS level, as (level, count).
+    pub spectra_per_level: Vec<(u8, u64)>,
+    /// Spectra processed as profile.
+    pub profile_spectra: u64,
+    /// Spectra processed as centroid.
+    pub centroid_spectra: u64,
+    /// Spectra whose declaration disagreed with their data.
+    pub signal_disagreements: u64,
+    /// Spectra with no declaration.
+    pub signal_undeclared: u64,
+    /// Centroids written.
+    pub peaks_written: u64,
+    /// Profile points read.
+    pub points_read: u64,
+    /// The SIMD backend used.
+    pub simd_backend: String,
+    /// Seconds spent.
+    pub elapsed_seconds: f64,
+    /// Human-readable warnings (at most [`MAX_WARNINGS`]; `warnings_total` counts all).
+    pub warnings: Vec<String>,
+    /// Warnings raised, including those not listed.
+    pub warnings_total: u64,
+}
+
+/// Warnings listed individually in a summary; the rest are only counted.
+pub const MAX_WARNINGS: usize = 100;
+
+impl RunSummary {
+    fn warn(&mut self, message: String) {
+        self.warnings_total += 1;
+        if self.warnings.len() < MAX_WARNINGS {
+            self.warnings.push(message);
+        }
+    }
+}
+
+/// Runs [`PipelineParams`] over inputs.
+#[derive(Debug)]
+pub struct Pipeline {
+    params: PipelineParams,
+    pool: rayon::ThreadPool,
+}
+
+enum Outcome {
+    Filtered,
+    Done(Box<ProcessedSpectrum>, Option<String>),
+    Bad(Error),
+}
+
+const QUEUE_BATCHES: usize = 4;
+
+impl Pipeline {
+    /// Validates the parameters and builds the worker pool.
+    pub fn new(params: PipelineParams) -> Result<Pipeline> {
+        params.validate()?;
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(params.threads)
+            .thread_name(|i| format!("mzforge-worker-{i}"))
+            .build()
+            .map_err(|e| Error::InvalidParameter {
+                name: "threads",
+                message: e.to_string(),
+            })?;
+        Ok(Pipeline { params, pool })
+    }
+
+    /// The parameters.
+    pub fn params(&self) -> &PipelineParams {
+        &self.params
+    }
+
+    /// Processes a local file; see [`Pipeline::run`].
+    pub fn run_path(
+        &self,
+        path: &Path,
+        sink: &mut dyn FnMut(&[ProcessedSpectrum]) -> Result<()>,
+    ) -> Result<RunSummary> {
+        self.run(SpectrumReader::open(path)?, sink)
+    }
+
+    /// Reads every spectrum of `reader`, processes it, and hands the results to `sink` in
+    /// input order, one batch at a time. A broken file stops the run with an error; a broken
+    /// spectrum is skipped and reported (or stops the run, by [`BadSpectrumPolicy`]).
+    pub fn run(
+        &self,
+        mut reader: SpectrumReader,
+        sink: &mut dyn FnMut(&[ProcessedSpectrum]) -> Result<()>,
+    ) -> Result<RunSummary> {
+        let started = Instant::now();
+        let path = reader.path().to_owned();
+        let batch_size = self.params.batch_size;
+        let mut summary = RunSummary {
+            file: reader.info().clone(),
+            simd_backend: crate::simd::Backend::detect().name().into(),
+            ..Default::default()
+        };
+        let mut per_level = [0u64; 256];
+
+        let result = std::thread::scope(|scope| -> Result<()> {
+            let (sender, receiver) = sync_channel::<Result<Vec<RawSpectrum>>>(QUEUE_BATCHES);
+            scope.spawn(move || {
+                let mut batch = Vec::with_capacity(batch_size);
+                loop {
+                    match reader.next_raw() {
+                        Ok(Some(raw)) => {
+                            batch.push(raw);
+                            if batch.len() == batch_size {
+                                let full =
+                                    std::mem::replace(&mut batch, Vec::with_capacity(batch_size));
+                                if sender.send(Ok(full)).is_err() {
+                                    return;
+                                }
+                            }
+                        }
+                        Ok(None) => {
+                            if !batch.is_empty() {
+                                let _ = sender.send(Ok(batch));
+                            }
+                            return;
+                        }
+                        Err(e) => {
+                            if !batch.is_empty() {
+                                let _ = sender.send(Ok(std::mem::take(&mut batch)));
+                            }
+                            let _ = sender.send(Err(e));
+                            return;
+                        }
+                    }
+                }
+            });
+
+            let mut done = Vec::with_capacity(batch_size);
+            for batch in receiver {
+                let batch = batch?;
+                summary.spectra_read += batch.len() as u64;
+                let outcomes: Vec<Outcome> = self.pool.install(|| {
+                    batch
+                        .par_iter()
+                        .map_init(
+                            || (Centroider::new(self.params.centroid.clone()), Vec::new()),
+                            |(centroider, scratch), raw| {
+                                self.process(&path, raw, centroider, scratch)
+                            },
+                        )
+                        .collect()
+                });
+                drop(batch);
+                done.clear();
+                for outcome in outcomes {
+                    match outcome {
+                        Outcome::Filtered => {}
+                        Outcome::Done(spectrum, note) => {
+                            if let Some(note) = note {
+                                summary.warn(note);
+                            }
+                            done.push(*spectrum);
+                        }
+                        Outcome::Bad(error) => match self.params.on_bad_spectrum {
+                            BadSpectrumPolicy::Fail => return Err(error),
+                            BadSpectrumPolicy::Skip => {
+                                summary.spectra_skipped += 1;
+                                summary.warn(format!("skipped: {error}"));
+                            }
+                        },
+                    }
+                }
+                for s in &done {
+                    per_level[s.meta.ms_level as usize] += 1;
+                    summary.points_read += s.n_points as u64;
+                    summary.peaks_written += s.peaks.len() as u64;
+                    match s.signal {
+                        SignalKind::Profile => summary.profile_spectra += 1,
+                        SignalKind::Centroid => summary.centroid_spectra += 1,
+                    }
+                    match (s.meta.declared_signal, s.detected_signal) {
+                        (None, _) => summary.signal_undeclared += 1,
+                        (Some(d), Some(seen)) if d != seen => summary.signal_disagreements += 1,
+                        _ => {}
+                    }
+                }
+                summary.spectra_written += done.len() as u64;
+                sink(&done)?;
+            }
+            Ok(())
+        });
+        result?;
+
+        if let Some(declared) = summary.file.declared_spectrum_count {
+            if declared != summary.spectra_read {
+                summary.warn(format!(
+                    "the file declares {declared} spectra but holds {}; the declaration was ignored",
+                    summary.spectra_read
+                ));
+            }
+        }
+        if summary.signal_disagreements > 0 {
+            summary.warn(format!(
+                "{} spectra are declared as one of profile/centroid but their data look like the other; processed as their data look",
+                summary.signal_disagreements
+            ));
+        }
+        summary.spectra_per_level = per_level
+            .iter()
+            .enumerate()
+            .filter(|(_, &n)| n > 0)
+            .map(|(l, &n)| (l as u8, n))
+            .collect();
+        summary.elapsed_seconds = started.elapsed().as_secs_f64();
+        Ok(summary)
+    }
+
+    fn process(
+        &self,
+        path: &Path,
+        raw: &RawSpectrum,
+        centroider: &mut Centroider,
+        scratch: &mut Vec<u32>,
+    ) -> Outcome {
+        let meta = raw.meta();
+        if !self.params.ms_levels.is_empty() && !self.params.ms_levels.contains(&meta.ms_level) {
+            return Outcome::Filtered;
+        }
+        let (spectrum, repairs) = match raw.decode(path) {
+            Ok(decoded) => decoded,
+            Err(e) => return Outcome::Bad(e),
+        };
+        let detected = detect_signal_kind(&spectrum.mz, &spectrum.intensity, scratch);
+        let declared = spectrum.meta.declared_signal;
+        let signal = match self.params.signal {
+            SignalPolicy::Profile => SignalKind::Profile,
+            SignalPolicy::Centroid => SignalKind::Centroid,
+            SignalPolicy::Declared => declared.or(detected).unwrap_or(SignalKind::Centroid),
+            SignalPolicy::Auto => detected.or(declared).unwrap_or(SignalKind::Centroid),
+        };
+        let mut peaks = PeakList::default();
+        match signal {
+            SignalKind::Profile => {
+                centroider.centroid_into(&spectrum.mz, &spectrum.intensity, &mut peaks)
+            }
+            SignalKind::Centroid => {
+                centroider.filter_centroids_into(&spectrum.mz, &spectrum.intensity, &mut peaks)
+            }
+        }
+        let mut notes = Vec::new();
+        if repairs.sorted {
+            notes.push("m/z values were out of order and were sorted".to_string());
+        }
+        if repairs.dropped_non_finite > 0 {
+            notes.push(format!(
+                "{} points with NaN or infinite values were dropped",
+                repairs.dropped_non_finite
+            ));
+        }
+        let note = (!notes.is_empty()).then(|| {
+            format!(
+                "{}: spectrum {} ({}): {}",
+                path.display(),
+                meta.index,
+                meta.native_id,
+                notes.join("; ")
+            )
+        });
+        let tic = spectrum.intensity.iter().map(|&v| v as f64).sum();
+        Outcome::Done(
+            Box::new(ProcessedSpectrum {
+                n_points: spectrum.mz.len() as u32,
+                meta: spectrum.meta,
+                signal,
+                detected_signal: detected,
+                tic,
+                peaks,
+            }),
+            note,
+        )
+    }
+}

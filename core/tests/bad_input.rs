@@ -1,0 +1,1 @@
+//! Bad input: clear errors or documented behaviour, never a panic.

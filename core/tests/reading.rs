@@ -1,0 +1,1 @@
+//! Reading: formats, encodings, metadata.
