@@ -68,7 +68,7 @@ export function flattenJoin(value: any): string {
   if (value && value.Ref) return `<Ref:${value.Ref}>`;
   if (value && value['Fn::GetAtt']) return `<GetAtt:${value['Fn::GetAtt'].join('.')}>`;
   if (value && value['Fn::ImportValue']) return '<ImportValue>';
-  return `<${JSON.stringify(value)}>`;
+  return `<${Object.keys(value ?? {}).join(',')}>`;
 }
 
 /** The parsed Amazon States Language definition of the only state machine in `t`. */

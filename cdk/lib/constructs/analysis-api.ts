@@ -1,4 +1,4 @@
-import { Aspects, CfnResource, Duration, Lazy, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import { CfnResource, Duration, Lazy, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import * as autoscaling from 'aws-cdk-lib/aws-autoscaling';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecr from 'aws-cdk-lib/aws-ecr';
@@ -110,12 +110,20 @@ export class AnalysisApi extends Construct {
     this.cluster.node.addDependency(controlPlaneLogs);
 
     // ---- worker nodes: Graviton, Bottlerocket, NodePort reachable only from the API ALB ------
-    this.nodes = this.cluster.addAutoScalingGroupCapacity('Nodes', {
+    // The ASG is built here rather than by `cluster.addAutoScalingGroupCapacity`, whose Bottlerocket
+    // image is always x86_64: Graviton nodes need the arm64 variant of the AMI.
+    this.nodes = new autoscaling.AutoScalingGroup(this, 'Nodes', {
+      vpc: props.vpc,
+      vpcSubnets: privateSubnets,
       instanceType: new ec2.InstanceType(c.nodeInstanceType),
-      machineImageType: eks.MachineImageType.BOTTLEROCKET,
+      machineImage: ec2.MachineImage.fromSsmParameter(bottlerocketArm64Parameter(c.kubernetesVersion), {
+        os: ec2.OperatingSystemType.UNKNOWN,
+        // Bottlerocket reads TOML settings, not a shell script; aws-eks appends them below.
+        userData: ec2.UserData.custom(''),
+      }),
       minCapacity: c.minNodes,
       maxCapacity: c.maxNodes,
-      vpcSubnets: privateSubnets,
+      requireImdsv2: true,
       blockDevices: [
         // Bottlerocket: OS volume and data volume, both encrypted.
         { deviceName: '/dev/xvda', volume: autoscaling.BlockDeviceVolume.ebs(4, { encrypted: true, volumeType: autoscaling.EbsDeviceVolumeType.GP3 }) },
@@ -127,17 +135,7 @@ export class AnalysisApi extends Construct {
       }),
       notifications: [{ topic: props.alarmTopic }],
     });
-    // The shared node security group (ALB -> NodePort, nodes -> RDS; declared in Network) is added
-    // on the launch template only: adding it to the ASG's Connections would replay the node-to-node
-    // and control-plane rules onto it from this stack, a reference cycle with the stateful stack.
-    const launchTemplate = this.nodes.node.findChild('LaunchTemplate').node.defaultChild as ec2.CfnLaunchTemplate;
-    launchTemplate.addPropertyOverride(
-      'LaunchTemplateData.SecurityGroupIds',
-      Lazy.list({
-        produce: () => [...this.nodes.connections.securityGroups.map((sg) => sg.securityGroupId), props.nodeSecurityGroup.securityGroupId],
-      }),
-    );
-    Aspects.of(this.nodes).add(new autoscaling.AutoScalingGroupRequireImdsv2Aspect());
+    this.cluster.connectAutoScalingGroupCapacity(this.nodes, { machineImageType: eks.MachineImageType.BOTTLEROCKET });
     this.nodes.scaleOnCpuUtilization('CpuScaling', { targetUtilizationPercent: 70 });
     // Self-managed nodes join through an EC2_LINUX access entry (the cluster uses API authentication).
     new eks.AccessEntry(this, 'NodeAccess', {
@@ -249,6 +247,11 @@ export class AnalysisApi extends Construct {
       reason: 'nodes already allow all outbound traffic (image pulls, AWS APIs); the explicit egress rules aws-eks adds are redundant',
     });
   }
+}
+
+/** SSM parameter of the latest arm64 Bottlerocket AMI for a Kubernetes version. */
+export function bottlerocketArm64Parameter(kubernetesVersion: string): string {
+  return `/aws/service/bottlerocket/aws-k8s-${kubernetesVersion}/arm64/latest/image_id`;
 }
 
 export interface ApiManifestOptions {
