@@ -108,6 +108,10 @@ export class AnalysisApi extends Construct {
       },
     });
     this.cluster.node.addDependency(controlPlaneLogs);
+    // The kubectl provider's log groups default to two years; give them the environment's retention.
+    for (const child of this.cluster.kubectlProvider!.node.findAll()) {
+      if (child instanceof logs.CfnLogGroup) child.retentionInDays = config.logRetention;
+    }
 
     // ---- worker nodes: Graviton, Bottlerocket, NodePort reachable only from the API ALB ------
     // The ASG is built here rather than by `cluster.addAutoScalingGroupCapacity`, whose Bottlerocket

@@ -39,6 +39,12 @@ export class Cost extends Construct {
         // (values of one TagKeyValue filter are OR-ed, so the environment tag is not added here).
         costFilters: { TagKeyValue: [`user:${TAG_KEYS.project}$${PROJECT}`] },
       },
+      // CfnBudget is not reached by Tags.of(); its tags are set here.
+      resourceTags: [
+        { key: TAG_KEYS.project, value: PROJECT },
+        { key: TAG_KEYS.environment, value: config.envName },
+        { key: TAG_KEYS.component, value: 'cost' },
+      ],
       notificationsWithSubscribers: [
         ...b.actualThresholdsPercent.map((t) => notification('ACTUAL', t)),
         notification('FORECASTED', b.forecastThresholdPercent),
