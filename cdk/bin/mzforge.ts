@@ -12,8 +12,8 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { App, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
-import { AssetPaths, ENVIRONMENTS } from '../lib/config';
-import { MzforgeStage } from '../lib/stage';
+import { AssetPaths, PIPELINE } from '../lib/config';
+import { PipelineStack } from '../lib/stacks/pipeline-stack';
 
 const app = new App();
 const repoRoot = path.resolve(__dirname, '..', '..');
@@ -33,8 +33,15 @@ for (const [what, p] of [
   }
 }
 
-new MzforgeStage(app, 'Dev', { config: ENVIRONMENTS.dev, assets });
-new MzforgeStage(app, 'Prod', { config: ENVIRONMENTS.prod, assets });
+// The pipeline holds the two environments as stages (deploy one by hand with
+// `cdk deploy 'MzforgePipeline/Dev/*'`).
+new PipelineStack(app, 'MzforgePipeline', {
+  env: { account: PIPELINE.account, region: PIPELINE.region },
+  stackName: 'mzforge-pipeline',
+  description: 'mzforge CI/CD: build, test, deploy dev then prod',
+  pipeline: PIPELINE,
+  assets,
+});
 
 // cdk-nag AwsSolutions runs as a policy-validation plugin: `cdk synth` fails on any unacknowledged finding.
 Validations.of(app).addPlugins(new AwsSolutionsChecks(app));

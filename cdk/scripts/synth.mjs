@@ -6,7 +6,7 @@
 // writes clearly-labelled placeholders under .placeholder-assets/ and synthesizes against them.
 // Synth hashes assets; it never builds the Docker image. Never deploy a placeholder synth.
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -40,6 +40,9 @@ for (const p of [lambdaCode, join(imageDir, 'Dockerfile')]) {
     process.exit(1);
   }
 }
+
+// Start from an empty cloud assembly so that lint:cfn never sees templates of an older synth.
+rmSync(join(cdkDir, 'cdk.out'), { recursive: true, force: true });
 
 const cdk = join(cdkDir, 'node_modules', '.bin', 'cdk');
 const args = ['synth', '--quiet', '-c', `lambdaCode=${lambdaCode}`, '-c', `batchImageDirectory=${imageDir}`, ...process.argv.slice(2)];
