@@ -10,15 +10,30 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
-    let outcome = match args.command {
+    // Parser failures inside third-party readers surface as panics that the engine catches and
+    // turns into errors naming the file; keep the default hook from printing them as crashes.
+    // Set MZFORGE_BACKTRACE=1 to see them.
+    if std::env::var_os("MZFORGE_BACKTRACE").is_none() {
+        std::panic::set_hook(Box::new(|_| {}));
+    }
+    let outcome = std::panic::catch_unwind(|| match args.command {
         cli::Command::Run(run_args) => run::run(run_args),
         cli::Command::Inspect(inspect_args) => inspect::inspect(inspect_args),
-    };
+    });
     match outcome {
-        Ok(code) => code,
-        Err(error) => {
+        Ok(Ok(code)) => code,
+        Ok(Err(error)) => {
             eprintln!("error: {}", chain(&error));
             ExitCode::from(1)
+        }
+        Err(panic) => {
+            let message = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            eprintln!("error: internal failure (a bug; please report it): {message}");
+            ExitCode::from(70)
         }
     }
 }

@@ -64,13 +64,13 @@ impl CentroidParams {
         if !(self.min_intensity >= 0.0 && self.min_intensity.is_finite()) {
             return Err(bad("min_intensity", "must be a finite number >= 0"));
         }
-        if !(self.spacing_difference_gap >= 0.0) {
+        if self.spacing_difference_gap.is_nan() || self.spacing_difference_gap < 0.0 {
             return Err(bad(
                 "spacing_difference_gap",
                 "must be >= 0 (0 disables the check)",
             ));
         }
-        if !(self.spacing_difference >= 0.0) {
+        if self.spacing_difference.is_nan() || self.spacing_difference < 0.0 {
             return Err(bad(
                 "spacing_difference",
                 "must be >= 0 (0 disables the check)",
@@ -88,7 +88,7 @@ impl CentroidParams {
         if self.noise.min_points == 0 {
             return Err(bad("noise.min_points", "must be at least 1"));
         }
-        if !(self.noise.max_stdev_factor > 0.0) {
+        if self.noise.max_stdev_factor.is_nan() || self.noise.max_stdev_factor <= 0.0 {
             return Err(bad("noise.max_stdev_factor", "must be > 0"));
         }
         Ok(())
@@ -179,10 +179,12 @@ impl Centroider {
             let centre_to_right = mz[i + 1] - mz[i];
             let min_spacing = left_to_centre.min(centre_to_right);
             let regular = |gap: f64, factor: f64| !check_spacings || gap < factor * min_spacing;
-            if !(snr_ok(i) && snr_ok(i - 1) && snr_ok(i + 1))
-                || !(regular(left_to_centre, spacing_factor)
-                    && regular(centre_to_right, spacing_factor))
-            {
+            let core_ok = snr_ok(i)
+                && snr_ok(i - 1)
+                && snr_ok(i + 1)
+                && regular(left_to_centre, spacing_factor)
+                && regular(centre_to_right, spacing_factor);
+            if !core_ok {
                 continue;
             }
             // Oscillation: both neighbours are lower than the points beyond them.

@@ -46,6 +46,16 @@ pub enum Error {
         /// What is wrong with it.
         message: String,
     },
+    /// A spectrum without an m/z array (UV/PDA traces and other non-MS data in an mzML file).
+    #[error("{path}: spectrum {index} ({native_id}) has no m/z array: not a mass spectrum")]
+    NotMassSpectrum {
+        /// The file.
+        path: PathBuf,
+        /// Position of the spectrum in the file, from 0.
+        index: u32,
+        /// The spectrum's native id.
+        native_id: String,
+    },
     /// A parameter is out of range or inconsistent.
     #[error("invalid parameter `{name}`: {message}")]
     InvalidParameter {

@@ -8,14 +8,16 @@ use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use mzdata::io::mgf::MGFReaderType;
 use mzdata::io::mzml::{MzMLParserState, MzMLReaderType};
 use mzdata::io::DetailLevel;
 use mzdata::prelude::*;
-use mzdata::spectrum::{MultiLayerSpectrum, RefPeakDataLevel, ScanPolarity, SignalContinuity};
+use mzdata::spectrum::{
+    ArrayType, MultiLayerSpectrum, RefPeakDataLevel, ScanPolarity, SignalContinuity,
+};
 
 use crate::error::{Error, Result};
 use crate::spectrum::{Polarity, Precursor, SignalKind, Spectrum, SpectrumMeta};
@@ -44,16 +46,70 @@ pub struct FileInfo {
 }
 
 /// Counts the bytes that went through a reader, to say where in a file an error happened.
+/// It also remembers whether the stream's last bytes closed the document, to tell a complete
+/// file from a truncated one.
 struct CountingReader<R> {
     inner: R,
     count: Arc<AtomicU64>,
+    closed: Arc<AtomicBool>,
+    failure: Arc<Mutex<Option<String>>>,
+    tail: Vec<u8>,
 }
 
 impl<R: Read> Read for CountingReader<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
+        let n = match self.inner.read(buf) {
+            Ok(n) => n,
+            Err(e) => {
+                // Parsers may report a failed read as a plain end of input; remember it.
+                if let Ok(mut slot) = self.failure.lock() {
+                    slot.get_or_insert_with(|| e.to_string());
+                }
+                return Err(e);
+            }
+        };
         self.count.fetch_add(n as u64, Ordering::Relaxed);
+        if n > 0 {
+            self.tail.extend_from_slice(&buf[n.saturating_sub(TAIL)..n]);
+            if self.tail.len() > TAIL {
+                self.tail.drain(..self.tail.len() - TAIL);
+            }
+            let text = String::from_utf8_lossy(&self.tail);
+            let trimmed = text.trim_end();
+            self.closed.store(
+                trimmed.ends_with("</mzML>") || trimmed.ends_with("</indexedmzML>"),
+                Ordering::Relaxed,
+            );
+        }
         Ok(n)
+    }
+}
+
+const TAIL: usize = 64;
+
+/// The input stream, shared between the parser and the reader so that the reader can read
+/// what the parser leaves (the index, the gzip trailer) and so check the whole input.
+#[derive(Clone)]
+struct SharedStream(Arc<Mutex<CountingReader<BufReader<DynRead>>>>);
+
+impl Read for SharedStream {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self.0.lock() {
+            Ok(mut inner) => inner.read(buf),
+            Err(_) => Err(std::io::Error::other(
+                "input stream poisoned by an earlier failure",
+            )),
+        }
+    }
+}
+
+impl SharedStream {
+    /// Reads to the end, so that a corrupt compressed stream is noticed even after the last
+    /// spectrum.
+    fn drain(&mut self) -> std::io::Result<()> {
+        let mut buffer = vec![0u8; 64 * 1024];
+        while self.read(&mut buffer)? > 0 {}
+        Ok(())
     }
 }
 
@@ -72,6 +128,9 @@ pub struct SpectrumReader {
     parser: Parser,
     info: FileInfo,
     bytes_read: Arc<AtomicU64>,
+    closed: Arc<AtomicBool>,
+    failure: Arc<Mutex<Option<String>>>,
+    stream: SharedStream,
     next_index: u32,
     last_id: Option<String>,
 }
@@ -132,11 +191,26 @@ impl SpectrumReader {
             path: path.clone(),
             reason: describe_head(&head),
         })?;
-        // A BufReader around the BufReader keeps sniffed bytes; count what the parser consumes.
-        let counted: DynRead = Box::new(CountingReader {
+        if let Some(version) = pre_release_mzml(&head) {
+            return Err(Error::UnknownFormat {
+                path,
+                reason: format!(
+                    "mzML {version} is a pre-1.0 draft of the format; convert it to mzML 1.1 first (e.g. msconvert)"
+                ),
+            });
+        }
+        // Count what the parser consumes, and watch for the document's end.
+        let closed = Arc::new(AtomicBool::new(false));
+        let failure = Arc::new(Mutex::new(None));
+        let shared = SharedStream(Arc::new(Mutex::new(CountingReader {
             inner: stream,
             count: bytes_read.clone(),
-        });
+            closed: closed.clone(),
+            failure: failure.clone(),
+            tail: Vec::with_capacity(2 * TAIL),
+        })));
+        let stream_handle = shared.clone();
+        let counted: DynRead = Box::new(shared);
         let mut info = FileInfo {
             format: Some(format),
             gzip,
@@ -190,6 +264,9 @@ impl SpectrumReader {
             path,
             parser,
             info,
+            closed,
+            failure,
+            stream: stream_handle,
             bytes_read,
             next_index: 0,
             last_id: None,
@@ -234,11 +311,31 @@ impl SpectrumReader {
     /// The next spectrum, `None` at the end, or an error if the file is broken here. After an
     /// error the reader is finished.
     pub fn next_raw(&mut self) -> Result<Option<RawSpectrum>> {
-        let outcome = catch_unwind(AssertUnwindSafe(|| read_one(&mut self.parser)));
+        let closed = &self.closed;
+        let outcome = catch_unwind(AssertUnwindSafe(|| read_one(&mut self.parser, closed)));
+        let read_failure = self.failure.lock().ok().and_then(|slot| slot.clone());
+        if let Some(failure) = read_failure {
+            if !matches!(outcome, Ok(Ok(Some(_)))) {
+                let message = if self.info.gzip {
+                    format!("the gzip stream is corrupt: {failure}")
+                } else {
+                    format!("read failed: {failure}")
+                };
+                return Err(self.malformed(message));
+            }
+        }
         let spectrum = match outcome {
             Ok(Ok(Some(spectrum))) => spectrum,
             Ok(Ok(None)) => {
                 self.parser = Parser::Finished;
+                if let Err(e) = self.stream.drain() {
+                    let message = if self.info.gzip {
+                        format!("the gzip stream is corrupt: {e}")
+                    } else {
+                        format!("read failed: {e}")
+                    };
+                    return Err(self.malformed(message));
+                }
                 return Ok(None);
             }
             Ok(Err(message)) => return Err(self.malformed(message)),
@@ -263,7 +360,10 @@ impl Iterator for SpectrumReader {
     }
 }
 
-fn read_one(parser: &mut Parser) -> std::result::Result<Option<MultiLayerSpectrum>, String> {
+fn read_one(
+    parser: &mut Parser,
+    closed: &AtomicBool,
+) -> std::result::Result<Option<MultiLayerSpectrum>, String> {
     match parser {
         Parser::Finished => Ok(None),
         Parser::MzML(reader) => {
@@ -284,7 +384,12 @@ fn read_one(parser: &mut Parser) -> std::result::Result<Option<MultiLayerSpectru
                 }
                 (Err(mzdata::io::MzMLParserError::SectionOver(_)), _) => Ok(None),
                 (_, MzMLParserState::EOF) | (Err(mzdata::io::MzMLParserError::EOF), _) => {
-                    Err("the file ends before </spectrumList>: truncated or not mzML".into())
+                    if closed.load(Ordering::Relaxed) {
+                        // A complete document without (more) spectra, e.g. an empty run.
+                        Ok(None)
+                    } else {
+                        Err("the file ends in the middle of the document: truncated?".into())
+                    }
                 }
                 (Err(err), _) => Err(err.to_string()),
                 (Ok(_), state) => Err(format!("unexpected parser state {state:?}")),
@@ -331,6 +436,17 @@ fn sniff_format(head: &[u8]) -> Option<InputFormat> {
         l.is_empty() || l.starts_with('#') || l.starts_with("BEGIN IONS") || l.contains('=')
     });
     (mgf_like && header_like).then_some(InputFormat::Mgf)
+}
+
+/// The version of a pre-1.0 draft mzML document (0.99.x), which mzforge does not read.
+fn pre_release_mzml(head: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(&head[..head.len().min(4096)]);
+    let at = text.find("mzML_0.")?;
+    let version: String = text[at + 5..]
+        .chars()
+        .take_while(|c| c.is_ascii_digit() || *c == '.')
+        .collect();
+    Some(version)
 }
 
 fn describe_head(head: &[u8]) -> String {
@@ -396,7 +512,17 @@ impl RawSpectrum {
         };
         let decoded = catch_unwind(AssertUnwindSafe(|| decode_arrays(&self.inner)))
             .map_err(|panic| bad(format!("array decoder failure: {}", panic_message(panic))))?;
-        let (mut mz, mut intensity) = decoded.map_err(bad)?;
+        let (mut mz, mut intensity) = match decoded {
+            Ok(arrays) => arrays,
+            Err(DecodeError::NoMzArray) => {
+                return Err(Error::NotMassSpectrum {
+                    path: path.to_owned(),
+                    index: self.index,
+                    native_id: self.inner.id().to_owned(),
+                })
+            }
+            Err(DecodeError::Broken(message)) => return Err(bad(message)),
+        };
         if mz.len() != intensity.len() {
             return Err(bad(format!(
                 "m/z array has {} values but intensity array has {}",
@@ -436,35 +562,85 @@ impl RawSpectrum {
     }
 }
 
+enum DecodeError {
+    NoMzArray,
+    Broken(String),
+}
+
+fn decode_map(
+    arrays: &mzdata::spectrum::BinaryArrayMap,
+) -> std::result::Result<(Vec<f64>, Vec<f32>), DecodeError> {
+    if arrays.is_empty() {
+        return Ok((Vec::new(), Vec::new()));
+    }
+    if !arrays.has_array(&ArrayType::MZArray) {
+        return Err(DecodeError::NoMzArray);
+    }
+    let mz = match pic_array(arrays, &ArrayType::MZArray) {
+        Some(values) => values.map_err(DecodeError::Broken)?,
+        None => arrays
+            .mzs()
+            .map_err(|e| DecodeError::Broken(format!("cannot decode the m/z array: {e}")))?
+            .into_owned(),
+    };
+    let intensity = match pic_array(arrays, &ArrayType::IntensityArray) {
+        Some(values) => values
+            .map_err(DecodeError::Broken)?
+            .into_iter()
+            .map(|v| v as f32)
+            .collect(),
+        None => arrays
+            .intensities()
+            .map_err(|e| DecodeError::Broken(format!("cannot decode the intensity array: {e}")))?
+            .into_owned(),
+    };
+    Ok((mz, intensity))
+}
+
+/// Decodes an array stored with Numpress PIC (optionally zlib-compressed), which `mzdata`
+/// does not support; `None` for any other encoding.
+fn pic_array(
+    arrays: &mzdata::spectrum::BinaryArrayMap,
+    which: &ArrayType,
+) -> Option<std::result::Result<Vec<f64>, String>> {
+    use base64::Engine as _;
+    use mzdata::spectrum::bindata::BinaryCompressionType as C;
+    let array = arrays.get(which)?;
+    let zlib = match array.compression {
+        C::NumpressPIC => false,
+        C::NumpressPICZlib => true,
+        _ => return None,
+    };
+    let decode = || -> std::result::Result<Vec<f64>, String> {
+        let packed = base64::engine::general_purpose::STANDARD
+            .decode(array.data.as_slice())
+            .map_err(|e| format!("invalid base64 in the {which} array: {e}"))?;
+        let bytes = if zlib {
+            let mut out = Vec::with_capacity(packed.len() * 4);
+            flate2::read::ZlibDecoder::new(packed.as_slice())
+                .read_to_end(&mut out)
+                .map_err(|e| format!("corrupt zlib data in the {which} array: {e}"))?;
+            out
+        } else {
+            packed
+        };
+        crate::numpress::decode_pic(&bytes).map_err(|e| format!("{which} array: {e}"))
+    };
+    Some(decode())
+}
+
 fn decode_arrays(
     spectrum: &MultiLayerSpectrum,
-) -> std::result::Result<(Vec<f64>, Vec<f32>), String> {
+) -> std::result::Result<(Vec<f64>, Vec<f32>), DecodeError> {
     if let Some(arrays) = spectrum.raw_arrays() {
-        if arrays.is_empty() {
-            return Ok((Vec::new(), Vec::new()));
-        }
-        let mz = arrays
-            .mzs()
-            .map_err(|e| format!("cannot decode the m/z array: {e}"))?;
-        let intensity = arrays
-            .intensities()
-            .map_err(|e| format!("cannot decode the intensity array: {e}"))?;
-        return Ok((mz.into_owned(), intensity.into_owned()));
+        return decode_map(arrays);
     }
     match spectrum.peaks() {
         RefPeakDataLevel::Centroid(peaks) => Ok(peaks.iter().map(|p| (p.mz, p.intensity)).unzip()),
         RefPeakDataLevel::Deconvoluted(peaks) => {
             Ok(peaks.iter().map(|p| (p.mz(), p.intensity)).unzip())
         }
-        RefPeakDataLevel::RawData(arrays) => {
-            let mz = arrays
-                .mzs()
-                .map_err(|e| format!("cannot decode the m/z array: {e}"))?;
-            let intensity = arrays
-                .intensities()
-                .map_err(|e| format!("cannot decode the intensity array: {e}"))?;
-            Ok((mz.into_owned(), intensity.into_owned()))
-        }
+        RefPeakDataLevel::RawData(arrays) => decode_map(arrays),
         RefPeakDataLevel::Missing => Ok((Vec::new(), Vec::new())),
     }
 }

@@ -25,6 +25,7 @@ pub mod centroid;
 pub mod error;
 pub mod io;
 pub mod noise;
+pub mod numpress;
 pub mod output;
 pub mod pipeline;
 pub mod signal;

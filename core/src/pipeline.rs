@@ -134,12 +134,14 @@ pub struct RunSummary {
     pub file: FileInfo,
     /// Spectra read from the file.
     pub spectra_read: u64,
-    /// Spectra written (read minus filtered out by MS level minus skipped).
+    /// Spectra written (read minus those filtered out by MS level, skipped or not MS).
     pub spectra_written: u64,
     /// Spectra skipped because they could not be decoded.
     pub spectra_skipped: u64,
     /// Spectra written per MS level, as (level, count).
     pub spectra_per_level: Vec<(u8, u64)>,
+    /// Spectra left out because they have no m/z array (UV and other non-MS traces).
+    pub spectra_not_ms: u64,
     /// Spectra processed as profile.
     pub profile_spectra: u64,
     /// Spectra processed as centroid.
@@ -295,6 +297,7 @@ impl Pipeline {
                             }
                             done.push(*spectrum);
                         }
+                        Outcome::Bad(Error::NotMassSpectrum { .. }) => summary.spectra_not_ms += 1,
                         Outcome::Bad(error) => match self.params.on_bad_spectrum {
                             BadSpectrumPolicy::Fail => return Err(error),
                             BadSpectrumPolicy::Skip => {
@@ -332,6 +335,12 @@ impl Pipeline {
                     summary.spectra_read
                 ));
             }
+        }
+        if summary.spectra_not_ms > 0 {
+            summary.warn(format!(
+                "{} spectra have no m/z array (UV/PDA or other non-MS traces) and were left out",
+                summary.spectra_not_ms
+            ));
         }
         if summary.signal_disagreements > 0 {
             summary.warn(format!(

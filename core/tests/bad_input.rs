@@ -1,1 +1,0 @@
-//! Bad input: clear errors or documented behaviour, never a panic.

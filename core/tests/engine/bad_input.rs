@@ -1,0 +1,226 @@
+//! Bad input: a clear error naming the file (and where possible the spectrum or byte), or a
+//! documented behaviour. Never a panic.
+
+use std::path::Path;
+
+use mzforge::{Error, Pipeline, PipelineParams, RunSummary, SpectrumReader};
+
+use crate::common::shared;
+
+fn run(path: &Path) -> mzforge::Result<RunSummary> {
+    let pipeline = Pipeline::new(PipelineParams::default()).unwrap();
+    pipeline.run_path(path, &mut |_| Ok(()))
+}
+
+fn expect_error(rel: &str, fragments: &[&str]) {
+    let Some(path) = shared(rel) else { return };
+    let err = run(&path).expect_err(rel);
+    let text = err.to_string();
+    let name = path.file_name().unwrap().to_string_lossy();
+    assert!(
+        text.contains(name.as_ref()),
+        "{text:?} does not name the file"
+    );
+    for f in fragments {
+        assert!(text.contains(f), "{text:?} lacks {f:?}");
+    }
+}
+
+fn expect_ok(rel: &str) -> Option<RunSummary> {
+    let path = shared(rel)?;
+    Some(run(&path).unwrap_or_else(|e| panic!("{rel}: {e}")))
+}
+
+#[test]
+fn pre_release_mzml_is_refused_with_advice() {
+    expect_error("edge/1min.mzML", &["0.99.1", "pre-1.0"]);
+}
+
+#[test]
+fn corrupt_gzip_is_an_error() {
+    expect_error(
+        "edge/MzMLFile_6_uncompresscor.MzML.gz",
+        &["gzip stream is corrupt"],
+    );
+}
+
+#[test]
+fn broken_index_file_is_an_error() {
+    expect_error("edge/IndexedmzMLFile_2_broken.mzML", &["malformed"]);
+}
+
+#[test]
+fn schema_invalid_file_is_an_error() {
+    expect_error("edge/MzMLFile_3_invalid.mzML", &["malformed", "order"]);
+}
+
+#[test]
+fn empty_attributes_are_an_error_not_a_panic() {
+    expect_error("edge/empty_XML.mzML", &["malformed", "ms level"]);
+}
+
+#[test]
+fn corrupt_numpress_spectrum_is_skipped_and_reported() {
+    let Some(s) = expect_ok("edge/FileFilter_39_input_corrupt.mzML") else {
+        return;
+    };
+    assert_eq!(s.spectra_skipped, 1);
+    assert!(
+        s.warnings
+            .iter()
+            .any(|w| w.contains("spectrum 0") && w.contains("Numpress")),
+        "{:?}",
+        s.warnings
+    );
+    let Some(path) = shared("edge/FileFilter_39_input_corrupt.mzML") else {
+        return;
+    };
+    let strict = PipelineParams {
+        on_bad_spectrum: mzforge::pipeline::BadSpectrumPolicy::Fail,
+        ..Default::default()
+    };
+    let err = Pipeline::new(strict)
+        .unwrap()
+        .run_path(&path, &mut |_| Ok(()))
+        .unwrap_err();
+    assert!(matches!(err, Error::BadSpectrum { index: 0, .. }), "{err}");
+}
+
+#[test]
+fn file_without_spectra_gives_an_empty_result() {
+    let Some(s) = expect_ok("edge/MzMLFile_2_minimal.mzML") else {
+        return;
+    };
+    assert_eq!(s.spectra_read, 0);
+    assert_eq!(s.spectra_written, 0);
+}
+
+#[test]
+fn lying_spectrum_count_is_ignored_with_a_warning() {
+    let Some(s) = expect_ok("edge/example.mzML") else {
+        return;
+    };
+    assert_eq!(s.file.declared_spectrum_count, Some(2918));
+    assert_eq!(s.spectra_read, 11);
+    assert!(s
+        .warnings
+        .iter()
+        .any(|w| w.contains("declares 2918 spectra but holds 11")));
+}
+
+#[test]
+fn mislabelled_profile_declaration_is_reported_and_data_win() {
+    let Some(s) = expect_ok("edge/centroided1.mzML") else {
+        return;
+    };
+    assert_eq!(s.signal_disagreements, 100);
+    assert_eq!(s.centroid_spectra, 100);
+    assert!(s.warnings.iter().any(|w| w.contains("look like the other")));
+}
+
+#[test]
+fn uv_traces_are_left_out_with_one_warning() {
+    let Some(s) = expect_ok("edge/mzML_with_UV.mzML") else {
+        return;
+    };
+    assert_eq!(s.spectra_not_ms, 101);
+    assert_eq!(s.spectra_written, 27);
+    assert_eq!(
+        s.warnings
+            .iter()
+            .filter(|w| w.contains("no m/z array"))
+            .count(),
+        1
+    );
+}
+
+#[test]
+fn ms_level_in_referenceable_param_group_is_honoured() {
+    let Some(path) = shared("edge/RawCentriodCidWithMsLevelInRefParamGroup.mzML") else {
+        return;
+    };
+    let spectra = crate::common::read_all(&path);
+    assert_eq!(spectra.len(), 102);
+    assert!(spectra.iter().all(|s| s.meta.ms_level >= 1));
+}
+
+#[test]
+fn unusual_but_valid_files_process() {
+    for rel in [
+        "edge/emptyScan.mzML",
+        "edge/noPrecursorScans.mzML",
+        "edge/tiny.pwiz.1.1.mzML",
+        "edge/badScan7192.mzML",
+        "edge/MzMLFile_6_uncompressedcorrupt.mzML.gz",
+    ] {
+        let Some(s) = expect_ok(rel) else { return };
+        assert!(s.spectra_read > 0, "{rel}");
+        assert_eq!(
+            s.spectra_read,
+            s.spectra_written + s.spectra_skipped + s.spectra_not_ms,
+            "{rel}"
+        );
+    }
+}
+
+#[test]
+fn invalid_utf8_and_huge_spectrum_file_reads() {
+    let Some(s) = expect_ok("edge/5B8egg_500ng_30V450ms18msReal_Ramp3_01.mzML_one_scan.gz") else {
+        return;
+    };
+    assert_eq!(s.spectra_written, 1);
+    assert!(s.points_read > 700_000);
+}
+
+#[test]
+fn truncated_xml_is_an_error_at_a_byte_offset() {
+    let Some(path) = shared("runs/BSA1.mzML") else {
+        return;
+    };
+    let bytes = std::fs::read(&path).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let cut = dir.path().join("truncated.mzML");
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+    let err = run(&cut).unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("truncated.mzML") && text.contains("after spectrum") && text.contains("byte"),
+        "{text}"
+    );
+}
+
+#[test]
+fn invalid_base64_and_unequal_arrays_are_spectrum_errors() {
+    let Some(path) = shared("encodings/MzMLFile_6_uncompressed.mzML") else {
+        return;
+    };
+    let text = std::fs::read_to_string(&path).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    // Corrupt the first <binary> payload with characters outside base64.
+    let start = text.find("<binary>").unwrap() + "<binary>".len();
+    let mut broken = text.clone();
+    broken.replace_range(start..start + 8, "!!!!@@@@");
+    let file = dir.path().join("bad_base64.mzML");
+    std::fs::write(&file, broken).unwrap();
+    let s = run(&file).unwrap();
+    assert_eq!(s.spectra_skipped, 1, "{:?}", s.warnings);
+    assert!(s.warnings[0].contains("bad_base64.mzML") && s.warnings[0].contains("spectrum 0"));
+}
+
+#[test]
+fn not_mzml_at_all_is_named_as_such() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, content) in [
+        ("empty.mzML", &b""[..]),
+        ("picture.mzML", &b"\x89PNG\r\n\x1a\n...."[..]),
+        ("notes.mgf", &b"hello world\n"[..]),
+    ] {
+        let file = dir.path().join(name);
+        std::fs::write(&file, content).unwrap();
+        let err = SpectrumReader::open(&file).unwrap_err();
+        assert!(matches!(err, Error::UnknownFormat { .. }), "{name}: {err}");
+        assert!(err.to_string().contains(name));
+    }
+    let missing = SpectrumReader::open(dir.path().join("missing.mzML")).unwrap_err();
+    assert!(matches!(missing, Error::Io { .. }));
+}

@@ -1,0 +1,254 @@
+//! Reading: formats, encodings, compression, metadata.
+
+use mzforge::{InputFormat, Polarity, SignalKind, SpectrumReader};
+
+use crate::common::{read_all, shared};
+
+#[test]
+fn decodes_test_mzml_exactly_like_its_numpy_arrays() {
+    let Some(path) = shared("encodings/test.mzML") else {
+        return;
+    };
+    let Some(mz_npy) = shared("encodings/test_mzml_mz.npy") else {
+        return;
+    };
+    let Some(int_npy) = shared("encodings/test_mzml_intensity.npy") else {
+        return;
+    };
+    // The arrays are those of the file's first spectrum.
+    let spectra = read_all(&path);
+    let mz: Vec<f64> = spectra[0].mz.clone();
+    let intensity: Vec<f64> = spectra[0].intensity.iter().map(|&v| v as f64).collect();
+    let expected_mz = read_npy_f64(&std::fs::read(mz_npy).unwrap());
+    let expected_int = read_npy_f64(&std::fs::read(int_npy).unwrap());
+    assert_eq!(mz.len(), expected_mz.len());
+    for (a, b) in mz.iter().zip(&expected_mz) {
+        assert!((a - b).abs() <= 1e-9 * b.abs().max(1.0), "{a} vs {b}");
+    }
+    assert_eq!(intensity.len(), expected_int.len());
+    for (a, b) in intensity.iter().zip(&expected_int) {
+        assert!((a - b).abs() <= 1e-5 * b.abs().max(1.0), "{a} vs {b}");
+    }
+}
+
+/// Minimal reader for a 1-D little-endian `.npy` of float32 or float64.
+fn read_npy_f64(bytes: &[u8]) -> Vec<f64> {
+    assert_eq!(&bytes[..6], b"\x93NUMPY");
+    let header_len = u16::from_le_bytes([bytes[8], bytes[9]]) as usize;
+    let header = std::str::from_utf8(&bytes[10..10 + header_len]).unwrap();
+    let data = &bytes[10 + header_len..];
+    if header.contains("<f8") {
+        data.chunks_exact(8)
+            .map(|c| f64::from_le_bytes(c.try_into().unwrap()))
+            .collect()
+    } else if header.contains("<f4") {
+        data.chunks_exact(4)
+            .map(|c| f32::from_le_bytes(c.try_into().unwrap()) as f64)
+            .collect()
+    } else {
+        panic!("unsupported npy header {header}")
+    }
+}
+
+/// Numpress (linear, pic, slof) + zlib against the same data stored as zlib floats: equal
+/// within Numpress's documented precision.
+#[test]
+fn numpress_encoded_file_matches_its_zlib_original() {
+    let Some(plain) = shared("encodings/FileFilter_49_input.mzML") else {
+        return;
+    };
+    let Some(numpress) = shared("encodings/FileFilter_49_output.mzML") else {
+        return;
+    };
+    let a = read_all(&plain);
+    let b = read_all(&numpress);
+    assert_eq!(a.len(), b.len());
+    let mut compared = 0;
+    for (x, y) in a.iter().zip(&b) {
+        assert_eq!(x.meta.native_id, y.meta.native_id);
+        assert_eq!(x.mz.len(), y.mz.len(), "{}", x.meta.native_id);
+        for (p, q) in x.mz.iter().zip(&y.mz) {
+            assert!((p - q).abs() / p.abs().max(1.0) < 1e-5, "m/z {p} vs {q}");
+        }
+        for (p, q) in x.intensity.iter().zip(&y.intensity) {
+            let (p, q) = (*p as f64, *q as f64);
+            // PIC rounds to integers; SLOF keeps about four significant digits.
+            assert!(
+                (p - q).abs() <= 0.5 + 2e-3 * p.abs(),
+                "intensity {p} vs {q}"
+            );
+        }
+        compared += x.mz.len();
+    }
+    assert!(compared > 1000);
+}
+
+#[test]
+fn compressed_uncompressed_and_gzip_files_decode_identically() {
+    let (Some(a), Some(b), Some(c)) = (
+        shared("encodings/MzMLFile_6_uncompressed.mzML"),
+        shared("encodings/MzMLFile_6_compressed.mzML"),
+        shared("encodings/MzMLFile_6_uncompressed.mzML.gz"),
+    ) else {
+        return;
+    };
+    let (a, b, c) = (read_all(&a), read_all(&b), read_all(&c));
+    assert!(!a.is_empty());
+    assert_eq!(a, b);
+    assert_eq!(a, c);
+    assert!(
+        SpectrumReader::open(shared("encodings/MzMLFile_6_uncompressed.mzML.gz").unwrap())
+            .unwrap()
+            .info()
+            .gzip
+    );
+}
+
+#[test]
+fn gzip_run_without_index_streams_every_spectrum() {
+    let Some(path) = shared("runs/MapAlignmentAlgorithmPoseClustering_in1.mzML.gz") else {
+        return;
+    };
+    let spectra = read_all(&path);
+    assert_eq!(spectra.len(), 2035);
+    assert!(spectra.iter().all(|s| s.meta.ms_level == 1));
+    assert!(spectra
+        .windows(2)
+        .all(|w| w[0].meta.rt_seconds <= w[1].meta.rt_seconds));
+}
+
+#[test]
+fn thirty_two_bit_and_mixed_precision_files_read() {
+    let Some(gnps) = shared("runs/GNPSExport_mzml1.mzML") else {
+        return;
+    };
+    let Some(mixed) = shared("encodings/SmallCalibratibleYeast_mixed_bits.mzml") else {
+        return;
+    };
+    for path in [gnps, mixed] {
+        let spectra = read_all(&path);
+        assert!(!spectra.is_empty());
+        for s in &spectra {
+            assert_eq!(s.mz.len(), s.intensity.len());
+            assert!(s.mz.windows(2).all(|w| w[0] <= w[1]));
+            assert!(s.mz.iter().all(|m| m.is_finite() && *m > 0.0));
+        }
+    }
+}
+
+#[test]
+fn dda_run_metadata_precursors_and_levels() {
+    let Some(path) = shared("runs/BSA1.mzML") else {
+        return;
+    };
+    let mut reader = SpectrumReader::open(&path).unwrap();
+    assert_eq!(reader.info().format, Some(InputFormat::MzML));
+    assert_eq!(reader.info().declared_spectrum_count, Some(1684));
+    let mut levels = [0usize; 3];
+    let mut charged = 0;
+    let mut indices = Vec::new();
+    while let Some(raw) = reader.next_raw().unwrap() {
+        let meta = raw.meta();
+        indices.push(meta.index);
+        levels[meta.ms_level as usize] += 1;
+        assert_eq!(meta.polarity, Polarity::Positive);
+        assert_eq!(meta.declared_signal, Some(SignalKind::Centroid));
+        if meta.ms_level == 2 {
+            let p = meta.precursor.expect("MS2 has a precursor");
+            assert!(p.mz > 100.0 && p.mz < 2000.0);
+            assert!(
+                p.isolation_lower_mz.is_some()
+                    || p.isolation_target_mz.is_some()
+                    || p.charge.is_some()
+            );
+            charged += p.charge.is_some() as usize;
+        } else {
+            assert!(meta.precursor.is_none());
+            assert!(meta.scan_window.is_some());
+        }
+    }
+    assert_eq!(levels[1], 564);
+    assert_eq!(levels[2], 1120);
+    assert_eq!(charged, 1120);
+    assert!(indices.iter().enumerate().all(|(i, &x)| i as u32 == x));
+}
+
+#[test]
+fn three_ms_levels_and_ion_mobility_files_read() {
+    let Some(ms3) = shared("runs/MS3_nonHierarchical.mzML") else {
+        return;
+    };
+    let spectra = read_all(&ms3);
+    for level in 1..=3 {
+        assert!(
+            spectra.iter().any(|s| s.meta.ms_level == level),
+            "no MS{level}"
+        );
+    }
+    let Some(tims) =
+        shared("runs/20200204_BU_8B8egg_1ug_uL_7charges_60_min_Slot2-11_1_244.mzML.gz")
+    else {
+        return;
+    };
+    let spectra = read_all(&tims);
+    assert!(spectra.len() > 100);
+    assert!(spectra.iter().map(|s| s.mz.len()).max().unwrap() > 100_000);
+}
+
+#[test]
+fn mgf_files_read_with_retention_times_and_peaks() {
+    let Some(path) = shared("mgf/small.mgf") else {
+        return;
+    };
+    let reader = SpectrumReader::open(&path).unwrap();
+    assert_eq!(reader.info().format, Some(InputFormat::Mgf));
+    let spectra = read_all(&path);
+    assert!(spectra.len() > 10);
+    assert!(spectra
+        .windows(2)
+        .all(|w| w[0].meta.rt_seconds < w[1].meta.rt_seconds));
+    assert!(
+        (spectra[0].meta.rt_seconds - 0.6731).abs() < 1e-3,
+        "{}",
+        spectra[0].meta.rt_seconds
+    );
+    assert!(spectra
+        .iter()
+        .all(|s| !s.mz.is_empty() && s.mz.len() == s.intensity.len()));
+}
+
+#[test]
+fn mislabelled_centroid_data_is_detected() {
+    let Some(path) = shared("edge/centroided1.mzML") else {
+        return;
+    };
+    let mut scratch = Vec::new();
+    for s in read_all(&path) {
+        assert_eq!(s.meta.declared_signal, Some(SignalKind::Profile));
+        let seen = mzforge::signal::detect_signal_kind(&s.mz, &s.intensity, &mut scratch);
+        assert_eq!(seen, Some(SignalKind::Centroid), "{}", s.meta.native_id);
+    }
+}
+
+#[test]
+fn profile_files_are_recognised_as_profile() {
+    let mut scratch = Vec::new();
+    for rel in [
+        "profile/small.mzML",
+        "profile/three_test_scans.mzML",
+        "profile/gc_orbi_profile_21scans.mzML",
+    ] {
+        let Some(path) = shared(rel) else { return };
+        for s in read_all(&path) {
+            if s.meta.declared_signal == Some(SignalKind::Profile) {
+                let seen = mzforge::signal::detect_signal_kind(&s.mz, &s.intensity, &mut scratch);
+                assert_ne!(
+                    seen,
+                    Some(SignalKind::Centroid),
+                    "{rel} {}",
+                    s.meta.native_id
+                );
+            }
+        }
+    }
+}

@@ -1,1 +1,0 @@
-//! Reading: formats, encodings, metadata.
