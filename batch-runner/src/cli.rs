@@ -67,6 +67,11 @@ pub struct RunArgs {
     #[arg(long, value_enum, value_name = "POLICY")]
     pub on_bad_spectrum: Option<BadSpectrumArg>,
 
+    /// Also write the centroids as indexed mzML (`centroided.mzML`), readable by OpenMS,
+    /// pyteomics and other mzML tools.
+    #[arg(long)]
+    pub mzml: bool,
+
     /// Print one JSON summary per input on stdout instead of text.
     #[arg(long)]
     pub json: bool,

@@ -10,7 +10,10 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use mzforge::output::{ResultDir, TableWriters, PEAKS_FILE, RUN_FILE, SPECTRA_FILE};
-use mzforge::{Pipeline, PipelineParams, RunSummary, SpectrumReader};
+use mzforge::{CentroidMzMLWriter, Pipeline, PipelineParams, RunSummary, SpectrumReader};
+
+/// File name of the optional centroided mzML.
+pub const MZML_FILE: &str = "centroided.mzML";
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -37,13 +40,20 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
     let params = args.params()?;
     let inputs = expand_inputs(&args.inputs)?;
     let targets = output_targets(&inputs, &args.out)?;
-    let pipeline = Pipeline::new(params.clone())?;
+    let pipeline = Pipeline::new(params.clone())?.keep_source_descriptions(args.mzml);
     let params_json = serde_json::to_string(&params)?;
     let show_progress = !args.quiet && !args.json && std::io::stderr().is_terminal();
 
     let mut failures = 0;
     for (input, target) in inputs.iter().zip(&targets) {
-        match run_one(&pipeline, &params_json, input, target, show_progress) {
+        match run_one(
+            &pipeline,
+            &params_json,
+            input,
+            target,
+            show_progress,
+            args.mzml,
+        ) {
             Ok(summary) => {
                 if args.json {
                     println!(
@@ -100,6 +110,7 @@ fn run_one(
     input: &Path,
     target: &Path,
     show_progress: bool,
+    write_mzml: bool,
 ) -> Result<RunSummary> {
     let reader = SpectrumReader::open(input)?;
     let dir = ResultDir::create(target)?;
@@ -110,11 +121,26 @@ fn run_one(
         })?))
     };
     let mut tables = TableWriters::new(open(SPECTRA_FILE)?, open(PEAKS_FILE)?, params_json)?;
+    let mut mzml = match write_mzml {
+        true => Some(CentroidMzMLWriter::create(
+            &dir.file(MZML_FILE),
+            &reader.source_metadata(),
+            reader.info().declared_spectrum_count.unwrap_or(0),
+        )?),
+        false => None,
+    };
     let progress = progress_bar(show_progress, reader.info().declared_spectrum_count, input);
     let mut last_log = Instant::now();
     let mut seen = 0u64;
     let summary = pipeline.run(reader, &mut |batch| {
         tables.write(batch)?;
+        if let Some(writer) = mzml.as_mut() {
+            for spectrum in batch {
+                if let Some(source) = &spectrum.source {
+                    writer.write(source, &spectrum.peaks)?;
+                }
+            }
+        }
         seen += batch.len() as u64;
         match &progress {
             Some(bar) => bar.set_position(seen),
@@ -130,6 +156,9 @@ fn run_one(
         bar.finish_and_clear();
     }
     let (spectra, peaks) = tables.finish()?;
+    if let Some(writer) = mzml {
+        writer.finish()?;
+    }
     for writer in [spectra, peaks] {
         writer
             .into_inner()
@@ -140,7 +169,11 @@ fn run_one(
         mzforge_version: mzforge::VERSION,
         input: input_record(input)?,
         params: pipeline.params(),
-        outputs: vec![SPECTRA_FILE, PEAKS_FILE],
+        outputs: if write_mzml {
+            vec![SPECTRA_FILE, PEAKS_FILE, MZML_FILE]
+        } else {
+            vec![SPECTRA_FILE, PEAKS_FILE]
+        },
         summary: &summary,
     };
     let run_json = dir.file(RUN_FILE);

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::centroid::{CentroidParams, Centroider};
 use crate::error::{Error, Result};
-use crate::io::{FileInfo, RawSpectrum, SpectrumReader};
+use crate::io::{FileInfo, RawSpectrum, SourceDescription, SpectrumReader};
 use crate::signal::detect_signal_kind;
 use crate::spectrum::{PeakList, SignalKind, SpectrumMeta};
 
@@ -115,6 +115,9 @@ pub struct ProcessedSpectrum {
     pub tic: f64,
     /// The centroids (for centroid input: the points kept).
     pub peaks: PeakList,
+    /// The input's full description of the spectrum, kept only when the pipeline was asked
+    /// to ([`Pipeline::keep_source_descriptions`]), to write mzML.
+    pub source: Option<SourceDescription>,
 }
 
 impl ProcessedSpectrum {
@@ -181,6 +184,7 @@ impl RunSummary {
 pub struct Pipeline {
     params: PipelineParams,
     pool: rayon::ThreadPool,
+    keep_source: bool,
 }
 
 enum Outcome {
@@ -203,7 +207,18 @@ impl Pipeline {
                 name: "threads",
                 message: e.to_string(),
             })?;
-        Ok(Pipeline { params, pool })
+        Ok(Pipeline {
+            params,
+            pool,
+            keep_source: false,
+        })
+    }
+
+    /// Keeps each input spectrum's full description in [`ProcessedSpectrum::source`] (needed
+    /// to write mzML; costs a copy of the metadata per spectrum).
+    pub fn keep_source_descriptions(mut self, keep: bool) -> Pipeline {
+        self.keep_source = keep;
+        self
     }
 
     /// The parameters.
@@ -418,6 +433,7 @@ impl Pipeline {
                 detected_signal: detected,
                 tic,
                 peaks,
+                source: self.keep_source.then(|| raw.source_description()),
             }),
             note,
         )
