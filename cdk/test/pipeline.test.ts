@@ -1,0 +1,57 @@
+import { App } from 'aws-cdk-lib';
+import { Template } from 'aws-cdk-lib/assertions';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import { PIPELINE } from '../lib/config';
+import { PipelineStack } from '../lib/stacks/pipeline-stack';
+import { cdkJsonContext, placeholderAssets, resourcesOf } from './helpers';
+
+const app = new App({ context: cdkJsonContext() });
+const stack = new PipelineStack(app, 'MzforgePipeline', {
+  env: { account: PIPELINE.account, region: PIPELINE.region },
+  pipeline: PIPELINE,
+  assets: placeholderAssets(),
+});
+const t = Template.fromStack(stack);
+const [[, pipeline]] = resourcesOf(t, 'AWS::CodePipeline::Pipeline');
+const stages = pipeline.Properties!.Stages as { Name: string; Actions: any[] }[];
+
+test('source comes from the repository through a CodeConnections connection', () => {
+  const [source] = stages[0].Actions;
+  expect(source.ActionTypeId).toEqual(expect.objectContaining({ Category: 'Source', Provider: 'CodeStarSourceConnection' }));
+  expect(source.Configuration).toEqual(
+    expect.objectContaining({ ConnectionArn: PIPELINE.connectionArn, FullRepositoryId: PIPELINE.repository, BranchName: PIPELINE.branch }),
+  );
+});
+
+test('deploys dev, then prod after a manual approval', () => {
+  const names = stages.map((s) => s.Name);
+  expect(names.indexOf('Dev')).toBeGreaterThan(names.indexOf('Build'));
+  expect(names.indexOf('Prod')).toBeGreaterThan(names.indexOf('Dev'));
+  const prod = stages.find((s) => s.Name === 'Prod')!;
+  const approval = prod.Actions.find((a) => a.ActionTypeId.Category === 'Approval');
+  expect(approval).toBeDefined();
+  const firstDeploy = Math.min(...prod.Actions.filter((a) => a.ActionTypeId.Category === 'Deploy').map((a) => a.RunOrder));
+  expect(approval.RunOrder).toBeLessThan(firstDeploy);
+  for (const env of ['Dev', 'Prod']) {
+    const deploys = stages.find((s) => s.Name === env)!.Actions.filter((a) => a.ActionTypeId.Category === 'Deploy');
+    expect([...new Set(deploys.map((a) => a.Configuration.StackName))].sort()).toEqual(
+      [`mzforge-${env.toLowerCase()}-stateful`, `mzforge-${env.toLowerCase()}-stateless`].sort(),
+    );
+  }
+});
+
+test('the build step runs the tests, builds the wheel, the Lambda zip, and synthesizes on arm64', () => {
+  const projects = resourcesOf(t, 'AWS::CodeBuild::Project').map(([, p]) => p.Properties!);
+  const synth = projects.find((p) => JSON.stringify(p.Source.BuildSpec).includes('cdk synth'))!;
+  const spec = JSON.stringify(synth.Source.BuildSpec);
+  for (const command of ['bash .ci/run', 'maturin build --release', 'cargo lambda build --release --arm64 --output-format zip', 'bootstrap.zip']) {
+    expect(spec).toContain(command);
+  }
+  expect(synth.Environment.Type).toBe('ARM_CONTAINER');
+});
+
+test('the artifact key rotates, and cdk-nag finds nothing unacknowledged', () => {
+  t.hasResourceProperties('AWS::KMS::Key', { EnableKeyRotation: true });
+  const report = new AwsSolutionsChecks().validateScope(stack);
+  expect(report.violations.flatMap((v) => v.violatingResources.map((r) => `${v.ruleName} at ${r.constructPath}`))).toEqual([]);
+});
