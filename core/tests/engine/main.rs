@@ -7,4 +7,5 @@ mod common;
 
 mod accuracy;
 mod bad_input;
+mod fixtures;
 mod reading;

@@ -1,0 +1,394 @@
+//! The `mzforge` binary end to end: real files in, Parquet out, read back.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use arrow::array::{Array, Float64Array, StringArray, UInt32Array};
+use arrow::record_batch::RecordBatch;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+fn mzforge(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_mzforge"))
+        .args(args)
+        .output()
+        .expect("run mzforge")
+}
+
+fn shared(rel: &str) -> Option<PathBuf> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/data")
+        .join(rel);
+    if path.exists() {
+        return Some(path);
+    }
+    if std::env::var_os("CI").is_some() {
+        panic!(
+            "{} is missing: tests need ../shared/data in CI",
+            path.display()
+        );
+    }
+    eprintln!("skipping: {} not found", path.display());
+    None
+}
+
+fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../fixtures/data")
+        .join(name)
+}
+
+fn read_parquet(path: &Path) -> (Vec<RecordBatch>, std::collections::HashMap<String, String>) {
+    let builder = ParquetRecordBatchReaderBuilder::try_new(File::open(path).unwrap()).unwrap();
+    let metadata = builder
+        .metadata()
+        .file_metadata()
+        .key_value_metadata()
+        .map(|kv| {
+            kv.iter()
+                .map(|e| (e.key.clone(), e.value.clone().unwrap_or_default()))
+                .collect()
+        })
+        .unwrap_or_default();
+    (
+        builder.build().unwrap().map(|b| b.unwrap()).collect(),
+        metadata,
+    )
+}
+
+fn column<'a, T: 'static>(batch: &'a RecordBatch, name: &str) -> &'a T {
+    batch
+        .column_by_name(name)
+        .unwrap_or_else(|| panic!("no column {name}"))
+        .as_any()
+        .downcast_ref::<T>()
+        .unwrap()
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+#[test]
+fn runs_the_bundled_fixture_and_writes_readable_tables() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let input = fixture("sim_profile.mzML");
+    let result = mzforge(&[
+        "run",
+        input.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--min-snr",
+        "3",
+    ]);
+    assert!(result.status.success(), "{}", text(&result));
+    let target = out.join("sim_profile");
+    let (spectra, metadata) = read_parquet(&target.join("spectra.parquet"));
+    assert!(
+        metadata["mzforge.params"].contains("\"min_snr\":3.0"),
+        "{metadata:?}"
+    );
+    assert_eq!(metadata["mzforge.version"], env!("CARGO_PKG_VERSION"));
+    let rows: usize = spectra.iter().map(|b| b.num_rows()).sum();
+    assert_eq!(rows, 20);
+    let signal = column::<StringArray>(&spectra[0], "signal");
+    assert!((0..signal.len()).all(|i| signal.value(i) == "profile"));
+    let (peaks, _) = read_parquet(&target.join("peaks.parquet"));
+    let n_peaks: usize = peaks.iter().map(|b| b.num_rows()).sum();
+    let declared: u64 = spectra
+        .iter()
+        .flat_map(|b| {
+            column::<UInt32Array>(b, "n_peaks")
+                .values()
+                .iter()
+                .map(|&v| v as u64)
+                .collect::<Vec<_>>()
+        })
+        .sum();
+    assert_eq!(n_peaks as u64, declared);
+    assert!(n_peaks > 1000, "{n_peaks}");
+    let run: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(target.join("run.json")).unwrap()).unwrap();
+    assert_eq!(run["summary"]["spectra_written"], 20);
+    assert_eq!(run["input"]["sha256"].as_str().unwrap().len(), 64);
+    // Nothing but the result directory is left in the output folder.
+    let entries: Vec<_> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(entries, vec![std::ffi::OsString::from("sim_profile")]);
+}
+
+#[test]
+fn cli_output_equals_the_library_pipeline() {
+    let Some(input) = shared("profile/three_test_scans.mzML") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let result = mzforge(&[
+        "run",
+        input.to_str().unwrap(),
+        "--out",
+        dir.path().to_str().unwrap(),
+        "-j",
+        "2",
+    ]);
+    assert!(result.status.success(), "{}", text(&result));
+    let (peaks, _) = read_parquet(&dir.path().join("three_test_scans/peaks.parquet"));
+    let mz: Vec<f64> = peaks
+        .iter()
+        .flat_map(|b| column::<Float64Array>(b, "mz").values().to_vec())
+        .collect();
+    let mut expected = Vec::new();
+    let pipeline = mzforge::Pipeline::new(mzforge::PipelineParams::default()).unwrap();
+    pipeline
+        .run_path(&input, &mut |batch| {
+            expected.extend(batch.iter().flat_map(|s| s.peaks.mz.clone()));
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(mz, expected);
+}
+
+#[test]
+fn many_inputs_by_glob_with_json_summaries_and_mzml() {
+    let Some(one) = shared("profile/small.mzML") else {
+        return;
+    };
+    let pattern = one
+        .parent()
+        .unwrap()
+        .join("FeatureFinderMultiplex_*_input.mzML");
+    let dir = tempfile::tempdir().unwrap();
+    let result = mzforge(&[
+        "run",
+        one.to_str().unwrap(),
+        pattern.to_str().unwrap(),
+        "--out",
+        dir.path().to_str().unwrap(),
+        "--json",
+        "--mzml",
+        "--ms-levels",
+        "1",
+    ]);
+    assert!(result.status.success(), "{}", text(&result));
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&result.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3);
+    for line in &lines {
+        assert_eq!(line["status"], "ok");
+        let levels = line["summary"]["spectra_per_level"].as_array().unwrap();
+        assert!(levels.iter().all(|l| l[0] == 1), "{levels:?}");
+    }
+    for stem in [
+        "small",
+        "FeatureFinderMultiplex_1_input",
+        "FeatureFinderMultiplex_4_input",
+    ] {
+        let mzml = dir.path().join(stem).join("centroided.mzML");
+        let mut reader = mzforge::SpectrumReader::open(&mzml).unwrap();
+        let mut n = 0;
+        while let Some(raw) = reader.next_raw().unwrap() {
+            assert_eq!(
+                raw.meta().declared_signal,
+                Some(mzforge::SignalKind::Centroid)
+            );
+            n += 1;
+        }
+        assert!(n > 0, "{stem}");
+    }
+}
+
+#[test]
+fn config_file_sets_parameters_and_flags_override_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("params.toml");
+    std::fs::write(
+        &config,
+        "ms_levels = [1]\n[centroid]\nmin_snr = 5.0\n[centroid.noise]\nwindow_mz = 100.0\n",
+    )
+    .unwrap();
+    let input = fixture("sim_profile.mzML");
+    let out = dir.path().join("out");
+    let result = mzforge(&[
+        "run",
+        input.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--config",
+        config.to_str().unwrap(),
+        "--min-snr",
+        "7",
+    ]);
+    assert!(result.status.success(), "{}", text(&result));
+    let run: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("sim_profile/run.json")).unwrap()).unwrap();
+    assert_eq!(run["params"]["centroid"]["min_snr"], 7.0);
+    assert_eq!(run["params"]["centroid"]["noise"]["window_mz"], 100.0);
+    assert_eq!(run["params"]["ms_levels"], serde_json::json!([1]));
+
+    std::fs::write(&config, "[centroid]\nmin_snr = -1\n").unwrap();
+    let bad = mzforge(&[
+        "run",
+        input.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--config",
+        config.to_str().unwrap(),
+    ]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(text(&bad).contains("min_snr"), "{}", text(&bad));
+    std::fs::write(&config, "[centroid]\nmin_sn = 1\n").unwrap();
+    let unknown = mzforge(&[
+        "run",
+        input.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--config",
+        config.to_str().unwrap(),
+    ]);
+    assert_eq!(unknown.status.code(), Some(1));
+    assert!(text(&unknown).contains("min_sn"), "{}", text(&unknown));
+}
+
+/// Every broken file in ../shared/data/edge: non-zero exit, a message naming the file, and no
+/// result directory.
+#[test]
+fn broken_files_fail_cleanly_without_output() {
+    for rel in [
+        "edge/1min.mzML",
+        "edge/IndexedmzMLFile_2_broken.mzML",
+        "edge/MzMLFile_3_invalid.mzML",
+        "edge/MzMLFile_6_uncompresscor.MzML.gz",
+        "edge/empty_XML.mzML",
+    ] {
+        let Some(input) = shared(rel) else { return };
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        let result = mzforge(&[
+            "run",
+            input.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert_eq!(result.status.code(), Some(1), "{rel}: {}", text(&result));
+        let name = input.file_name().unwrap().to_string_lossy().into_owned();
+        assert!(text(&result).contains(&name), "{rel}: {}", text(&result));
+        assert!(
+            !text(&result).contains("panicked"),
+            "{rel}: {}",
+            text(&result)
+        );
+        let leftovers: Vec<_> = std::fs::read_dir(&out)
+            .map(|d| d.map(|e| e.unwrap().file_name()).collect())
+            .unwrap_or_default();
+        assert!(leftovers.is_empty(), "{rel}: left {leftovers:?}");
+    }
+}
+
+/// A batch goes on past a broken input, reports it, and exits non-zero.
+#[test]
+fn one_bad_input_does_not_stop_the_others() {
+    let (Some(bad), Some(good)) = (
+        shared("edge/MzMLFile_3_invalid.mzML"),
+        shared("profile/three_test_scans.mzML"),
+    ) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let result = mzforge(&[
+        "run",
+        bad.to_str().unwrap(),
+        good.to_str().unwrap(),
+        "--out",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert_eq!(result.status.code(), Some(1));
+    assert!(dir.path().join("three_test_scans/peaks.parquet").exists());
+    assert!(!dir.path().join("MzMLFile_3_invalid").exists());
+}
+
+#[test]
+fn rerun_replaces_the_previous_result_atomically() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = fixture("sim_profile.mzML");
+    let out = dir.path().to_str().unwrap();
+    assert!(mzforge(&[
+        "run",
+        input.to_str().unwrap(),
+        "--out",
+        out,
+        "--min-snr",
+        "100"
+    ])
+    .status
+    .success());
+    let first = std::fs::metadata(dir.path().join("sim_profile/peaks.parquet"))
+        .unwrap()
+        .len();
+    assert!(mzforge(&["run", input.to_str().unwrap(), "--out", out])
+        .status
+        .success());
+    let second = std::fs::metadata(dir.path().join("sim_profile/peaks.parquet"))
+        .unwrap()
+        .len();
+    assert!(second > first);
+    let names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, vec!["sim_profile".to_string()]);
+}
+
+#[test]
+fn usage_errors_and_missing_inputs() {
+    let missing = mzforge(&["run", "/nonexistent/x.mzML", "--out", "/tmp/never"]);
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(text(&missing).contains("/nonexistent/x.mzML"));
+    let no_match = mzforge(&["run", "/nonexistent/*.mzML", "--out", "/tmp/never"]);
+    assert_eq!(no_match.status.code(), Some(1));
+    assert!(text(&no_match).contains("no file matches"));
+    let bad_flag = mzforge(&["run", "x.mzML", "--out", "/tmp/never", "--min-snr", "lots"]);
+    assert_eq!(bad_flag.status.code(), Some(2));
+    let help = mzforge(&["run", "--help"]);
+    assert!(help.status.success());
+    for option in [
+        "--min-snr",
+        "--threads",
+        "--ms-levels",
+        "--config",
+        "--signal",
+        "--mzml",
+        "default",
+    ] {
+        assert!(text(&help).contains(option), "help lacks {option}");
+    }
+}
+
+#[test]
+fn inspect_summarises_a_run() {
+    let Some(input) = shared("runs/BSA1.mzML") else {
+        return;
+    };
+    let result = mzforge(&["inspect", input.to_str().unwrap(), "--json"]);
+    assert!(result.status.success(), "{}", text(&result));
+    let report: serde_json::Value = serde_json::from_slice(&result.stdout).unwrap();
+    assert_eq!(report["spectra"], 1684);
+    assert_eq!(report["levels"]["1"]["spectra"], 564);
+    assert_eq!(report["levels"]["2"]["spectra"], 1120);
+    assert_eq!(report["levels"]["2"]["declared_centroid"], 1120);
+    assert!(report["file"]["instruments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|i| i == "LTQ Orbitrap XL"));
+    let text_out = mzforge(&["inspect", input.to_str().unwrap()]);
+    assert!(String::from_utf8_lossy(&text_out.stdout).contains("RT"));
+}
