@@ -1,0 +1,45 @@
+# One place for the project's commands. `make demo` runs the main job on a bundled input;
+# `make check` runs every check CI runs.
+
+CARGO ?= cargo
+# Benches are built for a smoke run in `check`; skip the slow fat-LTO link there.
+QUICK_BENCH_ENV = CARGO_PROFILE_BENCH_LTO=false CARGO_PROFILE_BENCH_CODEGEN_UNITS=16
+
+.PHONY: demo check fmt lint test doc check-aarch64 bench-smoke cdk bench
+
+demo:
+	$(CARGO) run --release --bin mzforge -- run fixtures/data/sim_profile.mzML --out out --min-snr 3
+
+check: fmt lint test doc check-aarch64 bench-smoke cdk
+
+fmt:
+	$(CARGO) fmt --all --check
+
+lint:
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+test:
+	$(CARGO) test --workspace
+
+doc:
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --workspace --no-deps
+
+# The NEON kernel Graviton runs, checked against the scalar reference under qemu-user.
+check-aarch64:
+	@if command -v qemu-aarch64 >/dev/null && command -v aarch64-linux-gnu-gcc >/dev/null \
+	    && rustup target list --installed | grep -q aarch64-unknown-linux-gnu; then \
+	  $(CARGO) test -p mzforge --target aarch64-unknown-linux-gnu --lib --test engine; \
+	elif [ -n "$$CI" ]; then \
+	  echo "check-aarch64: qemu-user, gcc-aarch64-linux-gnu and the rust target are required in CI" >&2; exit 1; \
+	else \
+	  echo "check-aarch64: skipped (install qemu-user gcc-aarch64-linux-gnu; rustup target add aarch64-unknown-linux-gnu)"; \
+	fi
+
+bench-smoke:
+	@if [ -d benches/benches ]; then $(QUICK_BENCH_ENV) $(CARGO) bench -p mzforge-benches -- --quick; fi
+
+cdk:
+	@if [ -f cdk/ci.sh ]; then bash cdk/ci.sh; fi
+
+bench:
+	$(CARGO) bench -p mzforge-benches
