@@ -289,7 +289,9 @@ export class Processing extends Construct {
       },
       {
         id: `AwsSolutions-IAM5[Resource::arn:aws:batch:${config.region}:${config.account}:job-definition/*]`,
-        reason: 'batch:SubmitJob checks the job-definition ARN with its revision; the definition is our own (CDK grant)',
+        reason:
+          'aws-cdk-lib BatchSubmitJob grants SubmitJob on job-definition/* (revisions change on every deploy); ' +
+          'the same statement limits the queue to our own',
       },
     );
   }
@@ -303,7 +305,9 @@ function acknowledgeLambdaBasics(fn: lambda.Function, inVpc: boolean): void {
   for (const policy of managed) {
     Validations.of(fn).acknowledge({
       id: `AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/${policy}]`,
-      reason: `AWS-managed Lambda ${policy.includes('VPC') ? 'VPC ENI' : 'logging'} permissions; ENI actions cannot be scoped to resources`,
+      reason: policy.includes('VPC')
+        ? 'AWS-managed Lambda VPC policy: creating and deleting ENIs cannot be scoped to resources'
+        : 'AWS-managed Lambda basic execution policy: logs to the function log group (CreateLogGroup is a no-op, the group exists)',
     });
   }
   Validations.of(fn).acknowledge({
