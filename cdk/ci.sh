@@ -27,7 +27,7 @@ npm run ci || status=$?
 
 # One plain summary line for the runner ("N passed, N failed"), from jest's JSON results.
 if [ -f .jest-results.json ]; then
-  node -e 'const r = require("./.jest-results.json"); console.log(`cdk: ${r.numPassedTests} passed, ${r.numFailedTests} failed`)'
+  node -e 'const r = require("./.jest-results.json"); console.log(`cdk: ${r.numPassedTests} passed, ${r.numFailedTests} failed` + (r.numPendingTests ? `, ${r.numPendingTests} skipped` : ""))'
 fi
 echo "cdk ci: $([ "$status" -eq 0 ] && echo passed || echo FAILED) in $(( $(date +%s) - start ))s"
 exit "$status"

@@ -10,8 +10,14 @@ import { MzforgeStage } from '../lib/stage';
  * Placeholder build outputs: a `bootstrap` file standing in for the cargo-lambda zip and a minimal
  * Dockerfile standing in for the batch-runner image (synth hashes them, never builds them).
  */
+const tempDirs: string[] = [];
+afterAll(() => {
+  for (const dir of tempDirs.splice(0)) fs.rmSync(dir, { recursive: true, force: true });
+});
+
 export function placeholderAssets(): AssetPaths {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'mzforge-cdk-test-'));
+  tempDirs.push(root);
   const lambda = path.join(root, 'mzforge-lambda');
   const image = path.join(root, 'batch-runner');
   fs.mkdirSync(lambda);
