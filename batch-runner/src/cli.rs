@@ -21,15 +21,19 @@ pub enum Command {
     Run(RunArgs),
     /// Summarise a file: spectra per level, profile/centroid, RT and m/z ranges, instrument.
     Inspect(InspectArgs),
+    /// One AWS Batch job of an analysis: the manifest's input AWS_BATCH_JOB_ARRAY_INDEX (exit 75
+    /// = retryable, 65/66/78 = permanent).
+    Batch(mzforge_batch_runner::batch::BatchArgs),
 }
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// Input files or glob patterns (mzML, mzML.gz, MGF, MGF.gz; the format is sniffed).
+    /// Input files or glob patterns (mzML, mzML.gz, MGF, MGF.gz; the format is sniffed);
+    /// also s3://bucket/key, s3://bucket/prefix/ and s3://bucket/prefix/*.mzML.
     #[arg(required = true, value_name = "INPUT")]
     pub inputs: Vec<String>,
 
-    /// Output directory; each input gets a subdirectory named after its stem.
+    /// Output directory or s3://bucket/prefix; each input gets a subdirectory named after its stem.
     #[arg(long, short, value_name = "DIR")]
     pub out: PathBuf,
 

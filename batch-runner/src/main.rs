@@ -19,6 +19,7 @@ fn main() -> ExitCode {
     let outcome = std::panic::catch_unwind(|| match args.command {
         cli::Command::Run(run_args) => run::run(run_args),
         cli::Command::Inspect(inspect_args) => inspect::inspect(inspect_args),
+        cli::Command::Batch(batch_args) => Ok(mzforge_batch_runner::batch::run(batch_args)),
     });
     match outcome {
         Ok(Ok(code)) => code,

@@ -38,6 +38,19 @@ struct InputRecord {
 
 pub fn run(args: RunArgs) -> Result<ExitCode> {
     let params = args.params()?;
+    let out = args.out.to_string_lossy().into_owned();
+    if mzforge_batch_runner::remote::needs_object_storage(&args.inputs, &out) {
+        use mzforge_batch_runner::remote::{run_cli, CliOptions};
+        let (inputs, write_mzml, json, quiet) = (args.inputs, args.mzml, args.json, args.quiet);
+        let options = CliOptions {
+            inputs,
+            out,
+            write_mzml,
+            json,
+            quiet,
+        };
+        return Ok(ExitCode::from(run_cli(params, options)?));
+    }
     let inputs = expand_inputs(&args.inputs)?;
     let targets = output_targets(&inputs, &args.out)?;
     let pipeline = Pipeline::new(params.clone())?.keep_source_descriptions(args.mzml);

@@ -1,0 +1,144 @@
+//! `mzforge batch`: one AWS Batch job (or one child of an array job) of an analysis.
+//!
+//! The job reads the analysis manifest (`--manifest s3://bucket/key`, or
+//! `s3://$MZFORGE_RESULTS_BUCKET/$MZFORGE_MANIFEST_KEY` as the state machine passes them), picks
+//! input `AWS_BATCH_JOB_ARRAY_INDEX` (a job without it, i.e. not an array child, runs every input
+//! in turn) and writes `<output>/<stem>/` with the manifest last; an input already done with the
+//! same parameters is skipped, so a retried job only redoes what is missing.
+//!
+//! Exit codes (sysexits.h), for the job definition's retry strategy:
+//!
+//! | code | meaning | retry? |
+//! |---|---|---|
+//! | 0 | done, or already done | — |
+//! | 75 | transient: network, throttling, 5xx, input changed mid-read, SIGTERM (Spot interruption) | yes |
+//! | 65 | the input is not readable mzML/MGF or is broken | no |
+//! | 66 | the input object does not exist | no |
+//! | 78 | configuration: manifest, index, parameters, environment, access denied | no |
+//! | 70 | internal error (a bug) | no |
+
+use std::process::ExitCode;
+
+use clap::Args;
+use mzforge::Pipeline;
+
+use crate::analysis::AnalysisManifest;
+use crate::error::{Error, FailureKind, Result};
+use crate::remote::{self, Job};
+use crate::storage::{Location, Storage};
+
+/// Arguments of `mzforge batch`.
+#[derive(Debug, Args)]
+pub struct BatchArgs {
+    /// The analysis manifest, `s3://bucket/key` [default: s3://$MZFORGE_RESULTS_BUCKET/$MZFORGE_MANIFEST_KEY].
+    #[arg(long, env = "MZFORGE_MANIFEST_URL", value_name = "URL")]
+    pub manifest: Option<String>,
+
+    /// Which input to process [default: $AWS_BATCH_JOB_ARRAY_INDEX; without it, every input].
+    #[arg(long, env = "AWS_BATCH_JOB_ARRAY_INDEX", value_name = "N")]
+    pub index: Option<usize>,
+
+    /// Worker threads [default: all cores].
+    #[arg(long, short = 'j', value_name = "N")]
+    pub threads: Option<usize>,
+}
+
+fn manifest_location(args: &BatchArgs) -> Result<(String, String)> {
+    let text = match &args.manifest {
+        Some(url) => url.clone(),
+        None => {
+            let bucket = std::env::var("MZFORGE_RESULTS_BUCKET").map_err(|_| {
+                Error::invalid(
+                    "environment",
+                    "set --manifest, or MZFORGE_RESULTS_BUCKET and MZFORGE_MANIFEST_KEY",
+                )
+            })?;
+            let key = std::env::var("MZFORGE_MANIFEST_KEY")
+                .map_err(|_| Error::invalid("environment", "MZFORGE_MANIFEST_KEY is not set"))?;
+            format!("s3://{bucket}/{key}")
+        }
+    };
+    match Location::parse(&text)? {
+        Location::S3 { bucket, key } => Ok((bucket, key)),
+        Location::Local(_) => Err(Error::invalid(
+            "manifest",
+            format!("{text} is not an s3:// URL"),
+        )),
+    }
+}
+
+fn run_job(args: &BatchArgs) -> Result<Vec<serde_json::Value>> {
+    let runtime = remote::io_runtime()?;
+    crate::signals::install(runtime.handle());
+    let storage = Storage::new(runtime.handle().clone());
+    let (bucket, key) = manifest_location(args)?;
+    let manifest = AnalysisManifest::load(&storage, &bucket, &key)?;
+    let mut params = manifest.params.clone();
+    if let Some(threads) = args.threads {
+        params.threads = threads;
+    }
+    let pipeline = Pipeline::new(params)?.keep_source_descriptions(manifest.mzml);
+    let job = Job {
+        pipeline: &pipeline,
+        storage: Some(&storage),
+        write_mzml: manifest.mzml,
+        deadline: None,
+        force: false,
+    };
+    let out = manifest.output_location()?;
+    let indices: Vec<usize> = match args.index {
+        Some(i) => vec![i],
+        None => (0..manifest.inputs.len()).collect(),
+    };
+    let mut done = Vec::new();
+    for index in indices {
+        let input = manifest.input(&storage, index)?;
+        let result = remote::process(&job, &input, &out)?;
+        eprintln!(
+            "{}: {} -> {} ({} spectra, {} peaks)",
+            input.url(),
+            result.status,
+            result.output,
+            result.qc.spectra_written,
+            result.qc.peaks
+        );
+        done.push(serde_json::json!({
+            "analysisId": manifest.analysis_id, "index": index, "input": input.url(),
+            "status": result.status, "output": result.output,
+        }));
+    }
+    Ok(done)
+}
+
+/// Runs the job; the exit code says whether AWS Batch should retry (see the module docs).
+pub fn run(args: BatchArgs) -> ExitCode {
+    match run_job(&args) {
+        Ok(done) => {
+            for line in done {
+                println!("{line}");
+            }
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            let kind: FailureKind = error.kind();
+            eprintln!(
+                "error ({}, {}): {}",
+                kind.error_name(),
+                if kind.is_retryable() {
+                    "retryable"
+                } else {
+                    "permanent"
+                },
+                error.chain()
+            );
+            println!(
+                "{}",
+                serde_json::json!({
+                    "status": "error", "error": kind.error_name(), "kind": kind,
+                    "retryable": kind.is_retryable(), "cause": error.chain(),
+                })
+            );
+            ExitCode::from(kind.exit_code())
+        }
+    }
+}

@@ -1,0 +1,813 @@
+//! `mzforge run` when an input or the output is in object storage (local ↔ S3 in any
+//! combination), and the one-input worker that AWS Batch and Lambda share.
+//!
+//! Each input gets `OUT/<stem>/` holding `spectra.parquet`, `peaks.parquet`, `run.json` (as
+//! for local runs) and, on S3, `manifest.json`, **written last**: a result prefix without a
+//! manifest is not a result. The tables are multipart uploads that are completed only after the
+//! whole input was processed, so a broken input, a missing key or a stop signal (Spot
+//! interruption) leaves no object at all; only a hard kill in the completion phase (a few
+//! requests) can leave tables without a manifest, which the next run replaces.
+//!
+//! Re-running the same input with the same parameters is idempotent: when the manifest names the
+//! same input (URL, size and ETag; SHA-256 for local files), the same parameters and the same
+//! version, the input is skipped. Otherwise the old manifest is deleted first (the old result
+//! stops being a result), then the new one is written.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use mzforge::output::{ResultDir, TableWriters, PEAKS_FILE, RUN_FILE, SPECTRA_FILE};
+use mzforge::{CentroidMzMLWriter, Pipeline, PipelineParams, RunSummary, SpectrumReader};
+use object_store::ObjectMeta;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, FailureKind, Result};
+use crate::storage::{s3_url, Location, ObjectInfo, ObjectWriter, ReadProgress, Storage};
+
+/// File name of the optional centroided mzML (as in `mzforge run --mzml`).
+pub const MZML_FILE: &str = "centroided.mzML";
+/// File name of the object written last into a result prefix on S3.
+pub const MANIFEST_FILE: &str = "manifest.json";
+/// Extensions taken from a prefix listing (case-insensitive).
+const INPUT_EXTENSIONS: [&str; 4] = [".mzml", ".mgf", ".mzml.gz", ".mgf.gz"];
+
+/// An input, resolved: a local file or an object with its size and ETag.
+#[derive(Debug, Clone)]
+pub enum Input {
+    /// A local file.
+    Local(PathBuf),
+    /// An S3 object.
+    Object {
+        /// The bucket.
+        bucket: String,
+        /// Key, size, ETag.
+        meta: ObjectMeta,
+    },
+}
+
+impl Input {
+    /// Path or `s3://` URL.
+    pub fn url(&self) -> String {
+        match self {
+            Input::Local(path) => path.display().to_string(),
+            Input::Object { bucket, meta } => s3_url(bucket, meta.location.as_ref()),
+        }
+    }
+
+    /// The file name.
+    pub fn file_name(&self) -> String {
+        match self {
+            Input::Local(path) => path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            Input::Object { meta, .. } => meta.location.filename().unwrap_or_default().to_string(),
+        }
+    }
+
+    /// Result directory name: the file name without `.gz` and format extension.
+    pub fn stem(&self) -> String {
+        input_stem(&self.file_name())
+    }
+
+    /// Size in bytes, if known without reading.
+    pub fn bytes(&self) -> Option<u64> {
+        match self {
+            Input::Local(path) => std::fs::metadata(path).ok().map(|m| m.len()),
+            Input::Object { meta, .. } => Some(meta.size),
+        }
+    }
+}
+
+/// `a/b/run1.mzML.gz` → `run1` (the same rule as local `mzforge run`).
+pub fn input_stem(file_name: &str) -> String {
+    let mut name = file_name.to_string();
+    for suffix in [".gz", ".bz2"] {
+        if name.to_ascii_lowercase().ends_with(suffix) {
+            name.truncate(name.len() - suffix.len());
+        }
+    }
+    for suffix in [".mzml", ".mgf", ".xml"] {
+        if name.to_ascii_lowercase().ends_with(suffix) {
+            name.truncate(name.len() - suffix.len());
+            break;
+        }
+    }
+    if name.is_empty() {
+        "input".into()
+    } else {
+        name
+    }
+}
+
+/// Expands paths, globs, `s3://` keys, `s3://bucket/prefix/` (every mzML/MGF under it) and
+/// `s3://bucket/prefix/*.mzML` patterns. A missing object or a pattern matching nothing is an
+/// error.
+pub fn resolve_inputs(storage: Option<&Storage>, patterns: &[String]) -> Result<Vec<Input>> {
+    let mut inputs = Vec::new();
+    for pattern in patterns {
+        match Location::parse(pattern)? {
+            Location::Local(path) => {
+                let text = path.display().to_string();
+                if text.contains(['*', '?', '[']) {
+                    let mut matched: Vec<PathBuf> = glob::glob(&text)
+                        .map_err(|e| Error::invalid("glob pattern", format!("{text:?}: {e}")))?
+                        .filter_map(|entry| entry.ok())
+                        .filter(|p| p.is_file())
+                        .collect();
+                    if matched.is_empty() {
+                        return Err(Error::Missing { url: text });
+                    }
+                    matched.sort();
+                    inputs.extend(matched.into_iter().map(Input::Local));
+                } else if path.is_file() {
+                    inputs.push(Input::Local(path));
+                } else {
+                    return Err(Error::Missing { url: text });
+                }
+            }
+            Location::S3 { bucket, key } => {
+                let storage = storage.ok_or_else(|| Error::Internal("no storage".into()))?;
+                let wildcard = key.find(['*', '?', '[']);
+                if let Some(at) = wildcard {
+                    let prefix = key[..at].rsplit_once('/').map_or("", |(p, _)| p);
+                    let glob = glob::Pattern::new(&key)
+                        .map_err(|e| Error::invalid("glob pattern", format!("{pattern:?}: {e}")))?;
+                    let options = glob::MatchOptions {
+                        require_literal_separator: true,
+                        ..Default::default()
+                    };
+                    let matched: Vec<_> = storage
+                        .list(&bucket, prefix)?
+                        .into_iter()
+                        .filter(|m| glob.matches_with(m.location.as_ref(), options))
+                        .collect();
+                    if matched.is_empty() {
+                        return Err(Error::Missing {
+                            url: pattern.clone(),
+                        });
+                    }
+                    inputs.extend(matched.into_iter().map(|meta| Input::Object {
+                        bucket: bucket.clone(),
+                        meta,
+                    }));
+                } else if pattern.ends_with('/') || key.is_empty() {
+                    let matched: Vec<_> = storage
+                        .list(&bucket, &key)?
+                        .into_iter()
+                        .filter(|m| {
+                            let name = m.location.as_ref().to_ascii_lowercase();
+                            INPUT_EXTENSIONS.iter().any(|ext| name.ends_with(ext))
+                        })
+                        .collect();
+                    if matched.is_empty() {
+                        return Err(Error::Missing {
+                            url: format!("{pattern} (no mzML or MGF object under this prefix)"),
+                        });
+                    }
+                    inputs.extend(matched.into_iter().map(|meta| Input::Object {
+                        bucket: bucket.clone(),
+                        meta,
+                    }));
+                } else {
+                    let meta = storage.head(&bucket, &key)?;
+                    inputs.push(Input::Object { bucket, meta });
+                }
+            }
+        }
+    }
+    Ok(inputs)
+}
+
+/// What to do with one input.
+#[derive(Debug, Clone)]
+pub struct Job<'a> {
+    /// The pipeline (parameters, worker pool).
+    pub pipeline: &'a Pipeline,
+    /// Storage, required for any `s3://` input or output.
+    pub storage: Option<&'a Storage>,
+    /// Also write `centroided.mzML`.
+    pub write_mzml: bool,
+    /// Stop (and publish nothing) when this instant is reached: Lambda's deadline less a margin.
+    pub deadline: Option<Instant>,
+    /// Process even if an identical result exists.
+    pub force: bool,
+}
+
+/// Per-input quality-control figures, kept in the manifest and merged into `summary.json`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Qc {
+    /// Spectra read from the input.
+    pub spectra_read: u64,
+    /// Spectra written.
+    pub spectra_written: u64,
+    /// Spectra written per MS level, as (level, count).
+    pub spectra_per_level: Vec<(u8, u64)>,
+    /// Spectra processed as profile / centroid.
+    pub profile_spectra: u64,
+    /// Spectra processed as centroid.
+    pub centroid_spectra: u64,
+    /// Sum of every written spectrum's TIC.
+    pub tic_total: f64,
+    /// Centroids written.
+    pub peaks: u64,
+    /// Deconvoluted features written (null until the engine deconvolves).
+    pub features: Option<u64>,
+    /// Warnings raised, and the first of them.
+    pub warnings_total: u64,
+    /// The first warnings (at most 100).
+    pub warnings: Vec<String>,
+}
+
+/// The input as recorded in `manifest.json` and `run.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InputIdentity {
+    /// Path or URL.
+    pub path: String,
+    /// Size.
+    pub bytes: u64,
+    /// ETag, for objects.
+    #[serde(default)]
+    pub e_tag: Option<String>,
+    /// SHA-256 of the content.
+    pub sha256: String,
+}
+
+/// `OUT/<stem>/manifest.json`: the object that makes a result visible.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResultManifest {
+    /// Always true: a manifest is written only for a complete result.
+    pub complete: bool,
+    /// Engine version.
+    pub mzforge_version: String,
+    /// The input.
+    pub input: InputIdentity,
+    /// SHA-256 of the parameters that change results (threads and batch size excluded).
+    pub params_sha256: String,
+    /// The result's objects, with sizes and ETags.
+    pub objects: Vec<ObjectInfo>,
+    /// Quality-control figures.
+    pub qc: Qc,
+    /// Seconds since the Unix epoch.
+    pub completed_at: u64,
+}
+
+/// The outcome of one input.
+#[derive(Debug, Clone, Serialize)]
+pub struct Done {
+    /// `ok` or `skipped` (an identical result existed).
+    pub status: &'static str,
+    /// The result directory or prefix.
+    pub output: String,
+    /// QC figures.
+    pub qc: Qc,
+    /// Seconds spent.
+    pub elapsed_seconds: f64,
+}
+
+#[derive(Debug, Serialize)]
+struct RunRecord<'a> {
+    mzforge_version: &'a str,
+    input: &'a InputIdentity,
+    params: &'a PipelineParams,
+    outputs: Vec<&'static str>,
+    summary: &'a RunSummary,
+}
+
+/// SHA-256 of the parameters that change results.
+pub fn params_fingerprint(params: &PipelineParams) -> String {
+    let mut normal = params.clone();
+    normal.threads = 0;
+    normal.batch_size = PipelineParams::default().batch_size;
+    let text = serde_json::to_string(&normal).unwrap_or_default();
+    hex(&Sha256::digest(text.as_bytes()))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn now_seconds() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default()
+}
+
+fn file_sha256(path: &Path) -> Result<(u64, String)> {
+    let io_err = |source| Error::Io {
+        path: path.display().to_string(),
+        source,
+    };
+    let mut file = File::open(path).map_err(io_err)?;
+    let mut hasher = Sha256::new();
+    let mut buffer = vec![0u8; 1 << 20];
+    let mut bytes = 0u64;
+    loop {
+        let n = file.read(&mut buffer).map_err(io_err)?;
+        if n == 0 {
+            break;
+        }
+        bytes += n as u64;
+        hasher.update(&buffer[..n]);
+    }
+    Ok((bytes, hex(&hasher.finalize())))
+}
+
+/// A table sink: a local file or an object upload.
+enum Sink {
+    File(BufWriter<File>),
+    Object(Box<ObjectWriter>),
+}
+
+impl Write for Sink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Sink::File(f) => f.write(buf),
+            Sink::Object(o) => o.write(buf),
+        }
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Sink::File(f) => f.flush(),
+            Sink::Object(o) => o.flush(),
+        }
+    }
+}
+
+/// Where the result goes while it is written.
+enum Staging {
+    Dir(ResultDir),
+    Prefix {
+        storage: Storage,
+        bucket: String,
+        key: String,
+        scratch: tempfile::TempDir,
+    },
+}
+
+impl Staging {
+    fn sink(&self, name: &str) -> Result<Sink> {
+        match self {
+            Staging::Dir(dir) => {
+                let path = dir.file(name);
+                let file = File::create(&path).map_err(|source| Error::Io {
+                    path: path.display().to_string(),
+                    source,
+                })?;
+                Ok(Sink::File(BufWriter::new(file)))
+            }
+            Staging::Prefix {
+                storage,
+                bucket,
+                key,
+                ..
+            } => Ok(Sink::Object(Box::new(
+                storage.create(bucket, &format!("{key}/{name}"))?,
+            ))),
+        }
+    }
+
+    fn local_file(&self, name: &str) -> PathBuf {
+        match self {
+            Staging::Dir(dir) => dir.file(name),
+            Staging::Prefix { scratch, .. } => scratch.path().join(name),
+        }
+    }
+}
+
+/// Processes one input into `out/<stem>/`. On S3 the result is published by its manifest; see
+/// the module docs. Errors carry their [`FailureKind`].
+pub fn process(job: &Job<'_>, input: &Input, out: &Location) -> Result<Done> {
+    let started = Instant::now();
+    let target = out.join(&input.stem());
+    let params = job.pipeline.params();
+    let params_json = serde_json::to_string(params)
+        .map_err(|e| Error::Internal(format!("cannot serialise parameters: {e}")))?;
+    let fingerprint = params_fingerprint(params);
+    let storage = || {
+        job.storage
+            .ok_or_else(|| Error::Internal("object storage is not configured".into()))
+    };
+
+    // What the input is, before reading it (for the idempotency check).
+    let local_identity = match input {
+        Input::Local(path) => {
+            let (bytes, sha256) = file_sha256(path)?;
+            Some(InputIdentity {
+                path: input.url(),
+                bytes,
+                e_tag: None,
+                sha256,
+            })
+        }
+        Input::Object { .. } => None,
+    };
+
+    let staging = match &target {
+        Location::Local(dir) => Staging::Dir(ResultDir::create(dir)?),
+        Location::S3 { bucket, key } => {
+            let storage = storage()?;
+            let manifest_key = format!("{key}/{MANIFEST_FILE}");
+            if let Some(old) = storage.get_json::<ResultManifest>(bucket, &manifest_key)? {
+                let same_input = match (&local_identity, input) {
+                    (Some(id), _) => old.input.sha256 == id.sha256 && old.input.bytes == id.bytes,
+                    (None, Input::Object { meta, .. }) => {
+                        old.input.path == input.url()
+                            && old.input.bytes == meta.size
+                            && old.input.e_tag.is_some()
+                            && old.input.e_tag == meta.e_tag
+                    }
+                    _ => false,
+                };
+                if !job.force
+                    && old.complete
+                    && same_input
+                    && old.params_sha256 == fingerprint
+                    && old.mzforge_version == mzforge::VERSION
+                {
+                    return Ok(Done {
+                        status: "skipped",
+                        output: target.to_string(),
+                        qc: old.qc,
+                        elapsed_seconds: started.elapsed().as_secs_f64(),
+                    });
+                }
+                // The old result stops being a result before anything of the new one is written.
+                storage.delete(bucket, &manifest_key)?;
+            }
+            Staging::Prefix {
+                storage: storage.clone(),
+                bucket: bucket.clone(),
+                key: key.clone(),
+                scratch: tempfile::Builder::new()
+                    .prefix("mzforge-")
+                    .tempdir()
+                    .map_err(|source| Error::Io {
+                        path: std::env::temp_dir().display().to_string(),
+                        source,
+                    })?,
+            }
+        }
+    };
+
+    // Open the input: a local file, or a download streamed into the parser.
+    let mut progress: Option<std::sync::Arc<ReadProgress>> = None;
+    let reader = match input {
+        Input::Local(path) => SpectrumReader::open(path)?,
+        Input::Object { bucket, meta } => {
+            let object = storage()?.open_read(bucket, meta, 0)?;
+            progress = Some(object.progress());
+            let opened = SpectrumReader::from_reader(input.url(), Box::new(object));
+            opened.map_err(|e| classify_read_error(e, progress.as_deref()))?
+        }
+    };
+
+    let mut tables = TableWriters::new(
+        staging.sink(SPECTRA_FILE)?,
+        staging.sink(PEAKS_FILE)?,
+        &params_json,
+    )?;
+    let mut mzml = match job.write_mzml {
+        true => Some(CentroidMzMLWriter::create(
+            &staging.local_file(MZML_FILE),
+            &reader.source_metadata(),
+            reader.info().declared_spectrum_count.unwrap_or(0),
+        )?),
+        false => None,
+    };
+    let mut tic_total = 0.0f64;
+    let deadline = job.deadline;
+    let outcome = job.pipeline.run(reader, &mut |batch| {
+        if crate::signals::stop_requested() || deadline.is_some_and(|d| Instant::now() >= d) {
+            return Err(mzforge::Error::Write {
+                path: "result".into(),
+                source: std::io::Error::new(std::io::ErrorKind::Interrupted, "stopped"),
+            });
+        }
+        tables.write(batch)?;
+        if let Some(writer) = mzml.as_mut() {
+            for spectrum in batch {
+                if let Some(source) = &spectrum.source {
+                    writer.write(source, &spectrum.peaks)?;
+                }
+            }
+        }
+        tic_total += batch.iter().map(|s| s.tic).sum::<f64>();
+        Ok(())
+    });
+    let summary = match outcome {
+        Ok(summary) => summary,
+        Err(e) => {
+            if crate::signals::stop_requested() {
+                return Err(Error::Interrupted);
+            }
+            if let Some(d) = deadline.filter(|&d| Instant::now() >= d) {
+                let _ = d;
+                return Err(Error::TimeBudget {
+                    what: input.url(),
+                    seconds_left: 0.0,
+                    reason: "processing was stopped at the invocation's deadline".into(),
+                });
+            }
+            return Err(classify_read_error(e, progress.as_deref()));
+        }
+    };
+    let (spectra_sink, peaks_sink) = tables.finish()?;
+    if let Some(writer) = mzml {
+        writer.finish()?;
+    }
+
+    // The input's identity: the hash of what was read (and of any tail the parser left).
+    let identity = match (local_identity, input) {
+        (Some(identity), _) => identity,
+        (None, Input::Object { bucket, meta }) => {
+            let progress = progress.ok_or_else(|| Error::Internal("no read progress".into()))?;
+            if progress.bytes() < meta.size {
+                let mut rest = storage()?.open_read(bucket, meta, progress.bytes())?;
+                let mut buffer = vec![0u8; 1 << 20];
+                loop {
+                    let n = rest.read(&mut buffer).map_err(|e| Error::Download {
+                        url: input.url(),
+                        message: e.to_string(),
+                    })?;
+                    if n == 0 {
+                        break;
+                    }
+                    progress.update(&buffer[..n]);
+                }
+            }
+            InputIdentity {
+                path: input.url(),
+                bytes: meta.size,
+                e_tag: meta.e_tag.clone(),
+                sha256: progress.sha256_hex(),
+            }
+        }
+        (None, Input::Local(_)) => return Err(Error::Internal("local input without hash".into())),
+    };
+
+    let mut outputs = vec![SPECTRA_FILE, PEAKS_FILE];
+    if job.write_mzml {
+        outputs.push(MZML_FILE);
+    }
+    let record = RunRecord {
+        mzforge_version: mzforge::VERSION,
+        input: &identity,
+        params,
+        outputs: outputs.clone(),
+        summary: &summary,
+    };
+    let run_json = serde_json::to_vec_pretty(&record)
+        .map_err(|e| Error::Internal(format!("cannot serialise run.json: {e}")))?;
+    let qc = Qc {
+        spectra_read: summary.spectra_read,
+        spectra_written: summary.spectra_written,
+        spectra_per_level: summary.spectra_per_level.clone(),
+        profile_spectra: summary.profile_spectra,
+        centroid_spectra: summary.centroid_spectra,
+        tic_total,
+        peaks: summary.peaks_written,
+        features: None,
+        warnings_total: summary.warnings_total,
+        warnings: summary.warnings.clone(),
+    };
+
+    // Publish. Past this point a stop signal is ignored: the few requests left finish faster
+    // than a Spot reclaim (two minutes), and stopping half-way would leave tables without a
+    // manifest.
+    match staging {
+        Staging::Dir(dir) => {
+            for sink in [spectra_sink, peaks_sink] {
+                if let Sink::File(file) = sink {
+                    let file = file.into_inner().map_err(|e| Error::Io {
+                        path: target.to_string(),
+                        source: e.into_error(),
+                    })?;
+                    file.sync_all().map_err(|source| Error::Io {
+                        path: target.to_string(),
+                        source,
+                    })?;
+                }
+            }
+            let path = dir.file(RUN_FILE);
+            std::fs::write(&path, &run_json).map_err(|source| Error::Io {
+                path: path.display().to_string(),
+                source,
+            })?;
+            dir.commit()?;
+        }
+        Staging::Prefix {
+            storage,
+            bucket,
+            key,
+            scratch,
+        } => {
+            // The mzML was written locally; upload it (multipart) before completing anything.
+            let mzml_upload = if job.write_mzml {
+                let mut writer = storage.create(&bucket, &format!("{key}/{MZML_FILE}"))?;
+                writer.write_file(&scratch.path().join(MZML_FILE))?;
+                Some(writer)
+            } else {
+                None
+            };
+            let mut objects = Vec::new();
+            for sink in [spectra_sink, peaks_sink] {
+                if let Sink::Object(writer) = sink {
+                    objects.push(writer.complete()?);
+                }
+            }
+            if let Some(writer) = mzml_upload {
+                objects.push(writer.complete()?);
+            }
+            objects.push(storage.put_bytes(&bucket, &format!("{key}/{RUN_FILE}"), run_json)?);
+            let manifest = ResultManifest {
+                complete: true,
+                mzforge_version: mzforge::VERSION.to_string(),
+                input: identity,
+                params_sha256: fingerprint,
+                objects,
+                qc: qc.clone(),
+                completed_at: now_seconds(),
+            };
+            storage.put_json(&bucket, &format!("{key}/{MANIFEST_FILE}"), &manifest)?;
+        }
+    }
+    Ok(Done {
+        status: "ok",
+        output: target.to_string(),
+        qc,
+        elapsed_seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// A parser error caused by a broken download is a transient failure, not a broken file.
+fn classify_read_error(error: mzforge::Error, progress: Option<&ReadProgress>) -> Error {
+    if crate::signals::stop_requested() {
+        return Error::Interrupted;
+    }
+    match progress.and_then(|p| p.failure()) {
+        Some(message) => Error::Download {
+            url: match &error {
+                mzforge::Error::Malformed { path, .. } | mzforge::Error::Io { path, .. } => {
+                    path.display().to_string()
+                }
+                _ => String::new(),
+            },
+            message,
+        },
+        None => Error::Engine(error),
+    }
+}
+
+/// Options of [`run_cli`], from `mzforge run`'s flags.
+#[derive(Debug, Clone)]
+pub struct CliOptions {
+    /// Inputs as given.
+    pub inputs: Vec<String>,
+    /// `--out`.
+    pub out: String,
+    /// `--mzml`.
+    pub write_mzml: bool,
+    /// `--json`.
+    pub json: bool,
+    /// `--quiet`.
+    pub quiet: bool,
+}
+
+/// Whether `mzforge run` needs object storage for these arguments.
+pub fn needs_object_storage(inputs: &[String], out: &str) -> bool {
+    Location::is_remote(out) || inputs.iter().any(|i| Location::is_remote(i))
+}
+
+/// A small runtime for object-store I/O (two threads: the engine's pool does the work).
+pub fn io_runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("mzforge-io")
+        .enable_all()
+        .build()
+        .map_err(|source| Error::Io {
+            path: "tokio runtime".into(),
+            source,
+        })
+}
+
+/// `mzforge run` with object storage. Exit code: 0 when every input is done (or was already
+/// done), 1 when an input failed permanently (bad, missing), 75 when the only failures are
+/// transient (network, throttling, stop signal), so a retry is worth it.
+pub fn run_cli(params: PipelineParams, options: CliOptions) -> Result<u8> {
+    let runtime = io_runtime()?;
+    crate::signals::install(runtime.handle());
+    let storage = Storage::new(runtime.handle().clone());
+    let out = Location::parse(&options.out)?;
+    let inputs = resolve_inputs(Some(&storage), &options.inputs)?;
+    let mut stems = BTreeMap::new();
+    for input in &inputs {
+        if let Some(previous) = stems.insert(input.stem(), input.url()) {
+            return Err(Error::invalid(
+                "inputs",
+                format!(
+                    "{previous} and {} would both write {}; run them into different --out locations",
+                    input.url(),
+                    out.join(&input.stem())
+                ),
+            ));
+        }
+    }
+    let pipeline = Pipeline::new(params)?.keep_source_descriptions(options.write_mzml);
+    let job = Job {
+        pipeline: &pipeline,
+        storage: Some(&storage),
+        write_mzml: options.write_mzml,
+        deadline: None,
+        force: false,
+    };
+    let (mut permanent, mut transient) = (0, 0);
+    for input in &inputs {
+        if crate::signals::stop_requested() {
+            transient += 1;
+            continue;
+        }
+        match process(&job, input, &out) {
+            Ok(done) => {
+                if options.json {
+                    println!(
+                        "{}",
+                        serde_json::json!({
+                            "input": input.url(), "output": done.output, "status": done.status,
+                            "qc": done.qc, "elapsed_seconds": done.elapsed_seconds,
+                        })
+                    );
+                } else if !options.quiet {
+                    let verb = if done.status == "skipped" {
+                        "already done (same input, parameters and version)"
+                    } else {
+                        "done"
+                    };
+                    eprintln!(
+                        "{}: {} spectra, {} peaks, {verb} -> {}",
+                        input.url(),
+                        done.qc.spectra_written,
+                        done.qc.peaks,
+                        done.output
+                    );
+                    for warning in &done.qc.warnings {
+                        eprintln!("warning: {warning}");
+                    }
+                }
+            }
+            Err(error) => {
+                let kind = error.kind();
+                if kind.is_retryable() {
+                    transient += 1;
+                } else {
+                    permanent += 1;
+                }
+                let message = error.chain();
+                if options.json {
+                    println!(
+                        "{}",
+                        serde_json::json!({
+                            "input": input.url(), "status": "error", "kind": kind,
+                            "retryable": kind.is_retryable(), "error": message,
+                        })
+                    );
+                }
+                eprintln!("error: {message}");
+            }
+        }
+    }
+    Ok(match (permanent, transient) {
+        (0, 0) => 0,
+        (0, _) => FailureKind::Transient.exit_code(),
+        _ => 1,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stems_match_the_local_rule() {
+        assert_eq!(input_stem("run1.mzML.gz"), "run1");
+        assert_eq!(input_stem("x.MGF"), "x");
+        assert_eq!(input_stem("plain"), "plain");
+        assert_eq!(input_stem(".mzML"), "input");
+    }
+
+    #[test]
+    fn threads_do_not_change_the_fingerprint() {
+        let a = PipelineParams::default();
+        let mut b = a.clone();
+        b.threads = 7;
+        assert_eq!(params_fingerprint(&a), params_fingerprint(&b));
+        b.centroid.min_snr = 3.0;
+        assert_ne!(params_fingerprint(&a), params_fingerprint(&b));
+    }
+}

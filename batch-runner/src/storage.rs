@@ -1,0 +1,687 @@
+//! Local paths and `s3://bucket/key` URLs behind one [`Location`], and blocking adapters over
+//! `object_store` for the engine, which reads any `Read` and writes any `Write`:
+//!
+//! - [`ObjectReader`] streams an object while it is parsed: a download task fills a bounded
+//!   queue (at most [`READ_QUEUE_CHUNKS`] × [`READ_CHUNK_BYTES`] in memory), the parser drains
+//!   it. A connection that breaks mid-object is resumed with a ranged GET from the byte where it
+//!   broke, pinned to the object's ETag so that a changed object is never spliced.
+//! - [`ObjectWriter`] buffers one part; an output larger than a part becomes a multipart upload
+//!   (parts upload in the background, at most [`PARTS_IN_FLIGHT`] at once) that is completed only
+//!   by [`ObjectWriter::complete`]. Dropped without completing, it aborts the upload: nothing
+//!   becomes visible.
+//!
+//! Credentials, region and endpoint come from the usual AWS environment (`AWS_ACCESS_KEY_ID`,
+//! `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`, `AWS_REGION`, the ECS/Batch task role,
+//! web identity) and `AWS_ENDPOINT_URL` / `AWS_ENDPOINT_URL_S3` for S3-compatible stores
+//! (plain `http://` endpoints are allowed).
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use futures::StreamExt;
+use object_store::aws::AmazonS3Builder;
+use object_store::path::Path as ObjectPath;
+use object_store::{
+    GetOptions, GetRange, ObjectMeta, ObjectStore, ObjectStoreExt, PutPayload, RetryConfig,
+    WriteMultipart,
+};
+use sha2::{Digest, Sha256};
+use tokio::runtime::Handle;
+
+use crate::error::{Error, Result};
+
+/// Bytes per message from the download task to the parser.
+pub const READ_CHUNK_BYTES: usize = 1 << 20;
+/// Messages queued between the download task and the parser.
+pub const READ_QUEUE_CHUNKS: usize = 8;
+/// Default multipart part size (`MZFORGE_S3_PART_BYTES` overrides it; S3 needs ≥ 5 MiB).
+pub const DEFAULT_PART_BYTES: usize = 8 << 20;
+/// Parts uploading at once per object.
+pub const PARTS_IN_FLIGHT: usize = 4;
+/// Times a broken download is resumed before giving up.
+const RESUMES: u32 = 4;
+
+/// Where an input or output lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    /// A local path.
+    Local(PathBuf),
+    /// An object (or prefix) in an S3 bucket.
+    S3 {
+        /// The bucket.
+        bucket: String,
+        /// The key (for a prefix: without a trailing `/`; empty for the bucket root).
+        key: String,
+    },
+}
+
+impl Location {
+    /// `s3://bucket/key` (or `s3a://`) is an object; anything else is a local path.
+    pub fn parse(text: &str) -> Result<Location> {
+        let rest = text
+            .strip_prefix("s3://")
+            .or_else(|| text.strip_prefix("s3a://"));
+        let Some(rest) = rest else {
+            if text.contains("://") {
+                return Err(Error::invalid(
+                    "location",
+                    format!("{text}: only s3:// URLs and local paths are supported"),
+                ));
+            }
+            return Ok(Location::Local(PathBuf::from(text)));
+        };
+        let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
+        if bucket.is_empty() {
+            return Err(Error::invalid("location", format!("{text}: no bucket")));
+        }
+        Ok(Location::S3 {
+            bucket: bucket.to_string(),
+            key: key.trim_end_matches('/').to_string(),
+        })
+    }
+
+    /// Whether `text` names object storage.
+    pub fn is_remote(text: &str) -> bool {
+        text.starts_with("s3://") || text.starts_with("s3a://")
+    }
+
+    /// A child: `dir/name` or `s3://bucket/prefix/name`.
+    pub fn join(&self, name: &str) -> Location {
+        match self {
+            Location::Local(path) => Location::Local(path.join(name)),
+            Location::S3 { bucket, key } => Location::S3 {
+                bucket: bucket.clone(),
+                key: if key.is_empty() {
+                    name.to_string()
+                } else {
+                    format!("{key}/{name}")
+                },
+            },
+        }
+    }
+
+    /// The last path segment.
+    pub fn file_name(&self) -> String {
+        match self {
+            Location::Local(path) => path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            Location::S3 { key, .. } => key.rsplit('/').next().unwrap_or_default().to_string(),
+        }
+    }
+}
+
+impl std::fmt::Display for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Location::Local(path) => write!(f, "{}", path.display()),
+            Location::S3 { bucket, key } => write!(f, "s3://{bucket}/{key}"),
+        }
+    }
+}
+
+/// A URL for messages.
+pub fn s3_url(bucket: &str, key: &str) -> String {
+    format!("s3://{bucket}/{key}")
+}
+
+/// Object stores per bucket, on one tokio runtime. Every method blocks; call them from plain
+/// threads (or `spawn_blocking`), never from async code.
+#[derive(Debug, Clone)]
+pub struct Storage {
+    handle: Handle,
+    stores: Arc<Mutex<HashMap<String, Arc<dyn ObjectStore>>>>,
+    part_bytes: usize,
+}
+
+/// An object's identity after a read or write.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ObjectInfo {
+    /// `s3://bucket/key`.
+    pub url: String,
+    /// Size in bytes.
+    pub bytes: u64,
+    /// ETag as the store reports it.
+    pub e_tag: Option<String>,
+}
+
+impl Storage {
+    /// Stores are built lazily, per bucket, from the environment.
+    pub fn new(handle: Handle) -> Storage {
+        let part_bytes = std::env::var("MZFORGE_S3_PART_BYTES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .filter(|&n: &usize| n > 0)
+            .unwrap_or(DEFAULT_PART_BYTES);
+        Storage {
+            handle,
+            stores: Arc::new(Mutex::new(HashMap::new())),
+            part_bytes,
+        }
+    }
+
+    /// The runtime the stores run on.
+    pub fn handle(&self) -> &Handle {
+        &self.handle
+    }
+
+    /// The store of `bucket`.
+    pub fn store(&self, bucket: &str) -> Result<Arc<dyn ObjectStore>> {
+        let mut stores = self
+            .stores
+            .lock()
+            .map_err(|_| Error::Internal("store cache poisoned".into()))?;
+        if let Some(store) = stores.get(bucket) {
+            return Ok(store.clone());
+        }
+        let mut builder = AmazonS3Builder::from_env()
+            .with_bucket_name(bucket)
+            .with_retry(RetryConfig {
+                max_retries: 6,
+                retry_timeout: Duration::from_secs(90),
+                ..Default::default()
+            });
+        let endpoint = std::env::var("AWS_ENDPOINT_URL_S3")
+            .or_else(|_| std::env::var("AWS_ENDPOINT_URL"))
+            .unwrap_or_default();
+        if endpoint.starts_with("http://") {
+            builder = builder.with_allow_http(true);
+        }
+        let store: Arc<dyn ObjectStore> =
+            Arc::new(builder.build().map_err(|source| Error::Storage {
+                operation: "configure S3 for",
+                url: format!("s3://{bucket}"),
+                source,
+            })?);
+        stores.insert(bucket.to_string(), store.clone());
+        Ok(store)
+    }
+
+    /// Size and ETag of an object; [`Error::Missing`] if there is none.
+    pub fn head(&self, bucket: &str, key: &str) -> Result<ObjectMeta> {
+        let store = self.store(bucket)?;
+        let path = object_path(bucket, key)?;
+        match self.handle.block_on(store.head(&path)) {
+            Ok(meta) => Ok(meta),
+            Err(object_store::Error::NotFound { .. }) => Err(Error::Missing {
+                url: s3_url(bucket, key),
+            }),
+            Err(source) => Err(Error::Storage {
+                operation: "look up",
+                url: s3_url(bucket, key),
+                source,
+            }),
+        }
+    }
+
+    /// A whole (small) object, or `None` if there is none.
+    pub fn get_bytes(&self, bucket: &str, key: &str) -> Result<Option<Bytes>> {
+        let store = self.store(bucket)?;
+        let path = object_path(bucket, key)?;
+        let fetched = self
+            .handle
+            .block_on(async { store.get(&path).await?.bytes().await });
+        match fetched {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(source) => Err(Error::Storage {
+                operation: "read",
+                url: s3_url(bucket, key),
+                source,
+            }),
+        }
+    }
+
+    /// A JSON object, or `None` if there is none.
+    pub fn get_json<T: serde::de::DeserializeOwned>(
+        &self,
+        bucket: &str,
+        key: &str,
+    ) -> Result<Option<T>> {
+        match self.get_bytes(bucket, key)? {
+            None => Ok(None),
+            Some(bytes) => serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(|e| Error::invalid(s3_url(bucket, key), e)),
+        }
+    }
+
+    /// Writes a small object in one PUT.
+    pub fn put_bytes(&self, bucket: &str, key: &str, bytes: Vec<u8>) -> Result<ObjectInfo> {
+        let store = self.store(bucket)?;
+        let path = object_path(bucket, key)?;
+        let size = bytes.len() as u64;
+        let result = self
+            .handle
+            .block_on(store.put(&path, PutPayload::from(bytes)))
+            .map_err(|source| Error::Storage {
+                operation: "write",
+                url: s3_url(bucket, key),
+                source,
+            })?;
+        Ok(ObjectInfo {
+            url: s3_url(bucket, key),
+            bytes: size,
+            e_tag: result.e_tag,
+        })
+    }
+
+    /// Writes a value as pretty JSON.
+    pub fn put_json<T: serde::Serialize>(
+        &self,
+        bucket: &str,
+        key: &str,
+        value: &T,
+    ) -> Result<ObjectInfo> {
+        let bytes = serde_json::to_vec_pretty(value)
+            .map_err(|e| Error::Internal(format!("cannot serialise {key}: {e}")))?;
+        self.put_bytes(bucket, key, bytes)
+    }
+
+    /// Deletes an object (no error if it does not exist).
+    pub fn delete(&self, bucket: &str, key: &str) -> Result<()> {
+        let store = self.store(bucket)?;
+        let path = object_path(bucket, key)?;
+        match self.handle.block_on(store.delete(&path)) {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(source) => Err(Error::Storage {
+                operation: "delete",
+                url: s3_url(bucket, key),
+                source,
+            }),
+        }
+    }
+
+    /// Every object under `prefix/` (recursively), sorted by key.
+    pub fn list(&self, bucket: &str, prefix: &str) -> Result<Vec<ObjectMeta>> {
+        let store = self.store(bucket)?;
+        let path = (!prefix.is_empty())
+            .then(|| object_path(bucket, prefix))
+            .transpose()?;
+        let listed: Vec<_> = self
+            .handle
+            .block_on(store.list(path.as_ref()).collect::<Vec<_>>());
+        let mut objects = listed
+            .into_iter()
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|source| Error::Storage {
+                operation: "list",
+                url: s3_url(bucket, prefix),
+                source,
+            })?;
+        objects.sort_by(|a, b| a.location.as_ref().cmp(b.location.as_ref()));
+        Ok(objects)
+    }
+
+    /// Streams `meta`'s object from `offset`; see [`ObjectReader`].
+    pub fn open_read(&self, bucket: &str, meta: &ObjectMeta, offset: u64) -> Result<ObjectReader> {
+        let store = self.store(bucket)?;
+        let url = s3_url(bucket, meta.location.as_ref());
+        let (sender, receiver) = tokio::sync::mpsc::channel(READ_QUEUE_CHUNKS);
+        let task = Download {
+            store,
+            path: meta.location.clone(),
+            url: url.clone(),
+            e_tag: meta.e_tag.clone(),
+            size: meta.size,
+            offset,
+        };
+        let abort = self.handle.spawn(task.run(sender)).abort_handle();
+        Ok(ObjectReader {
+            receiver,
+            current: Bytes::new(),
+            progress: Arc::new(ReadProgress::default()),
+            url,
+            abort,
+        })
+    }
+
+    /// A writer for `key`; see [`ObjectWriter`].
+    pub fn create(&self, bucket: &str, key: &str) -> Result<ObjectWriter> {
+        Ok(ObjectWriter {
+            storage: self.clone(),
+            store: self.store(bucket)?,
+            path: object_path(bucket, key)?,
+            url: s3_url(bucket, key),
+            buffer: Vec::new(),
+            upload: None,
+            bytes: 0,
+        })
+    }
+}
+
+fn object_path(bucket: &str, key: &str) -> Result<ObjectPath> {
+    ObjectPath::parse(key)
+        .map_err(|e| Error::invalid("object key", format!("{}: {e}", s3_url(bucket, key))))
+}
+
+/// What an [`ObjectReader`] has seen, shared with whoever gave the reader away: bytes, SHA-256,
+/// and the download failure, if any (to tell a network failure from a broken file).
+#[derive(Debug, Default)]
+pub struct ReadProgress {
+    bytes: AtomicU64,
+    sha256: Mutex<Sha256>,
+    failure: Mutex<Option<String>>,
+}
+
+impl ReadProgress {
+    /// Bytes delivered so far.
+    pub fn bytes(&self) -> u64 {
+        self.bytes.load(Ordering::Relaxed)
+    }
+
+    /// The download failure, if the stream broke.
+    pub fn failure(&self) -> Option<String> {
+        self.failure.lock().ok().and_then(|f| f.clone())
+    }
+
+    /// Hashes bytes that did not go through the reader (the rest of an object the parser did
+    /// not need).
+    pub fn update(&self, bytes: &[u8]) {
+        if let Ok(mut hasher) = self.sha256.lock() {
+            hasher.update(bytes);
+        }
+        self.bytes.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+    }
+
+    /// The SHA-256 of everything delivered, in hex.
+    pub fn sha256_hex(&self) -> String {
+        let digest = self
+            .sha256
+            .lock()
+            .map(|h| h.clone().finalize().to_vec())
+            .unwrap_or_default();
+        digest.iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+/// A blocking `Read` over an object being downloaded; see the module docs.
+#[derive(Debug)]
+pub struct ObjectReader {
+    receiver: tokio::sync::mpsc::Receiver<std::result::Result<Bytes, String>>,
+    current: Bytes,
+    progress: Arc<ReadProgress>,
+    url: String,
+    abort: tokio::task::AbortHandle,
+}
+
+impl ObjectReader {
+    /// The shared progress (bytes, hash, failure).
+    pub fn progress(&self) -> Arc<ReadProgress> {
+        self.progress.clone()
+    }
+
+    /// The object's URL.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+}
+
+impl Read for ObjectReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        while self.current.is_empty() {
+            if crate::signals::stop_requested() {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::Interrupted,
+                    "stop signal",
+                ));
+            }
+            match self.receiver.blocking_recv() {
+                None => return Ok(0),
+                Some(Ok(chunk)) => self.current = chunk,
+                Some(Err(message)) => {
+                    if let Ok(mut slot) = self.progress.failure.lock() {
+                        slot.get_or_insert_with(|| message.clone());
+                    }
+                    return Err(std::io::Error::other(message));
+                }
+            }
+        }
+        let n = buf.len().min(self.current.len());
+        let chunk = self.current.split_to(n);
+        buf[..n].copy_from_slice(&chunk);
+        self.progress.update(&chunk);
+        Ok(n)
+    }
+}
+
+impl Drop for ObjectReader {
+    fn drop(&mut self) {
+        self.abort.abort();
+    }
+}
+
+struct Download {
+    store: Arc<dyn ObjectStore>,
+    path: ObjectPath,
+    url: String,
+    e_tag: Option<String>,
+    size: u64,
+    offset: u64,
+}
+
+type ChunkSender = tokio::sync::mpsc::Sender<std::result::Result<Bytes, String>>;
+
+impl Download {
+    async fn run(mut self, sender: ChunkSender) {
+        let mut resumes = 0;
+        let mut pending = BytesMut::with_capacity(READ_CHUNK_BYTES);
+        while self.offset + (pending.len() as u64) < self.size || self.size == 0 {
+            let from = self.offset + pending.len() as u64;
+            let options = GetOptions {
+                range: (from > 0).then_some(GetRange::Offset(from)),
+                if_match: self.e_tag.clone(),
+                ..Default::default()
+            };
+            let failure = match self.store.get_opts(&self.path, options).await {
+                Ok(result) => {
+                    let mut stream = result.into_stream();
+                    let mut failure = None;
+                    while let Some(chunk) = stream.next().await {
+                        match chunk {
+                            Ok(chunk) => {
+                                pending.extend_from_slice(&chunk);
+                                if pending.len() >= READ_CHUNK_BYTES {
+                                    let full = pending.split().freeze();
+                                    self.offset += full.len() as u64;
+                                    if sender.send(Ok(full)).await.is_err() {
+                                        return; // the reader is gone
+                                    }
+                                }
+                            }
+                            Err(e) => {
+                                failure = Some(e);
+                                break;
+                            }
+                        }
+                    }
+                    match failure {
+                        None => break,
+                        Some(e) => e,
+                    }
+                }
+                Err(e) => e,
+            };
+            // Not found or changed: resuming cannot help.
+            let permanent = matches!(
+                failure,
+                object_store::Error::NotFound { .. }
+                    | object_store::Error::Precondition { .. }
+                    | object_store::Error::PermissionDenied { .. }
+                    | object_store::Error::Unauthenticated { .. }
+            );
+            resumes += 1;
+            if permanent || resumes > RESUMES {
+                let _ = sender
+                    .send(Err(format!(
+                        "{} after {} bytes: {failure}",
+                        self.url,
+                        self.offset + pending.len() as u64
+                    )))
+                    .await;
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(200 << resumes)).await;
+        }
+        if !pending.is_empty() {
+            let _ = sender.send(Ok(pending.freeze())).await;
+        }
+    }
+}
+
+/// A blocking `Write` into an object; see the module docs. Nothing is visible until
+/// [`ObjectWriter::complete`].
+#[derive(Debug)]
+pub struct ObjectWriter {
+    storage: Storage,
+    store: Arc<dyn ObjectStore>,
+    path: ObjectPath,
+    url: String,
+    buffer: Vec<u8>,
+    upload: Option<WriteMultipart>,
+    bytes: u64,
+}
+
+impl ObjectWriter {
+    fn storage_error(&self, operation: &'static str, source: object_store::Error) -> Error {
+        Error::Storage {
+            operation,
+            url: self.url.clone(),
+            source,
+        }
+    }
+
+    fn start_upload(&mut self) -> Result<()> {
+        let handle = self.storage.handle.clone();
+        let upload = handle
+            .block_on(self.store.put_multipart(&self.path))
+            .map_err(|e| self.storage_error("start multipart upload of", e))?;
+        let mut upload = WriteMultipart::new_with_chunk_size(upload, self.storage.part_bytes);
+        let _guard = handle.enter();
+        upload.put(Bytes::from(std::mem::take(&mut self.buffer)));
+        self.upload = Some(upload);
+        Ok(())
+    }
+
+    /// Makes the object visible (completes the multipart upload, or PUTs a small object).
+    pub fn complete(mut self) -> Result<ObjectInfo> {
+        let handle = self.storage.handle.clone();
+        let result = match self.upload.take() {
+            Some(upload) => handle
+                .block_on(upload.finish())
+                .map_err(|e| self.storage_error("complete upload of", e))?,
+            None => {
+                let bytes = std::mem::take(&mut self.buffer);
+                handle
+                    .block_on(self.store.put(&self.path, PutPayload::from(bytes)))
+                    .map_err(|e| self.storage_error("write", e))?
+            }
+        };
+        Ok(ObjectInfo {
+            url: self.url.clone(),
+            bytes: self.bytes,
+            e_tag: result.e_tag,
+        })
+    }
+
+    /// Copies a local file in (streaming, multipart when large); complete it afterwards.
+    pub fn write_file(&mut self, path: &std::path::Path) -> Result<()> {
+        let io_err = |source| Error::Io {
+            path: path.display().to_string(),
+            source,
+        };
+        let mut file = std::fs::File::open(path).map_err(io_err)?;
+        let mut chunk = vec![0u8; 1 << 20];
+        loop {
+            let n = file.read(&mut chunk).map_err(io_err)?;
+            if n == 0 {
+                return Ok(());
+            }
+            self.write_all(&chunk[..n]).map_err(|source| Error::Io {
+                path: self.url.clone(),
+                source,
+            })?;
+        }
+    }
+}
+
+impl Write for ObjectWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if crate::signals::stop_requested() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::Interrupted,
+                "stop signal",
+            ));
+        }
+        self.bytes += buf.len() as u64;
+        match self.upload.as_mut() {
+            None => {
+                self.buffer.extend_from_slice(buf);
+                if self.buffer.len() >= self.storage.part_bytes {
+                    self.start_upload().map_err(std::io::Error::other)?;
+                }
+            }
+            Some(upload) => {
+                let handle = self.storage.handle.clone();
+                let _guard = handle.enter();
+                upload.write(buf);
+                handle
+                    .block_on(upload.wait_for_capacity(PARTS_IN_FLIGHT))
+                    .map_err(std::io::Error::other)?;
+            }
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for ObjectWriter {
+    fn drop(&mut self) {
+        if let Some(upload) = self.upload.take() {
+            // Never completed: abort, so the parts are discarded and nothing becomes visible.
+            let _ = self.storage.handle.block_on(upload.abort());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locations_parse() {
+        assert_eq!(
+            Location::parse("s3://b/a/k.mzML").unwrap(),
+            Location::S3 {
+                bucket: "b".into(),
+                key: "a/k.mzML".into()
+            }
+        );
+        assert_eq!(
+            Location::parse("s3://b/p/").unwrap().join("x").to_string(),
+            "s3://b/p/x"
+        );
+        assert_eq!(
+            Location::parse("s3://b").unwrap().join("x").to_string(),
+            "s3://b/x"
+        );
+        assert!(matches!(
+            Location::parse("out/dir").unwrap(),
+            Location::Local(_)
+        ));
+        assert!(Location::parse("gs://b/k").is_err());
+        assert!(Location::parse("s3:///k").is_err());
+    }
+}

@@ -1,0 +1,999 @@
+//! The cloud edge against real local services: a moto S3 server on 127.0.0.1 (started here, on a
+//! free port), the `mzforge` CLI s3→s3 on real files from `../shared/data`, `mzforge batch`
+//! array children, and the `mzforge-lambda` binary driven through the Lambda Runtime API
+//! protocol by an in-test runtime endpoint, for every step.
+//!
+//! Needs `moto_server` (`pip install 'moto[server]'`) and python's `jsonschema`; with `CI` set,
+//! a missing server or missing data is a failure, not a skip.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use parquet::file::reader::{FileReader, SerializedFileReader};
+use serde_json::{json, Value};
+
+// ---- the S3 server -------------------------------------------------------------------------
+
+struct Moto {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn required(what: &str) -> bool {
+    if std::env::var_os("CI").is_some() {
+        panic!("{what} is required in CI");
+    }
+    eprintln!("skipping: {what} is not available");
+    false
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Starts moto (multipart parts may be as small as 64 KiB, to exercise multipart uploads on
+/// small outputs).
+fn moto() -> Option<Moto> {
+    if Command::new("moto_server").arg("--help").output().is_err() {
+        required("moto_server (pip install 'moto[server]')");
+        return None;
+    }
+    let port = free_port();
+    let child = Command::new("moto_server")
+        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        .env("S3_UPLOAD_PART_MIN_SIZE", (64 * 1024).to_string())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start moto_server");
+    let moto = Moto { child, port };
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(30) {
+        if let Ok((200, _)) = http(port, "GET", "/", &[]) {
+            return Some(moto);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("moto_server did not start on port {port}");
+}
+
+/// One plain HTTP/1.1 request (moto does not check signatures).
+fn http(port: u16, method: &str, path: &str, body: &[u8]) -> std::io::Result<(u16, Vec<u8>)> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port))?;
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )?;
+    stream.write_all(body)?;
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response)?;
+    let head_end = response
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or(response.len());
+    let head = String::from_utf8_lossy(&response[..head_end]).to_string();
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let mut body = response[(head_end + 4).min(response.len())..].to_vec();
+    if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        body = dechunk(&body);
+    }
+    Ok((status, body))
+}
+
+fn dechunk(mut data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let Some(eol) = data.windows(2).position(|w| w == b"\r\n") else {
+            return out;
+        };
+        let size =
+            usize::from_str_radix(String::from_utf8_lossy(&data[..eol]).trim(), 16).unwrap_or(0);
+        if size == 0 {
+            return out;
+        }
+        out.extend_from_slice(&data[eol + 2..eol + 2 + size]);
+        data = &data[eol + 4 + size..];
+    }
+}
+
+impl Moto {
+    fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    fn bucket(&self, name: &str) {
+        let (status, _) = http(self.port, "PUT", &format!("/{name}"), &[]).unwrap();
+        assert_eq!(status, 200, "create bucket {name}");
+    }
+
+    fn put(&self, bucket: &str, key: &str, body: &[u8]) {
+        let (status, _) = http(self.port, "PUT", &format!("/{bucket}/{key}"), body).unwrap();
+        assert_eq!(status, 200, "put {bucket}/{key}");
+    }
+
+    fn get(&self, bucket: &str, key: &str) -> Option<Vec<u8>> {
+        let (status, body) = http(self.port, "GET", &format!("/{bucket}/{key}"), &[]).unwrap();
+        (status == 200).then_some(body)
+    }
+
+    fn json(&self, bucket: &str, key: &str) -> Value {
+        let body = self
+            .get(bucket, key)
+            .unwrap_or_else(|| panic!("s3://{bucket}/{key} is missing"));
+        serde_json::from_slice(&body).unwrap()
+    }
+
+    fn keys(&self, bucket: &str, prefix: &str) -> Vec<String> {
+        let (status, body) = http(
+            self.port,
+            "GET",
+            &format!("/{bucket}?list-type=2&prefix={prefix}"),
+            &[],
+        )
+        .unwrap();
+        assert_eq!(status, 200);
+        tags(&String::from_utf8_lossy(&body), "Key")
+    }
+
+    /// Multipart uploads started and neither completed nor aborted.
+    fn pending_uploads(&self, bucket: &str) -> Vec<String> {
+        let (_, body) = http(self.port, "GET", &format!("/{bucket}?uploads"), &[]).unwrap();
+        tags(&String::from_utf8_lossy(&body), "Key")
+    }
+
+    fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("AWS_ENDPOINT_URL", self.endpoint()),
+            ("AWS_ACCESS_KEY_ID", "testing".into()),
+            ("AWS_SECRET_ACCESS_KEY", "testing".into()),
+            ("AWS_REGION", "us-east-1".into()),
+            ("MZFORGE_S3_PART_BYTES", (256 * 1024).to_string()),
+        ]
+    }
+}
+
+fn tags(xml: &str, tag: &str) -> Vec<String> {
+    let open = format!("<{tag}>");
+    let close = format!("</{tag}>");
+    xml.split(&open)
+        .skip(1)
+        .filter_map(|s| s.split(&close).next())
+        .map(str::to_string)
+        .collect()
+}
+
+// ---- data and binaries ---------------------------------------------------------------------
+
+fn shared(rel: &str) -> Option<PathBuf> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/data")
+        .join(rel);
+    if path.exists() {
+        return Some(path);
+    }
+    required(&format!("{} (../shared/data)", path.display()));
+    None
+}
+
+fn mzforge(moto: &Moto, args: &[&str], extra_env: &[(&str, &str)]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_mzforge"));
+    command.args(args).env_remove("AWS_PROFILE");
+    for (k, v) in moto.env() {
+        command.env(k, v);
+    }
+    for (k, v) in extra_env {
+        command.env(k, v);
+    }
+    command.output().expect("run mzforge")
+}
+
+fn text(output: &Output) -> String {
+    format!(
+        "status {:?}\nstdout:\n{}\nstderr:\n{}",
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+fn json_lines(output: &Output) -> Vec<Value> {
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn parquet_rows(bytes: Vec<u8>) -> i64 {
+    let reader = SerializedFileReader::new(bytes::Bytes::from(bytes)).unwrap();
+    reader.metadata().file_metadata().num_rows()
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn validate(schema: &str, documents: &[Value]) {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/validate_schema.py");
+    let mut child = Command::new("python3")
+        .arg(&script)
+        .arg(&dir)
+        .arg(schema)
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("python3");
+    {
+        let stdin = child.stdin.as_mut().unwrap();
+        for d in documents {
+            writeln!(stdin, "{d}").unwrap();
+        }
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{schema}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+// ---- mzforge run: s3 -> s3 -----------------------------------------------------------------
+
+#[test]
+fn run_s3_to_s3_on_real_files_is_complete_and_idempotent() {
+    let (Some(moto), Some(bsa), Some(gz)) = (
+        moto(),
+        shared("runs/BSA1.mzML"),
+        shared("encodings/small.mzML.gz"),
+    ) else {
+        return;
+    };
+    moto.bucket("in");
+    moto.bucket("out");
+    let bsa_bytes = std::fs::read(&bsa).unwrap();
+    moto.put("in", "raw/BSA1.mzML", &bsa_bytes);
+    moto.put("in", "raw/small.mzML.gz", &std::fs::read(&gz).unwrap());
+    moto.put("in", "raw/notes.txt", b"not an input");
+
+    // A prefix as input: every mzML/MGF under it.
+    let output = mzforge(
+        &moto,
+        &["run", "s3://in/raw/", "--out", "s3://out/res/", "--json"],
+        &[],
+    );
+    assert!(output.status.success(), "{}", text(&output));
+    let lines = json_lines(&output);
+    assert_eq!(lines.len(), 2, "{}", text(&output));
+    assert!(
+        lines.iter().all(|l| l["status"] == "ok"),
+        "{}",
+        text(&output)
+    );
+
+    let mut keys = moto.keys("out", "res/");
+    keys.sort();
+    assert_eq!(
+        keys,
+        [
+            "res/BSA1/manifest.json",
+            "res/BSA1/peaks.parquet",
+            "res/BSA1/run.json",
+            "res/BSA1/spectra.parquet",
+            "res/small/manifest.json",
+            "res/small/peaks.parquet",
+            "res/small/run.json",
+            "res/small/spectra.parquet",
+        ]
+    );
+    assert!(moto.pending_uploads("out").is_empty());
+
+    // The same run locally, from disk: the tables must agree.
+    let local = tempfile::tempdir().unwrap();
+    let local_out = mzforge(
+        &moto,
+        &[
+            "run",
+            bsa.to_str().unwrap(),
+            "--out",
+            local.path().to_str().unwrap(),
+            "-q",
+        ],
+        &[],
+    );
+    assert!(local_out.status.success(), "{}", text(&local_out));
+    let local_spectra = std::fs::read(local.path().join("BSA1/spectra.parquet")).unwrap();
+    let local_peaks = std::fs::read(local.path().join("BSA1/peaks.parquet")).unwrap();
+    let s3_spectra = moto.get("out", "res/BSA1/spectra.parquet").unwrap();
+    let s3_peaks = moto.get("out", "res/BSA1/peaks.parquet").unwrap();
+    assert_eq!(parquet_rows(s3_spectra.clone()), 1684);
+    assert_eq!(parquet_rows(s3_spectra), parquet_rows(local_spectra));
+    assert_eq!(parquet_rows(s3_peaks.clone()), parquet_rows(local_peaks));
+    // Larger than a part (256 KiB here): this table went up as a multipart upload.
+    assert!(
+        s3_peaks.len() > 256 * 1024,
+        "peaks {} bytes",
+        s3_peaks.len()
+    );
+
+    let manifest = moto.json("out", "res/BSA1/manifest.json");
+    assert_eq!(manifest["complete"], true);
+    assert_eq!(manifest["input"]["path"], "s3://in/raw/BSA1.mzML");
+    assert_eq!(manifest["input"]["bytes"], bsa_bytes.len() as u64);
+    assert_eq!(manifest["input"]["sha256"], sha256_hex(&bsa_bytes));
+    assert_eq!(manifest["qc"]["spectra_written"], 1684);
+    assert!(manifest["qc"]["tic_total"].as_f64().unwrap() > 0.0);
+    assert_eq!(
+        manifest["qc"]["peaks"].as_i64().unwrap(),
+        parquet_rows(moto.get("out", "res/BSA1/peaks.parquet").unwrap())
+    );
+    let run_json = moto.json("out", "res/BSA1/run.json");
+    assert_eq!(run_json["summary"]["spectra_written"], 1684);
+    validate("result-manifest.json", &[manifest.clone()]);
+
+    // Same input, same parameters: skipped, nothing rewritten.
+    let again = mzforge(
+        &moto,
+        &[
+            "run",
+            "s3://in/raw/BSA1.mzML",
+            "--out",
+            "s3://out/res",
+            "--json",
+        ],
+        &[],
+    );
+    assert!(again.status.success(), "{}", text(&again));
+    assert_eq!(json_lines(&again)[0]["status"], "skipped");
+    assert_eq!(moto.json("out", "res/BSA1/manifest.json"), manifest);
+
+    // Other parameters: redone, consistently (the new manifest names the new parameters).
+    let other = mzforge(
+        &moto,
+        &[
+            "run",
+            "s3://in/raw/BSA1.mzML",
+            "--out",
+            "s3://out/res",
+            "--json",
+            "--min-intensity",
+            "1000",
+        ],
+        &[],
+    );
+    assert!(other.status.success(), "{}", text(&other));
+    assert_eq!(json_lines(&other)[0]["status"], "ok");
+    let redone = moto.json("out", "res/BSA1/manifest.json");
+    assert_ne!(redone["params_sha256"], manifest["params_sha256"]);
+    assert!(redone["qc"]["peaks"].as_u64() < manifest["qc"]["peaks"].as_u64());
+    assert_eq!(
+        redone["qc"]["peaks"].as_i64().unwrap(),
+        parquet_rows(moto.get("out", "res/BSA1/peaks.parquet").unwrap())
+    );
+
+    // Local input to S3 and S3 input to a local directory work the same way.
+    let up = mzforge(
+        &moto,
+        &[
+            "run",
+            gz.to_str().unwrap(),
+            "--out",
+            "s3://out/fromdisk/",
+            "-q",
+        ],
+        &[],
+    );
+    assert!(up.status.success(), "{}", text(&up));
+    assert!(moto.get("out", "fromdisk/small/manifest.json").is_some());
+    let down_dir = tempfile::tempdir().unwrap();
+    let down = mzforge(
+        &moto,
+        &[
+            "run",
+            "s3://in/raw/small.mzML.gz",
+            "--out",
+            down_dir.path().to_str().unwrap(),
+            "-q",
+        ],
+        &[],
+    );
+    assert!(down.status.success(), "{}", text(&down));
+    assert!(down_dir.path().join("small/spectra.parquet").is_file());
+    assert!(down_dir.path().join("small/run.json").is_file());
+}
+
+#[test]
+fn corrupt_and_missing_inputs_leave_no_result_prefix() {
+    let (Some(moto), Some(corrupt), Some(invalid)) = (
+        moto(),
+        shared("edge/MzMLFile_6_uncompresscor.MzML.gz"),
+        shared("edge/1min.mzML"),
+    ) else {
+        return;
+    };
+    moto.bucket("in");
+    moto.bucket("out");
+    moto.put("in", "corrupt.mzML.gz", &std::fs::read(&corrupt).unwrap());
+    moto.put("in", "old.mzML", &std::fs::read(&invalid).unwrap());
+    moto.put("in", "text.mzML", b"hello, this is not mzML at all\n");
+
+    for (input, expect) in [
+        ("s3://in/corrupt.mzML.gz", "gzip"),
+        ("s3://in/old.mzML", "pre-1.0"),
+        ("s3://in/text.mzML", "not an mzML or MGF file"),
+        ("s3://in/nope.mzML", "no such object"),
+    ] {
+        let output = mzforge(&moto, &["run", input, "--out", "s3://out/bad/"], &[]);
+        assert_eq!(output.status.code(), Some(1), "{input}: {}", text(&output));
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(expect), "{input}: {stderr}");
+        assert!(
+            stderr.contains(input.trim_start_matches("s3://in/")),
+            "{input}: {stderr}"
+        );
+        assert!(
+            moto.keys("out", "bad/").is_empty(),
+            "{input} left {:?}",
+            moto.keys("out", "bad/")
+        );
+        assert!(moto.pending_uploads("out").is_empty());
+    }
+    // Unreachable store: transient, exit 75 (retry).
+    let down = Command::new(env!("CARGO_BIN_EXE_mzforge"))
+        .args(["run", "s3://in/text.mzML", "--out", "/tmp/never"])
+        .env(
+            "AWS_ENDPOINT_URL",
+            format!("http://127.0.0.1:{}", free_port()),
+        )
+        .env("AWS_ACCESS_KEY_ID", "x")
+        .env("AWS_SECRET_ACCESS_KEY", "x")
+        .env("AWS_REGION", "us-east-1")
+        .output()
+        .unwrap();
+    assert_ne!(down.status.code(), Some(0), "{}", text(&down));
+}
+
+/// A stop signal (Spot interruption) mid-run aborts the uploads: no manifest, no object, no
+/// pending multipart upload; exit 75. A hard kill leaves no visible object either.
+#[test]
+fn interrupted_runs_publish_nothing() {
+    let (Some(moto), Some(bsa)) = (moto(), shared("runs/BSA1.mzML")) else {
+        return;
+    };
+    moto.bucket("in");
+    moto.bucket("out");
+    moto.put("in", "BSA1.mzML", &std::fs::read(&bsa).unwrap());
+
+    for signal in ["TERM", "KILL"] {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_mzforge"));
+        command
+            .args([
+                "run",
+                "s3://in/BSA1.mzML",
+                "--out",
+                "s3://out/int/",
+                "--threads",
+                "1",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        for (k, v) in moto.env() {
+            command.env(k, v);
+        }
+        // Small parts so that uploads start early; a batch at a time so it takes a while.
+        command.env("MZFORGE_S3_PART_BYTES", (64 * 1024).to_string());
+        let mut child = command.spawn().unwrap();
+        let started = Instant::now();
+        while moto.pending_uploads("out").is_empty() {
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "no multipart upload started"
+            );
+            assert!(
+                child.try_wait().unwrap().is_none(),
+                "finished before it could be interrupted"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Command::new("kill")
+            .args([&format!("-{signal}"), &child.id().to_string()])
+            .status()
+            .unwrap();
+        let status = child.wait().unwrap();
+        let mut stderr = String::new();
+        child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut stderr)
+            .unwrap();
+        assert!(
+            moto.keys("out", "int/").is_empty(),
+            "{signal}: {:?}",
+            moto.keys("out", "int/")
+        );
+        if signal == "TERM" {
+            assert_eq!(status.code(), Some(75), "{stderr}");
+            assert!(stderr.contains("interrupted"), "{stderr}");
+            assert!(
+                moto.pending_uploads("out").is_empty(),
+                "uploads not aborted"
+            );
+        }
+    }
+    // A re-run after the interruptions completes normally.
+    let output = mzforge(
+        &moto,
+        &["run", "s3://in/BSA1.mzML", "--out", "s3://out/int/", "-q"],
+        &[],
+    );
+    assert!(output.status.success(), "{}", text(&output));
+    assert!(moto.get("out", "int/BSA1/manifest.json").is_some());
+}
+
+// ---- AWS Batch array jobs ------------------------------------------------------------------
+
+#[test]
+fn batch_array_children_pick_their_input_and_exit_by_failure_class() {
+    let (Some(moto), Some(a), Some(b), Some(corrupt)) = (
+        moto(),
+        shared("profile/three_test_scans.mzML"),
+        shared("mgf/small.mgf"),
+        shared("edge/MzMLFile_6_uncompresscor.MzML.gz"),
+    ) else {
+        return;
+    };
+    moto.bucket("up");
+    moto.bucket("res");
+    moto.put("up", "a/three_test_scans.mzML", &std::fs::read(&a).unwrap());
+    moto.put("up", "a/small.mgf", &std::fs::read(&b).unwrap());
+    moto.put("up", "a/corrupt.mzML.gz", &std::fs::read(&corrupt).unwrap());
+    let entry = |index: usize, key: &str, stem: &str| {
+        json!({
+            "index": index, "url": format!("s3://up/{key}"), "bytes": 1, "eTag": null,
+            "stem": stem, "format": "mzml", "gzip": false, "scan": "full", "spectra": 0,
+            "spectraPerLevel": {}, "profileSpectra": 0, "centroidSpectra": 0, "declaredSpectra": null,
+        })
+    };
+    let manifest = json!({
+        "analysisId": "job1",
+        "params": {"centroid": {"min_snr": 1.0}},
+        "mzml": false,
+        "output": "s3://res/analyses/job1/results",
+        "route": "batch",
+        "routing": {},
+        "inputs": [
+            entry(0, "a/three_test_scans.mzML", "three_test_scans"),
+            entry(1, "a/small.mgf", "small"),
+            entry(2, "a/corrupt.mzML.gz", "corrupt"),
+            entry(3, "a/gone.mzML", "gone"),
+        ],
+    });
+    moto.put(
+        "res",
+        "analyses/job1/analysis.json",
+        manifest.to_string().as_bytes(),
+    );
+    let env = [
+        ("MZFORGE_RESULTS_BUCKET", "res"),
+        ("MZFORGE_MANIFEST_KEY", "analyses/job1/analysis.json"),
+    ];
+    let child = |index: &str| {
+        let mut e = env.to_vec();
+        e.push(("AWS_BATCH_JOB_ARRAY_INDEX", index));
+        mzforge(&moto, &["batch"], &e)
+    };
+
+    let one = child("1");
+    assert!(one.status.success(), "{}", text(&one));
+    assert!(moto
+        .get("res", "analyses/job1/results/small/manifest.json")
+        .is_some());
+    assert!(moto
+        .keys("res", "analyses/job1/results/three_test_scans")
+        .is_empty());
+    // A retried child skips what is done.
+    let again = child("1");
+    assert!(again.status.success(), "{}", text(&again));
+    assert_eq!(json_lines(&again)[0]["status"], "skipped");
+    // Permanent failures: bad input 65, missing input 66, index out of range 78.
+    assert_eq!(child("2").status.code(), Some(65));
+    assert!(moto.keys("res", "analyses/job1/results/corrupt").is_empty());
+    assert_eq!(child("3").status.code(), Some(66));
+    assert_eq!(child("9").status.code(), Some(78));
+    let no_manifest = mzforge(&moto, &["batch", "--manifest", "s3://res/none.json"], &[]);
+    assert_eq!(
+        no_manifest.status.code(),
+        Some(78),
+        "{}",
+        text(&no_manifest)
+    );
+    // Child 0, with the parameters of the manifest.
+    let zero = child("0");
+    assert!(zero.status.success(), "{}", text(&zero));
+    let run = moto.json("res", "analyses/job1/results/three_test_scans/run.json");
+    assert_eq!(run["params"]["centroid"]["min_snr"], 1.0);
+}
+
+// ---- Lambda: the real binary through the Runtime API ---------------------------------------
+
+/// A Lambda Runtime API endpoint: hands out queued events on `/next`, collects responses and
+/// errors (as AWS Lambda does for a provided.al2023 function).
+struct RuntimeApi {
+    port: u16,
+    events: mpsc::Sender<(String, Value)>,
+    results: mpsc::Receiver<(String, Result<Value, Value>, Instant)>,
+    first_poll: mpsc::Receiver<Instant>,
+}
+
+fn runtime_api() -> RuntimeApi {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (event_tx, event_rx) = mpsc::channel::<(String, Value)>();
+    let (result_tx, result_rx) = mpsc::channel();
+    let (poll_tx, poll_rx) = mpsc::channel();
+    let event_rx = std::sync::Arc::new(std::sync::Mutex::new(event_rx));
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { return };
+            let (event_rx, result_tx, poll_tx) =
+                (event_rx.clone(), result_tx.clone(), poll_tx.clone());
+            std::thread::spawn(move || serve(stream, &event_rx, &result_tx, &poll_tx));
+        }
+    });
+    RuntimeApi {
+        port,
+        events: event_tx,
+        results: result_rx,
+        first_poll: poll_rx,
+    }
+}
+
+type Results = mpsc::Sender<(String, Result<Value, Value>, Instant)>;
+
+fn serve(
+    stream: TcpStream,
+    events: &std::sync::Mutex<mpsc::Receiver<(String, Value)>>,
+    results: &Results,
+    polls: &mpsc::Sender<Instant>,
+) {
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut writer = stream;
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+            return;
+        }
+        let mut parts = line.split_whitespace();
+        let (method, path) = (
+            parts.next().unwrap_or("").to_string(),
+            parts.next().unwrap_or("").to_string(),
+        );
+        let mut length = 0;
+        loop {
+            let mut header = String::new();
+            reader.read_line(&mut header).unwrap();
+            if header.trim().is_empty() {
+                break;
+            }
+            if let Some((k, v)) = header.split_once(':') {
+                if k.eq_ignore_ascii_case("content-length") {
+                    length = v.trim().parse().unwrap_or(0);
+                }
+            }
+        }
+        let mut body = vec![0u8; length];
+        reader.read_exact(&mut body).unwrap();
+        if method == "GET" && path.ends_with("/runtime/invocation/next") {
+            let _ = polls.send(Instant::now());
+            let next = events.lock().unwrap().recv();
+            let Ok((id, payload)) = next else { return };
+            let body = payload.to_string();
+            let deadline = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_millis()
+                + 120_000;
+            write!(
+                writer,
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nLambda-Runtime-Aws-Request-Id: {id}\r\nLambda-Runtime-Deadline-Ms: {deadline}\r\nLambda-Runtime-Invoked-Function-Arn: arn:aws:lambda:us-east-1:000000000000:function:mzforge\r\nLambda-Runtime-Trace-Id: Root=1-0-0\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            )
+            .unwrap();
+        } else {
+            let value: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+            let id = path.split('/').nth(4).unwrap_or("").to_string();
+            let outcome = if path.ends_with("/response") {
+                Ok(value)
+            } else {
+                Err(value)
+            };
+            let _ = results.send((id, outcome, Instant::now()));
+            write!(
+                writer,
+                "HTTP/1.1 202 Accepted\r\nContent-Length: 2\r\n\r\n{{}}"
+            )
+            .unwrap();
+        }
+        let _ = writer.flush();
+    }
+}
+
+struct LambdaProcess {
+    child: Child,
+    api: RuntimeApi,
+    spawned: Instant,
+    counter: usize,
+}
+
+impl Drop for LambdaProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl LambdaProcess {
+    fn start(moto: &Moto, step: Option<&str>) -> LambdaProcess {
+        let api = runtime_api();
+        let mut command = Command::new(env!("CARGO_BIN_EXE_mzforge-lambda"));
+        command
+            .env("AWS_LAMBDA_RUNTIME_API", format!("127.0.0.1:{}", api.port))
+            .env("AWS_LAMBDA_FUNCTION_NAME", "mzforge")
+            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "1769")
+            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+            .env("MZFORGE_UPLOADS_BUCKET", "uploads")
+            .env("MZFORGE_RESULTS_BUCKET", "results")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        if let Some(step) = step {
+            command.env("MZFORGE_STEP", step);
+        }
+        for (k, v) in moto.env() {
+            command.env(k, v);
+        }
+        let spawned = Instant::now();
+        let child = command.spawn().unwrap();
+        LambdaProcess {
+            child,
+            api,
+            spawned,
+            counter: 0,
+        }
+    }
+
+    fn invoke(&mut self, event: Value) -> Result<Value, Value> {
+        self.counter += 1;
+        let id = format!("req-{}", self.counter);
+        self.api.events.send((id.clone(), event)).unwrap();
+        let (got, outcome, _) = self
+            .api
+            .results
+            .recv_timeout(Duration::from_secs(120))
+            .expect("no answer from mzforge-lambda");
+        assert_eq!(got, id);
+        outcome
+    }
+}
+
+#[test]
+fn lambda_steps_run_an_analysis_end_to_end_with_typed_errors() {
+    let (Some(moto), Some(a), Some(b), Some(corrupt)) = (
+        moto(),
+        shared("profile/three_test_scans.mzML"),
+        shared("runs/MS3_nonHierarchical.mzML"),
+        shared("edge/MzMLFile_6_uncompresscor.MzML.gz"),
+    ) else {
+        return;
+    };
+    moto.bucket("uploads");
+    moto.bucket("results");
+    moto.put(
+        "uploads",
+        "data/an1/three_test_scans.mzML",
+        &std::fs::read(&a).unwrap(),
+    );
+    moto.put(
+        "uploads",
+        "data/an1/MS3_nonHierarchical.mzML",
+        &std::fs::read(&b).unwrap(),
+    );
+    moto.put(
+        "uploads",
+        "data/bad/corrupt.mzML.gz",
+        &std::fs::read(&corrupt).unwrap(),
+    );
+    let request = json!({"inputs": ["data/an1/"], "params": {"centroid": {"min_snr": 1.0}}});
+    validate("request.json", &[request.clone()]);
+    moto.put(
+        "uploads",
+        "requests/an1.json",
+        request.to_string().as_bytes(),
+    );
+
+    // One process serves every step (the step comes with the event), as a warm container would.
+    let mut lambda = LambdaProcess::start(&moto, None);
+    let start_event =
+        json!({"analysisId": "an1", "request": {"bucket": "uploads", "key": "requests/an1.json"}});
+    validate("preprocess-input.json", &[start_event.clone()]);
+    let mut event = start_event.clone();
+    event["step"] = json!("preprocess");
+    let pre = lambda.invoke(event).expect("preprocess");
+    validate("preprocess-output.json", &[pre.clone()]);
+    assert_eq!(pre["route"], "lambda");
+    assert_eq!(pre["inputCount"], 2);
+    assert_eq!(pre["manifestKey"], "analyses/an1/analysis.json");
+    let inputs = pre["inputs"].as_array().unwrap();
+    let ms3 = inputs
+        .iter()
+        .find(|i| i["stem"] == "MS3_nonHierarchical")
+        .unwrap();
+    assert_eq!(ms3["scan"], "full");
+    assert!(ms3["spectraPerLevel"]["3"].as_u64().unwrap() > 0, "{ms3}");
+    validate(
+        "analysis-manifest.json",
+        &[moto.json("results", "analyses/an1/analysis.json")],
+    );
+
+    // The Map: one analyze per input, with the item the state machine builds.
+    let mut analyses = Vec::new();
+    for (index, input) in inputs.iter().enumerate() {
+        let item = json!({"analysisId": "an1", "input": input, "index": index, "step": "analyze"});
+        let done = lambda.invoke(item).expect("analyze");
+        assert_eq!(done["status"], "ok");
+        assert!(done["qc"]["spectra_written"].as_u64().unwrap() > 0);
+        analyses.push(done);
+    }
+    validate("analyze-output.json", &analyses);
+    let mut state = pre.clone();
+    state["analyses"] = Value::Array(analyses.clone());
+    state["step"] = json!("postprocess");
+    let post = lambda.invoke(state).expect("postprocess");
+    validate("postprocess-output.json", &[post.clone()]);
+    assert_eq!(post["status"], "complete");
+    let summary = moto.json("results", "analyses/an1/summary.json");
+    validate("summary.json", &[summary.clone()]);
+    assert_eq!(summary["inputs"].as_array().unwrap().len(), 2);
+    let total: u64 = analyses
+        .iter()
+        .map(|a| a["qc"]["peaks"].as_u64().unwrap())
+        .sum();
+    assert_eq!(summary["totals"]["peaks"], total);
+
+    // Typed errors: a missing request, a corrupt input, a bad event.
+    let missing = lambda
+        .invoke(json!({"step": "preprocess", "analysisId": "an2", "request": {"bucket": "uploads", "key": "requests/an2.json"}}))
+        .unwrap_err();
+    assert_eq!(missing["errorType"], "Mzforge.MissingInput", "{missing}");
+    moto.put(
+        "uploads",
+        "requests/bad.json",
+        json!({"inputs": ["data/bad/corrupt.mzML.gz"]})
+            .to_string()
+            .as_bytes(),
+    );
+    let bad = lambda
+        .invoke(json!({"step": "preprocess", "analysisId": "bad", "request": {"bucket": "uploads", "key": "requests/bad.json"}}))
+        .unwrap_err();
+    assert_eq!(bad["errorType"], "Mzforge.BadInput", "{bad}");
+    assert!(
+        bad["errorMessage"]
+            .as_str()
+            .unwrap()
+            .contains("corrupt.mzML.gz"),
+        "{bad}"
+    );
+    let invalid = lambda
+        .invoke(json!({"step": "analyze", "analysisId": "an1"}))
+        .unwrap_err();
+    assert_eq!(invalid["errorType"], "Mzforge.InvalidRequest", "{invalid}");
+    // Postprocess of an analysis whose results are missing fails, without a summary.
+    moto.put(
+        "uploads",
+        "requests/an3.json",
+        json!({"inputs": ["data/an1/three_test_scans.mzML"]})
+            .to_string()
+            .as_bytes(),
+    );
+    lambda
+        .invoke(json!({"step": "preprocess", "analysisId": "an3", "request": {"bucket": "uploads", "key": "requests/an3.json"}}))
+        .expect("preprocess an3");
+    let incomplete = lambda
+        .invoke(json!({"step": "postprocess", "analysisId": "an3"}))
+        .unwrap_err();
+    assert!(
+        incomplete["errorMessage"]
+            .as_str()
+            .unwrap()
+            .contains("incomplete"),
+        "{incomplete}"
+    );
+    assert!(moto.get("results", "analyses/an3/summary.json").is_none());
+
+    // record-failure, with what a Catch puts in $.error.
+    let failure_event = json!({
+        "step": "record-failure", "analysisId": "bad",
+        "error": {"Error": "Mzforge.BadInput", "Cause": bad.to_string()},
+    });
+    let recorded = lambda.invoke(failure_event).expect("record-failure");
+    validate("failure.json", &[recorded.clone()]);
+    assert_eq!(recorded["recorded"], true);
+    assert_eq!(recorded["retryable"], false);
+    let stored = moto.json("results", "analyses/bad/failure.json");
+    assert!(stored["cause"]
+        .as_str()
+        .unwrap()
+        .contains("corrupt.mzML.gz"));
+}
+
+#[test]
+fn lambda_refuses_up_front_what_cannot_finish_and_starts_fast() {
+    let (Some(moto), Some(bsa)) = (moto(), shared("runs/BSA1.mzML")) else {
+        return;
+    };
+    moto.bucket("uploads");
+    moto.bucket("results");
+    moto.put("uploads", "big/BSA1.mzML", &std::fs::read(&bsa).unwrap());
+    // A throughput so low that 13 MB cannot finish in the 120 s the runtime API grants.
+    let request = json!({"inputs": ["big/BSA1.mzML"], "routing": {"lambdaBytesPerSecond": 1000}});
+    moto.put(
+        "uploads",
+        "requests/big.json",
+        request.to_string().as_bytes(),
+    );
+
+    let mut pre_fn = LambdaProcess::start(&moto, Some("preprocess"));
+    let first_poll = pre_fn
+        .api
+        .first_poll
+        .recv_timeout(Duration::from_secs(30))
+        .unwrap();
+    let cold_start = first_poll - pre_fn.spawned;
+    let pre = pre_fn
+        .invoke(json!({"analysisId": "big", "request": {"bucket": "uploads", "key": "requests/big.json"}}))
+        .expect("preprocess");
+    assert_eq!(pre["inputs"][0]["spectra"], 1684);
+
+    let mut analyze_fn = LambdaProcess::start(&moto, Some("analyze"));
+    let refused = analyze_fn
+        .invoke(json!({"analysisId": "big", "input": pre["inputs"][0], "index": 0}))
+        .unwrap_err();
+    assert_eq!(
+        refused["errorType"], "Mzforge.TooLargeForLambda",
+        "{refused}"
+    );
+    assert!(moto.keys("results", "analyses/big/results").is_empty());
+    eprintln!("cold start (spawn to first /next poll, debug build): {cold_start:?}");
+    assert!(
+        cold_start < Duration::from_secs(2),
+        "cold start {cold_start:?}"
+    );
+}
