@@ -1,0 +1,35 @@
+//! `mzforge._mzforge`: the native half of the `mzforge` Python package.
+//!
+//! The public API is the pure-Python package `mzforge`, which re-exports what is here and
+//! owns `__all__`; nothing here is meant to be imported directly. Long calls release the GIL;
+//! whole-file runs build their own worker pool per call and drop it before returning, so no
+//! thread outlives a call and a `fork()` afterwards finds no pool to deadlock on.
+
+use pyo3::prelude::*;
+
+mod arrow_export;
+mod centroid;
+mod errors;
+mod index;
+mod params;
+mod process;
+mod reader;
+
+/// The native module.
+#[pymodule]
+fn _mzforge(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", mzforge::VERSION)?;
+    m.add_function(wrap_pyfunction!(params::default_params, m)?)?;
+    m.add_function(wrap_pyfunction!(params::make_params, m)?)?;
+    m.add_class::<params::Params>()?;
+    m.add_function(wrap_pyfunction!(centroid::centroid, m)?)?;
+    m.add_function(wrap_pyfunction!(process::process, m)?)?;
+    m.add_function(wrap_pyfunction!(process::simd_backend, m)?)?;
+    m.add_class::<reader::Reader>()?;
+    m.add_class::<reader::Spectrum>()?;
+    m.add_class::<reader::Precursor>()?;
+    m.add_class::<reader::SpectrumIterator>()?;
+    m.add_class::<process::RunResult>()?;
+    m.add_class::<arrow_export::ArrowTable>()?;
+    Ok(())
+}

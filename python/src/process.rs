@@ -1,0 +1,257 @@
+//! `process(path, params, out)`: a whole file through the engine's pipeline, on its own worker
+//! pool with the GIL released; results as Arrow tables, and with `out` the same result
+//! directory as `mzforge run --out`.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{BufWriter, Read};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::{Schema, SchemaRef};
+use mzforge::output::{
+    peaks_batch, peaks_schema, spectra_batch, spectra_schema, ResultDir, TableWriters,
+    PEAKS_FILE, RUN_FILE, SPECTRA_FILE,
+};
+use mzforge::{Pipeline, PipelineParams, RunSummary};
+use pyo3::prelude::*;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::arrow_export::ArrowTable;
+use crate::errors::{chain, to_py, IntoPy, Kind};
+use crate::params::Params;
+
+/// What a run produced. The Python `RunResult` wraps it.
+#[pyclass(frozen, get_all, module = "mzforge._mzforge")]
+#[derive(Debug)]
+pub struct RunResult {
+    /// One row per spectrum (None when the run wrote to a directory).
+    spectra: Option<Py<ArrowTable>>,
+    /// One row per centroid (None when the run wrote to a directory).
+    peaks: Option<Py<ArrowTable>>,
+    /// The full parameter set, as JSON.
+    params_json: String,
+    /// Counts and warnings, as JSON (the `summary` of `run.json`).
+    summary_json: String,
+    /// The result directory, when one was written.
+    output: Option<PathBuf>,
+}
+
+/// The SIMD backend this CPU uses (`avx2`, `neon`, `scalar`).
+#[pyfunction]
+pub fn simd_backend() -> &'static str {
+    mzforge::simd::Backend::detect().name()
+}
+
+/// Processes one file; see the Python `mzforge.process`.
+#[pyfunction]
+#[pyo3(signature = (path, params, out = None))]
+pub fn process(
+    py: Python<'_>,
+    path: PathBuf,
+    params: &Params,
+    out: Option<PathBuf>,
+) -> PyResult<RunResult> {
+    let params = params.0.clone();
+    // As `mzforge run` checks its inputs (a named pipe is accepted, as by the engine).
+    if !path.exists() {
+        return Err(Kind::InputRead.err(format!("cannot read {}: no such file", path.display())));
+    }
+    let params_json = serde_json::to_string(&params).map_err(|e| Kind::Other.err(e.to_string()))?;
+    let pipeline = Pipeline::new(params).py_err()?;
+    match out {
+        None => {
+            let (spectra, peaks, summary) =
+                py.detach(|| in_memory(&pipeline, &path)).map_err(to_py)?;
+            let metadata = HashMap::from([
+                ("mzforge.params".to_string(), params_json.clone()),
+                ("mzforge.version".to_string(), mzforge::VERSION.to_string()),
+            ]);
+            let table = |schema: SchemaRef, batches: Vec<RecordBatch>| -> PyResult<Py<ArrowTable>> {
+                let schema = Arc::new(Schema::clone(&schema).with_metadata(metadata.clone()));
+                let batches = batches
+                    .into_iter()
+                    .map(|b| RecordBatch::try_new(schema.clone(), b.columns().to_vec()))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| Kind::Other.err(e.to_string()))?;
+                Py::new(py, ArrowTable::new(schema, batches))
+            };
+            Ok(RunResult {
+                spectra: Some(table(spectra_schema(), spectra)?),
+                peaks: Some(table(peaks_schema(), peaks)?),
+                params_json,
+                summary_json: summary_json(&summary)?,
+                output: None,
+            })
+        }
+        Some(out) => {
+            let target = out.join(input_stem(&path));
+            let summary = py
+                .detach(|| run_to_dir(&pipeline, &params_json, &path, &target))
+                .map_err(|e| e.into_py())?;
+            Ok(RunResult {
+                spectra: None,
+                peaks: None,
+                params_json,
+                summary_json: summary_json(&summary)?,
+                output: Some(target),
+            })
+        }
+    }
+}
+
+fn summary_json(summary: &RunSummary) -> PyResult<String> {
+    serde_json::to_string(summary).map_err(|e| Kind::Other.err(e.to_string()))
+}
+
+type Tables = (Vec<RecordBatch>, Vec<RecordBatch>, RunSummary);
+
+fn in_memory(pipeline: &Pipeline, path: &Path) -> mzforge::Result<Tables> {
+    let mut spectra = Vec::new();
+    let mut peaks = Vec::new();
+    let summary = pipeline.run_path(path, &mut |batch| {
+        if !batch.is_empty() {
+            spectra.push(spectra_batch(batch)?);
+            peaks.push(peaks_batch(batch)?);
+        }
+        Ok(())
+    })?;
+    Ok((spectra, peaks, summary))
+}
+
+/// A failure of a run into a directory, with the command line's message.
+enum DirError {
+    Engine(mzforge::Error),
+    Io(String),
+}
+
+impl DirError {
+    fn into_py(self) -> PyErr {
+        match self {
+            DirError::Engine(e) => to_py(e),
+            DirError::Io(message) => Kind::Output.err(message),
+        }
+    }
+}
+
+impl From<mzforge::Error> for DirError {
+    fn from(e: mzforge::Error) -> Self {
+        DirError::Engine(e)
+    }
+}
+
+fn io_context(what: impl std::fmt::Display) -> impl FnOnce(std::io::Error) -> DirError {
+    move |e| DirError::Io(format!("{what}: {}", chain(&e)))
+}
+
+// What follows mirrors `batch-runner/src/run.rs` (`run_one`, `RunRecord`, `input_record`,
+// `input_stem`) so that `process(path, out=DIR)` writes the files `mzforge run --out DIR`
+// writes; keep them in step (the Python tests compare the two).
+
+/// Everything `run.json` records.
+#[derive(Debug, Serialize)]
+struct RunRecord<'a> {
+    mzforge_version: &'a str,
+    input: InputRecord,
+    params: &'a PipelineParams,
+    outputs: Vec<&'static str>,
+    summary: &'a RunSummary,
+}
+
+#[derive(Debug, Serialize)]
+struct InputRecord {
+    path: String,
+    bytes: u64,
+    sha256: String,
+}
+
+fn run_to_dir(
+    pipeline: &Pipeline,
+    params_json: &str,
+    input: &Path,
+    target: &Path,
+) -> Result<RunSummary, DirError> {
+    let reader = mzforge::SpectrumReader::open(input)?;
+    let dir = ResultDir::create(target)?;
+    let open = |name| -> Result<BufWriter<File>, DirError> {
+        let path = dir.file(name);
+        File::create(&path)
+            .map(BufWriter::new)
+            .map_err(io_context(format!("cannot create {}", path.display())))
+    };
+    let mut tables = TableWriters::new(open(SPECTRA_FILE)?, open(PEAKS_FILE)?, params_json)?;
+    let summary = pipeline.run(reader, &mut |batch| tables.write(batch))?;
+    let (spectra, peaks) = tables.finish()?;
+    for writer in [spectra, peaks] {
+        writer
+            .into_inner()
+            .map_err(|e| e.into_error())
+            .and_then(|file| file.sync_all())
+            .map_err(io_context(format!("cannot write {}", target.display())))?;
+    }
+    let record = RunRecord {
+        mzforge_version: mzforge::VERSION,
+        input: input_record(input)?,
+        params: pipeline.params(),
+        outputs: vec![SPECTRA_FILE, PEAKS_FILE],
+        summary: &summary,
+    };
+    let run_json = dir.file(RUN_FILE);
+    let bytes = serde_json::to_vec_pretty(&record).map_err(|e| DirError::Io(e.to_string()))?;
+    std::fs::write(&run_json, bytes)
+        .map_err(io_context(format!("cannot write {}", run_json.display())))?;
+    dir.commit()?;
+    Ok(summary)
+}
+
+fn input_record(path: &Path) -> Result<InputRecord, DirError> {
+    let context = || format!("cannot read {}", path.display());
+    let mut file = File::open(path).map_err(io_context(context()))?;
+    let mut hasher = Sha256::new();
+    let mut buffer = vec![0u8; 1 << 20];
+    let mut bytes = 0u64;
+    loop {
+        let n = file.read(&mut buffer).map_err(io_context(context()))?;
+        if n == 0 {
+            break;
+        }
+        bytes += n as u64;
+        hasher.update(&buffer[..n]);
+    }
+    let sha256 = hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    Ok(InputRecord {
+        path: path.display().to_string(),
+        bytes,
+        sha256,
+    })
+}
+
+/// The input's name without directory, `.gz` and format extension: `a/b/run1.mzML.gz` → `run1`.
+pub fn input_stem(path: &Path) -> String {
+    let mut name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    for suffix in [".gz", ".bz2"] {
+        if name.to_ascii_lowercase().ends_with(suffix) {
+            name.truncate(name.len() - suffix.len());
+        }
+    }
+    for suffix in [".mzml", ".mgf", ".xml"] {
+        if name.to_ascii_lowercase().ends_with(suffix) {
+            name.truncate(name.len() - suffix.len());
+            break;
+        }
+    }
+    if name.is_empty() {
+        "input".into()
+    } else {
+        name
+    }
+}

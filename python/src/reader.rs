@@ -1,0 +1,521 @@
+//! `mzforge.open(path)`: spectra one at a time, with numpy arrays that own the decoded data
+//! (moved from Rust, never copied).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+
+use mzforge::{Error, RawSpectrum, SpectrumReader};
+use numpy::{IntoPyArray, PyArray1};
+use pyo3::exceptions::{PyIndexError, PyKeyError, PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+
+use crate::errors::{to_py, IntoPy};
+use crate::index::OffsetIndex;
+
+/// The precursor of an MSn spectrum, as the instrument recorded it.
+#[pyclass(frozen, get_all, module = "mzforge._mzforge")]
+#[derive(Debug, Clone)]
+pub struct Precursor {
+    /// Selected ion m/z (NaN when the file gives none).
+    mz: f64,
+    /// Charge state, if recorded.
+    charge: Option<i32>,
+    /// Selected ion intensity, if recorded.
+    intensity: Option<f32>,
+    /// Isolation window target m/z, if recorded.
+    isolation_target_mz: Option<f64>,
+    /// Isolation window lower bound (absolute m/z), if recorded.
+    isolation_lower_mz: Option<f64>,
+    /// Isolation window upper bound (absolute m/z), if recorded.
+    isolation_upper_mz: Option<f64>,
+}
+
+#[pymethods]
+impl Precursor {
+    fn __repr__(&self) -> String {
+        format!(
+            "Precursor(mz={}, charge={})",
+            self.mz,
+            self.charge.map_or("None".into(), |z| z.to_string())
+        )
+    }
+}
+
+/// One decoded spectrum: metadata and numpy arrays (`mz` float64, `intensity` float32).
+#[pyclass(frozen, module = "mzforge._mzforge")]
+#[derive(Debug)]
+pub struct Spectrum {
+    /// Position in the file, from 0.
+    #[pyo3(get)]
+    index: u32,
+    /// The file's id of the spectrum.
+    #[pyo3(get)]
+    native_id: String,
+    /// MS level (1 for survey scans).
+    #[pyo3(get)]
+    ms_level: u8,
+    /// Scan start time in seconds.
+    #[pyo3(get)]
+    rt_seconds: f64,
+    /// `"positive"`, `"negative"` or `"unknown"`.
+    #[pyo3(get)]
+    polarity: &'static str,
+    /// `"profile"`, `"centroid"`, or None: what the file declares.
+    #[pyo3(get)]
+    signal_declared: Option<&'static str>,
+    /// The first precursor, for MSn spectra.
+    #[pyo3(get)]
+    precursor: Option<Py<Precursor>>,
+    /// The first scan window (lower, upper m/z), if declared.
+    #[pyo3(get)]
+    scan_window: Option<(f64, f64)>,
+    /// m/z values, ascending (float64).
+    #[pyo3(get)]
+    mz: Py<PyArray1<f64>>,
+    /// Intensities (float32).
+    #[pyo3(get)]
+    intensity: Py<PyArray1<f32>>,
+    n_points: usize,
+}
+
+#[pymethods]
+impl Spectrum {
+    fn __len__(&self) -> usize {
+        self.n_points
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "Spectrum(index={}, native_id={:?}, ms_level={}, rt_seconds={:.3}, points={})",
+            self.index,
+            self.native_id,
+            self.ms_level,
+            self.rt_seconds,
+            self.n_points
+        )
+    }
+}
+
+fn to_python(py: Python<'_>, spectrum: mzforge::Spectrum) -> PyResult<Spectrum> {
+    let meta = spectrum.meta;
+    let precursor = match meta.precursor {
+        Some(p) => Some(Py::new(
+            py,
+            Precursor {
+                mz: p.mz,
+                charge: p.charge,
+                intensity: p.intensity,
+                isolation_target_mz: p.isolation_target_mz,
+                isolation_lower_mz: p.isolation_lower_mz,
+                isolation_upper_mz: p.isolation_upper_mz,
+            },
+        )?),
+        None => None,
+    };
+    Ok(Spectrum {
+        index: meta.index,
+        native_id: meta.native_id,
+        ms_level: meta.ms_level,
+        rt_seconds: meta.rt_seconds,
+        polarity: meta.polarity.as_str(),
+        signal_declared: meta.declared_signal.map(|k| k.as_str()),
+        precursor,
+        scan_window: meta.scan_window,
+        n_points: spectrum.mz.len(),
+        mz: spectrum.mz.into_pyarray(py).unbind(),
+        intensity: spectrum.intensity.into_pyarray(py).unbind(),
+    })
+}
+
+/// Decodes `raw`, which is spectrum `index` of the file (a reader started mid-file counts
+/// from 0, so positions and messages are corrected here).
+fn decode_at(raw: &RawSpectrum, path: &Path, index: u32) -> Result<mzforge::Spectrum, Error> {
+    match raw.decode(path) {
+        Ok((mut spectrum, _repairs)) => {
+            spectrum.meta.index = index;
+            Ok(spectrum)
+        }
+        Err(Error::BadSpectrum {
+            path,
+            native_id,
+            message,
+            ..
+        }) => Err(Error::BadSpectrum {
+            path,
+            index,
+            native_id,
+            message,
+        }),
+        Err(Error::NotMassSpectrum {
+            path, native_id, ..
+        }) => Err(Error::NotMassSpectrum {
+            path,
+            index,
+            native_id,
+        }),
+        Err(other) => Err(other),
+    }
+}
+
+/// Random access for files that cannot seek: a sequential reader moved forward as needed
+/// (and reopened to go back), remembering every native id it has passed.
+#[derive(Debug, Default)]
+struct Sequential {
+    reader: Option<SpectrumReader>,
+    next: u32,
+    ids: HashMap<String, u32>,
+    count: Option<u32>,
+}
+
+impl Sequential {
+    /// Spectrum `i`, or None past the end.
+    fn get(&mut self, path: &Path, i: u32) -> Result<Option<RawSpectrum>, Error> {
+        if self.reader.is_none() || i < self.next {
+            self.reader = Some(SpectrumReader::open(path)?);
+            self.next = 0;
+        }
+        while let Some(raw) = self.advance()? {
+            if raw.index() == i {
+                return Ok(Some(raw));
+            }
+        }
+        Ok(None)
+    }
+
+    fn advance(&mut self) -> Result<Option<RawSpectrum>, Error> {
+        let Some(reader) = self.reader.as_mut() else {
+            return Ok(None);
+        };
+        match reader.next_raw()? {
+            Some(raw) => {
+                self.ids.entry(raw.native_id().to_owned()).or_insert(raw.index());
+                self.next = raw.index() + 1;
+                Ok(Some(raw))
+            }
+            None => {
+                self.count = Some(self.next);
+                self.reader = None;
+                Ok(None)
+            }
+        }
+    }
+
+    fn position(&mut self, path: &Path, native_id: &str) -> Result<Option<u32>, Error> {
+        if let Some(&i) = self.ids.get(native_id) {
+            return Ok(Some(i));
+        }
+        if self.count.is_some() {
+            return Ok(None);
+        }
+        if self.reader.is_none() {
+            self.reader = Some(SpectrumReader::open(path)?);
+            self.next = 0;
+        }
+        while let Some(raw) = self.advance()? {
+            if raw.native_id() == native_id {
+                return Ok(Some(raw.index()));
+            }
+        }
+        Ok(None)
+    }
+
+    fn len(&mut self, path: &Path) -> Result<u32, Error> {
+        if let Some(n) = self.count {
+            return Ok(n);
+        }
+        if self.reader.is_none() {
+            self.reader = Some(SpectrumReader::open(path)?);
+            self.next = 0;
+        }
+        while self.advance()?.is_some() {}
+        Ok(self.count.unwrap_or(self.next))
+    }
+}
+
+#[derive(Debug)]
+enum Access {
+    Indexed(OffsetIndex),
+    Sequential(Mutex<Sequential>),
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// A reader of one mzML or MGF file (plain or gzip). Iterating gives every mass spectrum in
+/// file order; `reader[i]` and `reader["native id"]` read one spectrum.
+#[pyclass(frozen, module = "mzforge._mzforge")]
+#[derive(Debug)]
+pub struct Reader {
+    path: PathBuf,
+    skip_bad: bool,
+    info: mzforge::FileInfo,
+    first: Mutex<Option<SpectrumReader>>,
+    access: OnceLock<Access>,
+    warnings: Arc<Mutex<Vec<String>>>,
+    closed: std::sync::atomic::AtomicBool,
+}
+
+impl Reader {
+    fn check_open(&self) -> PyResult<()> {
+        if self.closed.load(std::sync::atomic::Ordering::Relaxed) {
+            return Err(PyValueError::new_err("I/O operation on a closed reader"));
+        }
+        Ok(())
+    }
+
+    fn access(&self, py: Python<'_>) -> PyResult<&Access> {
+        if let Some(access) = self.access.get() {
+            return Ok(access);
+        }
+        let built = py
+            .detach(|| OffsetIndex::build(&self.path))
+            .py_err()?
+            .map_or_else(|| Access::Sequential(Mutex::default()), Access::Indexed);
+        Ok(self.access.get_or_init(|| built))
+    }
+
+    fn len_inner(&self, py: Python<'_>) -> PyResult<u32> {
+        match self.access(py)? {
+            Access::Indexed(index) => Ok(index.len() as u32),
+            Access::Sequential(seq) => py.detach(|| lock(seq).len(&self.path)).py_err(),
+        }
+    }
+
+    fn read_at(&self, py: Python<'_>, i: u32) -> PyResult<Spectrum> {
+        let path = &self.path;
+        let decoded = match self.access(py)? {
+            Access::Indexed(index) => py.detach(|| {
+                let raw = index.read(i as usize)?;
+                decode_at(&raw, path, i)
+            }),
+            Access::Sequential(seq) => py.detach(|| {
+                let raw = lock(seq).get(path, i)?;
+                match raw {
+                    Some(raw) => decode_at(&raw, path, i),
+                    None => Err(Error::Malformed {
+                        path: path.clone(),
+                        location: format!("at spectrum {i}"),
+                        message: "the file holds fewer spectra than it did".into(),
+                    }),
+                }
+            }),
+        };
+        to_python(py, decoded.py_err()?)
+    }
+}
+
+#[pymethods]
+impl Reader {
+    /// Opens `path` (the format is sniffed from the content). `on_bad_spectrum` is `"skip"`
+    /// (left out of iteration and listed in `warnings`, as `mzforge run` does) or `"fail"`.
+    #[new]
+    #[pyo3(signature = (path, on_bad_spectrum = "skip"))]
+    fn new(py: Python<'_>, path: PathBuf, on_bad_spectrum: &str) -> PyResult<Reader> {
+        let skip_bad = match on_bad_spectrum {
+            "skip" => true,
+            "fail" => false,
+            other => {
+                return Err(crate::errors::Kind::InvalidParameter.err(format!(
+                    "invalid parameter `on_bad_spectrum`: must be \"skip\" or \"fail\", not {other:?}"
+                )))
+            }
+        };
+        let reader = py.detach(|| SpectrumReader::open(&path)).py_err()?;
+        Ok(Reader {
+            info: reader.info().clone(),
+            path,
+            skip_bad,
+            first: Mutex::new(Some(reader)),
+            access: OnceLock::new(),
+            warnings: Arc::default(),
+            closed: Default::default(),
+        })
+    }
+
+    /// The path given when opening.
+    #[getter]
+    fn path(&self) -> PathBuf {
+        self.path.clone()
+    }
+
+    /// File-level facts: format, gzip, declared spectrum count, instruments.
+    #[getter]
+    fn info<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let info = PyDict::new(py);
+        info.set_item(
+            "format",
+            match self.info.format {
+                Some(mzforge::InputFormat::MzML) => Some("mzml"),
+                Some(mzforge::InputFormat::Mgf) => Some("mgf"),
+                None => None,
+            },
+        )?;
+        info.set_item("gzip", self.info.gzip)?;
+        info.set_item("declared_spectrum_count", self.info.declared_spectrum_count)?;
+        info.set_item("instruments", self.info.instruments.clone())?;
+        Ok(info)
+    }
+
+    /// Spectra skipped while iterating, with the reason (as in `run.json`).
+    #[getter]
+    fn warnings(&self) -> Vec<String> {
+        lock(&self.warnings).clone()
+    }
+
+    /// Whether random access seeks (`True`: plain mzML, through an offset index) or scans
+    /// (`False`: gzip or MGF). Builds the index on first use.
+    #[getter]
+    fn indexed(&self, py: Python<'_>) -> PyResult<bool> {
+        self.check_open()?;
+        Ok(matches!(self.access(py)?, Access::Indexed(_)))
+    }
+
+    /// Native ids of every spectrum, in file order (builds the index on first use).
+    #[getter]
+    fn native_ids(&self, py: Python<'_>) -> PyResult<Vec<String>> {
+        self.check_open()?;
+        match self.access(py)? {
+            Access::Indexed(index) => Ok((0..index.len()).map(|i| index.id(i).to_owned()).collect()),
+            Access::Sequential(seq) => {
+                let n = py.detach(|| lock(seq).len(&self.path)).py_err()?;
+                let guard = lock(seq);
+                let mut ids = vec![String::new(); n as usize];
+                for (id, &i) in &guard.ids {
+                    if let Some(slot) = ids.get_mut(i as usize) {
+                        slot.clone_from(id);
+                    }
+                }
+                Ok(ids)
+            }
+        }
+    }
+
+    /// Number of spectra in the file (including non-MS traces, which iteration leaves out).
+    fn __len__(&self, py: Python<'_>) -> PyResult<usize> {
+        self.check_open()?;
+        Ok(self.len_inner(py)? as usize)
+    }
+
+    /// `reader[i]` (negative counts from the end) or `reader["native id"]`.
+    fn __getitem__(&self, py: Python<'_>, key: &Bound<'_, PyAny>) -> PyResult<Spectrum> {
+        self.check_open()?;
+        if let Ok(i) = key.extract::<i64>() {
+            let n = self.len_inner(py)? as i64;
+            let k = if i < 0 { i + n } else { i };
+            if k < 0 || k >= n {
+                return Err(PyIndexError::new_err(format!(
+                    "spectrum index {i} out of range ({n} spectra)"
+                )));
+            }
+            return self.read_at(py, k as u32);
+        }
+        if let Ok(id) = key.extract::<String>() {
+            let position = match self.access(py)? {
+                Access::Indexed(index) => index.position(&id),
+                Access::Sequential(seq) => {
+                    py.detach(|| lock(seq).position(&self.path, &id)).py_err()?
+                }
+            };
+            return match position {
+                Some(i) => self.read_at(py, i),
+                None => Err(PyKeyError::new_err(id)),
+            };
+        }
+        Err(PyTypeError::new_err(format!(
+            "spectra are looked up by position (int) or native id (str), not {}",
+            key.get_type().name()?
+        )))
+    }
+
+    /// Every mass spectrum in file order (each `iter()` starts from the beginning).
+    fn __iter__(&self, py: Python<'_>) -> PyResult<SpectrumIterator> {
+        self.check_open()?;
+        let reader = match lock(&self.first).take() {
+            Some(reader) => reader,
+            None => py.detach(|| SpectrumReader::open(&self.path)).py_err()?,
+        };
+        Ok(SpectrumIterator {
+            path: self.path.clone(),
+            skip_bad: self.skip_bad,
+            reader: Mutex::new(Some(reader)),
+            warnings: self.warnings.clone(),
+        })
+    }
+
+    /// Releases the open file handles.
+    fn close(&self) {
+        self.closed.store(true, std::sync::atomic::Ordering::Relaxed);
+        lock(&self.first).take();
+        if let Some(Access::Sequential(seq)) = self.access.get() {
+            lock(seq).reader = None;
+        }
+    }
+
+    fn __enter__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    #[pyo3(signature = (*_args))]
+    fn __exit__(&self, _args: &Bound<'_, pyo3::types::PyTuple>) -> bool {
+        self.close();
+        false
+    }
+
+    fn __repr__(&self) -> String {
+        format!("<mzforge.Reader {:?}>", self.path.display().to_string())
+    }
+}
+
+/// Iteration over a [`Reader`].
+#[pyclass(frozen, module = "mzforge._mzforge")]
+#[derive(Debug)]
+pub struct SpectrumIterator {
+    path: PathBuf,
+    skip_bad: bool,
+    reader: Mutex<Option<SpectrumReader>>,
+    warnings: Arc<Mutex<Vec<String>>>,
+}
+
+#[pymethods]
+impl SpectrumIterator {
+    fn __iter__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    fn __next__(&self, py: Python<'_>) -> PyResult<Option<Spectrum>> {
+        let next = py.detach(|| -> Result<Option<mzforge::Spectrum>, Error> {
+            let mut slot = lock(&self.reader);
+            loop {
+                let Some(reader) = slot.as_mut() else {
+                    return Ok(None);
+                };
+                let raw = match reader.next_raw() {
+                    Ok(Some(raw)) => raw,
+                    Ok(None) => {
+                        *slot = None;
+                        return Ok(None);
+                    }
+                    Err(e) => {
+                        *slot = None;
+                        return Err(e);
+                    }
+                };
+                match raw.decode(&self.path) {
+                    Ok((spectrum, _)) => return Ok(Some(spectrum)),
+                    Err(Error::NotMassSpectrum { .. }) => continue,
+                    Err(e) if self.skip_bad => {
+                        lock(&self.warnings).push(format!("skipped: {e}"));
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+        });
+        match next.map_err(to_py)? {
+            Some(spectrum) => Ok(Some(to_python(py, spectrum)?)),
+            None => Ok(None),
+        }
+    }
+}
