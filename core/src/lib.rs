@@ -22,8 +22,10 @@
 //! in parallel while reading continues, with bounded memory, and come out in input order.
 
 pub mod centroid;
+pub mod deconvolve;
 pub mod error;
 pub mod io;
+pub mod isotopes;
 pub mod noise;
 pub mod numpress;
 pub mod output;

@@ -5,6 +5,7 @@
 //! to a caller-supplied sink. Memory is bounded by `batch_size × queue_batches` spectra, not
 //! by the file size.
 
+use std::collections::VecDeque;
 use std::path::Path;
 use std::sync::mpsc::sync_channel;
 use std::time::Instant;
@@ -13,6 +14,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::centroid::{CentroidParams, Centroider};
+use crate::deconvolve::{Deconvolution, DeconvolveParams, Deconvolver, PatternCache};
 use crate::error::{Error, Result};
 use crate::io::{FileInfo, RawSpectrum, SourceDescription, SpectrumReader};
 use crate::signal::detect_signal_kind;
@@ -60,6 +62,8 @@ pub struct PipelineParams {
     pub batch_size: usize,
     /// Centroiding settings.
     pub centroid: CentroidParams,
+    /// Deconvolution settings.
+    pub deconvolve: DeconvolveParams,
 }
 
 impl Default for PipelineParams {
@@ -71,6 +75,7 @@ impl Default for PipelineParams {
             threads: 0,
             batch_size: 64,
             centroid: CentroidParams::default(),
+            deconvolve: DeconvolveParams::default(),
         }
     }
 }
@@ -96,7 +101,8 @@ impl PipelineParams {
                 message: "MS levels start at 1".into(),
             });
         }
-        self.centroid.validate()
+        self.centroid.validate()?;
+        self.deconvolve.validate()
     }
 }
 
@@ -115,6 +121,13 @@ pub struct ProcessedSpectrum {
     pub tic: f64,
     /// The centroids (for centroid input: the points kept).
     pub peaks: PeakList,
+    /// Isotopic envelopes, when the spectrum was deconvolved.
+    pub deconvolution: Option<Deconvolution>,
+    /// Charge and monoisotopic m/z of the precursor as mzforge sees them in the preceding
+    /// survey scan (MSn spectra with a precursor only).
+    pub precursor_check: Option<PrecursorCheck>,
+    /// Position of this spectrum's first envelope in the run's envelope numbering.
+    pub first_envelope_id: u32,
     /// The input's full description of the spectrum, kept only when the pipeline was asked
     /// to ([`Pipeline::keep_source_descriptions`]), to write mzML.
     pub source: Option<SourceDescription>,
@@ -128,6 +141,26 @@ impl ProcessedSpectrum {
             .max_by(|&a, &b| p.intensity[a].total_cmp(&p.intensity[b]))
             .map(|i| (p.mz[i], p.intensity[i]))
     }
+}
+
+/// The precursor of an MSn spectrum as found in the preceding survey scan.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct PrecursorCheck {
+    /// Charge of the envelope holding the precursor.
+    pub charge: i32,
+    /// Its monoisotopic m/z.
+    pub mono_mz: f64,
+}
+
+/// A recent survey scan, to check the precursors of the MSn scans that follow it.
+#[derive(Debug, Default)]
+struct SurveyScan {
+    rt_seconds: f64,
+    ms_level: u8,
+    negative: bool,
+    mz: Vec<f64>,
+    intensity: Vec<f32>,
+    deconvolution: Option<Deconvolution>,
 }
 
 /// Counts and warnings of a run, for `run.json`.
@@ -155,6 +188,12 @@ pub struct RunSummary {
     pub signal_undeclared: u64,
     /// Centroids written.
     pub peaks_written: u64,
+    /// Isotopic envelopes found.
+    pub features_written: u64,
+    /// MSn spectra whose precursor charge was checked against the survey scan.
+    pub precursors_checked: u64,
+    /// ... of which the instrument recorded a charge and mzforge found a different one.
+    pub precursor_charge_disagreements: u64,
     /// Profile points read.
     pub points_read: u64,
     /// The SIMD backend used.
@@ -185,6 +224,7 @@ pub struct Pipeline {
     params: PipelineParams,
     pool: rayon::ThreadPool,
     keep_source: bool,
+    patterns: PatternCache,
 }
 
 enum Outcome {
@@ -194,6 +234,14 @@ enum Outcome {
 }
 
 const QUEUE_BATCHES: usize = 4;
+
+/// Survey-scan centroids remembered to find MSn precursors in (about 16 bytes each): enough
+/// for whole runs of usual size even when a file lists all MS1 scans before the MS2 scans;
+/// beyond it the oldest survey scans are forgotten.
+pub const SURVEY_MEMORY_PEAKS: usize = 4_000_000;
+
+/// Survey scans tried for one precursor, nearest in time first.
+const SURVEYS_TRIED: usize = 3;
 
 impl Pipeline {
     /// Validates the parameters and builds the worker pool.
@@ -211,6 +259,7 @@ impl Pipeline {
             params,
             pool,
             keep_source: false,
+            patterns: PatternCache::default(),
         })
     }
 
@@ -252,6 +301,10 @@ impl Pipeline {
             ..Default::default()
         };
         let mut per_level = [0u64; 256];
+        let mut surveys = VecDeque::new();
+        let mut survey_peaks = 0usize;
+        let mut survey_deconvolver = Deconvolver::with_cache(self.params.deconvolve.clone(), self.patterns.clone());
+        let mut next_envelope_id = 0u32;
 
         let result = std::thread::scope(|scope| -> Result<()> {
             let (sender, receiver) = sync_channel::<Result<Vec<RawSpectrum>>>(QUEUE_BATCHES);
@@ -294,9 +347,15 @@ impl Pipeline {
                     batch
                         .par_iter()
                         .map_init(
-                            || (Centroider::new(self.params.centroid.clone()), Vec::new()),
-                            |(centroider, scratch), raw| {
-                                self.process(&path, raw, centroider, scratch)
+                            || {
+                                (
+                                    Centroider::new(self.params.centroid.clone()),
+                                    Deconvolver::with_cache(self.params.deconvolve.clone(), self.patterns.clone()),
+                                    Vec::new(),
+                                )
+                            },
+                            |(centroider, deconvolver, scratch), raw| {
+                                self.process(&path, raw, centroider, deconvolver, scratch)
                             },
                         )
                         .collect()
@@ -320,6 +379,19 @@ impl Pipeline {
                                 summary.warn(format!("skipped: {error}"));
                             }
                         },
+                    }
+                }
+                for s in done.iter_mut() {
+                    self.check_precursor(s, &mut surveys, &mut survey_peaks, &mut survey_deconvolver);
+                    s.first_envelope_id = next_envelope_id;
+                    let found = s.deconvolution.as_ref().map_or(0, |d| d.envelopes.len() as u32);
+                    next_envelope_id += found;
+                    summary.features_written += found as u64;
+                    if let (Some(check), Some(p)) = (&s.precursor_check, &s.meta.precursor) {
+                        summary.precursors_checked += 1;
+                        if p.charge.is_some_and(|z| z != check.charge) {
+                            summary.precursor_charge_disagreements += 1;
+                        }
                     }
                 }
                 for s in &done {
@@ -373,11 +445,73 @@ impl Pipeline {
         Ok(summary)
     }
 
+    /// Remembers survey scans, and checks each MSn precursor against the survey scans taken
+    /// just before it: the envelope holding the precursor peak gives its charge and
+    /// monoisotopic m/z.
+    fn check_precursor(
+        &self,
+        s: &mut ProcessedSpectrum,
+        surveys: &mut VecDeque<SurveyScan>,
+        survey_peaks: &mut usize,
+        deconvolver: &mut Deconvolver,
+    ) {
+        let level = s.meta.ms_level;
+        let negative = s.meta.polarity == crate::spectrum::Polarity::Negative;
+        if let Some(precursor) = &s.meta.precursor {
+            if precursor.mz.is_finite() && self.params.deconvolve.enabled {
+                let tolerance = precursor.mz * 2.0 * self.params.deconvolve.tolerance_ppm * 1e-6;
+                // The survey scans acquired last before this one (by retention time: files
+                // sorted by MS level exist), newest first.
+                let rt = s.meta.rt_seconds;
+                let mut before: Vec<&SurveyScan> = surveys
+                    .iter()
+                    .filter(|v| v.ms_level < level && v.negative == negative && v.rt_seconds <= rt + 1e-6)
+                    .collect();
+                before.sort_by(|a, b| b.rt_seconds.total_cmp(&a.rt_seconds));
+                for survey in before.into_iter().take(SURVEYS_TRIED) {
+                    let held = survey.deconvolution.as_ref().and_then(|d| {
+                        let from = survey.mz.partition_point(|&m| m < precursor.mz - tolerance);
+                        (from..survey.mz.len())
+                            .take_while(|&k| survey.mz[k] <= precursor.mz + tolerance)
+                            .filter_map(|k| d.peak_envelope[k])
+                            .map(|e| &d.envelopes[e as usize])
+                            .max_by(|a, b| a.intensity.total_cmp(&b.intensity))
+                            .cloned()
+                    });
+                    let envelope =
+                        held.or_else(|| deconvolver.envelope_at(&survey.mz, &survey.intensity, precursor.mz, negative));
+                    if let Some(e) = envelope {
+                        s.precursor_check = Some(PrecursorCheck { charge: e.charge, mono_mz: e.mz });
+                        break;
+                    }
+                }
+            }
+        }
+        if s.meta.precursor.is_none() || level == 1 {
+            *survey_peaks += s.peaks.len();
+            while *survey_peaks > SURVEY_MEMORY_PEAKS {
+                match surveys.pop_front() {
+                    Some(old) => *survey_peaks -= old.mz.len(),
+                    None => break,
+                }
+            }
+            surveys.push_back(SurveyScan {
+                rt_seconds: s.meta.rt_seconds,
+                ms_level: level,
+                negative,
+                mz: s.peaks.mz.clone(),
+                intensity: s.peaks.intensity.clone(),
+                deconvolution: s.deconvolution.clone(),
+            });
+        }
+    }
+
     fn process(
         &self,
         path: &Path,
         raw: &RawSpectrum,
         centroider: &mut Centroider,
+        deconvolver: &mut Deconvolver,
         scratch: &mut Vec<u32>,
     ) -> Outcome {
         let meta = raw.meta();
@@ -425,6 +559,10 @@ impl Pipeline {
             )
         });
         let tic = spectrum.intensity.iter().map(|&v| v as f64).sum();
+        let deconvolution = self.params.deconvolve.applies_to(meta.ms_level).then(|| {
+            let negative = meta.polarity == crate::spectrum::Polarity::Negative;
+            deconvolver.deconvolve(&peaks.mz, &peaks.intensity, negative)
+        });
         Outcome::Done(
             Box::new(ProcessedSpectrum {
                 n_points: spectrum.mz.len() as u32,
@@ -433,6 +571,9 @@ impl Pipeline {
                 detected_signal: detected,
                 tic,
                 peaks,
+                deconvolution,
+                precursor_check: None,
+                first_envelope_id: 0,
                 source: self.keep_source.then(|| raw.source_description()),
             }),
             note,

@@ -7,5 +7,7 @@ mod common;
 
 mod accuracy;
 mod bad_input;
+mod debug_tmp;
+mod deconvolution;
 mod fixtures;
 mod reading;

@@ -1,0 +1,624 @@
+//! Charge-state deconvolution and deisotoping: centroids become isotopic envelopes with a
+//! charge and a monoisotopic neutral mass.
+//!
+//! For every peak and charge, the isotope series is walked left and right at the isotope
+//! spacing (tolerating `max_gap` missing peaks). A series is fitted against the isotope
+//! pattern of its mass ([`crate::isotopes`]) at every plausible alignment, so the
+//! monoisotopic peak is found even when it is small, not the tallest, or missing; the fit is
+//! the cosine between observed and predicted intensities over the predicted pattern. Fits are
+//! then accepted greedily, best first (explained intensity × fit⁴); a peak shared by two
+//! envelopes gives each the intensity its pattern predicts, and a fit whose major peaks were
+//! already used up by better fits is rejected.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::isotopes::{IsotopeModel, IsotopePattern, PROTON_MASS};
+
+/// Deconvolution settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DeconvolveParams {
+    /// Run deconvolution at all. Default true.
+    pub enabled: bool,
+    /// Lowest charge considered (absolute value). Default 1.
+    pub charge_min: u32,
+    /// Highest charge considered (absolute value). Default 8 (peptides).
+    pub charge_max: u32,
+    /// Extend the range up to `auto_charge_max` for spectra that show high-charge envelopes
+    /// (intact proteins). Default true.
+    pub auto_charge: bool,
+    /// The upper charge of the automatic extension. Default 60.
+    pub auto_charge_max: u32,
+    /// m/z tolerance between observed and expected isotope peaks, ppm. Default 10.
+    pub tolerance_ppm: f64,
+    /// Minimum fit (cosine similarity, 0–1) of an accepted envelope. Default 0.8.
+    pub min_fit: f64,
+    /// Minimum observed peaks in an envelope. Default 2.
+    pub min_peaks: usize,
+    /// Missing isotope peaks tolerated inside an envelope. Default 1.
+    pub max_gap: usize,
+    /// Composition family of the isotope patterns. Default averagine.
+    pub model: IsotopeModel,
+    /// MS levels to deconvolve; empty means all. Default all.
+    pub ms_levels: Vec<u8>,
+}
+
+impl Default for DeconvolveParams {
+    fn default() -> Self {
+        DeconvolveParams {
+            enabled: true,
+            charge_min: 1,
+            charge_max: 8,
+            auto_charge: true,
+            auto_charge_max: 60,
+            tolerance_ppm: 10.0,
+            min_fit: 0.8,
+            min_peaks: 2,
+            max_gap: 1,
+            model: IsotopeModel::Averagine,
+            ms_levels: Vec::new(),
+        }
+    }
+}
+
+/// Largest charge mzforge will consider.
+pub const MAX_CHARGE: u32 = 200;
+
+impl DeconvolveParams {
+    /// Checks every setting.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |name, message: &str| Error::InvalidParameter { name, message: message.into() };
+        if self.charge_min == 0 || self.charge_min > self.charge_max {
+            return Err(bad("deconvolve.charge_min", "charges must satisfy 1 <= charge_min <= charge_max"));
+        }
+        if self.charge_max > MAX_CHARGE || self.auto_charge_max > MAX_CHARGE {
+            return Err(bad("deconvolve.charge_max", "charges above 200 are not supported"));
+        }
+        if !(self.tolerance_ppm > 0.0 && self.tolerance_ppm <= 1000.0) {
+            return Err(bad("deconvolve.tolerance_ppm", "must be in (0, 1000]"));
+        }
+        if !(0.0..=1.0).contains(&self.min_fit) {
+            return Err(bad("deconvolve.min_fit", "must be between 0 and 1"));
+        }
+        if self.min_peaks == 0 {
+            return Err(bad("deconvolve.min_peaks", "must be at least 1"));
+        }
+        if self.max_gap > 10 {
+            return Err(bad("deconvolve.max_gap", "must be at most 10"));
+        }
+        Ok(())
+    }
+
+    /// Whether spectra of this MS level are deconvolved.
+    pub fn applies_to(&self, ms_level: u8) -> bool {
+        self.enabled && (self.ms_levels.is_empty() || self.ms_levels.contains(&ms_level))
+    }
+}
+
+/// One isotopic envelope.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Envelope {
+    /// Monoisotopic neutral mass, Da.
+    pub neutral_mass: f64,
+    /// Monoisotopic m/z (whether or not a peak was observed there).
+    pub mz: f64,
+    /// Charge, signed by polarity.
+    pub charge: i32,
+    /// Summed intensity of the observed peaks attributed to the envelope.
+    pub intensity: f32,
+    /// Fit between observed and predicted pattern (cosine, 0–1).
+    pub score: f32,
+    /// Observed peaks.
+    pub n_peaks: u32,
+    /// Neutral mass of the envelope's most intense observed peak, Da.
+    pub most_abundant_mass: f64,
+    /// Average neutral mass from the predicted pattern, Da.
+    pub average_mass: f64,
+}
+
+/// The deconvolution of one spectrum.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Deconvolution {
+    /// The envelopes found, most convincing first.
+    pub envelopes: Vec<Envelope>,
+    /// For each input peak, the envelope (index into `envelopes`) that holds most of it.
+    pub peak_envelope: Vec<Option<u32>>,
+}
+
+impl Deconvolution {
+    /// The charge of each input peak's envelope.
+    pub fn peak_charge(&self, peak: usize) -> Option<i32> {
+        self.peak_envelope.get(peak).copied().flatten().map(|e| self.envelopes[e as usize].charge)
+    }
+}
+
+#[derive(Debug)]
+struct Candidate {
+    charge: u32,
+    /// (peak index, isotope index in pattern, predicted intensity)
+    members: Vec<(u32, u32, f32)>,
+    fit: f64,
+    rank: f64,
+    neutral_mass: f64,
+    pattern: Arc<IsotopePattern>,
+    tallest: u32,
+}
+
+/// Isotope patterns computed so far, on a mass grid (1 Da below 3 kDa, 5 Da below 20 kDa,
+/// 20 Da above), filled lazily so start-up costs nothing. Cheap to clone and shared between
+/// threads.
+#[derive(Debug, Clone, Default)]
+pub struct PatternCache {
+    patterns: Arc<RwLock<HashMap<(IsotopeModel, u64), Arc<IsotopePattern>>>>,
+}
+
+impl PatternCache {
+    /// The pattern of `model` for the grid point nearest `mono_mass`.
+    pub fn get(&self, model: IsotopeModel, mono_mass: f64) -> Arc<IsotopePattern> {
+        let step = if mono_mass < 3_000.0 {
+            1.0
+        } else if mono_mass < 20_000.0 {
+            5.0
+        } else {
+            20.0
+        };
+        let bucket = (mono_mass / step).round().max(0.0);
+        let key = (model, ((step as u64) << 40) | bucket as u64);
+        if let Some(p) = self.patterns.read().ok().and_then(|map| map.get(&key).cloned()) {
+            return p;
+        }
+        let pattern = Arc::new(model.pattern(bucket * step));
+        if let Ok(mut map) = self.patterns.write() {
+            map.entry(key).or_insert_with(|| pattern.clone());
+        }
+        pattern
+    }
+
+    /// Number of patterns computed.
+    pub fn len(&self) -> usize {
+        self.patterns.read().map_or(0, |m| m.len())
+    }
+
+    /// Whether no pattern was computed yet.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// A reusable deconvolver: holds the parameters, scratch space and (a handle on) the
+/// isotope-pattern cache.
+#[derive(Debug)]
+pub struct Deconvolver {
+    params: DeconvolveParams,
+    patterns: PatternCache,
+    series: Vec<Option<u32>>,
+}
+
+/// Mean spacing of isotope peaks used to walk a series (averagine, middle of the pattern).
+const WALK_SPACING: f64 = 1.002_4;
+
+impl Deconvolver {
+    /// A deconvolver with these settings (validate them first).
+    pub fn new(params: DeconvolveParams) -> Deconvolver {
+        Deconvolver::with_cache(params, PatternCache::default())
+    }
+
+    /// A deconvolver sharing an existing pattern cache (one per run, shared by all threads).
+    pub fn with_cache(params: DeconvolveParams, patterns: PatternCache) -> Deconvolver {
+        Deconvolver { params, patterns, series: Vec::new() }
+    }
+
+    /// The settings.
+    pub fn params(&self) -> &DeconvolveParams {
+        &self.params
+    }
+
+    fn pattern(&mut self, mono_mass: f64) -> Arc<IsotopePattern> {
+        self.patterns.get(self.params.model, mono_mass)
+    }
+
+    fn find(mz: &[f64], target: f64, tolerance: f64) -> Option<u32> {
+        let i = mz.partition_point(|&v| v < target - tolerance);
+        let mut best: Option<(u32, f64)> = None;
+        let mut j = i;
+        while j < mz.len() && mz[j] <= target + tolerance {
+            let d = (mz[j] - target).abs();
+            if best.is_none_or(|(_, bd)| d < bd) {
+                best = Some((j as u32, d));
+            }
+            j += 1;
+        }
+        best.map(|(k, _)| k)
+    }
+
+    /// Walks the isotope series through `seed` at charge `z`; returns the series (left to
+    /// right, `None` for missing peaks) in `self.series`.
+    fn walk(&mut self, mz: &[f64], intensity: &[f32], seed: usize, z: u32) -> usize {
+        let step = WALK_SPACING / z as f64;
+        let tol = |at: f64| at * self.params.tolerance_ppm * 1e-6 + 0.002 / z as f64;
+        let mut right: Vec<Option<u32>> = Vec::new();
+        let mut left: Vec<Option<u32>> = Vec::new();
+        for (direction, out) in [(1.0, &mut right), (-1.0, &mut left)] {
+            let mut last = mz[seed];
+            let mut misses = 0usize;
+            loop {
+                let target = last + direction * (misses + 1) as f64 * step;
+                match Self::find(mz, target, tol(target)).filter(|&k| intensity[k as usize] > 0.0) {
+                    Some(k) => {
+                        for _ in 0..misses {
+                            out.push(None);
+                        }
+                        out.push(Some(k));
+                        last = mz[k as usize];
+                        misses = 0;
+                    }
+                    None => {
+                        misses += 1;
+                        if misses > self.params.max_gap {
+                            break;
+                        }
+                    }
+                }
+                if out.len() > 400 {
+                    break;
+                }
+            }
+        }
+        self.series.clear();
+        self.series.extend(left.iter().rev());
+        let seed_at = self.series.len();
+        self.series.push(Some(seed as u32));
+        self.series.extend(right.iter());
+        seed_at
+    }
+
+    fn charges(&self, mz: &[f64], intensity: &[f32]) -> std::ops::RangeInclusive<u32> {
+        let p = &self.params;
+        if p.auto_charge && p.auto_charge_max > p.charge_max && high_charge_evidence(mz, intensity, p) {
+            p.charge_min..=p.auto_charge_max
+        } else {
+            p.charge_min..=p.charge_max
+        }
+    }
+
+    /// Deconvolves one centroided spectrum (m/z ascending). `negative` selects negative-mode
+    /// charges (m/z = (M − z·proton)/z).
+    pub fn deconvolve(&mut self, mz: &[f64], intensity: &[f32], negative: bool) -> Deconvolution {
+        let n = mz.len().min(intensity.len());
+        let (mz, intensity) = (&mz[..n], &intensity[..n]);
+        let mut out = Deconvolution { envelopes: Vec::new(), peak_envelope: vec![None; n] };
+        if n == 0 || mz.windows(2).any(|w| !(w[0] <= w[1])) {
+            return out;
+        }
+        let sign = if negative { -1.0 } else { 1.0 };
+        let mut candidates = Vec::new();
+        for z in self.charges(mz, intensity) {
+            for seed in 0..n {
+                if !(intensity[seed] > 0.0) {
+                    continue;
+                }
+                let seed_at = self.walk(mz, intensity, seed, z);
+                let observed = self.series.iter().flatten().count();
+                if observed < self.params.min_peaks {
+                    continue;
+                }
+                // Every member of a series walks the same series: fit it once, from its tallest.
+                let tallest_at = self
+                    .series
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(j, k)| k.map(|k| (j, intensity[k as usize])))
+                    .max_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(&a.0)))
+                    .map_or(seed_at, |(j, _)| j);
+                if tallest_at != seed_at {
+                    continue;
+                }
+                if let Some(c) = self.fit(mz, intensity, z, seed_at, sign) {
+                    candidates.push(c);
+                }
+            }
+        }
+        candidates.sort_by(|a, b| b.rank.total_cmp(&a.rank));
+
+        let mut remaining: Vec<f32> = intensity.to_vec();
+        let mut best_share = vec![0f32; n];
+        for c in candidates {
+            let top = c.members.iter().map(|m| m.2).fold(0f32, f32::max);
+            let conflict = c.members.iter().any(|&(k, _, predicted)| {
+                predicted >= 0.3 * top && remaining[k as usize] < 0.5 * predicted.min(intensity[k as usize])
+            });
+            if conflict {
+                continue;
+            }
+            let id = out.envelopes.len() as u32;
+            let mut total = 0f32;
+            for &(k, _, predicted) in &c.members {
+                let k = k as usize;
+                let take = remaining[k].min(predicted.max(0.0)).max(0.0);
+                let take = if take == 0.0 && remaining[k] > 0.0 { remaining[k].min(predicted) } else { take };
+                remaining[k] -= take;
+                total += take;
+                if take > best_share[k] {
+                    best_share[k] = take;
+                    out.peak_envelope[k] = Some(id);
+                }
+            }
+            let z = c.charge as f64;
+            let pattern = &c.pattern;
+            let tallest_mz = mz[c.tallest as usize];
+            out.envelopes.push(Envelope {
+                neutral_mass: c.neutral_mass,
+                mz: c.neutral_mass / z + sign * PROTON_MASS,
+                charge: if negative { -(c.charge as i32) } else { c.charge as i32 },
+                intensity: total,
+                score: c.fit as f32,
+                n_peaks: c.members.len() as u32,
+                most_abundant_mass: (tallest_mz - sign * PROTON_MASS) * z,
+                average_mass: c.neutral_mass + pattern.average_offset(),
+            });
+        }
+        out
+    }
+
+    /// Fits the walked series at charge `z` against the isotope pattern of its mass, trying
+    /// every alignment that puts the tallest observed peak near the pattern's top.
+    fn fit(&mut self, mz: &[f64], intensity: &[f32], z: u32, tallest_at: usize, sign: f64) -> Option<Candidate> {
+        let series = std::mem::take(&mut self.series);
+        let zf = z as f64;
+        let tallest = series[tallest_at]?;
+        let top_mass = (mz[tallest as usize] - sign * PROTON_MASS) * zf;
+        let guess = self.pattern(top_mass);
+        let mono_guess = top_mass - guess.offset[guess.most_abundant()];
+        let pattern = self.pattern(mono_guess.max(0.0));
+        let len = pattern.abundance.len() as i64;
+        let top_k = pattern.most_abundant() as i64;
+        let observed: Vec<(usize, u32)> = series.iter().enumerate().filter_map(|(j, k)| k.map(|k| (j, k))).collect();
+        let e2: f64 = observed.iter().map(|&(_, k)| (intensity[k as usize] as f64).powi(2)).sum();
+        let t2: f64 = pattern.abundance.iter().map(|a| a * a).sum();
+
+        let mut best: Option<(f64, i64)> = None;
+        // shift: isotope index k of series position j is j + shift.
+        for k_top in (top_k - 3).max(0)..=(top_k + 3).min(len - 1) {
+            let shift = k_top - tallest_at as i64;
+            let mut dot = 0.0;
+            for &(j, k) in &observed {
+                let iso = j as i64 + shift;
+                if (0..len).contains(&iso) {
+                    dot += intensity[k as usize] as f64 * pattern.abundance[iso as usize];
+                }
+            }
+            let cosine = dot / (e2.sqrt() * t2.sqrt());
+            if best.is_none_or(|(b, _)| cosine > b) {
+                best = Some((cosine, shift));
+            }
+        }
+        self.series = series;
+        let (fit, shift) = best?;
+        if fit < self.params.min_fit || !fit.is_finite() {
+            return None;
+        }
+        let mut members = Vec::with_capacity(observed.len());
+        let (mut dot, mut tt) = (0.0, 0.0);
+        for &(j, k) in &observed {
+            let iso = j as i64 + shift;
+            if (0..len).contains(&iso) {
+                let a = pattern.abundance[iso as usize];
+                dot += intensity[k as usize] as f64 * a;
+                tt += a * a;
+            }
+        }
+        let scale = if tt > 0.0 { dot / tt } else { 0.0 };
+        let (mut mass_sum, mut weight_sum, mut explained) = (0.0, 0.0, 0.0);
+        for &(j, k) in &observed {
+            let iso = j as i64 + shift;
+            if !(0..len).contains(&iso) {
+                continue;
+            }
+            let predicted = scale * pattern.abundance[iso as usize];
+            let observed_int = intensity[k as usize] as f64;
+            let mass = (mz[k as usize] - sign * PROTON_MASS) * zf - pattern.offset[iso as usize];
+            let weight = observed_int.min(predicted);
+            mass_sum += mass * weight;
+            weight_sum += weight;
+            explained += observed_int.min(predicted);
+            members.push((k, iso as u32, predicted as f32));
+        }
+        if members.len() < self.params.min_peaks || weight_sum <= 0.0 {
+            return None;
+        }
+        // Every member must sit where the pattern puts it at this charge and mass: a walk at a
+        // neighbouring charge can chain through another envelope's peaks, but their positions
+        // then drift from the prediction by a fraction of the spacing per peak.
+        let neutral_mass = mass_sum / weight_sum;
+        let tolerance_ppm = 2.0 * self.params.tolerance_ppm;
+        let mut misplaced = 0.0;
+        members.retain(|&(k, iso, predicted)| {
+            let expected_mz = (neutral_mass + pattern.offset[iso as usize]) / zf + sign * PROTON_MASS;
+            let ok = ((mz[k as usize] - expected_mz) / expected_mz).abs() * 1e6 <= tolerance_ppm;
+            if !ok {
+                misplaced += (intensity[k as usize] as f64).min(predicted as f64);
+            }
+            ok
+        });
+        if members.len() < self.params.min_peaks || misplaced > 0.2 * explained {
+            return None;
+        }
+        let fit = fit * (1.0 - misplaced / explained);
+        let explained = explained - misplaced;
+        if fit < self.params.min_fit {
+            return None;
+        }
+        Some(Candidate {
+            charge: z,
+            members,
+            fit,
+            rank: explained * fit.powi(4),
+            neutral_mass,
+            pattern,
+            tallest,
+        })
+    }
+}
+
+impl Deconvolver {
+    /// The best envelope through the peak nearest `target_mz` (within the tolerance), over the
+    /// configured charges: used to check a precursor's charge when the survey scan's own
+    /// deconvolution did not keep an envelope there.
+    pub fn envelope_at(&mut self, mz: &[f64], intensity: &[f32], target_mz: f64, negative: bool) -> Option<Envelope> {
+        let n = mz.len().min(intensity.len());
+        let (mz, intensity) = (&mz[..n], &intensity[..n]);
+        if n == 0 || mz.windows(2).any(|w| !(w[0] <= w[1])) {
+            return None;
+        }
+        let seed = Self::find(mz, target_mz, target_mz * self.params.tolerance_ppm * 1e-6)? as usize;
+        let sign = if negative { -1.0 } else { 1.0 };
+        let mut best: Option<Candidate> = None;
+        for z in self.params.charge_min..=self.params.charge_max {
+            self.walk(mz, intensity, seed, z);
+            let tallest_at = self
+                .series
+                .iter()
+                .enumerate()
+                .filter_map(|(j, k)| k.map(|k| (j, intensity[k as usize])))
+                .max_by(|a, b| a.1.total_cmp(&b.1))
+                .map(|(j, _)| j)?;
+            if let Some(c) = self.fit(mz, intensity, z, tallest_at, sign) {
+                if best.as_ref().is_none_or(|b| c.rank > b.rank) {
+                    best = Some(c);
+                }
+            }
+        }
+        let c = best?;
+        let z = c.charge as f64;
+        Some(Envelope {
+            neutral_mass: c.neutral_mass,
+            mz: c.neutral_mass / z + sign * PROTON_MASS,
+            charge: if negative { -(c.charge as i32) } else { c.charge as i32 },
+            intensity: c.members.iter().map(|m| intensity[m.0 as usize]).sum(),
+            score: c.fit as f32,
+            n_peaks: c.members.len() as u32,
+            most_abundant_mass: (mz[c.tallest as usize] - sign * PROTON_MASS) * z,
+            average_mass: c.neutral_mass + c.pattern.average_offset(),
+        })
+    }
+}
+
+/// Whether the spectrum's most intense peaks sit in isotope series whose spacing only charges
+/// above `charge_max` explain (intact proteins). For each of the 100 most intense peaks, the
+/// charge with the longest run of isotope neighbours (up to 4; the highest charge on ties, as
+/// the finest spacing explains every coarser one) votes.
+fn high_charge_evidence(mz: &[f64], intensity: &[f32], p: &DeconvolveParams) -> bool {
+    let mut order: Vec<usize> = (0..mz.len()).collect();
+    order.sort_by(|&a, &b| intensity[b].total_cmp(&intensity[a]));
+    order.truncate(100);
+    if order.len() < 10 {
+        return false;
+    }
+    let run_length = |i: usize, z: u32| {
+        let mut last = mz[i];
+        let mut run = 0;
+        while run < 4 {
+            let target = last + WALK_SPACING / z as f64;
+            let tol = target * p.tolerance_ppm * 1e-6 + 0.002 / z as f64;
+            match Deconvolver::find(mz, target, tol) {
+                Some(k) => {
+                    last = mz[k as usize];
+                    run += 1;
+                }
+                None => break,
+            }
+        }
+        run
+    };
+    let (mut high, mut low) = (0, 0);
+    for &i in &order {
+        let best = (p.charge_min..=p.auto_charge_max).map(|z| (run_length(i, z), z)).max();
+        match best {
+            Some((run, z)) if run >= 2 && z > p.charge_max => high += 1,
+            Some((run, _)) if run >= 2 => low += 1,
+            _ => {}
+        }
+    }
+    high > low
+}
+
+/// Deconvolves one spectrum with the given settings (one-shot; reuse a [`Deconvolver`] for
+/// many spectra).
+pub fn deconvolve(mz: &[f64], intensity: &[f32], params: &DeconvolveParams) -> Deconvolution {
+    Deconvolver::new(params.clone()).deconvolve(mz, intensity, false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::isotopes::IsotopeModel;
+
+    fn envelope(mono_mass: f64, z: u32, height: f64) -> Vec<(f64, f32)> {
+        let p = IsotopeModel::Averagine.pattern(mono_mass);
+        p.abundance
+            .iter()
+            .zip(&p.offset)
+            .filter(|(a, _)| **a > 0.02)
+            .map(|(a, o)| ((mono_mass + o) / z as f64 + PROTON_MASS, (a * height) as f32))
+            .collect()
+    }
+
+    fn spectrum(parts: &[Vec<(f64, f32)>]) -> (Vec<f64>, Vec<f32>) {
+        let mut all: Vec<(f64, f32)> = parts.iter().flatten().copied().collect();
+        all.sort_by(|a, b| a.0.total_cmp(&b.0));
+        all.into_iter().unzip()
+    }
+
+    #[test]
+    fn finds_charge_and_mono_mass_of_peptide_envelopes() {
+        let (mz, y) = spectrum(&[envelope(1500.7, 2, 1e5), envelope(2300.1, 3, 5e4), envelope(800.4, 1, 2e4)]);
+        let d = deconvolve(&mz, &y, &DeconvolveParams::default());
+        let mut found: Vec<(i32, f64)> = d.envelopes.iter().map(|e| (e.charge, e.neutral_mass)).collect();
+        found.sort_by(|a, b| a.1.total_cmp(&b.1));
+        assert_eq!(found.len(), 3, "{found:?}");
+        for ((z, m), (ez, em)) in found.iter().zip([(1, 800.4), (2, 1500.7), (3, 2300.1)]) {
+            assert_eq!(*z, ez);
+            assert!((m - em).abs() / em < 2e-6, "{m} vs {em}");
+        }
+        assert!(d.peak_envelope.iter().all(|e| e.is_some()));
+    }
+
+    #[test]
+    fn missing_monoisotopic_peak_is_still_placed() {
+        let mut env = envelope(4200.0, 4, 1e5);
+        env.remove(0); // drop the monoisotopic peak
+        let (mz, y) = spectrum(&[env]);
+        let d = deconvolve(&mz, &y, &DeconvolveParams::default());
+        assert_eq!(d.envelopes.len(), 1);
+        assert_eq!(d.envelopes[0].charge, 4);
+        assert!((d.envelopes[0].neutral_mass - 4200.0).abs() < 0.01, "{}", d.envelopes[0].neutral_mass);
+    }
+
+    #[test]
+    fn negative_mode_gives_negative_charges() {
+        let p = IsotopeModel::Averagine.pattern(1800.0);
+        let (mz, y): (Vec<f64>, Vec<f32>) =
+            p.abundance.iter().zip(&p.offset).map(|(a, o)| ((1800.0 + o) / 2.0 - PROTON_MASS, (a * 1e4) as f32)).unzip();
+        let d = Deconvolver::new(DeconvolveParams::default()).deconvolve(&mz, &y, true);
+        assert_eq!(d.envelopes[0].charge, -2);
+        assert!((d.envelopes[0].neutral_mass - 1800.0).abs() < 0.01);
+    }
+
+    #[test]
+    fn degenerate_inputs_give_empty_results() {
+        let p = DeconvolveParams::default();
+        assert!(deconvolve(&[], &[], &p).envelopes.is_empty());
+        assert!(deconvolve(&[500.0], &[1e4], &p).envelopes.is_empty());
+        assert!(deconvolve(&[500.0, 500.0, 500.0], &[1.0, 1.0, 1.0], &p).envelopes.is_empty());
+        assert!(deconvolve(&[500.0, 400.0], &[1.0, 1.0], &p).envelopes.is_empty());
+        assert!(deconvolve(&[500.0, 500.5017], &[f32::NAN, 0.0], &p).envelopes.is_empty());
+        let bad = DeconvolveParams { charge_min: 5, charge_max: 2, ..Default::default() };
+        assert!(bad.validate().unwrap_err().to_string().contains("charge_min"));
+        let absurd = DeconvolveParams { charge_max: 100_000, ..Default::default() };
+        assert!(absurd.validate().is_err());
+    }
+}
