@@ -71,12 +71,21 @@ pub const MAX_CHARGE: u32 = 200;
 impl DeconvolveParams {
     /// Checks every setting.
     pub fn validate(&self) -> Result<()> {
-        let bad = |name, message: &str| Error::InvalidParameter { name, message: message.into() };
+        let bad = |name, message: &str| Error::InvalidParameter {
+            name,
+            message: message.into(),
+        };
         if self.charge_min == 0 || self.charge_min > self.charge_max {
-            return Err(bad("deconvolve.charge_min", "charges must satisfy 1 <= charge_min <= charge_max"));
+            return Err(bad(
+                "deconvolve.charge_min",
+                "charges must satisfy 1 <= charge_min <= charge_max",
+            ));
         }
         if self.charge_max > MAX_CHARGE || self.auto_charge_max > MAX_CHARGE {
-            return Err(bad("deconvolve.charge_max", "charges above 200 are not supported"));
+            return Err(bad(
+                "deconvolve.charge_max",
+                "charges above 200 are not supported",
+            ));
         }
         if !(self.tolerance_ppm > 0.0 && self.tolerance_ppm <= 1000.0) {
             return Err(bad("deconvolve.tolerance_ppm", "must be in (0, 1000]"));
@@ -132,7 +141,11 @@ pub struct Deconvolution {
 impl Deconvolution {
     /// The charge of each input peak's envelope.
     pub fn peak_charge(&self, peak: usize) -> Option<i32> {
-        self.peak_envelope.get(peak).copied().flatten().map(|e| self.envelopes[e as usize].charge)
+        self.peak_envelope
+            .get(peak)
+            .copied()
+            .flatten()
+            .map(|e| self.envelopes[e as usize].charge)
     }
 }
 
@@ -148,12 +161,14 @@ struct Candidate {
     tallest: u32,
 }
 
+type PatternMap = HashMap<(IsotopeModel, u64), Arc<IsotopePattern>>;
+
 /// Isotope patterns computed so far, on a mass grid (1 Da below 3 kDa, 5 Da below 20 kDa,
 /// 20 Da above), filled lazily so start-up costs nothing. Cheap to clone and shared between
 /// threads.
 #[derive(Debug, Clone, Default)]
 pub struct PatternCache {
-    patterns: Arc<RwLock<HashMap<(IsotopeModel, u64), Arc<IsotopePattern>>>>,
+    patterns: Arc<RwLock<PatternMap>>,
 }
 
 impl PatternCache {
@@ -168,7 +183,12 @@ impl PatternCache {
         };
         let bucket = (mono_mass / step).round().max(0.0);
         let key = (model, ((step as u64) << 40) | bucket as u64);
-        if let Some(p) = self.patterns.read().ok().and_then(|map| map.get(&key).cloned()) {
+        if let Some(p) = self
+            .patterns
+            .read()
+            .ok()
+            .and_then(|map| map.get(&key).cloned())
+        {
             return p;
         }
         let pattern = Arc::new(model.pattern(bucket * step));
@@ -209,7 +229,11 @@ impl Deconvolver {
 
     /// A deconvolver sharing an existing pattern cache (one per run, shared by all threads).
     pub fn with_cache(params: DeconvolveParams, patterns: PatternCache) -> Deconvolver {
-        Deconvolver { params, patterns, series: Vec::new() }
+        Deconvolver {
+            params,
+            patterns,
+            series: Vec::new(),
+        }
     }
 
     /// The settings.
@@ -278,7 +302,10 @@ impl Deconvolver {
 
     fn charges(&self, mz: &[f64], intensity: &[f32]) -> std::ops::RangeInclusive<u32> {
         let p = &self.params;
-        if p.auto_charge && p.auto_charge_max > p.charge_max && high_charge_evidence(mz, intensity, p) {
+        if p.auto_charge
+            && p.auto_charge_max > p.charge_max
+            && high_charge_evidence(mz, intensity, p)
+        {
             p.charge_min..=p.auto_charge_max
         } else {
             p.charge_min..=p.charge_max
@@ -290,15 +317,18 @@ impl Deconvolver {
     pub fn deconvolve(&mut self, mz: &[f64], intensity: &[f32], negative: bool) -> Deconvolution {
         let n = mz.len().min(intensity.len());
         let (mz, intensity) = (&mz[..n], &intensity[..n]);
-        let mut out = Deconvolution { envelopes: Vec::new(), peak_envelope: vec![None; n] };
-        if n == 0 || mz.windows(2).any(|w| !(w[0] <= w[1])) {
+        let mut out = Deconvolution {
+            envelopes: Vec::new(),
+            peak_envelope: vec![None; n],
+        };
+        if n == 0 || !is_sorted(mz) {
             return out;
         }
         let sign = if negative { -1.0 } else { 1.0 };
         let mut candidates = Vec::new();
         for z in self.charges(mz, intensity) {
             for seed in 0..n {
-                if !(intensity[seed] > 0.0) {
+                if intensity[seed].is_nan() || intensity[seed] <= 0.0 {
                     continue;
                 }
                 let seed_at = self.walk(mz, intensity, seed, z);
@@ -329,17 +359,32 @@ impl Deconvolver {
         for c in candidates {
             let top = c.members.iter().map(|m| m.2).fold(0f32, f32::max);
             let conflict = c.members.iter().any(|&(k, _, predicted)| {
-                predicted >= 0.3 * top && remaining[k as usize] < 0.5 * predicted.min(intensity[k as usize])
+                predicted >= 0.3 * top
+                    && remaining[k as usize] < 0.5 * predicted.min(intensity[k as usize])
             });
             if conflict {
+                continue;
+            }
+            // What is left of the peaks must carry most of what this envelope predicts: the
+            // leftovers of an envelope already accepted do not make a new one.
+            let available: f32 = c
+                .members
+                .iter()
+                .map(|&(k, _, p)| remaining[k as usize].min(p).max(0.0))
+                .sum();
+            let wanted: f32 = c
+                .members
+                .iter()
+                .map(|&(k, _, p)| intensity[k as usize].min(p).max(0.0))
+                .sum();
+            if available < 0.6 * wanted {
                 continue;
             }
             let id = out.envelopes.len() as u32;
             let mut total = 0f32;
             for &(k, _, predicted) in &c.members {
                 let k = k as usize;
-                let take = remaining[k].min(predicted.max(0.0)).max(0.0);
-                let take = if take == 0.0 && remaining[k] > 0.0 { remaining[k].min(predicted) } else { take };
+                let take = remaining[k].min(predicted).max(0.0);
                 remaining[k] -= take;
                 total += take;
                 if take > best_share[k] {
@@ -353,7 +398,11 @@ impl Deconvolver {
             out.envelopes.push(Envelope {
                 neutral_mass: c.neutral_mass,
                 mz: c.neutral_mass / z + sign * PROTON_MASS,
-                charge: if negative { -(c.charge as i32) } else { c.charge as i32 },
+                charge: if negative {
+                    -(c.charge as i32)
+                } else {
+                    c.charge as i32
+                },
                 intensity: total,
                 score: c.fit as f32,
                 n_peaks: c.members.len() as u32,
@@ -366,7 +415,14 @@ impl Deconvolver {
 
     /// Fits the walked series at charge `z` against the isotope pattern of its mass, trying
     /// every alignment that puts the tallest observed peak near the pattern's top.
-    fn fit(&mut self, mz: &[f64], intensity: &[f32], z: u32, tallest_at: usize, sign: f64) -> Option<Candidate> {
+    fn fit(
+        &mut self,
+        mz: &[f64],
+        intensity: &[f32],
+        z: u32,
+        tallest_at: usize,
+        sign: f64,
+    ) -> Option<Candidate> {
         let series = std::mem::take(&mut self.series);
         let zf = z as f64;
         let tallest = series[tallest_at]?;
@@ -376,19 +432,26 @@ impl Deconvolver {
         let pattern = self.pattern(mono_guess.max(0.0));
         let len = pattern.abundance.len() as i64;
         let top_k = pattern.most_abundant() as i64;
-        let observed: Vec<(usize, u32)> = series.iter().enumerate().filter_map(|(j, k)| k.map(|k| (j, k))).collect();
-        let e2: f64 = observed.iter().map(|&(_, k)| (intensity[k as usize] as f64).powi(2)).sum();
+        let observed: Vec<(usize, u32)> = series
+            .iter()
+            .enumerate()
+            .filter_map(|(j, k)| k.map(|k| (j, k)))
+            .collect();
         let t2: f64 = pattern.abundance.iter().map(|a| a * a).sum();
 
         let mut best: Option<(f64, i64)> = None;
         // shift: isotope index k of series position j is j + shift.
         for k_top in (top_k - 3).max(0)..=(top_k + 3).min(len - 1) {
             let shift = k_top - tallest_at as i64;
-            let mut dot = 0.0;
+            // Over the pattern's extent only: a walk may run on into a neighbouring envelope
+            // (an adduct, another proteoform) whose peaks this pattern does not claim.
+            let (mut dot, mut e2) = (0.0, 0.0);
             for &(j, k) in &observed {
                 let iso = j as i64 + shift;
                 if (0..len).contains(&iso) {
-                    dot += intensity[k as usize] as f64 * pattern.abundance[iso as usize];
+                    let e = intensity[k as usize] as f64;
+                    dot += e * pattern.abundance[iso as usize];
+                    e2 += e * e;
                 }
             }
             let cosine = dot / (e2.sqrt() * t2.sqrt());
@@ -437,7 +500,8 @@ impl Deconvolver {
         let tolerance_ppm = 2.0 * self.params.tolerance_ppm;
         let mut misplaced = 0.0;
         members.retain(|&(k, iso, predicted)| {
-            let expected_mz = (neutral_mass + pattern.offset[iso as usize]) / zf + sign * PROTON_MASS;
+            let expected_mz =
+                (neutral_mass + pattern.offset[iso as usize]) / zf + sign * PROTON_MASS;
             let ok = ((mz[k as usize] - expected_mz) / expected_mz).abs() * 1e6 <= tolerance_ppm;
             if !ok {
                 misplaced += (intensity[k as usize] as f64).min(predicted as f64);
@@ -445,6 +509,9 @@ impl Deconvolver {
             ok
         });
         if members.len() < self.params.min_peaks || misplaced > 0.2 * explained {
+            return None;
+        }
+        if self.is_subharmonic(mz, intensity, &members, z) {
             return None;
         }
         let fit = fit * (1.0 - misplaced / explained);
@@ -468,13 +535,20 @@ impl Deconvolver {
     /// The best envelope through the peak nearest `target_mz` (within the tolerance), over the
     /// configured charges: used to check a precursor's charge when the survey scan's own
     /// deconvolution did not keep an envelope there.
-    pub fn envelope_at(&mut self, mz: &[f64], intensity: &[f32], target_mz: f64, negative: bool) -> Option<Envelope> {
+    pub fn envelope_at(
+        &mut self,
+        mz: &[f64],
+        intensity: &[f32],
+        target_mz: f64,
+        negative: bool,
+    ) -> Option<Envelope> {
         let n = mz.len().min(intensity.len());
         let (mz, intensity) = (&mz[..n], &intensity[..n]);
-        if n == 0 || mz.windows(2).any(|w| !(w[0] <= w[1])) {
+        if n == 0 || !is_sorted(mz) {
             return None;
         }
-        let seed = Self::find(mz, target_mz, target_mz * self.params.tolerance_ppm * 1e-6)? as usize;
+        let seed =
+            Self::find(mz, target_mz, target_mz * self.params.tolerance_ppm * 1e-6)? as usize;
         let sign = if negative { -1.0 } else { 1.0 };
         let mut best: Option<Candidate> = None;
         for z in self.params.charge_min..=self.params.charge_max {
@@ -497,13 +571,50 @@ impl Deconvolver {
         Some(Envelope {
             neutral_mass: c.neutral_mass,
             mz: c.neutral_mass / z + sign * PROTON_MASS,
-            charge: if negative { -(c.charge as i32) } else { c.charge as i32 },
+            charge: if negative {
+                -(c.charge as i32)
+            } else {
+                c.charge as i32
+            },
             intensity: c.members.iter().map(|m| intensity[m.0 as usize]).sum(),
             score: c.fit as f32,
             n_peaks: c.members.len() as u32,
             most_abundant_mass: (mz[c.tallest as usize] - sign * PROTON_MASS) * z,
             average_mass: c.neutral_mass + c.pattern.average_offset(),
         })
+    }
+}
+
+impl Deconvolver {
+    /// Whether an envelope at charge `z` is really part of one at a multiple of `z`: peaks sit
+    /// between its consecutive members, at a half or a third of the spacing, in most gaps.
+    fn is_subharmonic(
+        &self,
+        mz: &[f64],
+        intensity: &[f32],
+        members: &[(u32, u32, f32)],
+        z: u32,
+    ) -> bool {
+        let mut gaps = 0;
+        let mut filled = 0;
+        for pair in members.windows(2) {
+            let (a, b) = (pair[0].0 as usize, pair[1].0 as usize);
+            if pair[1].1 != pair[0].1 + 1 {
+                continue;
+            }
+            gaps += 1;
+            let floor = 0.2 * intensity[a].min(intensity[b]);
+            let between = [2u32, 3].iter().any(|&parts| {
+                (1..parts).all(|j| {
+                    let target = mz[a] + (mz[b] - mz[a]) * j as f64 / parts as f64;
+                    let tol =
+                        target * self.params.tolerance_ppm * 1e-6 + 0.002 / (z * parts) as f64;
+                    Self::find(mz, target, tol).is_some_and(|k| intensity[k as usize] >= floor)
+                })
+            });
+            filled += between as usize;
+        }
+        gaps > 0 && filled * 2 >= gaps
     }
 }
 
@@ -536,7 +647,9 @@ fn high_charge_evidence(mz: &[f64], intensity: &[f32], p: &DeconvolveParams) -> 
     };
     let (mut high, mut low) = (0, 0);
     for &i in &order {
-        let best = (p.charge_min..=p.auto_charge_max).map(|z| (run_length(i, z), z)).max();
+        let best = (p.charge_min..=p.auto_charge_max)
+            .map(|z| (run_length(i, z), z))
+            .max();
         match best {
             Some((run, z)) if run >= 2 && z > p.charge_max => high += 1,
             Some((run, _)) if run >= 2 => low += 1,
@@ -544,6 +657,11 @@ fn high_charge_evidence(mz: &[f64], intensity: &[f32], p: &DeconvolveParams) -> 
         }
     }
     high > low
+}
+
+/// Whether m/z values ascend (NaN fails).
+fn is_sorted(mz: &[f64]) -> bool {
+    mz.windows(2).all(|w| w[0] <= w[1])
 }
 
 /// Deconvolves one spectrum with the given settings (one-shot; reuse a [`Deconvolver`] for
@@ -563,7 +681,12 @@ mod tests {
             .iter()
             .zip(&p.offset)
             .filter(|(a, _)| **a > 0.02)
-            .map(|(a, o)| ((mono_mass + o) / z as f64 + PROTON_MASS, (a * height) as f32))
+            .map(|(a, o)| {
+                (
+                    (mono_mass + o) / z as f64 + PROTON_MASS,
+                    (a * height) as f32,
+                )
+            })
             .collect()
     }
 
@@ -575,9 +698,17 @@ mod tests {
 
     #[test]
     fn finds_charge_and_mono_mass_of_peptide_envelopes() {
-        let (mz, y) = spectrum(&[envelope(1500.7, 2, 1e5), envelope(2300.1, 3, 5e4), envelope(800.4, 1, 2e4)]);
+        let (mz, y) = spectrum(&[
+            envelope(1500.7, 2, 1e5),
+            envelope(2300.1, 3, 5e4),
+            envelope(800.4, 1, 2e4),
+        ]);
         let d = deconvolve(&mz, &y, &DeconvolveParams::default());
-        let mut found: Vec<(i32, f64)> = d.envelopes.iter().map(|e| (e.charge, e.neutral_mass)).collect();
+        let mut found: Vec<(i32, f64)> = d
+            .envelopes
+            .iter()
+            .map(|e| (e.charge, e.neutral_mass))
+            .collect();
         found.sort_by(|a, b| a.1.total_cmp(&b.1));
         assert_eq!(found.len(), 3, "{found:?}");
         for ((z, m), (ez, em)) in found.iter().zip([(1, 800.4), (2, 1500.7), (3, 2300.1)]) {
@@ -595,14 +726,22 @@ mod tests {
         let d = deconvolve(&mz, &y, &DeconvolveParams::default());
         assert_eq!(d.envelopes.len(), 1);
         assert_eq!(d.envelopes[0].charge, 4);
-        assert!((d.envelopes[0].neutral_mass - 4200.0).abs() < 0.01, "{}", d.envelopes[0].neutral_mass);
+        assert!(
+            (d.envelopes[0].neutral_mass - 4200.0).abs() < 0.01,
+            "{}",
+            d.envelopes[0].neutral_mass
+        );
     }
 
     #[test]
     fn negative_mode_gives_negative_charges() {
         let p = IsotopeModel::Averagine.pattern(1800.0);
-        let (mz, y): (Vec<f64>, Vec<f32>) =
-            p.abundance.iter().zip(&p.offset).map(|(a, o)| ((1800.0 + o) / 2.0 - PROTON_MASS, (a * 1e4) as f32)).unzip();
+        let (mz, y): (Vec<f64>, Vec<f32>) = p
+            .abundance
+            .iter()
+            .zip(&p.offset)
+            .map(|(a, o)| ((1800.0 + o) / 2.0 - PROTON_MASS, (a * 1e4) as f32))
+            .unzip();
         let d = Deconvolver::new(DeconvolveParams::default()).deconvolve(&mz, &y, true);
         assert_eq!(d.envelopes[0].charge, -2);
         assert!((d.envelopes[0].neutral_mass - 1800.0).abs() < 0.01);
@@ -613,12 +752,29 @@ mod tests {
         let p = DeconvolveParams::default();
         assert!(deconvolve(&[], &[], &p).envelopes.is_empty());
         assert!(deconvolve(&[500.0], &[1e4], &p).envelopes.is_empty());
-        assert!(deconvolve(&[500.0, 500.0, 500.0], &[1.0, 1.0, 1.0], &p).envelopes.is_empty());
-        assert!(deconvolve(&[500.0, 400.0], &[1.0, 1.0], &p).envelopes.is_empty());
-        assert!(deconvolve(&[500.0, 500.5017], &[f32::NAN, 0.0], &p).envelopes.is_empty());
-        let bad = DeconvolveParams { charge_min: 5, charge_max: 2, ..Default::default() };
-        assert!(bad.validate().unwrap_err().to_string().contains("charge_min"));
-        let absurd = DeconvolveParams { charge_max: 100_000, ..Default::default() };
+        assert!(deconvolve(&[500.0, 500.0, 500.0], &[1.0, 1.0, 1.0], &p)
+            .envelopes
+            .is_empty());
+        assert!(deconvolve(&[500.0, 400.0], &[1.0, 1.0], &p)
+            .envelopes
+            .is_empty());
+        assert!(deconvolve(&[500.0, 500.5017], &[f32::NAN, 0.0], &p)
+            .envelopes
+            .is_empty());
+        let bad = DeconvolveParams {
+            charge_min: 5,
+            charge_max: 2,
+            ..Default::default()
+        };
+        assert!(bad
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("charge_min"));
+        let absurd = DeconvolveParams {
+            charge_max: 100_000,
+            ..Default::default()
+        };
         assert!(absurd.validate().is_err());
     }
 }

@@ -19,15 +19,33 @@ struct Element {
     isotopes: &'static [(f64, f64)],
 }
 
-const CARBON: Element = Element { isotopes: &[(12.0, 0.9893), (13.003_354_837_8, 0.0107)] };
-const HYDROGEN: Element = Element { isotopes: &[(1.007_825_032_07, 0.999_885), (2.014_101_777_8, 0.000_115)] };
-const NITROGEN: Element = Element { isotopes: &[(14.003_074_004_8, 0.996_36), (15.000_108_898_2, 0.003_64)] };
-const OXYGEN: Element =
-    Element { isotopes: &[(15.994_914_619_56, 0.997_57), (16.999_131_70, 0.000_38), (17.999_161_0, 0.002_05)] };
-const SULFUR: Element = Element {
-    isotopes: &[(31.972_071_00, 0.9499), (32.971_458_76, 0.0075), (33.967_866_90, 0.0425), (35.967_080_76, 0.0001)],
+const CARBON: Element = Element {
+    isotopes: &[(12.0, 0.9893), (13.003_354_837_8, 0.0107)],
 };
-const PHOSPHORUS: Element = Element { isotopes: &[(30.973_761_63, 1.0)] };
+const HYDROGEN: Element = Element {
+    isotopes: &[(1.007_825_032_07, 0.999_885), (2.014_101_777_8, 0.000_115)],
+};
+const NITROGEN: Element = Element {
+    isotopes: &[(14.003_074_004_8, 0.996_36), (15.000_108_898_2, 0.003_64)],
+};
+const OXYGEN: Element = Element {
+    isotopes: &[
+        (15.994_914_619_56, 0.997_57),
+        (16.999_131_70, 0.000_38),
+        (17.999_161_0, 0.002_05),
+    ],
+};
+const SULFUR: Element = Element {
+    isotopes: &[
+        (31.972_071_00, 0.9499),
+        (32.971_458_76, 0.0075),
+        (33.967_866_90, 0.0425),
+        (35.967_080_76, 0.0001),
+    ],
+};
+const PHOSPHORUS: Element = Element {
+    isotopes: &[(30.973_761_63, 1.0)],
+};
 
 const ELEMENTS: [Element; 6] = [CARBON, HYDROGEN, NITROGEN, OXYGEN, SULFUR, PHOSPHORUS];
 
@@ -61,10 +79,18 @@ impl IsotopeModel {
     /// hydrogens adjusting the remainder.
     pub fn formula_for(self, mono_mass: f64) -> [u32; 6] {
         let unit = self.unit();
-        let unit_mass: f64 = unit.iter().zip(ELEMENTS).map(|(n, e)| n * e.isotopes[0].0).sum();
+        let unit_mass: f64 = unit
+            .iter()
+            .zip(ELEMENTS)
+            .map(|(n, e)| n * e.isotopes[0].0)
+            .sum();
         let units = (mono_mass / unit_mass).max(0.0);
         let mut counts: [u32; 6] = unit.map(|n| (n * units).round() as u32);
-        let mass: f64 = counts.iter().zip(ELEMENTS).map(|(&n, e)| n as f64 * e.isotopes[0].0).sum();
+        let mass: f64 = counts
+            .iter()
+            .zip(ELEMENTS)
+            .map(|(&n, e)| n as f64 * e.isotopes[0].0)
+            .sum();
         let hydrogens = counts[1] as f64 + ((mono_mass - mass) / HYDROGEN.isotopes[0].0).round();
         counts[1] = hydrogens.max(0.0) as u32;
         counts
@@ -95,13 +121,25 @@ struct Distribution {
 
 impl Distribution {
     fn unit() -> Distribution {
-        Distribution { p: vec![1.0], w: vec![0.0] }
+        Distribution {
+            p: vec![1.0],
+            w: vec![0.0],
+        }
     }
 
     fn of_atom(element: Element) -> Distribution {
         let base = element.isotopes[0].0;
-        let width = element.isotopes.iter().map(|(m, _)| (m - base).round() as usize).max().unwrap_or(0) + 1;
-        let mut d = Distribution { p: vec![0.0; width], w: vec![0.0; width] };
+        let width = element
+            .isotopes
+            .iter()
+            .map(|(m, _)| (m - base).round() as usize)
+            .max()
+            .unwrap_or(0)
+            + 1;
+        let mut d = Distribution {
+            p: vec![0.0; width],
+            w: vec![0.0; width],
+        };
         for &(mass, abundance) in element.isotopes {
             let k = (mass - base).round() as usize;
             d.p[k] += abundance;
@@ -112,7 +150,10 @@ impl Distribution {
 
     fn convolve(&self, other: &Distribution, max_len: usize) -> Distribution {
         let len = (self.p.len() + other.p.len() - 1).min(max_len);
-        let mut out = Distribution { p: vec![0.0; len], w: vec![0.0; len] };
+        let mut out = Distribution {
+            p: vec![0.0; len],
+            w: vec![0.0; len],
+        };
         for (i, (&pi, &wi)) in self.p.iter().zip(&self.w).enumerate() {
             if pi == 0.0 {
                 continue;
@@ -147,33 +188,57 @@ impl IsotopePattern {
     /// The pattern of an elemental formula (C, H, N, O, S, P counts), keeping peaks down to
     /// 0.1% of the most abundant.
     pub fn of_formula(counts: &[u32; 6]) -> IsotopePattern {
-        let mass: f64 = counts.iter().zip(ELEMENTS).map(|(&n, e)| n as f64 * e.isotopes[0].0).sum();
+        let mass: f64 = counts
+            .iter()
+            .zip(ELEMENTS)
+            .map(|(&n, e)| n as f64 * e.isotopes[0].0)
+            .sum();
         // Enough peaks for the distribution's bulk: mean + 8 sd (about 0.0006 * mass), + margin.
         let spread = (mass * 0.000_6).sqrt();
         let max_len = (mass * 0.000_6 + 8.0 * spread + 8.0).ceil() as usize;
         let mut total = Distribution::unit();
         for (&n, element) in counts.iter().zip(ELEMENTS) {
             if n > 0 {
-                total = total.convolve(&Distribution::power(Distribution::of_atom(element), n, max_len), max_len);
+                total = total.convolve(
+                    &Distribution::power(Distribution::of_atom(element), n, max_len),
+                    max_len,
+                );
             }
         }
         let top = total.p.iter().cloned().fold(0.0f64, f64::max);
-        let keep = total.p.iter().rposition(|&p| p >= 1e-3 * top).map_or(1, |i| i + 1);
+        let keep = total
+            .p
+            .iter()
+            .rposition(|&p| p >= 1e-3 * top)
+            .map_or(1, |i| i + 1);
         IsotopePattern {
             abundance: total.p[..keep].iter().map(|p| p / top).collect(),
-            offset: total.p[..keep].iter().zip(&total.w).map(|(&p, &w)| if p > 0.0 { w / p } else { 0.0 }).collect(),
+            offset: total.p[..keep]
+                .iter()
+                .zip(&total.w)
+                .map(|(&p, &w)| if p > 0.0 { w / p } else { 0.0 })
+                .collect(),
         }
     }
 
     /// Index of the most abundant peak.
     pub fn most_abundant(&self) -> usize {
-        self.abundance.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map_or(0, |(i, _)| i)
+        self.abundance
+            .iter()
+            .enumerate()
+            .max_by(|a, b| a.1.total_cmp(b.1))
+            .map_or(0, |(i, _)| i)
     }
 
     /// Abundance-weighted mean offset (average mass minus monoisotopic mass).
     pub fn average_offset(&self) -> f64 {
         let total: f64 = self.abundance.iter().sum();
-        self.abundance.iter().zip(&self.offset).map(|(a, o)| a * o).sum::<f64>() / total
+        self.abundance
+            .iter()
+            .zip(&self.offset)
+            .map(|(a, o)| a * o)
+            .sum::<f64>()
+            / total
     }
 }
 
@@ -208,7 +273,11 @@ mod tests {
     fn formula_reproduces_the_requested_mass() {
         for mass in [500.0, 2_345.6, 18_000.0, 60_000.0] {
             let f = IsotopeModel::Averagine.formula_for(mass);
-            let m: f64 = f.iter().zip(ELEMENTS).map(|(&n, e)| n as f64 * e.isotopes[0].0).sum();
+            let m: f64 = f
+                .iter()
+                .zip(ELEMENTS)
+                .map(|(&n, e)| n as f64 * e.isotopes[0].0)
+                .sum();
             assert!((m - mass).abs() < 1.0, "{mass} -> {m}");
         }
         let dna = IsotopeModel::Nucleotide.formula_for(3000.0);

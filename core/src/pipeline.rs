@@ -17,7 +17,7 @@ use crate::centroid::{CentroidParams, Centroider};
 use crate::deconvolve::{Deconvolution, DeconvolveParams, Deconvolver, PatternCache};
 use crate::error::{Error, Result};
 use crate::io::{FileInfo, RawSpectrum, SourceDescription, SpectrumReader};
-use crate::signal::detect_signal_kind;
+use crate::signal::decide_signal_kind;
 use crate::spectrum::{PeakList, SignalKind, SpectrumMeta};
 
 /// How to decide whether a spectrum is profile or centroid.
@@ -182,7 +182,8 @@ pub struct RunSummary {
     pub profile_spectra: u64,
     /// Spectra processed as centroid.
     pub centroid_spectra: u64,
-    /// Spectra whose declaration disagreed with their data.
+    /// Spectra processed as the other kind than the file declares (their data overruled the
+    /// declaration).
     pub signal_disagreements: u64,
     /// Spectra with no declaration.
     pub signal_undeclared: u64,
@@ -303,7 +304,8 @@ impl Pipeline {
         let mut per_level = [0u64; 256];
         let mut surveys = VecDeque::new();
         let mut survey_peaks = 0usize;
-        let mut survey_deconvolver = Deconvolver::with_cache(self.params.deconvolve.clone(), self.patterns.clone());
+        let mut survey_deconvolver =
+            Deconvolver::with_cache(self.params.deconvolve.clone(), self.patterns.clone());
         let mut next_envelope_id = 0u32;
 
         let result = std::thread::scope(|scope| -> Result<()> {
@@ -350,7 +352,10 @@ impl Pipeline {
                             || {
                                 (
                                     Centroider::new(self.params.centroid.clone()),
-                                    Deconvolver::with_cache(self.params.deconvolve.clone(), self.patterns.clone()),
+                                    Deconvolver::with_cache(
+                                        self.params.deconvolve.clone(),
+                                        self.patterns.clone(),
+                                    ),
                                     Vec::new(),
                                 )
                             },
@@ -382,9 +387,17 @@ impl Pipeline {
                     }
                 }
                 for s in done.iter_mut() {
-                    self.check_precursor(s, &mut surveys, &mut survey_peaks, &mut survey_deconvolver);
+                    self.check_precursor(
+                        s,
+                        &mut surveys,
+                        &mut survey_peaks,
+                        &mut survey_deconvolver,
+                    );
                     s.first_envelope_id = next_envelope_id;
-                    let found = s.deconvolution.as_ref().map_or(0, |d| d.envelopes.len() as u32);
+                    let found = s
+                        .deconvolution
+                        .as_ref()
+                        .map_or(0, |d| d.envelopes.len() as u32);
                     next_envelope_id += found;
                     summary.features_written += found as u64;
                     if let (Some(check), Some(p)) = (&s.precursor_check, &s.meta.precursor) {
@@ -402,9 +415,9 @@ impl Pipeline {
                         SignalKind::Profile => summary.profile_spectra += 1,
                         SignalKind::Centroid => summary.centroid_spectra += 1,
                     }
-                    match (s.meta.declared_signal, s.detected_signal) {
-                        (None, _) => summary.signal_undeclared += 1,
-                        (Some(d), Some(seen)) if d != seen => summary.signal_disagreements += 1,
+                    match s.meta.declared_signal {
+                        None => summary.signal_undeclared += 1,
+                        Some(declared) if declared != s.signal => summary.signal_disagreements += 1,
                         _ => {}
                     }
                 }
@@ -431,7 +444,7 @@ impl Pipeline {
         }
         if summary.signal_disagreements > 0 {
             summary.warn(format!(
-                "{} spectra are declared as one of profile/centroid but their data look like the other; processed as their data look",
+                "{} spectra are declared as one of profile/centroid but their data are the other; processed as their data look",
                 summary.signal_disagreements
             ));
         }
@@ -465,7 +478,9 @@ impl Pipeline {
                 let rt = s.meta.rt_seconds;
                 let mut before: Vec<&SurveyScan> = surveys
                     .iter()
-                    .filter(|v| v.ms_level < level && v.negative == negative && v.rt_seconds <= rt + 1e-6)
+                    .filter(|v| {
+                        v.ms_level < level && v.negative == negative && v.rt_seconds <= rt + 1e-6
+                    })
                     .collect();
                 before.sort_by(|a, b| b.rt_seconds.total_cmp(&a.rt_seconds));
                 for survey in before.into_iter().take(SURVEYS_TRIED) {
@@ -478,10 +493,19 @@ impl Pipeline {
                             .max_by(|a, b| a.intensity.total_cmp(&b.intensity))
                             .cloned()
                     });
-                    let envelope =
-                        held.or_else(|| deconvolver.envelope_at(&survey.mz, &survey.intensity, precursor.mz, negative));
+                    let envelope = held.or_else(|| {
+                        deconvolver.envelope_at(
+                            &survey.mz,
+                            &survey.intensity,
+                            precursor.mz,
+                            negative,
+                        )
+                    });
                     if let Some(e) = envelope {
-                        s.precursor_check = Some(PrecursorCheck { charge: e.charge, mono_mz: e.mz });
+                        s.precursor_check = Some(PrecursorCheck {
+                            charge: e.charge,
+                            mono_mz: e.mz,
+                        });
                         break;
                     }
                 }
@@ -522,13 +546,14 @@ impl Pipeline {
             Ok(decoded) => decoded,
             Err(e) => return Outcome::Bad(e),
         };
-        let detected = detect_signal_kind(&spectrum.mz, &spectrum.intensity, scratch);
         let declared = spectrum.meta.declared_signal;
+        let (auto, detected) =
+            decide_signal_kind(declared, &spectrum.mz, &spectrum.intensity, scratch);
         let signal = match self.params.signal {
             SignalPolicy::Profile => SignalKind::Profile,
             SignalPolicy::Centroid => SignalKind::Centroid,
-            SignalPolicy::Declared => declared.or(detected).unwrap_or(SignalKind::Centroid),
-            SignalPolicy::Auto => detected.or(declared).unwrap_or(SignalKind::Centroid),
+            SignalPolicy::Declared => declared.unwrap_or(auto),
+            SignalPolicy::Auto => auto,
         };
         let mut peaks = PeakList::default();
         match signal {

@@ -69,6 +69,24 @@ pub fn detect_signal_kind(
     })
 }
 
+/// The decision of the `auto` policy: the data's look, except that a declared peak list
+/// without zero-intensity points stays a peak list. Returns the decision and the look.
+pub fn decide_signal_kind(
+    declared: Option<SignalKind>,
+    mz: &[f64],
+    intensity: &[f32],
+    scratch: &mut Vec<u32>,
+) -> (SignalKind, Option<SignalKind>) {
+    let detected = detect_signal_kind(mz, intensity, scratch);
+    let decision = match (declared, detected) {
+        (Some(SignalKind::Centroid), Some(SignalKind::Profile)) if !intensity.contains(&0.0) => {
+            SignalKind::Centroid
+        }
+        _ => detected.or(declared).unwrap_or(SignalKind::Centroid),
+    };
+    (decision, detected)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

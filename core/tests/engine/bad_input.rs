@@ -115,7 +115,10 @@ fn mislabelled_profile_declaration_is_reported_and_data_win() {
     };
     assert_eq!(s.signal_disagreements, 100);
     assert_eq!(s.centroid_spectra, 100);
-    assert!(s.warnings.iter().any(|w| w.contains("look like the other")));
+    assert!(s
+        .warnings
+        .iter()
+        .any(|w| w.contains("but their data are the other")));
 }
 
 #[test]

@@ -7,7 +7,6 @@ mod common;
 
 mod accuracy;
 mod bad_input;
-mod debug_tmp;
 mod deconvolution;
 mod fixtures;
 mod reading;
