@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use mzforge::isotopes::IsotopeModel;
 use mzforge::pipeline::{BadSpectrumPolicy, SignalPolicy};
 use mzforge::PipelineParams;
 
@@ -71,6 +72,28 @@ pub struct RunArgs {
     #[arg(long, value_enum, value_name = "POLICY")]
     pub on_bad_spectrum: Option<BadSpectrumArg>,
 
+    /// Skip charge-state deconvolution (no features.parquet rows, no charges on peaks).
+    #[arg(long)]
+    pub no_deconvolve: bool,
+
+    /// Charges to consider, e.g. `1-8` or `1-60` for intact proteins; an explicit range turns
+    /// off the automatic extension [default: 1-8, extended to 1-60 for spectra that show
+    /// high-charge envelopes].
+    #[arg(long, value_name = "MIN-MAX", value_parser = parse_charge_range)]
+    pub charge_range: Option<(u32, u32)>,
+
+    /// Isotope-pattern model [default: averagine].
+    #[arg(long, value_enum, value_name = "MODEL")]
+    pub isotope_model: Option<ModelArg>,
+
+    /// m/z tolerance between observed and expected isotope peaks, in ppm [default: 10].
+    #[arg(long, value_name = "PPM")]
+    pub tolerance_ppm: Option<f64>,
+
+    /// Minimum fit (0-1) between an envelope and its isotope pattern [default: 0.8].
+    #[arg(long, value_name = "FIT")]
+    pub min_fit: Option<f64>,
+
     /// Also write the centroids as indexed mzML (`centroided.mzML`), readable by OpenMS,
     /// pyteomics and other mzML tools.
     #[arg(long)]
@@ -100,6 +123,24 @@ pub enum SignalArg {
     Declared,
     Profile,
     Centroid,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ModelArg {
+    Averagine,
+    Glycan,
+    Glycopeptide,
+    Nucleotide,
+}
+
+fn parse_charge_range(text: &str) -> Result<(u32, u32), String> {
+    let (low, high) = text.split_once('-').unwrap_or((text, text));
+    let parse = |v: &str| {
+        v.trim()
+            .parse::<u32>()
+            .map_err(|_| format!("{text:?} is not a charge range like 1-8"))
+    };
+    Ok((parse(low)?, parse(high)?))
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -148,6 +189,29 @@ impl RunArgs {
                 BadSpectrumArg::Skip => BadSpectrumPolicy::Skip,
                 BadSpectrumArg::Fail => BadSpectrumPolicy::Fail,
             };
+        }
+        let deconvolve = &mut params.deconvolve;
+        if self.no_deconvolve {
+            deconvolve.enabled = false;
+        }
+        if let Some((low, high)) = self.charge_range {
+            deconvolve.charge_min = low;
+            deconvolve.charge_max = high;
+            deconvolve.auto_charge = false;
+        }
+        if let Some(model) = self.isotope_model {
+            deconvolve.model = match model {
+                ModelArg::Averagine => IsotopeModel::Averagine,
+                ModelArg::Glycan => IsotopeModel::Glycan,
+                ModelArg::Glycopeptide => IsotopeModel::Glycopeptide,
+                ModelArg::Nucleotide => IsotopeModel::Nucleotide,
+            };
+        }
+        if let Some(v) = self.tolerance_ppm {
+            deconvolve.tolerance_ppm = v;
+        }
+        if let Some(v) = self.min_fit {
+            deconvolve.min_fit = v;
         }
         params.validate()?;
         Ok(params)

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
-use mzforge::output::{ResultDir, TableWriters, PEAKS_FILE, RUN_FILE, SPECTRA_FILE};
+use mzforge::output::{ResultDir, TableWriters, FEATURES_FILE, PEAKS_FILE, RUN_FILE, SPECTRA_FILE};
 use mzforge::{CentroidMzMLWriter, Pipeline, PipelineParams, RunSummary, SpectrumReader};
 
 /// File name of the optional centroided mzML.
@@ -133,7 +133,12 @@ fn run_one(
             format!("cannot create {}", path.display())
         })?))
     };
-    let mut tables = TableWriters::new(open(SPECTRA_FILE)?, open(PEAKS_FILE)?, params_json)?;
+    let mut tables = TableWriters::with_features(
+        open(SPECTRA_FILE)?,
+        open(PEAKS_FILE)?,
+        open(FEATURES_FILE)?,
+        params_json,
+    )?;
     let mut mzml = match write_mzml {
         true => Some(CentroidMzMLWriter::create(
             &dir.file(MZML_FILE),
@@ -168,11 +173,11 @@ fn run_one(
     if let Some(bar) = progress {
         bar.finish_and_clear();
     }
-    let (spectra, peaks) = tables.finish()?;
+    let (spectra, peaks, features) = tables.finish_all()?;
     if let Some(writer) = mzml {
         writer.finish()?;
     }
-    for writer in [spectra, peaks] {
+    for writer in [Some(spectra), Some(peaks), features].into_iter().flatten() {
         writer
             .into_inner()
             .map_err(|e| e.into_error())?
@@ -182,11 +187,10 @@ fn run_one(
         mzforge_version: mzforge::VERSION,
         input: input_record(input)?,
         params: pipeline.params(),
-        outputs: if write_mzml {
-            vec![SPECTRA_FILE, PEAKS_FILE, MZML_FILE]
-        } else {
-            vec![SPECTRA_FILE, PEAKS_FILE]
-        },
+        outputs: [SPECTRA_FILE, PEAKS_FILE, FEATURES_FILE]
+            .into_iter()
+            .chain(write_mzml.then_some(MZML_FILE))
+            .collect(),
         summary: &summary,
     };
     let run_json = dir.file(RUN_FILE);

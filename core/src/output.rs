@@ -1,7 +1,9 @@
 //! The result tables: Arrow schemas defined once, record batches built from processed spectra,
 //! and Parquet writers over any `Write`, plus atomic result directories on local disk.
 //!
-//! `spectra`: one row per spectrum. `peaks`: one row per centroid. Both Parquet files are
+//! `spectra`: one row per spectrum. `peaks`: one row per centroid. `features`: one row per
+//! isotopic envelope (`envelope_id` numbers them through the run, and `peaks.envelope_id`
+//! points at them). The Parquet files are
 //! zstd-compressed and carry the parameters as JSON in their key-value metadata
 //! (`mzforge.params`) with the engine version (`mzforge.version`).
 
@@ -27,6 +29,8 @@ use crate::pipeline::ProcessedSpectrum;
 pub const SPECTRA_FILE: &str = "spectra.parquet";
 /// File name of the peak table inside a result directory.
 pub const PEAKS_FILE: &str = "peaks.parquet";
+/// File name of the envelope table inside a result directory.
+pub const FEATURES_FILE: &str = "features.parquet";
 /// File name of the run record inside a result directory.
 pub const RUN_FILE: &str = "run.json";
 
@@ -56,6 +60,10 @@ pub fn spectra_schema() -> SchemaRef {
                 Field::new("isolation_upper_mz", DataType::Float64, true),
                 Field::new("scan_window_lower_mz", DataType::Float64, true),
                 Field::new("scan_window_upper_mz", DataType::Float64, true),
+                Field::new("n_features", DataType::UInt32, false),
+                Field::new("precursor_charge_instrument", DataType::Int32, true),
+                Field::new("precursor_charge_mzforge", DataType::Int32, true),
+                Field::new("precursor_mono_mz_mzforge", DataType::Float64, true),
             ]))
         })
         .clone()
@@ -72,9 +80,78 @@ pub fn peaks_schema() -> SchemaRef {
                 Field::new("intensity", DataType::Float32, false),
                 Field::new("snr", DataType::Float32, false),
                 Field::new("fwhm", DataType::Float32, true),
+                Field::new("charge", DataType::Int32, true),
+                Field::new("envelope_id", DataType::UInt32, true),
             ]))
         })
         .clone()
+}
+
+/// Schema of `features.parquet`: one row per isotopic envelope.
+pub fn features_schema() -> SchemaRef {
+    static SCHEMA: OnceLock<SchemaRef> = OnceLock::new();
+    SCHEMA
+        .get_or_init(|| {
+            Arc::new(Schema::new(vec![
+                Field::new("spectrum_index", DataType::UInt32, false),
+                Field::new("envelope_id", DataType::UInt32, false),
+                Field::new("neutral_mass", DataType::Float64, false),
+                Field::new("mz", DataType::Float64, false),
+                Field::new("charge", DataType::Int32, false),
+                Field::new("intensity", DataType::Float32, false),
+                Field::new("score", DataType::Float32, false),
+                Field::new("n_peaks", DataType::UInt32, false),
+                Field::new("most_abundant_mass", DataType::Float64, false),
+                Field::new("average_mass", DataType::Float64, false),
+            ]))
+        })
+        .clone()
+}
+
+/// One `features` batch.
+pub fn features_batch(spectra: &[ProcessedSpectrum]) -> Result<RecordBatch> {
+    let n: usize = spectra
+        .iter()
+        .map(|s| s.deconvolution.as_ref().map_or(0, |d| d.envelopes.len()))
+        .sum();
+    let mut index = UInt32Builder::with_capacity(n);
+    let mut id = UInt32Builder::with_capacity(n);
+    let mut mass = Float64Builder::with_capacity(n);
+    let mut mz = Float64Builder::with_capacity(n);
+    let mut charge = Int32Builder::with_capacity(n);
+    let mut intensity = Float32Builder::with_capacity(n);
+    let mut score = Float32Builder::with_capacity(n);
+    let mut n_peaks = UInt32Builder::with_capacity(n);
+    let mut top = Float64Builder::with_capacity(n);
+    let mut average = Float64Builder::with_capacity(n);
+    for s in spectra {
+        let Some(d) = &s.deconvolution else { continue };
+        for (k, e) in d.envelopes.iter().enumerate() {
+            index.append_value(s.meta.index);
+            id.append_value(s.first_envelope_id + k as u32);
+            mass.append_value(e.neutral_mass);
+            mz.append_value(e.mz);
+            charge.append_value(e.charge);
+            intensity.append_value(e.intensity);
+            score.append_value(e.score);
+            n_peaks.append_value(e.n_peaks);
+            top.append_value(e.most_abundant_mass);
+            average.append_value(e.average_mass);
+        }
+    }
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(index.finish()),
+        Arc::new(id.finish()),
+        Arc::new(mass.finish()),
+        Arc::new(mz.finish()),
+        Arc::new(charge.finish()),
+        Arc::new(intensity.finish()),
+        Arc::new(score.finish()),
+        Arc::new(n_peaks.finish()),
+        Arc::new(top.finish()),
+        Arc::new(average.finish()),
+    ];
+    Ok(RecordBatch::try_new(features_schema(), columns)?)
 }
 
 /// One `spectra` batch.
@@ -100,6 +177,10 @@ pub fn spectra_batch(spectra: &[ProcessedSpectrum]) -> Result<RecordBatch> {
     let mut iso_hi = Float64Builder::with_capacity(n);
     let mut win_lo = Float64Builder::with_capacity(n);
     let mut win_hi = Float64Builder::with_capacity(n);
+    let mut n_features = UInt32Builder::with_capacity(n);
+    let mut z_instrument = Int32Builder::with_capacity(n);
+    let mut z_ours = Int32Builder::with_capacity(n);
+    let mut mono_ours = Float64Builder::with_capacity(n);
     for s in spectra {
         let m = &s.meta;
         index.append_value(m.index);
@@ -124,6 +205,14 @@ pub fn spectra_batch(spectra: &[ProcessedSpectrum]) -> Result<RecordBatch> {
         iso_hi.append_option(p.and_then(|p| p.isolation_upper_mz));
         win_lo.append_option(m.scan_window.map(|w| w.0));
         win_hi.append_option(m.scan_window.map(|w| w.1));
+        n_features.append_value(
+            s.deconvolution
+                .as_ref()
+                .map_or(0, |d| d.envelopes.len() as u32),
+        );
+        z_instrument.append_option(p.and_then(|p| p.charge));
+        z_ours.append_option(s.precursor_check.map(|c| c.charge));
+        mono_ours.append_option(s.precursor_check.map(|c| c.mono_mz));
     }
     let columns: Vec<ArrayRef> = vec![
         Arc::new(index.finish()),
@@ -146,6 +235,10 @@ pub fn spectra_batch(spectra: &[ProcessedSpectrum]) -> Result<RecordBatch> {
         Arc::new(iso_hi.finish()),
         Arc::new(win_lo.finish()),
         Arc::new(win_hi.finish()),
+        Arc::new(n_features.finish()),
+        Arc::new(z_instrument.finish()),
+        Arc::new(z_ours.finish()),
+        Arc::new(mono_ours.finish()),
     ];
     Ok(RecordBatch::try_new(spectra_schema(), columns)?)
 }
@@ -158,8 +251,23 @@ pub fn peaks_batch(spectra: &[ProcessedSpectrum]) -> Result<RecordBatch> {
     let mut intensity = Float32Builder::with_capacity(n);
     let mut snr = Float32Builder::with_capacity(n);
     let mut fwhm = Float32Builder::with_capacity(n);
+    let mut charge = Int32Builder::with_capacity(n);
+    let mut envelope = UInt32Builder::with_capacity(n);
     for s in spectra {
         let p = &s.peaks;
+        match &s.deconvolution {
+            Some(d) => {
+                for k in 0..p.len() {
+                    let e = d.peak_envelope.get(k).copied().flatten();
+                    charge.append_option(e.map(|e| d.envelopes[e as usize].charge));
+                    envelope.append_option(e.map(|e| s.first_envelope_id + e));
+                }
+            }
+            None => {
+                charge.append_nulls(p.len());
+                envelope.append_nulls(p.len());
+            }
+        }
         index.append_value_n(s.meta.index, p.len());
         mz.append_slice(&p.mz);
         intensity.append_slice(&p.intensity);
@@ -174,6 +282,8 @@ pub fn peaks_batch(spectra: &[ProcessedSpectrum]) -> Result<RecordBatch> {
         Arc::new(intensity.finish()),
         Arc::new(snr.finish()),
         Arc::new(fwhm.finish()),
+        Arc::new(charge.finish()),
+        Arc::new(envelope.finish()),
     ];
     Ok(RecordBatch::try_new(peaks_schema(), columns)?)
 }
@@ -189,10 +299,11 @@ fn writer_properties(params_json: &str) -> WriterProperties {
         .build()
 }
 
-/// Writers of the `spectra` and `peaks` tables to any pair of byte sinks.
+/// Writers of the `spectra`, `peaks` and `features` tables to any three byte sinks.
 pub struct TableWriters<W: Write + Send> {
     spectra: ArrowWriter<W>,
     peaks: ArrowWriter<W>,
+    features: Option<ArrowWriter<W>>,
 }
 
 impl<W: Write + Send> std::fmt::Debug for TableWriters<W> {
@@ -202,13 +313,26 @@ impl<W: Write + Send> std::fmt::Debug for TableWriters<W> {
 }
 
 impl<W: Write + Send> TableWriters<W> {
-    /// Starts both tables; `params_json` goes into their metadata.
+    /// Starts the `spectra` and `peaks` tables; `params_json` goes into their metadata.
     pub fn new(spectra: W, peaks: W, params_json: &str) -> Result<Self> {
         let props = writer_properties(params_json);
         Ok(TableWriters {
             spectra: ArrowWriter::try_new(spectra, spectra_schema(), Some(props.clone()))?,
             peaks: ArrowWriter::try_new(peaks, peaks_schema(), Some(props))?,
+            features: None,
         })
+    }
+
+    /// Starts the three tables, `features` included.
+    pub fn with_features(spectra: W, peaks: W, features: W, params_json: &str) -> Result<Self> {
+        let mut writers = TableWriters::new(spectra, peaks, params_json)?;
+        let props = writer_properties(params_json);
+        writers.features = Some(ArrowWriter::try_new(
+            features,
+            features_schema(),
+            Some(props),
+        )?);
+        Ok(writers)
     }
 
     /// Appends a batch of processed spectra to both tables.
@@ -218,12 +342,30 @@ impl<W: Write + Send> TableWriters<W> {
         }
         self.spectra.write(&spectra_batch(spectra)?)?;
         self.peaks.write(&peaks_batch(spectra)?)?;
+        if let Some(features) = &mut self.features {
+            features.write(&features_batch(spectra)?)?;
+        }
         Ok(())
     }
 
-    /// Finishes both files (footers) and returns the sinks.
+    /// Finishes the `spectra` and `peaks` files (footers) and returns their sinks; a
+    /// `features` table is finished and its sink dropped.
     pub fn finish(self) -> Result<(W, W)> {
-        Ok((self.spectra.into_inner()?, self.peaks.into_inner()?))
+        let (spectra, peaks, _) = self.finish_all()?;
+        Ok((spectra, peaks))
+    }
+
+    /// Finishes every file and returns the sinks: spectra, peaks and, if started, features.
+    pub fn finish_all(self) -> Result<(W, W, Option<W>)> {
+        let features = match self.features {
+            Some(writer) => Some(writer.into_inner()?),
+            None => None,
+        };
+        Ok((
+            self.spectra.into_inner()?,
+            self.peaks.into_inner()?,
+            features,
+        ))
     }
 }
 
