@@ -5,12 +5,12 @@ CARGO ?= cargo
 # Benches are built for a smoke run in `check`; skip the slow fat-LTO link there.
 QUICK_BENCH_ENV = CARGO_PROFILE_BENCH_LTO=false CARGO_PROFILE_BENCH_CODEGEN_UNITS=16
 
-.PHONY: demo check fmt lint test doc check-aarch64 bench-smoke cdk bench
+.PHONY: demo check fmt lint test doc check-aarch64 bench-smoke cdk bench python
 
 demo:
 	$(CARGO) run --release --bin mzforge -- run fixtures/data/sim_profile.mzML --out out --min-snr 3
 
-check: fmt lint test doc check-aarch64 bench-smoke cdk
+check: fmt lint test doc check-aarch64 bench-smoke cdk python
 
 fmt:
 	$(CARGO) fmt --all --check
@@ -40,6 +40,10 @@ bench-smoke:
 
 cdk:
 	@if [ -f cdk/ci.sh ]; then bash cdk/ci.sh; fi
+
+# The Python wheel: venv, maturin develop, pytest (including the example notebook).
+python:
+	bash python/ci.sh
 
 bench:
 	$(CARGO) bench -p mzforge-benches

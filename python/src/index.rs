@@ -147,7 +147,11 @@ fn embedded_index(file: &File, len: u64) -> Option<Vec<(u64, String)>> {
     let tag = b"<indexListOffset>";
     let at = memmem::rfind(&tail, tag)? + tag.len();
     let end = at + memchr::memchr(b'<', &tail[at..])?;
-    let offset: u64 = std::str::from_utf8(&tail[at..end]).ok()?.trim().parse().ok()?;
+    let offset: u64 = std::str::from_utf8(&tail[at..end])
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
     if offset >= len {
         return None;
     }

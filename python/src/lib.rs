@@ -18,6 +18,13 @@ mod reader;
 /// The native module.
 #[pymodule]
 fn _mzforge(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    // Parser failures inside third-party readers surface as panics that the engine catches
+    // and turns into errors naming the file; keep the default hook from printing them (as
+    // the command line does). Set MZFORGE_BACKTRACE=1 to see them. The hook belongs to this
+    // extension's copy of the Rust runtime only.
+    if std::env::var_os("MZFORGE_BACKTRACE").is_none() {
+        std::panic::set_hook(Box::new(|_| {}));
+    }
     m.add("__version__", mzforge::VERSION)?;
     m.add_function(wrap_pyfunction!(params::default_params, m)?)?;
     m.add_function(wrap_pyfunction!(params::make_params, m)?)?;

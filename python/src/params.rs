@@ -58,9 +58,7 @@ pub fn make_params(
     spacing_difference: f64,
     max_missing: i64,
 ) -> PyResult<Params> {
-    let mut p = PipelineParams::default();
-    p.threads = non_negative("threads", threads)?;
-    p.ms_levels = ms_levels
+    let ms_levels = ms_levels
         .into_iter()
         .map(|level| match level {
             0 => Err(invalid("ms_levels", "MS levels start at 1")),
@@ -68,7 +66,7 @@ pub fn make_params(
             _ => Err(invalid("ms_levels", "MS levels run from 1 to 255")),
         })
         .collect::<PyResult<_>>()?;
-    p.signal = match signal {
+    let signal = match signal {
         "auto" => SignalPolicy::Auto,
         "declared" => SignalPolicy::Declared,
         "profile" => SignalPolicy::Profile,
@@ -80,7 +78,7 @@ pub fn make_params(
             ))
         }
     };
-    p.on_bad_spectrum = match on_bad_spectrum {
+    let on_bad_spectrum = match on_bad_spectrum {
         "skip" => BadSpectrumPolicy::Skip,
         "fail" => BadSpectrumPolicy::Fail,
         other => {
@@ -90,7 +88,14 @@ pub fn make_params(
             ))
         }
     };
-    p.batch_size = non_negative("batch_size", batch_size)?;
+    let mut p = PipelineParams {
+        threads: non_negative("threads", threads)?,
+        ms_levels,
+        signal,
+        on_bad_spectrum,
+        batch_size: non_negative("batch_size", batch_size)?,
+        ..PipelineParams::default()
+    };
     p.centroid.min_snr = min_snr;
     p.centroid.min_intensity = min_intensity;
     p.centroid.noise.window_mz = noise_window;

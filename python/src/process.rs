@@ -11,8 +11,8 @@ use std::sync::Arc;
 use arrow::array::RecordBatch;
 use arrow::datatypes::{Schema, SchemaRef};
 use mzforge::output::{
-    peaks_batch, peaks_schema, spectra_batch, spectra_schema, ResultDir, TableWriters,
-    PEAKS_FILE, RUN_FILE, SPECTRA_FILE,
+    peaks_batch, peaks_schema, spectra_batch, spectra_schema, ResultDir, TableWriters, PEAKS_FILE,
+    RUN_FILE, SPECTRA_FILE,
 };
 use mzforge::{Pipeline, PipelineParams, RunSummary};
 use pyo3::prelude::*;
@@ -69,15 +69,16 @@ pub fn process(
                 ("mzforge.params".to_string(), params_json.clone()),
                 ("mzforge.version".to_string(), mzforge::VERSION.to_string()),
             ]);
-            let table = |schema: SchemaRef, batches: Vec<RecordBatch>| -> PyResult<Py<ArrowTable>> {
-                let schema = Arc::new(Schema::clone(&schema).with_metadata(metadata.clone()));
-                let batches = batches
-                    .into_iter()
-                    .map(|b| RecordBatch::try_new(schema.clone(), b.columns().to_vec()))
-                    .collect::<Result<Vec<_>, _>>()
-                    .map_err(|e| Kind::Other.err(e.to_string()))?;
-                Py::new(py, ArrowTable::new(schema, batches))
-            };
+            let table =
+                |schema: SchemaRef, batches: Vec<RecordBatch>| -> PyResult<Py<ArrowTable>> {
+                    let schema = Arc::new(Schema::clone(&schema).with_metadata(metadata.clone()));
+                    let batches = batches
+                        .into_iter()
+                        .map(|b| RecordBatch::try_new(schema.clone(), b.columns().to_vec()))
+                        .collect::<Result<Vec<_>, _>>()
+                        .map_err(|e| Kind::Other.err(e.to_string()))?;
+                    Py::new(py, ArrowTable::new(schema, batches))
+                };
             Ok(RunResult {
                 spectra: Some(table(spectra_schema(), spectra)?),
                 peaks: Some(table(peaks_schema(), peaks)?),

@@ -89,11 +89,7 @@ impl Spectrum {
     fn __repr__(&self) -> String {
         format!(
             "Spectrum(index={}, native_id={:?}, ms_level={}, rt_seconds={:.3}, points={})",
-            self.index,
-            self.native_id,
-            self.ms_level,
-            self.rt_seconds,
-            self.n_points
+            self.index, self.native_id, self.ms_level, self.rt_seconds, self.n_points
         )
     }
 }
@@ -190,7 +186,9 @@ impl Sequential {
         };
         match reader.next_raw()? {
             Some(raw) => {
-                self.ids.entry(raw.native_id().to_owned()).or_insert(raw.index());
+                self.ids
+                    .entry(raw.native_id().to_owned())
+                    .or_insert(raw.index());
                 self.next = raw.index() + 1;
                 Ok(Some(raw))
             }
@@ -319,8 +317,8 @@ impl Reader {
             "fail" => false,
             other => {
                 return Err(crate::errors::Kind::InvalidParameter.err(format!(
-                    "invalid parameter `on_bad_spectrum`: must be \"skip\" or \"fail\", not {other:?}"
-                )))
+                "invalid parameter `on_bad_spectrum`: must be \"skip\" or \"fail\", not {other:?}"
+            )))
             }
         };
         let reader = py.detach(|| SpectrumReader::open(&path)).py_err()?;
@@ -378,7 +376,9 @@ impl Reader {
     fn native_ids(&self, py: Python<'_>) -> PyResult<Vec<String>> {
         self.check_open()?;
         match self.access(py)? {
-            Access::Indexed(index) => Ok((0..index.len()).map(|i| index.id(i).to_owned()).collect()),
+            Access::Indexed(index) => {
+                Ok((0..index.len()).map(|i| index.id(i).to_owned()).collect())
+            }
             Access::Sequential(seq) => {
                 let n = py.detach(|| lock(seq).len(&self.path)).py_err()?;
                 let guard = lock(seq);
@@ -447,7 +447,8 @@ impl Reader {
 
     /// Releases the open file handles.
     fn close(&self) {
-        self.closed.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.closed
+            .store(true, std::sync::atomic::Ordering::Relaxed);
         lock(&self.first).take();
         if let Some(Access::Sequential(seq)) = self.access.get() {
             lock(seq).reader = None;

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# The Python package's checks, run by `make python` (part of `make check`): a virtualenv
+# with the test dependencies, a debug build of the extension installed in it (`maturin
+# develop`; the engine crate at opt-level 2 so the tests run at a useful speed without a
+# release build), then pytest, which also executes the example notebook.
+set -euo pipefail
+cd "$(dirname "$0")"
+started=$(date +%s)
+step() { echo "== python: $* ($(( $(date +%s) - started )) s)"; }
+
+VENV=${MZFORGE_VENV:-.venv}
+PYTHON=${PYTHON:-python3}
+CARGO=${CARGO:-cargo}
+
+step "virtualenv $VENV"
+[ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
+"$VENV/bin/python" -m pip install -q --disable-pip-version-check "maturin>=1.9,<2"
+
+step "maturin develop"
+"$VENV/bin/maturin" develop --quiet --extras test \
+  --config 'profile.dev.package.mzforge.opt-level=2'
+
+step "mzforge command line (for the parity tests)"
+$CARGO build --quiet -p mzforge-batch-runner --bin mzforge
+export MZFORGE_CLI="$PWD/../target/debug/mzforge"
+
+step "pytest"
+# Exit status 5 ("no tests collected") is turned into success by tests/conftest.py.
+"$VENV/bin/python" -m pytest -q -p no:cacheprovider "$@"
+
+step "done"

@@ -1,0 +1,140 @@
+"""Type stubs of the native module. Use the package ``mzforge``, not this module."""
+
+import os
+from typing import Any, Iterator, final
+
+import numpy as np
+import numpy.typing as npt
+
+__version__: str
+
+def simd_backend() -> str:
+    """The SIMD backend this CPU uses: ``"avx2"``, ``"neon"`` or ``"scalar"``."""
+
+def default_params() -> str: ...
+@final
+class Params:
+    def to_json(self) -> str: ...
+
+def make_params(
+    *,
+    threads: int,
+    ms_levels: list[int],
+    signal: str,
+    on_bad_spectrum: str,
+    batch_size: int,
+    min_snr: float,
+    min_intensity: float,
+    noise_window: float,
+    spacing_difference_gap: float,
+    spacing_difference: float,
+    max_missing: int,
+) -> Params: ...
+def centroid(
+    mz: npt.NDArray[np.float64], intensity: npt.NDArray[np.float32], params: Params
+) -> tuple[
+    npt.NDArray[np.float64],
+    npt.NDArray[np.float32],
+    npt.NDArray[np.float32],
+    npt.NDArray[np.float32],
+]: ...
+def process(path: str, params: Params, out: str | None = None) -> RunResult: ...
+@final
+class Precursor:
+    """The precursor of an MSn spectrum, as the instrument recorded it."""
+
+    @property
+    def mz(self) -> float:
+        """Selected ion m/z (NaN when the file gives none)."""
+    @property
+    def charge(self) -> int | None: ...
+    @property
+    def intensity(self) -> float | None: ...
+    @property
+    def isolation_target_mz(self) -> float | None: ...
+    @property
+    def isolation_lower_mz(self) -> float | None: ...
+    @property
+    def isolation_upper_mz(self) -> float | None: ...
+
+@final
+class Spectrum:
+    """One decoded spectrum: metadata and numpy arrays owning the decoded data."""
+
+    @property
+    def index(self) -> int:
+        """Position in the file, from 0."""
+    @property
+    def native_id(self) -> str: ...
+    @property
+    def ms_level(self) -> int: ...
+    @property
+    def rt_seconds(self) -> float: ...
+    @property
+    def polarity(self) -> str:
+        """``"positive"``, ``"negative"`` or ``"unknown"``."""
+    @property
+    def signal_declared(self) -> str | None:
+        """``"profile"``, ``"centroid"`` or None: what the file declares."""
+    @property
+    def precursor(self) -> Precursor | None: ...
+    @property
+    def scan_window(self) -> tuple[float, float] | None: ...
+    @property
+    def mz(self) -> npt.NDArray[np.float64]:
+        """m/z values, ascending."""
+    @property
+    def intensity(self) -> npt.NDArray[np.float32]: ...
+    def __len__(self) -> int: ...
+
+@final
+class SpectrumIterator(Iterator[Spectrum]):
+    def __iter__(self) -> SpectrumIterator: ...
+    def __next__(self) -> Spectrum: ...
+
+@final
+class Reader:
+    """A reader of one mzML or MGF file; see :func:`mzforge.open`."""
+
+    def __init__(self, path: str | os.PathLike[str], on_bad_spectrum: str = "skip") -> None: ...
+    @property
+    def path(self) -> str: ...
+    @property
+    def info(self) -> dict[str, Any]:
+        """``format`` (``"mzml"``/``"mgf"``), ``gzip``, ``declared_spectrum_count``,
+        ``instruments``."""
+    @property
+    def warnings(self) -> list[str]: ...
+    @property
+    def indexed(self) -> bool:
+        """True when random access seeks (plain mzML), False when it scans (gzip, MGF)."""
+    @property
+    def native_ids(self) -> list[str]: ...
+    def __len__(self) -> int: ...
+    def __getitem__(self, key: int | str) -> Spectrum: ...
+    def __iter__(self) -> SpectrumIterator: ...
+    def close(self) -> None: ...
+    def __enter__(self) -> Reader: ...
+    def __exit__(self, *args: object) -> bool: ...
+
+@final
+class ArrowTable:
+    """Record batches exported through the Arrow PyCapsule interface."""
+
+    @property
+    def num_rows(self) -> int: ...
+    def __arrow_c_stream__(self, requested_schema: object | None = None) -> object: ...
+    def __arrow_c_schema__(self) -> object: ...
+
+@final
+class RunResult:
+    @property
+    def spectra(self) -> ArrowTable | None: ...
+    @property
+    def peaks(self) -> ArrowTable | None: ...
+    @property
+    def params_json(self) -> str: ...
+    @property
+    def summary_json(self) -> str: ...
+    @property
+    def output(self) -> str | None: ...

@@ -1,0 +1,134 @@
+"""Long calls release the GIL (two `process` calls overlap), and `fork()` after or during
+use does not deadlock: every run builds its own worker pool and drops it before returning."""
+
+from __future__ import annotations
+
+import faulthandler
+import os
+import signal
+import threading
+import time
+import warnings
+
+import pytest
+
+import mzforge
+
+from conftest import FIXTURES
+
+SIM = FIXTURES / "sim_profile.mzML"
+WATCHDOG_SECONDS = 300
+
+
+@pytest.fixture
+def watchdog():
+    # A call that held the GIL while blocked would freeze every Python thread, timeouts
+    # included; faulthandler's watchdog runs in C and turns such a hang into a failure.
+    faulthandler.dump_traceback_later(WATCHDOG_SECONDS, exit=True)
+    yield
+    faulthandler.cancel_dump_traceback_later()
+
+
+@pytest.fixture
+def fifo(tmp_path):
+    path = tmp_path / "stream.mzML"
+    os.mkfifo(path)
+    yield path
+    # Unblock a reader still waiting for a writer, whatever the test did.
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK)
+        os.close(fd)
+    except OSError:
+        pass
+
+
+def feed(fifo, data: bytes) -> None:
+    with open(fifo, "wb") as w:
+        w.write(data)
+
+
+def start(target) -> tuple[threading.Thread, dict]:
+    box: dict = {}
+
+    def run():
+        try:
+            box["value"] = target()
+        except BaseException as e:  # reported by the test
+            box["error"] = e
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread, box
+
+
+@pytest.mark.parametrize("call", ["process", "open"])
+def test_a_blocked_call_lets_another_process_call_run(watchdog, fifo, call):
+    # Thread A waits inside the engine for its input (a named pipe nobody writes yet).
+    if call == "process":
+        a, a_box = start(lambda: mzforge.process(fifo, threads=1))
+    else:
+        a, a_box = start(lambda: [s.native_id for s in mzforge.open(fifo)])
+    time.sleep(0.2)
+    assert a.is_alive()
+    # Thread B runs a whole process call meanwhile: only possible if A released the GIL.
+    b, b_box = start(lambda: mzforge.process(SIM, threads=1))
+    b.join(120)
+    assert not b.is_alive() and "value" in b_box, b_box.get("error")
+    assert a.is_alive() and not a_box, "A finished without input?"
+    feed(fifo, SIM.read_bytes())
+    a.join(120)
+    assert "value" in a_box, a_box.get("error")
+    if call == "process":
+        assert a_box["value"].peaks.equals(b_box["value"].peaks)
+    else:
+        assert len(a_box["value"]) == 20
+
+
+def wait_child(pid: int, seconds: float = 120) -> int:
+    deadline = time.monotonic() + seconds
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return os.waitstatus_to_exitcode(status)
+        if time.monotonic() > deadline:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            pytest.fail("the forked child deadlocked")
+        time.sleep(0.02)
+
+
+def child_work() -> bool:
+    result = mzforge.process(SIM, threads=2)
+    spectra = list(mzforge.open(SIM))
+    peaks = mzforge.centroid(spectra[0].mz, spectra[0].intensity)
+    return result.summary["spectra_written"] == 20 and len(spectra) == 20 and len(peaks) > 0
+
+
+def fork_and_check() -> int:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # Python 3.12+: fork with threads
+        pid = os.fork()
+    if pid == 0:
+        try:
+            os._exit(0 if child_work() else 1)
+        except BaseException:
+            os._exit(2)
+    return wait_child(pid)
+
+
+def test_fork_after_use_does_not_deadlock():
+    mzforge.process(SIM, threads=2)
+    reader = mzforge.open(SIM)
+    reader[3]
+    assert fork_and_check() == 0
+    assert len(reader) == 20  # the parent's reader is unaffected
+
+
+def test_fork_while_another_thread_is_inside_a_run(watchdog, fifo):
+    a, a_box = start(lambda: mzforge.process(fifo, threads=2))
+    time.sleep(0.2)
+    assert a.is_alive()
+    assert fork_and_check() == 0
+    feed(fifo, SIM.read_bytes())
+    a.join(120)
+    assert "value" in a_box, a_box.get("error")

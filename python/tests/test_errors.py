@@ -1,0 +1,130 @@
+"""Bad input and bad parameters raise the documented exceptions with the command line's
+messages, and never crash the interpreter."""
+
+from __future__ import annotations
+
+import pytest
+
+import mzforge
+
+from conftest import FIXTURES, SHARED, run_cli, shared
+
+BROKEN = [
+    "edge/1min.mzML",  # pre-1.0 mzML
+    "edge/MzMLFile_6_uncompresscor.MzML.gz",  # corrupt gzip
+    "edge/IndexedmzMLFile_2_broken.mzML",
+    "edge/MzMLFile_3_invalid.mzML",
+    "edge/empty_XML.mzML",
+]
+
+
+def cli_error(*args) -> str:
+    done = run_cli(*args)
+    assert done.returncode == 1, done.stderr
+    lines = [l for l in done.stderr.splitlines() if l.startswith("error: ")]
+    assert len(lines) == 1, done.stderr
+    return lines[0].removeprefix("error: ")
+
+
+@pytest.mark.parametrize("rel", BROKEN)
+def test_broken_files_raise_invalid_input_with_the_cli_message(tmp_path, rel):
+    path = shared(rel)
+    with pytest.raises(mzforge.InvalidInputError) as info:
+        mzforge.process(path)
+    assert isinstance(info.value, ValueError)
+    assert path.name in str(info.value)
+    assert str(info.value) == cli_error("run", path, "--out", tmp_path, "--quiet")
+    # The reader fails the same way, at open or while iterating.
+    with pytest.raises(mzforge.InvalidInputError) as info:
+        for _ in mzforge.open(path):
+            pass
+    assert path.name in str(info.value)
+    # Nothing was written for the broken file.
+    with pytest.raises(mzforge.InvalidInputError):
+        mzforge.process(path, out=tmp_path / "py")
+    assert not (tmp_path / "py").exists() or not any((tmp_path / "py").iterdir())
+
+
+def test_missing_file_raises_input_read_error(tmp_path):
+    missing = tmp_path / "missing.mzML"
+    with pytest.raises(mzforge.InputReadError) as info:
+        mzforge.process(missing)
+    assert isinstance(info.value, OSError)
+    assert str(info.value) == cli_error("run", missing, "--out", tmp_path, "--quiet")
+    with pytest.raises(mzforge.InputReadError, match="missing.mzML"):
+        mzforge.open(missing)
+
+
+def test_not_a_mass_spectrometry_file(tmp_path):
+    picture = tmp_path / "picture.mzML"
+    picture.write_bytes(b"\x89PNG\r\n\x1a\n....")
+    with pytest.raises(mzforge.InvalidInputError, match="not an mzML or MGF file") as info:
+        mzforge.open(picture)
+    assert str(info.value) == cli_error("run", picture, "--out", tmp_path / "o", "--quiet")
+
+
+def test_corrupt_spectrum_is_skipped_or_fails_as_asked(tmp_path):
+    path = shared("edge/FileFilter_39_input_corrupt.mzML")
+    result = mzforge.process(path)
+    assert result.summary["spectra_skipped"] == 1
+    assert any(w.startswith("skipped: ") and "Numpress" in w for w in result.warnings)
+    reader = mzforge.open(path)
+    spectra = list(reader)
+    assert len(spectra) == len(reader) - 1
+    assert reader.warnings == [w for w in result.warnings if w.startswith("skipped: ")]
+    with pytest.raises(mzforge.InvalidInputError) as info:
+        mzforge.process(path, on_bad_spectrum="fail")
+    expected = cli_error("run", path, "--out", tmp_path, "--quiet", "--on-bad-spectrum", "fail")
+    assert str(info.value) == expected
+    with pytest.raises(mzforge.InvalidInputError, match="spectrum 0"):
+        list(mzforge.open(path, on_bad_spectrum="fail"))
+    with pytest.raises(mzforge.InvalidInputError, match="spectrum 0"):
+        reader[0]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "flags"),
+    [
+        ({"min_snr": -1.0}, ["--min-snr=-1"]),
+        ({"noise_window": 0.0}, ["--noise-window", "0"]),
+        ({"ms_levels": [0]}, ["--ms-levels", "0"]),
+        ({"threads": 5000}, ["--threads", "5000"]),
+    ],
+)
+def test_bad_parameters_raise_with_the_cli_message(tmp_path, kwargs, flags):
+    with pytest.raises(mzforge.InvalidParameterError) as info:
+        mzforge.process(FIXTURES / "sim_profile.mzML", **kwargs)
+    expected = cli_error("run", FIXTURES / "sim_profile.mzML", "--out", tmp_path, *flags)
+    assert str(info.value) == expected
+
+
+def test_unknown_policy_names_the_parameter():
+    with pytest.raises(mzforge.InvalidParameterError, match="`signal`"):
+        mzforge.process(FIXTURES / "sim_profile.mzML", signal="guess")
+    with pytest.raises(mzforge.InvalidParameterError, match="`on_bad_spectrum`"):
+        mzforge.open(FIXTURES / "sim_profile.mzML", on_bad_spectrum="ignore")
+
+
+# One 744k-point spectrum; processing it is slow in the debug build CI tests, and the engine's
+# own tests process it.
+READ_ONLY = {"5B8egg_500ng_30V450ms18msReal_Ramp3_01.mzML_one_scan.gz"}
+
+
+def test_every_edge_file_gives_a_result_or_a_documented_error():
+    shared("edge")
+    for path in sorted((SHARED / "edge").iterdir()):
+        try:
+            reader = mzforge.open(path)
+            for _ in reader:
+                pass
+            len(reader)
+            if len(reader):
+                reader[len(reader) - 1]
+        except mzforge.MzforgeError:
+            pass
+        if path.name in READ_ONLY:
+            continue
+        try:
+            mzforge.process(path)
+        except mzforge.MzforgeError:
+            pass

@@ -1,0 +1,130 @@
+"""`mzforge.open`: iteration, length, random access (seeking or scanning), arrays."""
+
+from __future__ import annotations
+
+import gzip
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import mzforge
+
+from conftest import FIXTURES, shared
+
+SIM = FIXTURES / "sim_profile.mzML"
+
+
+def test_iteration_gives_every_spectrum_with_numpy_arrays():
+    with mzforge.open(SIM) as reader:
+        spectra = list(reader)
+    assert len(spectra) == 20
+    assert [s.index for s in spectra] == list(range(20))
+    s = spectra[0]
+    assert s.native_id == "scan=1" and s.ms_level == 1
+    assert s.mz.dtype == np.float64 and s.intensity.dtype == np.float32
+    assert len(s) == len(s.mz) == len(s.intensity) > 100
+    assert np.all(np.diff(s.mz) > 0)
+    assert s.polarity in {"positive", "negative", "unknown"}
+    assert s.signal_declared == "profile"
+    assert "scan=1" in repr(s)
+
+
+def test_arrays_are_moved_from_rust_not_copied():
+    spectrum = next(iter(mzforge.open(SIM)))
+    # The array's memory belongs to the Rust vector it was decoded into.
+    assert not spectrum.mz.flags.owndata
+    assert type(spectrum.mz.base).__name__ == "PySliceContainer"
+    assert type(spectrum.intensity.base).__name__ == "PySliceContainer"
+
+
+def test_each_iteration_starts_from_the_beginning():
+    reader = mzforge.open(SIM)
+    first = [s.native_id for s in reader]
+    second = [s.native_id for s in reader]
+    assert first == second and len(first) == 20
+
+
+def test_random_access_by_position_and_native_id_on_an_indexed_file():
+    reader = mzforge.open(SIM)
+    assert len(reader) == 20
+    assert reader.indexed
+    sequential = list(reader)
+    for i in (0, 7, 19, 3):
+        s = reader[i]
+        assert s.index == i and s.native_id == sequential[i].native_id
+        assert np.array_equal(s.mz, sequential[i].mz)
+        assert np.array_equal(s.intensity, sequential[i].intensity)
+    assert reader[-1].native_id == sequential[-1].native_id
+    assert reader["scan=5"].index == 4
+    assert reader.native_ids == [s.native_id for s in sequential]
+    with pytest.raises(IndexError):
+        reader[20]
+    with pytest.raises(KeyError):
+        reader["scan=999"]
+    with pytest.raises(TypeError):
+        reader[1.5]
+
+
+def test_random_access_without_the_files_index(tmp_path):
+    # Remove the <indexList>: the reader must find the spectra by scanning the bytes.
+    text = SIM.read_text()
+    stripped = re.sub(r"</mzML>.*", "</mzML>\n", text, flags=re.S)
+    stripped = re.sub(r"<indexedmzML[^>]*>\s*", "", stripped)
+    plain = tmp_path / "plain.mzML"
+    plain.write_text(stripped)
+    reader = mzforge.open(plain)
+    assert reader.indexed and len(reader) == 20
+    assert reader["scan=12"].index == 11
+    assert np.array_equal(reader[11].mz, mzforge.open(SIM)[11].mz)
+
+
+def test_random_access_on_gzip_scans_sequentially(tmp_path):
+    packed = tmp_path / "sim.mzML.gz"
+    with open(SIM, "rb") as src, gzip.open(packed, "wb") as dst:
+        shutil.copyfileobj(src, dst)
+    reader = mzforge.open(packed)
+    assert reader.info["gzip"] and not reader.indexed
+    assert reader[5].native_id == "scan=6"
+    assert reader[2].native_id == "scan=3"  # backwards: reopens
+    assert reader["scan=20"].index == 19
+    assert len(reader) == 20
+    with pytest.raises(KeyError):
+        reader["nope"]
+    assert np.array_equal(reader[3].mz, mzforge.open(SIM)[3].mz)
+
+
+def test_mgf_reads_and_counts():
+    path = shared("mgf/small.mgf")
+    reader = mzforge.open(path)
+    assert reader.info["format"] == "mgf"
+    n = sum(1 for _ in reader)
+    assert len(reader) == n > 0
+    last = reader[n - 1]
+    assert last.index == n - 1 and last.ms_level == 2 and last.precursor is not None
+
+
+def test_precursors_of_msn_spectra():
+    reader = mzforge.open(shared("runs/BSA1.mzML"))
+    ms2 = next(s for s in reader if s.ms_level == 2)
+    assert ms2.precursor is not None and ms2.precursor.mz > 0
+    assert "Precursor(" in repr(ms2.precursor)
+
+
+def test_closed_reader_refuses_work():
+    reader = mzforge.open(SIM)
+    reader.close()
+    with pytest.raises(ValueError, match="closed"):
+        len(reader)
+    with pytest.raises(ValueError, match="closed"):
+        iter(reader)
+
+
+def test_info_and_repr():
+    reader = mzforge.open(SIM)
+    assert reader.info["format"] == "mzml"
+    assert reader.info["declared_spectrum_count"] == 20
+    assert "sim_profile.mzML" in repr(reader)
+    assert Path(reader.path) == SIM
