@@ -19,7 +19,7 @@ use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use mzforge::output::{ResultDir, TableWriters, PEAKS_FILE, RUN_FILE, SPECTRA_FILE};
+use mzforge::output::{ResultDir, TableWriters, FEATURES_FILE, PEAKS_FILE, RUN_FILE, SPECTRA_FILE};
 use mzforge::{CentroidMzMLWriter, Pipeline, PipelineParams, RunSummary, SpectrumReader};
 use object_store::ObjectMeta;
 use serde::{Deserialize, Serialize};
@@ -215,7 +215,7 @@ pub struct Qc {
     pub tic_total: f64,
     /// Centroids written.
     pub peaks: u64,
-    /// Deconvoluted features written (null until the engine deconvolves).
+    /// Deconvoluted features written (null in results of versions without deconvolution).
     pub features: Option<u64>,
     /// Warnings raised, and the first of them.
     pub warnings_total: u64,
@@ -467,9 +467,10 @@ pub fn process(job: &Job<'_>, input: &Input, out: &Location) -> Result<Done> {
         }
     };
 
-    let mut tables = TableWriters::new(
+    let mut tables = TableWriters::with_features(
         staging.sink(SPECTRA_FILE)?,
         staging.sink(PEAKS_FILE)?,
+        staging.sink(FEATURES_FILE)?,
         &params_json,
     )?;
     let mut mzml = match job.write_mzml {
@@ -486,7 +487,7 @@ pub fn process(job: &Job<'_>, input: &Input, out: &Location) -> Result<Done> {
         if crate::signals::stop_requested() || deadline.is_some_and(|d| Instant::now() >= d) {
             return Err(mzforge::Error::Write {
                 path: "result".into(),
-                source: std::io::Error::new(std::io::ErrorKind::Interrupted, "stopped"),
+                source: std::io::Error::other("stopped"),
             });
         }
         tables.write(batch)?;
@@ -517,7 +518,11 @@ pub fn process(job: &Job<'_>, input: &Input, out: &Location) -> Result<Done> {
             return Err(classify_read_error(e, progress.as_deref()));
         }
     };
-    let (spectra_sink, peaks_sink) = tables.finish()?;
+    let (spectra_sink, peaks_sink, features_sink) = tables.finish_all()?;
+    let sinks: Vec<Sink> = [Some(spectra_sink), Some(peaks_sink), features_sink]
+        .into_iter()
+        .flatten()
+        .collect();
     if let Some(writer) = mzml {
         writer.finish()?;
     }
@@ -551,7 +556,7 @@ pub fn process(job: &Job<'_>, input: &Input, out: &Location) -> Result<Done> {
         (None, Input::Local(_)) => return Err(Error::Internal("local input without hash".into())),
     };
 
-    let mut outputs = vec![SPECTRA_FILE, PEAKS_FILE];
+    let mut outputs = vec![SPECTRA_FILE, PEAKS_FILE, FEATURES_FILE];
     if job.write_mzml {
         outputs.push(MZML_FILE);
     }
@@ -572,7 +577,7 @@ pub fn process(job: &Job<'_>, input: &Input, out: &Location) -> Result<Done> {
         centroid_spectra: summary.centroid_spectra,
         tic_total,
         peaks: summary.peaks_written,
-        features: None,
+        features: Some(summary.features_written),
         warnings_total: summary.warnings_total,
         warnings: summary.warnings.clone(),
     };
@@ -582,7 +587,7 @@ pub fn process(job: &Job<'_>, input: &Input, out: &Location) -> Result<Done> {
     // manifest.
     match staging {
         Staging::Dir(dir) => {
-            for sink in [spectra_sink, peaks_sink] {
+            for sink in sinks {
                 if let Sink::File(file) = sink {
                     let file = file.into_inner().map_err(|e| Error::Io {
                         path: target.to_string(),
@@ -616,7 +621,7 @@ pub fn process(job: &Job<'_>, input: &Input, out: &Location) -> Result<Done> {
                 None
             };
             let mut objects = Vec::new();
-            for sink in [spectra_sink, peaks_sink] {
+            for sink in sinks {
                 if let Sink::Object(writer) = sink {
                     objects.push(writer.complete()?);
                 }

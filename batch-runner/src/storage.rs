@@ -401,6 +401,12 @@ impl ReadProgress {
     }
 }
 
+/// The I/O error of a stop signal. Not `ErrorKind::Interrupted`: `read_exact` and `write_all`
+/// retry those forever.
+fn stopped() -> std::io::Error {
+    std::io::Error::other("stopped by a stop signal")
+}
+
 /// A blocking `Read` over an object being downloaded; see the module docs.
 #[derive(Debug)]
 pub struct ObjectReader {
@@ -430,10 +436,7 @@ impl Read for ObjectReader {
         }
         while self.current.is_empty() {
             if crate::signals::stop_requested() {
-                return Err(std::io::Error::new(
-                    std::io::ErrorKind::Interrupted,
-                    "stop signal",
-                ));
+                return Err(stopped());
             }
             match self.receiver.blocking_recv() {
                 None => return Ok(0),
@@ -617,10 +620,7 @@ impl ObjectWriter {
 impl Write for ObjectWriter {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         if crate::signals::stop_requested() {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::Interrupted,
-                "stop signal",
-            ));
+            return Err(stopped());
         }
         self.bytes += buf.len() as u64;
         match self.upload.as_mut() {

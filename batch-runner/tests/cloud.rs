@@ -6,7 +6,6 @@
 //! Needs `moto_server` (`pip install 'moto[server]'`) and python's `jsonschema`; with `CI` set,
 //! a missing server or missing data is a failure, not a skip.
 
-use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -73,12 +72,16 @@ fn moto() -> Option<Moto> {
     panic!("moto_server did not start on port {port}");
 }
 
-/// One plain HTTP/1.1 request (moto does not check signatures).
+/// moto does not check signatures, but treats requests without credentials as anonymous (and
+/// anonymous reads of objects written with credentials are denied).
+const AUTH: &str = "Authorization: AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=0";
+
+/// One plain HTTP/1.1 request.
 fn http(port: u16, method: &str, path: &str, body: &[u8]) -> std::io::Result<(u16, Vec<u8>)> {
     let mut stream = TcpStream::connect(("127.0.0.1", port))?;
     write!(
         stream,
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{AUTH}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()
     )?;
     stream.write_all(body)?;
@@ -277,17 +280,23 @@ fn run_s3_to_s3_on_real_files_is_complete_and_idempotent() {
     ) else {
         return;
     };
-    moto.bucket("in");
-    moto.bucket("out");
+    moto.bucket("inputs");
+    moto.bucket("outputs");
     let bsa_bytes = std::fs::read(&bsa).unwrap();
-    moto.put("in", "raw/BSA1.mzML", &bsa_bytes);
-    moto.put("in", "raw/small.mzML.gz", &std::fs::read(&gz).unwrap());
-    moto.put("in", "raw/notes.txt", b"not an input");
+    moto.put("inputs", "raw/BSA1.mzML", &bsa_bytes);
+    moto.put("inputs", "raw/small.mzML.gz", &std::fs::read(&gz).unwrap());
+    moto.put("inputs", "raw/notes.txt", b"not an input");
 
     // A prefix as input: every mzML/MGF under it.
     let output = mzforge(
         &moto,
-        &["run", "s3://in/raw/", "--out", "s3://out/res/", "--json"],
+        &[
+            "run",
+            "s3://inputs/raw/",
+            "--out",
+            "s3://outputs/res/",
+            "--json",
+        ],
         &[],
     );
     assert!(output.status.success(), "{}", text(&output));
@@ -299,22 +308,24 @@ fn run_s3_to_s3_on_real_files_is_complete_and_idempotent() {
         text(&output)
     );
 
-    let mut keys = moto.keys("out", "res/");
+    let mut keys = moto.keys("outputs", "res/");
     keys.sort();
     assert_eq!(
         keys,
         [
+            "res/BSA1/features.parquet",
             "res/BSA1/manifest.json",
             "res/BSA1/peaks.parquet",
             "res/BSA1/run.json",
             "res/BSA1/spectra.parquet",
+            "res/small/features.parquet",
             "res/small/manifest.json",
             "res/small/peaks.parquet",
             "res/small/run.json",
             "res/small/spectra.parquet",
         ]
     );
-    assert!(moto.pending_uploads("out").is_empty());
+    assert!(moto.pending_uploads("outputs").is_empty());
 
     // The same run locally, from disk: the tables must agree.
     let local = tempfile::tempdir().unwrap();
@@ -332,8 +343,8 @@ fn run_s3_to_s3_on_real_files_is_complete_and_idempotent() {
     assert!(local_out.status.success(), "{}", text(&local_out));
     let local_spectra = std::fs::read(local.path().join("BSA1/spectra.parquet")).unwrap();
     let local_peaks = std::fs::read(local.path().join("BSA1/peaks.parquet")).unwrap();
-    let s3_spectra = moto.get("out", "res/BSA1/spectra.parquet").unwrap();
-    let s3_peaks = moto.get("out", "res/BSA1/peaks.parquet").unwrap();
+    let s3_spectra = moto.get("outputs", "res/BSA1/spectra.parquet").unwrap();
+    let s3_peaks = moto.get("outputs", "res/BSA1/peaks.parquet").unwrap();
     assert_eq!(parquet_rows(s3_spectra.clone()), 1684);
     assert_eq!(parquet_rows(s3_spectra), parquet_rows(local_spectra));
     assert_eq!(parquet_rows(s3_peaks.clone()), parquet_rows(local_peaks));
@@ -344,45 +355,50 @@ fn run_s3_to_s3_on_real_files_is_complete_and_idempotent() {
         s3_peaks.len()
     );
 
-    let manifest = moto.json("out", "res/BSA1/manifest.json");
+    let manifest = moto.json("outputs", "res/BSA1/manifest.json");
     assert_eq!(manifest["complete"], true);
-    assert_eq!(manifest["input"]["path"], "s3://in/raw/BSA1.mzML");
+    assert_eq!(manifest["input"]["path"], "s3://inputs/raw/BSA1.mzML");
     assert_eq!(manifest["input"]["bytes"], bsa_bytes.len() as u64);
     assert_eq!(manifest["input"]["sha256"], sha256_hex(&bsa_bytes));
     assert_eq!(manifest["qc"]["spectra_written"], 1684);
     assert!(manifest["qc"]["tic_total"].as_f64().unwrap() > 0.0);
+    let local_features = std::fs::read(local.path().join("BSA1/features.parquet")).unwrap();
+    assert_eq!(
+        manifest["qc"]["features"].as_i64().unwrap(),
+        parquet_rows(local_features)
+    );
     assert_eq!(
         manifest["qc"]["peaks"].as_i64().unwrap(),
-        parquet_rows(moto.get("out", "res/BSA1/peaks.parquet").unwrap())
+        parquet_rows(moto.get("outputs", "res/BSA1/peaks.parquet").unwrap())
     );
-    let run_json = moto.json("out", "res/BSA1/run.json");
+    let run_json = moto.json("outputs", "res/BSA1/run.json");
     assert_eq!(run_json["summary"]["spectra_written"], 1684);
-    validate("result-manifest.json", &[manifest.clone()]);
+    validate("result-manifest.json", std::slice::from_ref(&manifest));
 
     // Same input, same parameters: skipped, nothing rewritten.
     let again = mzforge(
         &moto,
         &[
             "run",
-            "s3://in/raw/BSA1.mzML",
+            "s3://inputs/raw/BSA1.mzML",
             "--out",
-            "s3://out/res",
+            "s3://outputs/res",
             "--json",
         ],
         &[],
     );
     assert!(again.status.success(), "{}", text(&again));
     assert_eq!(json_lines(&again)[0]["status"], "skipped");
-    assert_eq!(moto.json("out", "res/BSA1/manifest.json"), manifest);
+    assert_eq!(moto.json("outputs", "res/BSA1/manifest.json"), manifest);
 
     // Other parameters: redone, consistently (the new manifest names the new parameters).
     let other = mzforge(
         &moto,
         &[
             "run",
-            "s3://in/raw/BSA1.mzML",
+            "s3://inputs/raw/BSA1.mzML",
             "--out",
-            "s3://out/res",
+            "s3://outputs/res",
             "--json",
             "--min-intensity",
             "1000",
@@ -391,12 +407,12 @@ fn run_s3_to_s3_on_real_files_is_complete_and_idempotent() {
     );
     assert!(other.status.success(), "{}", text(&other));
     assert_eq!(json_lines(&other)[0]["status"], "ok");
-    let redone = moto.json("out", "res/BSA1/manifest.json");
+    let redone = moto.json("outputs", "res/BSA1/manifest.json");
     assert_ne!(redone["params_sha256"], manifest["params_sha256"]);
     assert!(redone["qc"]["peaks"].as_u64() < manifest["qc"]["peaks"].as_u64());
     assert_eq!(
         redone["qc"]["peaks"].as_i64().unwrap(),
-        parquet_rows(moto.get("out", "res/BSA1/peaks.parquet").unwrap())
+        parquet_rows(moto.get("outputs", "res/BSA1/peaks.parquet").unwrap())
     );
 
     // Local input to S3 and S3 input to a local directory work the same way.
@@ -406,19 +422,21 @@ fn run_s3_to_s3_on_real_files_is_complete_and_idempotent() {
             "run",
             gz.to_str().unwrap(),
             "--out",
-            "s3://out/fromdisk/",
+            "s3://outputs/fromdisk/",
             "-q",
         ],
         &[],
     );
     assert!(up.status.success(), "{}", text(&up));
-    assert!(moto.get("out", "fromdisk/small/manifest.json").is_some());
+    assert!(moto
+        .get("outputs", "fromdisk/small/manifest.json")
+        .is_some());
     let down_dir = tempfile::tempdir().unwrap();
     let down = mzforge(
         &moto,
         &[
             "run",
-            "s3://in/raw/small.mzML.gz",
+            "s3://inputs/raw/small.mzML.gz",
             "--out",
             down_dir.path().to_str().unwrap(),
             "-q",
@@ -439,36 +457,40 @@ fn corrupt_and_missing_inputs_leave_no_result_prefix() {
     ) else {
         return;
     };
-    moto.bucket("in");
-    moto.bucket("out");
-    moto.put("in", "corrupt.mzML.gz", &std::fs::read(&corrupt).unwrap());
-    moto.put("in", "old.mzML", &std::fs::read(&invalid).unwrap());
-    moto.put("in", "text.mzML", b"hello, this is not mzML at all\n");
+    moto.bucket("inputs");
+    moto.bucket("outputs");
+    moto.put(
+        "inputs",
+        "corrupt.mzML.gz",
+        &std::fs::read(&corrupt).unwrap(),
+    );
+    moto.put("inputs", "old.mzML", &std::fs::read(&invalid).unwrap());
+    moto.put("inputs", "text.mzML", b"hello, this is not mzML at all\n");
 
     for (input, expect) in [
-        ("s3://in/corrupt.mzML.gz", "gzip"),
-        ("s3://in/old.mzML", "pre-1.0"),
-        ("s3://in/text.mzML", "not an mzML or MGF file"),
-        ("s3://in/nope.mzML", "no such object"),
+        ("s3://inputs/corrupt.mzML.gz", "gzip"),
+        ("s3://inputs/old.mzML", "pre-1.0"),
+        ("s3://inputs/text.mzML", "not an mzML or MGF file"),
+        ("s3://inputs/nope.mzML", "no such object"),
     ] {
-        let output = mzforge(&moto, &["run", input, "--out", "s3://out/bad/"], &[]);
+        let output = mzforge(&moto, &["run", input, "--out", "s3://outputs/bad/"], &[]);
         assert_eq!(output.status.code(), Some(1), "{input}: {}", text(&output));
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(stderr.contains(expect), "{input}: {stderr}");
         assert!(
-            stderr.contains(input.trim_start_matches("s3://in/")),
+            stderr.contains(input.trim_start_matches("s3://inputs/")),
             "{input}: {stderr}"
         );
         assert!(
-            moto.keys("out", "bad/").is_empty(),
+            moto.keys("outputs", "bad/").is_empty(),
             "{input} left {:?}",
-            moto.keys("out", "bad/")
+            moto.keys("outputs", "bad/")
         );
-        assert!(moto.pending_uploads("out").is_empty());
+        assert!(moto.pending_uploads("outputs").is_empty());
     }
     // Unreachable store: transient, exit 75 (retry).
     let down = Command::new(env!("CARGO_BIN_EXE_mzforge"))
-        .args(["run", "s3://in/text.mzML", "--out", "/tmp/never"])
+        .args(["run", "s3://inputs/text.mzML", "--out", "/tmp/never"])
         .env(
             "AWS_ENDPOINT_URL",
             format!("http://127.0.0.1:{}", free_port()),
@@ -481,6 +503,15 @@ fn corrupt_and_missing_inputs_leave_no_result_prefix() {
     assert_ne!(down.status.code(), Some(0), "{}", text(&down));
 }
 
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// A stop signal (Spot interruption) mid-run aborts the uploads: no manifest, no object, no
 /// pending multipart upload; exit 75. A hard kill leaves no visible object either.
 #[test]
@@ -488,18 +519,18 @@ fn interrupted_runs_publish_nothing() {
     let (Some(moto), Some(bsa)) = (moto(), shared("runs/BSA1.mzML")) else {
         return;
     };
-    moto.bucket("in");
-    moto.bucket("out");
-    moto.put("in", "BSA1.mzML", &std::fs::read(&bsa).unwrap());
+    moto.bucket("inputs");
+    moto.bucket("outputs");
+    moto.put("inputs", "BSA1.mzML", &std::fs::read(&bsa).unwrap());
 
     for signal in ["TERM", "KILL"] {
         let mut command = Command::new(env!("CARGO_BIN_EXE_mzforge"));
         command
             .args([
                 "run",
-                "s3://in/BSA1.mzML",
+                "s3://inputs/BSA1.mzML",
                 "--out",
-                "s3://out/int/",
+                "s3://outputs/int/",
                 "--threads",
                 "1",
             ])
@@ -510,9 +541,10 @@ fn interrupted_runs_publish_nothing() {
         }
         // Small parts so that uploads start early; a batch at a time so it takes a while.
         command.env("MZFORGE_S3_PART_BYTES", (64 * 1024).to_string());
-        let mut child = command.spawn().unwrap();
+        let mut guard = KillOnDrop(command.spawn().unwrap());
+        let child = &mut guard.0;
         let started = Instant::now();
-        while moto.pending_uploads("out").is_empty() {
+        while moto.pending_uploads("outputs").is_empty() {
             assert!(
                 started.elapsed() < Duration::from_secs(60),
                 "no multipart upload started"
@@ -536,15 +568,15 @@ fn interrupted_runs_publish_nothing() {
             .read_to_string(&mut stderr)
             .unwrap();
         assert!(
-            moto.keys("out", "int/").is_empty(),
+            moto.keys("outputs", "int/").is_empty(),
             "{signal}: {:?}",
-            moto.keys("out", "int/")
+            moto.keys("outputs", "int/")
         );
         if signal == "TERM" {
             assert_eq!(status.code(), Some(75), "{stderr}");
             assert!(stderr.contains("interrupted"), "{stderr}");
             assert!(
-                moto.pending_uploads("out").is_empty(),
+                moto.pending_uploads("outputs").is_empty(),
                 "uploads not aborted"
             );
         }
@@ -552,11 +584,17 @@ fn interrupted_runs_publish_nothing() {
     // A re-run after the interruptions completes normally.
     let output = mzforge(
         &moto,
-        &["run", "s3://in/BSA1.mzML", "--out", "s3://out/int/", "-q"],
+        &[
+            "run",
+            "s3://inputs/BSA1.mzML",
+            "--out",
+            "s3://outputs/int/",
+            "-q",
+        ],
         &[],
     );
     assert!(output.status.success(), "{}", text(&output));
-    assert!(moto.get("out", "int/BSA1/manifest.json").is_some());
+    assert!(moto.get("outputs", "int/BSA1/manifest.json").is_some());
 }
 
 // ---- AWS Batch array jobs ------------------------------------------------------------------
@@ -571,14 +609,22 @@ fn batch_array_children_pick_their_input_and_exit_by_failure_class() {
     ) else {
         return;
     };
-    moto.bucket("up");
-    moto.bucket("res");
-    moto.put("up", "a/three_test_scans.mzML", &std::fs::read(&a).unwrap());
-    moto.put("up", "a/small.mgf", &std::fs::read(&b).unwrap());
-    moto.put("up", "a/corrupt.mzML.gz", &std::fs::read(&corrupt).unwrap());
+    moto.bucket("uploads-b");
+    moto.bucket("results-b");
+    moto.put(
+        "uploads-b",
+        "a/three_test_scans.mzML",
+        &std::fs::read(&a).unwrap(),
+    );
+    moto.put("uploads-b", "a/small.mgf", &std::fs::read(&b).unwrap());
+    moto.put(
+        "uploads-b",
+        "a/corrupt.mzML.gz",
+        &std::fs::read(&corrupt).unwrap(),
+    );
     let entry = |index: usize, key: &str, stem: &str| {
         json!({
-            "index": index, "url": format!("s3://up/{key}"), "bytes": 1, "eTag": null,
+            "index": index, "url": format!("s3://uploads-b/{key}"), "bytes": 1, "eTag": null,
             "stem": stem, "format": "mzml", "gzip": false, "scan": "full", "spectra": 0,
             "spectraPerLevel": {}, "profileSpectra": 0, "centroidSpectra": 0, "declaredSpectra": null,
         })
@@ -587,7 +633,7 @@ fn batch_array_children_pick_their_input_and_exit_by_failure_class() {
         "analysisId": "job1",
         "params": {"centroid": {"min_snr": 1.0}},
         "mzml": false,
-        "output": "s3://res/analyses/job1/results",
+        "output": "s3://results-b/analyses/job1/results",
         "route": "batch",
         "routing": {},
         "inputs": [
@@ -598,12 +644,12 @@ fn batch_array_children_pick_their_input_and_exit_by_failure_class() {
         ],
     });
     moto.put(
-        "res",
+        "results-b",
         "analyses/job1/analysis.json",
         manifest.to_string().as_bytes(),
     );
     let env = [
-        ("MZFORGE_RESULTS_BUCKET", "res"),
+        ("MZFORGE_RESULTS_BUCKET", "results-b"),
         ("MZFORGE_MANIFEST_KEY", "analyses/job1/analysis.json"),
     ];
     let child = |index: &str| {
@@ -615,10 +661,10 @@ fn batch_array_children_pick_their_input_and_exit_by_failure_class() {
     let one = child("1");
     assert!(one.status.success(), "{}", text(&one));
     assert!(moto
-        .get("res", "analyses/job1/results/small/manifest.json")
+        .get("results-b", "analyses/job1/results/small/manifest.json")
         .is_some());
     assert!(moto
-        .keys("res", "analyses/job1/results/three_test_scans")
+        .keys("results-b", "analyses/job1/results/three_test_scans")
         .is_empty());
     // A retried child skips what is done.
     let again = child("1");
@@ -626,10 +672,16 @@ fn batch_array_children_pick_their_input_and_exit_by_failure_class() {
     assert_eq!(json_lines(&again)[0]["status"], "skipped");
     // Permanent failures: bad input 65, missing input 66, index out of range 78.
     assert_eq!(child("2").status.code(), Some(65));
-    assert!(moto.keys("res", "analyses/job1/results/corrupt").is_empty());
+    assert!(moto
+        .keys("results-b", "analyses/job1/results/corrupt")
+        .is_empty());
     assert_eq!(child("3").status.code(), Some(66));
     assert_eq!(child("9").status.code(), Some(78));
-    let no_manifest = mzforge(&moto, &["batch", "--manifest", "s3://res/none.json"], &[]);
+    let no_manifest = mzforge(
+        &moto,
+        &["batch", "--manifest", "s3://results-b/none.json"],
+        &[],
+    );
     assert_eq!(
         no_manifest.status.code(),
         Some(78),
@@ -639,7 +691,10 @@ fn batch_array_children_pick_their_input_and_exit_by_failure_class() {
     // Child 0, with the parameters of the manifest.
     let zero = child("0");
     assert!(zero.status.success(), "{}", text(&zero));
-    let run = moto.json("res", "analyses/job1/results/three_test_scans/run.json");
+    let run = moto.json(
+        "results-b",
+        "analyses/job1/results/three_test_scans/run.json",
+    );
     assert_eq!(run["params"]["centroid"]["min_snr"], 1.0);
 }
 
@@ -832,7 +887,7 @@ fn lambda_steps_run_an_analysis_end_to_end_with_typed_errors() {
         &std::fs::read(&corrupt).unwrap(),
     );
     let request = json!({"inputs": ["data/an1/"], "params": {"centroid": {"min_snr": 1.0}}});
-    validate("request.json", &[request.clone()]);
+    validate("request.json", std::slice::from_ref(&request));
     moto.put(
         "uploads",
         "requests/an1.json",
@@ -843,11 +898,11 @@ fn lambda_steps_run_an_analysis_end_to_end_with_typed_errors() {
     let mut lambda = LambdaProcess::start(&moto, None);
     let start_event =
         json!({"analysisId": "an1", "request": {"bucket": "uploads", "key": "requests/an1.json"}});
-    validate("preprocess-input.json", &[start_event.clone()]);
+    validate("preprocess-input.json", std::slice::from_ref(&start_event));
     let mut event = start_event.clone();
     event["step"] = json!("preprocess");
     let pre = lambda.invoke(event).expect("preprocess");
-    validate("preprocess-output.json", &[pre.clone()]);
+    validate("preprocess-output.json", std::slice::from_ref(&pre));
     assert_eq!(pre["route"], "lambda");
     assert_eq!(pre["inputCount"], 2);
     assert_eq!(pre["manifestKey"], "analyses/an1/analysis.json");
@@ -877,10 +932,10 @@ fn lambda_steps_run_an_analysis_end_to_end_with_typed_errors() {
     state["analyses"] = Value::Array(analyses.clone());
     state["step"] = json!("postprocess");
     let post = lambda.invoke(state).expect("postprocess");
-    validate("postprocess-output.json", &[post.clone()]);
+    validate("postprocess-output.json", std::slice::from_ref(&post));
     assert_eq!(post["status"], "complete");
     let summary = moto.json("results", "analyses/an1/summary.json");
-    validate("summary.json", &[summary.clone()]);
+    validate("summary.json", std::slice::from_ref(&summary));
     assert_eq!(summary["inputs"].as_array().unwrap().len(), 2);
     let total: u64 = analyses
         .iter()
@@ -944,7 +999,7 @@ fn lambda_steps_run_an_analysis_end_to_end_with_typed_errors() {
         "error": {"Error": "Mzforge.BadInput", "Cause": bad.to_string()},
     });
     let recorded = lambda.invoke(failure_event).expect("record-failure");
-    validate("failure.json", &[recorded.clone()]);
+    validate("failure.json", std::slice::from_ref(&recorded));
     assert_eq!(recorded["recorded"], true);
     assert_eq!(recorded["retryable"], false);
     let stored = moto.json("results", "analyses/bad/failure.json");
