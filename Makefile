@@ -5,12 +5,12 @@ CARGO ?= cargo
 # Benches are built for a smoke run in `check`; skip the slow fat-LTO link there.
 QUICK_BENCH_ENV = CARGO_PROFILE_BENCH_LTO=false CARGO_PROFILE_BENCH_CODEGEN_UNITS=16
 
-.PHONY: demo check fmt lint test doc check-aarch64 bench-smoke cdk bench python
+.PHONY: demo check fmt lint test doc check-aarch64 bench-smoke cdk bench python cloud
 
 demo:
 	$(CARGO) run --release --bin mzforge -- run fixtures/data/sim_profile.mzML --out out --min-snr 3
 
-check: fmt lint test doc check-aarch64 bench-smoke cdk python
+check: fmt lint test doc check-aarch64 bench-smoke cdk python cloud
 
 fmt:
 	$(CARGO) fmt --all --check
@@ -37,6 +37,10 @@ check-aarch64:
 
 bench-smoke:
 	@if [ -d benches/benches ]; then $(QUICK_BENCH_ENV) $(CARGO) bench -p mzforge-benches -- --quick; fi
+
+# S3 (moto), Batch and Lambda against local services; the Batch image built and run (batch-runner/ci.sh).
+cloud:
+	bash batch-runner/ci.sh
 
 cdk:
 	@if [ -f cdk/ci.sh ]; then bash cdk/ci.sh; fi
