@@ -249,7 +249,7 @@ impl Centroider {
 
             self.spline
                 .fit(&mz[first..=last], y[first..=last].iter().map(|&v| v as f64));
-            let (apex_mz, apex_int) = self.spline.maximum(mz[i - 1], mz[i + 1], 1e-6);
+            let (apex_mz, apex_int) = self.spline.maximum_between(i - 1 - first, i + 1 - first);
             let fwhm = self.spline.fwhm(apex_mz, apex_int);
             let noise_here = if use_snr {
                 noise[i]

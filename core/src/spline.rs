@@ -62,9 +62,8 @@ impl NaturalSpline {
         j
     }
 
-    /// The spline's value at `at` (extrapolated with the end segments outside the knots).
-    pub(crate) fn eval(&self, at: f64) -> f64 {
-        let j = self.segment(at);
+    /// Value at `at` on segment `j` (between knots `j` and `j + 1`).
+    fn eval_in(&self, j: usize, at: f64) -> f64 {
         let h = self.x[j + 1] - self.x[j];
         let a = (self.x[j + 1] - at) / h;
         let b = (at - self.x[j]) / h;
@@ -73,7 +72,14 @@ impl NaturalSpline {
             + ((a * a * a - a) * self.m[j] + (b * b * b - b) * self.m[j + 1]) * h * h / 6.0
     }
 
+    /// The spline's value at `at` (extrapolated with the end segments outside the knots).
+    #[cfg(test)]
+    pub(crate) fn eval(&self, at: f64) -> f64 {
+        self.eval_in(self.segment(at), at)
+    }
+
     /// The spline's first derivative at `at`.
+    #[cfg(test)]
     pub(crate) fn derivative(&self, at: f64) -> f64 {
         let j = self.segment(at);
         let h = self.x[j + 1] - self.x[j];
@@ -83,59 +89,118 @@ impl NaturalSpline {
             + (3.0 * b * b - 1.0) / 6.0 * h * self.m[j + 1]
     }
 
-    /// Position and value of the maximum between `left` and `right`, by bisection on the
-    /// derivative down to an interval of `tolerance`.
-    pub(crate) fn maximum(&self, left: f64, right: f64, tolerance: f64) -> (f64, f64) {
-        let (mut lo, mut hi) = (left, right);
-        for _ in 0..200 {
-            if hi - lo <= tolerance {
-                break;
+    /// Local maxima of segment `j`: on it the derivative is a quadratic in the segment
+    /// coordinate `b` = (x − x_j) / h, `A b² + B b + C`, solved in closed form.
+    fn segment_maximum(&self, j: usize) -> Option<(f64, f64)> {
+        let h = self.x[j + 1] - self.x[j];
+        let (mj, mk) = (self.m[j], self.m[j + 1]);
+        let slope = (self.y[j + 1] - self.y[j]) / h;
+        let qa = -0.5 * h * (mj - mk);
+        let qb = h * mj;
+        let qc = slope - h / 6.0 * (2.0 * mj + mk);
+        let mut best: Option<(f64, f64)> = None;
+        let mut consider = |b: f64| {
+            // A maximum: the derivative falls through zero (2 A b + B < 0).
+            if (-1e-9..=1.0 + 1e-9).contains(&b) && 2.0 * qa * b + qb < 0.0 {
+                let at = self.x[j] + b.clamp(0.0, 1.0) * h;
+                let value = self.eval_in(j, at);
+                if best.is_none_or(|(_, v)| value > v) {
+                    best = Some((at, value));
+                }
             }
-            let mid = 0.5 * (lo + hi);
-            let slope = self.derivative(mid);
-            if slope.abs() <= f64::EPSILON {
-                lo = mid;
-                hi = mid;
-                break;
+        };
+        if qa.abs() < 1e-300 {
+            if qb != 0.0 {
+                consider(-qc / qb);
             }
-            if slope < 0.0 {
-                hi = mid;
-            } else {
-                lo = mid;
+        } else {
+            let disc = qb * qb - 4.0 * qa * qc;
+            if disc >= 0.0 {
+                // Numerically stable roots.
+                let q = -0.5 * (qb + qb.signum() * disc.sqrt());
+                if q != 0.0 {
+                    consider(q / qa);
+                    consider(qc / q);
+                } else {
+                    consider(-qb / (2.0 * qa));
+                }
             }
         }
-        let at = 0.5 * (lo + hi);
-        (at, self.eval(at))
+        best
     }
 
-    /// Full width at half maximum around the apex, found by bisection on each side between the
-    /// apex and the outermost knot. Where the spline does not fall to half height inside the
-    /// knots, the outermost knot is taken (an underestimate).
+    /// Position and value of the maximum between knots `left` and `right` (indices), the
+    /// highest stationary maximum of the segments in between; the highest knot if the spline
+    /// has none there.
+    pub(crate) fn maximum_between(&self, left: usize, right: usize) -> (f64, f64) {
+        let mut best: Option<(f64, f64)> = None;
+        for j in left..right {
+            if let Some((at, value)) = self.segment_maximum(j) {
+                if best.is_none_or(|(_, v)| value > v) {
+                    best = Some((at, value));
+                }
+            }
+        }
+        best.unwrap_or_else(|| {
+            let k = (left..=right)
+                .max_by(|&a, &b| self.y[a].total_cmp(&self.y[b]))
+                .unwrap_or(left);
+            (self.x[k], self.y[k])
+        })
+    }
+
+    /// Index of the knot just left of (or at) `at`.
+    fn knot_before(&self, at: f64) -> usize {
+        self.segment(at)
+    }
+
+    /// Full width at half maximum around the apex: on each side, the first knot below half
+    /// height bounds the segment where the spline crosses it, found there by bisection. Where
+    /// the spline does not fall to half height inside the knots, the outermost knot is taken
+    /// (an underestimate).
     pub(crate) fn fwhm(&self, apex_x: f64, apex_y: f64) -> f64 {
         let half = apex_y / 2.0;
-        let tolerance = 0.01 * half.abs();
-        let side = |outer: f64| -> f64 {
-            if self.eval(outer) > half {
-                return outer;
-            }
-            let (mut far, mut near) = (outer, apex_x);
-            let mut mid = outer;
-            for _ in 0..100 {
-                mid = 0.5 * (far + near);
-                let value = self.eval(mid);
-                if (value - half).abs() <= tolerance {
+        let n = self.x.len();
+        let apex_segment = self.knot_before(apex_x);
+        let crossing = |j: usize, from: f64, to: f64| -> f64 {
+            // The spline goes from above half at `from` to below at `to` on segment j.
+            let (mut inside, mut outside) = (from, to);
+            for _ in 0..40 {
+                let mid = 0.5 * (inside + outside);
+                if self.eval_in(j, mid) >= half {
+                    inside = mid;
+                } else {
+                    outside = mid;
+                }
+                if (outside - inside).abs() <= 1e-9 * apex_x.abs().max(1.0) {
                     break;
                 }
-                if value < half {
-                    far = mid;
-                } else {
-                    near = mid;
-                }
             }
-            mid
+            0.5 * (inside + outside)
         };
-        let left = side(self.x[0]);
-        let right = side(self.x[self.x.len() - 1]);
+        // Left side: knots apex_segment, apex_segment - 1, ...
+        let mut left = self.x[0];
+        let mut k = apex_segment as isize;
+        let mut inner = apex_x;
+        while k >= 0 {
+            let ku = k as usize;
+            if self.y[ku] < half {
+                left = crossing(ku.min(n - 2), inner, self.x[ku]);
+                break;
+            }
+            inner = self.x[ku];
+            k -= 1;
+        }
+        // Right side: knots apex_segment + 1, ...
+        let mut right = self.x[n - 1];
+        let mut inner = apex_x;
+        for ku in apex_segment + 1..n {
+            if self.y[ku] < half {
+                right = crossing(ku - 1, inner, self.x[ku]);
+                break;
+            }
+            inner = self.x[ku];
+        }
         (right - left).abs()
     }
 }
@@ -179,7 +244,7 @@ mod tests {
             x.iter()
                 .map(|v| 1e6 * (-(v - centre).powi(2) / (2.0 * sigma * sigma)).exp()),
         );
-        let (at, height) = s.maximum(x[2], x[4], 1e-7);
+        let (at, height) = s.maximum_between(2, 4);
         assert!((at - centre).abs() / centre < 1e-6, "apex {at}");
         assert!((height - 1e6).abs() / 1e6 < 0.03, "height {height}");
         let fwhm = s.fwhm(at, height);
