@@ -290,3 +290,38 @@ fn simulated_envelopes_are_recovered() {
     assert!(recall >= 0.95, "recall {recall}");
     assert!(precision >= 0.95, "precision {precision}");
 }
+
+/// OpenMS's Deisotoper keeps the monoisotopic peak of each isotope pattern it finds: most of
+/// them should be monoisotopic peaks of our envelopes.
+#[test]
+fn agrees_with_openms_deisotoper() {
+    let (Some(input), Some(output)) = (
+        shared("deconvolution/Deisotoper_test_in.mzML"),
+        shared("deconvolution/Deisotoper_test_out.mzML"),
+    ) else {
+        return;
+    };
+    let reference = crate::common::read_all(&output).remove(0).mz;
+    let spectra = process(&input, PipelineParams::default());
+    let mut mono: Vec<f64> = spectra[0]
+        .deconvolution
+        .as_ref()
+        .unwrap()
+        .envelopes
+        .iter()
+        .map(|e| e.mz)
+        .collect();
+    mono.sort_by(f64::total_cmp);
+    let near = |sorted: &[f64], x: f64| sorted.iter().any(|m| ((m - x) / x).abs() * 1e6 <= 10.0);
+    let found = reference.iter().filter(|&&m| near(&mono, m)).count();
+    eprintln!(
+        "Deisotoper: {found}/{} of OpenMS's deisotoped peaks are our monoisotopic peaks ({} envelopes)",
+        reference.len(),
+        mono.len()
+    );
+    assert!(
+        found as f64 >= 0.75 * reference.len() as f64,
+        "{found}/{}",
+        reference.len()
+    );
+}
