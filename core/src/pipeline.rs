@@ -152,6 +152,35 @@ pub struct PrecursorCheck {
     pub mono_mz: f64,
 }
 
+/// The survey scans kept to check precursors in. In files where MS1 and MSn scans alternate,
+/// the last [`RECENT_SURVEYS`] suffice; files that list every MS1 scan before the MSn scans
+/// need them all, up to [`SURVEY_MEMORY_PEAKS`] centroids.
+#[derive(Debug, Default)]
+struct SurveyMemory {
+    scans: VecDeque<SurveyScan>,
+    peaks: usize,
+    seen_msn: bool,
+    interleaved: bool,
+}
+
+impl SurveyMemory {
+    fn remember(&mut self, scan: SurveyScan) {
+        if self.seen_msn {
+            self.interleaved = true;
+        }
+        self.peaks += scan.mz.len();
+        self.scans.push_back(scan);
+        while self.peaks > SURVEY_MEMORY_PEAKS
+            || (self.interleaved && self.scans.len() > RECENT_SURVEYS)
+        {
+            match self.scans.pop_front() {
+                Some(old) => self.peaks -= old.mz.len(),
+                None => break,
+            }
+        }
+    }
+}
+
 /// A recent survey scan, to check the precursors of the MSn scans that follow it.
 #[derive(Debug, Default)]
 struct SurveyScan {
@@ -239,7 +268,10 @@ const QUEUE_BATCHES: usize = 4;
 /// Survey-scan centroids remembered to find MSn precursors in (about 16 bytes each): enough
 /// for whole runs of usual size even when a file lists all MS1 scans before the MS2 scans;
 /// beyond it the oldest survey scans are forgotten.
-pub const SURVEY_MEMORY_PEAKS: usize = 4_000_000;
+pub const SURVEY_MEMORY_PEAKS: usize = 2_000_000;
+
+/// Survey scans kept when MS1 and MSn scans alternate.
+const RECENT_SURVEYS: usize = 8;
 
 /// Survey scans tried for one precursor, nearest in time first.
 const SURVEYS_TRIED: usize = 3;
@@ -302,8 +334,7 @@ impl Pipeline {
             ..Default::default()
         };
         let mut per_level = [0u64; 256];
-        let mut surveys = VecDeque::new();
-        let mut survey_peaks = 0usize;
+        let mut surveys = SurveyMemory::default();
         let mut survey_deconvolver =
             Deconvolver::with_cache(self.params.deconvolve.clone(), self.patterns.clone());
         let mut next_envelope_id = 0u32;
@@ -387,12 +418,7 @@ impl Pipeline {
                     }
                 }
                 for s in done.iter_mut() {
-                    self.check_precursor(
-                        s,
-                        &mut surveys,
-                        &mut survey_peaks,
-                        &mut survey_deconvolver,
-                    );
+                    self.check_precursor(s, &mut surveys, &mut survey_deconvolver);
                     s.first_envelope_id = next_envelope_id;
                     let found = s
                         .deconvolution
@@ -464,8 +490,7 @@ impl Pipeline {
     fn check_precursor(
         &self,
         s: &mut ProcessedSpectrum,
-        surveys: &mut VecDeque<SurveyScan>,
-        survey_peaks: &mut usize,
+        surveys: &mut SurveyMemory,
         deconvolver: &mut Deconvolver,
     ) {
         let level = s.meta.ms_level;
@@ -477,6 +502,7 @@ impl Pipeline {
                 // sorted by MS level exist), newest first.
                 let rt = s.meta.rt_seconds;
                 let mut before: Vec<&SurveyScan> = surveys
+                    .scans
                     .iter()
                     .filter(|v| {
                         v.ms_level < level && v.negative == negative && v.rt_seconds <= rt + 1e-6
@@ -512,14 +538,7 @@ impl Pipeline {
             }
         }
         if s.meta.precursor.is_none() || level == 1 {
-            *survey_peaks += s.peaks.len();
-            while *survey_peaks > SURVEY_MEMORY_PEAKS {
-                match surveys.pop_front() {
-                    Some(old) => *survey_peaks -= old.mz.len(),
-                    None => break,
-                }
-            }
-            surveys.push_back(SurveyScan {
+            surveys.remember(SurveyScan {
                 rt_seconds: s.meta.rt_seconds,
                 ms_level: level,
                 negative,
@@ -527,6 +546,8 @@ impl Pipeline {
                 intensity: s.peaks.intensity.clone(),
                 deconvolution: s.deconvolution.clone(),
             });
+        } else {
+            surveys.seen_msn = true;
         }
     }
 
