@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The Python package's checks, run by `make python` (part of `make check`): a virtualenv
 # with the test dependencies, a debug build of the extension installed in it (`maturin
-# develop`; the engine crate at opt-level 2 so the tests run at a useful speed without a
-# release build), then pytest, which also executes the example notebook.
+# develop`, no
+# release build; the workspace profile optimises the engine crate in dev builds), then pytest,
+# which also executes the example notebook.
 set -euo pipefail
 cd "$(dirname "$0")"
 started=$(date +%s)
@@ -17,12 +18,13 @@ step "virtualenv $VENV"
 "$VENV/bin/python" -m pip install -q --disable-pip-version-check "maturin>=1.9,<2"
 
 step "maturin develop"
-"$VENV/bin/maturin" develop --quiet --extras test \
-  --config 'profile.dev.package.mzforge.opt-level=2'
+"$VENV/bin/maturin" develop --quiet --extras test
 
-step "mzforge command line (for the parity tests)"
-$CARGO build --quiet -p mzforge-batch-runner --bin mzforge
-export MZFORGE_CLI="$PWD/../target/debug/mzforge"
+if [ -z "${MZFORGE_CLI:-}" ]; then
+  step "mzforge command line (for the parity tests)"
+  $CARGO build --quiet -p mzforge-batch-runner --bin mzforge
+  export MZFORGE_CLI="$PWD/../target/debug/mzforge"
+fi
 
 step "pytest"
 # Exit status 5 ("no tests collected") is turned into success by tests/conftest.py.

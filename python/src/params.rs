@@ -1,6 +1,7 @@
 //! Parameters: built here from keyword arguments onto the engine's defaults, validated by
 //! the engine, so names, checks and messages are those of `mzforge run` and `run.json`.
 
+use mzforge::isotopes::IsotopeModel;
 use mzforge::pipeline::{BadSpectrumPolicy, SignalPolicy};
 use mzforge::PipelineParams;
 use pyo3::prelude::*;
@@ -43,6 +44,7 @@ fn non_negative(name: &str, value: i64) -> PyResult<usize> {
 #[pyo3(signature = (
     *, threads, ms_levels, signal, on_bad_spectrum, batch_size,
     min_snr, min_intensity, noise_window, spacing_difference_gap, spacing_difference, max_missing,
+    deconvolve, charge_range, isotope_model, tolerance_ppm, min_fit,
 ))]
 #[allow(clippy::too_many_arguments)]
 pub fn make_params(
@@ -57,6 +59,11 @@ pub fn make_params(
     spacing_difference_gap: f64,
     spacing_difference: f64,
     max_missing: i64,
+    deconvolve: bool,
+    charge_range: Option<(i64, i64)>,
+    isotope_model: &str,
+    tolerance_ppm: f64,
+    min_fit: f64,
 ) -> PyResult<Params> {
     let ms_levels = ms_levels
         .into_iter()
@@ -102,6 +109,31 @@ pub fn make_params(
     p.centroid.spacing_difference_gap = spacing_difference_gap;
     p.centroid.spacing_difference = spacing_difference;
     p.centroid.max_missing = non_negative("max_missing", max_missing)?;
+    let d = &mut p.deconvolve;
+    d.enabled = deconvolve;
+    if let Some((low, high)) = charge_range {
+        let charge =
+            |v: i64| u32::try_from(v).map_err(|_| invalid("charge_range", "charges must be >= 0"));
+        d.charge_min = charge(low)?;
+        d.charge_max = charge(high)?;
+        d.auto_charge = false;
+    }
+    d.model = match isotope_model {
+        "averagine" => IsotopeModel::Averagine,
+        "glycan" => IsotopeModel::Glycan,
+        "glycopeptide" => IsotopeModel::Glycopeptide,
+        "nucleotide" => IsotopeModel::Nucleotide,
+        other => {
+            return Err(invalid(
+                "isotope_model",
+                format!(
+                    "must be one of averagine, glycan, glycopeptide, nucleotide, not {other:?}"
+                ),
+            ))
+        }
+    };
+    d.tolerance_ppm = tolerance_ppm;
+    d.min_fit = min_fit;
     p.validate().py_err()?;
     Ok(Params(p))
 }

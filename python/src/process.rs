@@ -11,8 +11,8 @@ use std::sync::Arc;
 use arrow::array::RecordBatch;
 use arrow::datatypes::{Schema, SchemaRef};
 use mzforge::output::{
-    peaks_batch, peaks_schema, spectra_batch, spectra_schema, ResultDir, TableWriters, PEAKS_FILE,
-    RUN_FILE, SPECTRA_FILE,
+    features_batch, features_schema, peaks_batch, peaks_schema, spectra_batch, spectra_schema,
+    ResultDir, TableWriters, FEATURES_FILE, PEAKS_FILE, RUN_FILE, SPECTRA_FILE,
 };
 use mzforge::{Pipeline, PipelineParams, RunSummary};
 use pyo3::prelude::*;
@@ -31,6 +31,8 @@ pub struct RunResult {
     spectra: Option<Py<ArrowTable>>,
     /// One row per centroid (None when the run wrote to a directory).
     peaks: Option<Py<ArrowTable>>,
+    /// One row per isotopic envelope (None when the run wrote to a directory).
+    features: Option<Py<ArrowTable>>,
     /// The full parameter set, as JSON.
     params_json: String,
     /// Counts and warnings, as JSON (the `summary` of `run.json`).
@@ -63,7 +65,7 @@ pub fn process(
     let pipeline = Pipeline::new(params).py_err()?;
     match out {
         None => {
-            let (spectra, peaks, summary) =
+            let (spectra, peaks, features, summary) =
                 py.detach(|| in_memory(&pipeline, &path)).map_err(to_py)?;
             let metadata = HashMap::from([
                 ("mzforge.params".to_string(), params_json.clone()),
@@ -82,6 +84,7 @@ pub fn process(
             Ok(RunResult {
                 spectra: Some(table(spectra_schema(), spectra)?),
                 peaks: Some(table(peaks_schema(), peaks)?),
+                features: Some(table(features_schema(), features)?),
                 params_json,
                 summary_json: summary_json(&summary)?,
                 output: None,
@@ -95,6 +98,7 @@ pub fn process(
             Ok(RunResult {
                 spectra: None,
                 peaks: None,
+                features: None,
                 params_json,
                 summary_json: summary_json(&summary)?,
                 output: Some(target),
@@ -107,19 +111,26 @@ fn summary_json(summary: &RunSummary) -> PyResult<String> {
     serde_json::to_string(summary).map_err(|e| Kind::Other.err(e.to_string()))
 }
 
-type Tables = (Vec<RecordBatch>, Vec<RecordBatch>, RunSummary);
+type Tables = (
+    Vec<RecordBatch>,
+    Vec<RecordBatch>,
+    Vec<RecordBatch>,
+    RunSummary,
+);
 
 fn in_memory(pipeline: &Pipeline, path: &Path) -> mzforge::Result<Tables> {
     let mut spectra = Vec::new();
     let mut peaks = Vec::new();
+    let mut features = Vec::new();
     let summary = pipeline.run_path(path, &mut |batch| {
         if !batch.is_empty() {
             spectra.push(spectra_batch(batch)?);
             peaks.push(peaks_batch(batch)?);
+            features.push(features_batch(batch)?);
         }
         Ok(())
     })?;
-    Ok((spectra, peaks, summary))
+    Ok((spectra, peaks, features, summary))
 }
 
 /// A failure of a run into a directory, with the command line's message.
@@ -182,10 +193,15 @@ fn run_to_dir(
             .map(BufWriter::new)
             .map_err(io_context(format!("cannot create {}", path.display())))
     };
-    let mut tables = TableWriters::new(open(SPECTRA_FILE)?, open(PEAKS_FILE)?, params_json)?;
+    let mut tables = TableWriters::with_features(
+        open(SPECTRA_FILE)?,
+        open(PEAKS_FILE)?,
+        open(FEATURES_FILE)?,
+        params_json,
+    )?;
     let summary = pipeline.run(reader, &mut |batch| tables.write(batch))?;
-    let (spectra, peaks) = tables.finish()?;
-    for writer in [spectra, peaks] {
+    let (spectra, peaks, features) = tables.finish_all()?;
+    for writer in [Some(spectra), Some(peaks), features].into_iter().flatten() {
         writer
             .into_inner()
             .map_err(|e| e.into_error())
@@ -196,7 +212,7 @@ fn run_to_dir(
         mzforge_version: mzforge::VERSION,
         input: input_record(input)?,
         params: pipeline.params(),
-        outputs: vec![SPECTRA_FILE, PEAKS_FILE],
+        outputs: vec![SPECTRA_FILE, PEAKS_FILE, FEATURES_FILE],
         summary: &summary,
     };
     let run_json = dir.file(RUN_FILE);

@@ -49,7 +49,13 @@ def test_parameter_defaults_are_the_engines():
         "spacing_difference_gap": engine["centroid"]["spacing_difference_gap"],
         "spacing_difference": engine["centroid"]["spacing_difference"],
         "max_missing": engine["centroid"]["max_missing"],
+        "deconvolve": engine["deconvolve"]["enabled"],
+        "charge_range": None,
+        "isotope_model": engine["deconvolve"]["model"],
+        "tolerance_ppm": engine["deconvolve"]["tolerance_ppm"],
+        "min_fit": engine["deconvolve"]["min_fit"],
     }
+    assert engine["deconvolve"]["auto_charge"]  # charge_range=None: the automatic range
     process_defaults = _signature_defaults(mzforge.process)
     process_defaults.pop("out")
     assert process_defaults == expected

@@ -33,8 +33,11 @@ CASES = [
     ("runs/BSA1.mzML", {}, []),
     ("runs/QualityControl_1_in1.mzML.gz", {"ms_levels": [1], "min_intensity": 100.0},
      ["--ms-levels", "1", "--min-intensity", "100"]),
-    ("profile/small.mzML", {"noise_window": 50.0, "min_snr": 1.0, "signal": "declared"},
-     ["--noise-window", "50", "--min-snr", "1", "--signal", "declared"]),
+    ("profile/small.mzML", {"noise_window": 50.0, "min_snr": 1.0, "signal": "declared",
+                            "charge_range": (1, 4), "tolerance_ppm": 5.0},
+     ["--noise-window", "50", "--min-snr", "1", "--signal", "declared",
+      "--charge-range", "1-4", "--tolerance-ppm", "5"]),
+    ("runs/MS3_nonHierarchical.mzML", {"deconvolve": False}, ["--no-deconvolve"]),
 ]
 
 
@@ -47,7 +50,7 @@ def test_tables_equal_the_command_lines_parquet(tmp_path, rel, kwargs, flags):
     path = case_path(rel)
     result = mzforge.process(path, **kwargs)
     written = cli_run(path, tmp_path, *flags)
-    for name in ("spectra", "peaks"):
+    for name in ("spectra", "peaks", "features"):
         expected = pq.read_table(written / f"{name}.parquet")
         ours = getattr(result, name)
         assert ours.schema.equals(expected.schema, check_metadata=False)
@@ -68,7 +71,7 @@ def test_out_writes_the_files_mzforge_run_writes(tmp_path, rel, kwargs, flags):
     assert result.output == ours
     theirs = cli_run(path, tmp_path / "cli", *flags)
     assert sorted(p.name for p in ours.iterdir()) == sorted(p.name for p in theirs.iterdir())
-    for name in ("spectra.parquet", "peaks.parquet"):
+    for name in ("spectra.parquet", "peaks.parquet", "features.parquet"):
         a, b = pq.ParquetFile(ours / name), pq.ParquetFile(theirs / name)
         assert a.read().equals(b.read())
         assert a.metadata.metadata == b.metadata.metadata
@@ -81,6 +84,7 @@ def test_out_writes_the_files_mzforge_run_writes(tmp_path, rel, kwargs, flags):
     # The result's tables are those files.
     assert result.spectra.equals(pq.read_table(ours / "spectra.parquet"))
     assert result.peaks.num_rows == result.summary["peaks_written"]
+    assert result.features.num_rows == result.summary["features_written"]
 
 
 def test_tables_are_handed_to_pyarrow_without_a_copy():

@@ -73,6 +73,11 @@ def _params(
     spacing_difference_gap: float = 4.0,
     spacing_difference: float = 1.5,
     max_missing: int = 1,
+    deconvolve: bool = True,
+    charge_range: tuple[int, int] | None = None,
+    isotope_model: str = "averagine",
+    tolerance_ppm: float = 10.0,
+    min_fit: float = 0.8,
 ) -> _mzforge.Params:
     return _mzforge.make_params(
         threads=threads,
@@ -86,6 +91,11 @@ def _params(
         spacing_difference_gap=spacing_difference_gap,
         spacing_difference=spacing_difference,
         max_missing=max_missing,
+        deconvolve=deconvolve,
+        charge_range=None if charge_range is None else tuple(charge_range),
+        isotope_model=isotope_model,
+        tolerance_ppm=tolerance_ppm,
+        min_fit=min_fit,
     )
 
 
@@ -128,8 +138,8 @@ def centroid(
 
 
 class RunResult:
-    """What :func:`process` produced: ``spectra`` and ``peaks`` as ``pyarrow.Table`` (the
-    columns of ``spectra.parquet`` and ``peaks.parquet``), the full ``params``, the run's
+    """What :func:`process` produced: ``spectra``, ``peaks`` and ``features`` as
+    ``pyarrow.Table`` (the columns of the Parquet files ``mzforge run`` writes), the full ``params``, the run's
     ``summary`` (as in ``run.json``) and its ``warnings``; ``output`` is the result directory
     when one was written."""
 
@@ -172,6 +182,12 @@ class RunResult:
         """One row per centroid (``peaks.parquet``'s columns)."""
         return self._table("peaks")
 
+    @property
+    def features(self) -> pyarrow.Table:
+        """One row per isotopic envelope found by deconvolution (``features.parquet``'s
+        columns)."""
+        return self._table("features")
+
     def __repr__(self) -> str:
         s = self.summary
         where = f", output={str(self.output)!r}" if self.output else ""
@@ -195,14 +211,22 @@ def process(
     spacing_difference_gap: float = 4.0,
     spacing_difference: float = 1.5,
     max_missing: int = 1,
+    deconvolve: bool = True,
+    charge_range: tuple[int, int] | None = None,
+    isotope_model: Literal["averagine", "glycan", "glycopeptide", "nucleotide"] = "averagine",
+    tolerance_ppm: float = 10.0,
+    min_fit: float = 0.8,
     batch_size: int = 64,
 ) -> RunResult:
     """Processes a whole file as ``mzforge run`` does: reads, tells profile from centroid,
-    centroids, on ``threads`` worker threads (0: every core) with the GIL released.
+    centroids and deconvolves, on ``threads`` worker threads (0: every core) with the GIL
+    released. The keywords are the command line's options (``deconvolve=False`` is
+    ``--no-deconvolve``; ``charge_range=(1, 60)`` is ``--charge-range 1-60`` and turns off the
+    automatic extension to high charges).
 
-    Without ``out`` the tables stay in memory (``result.spectra`` / ``result.peaks``, handed to
+    Without ``out`` the tables stay in memory (``result.spectra``, ``.peaks``, ``.features``, handed to
     pyarrow without a copy). With ``out=DIR`` the run writes ``DIR/<stem>/`` with
-    ``spectra.parquet``, ``peaks.parquet`` and ``run.json``, exactly as
+    ``spectra.parquet``, ``peaks.parquet``, ``features.parquet`` and ``run.json``, exactly as
     ``mzforge run PATH --out DIR``, and the result's tables read those files back.
 
     Raises :class:`InputReadError` / :class:`InvalidInputError` for unreadable input,
@@ -221,6 +245,11 @@ def process(
         spacing_difference_gap=spacing_difference_gap,
         spacing_difference=spacing_difference,
         max_missing=max_missing,
+        deconvolve=deconvolve,
+        charge_range=charge_range,
+        isotope_model=isotope_model,
+        tolerance_ppm=tolerance_ppm,
+        min_fit=min_fit,
     )
     native = _mzforge.process(
         os.fspath(path), params, None if out is None else os.fspath(out)

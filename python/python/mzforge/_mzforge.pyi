@@ -1,6 +1,7 @@
 """Type stubs of the native module. Use the package ``mzforge``, not this module."""
 
 import os
+from pathlib import Path
 from typing import Any, Iterator, final
 
 import numpy as np
@@ -29,6 +30,11 @@ def make_params(
     spacing_difference_gap: float,
     spacing_difference: float,
     max_missing: int,
+    deconvolve: bool,
+    charge_range: tuple[int, int] | None,
+    isotope_model: str,
+    tolerance_ppm: float,
+    min_fit: float,
 ) -> Params: ...
 def centroid(
     mz: npt.NDArray[np.float64], intensity: npt.NDArray[np.float32], params: Params
@@ -98,7 +104,7 @@ class Reader:
 
     def __init__(self, path: str | os.PathLike[str], on_bad_spectrum: str = "skip") -> None: ...
     @property
-    def path(self) -> str: ...
+    def path(self) -> Path: ...
     @property
     def info(self) -> dict[str, Any]:
         """``format`` (``"mzml"``/``"mgf"``), ``gzip``, ``declared_spectrum_count``,
@@ -133,8 +139,10 @@ class RunResult:
     @property
     def peaks(self) -> ArrowTable | None: ...
     @property
+    def features(self) -> ArrowTable | None: ...
+    @property
     def params_json(self) -> str: ...
     @property
     def summary_json(self) -> str: ...
     @property
-    def output(self) -> str | None: ...
+    def output(self) -> Path | None: ...
