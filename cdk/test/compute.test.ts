@@ -65,7 +65,11 @@ describe('AWS Batch', () => {
       }),
       RetryStrategy: {
         Attempts: ENVIRONMENTS.dev.batch.jobAttempts,
-        EvaluateOnExit: Match.arrayWith([{ Action: 'RETRY', OnStatusReason: 'Host EC2*' }, { Action: 'EXIT', OnExitCode: '*' }]),
+        EvaluateOnExit: Match.arrayWith([
+          { Action: 'RETRY', OnStatusReason: 'Host EC2*' },
+          { Action: 'RETRY', OnExitCode: '75' },
+          { Action: 'EXIT', OnExitCode: '*' },
+        ]),
       },
       Timeout: { AttemptDurationSeconds: ENVIRONMENTS.dev.batch.jobTimeout.toSeconds() },
     });

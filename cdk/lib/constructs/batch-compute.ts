@@ -113,6 +113,8 @@ export class BatchCompute extends Construct {
         batch.RetryStrategy.of(batch.Action.RETRY, batch.Reason.SPOT_INSTANCE_RECLAIMED),
         // ...so is an image pull hiccup; a job that fails on its own (non-zero exit) is not.
         batch.RetryStrategy.of(batch.Action.RETRY, batch.Reason.CANNOT_PULL_CONTAINER),
+        // `mzforge batch` exits 75 (EX_TEMPFAIL) for transient failures and SIGTERM.
+        batch.RetryStrategy.of(batch.Action.RETRY, batch.Reason.custom({ onExitCode: '75' })),
         batch.RetryStrategy.of(batch.Action.EXIT, batch.Reason.NON_ZERO_EXIT_CODE),
       ],
       propagateTags: true,

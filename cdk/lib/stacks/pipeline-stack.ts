@@ -50,7 +50,7 @@ export class PipelineStack extends Stack {
         'bash .ci/run',
         // The engine wheel and the Lambda package (arm64, provided.al2023).
         'maturin build --release --manifest-path python/Cargo.toml --out dist',
-        'cargo lambda build --release --arm64 --output-format zip -p mzforge-lambda',
+        'cargo lambda build --release --arm64 --output-format zip --bin mzforge-lambda',
         // Synthesize against the real build outputs.
         'cd cdk',
         `npx cdk synth -c lambdaCode=../${LAMBDA_ZIP} -c batchImageDirectory=../batch-runner`,
