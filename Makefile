@@ -28,7 +28,7 @@ doc:
 check-aarch64:
 	@if command -v qemu-aarch64 >/dev/null && command -v aarch64-linux-gnu-gcc >/dev/null \
 	    && rustup target list --installed | grep -q aarch64-unknown-linux-gnu; then \
-	  $(CARGO) test -p mzforge --target aarch64-unknown-linux-gnu --lib; \
+	  $(CARGO) test -p mzforge --target aarch64-unknown-linux-gnu --lib && \
 	  $(CARGO) test -p mzforge --target aarch64-unknown-linux-gnu --test engine -- accuracy:: fixtures:: reading::; \
 	elif [ -n "$$CI" ]; then \
 	  echo "check-aarch64: qemu-user, gcc-aarch64-linux-gnu and the rust target are required in CI" >&2; exit 1; \
