@@ -9,7 +9,7 @@ cd "$(dirname "$0")"
 started=$(date +%s)
 step() { echo "== python: $* ($(( $(date +%s) - started )) s)"; }
 
-VENV=${MZFORGE_VENV:-.venv}
+VENV=$(realpath -m "${MZFORGE_VENV:-.venv}")
 PYTHON=${PYTHON:-python3}
 CARGO=${CARGO:-cargo}
 
@@ -18,11 +18,13 @@ step "virtualenv $VENV"
 "$VENV/bin/python" -m pip install -q --disable-pip-version-check "maturin>=1.9,<2"
 
 step "maturin develop"
-"$VENV/bin/maturin" develop --quiet --extras test
+# maturin installs into $VIRTUAL_ENV (else it would pick ./.venv).
+VIRTUAL_ENV="$VENV" "$VENV/bin/maturin" develop --quiet --extras test
 
 if [ -z "${MZFORGE_CLI:-}" ]; then
   step "mzforge command line (for the parity tests)"
-  $CARGO build --quiet -p mzforge-batch-runner --bin mzforge
+  # Built as `make test` (cargo test --workspace) builds it, so in `make check` nothing rebuilds.
+  $CARGO test --quiet --workspace --no-run
   export MZFORGE_CLI="$PWD/../target/debug/mzforge"
 fi
 
