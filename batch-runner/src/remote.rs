@@ -85,23 +85,7 @@ impl Input {
 
 /// `a/b/run1.mzML.gz` → `run1` (the same rule as local `mzforge run`).
 pub fn input_stem(file_name: &str) -> String {
-    let mut name = file_name.to_string();
-    for suffix in [".gz", ".bz2"] {
-        if name.to_ascii_lowercase().ends_with(suffix) {
-            name.truncate(name.len() - suffix.len());
-        }
-    }
-    for suffix in [".mzml", ".mgf", ".xml"] {
-        if name.to_ascii_lowercase().ends_with(suffix) {
-            name.truncate(name.len() - suffix.len());
-            break;
-        }
-    }
-    if name.is_empty() {
-        "input".into()
-    } else {
-        name
-    }
+    mzforge::output::input_stem(file_name)
 }
 
 /// Expands paths, globs, `s3://` keys, `s3://bucket/prefix/` (every mzML/MGF under it) and

@@ -34,6 +34,28 @@ pub const FEATURES_FILE: &str = "features.parquet";
 /// File name of the run record inside a result directory.
 pub const RUN_FILE: &str = "run.json";
 
+/// The name of an input's result directory: its file name without `.gz`/`.bz2` and format
+/// extension (`run1.mzML.gz` → `run1`; `input` if nothing is left).
+pub fn input_stem(file_name: &str) -> String {
+    let mut name = file_name.to_string();
+    for suffix in [".gz", ".bz2"] {
+        if name.to_ascii_lowercase().ends_with(suffix) {
+            name.truncate(name.len() - suffix.len());
+        }
+    }
+    for suffix in [".mzml", ".mgf", ".xml"] {
+        if name.to_ascii_lowercase().ends_with(suffix) {
+            name.truncate(name.len() - suffix.len());
+            break;
+        }
+    }
+    if name.is_empty() {
+        "input".into()
+    } else {
+        name
+    }
+}
+
 /// Schema of `spectra.parquet`.
 pub fn spectra_schema() -> SchemaRef {
     static SCHEMA: OnceLock<SchemaRef> = OnceLock::new();

@@ -251,24 +251,9 @@ fn input_record(path: &Path) -> Result<InputRecord, DirError> {
 
 /// The input's name without directory, `.gz` and format extension: `a/b/run1.mzML.gz` → `run1`.
 pub fn input_stem(path: &Path) -> String {
-    let mut name = path
+    let file_name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    for suffix in [".gz", ".bz2"] {
-        if name.to_ascii_lowercase().ends_with(suffix) {
-            name.truncate(name.len() - suffix.len());
-        }
-    }
-    for suffix in [".mzml", ".mgf", ".xml"] {
-        if name.to_ascii_lowercase().ends_with(suffix) {
-            name.truncate(name.len() - suffix.len());
-            break;
-        }
-    }
-    if name.is_empty() {
-        "input".into()
-    } else {
-        name
-    }
+    mzforge::output::input_stem(&file_name)
 }
