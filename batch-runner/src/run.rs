@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{BufWriter, IsTerminal, Read};
+use std::io::{BufWriter, IsTerminal};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -15,7 +15,6 @@ use mzforge::{CentroidMzMLWriter, Pipeline, PipelineParams, RunSummary, Spectrum
 /// File name of the optional centroided mzML.
 pub const MZML_FILE: &str = "centroided.mzML";
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 
 use crate::cli::RunArgs;
 
@@ -222,23 +221,8 @@ fn progress_bar(show: bool, total: Option<u64>, input: &Path) -> Option<Progress
 }
 
 fn input_record(path: &Path) -> Result<InputRecord> {
-    let mut file = File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let mut hasher = Sha256::new();
-    let mut buffer = vec![0u8; 1 << 20];
-    let mut bytes = 0u64;
-    loop {
-        let n = file.read(&mut buffer)?;
-        if n == 0 {
-            break;
-        }
-        bytes += n as u64;
-        hasher.update(&buffer[..n]);
-    }
-    let sha256 = hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let (bytes, sha256) = mzforge::output::file_digest(path)
+        .with_context(|| format!("cannot read {}", path.display()))?;
     Ok(InputRecord {
         path: path.display().to_string(),
         bytes,

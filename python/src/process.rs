@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::{BufWriter, Read};
+use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -17,7 +17,6 @@ use mzforge::output::{
 use mzforge::{Pipeline, PipelineParams, RunSummary};
 use pyo3::prelude::*;
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 
 use crate::arrow_export::ArrowTable;
 use crate::errors::{chain, to_py, IntoPy, Kind};
@@ -225,23 +224,7 @@ fn run_to_dir(
 
 fn input_record(path: &Path) -> Result<InputRecord, DirError> {
     let context = || format!("cannot read {}", path.display());
-    let mut file = File::open(path).map_err(io_context(context()))?;
-    let mut hasher = Sha256::new();
-    let mut buffer = vec![0u8; 1 << 20];
-    let mut bytes = 0u64;
-    loop {
-        let n = file.read(&mut buffer).map_err(io_context(context()))?;
-        if n == 0 {
-            break;
-        }
-        bytes += n as u64;
-        hasher.update(&buffer[..n]);
-    }
-    let sha256 = hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let (bytes, sha256) = mzforge::output::file_digest(path).map_err(io_context(context()))?;
     Ok(InputRecord {
         path: path.display().to_string(),
         bytes,
