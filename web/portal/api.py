@@ -1,0 +1,190 @@
+"""The analysis API's client: every call the site makes to the API goes through `ApiClient`.
+
+The site is one more HTTP client of the API (issue 8's contract, /v1/...). Each site user has
+their own API token (`portal.models.ApiAccount`); the admin token is used only to provision users.
+Errors become `ApiError` with the API's plain-words `detail`, or `ApiUnavailable` when the API
+cannot be reached at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import IO, Any
+
+import httpx
+from django.conf import settings
+
+# Tests swap in an `httpx.MockTransport` (a fake API) here; None means real HTTP.
+TRANSPORT: httpx.BaseTransport | None = None
+
+RESULT_TABLES = ("spectra", "peaks", "features")
+DOWNLOAD_FORMATS = ("parquet", "csv")
+
+
+class ApiError(Exception):
+    """The API answered with an error status; `detail` is its message in plain words."""
+
+    def __init__(self, status: int, detail: str):
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+
+
+class ApiUnavailable(ApiError):
+    """The API could not be reached (connection refused, timeout)."""
+
+    def __init__(self, reason: str):
+        super().__init__(503, "The analysis service is not reachable right now. Please try again in a minute.")
+        self.reason = reason
+
+
+def _detail(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text.strip() or f"HTTP {response.status_code}"
+    detail = body.get("detail") if isinstance(body, dict) else None
+    if isinstance(detail, str):
+        return detail
+    if isinstance(detail, list):  # FastAPI's validation errors
+        parts = []
+        for item in detail:
+            if isinstance(item, dict):
+                where = ".".join(str(p) for p in item.get("loc", [])[1:])
+                parts.append(f"{where}: {item.get('msg')}" if where else str(item.get("msg")))
+            else:
+                parts.append(str(item))
+        return "; ".join(parts)
+    return str(body)
+
+
+@dataclass
+class Download:
+    """A streamed result file: iterate `chunks()` once; it closes the connection at the end."""
+
+    response: httpx.Response
+    client: httpx.Client
+
+    @property
+    def headers(self) -> httpx.Headers:
+        return self.response.headers
+
+    def chunks(self) -> Iterator[bytes]:
+        try:
+            yield from self.response.iter_bytes(64 * 1024)
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        self.response.close()
+        self.client.close()
+
+
+class ApiClient:
+    def __init__(self, token: str, base_url: str | None = None):
+        self.token = token
+        self.base_url = (base_url or settings.MZFORGE_API_URL).rstrip("/")
+
+    def _client(self, read_timeout: float | None = None) -> httpx.Client:
+        timeout = settings.MZFORGE_API_TIMEOUT_SECONDS
+        return httpx.Client(
+            base_url=self.base_url,
+            headers={"Authorization": f"Bearer {self.token}"},
+            timeout=httpx.Timeout(timeout, read=read_timeout or timeout, write=read_timeout or timeout),
+            transport=TRANSPORT,
+        )
+
+    def _request(self, method: str, path: str, *, read_timeout: float | None = None, **kwargs: Any) -> Any:
+        try:
+            with self._client(read_timeout) as client:
+                response = client.request(method, path, **kwargs)
+        except httpx.TransportError as exc:
+            raise ApiUnavailable(str(exc)) from exc
+        if response.status_code >= 400:
+            raise ApiError(response.status_code, _detail(response))
+        if response.status_code == 204 or not response.content:
+            return None
+        return response.json()
+
+    # users (admin token)
+    def create_user(self, email: str) -> dict:
+        return self._request("POST", "/v1/users", json={"email": email})
+
+    def me(self) -> dict:
+        return self._request("GET", "/v1/me")
+
+    # uploads
+    def upload(self, filename: str, fileobj: IO[bytes], content_type: str = "application/octet-stream") -> dict:
+        """Streams `fileobj` to the API as multipart (httpx reads it in chunks, never whole)."""
+        return self._request(
+            "POST", "/v1/uploads", files={"file": (filename, fileobj, content_type)}, read_timeout=600
+        )
+
+    def uploads(self, limit: int = 100, offset: int = 0) -> dict:
+        return self._request("GET", "/v1/uploads", params={"limit": limit, "offset": offset})
+
+    def delete_upload(self, upload_id: int) -> None:
+        self._request("DELETE", f"/v1/uploads/{upload_id}")
+
+    # parameters and analyses
+    def parameters(self) -> dict:
+        return self._request("GET", "/v1/parameters")
+
+    def create_analysis(self, upload_ids: list[int], params: dict, name: str | None = None) -> dict:
+        body: dict[str, Any] = {"upload_ids": upload_ids, "params": params}
+        if name:
+            body["name"] = name
+        return self._request("POST", "/v1/analyses", json=body)
+
+    def analyses(self, limit: int = 100, offset: int = 0, status: str | None = None) -> dict:
+        params: dict[str, Any] = {"limit": limit, "offset": offset}
+        if status:
+            params["status"] = status
+        return self._request("GET", "/v1/analyses", params=params)
+
+    def analysis(self, analysis_id: int) -> dict:
+        return self._request("GET", f"/v1/analyses/{analysis_id}")
+
+    def cancel_analysis(self, analysis_id: int) -> dict:
+        return self._request("DELETE", f"/v1/analyses/{analysis_id}")
+
+    def results_json(self, analysis_id: int, table: str, **filters: Any) -> dict:
+        if table not in RESULT_TABLES:
+            raise ValueError(f"unknown result table {table!r}")
+        params = {"format": "json", **{k: v for k, v in filters.items() if v is not None}}
+        return self._request("GET", f"/v1/analyses/{analysis_id}/results/{table}", params=params)
+
+    def spectrum(self, analysis_id: int, index: int) -> dict:
+        return self._request("GET", f"/v1/analyses/{analysis_id}/spectra/{index}")
+
+    def download(self, analysis_id: int, table: str, fmt: str) -> Download:
+        """Opens a streamed download of a result table; the caller iterates `chunks()`."""
+        if table not in RESULT_TABLES or fmt not in DOWNLOAD_FORMATS:
+            raise ValueError(f"unknown download {table}.{fmt}")
+        client = self._client(read_timeout=600)
+        try:
+            request = client.build_request(
+                "GET", f"/v1/analyses/{analysis_id}/results/{table}", params={"format": fmt}
+            )
+            response = client.send(request, stream=True)
+        except httpx.TransportError as exc:
+            client.close()
+            raise ApiUnavailable(str(exc)) from exc
+        if response.status_code >= 400:
+            response.read()
+            response.close()
+            client.close()
+            raise ApiError(response.status_code, _detail(response))
+        return Download(response, client)
+
+    def ready(self) -> bool:
+        try:
+            with self._client() as client:
+                return client.get("/readyz").status_code == 200
+        except httpx.TransportError:
+            return False
+
+
+def admin_client() -> ApiClient:
+    return ApiClient(settings.MZFORGE_API_ADMIN_TOKEN)

@@ -1,0 +1,142 @@
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django import forms
+from django.contrib.auth import get_user_model
+from django.contrib.auth.forms import UserCreationForm
+
+CUSTOM = "custom"
+PRESET_LABELS = {
+    "peptides": "Peptides (bottom-up proteomics)",
+    "intact_protein": "Intact protein (top-down, high charge states)",
+    "metabolomics": "Metabolomics (small molecules, low charge)",
+}
+
+
+class SignUpForm(UserCreationForm):
+    """E-mail and password; the e-mail is also the username (and the API user's e-mail)."""
+
+    email = forms.EmailField(help_text="You log in with this address; password-reset mail goes here.")
+
+    class Meta(UserCreationForm.Meta):
+        model = get_user_model()
+        fields = ("email",)
+
+    def clean_email(self) -> str:
+        email = self.cleaned_data["email"].strip().lower()
+        if get_user_model().objects.filter(username__iexact=email).exists():
+            raise forms.ValidationError("An account with this e-mail address already exists. Log in instead.")
+        return email
+
+    def save(self, commit: bool = True):
+        user = super().save(commit=False)
+        user.username = user.email = self.cleaned_data["email"]
+        if commit:
+            user.save()
+        return user
+
+
+def _text_list(value: str) -> list[int]:
+    """'1,2' / '1 2' / '1-60' -> [1, 2] / [1, 60]."""
+    cleaned = value.replace("-", ",").replace(" ", ",")
+    parts = [p for p in cleaned.split(",") if p]
+    try:
+        return [int(p) for p in parts]
+    except ValueError:
+        raise forms.ValidationError("Enter whole numbers separated by commas, like 1,2 or 1-60.") from None
+
+
+class ListField(forms.CharField):
+    """A list of integers typed as text ('1,2', '1-60'); empty means the default (null or [])."""
+
+    def __init__(self, *, empty_value: Any, pair: bool = False, **kwargs: Any):
+        self.list_empty = empty_value
+        self.pair = pair
+        super().__init__(required=False, **kwargs)
+
+    def prepare_value(self, value: Any) -> Any:
+        if isinstance(value, (list, tuple)):
+            return ("-" if self.pair else ",").join(str(v) for v in value)
+        return "" if value is None else value
+
+    def clean(self, value: Any) -> Any:
+        text = (super().clean(value) or "").strip()
+        if not text:
+            return self.list_empty
+        items = _text_list(text)
+        if self.pair and len(items) != 2:
+            raise forms.ValidationError("Enter a range as two whole numbers, like 1-60.")
+        return items
+
+
+def parameter_field(name: str, spec: dict) -> forms.Field:
+    """One form field from one entry of the API's `GET /v1/parameters` help."""
+    default = spec.get("default")
+    kind = str(spec.get("type", "")).lower()
+    label = name.replace("_", " ")
+    common = {"label": label, "help_text": spec.get("help", ""), "initial": default}
+    if spec.get("choices"):
+        return forms.ChoiceField(choices=[(c, c) for c in spec["choices"]], **common)
+    if isinstance(default, bool) or kind.startswith("bool"):
+        return forms.BooleanField(required=False, **common)
+    if (isinstance(default, int) and not isinstance(default, bool)) or kind in ("int", "integer"):
+        return forms.IntegerField(**common)
+    if isinstance(default, float) or kind in ("float", "number"):
+        return forms.FloatField(**common)
+    if isinstance(default, (list, tuple)) or default is None:
+        pair = "range" in name or "pair" in kind or "tuple" in kind
+        empty = None if default is None else list(default)
+        return ListField(empty_value=empty, pair=pair, **common)
+    return forms.CharField(**common)
+
+
+class AnalysisForm(forms.Form):
+    """Uploads to analyse, a name, a preset or custom parameters (from the API's help)."""
+
+    name = forms.CharField(max_length=200, required=False, help_text="Optional; shown in the list.")
+    uploads = forms.MultipleChoiceField(
+        widget=forms.CheckboxSelectMultiple, help_text="One analysis over every file ticked."
+    )
+    preset = forms.ChoiceField(widget=forms.RadioSelect)
+
+    def __init__(self, *args: Any, uploads: list[dict], parameters: dict, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.api_parameters = parameters
+        self.fields["uploads"].choices = [(str(u["id"]), u["filename"]) for u in uploads]
+        presets = parameters.get("presets", {})
+        self.fields["preset"].choices = [(k, PRESET_LABELS.get(k, k.replace("_", " "))) for k in presets] + [
+            (CUSTOM, "Custom parameters")
+        ]
+        self.fields["preset"].initial = next(iter(presets), CUSTOM)
+        self.param_names = []
+        for pname, spec in parameters.get("help", {}).items():
+            field = parameter_field(pname, spec)
+            field.required = False
+            self.fields[f"p_{pname}"] = field
+            self.param_names.append(pname)
+
+    def parameter_fields(self):
+        return [self[f"p_{n}"] for n in self.param_names]
+
+    def clean(self) -> dict:
+        data = super().clean()
+        preset = data.get("preset")
+        if preset and preset != CUSTOM:
+            data["params"] = dict(self.api_parameters["presets"][preset])
+            return data
+        params: dict[str, Any] = {}
+        help_ = self.api_parameters.get("help", {})
+        for pname in self.param_names:
+            value = data.get(f"p_{pname}")
+            if value is None and f"p_{pname}" in self.errors:
+                continue
+            if value is None or value == "":
+                value = help_[pname].get("default")
+            params[pname] = value
+        data["params"] = params
+        return data
+
+    def presets_json(self) -> str:
+        return json.dumps(self.api_parameters.get("presets", {}))

@@ -1,0 +1,26 @@
+/* The new-analysis form: custom fields show only for "Custom parameters"; picking a preset
+ * copies its values into them, so a preset can be a starting point for custom values. */
+(function () {
+  "use strict";
+  var form = document.getElementById("analysis-form");
+  if (!form) return;
+  var presets = JSON.parse(form.dataset.presets || "{}");
+  var custom = document.getElementById("custom-params");
+  function fill(values) {
+    Object.keys(values).forEach(function (k) {
+      var el = form.elements["p_" + k], v = values[k];
+      if (!el) return;
+      if (el.type === "checkbox") el.checked = !!v;
+      else if (Array.isArray(v)) el.value = v.join(k.indexOf("range") >= 0 ? "-" : ",");
+      else el.value = v === null ? "" : v;
+    });
+  }
+  function update() {
+    var chosen = form.querySelector("input[name=preset]:checked");
+    var name = chosen ? chosen.value : "custom";
+    custom.hidden = name !== "custom";
+    if (name !== "custom" && presets[name]) fill(presets[name]);
+  }
+  Array.prototype.forEach.call(form.querySelectorAll("input[name=preset]"), function (r) { r.addEventListener("change", update); });
+  update();
+})();
