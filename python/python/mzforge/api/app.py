@@ -1,0 +1,456 @@
+"""The FastAPI application: ``create_app(settings)``; routes under ``/v1``, OpenAPI at
+``/docs``. The contract is ``python/api/README.md``."""
+
+
+import contextlib
+import datetime as dt
+import logging
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from typing import Annotated, Any, Literal
+
+from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, Field, field_validator
+from sqlalchemy import func, select, text
+from sqlalchemy.orm import Session
+
+import mzforge
+
+from . import layout, params as params_mod, plotting, results
+from .auth import create_user, new_token, user_for_token
+from .db import TERMINAL, Analysis, Upload, User, make_engine, make_sessionmaker, migrate, utcnow
+from .executors import make_executor
+from .settings import Settings
+from .storage import make_storage
+from .uploads import UploadRejected, receive_upload
+
+log = logging.getLogger("mzforge.api")
+
+MAX_ID = 2**31 - 1
+Id = Annotated[int, Path(ge=1, le=MAX_ID)]
+Limit = Annotated[int, Query(ge=1, le=1000)]
+Offset = Annotated[int, Query(ge=0, le=10**9)]
+
+
+# ---- schemas -------------------------------------------------------------------------------------
+
+class UploadOut(BaseModel):
+    id: int
+    filename: str
+    size: int
+    sha256: str
+    format: Literal["mzml", "mzml.gz", "mgf", "mgf.gz"]
+    created_at: dt.datetime
+
+
+class Summary(BaseModel):
+    spectra_per_level: dict[str, int]
+    spectra: int
+    peaks: int
+    features: int
+    warnings: list[str]
+
+
+class AnalysisOut(BaseModel):
+    id: int
+    name: str | None
+    status: Literal["queued", "running", "succeeded", "failed", "cancelled"]
+    upload_ids: list[int]
+    params: dict[str, Any]
+    error: str | None
+    backend: Literal["local", "stepfunctions"]
+    created_at: dt.datetime
+    started_at: dt.datetime | None
+    finished_at: dt.datetime | None
+    result_location: str | None
+    summary: Summary | None
+
+
+class AnalysisIn(BaseModel):
+    upload_ids: list[Annotated[int, Field(ge=1, le=MAX_ID)]] = Field(min_length=1, max_length=100)
+    params: dict[str, Any] = Field(default_factory=dict)
+    name: str | None = Field(default=None, max_length=200)
+
+    @field_validator("name")
+    @classmethod
+    def _printable(cls, v: str | None) -> str | None:
+        if v is not None and not v.isprintable():
+            raise ValueError("name must be printable text")
+        return v
+
+
+class UserIn(BaseModel):
+    email: str = Field(min_length=3, max_length=320, pattern=r"^[^@\s\x00]+@[^@\s\x00]+$")
+
+
+class UserOut(BaseModel):
+    id: int
+    email: str
+    token: str
+
+
+class Me(BaseModel):
+    id: int
+    email: str
+    is_admin: bool
+
+
+class UploadPage(BaseModel):
+    items: list[UploadOut]
+    total: int
+    limit: int
+    offset: int
+
+
+class AnalysisPage(BaseModel):
+    items: list[AnalysisOut]
+    total: int
+    limit: int
+    offset: int
+
+
+class JsonRows(BaseModel):
+    columns: list[str]
+    rows: list[list[Any]]
+    total: int
+    limit: int
+    offset: int
+
+
+def _utc(t: dt.datetime | None) -> dt.datetime | None:
+    # SQLite hands back naive datetimes; every stored time is UTC.
+    return t.replace(tzinfo=dt.timezone.utc) if t is not None and t.tzinfo is None else t
+
+
+def upload_out(u: Upload) -> dict[str, Any]:
+    return {"id": u.id, "filename": u.filename, "size": u.size, "sha256": u.sha256,
+            "format": u.format, "created_at": _utc(u.created_at)}
+
+
+def analysis_out(a: Analysis) -> dict[str, Any]:
+    return {"id": a.id, "name": a.name, "status": a.status, "upload_ids": a.upload_ids,
+            "params": a.params, "error": a.error, "backend": a.backend,
+            "created_at": _utc(a.created_at), "started_at": _utc(a.started_at),
+            "finished_at": _utc(a.finished_at),
+            "result_location": a.result_location if a.status == "succeeded" else None,
+            "summary": a.summary if a.status == "succeeded" else None}
+
+
+# ---- the app -------------------------------------------------------------------------------------
+
+ERRORS = {401: {"description": "missing or unknown token"}, 404: {"description": "not found"}}
+
+
+def create_app(settings: Settings | None = None, *, run_migrations: bool = True) -> FastAPI:
+    settings = settings or Settings.from_env()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if run_migrations:
+            await run_in_threadpool(migrate, settings.database_url)
+        engine = make_engine(settings.database_url)
+        app.state.engine = engine
+        app.state.sessions = make_sessionmaker(engine)
+        app.state.storage = make_storage(settings)
+        app.state.executor = make_executor(settings, app.state.sessions, app.state.storage)
+        app.state.executor.start()
+        try:
+            yield
+        finally:
+            app.state.executor.stop()
+            engine.dispose()
+
+    app = FastAPI(
+        title="mzforge analysis API",
+        version=mzforge.__version__,
+        description="Upload mzML/MGF runs, analyse them with the mzforge engine, fetch results.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    bearer = HTTPBearer(auto_error=False)
+
+    def session(request: Request) -> Iterator[Session]:
+        with request.app.state.sessions() as s:
+            yield s
+
+    Db = Annotated[Session, Depends(session)]
+
+    def current_user(s: Db, cred: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> User:
+        user = user_for_token(s, cred.credentials) if cred else None
+        if user is None:
+            raise HTTPException(401, "missing or unknown bearer token",
+                                headers={"WWW-Authenticate": "Bearer"})
+        return user
+
+    Me_ = Annotated[User, Depends(current_user)]
+
+    def own_upload(s: Session, user: User, upload_id: int) -> Upload:
+        u = s.get(Upload, upload_id)
+        if u is None or u.user_id != user.id:
+            raise HTTPException(404, f"upload {upload_id} not found")
+        return u
+
+    def own_analysis(request: Request, s: Session, user: User, analysis_id: int) -> Analysis:
+        a = s.get(Analysis, analysis_id)
+        if a is None or a.user_id != user.id:
+            raise HTTPException(404, f"analysis {analysis_id} not found")
+        request.app.state.executor.reconcile(s, a)
+        return a
+
+    def succeeded(request: Request, s: Session, user: User, analysis_id: int) -> Analysis:
+        a = own_analysis(request, s, user, analysis_id)
+        if a.status != "succeeded":
+            raise HTTPException(409, f"analysis {a.id} is {a.status}")
+        return a
+
+    # ---- health ----
+    @app.get("/healthz", tags=["health"])
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["health"], responses={503: {"description": "a dependency is down"}})
+    def readyz(request: Request) -> Response:
+        problems = {}
+        try:
+            with request.app.state.engine.connect() as c:
+                c.execute(text("SELECT 1"))
+        except Exception as e:  # noqa: BLE001
+            problems["database"] = str(e).splitlines()[0]
+        try:
+            request.app.state.storage.check()
+        except Exception as e:  # noqa: BLE001
+            problems["storage"] = str(e).splitlines()[0]
+        if problems:
+            return JSONResponse({"detail": "not ready", "problems": problems}, status_code=503)
+        return JSONResponse({"status": "ready", "database": "ok", "storage": "ok"})
+
+    # ---- users ----
+    @app.get("/v1/me", response_model=Me, tags=["users"], responses=ERRORS)
+    def me(user: Me_) -> dict[str, Any]:
+        return {"id": user.id, "email": user.email, "is_admin": user.is_admin}
+
+    @app.post("/v1/users", status_code=201, response_model=UserOut, tags=["users"],
+              responses={**ERRORS, 403: {"description": "not an admin"}, 409: {"description": "email exists"}})
+    def new_user(body: UserIn, s: Db, user: Me_) -> dict[str, Any]:
+        if not user.is_admin:
+            raise HTTPException(403, "creating users needs an admin token")
+        try:
+            created, token = create_user(s, body.email)
+        except ValueError as e:
+            raise HTTPException(409, str(e)) from None
+        s.commit()
+        return {"id": created.id, "email": created.email, "token": token}
+
+    # ---- parameters ----
+    @app.get("/v1/parameters", tags=["analyses"])
+    def parameters() -> dict[str, Any]:
+        return params_mod.describe()
+
+    # ---- uploads ----
+    @app.post("/v1/uploads", status_code=201, response_model=UploadOut, tags=["uploads"],
+              responses={**ERRORS, 413: {"description": "too large"}, 415: {"description": "not mzML/MGF"}},
+              openapi_extra={"requestBody": {"required": True, "content": {"multipart/form-data": {
+                  "schema": {"type": "object", "required": ["file"],
+                             "properties": {"file": {"type": "string", "format": "binary"}}}}}}})
+    async def create_upload(request: Request, user: Me_) -> dict[str, Any]:
+        st = request.app.state
+        staging = (settings.data_dir / "tmp") if st.storage.kind == "local" else None
+        import tempfile
+        from pathlib import Path as P
+        try:
+            got = await receive_upload(request, settings.max_upload_bytes,
+                                       staging or P(tempfile.gettempdir()) / "mzforge-api-uploads")
+        except UploadRejected as e:
+            return JSONResponse({"detail": e.detail}, status_code=e.status)
+        key = layout.upload_key(user.id, got.filename)
+        try:
+            await run_in_threadpool(st.storage.put_file, "uploads", key, got.path)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(got.path)
+
+        def record() -> dict[str, Any]:
+            with st.sessions() as s:
+                u = Upload(user_id=user.id, filename=got.filename, size=got.size, sha256=got.sha256,
+                           format=got.format, storage_key=key)
+                s.add(u)
+                s.commit()
+                return upload_out(u)
+
+        return await run_in_threadpool(record)
+
+    @app.get("/v1/uploads", response_model=UploadPage, tags=["uploads"], responses=ERRORS)
+    def list_uploads(s: Db, user: Me_, limit: Limit = 100, offset: Offset = 0) -> dict[str, Any]:
+        q = select(Upload).where(Upload.user_id == user.id)
+        total = s.scalar(select(func.count()).select_from(q.subquery()))
+        items = s.scalars(q.order_by(Upload.id.desc()).limit(limit).offset(offset)).all()
+        return {"items": [upload_out(u) for u in items], "total": total, "limit": limit, "offset": offset}
+
+    @app.get("/v1/uploads/{upload_id}", response_model=UploadOut, tags=["uploads"], responses=ERRORS)
+    def get_upload(upload_id: Id, s: Db, user: Me_) -> dict[str, Any]:
+        return upload_out(own_upload(s, user, upload_id))
+
+    @app.delete("/v1/uploads/{upload_id}", status_code=204, tags=["uploads"],
+                responses={**ERRORS, 409: {"description": "an unfinished analysis uses it"}})
+    def delete_upload(request: Request, upload_id: Id, s: Db, user: Me_) -> Response:
+        u = own_upload(s, user, upload_id)
+        busy = [a.id for a in s.scalars(select(Analysis).where(
+            Analysis.user_id == user.id, Analysis.status.in_(("queued", "running"))))
+            if u.id in a.upload_ids]
+        if busy:
+            raise HTTPException(409, f"upload {u.id} is used by unfinished analysis {busy[0]}")
+        request.app.state.storage.delete("uploads", u.storage_key)
+        s.delete(u)
+        s.commit()
+        return Response(status_code=204)
+
+    # ---- analyses ----
+    @app.post("/v1/analyses", status_code=201, response_model=AnalysisOut, tags=["analyses"],
+              responses={**ERRORS, 422: {"description": "invalid parameters or uploads"}})
+    def create_analysis(request: Request, body: AnalysisIn, s: Db, user: Me_) -> dict[str, Any]:
+        try:
+            resolved = params_mod.resolve(body.params)
+        except mzforge.InvalidParameterError as e:
+            raise HTTPException(422, str(e)) from None
+        uploads = [own_upload(s, user, i) for i in body.upload_ids]
+        if len(set(body.upload_ids)) != len(body.upload_ids):
+            raise HTTPException(422, "upload_ids lists an upload twice")
+        stems: dict[str, Upload] = {}
+        for u in uploads:
+            stem = layout.stem_guess(u.filename)
+            if stem in stems:
+                raise HTTPException(422, f"uploads {stems[stem].id} ({stems[stem].filename}) and {u.id} "
+                                         f"({u.filename}) would have the same result directory; "
+                                         "analyse them separately")
+            stems[stem] = u
+        executor = request.app.state.executor
+        a = Analysis(user_id=user.id, name=body.name, run_id=f"pending-{uuid.uuid4().hex}", status="queued",
+                     upload_ids=body.upload_ids, params=resolved, backend=executor.name,
+                     inputs=[{"upload_id": u.id, "filename": u.filename, "key": u.storage_key}
+                             for u in uploads])
+        s.add(a)
+        s.flush()
+        a.run_id = layout.new_run_id(settings.environment, a.id)
+        s.commit()
+        try:
+            executor.submit(s, a)
+        except Exception as e:
+            log.exception("submitting analysis %s", a.id)
+            a.status, a.error, a.finished_at = "failed", f"could not start the analysis: {e}", utcnow()
+        s.commit()
+        return analysis_out(a)
+
+    @app.get("/v1/analyses", response_model=AnalysisPage, tags=["analyses"], responses=ERRORS)
+    def list_analyses(request: Request, s: Db, user: Me_,
+                      status: Literal["queued", "running", "succeeded", "failed", "cancelled"] | None = None,
+                      limit: Limit = 100, offset: Offset = 0) -> dict[str, Any]:
+        if request.app.state.executor.name != "local":
+            for a in s.scalars(select(Analysis).where(Analysis.user_id == user.id,
+                                                      Analysis.status.in_(("queued", "running")))):
+                request.app.state.executor.reconcile(s, a)
+        q = select(Analysis).where(Analysis.user_id == user.id)
+        if status:
+            q = q.where(Analysis.status == status)
+        total = s.scalar(select(func.count()).select_from(q.subquery()))
+        items = s.scalars(q.order_by(Analysis.id.desc()).limit(limit).offset(offset)).all()
+        return {"items": [analysis_out(a) for a in items], "total": total, "limit": limit, "offset": offset}
+
+    @app.get("/v1/analyses/{analysis_id}", response_model=AnalysisOut, tags=["analyses"], responses=ERRORS)
+    def get_analysis(request: Request, analysis_id: Id, s: Db, user: Me_) -> dict[str, Any]:
+        return analysis_out(own_analysis(request, s, user, analysis_id))
+
+    @app.delete("/v1/analyses/{analysis_id}", response_model=AnalysisOut, tags=["analyses"],
+                responses={**ERRORS, 409: {"description": "already finished"}})
+    def cancel_analysis(request: Request, analysis_id: Id, s: Db, user: Me_) -> dict[str, Any]:
+        a = own_analysis(request, s, user, analysis_id)
+        if a.status == "cancelled":
+            return analysis_out(a)
+        if a.status in TERMINAL:
+            raise HTTPException(409, f"analysis {a.id} is {a.status}")
+        a.status, a.finished_at = "cancelled", utcnow()
+        s.commit()
+        request.app.state.executor.cancel(a)
+        st = request.app.state.storage
+        st.delete_prefix("results", layout.results_prefix(a.run_id))
+        st.delete("results", layout.summary_key(a.run_id))
+        return analysis_out(a)
+
+    # ---- results ----
+    @app.get("/v1/analyses/{analysis_id}/results/{table}", tags=["results"],
+             responses={**ERRORS, 409: {"description": "the analysis has not succeeded"},
+                        200: {"content": {"application/json": {"schema": JsonRows.model_json_schema()},
+                                          "application/vnd.apache.parquet": {},
+                                          "text/csv": {}}}})
+    def get_results(request: Request, analysis_id: Id, table: Literal["spectra", "peaks", "features"],
+                    s: Db, user: Me_,
+                    format: Literal["json", "parquet", "csv"] = "json",
+                    upload_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+                    spectrum_index: Annotated[int | None, Query(ge=0, le=2**32 - 1)] = None,
+                    min_mz: float | None = None, max_mz: float | None = None,
+                    min_rt: float | None = None, max_rt: float | None = None,
+                    limit: Annotated[int, Query(ge=1, le=10000)] = 1000,
+                    offset: Offset = 0) -> Response:
+        a = succeeded(request, s, user, analysis_id)
+        if upload_id is not None and upload_id not in a.upload_ids:
+            raise HTTPException(404, f"upload {upload_id} is not an input of analysis {a.id}")
+        f = results.Filters(upload_id, spectrum_index, min_mz, max_mz, min_rt, max_rt)
+        try:
+            t = results.load(request.app.state.storage, a, table, f)
+        except (LookupError, FileNotFoundError):
+            raise HTTPException(404, f"analysis {a.id} has no {table} results") from None
+        name = f"analysis-{a.id}-{table}"
+        if format == "parquet":
+            return Response(results.to_parquet(t), media_type="application/vnd.apache.parquet",
+                            headers={"Content-Disposition": f'attachment; filename="{name}.parquet"'})
+        if format == "csv":
+            return Response(results.to_csv(t), media_type="text/csv",
+                            headers={"Content-Disposition": f'attachment; filename="{name}.csv"'})
+        return JSONResponse(results.to_json_page(t, limit, offset))
+
+    def spectrum(request: Request, a: Analysis, index: int, upload_id: int | None) -> dict[str, Any]:
+        item = a.inputs[0] if upload_id is None else next(
+            (i for i in a.inputs if i["upload_id"] == upload_id), None)
+        if item is None:
+            raise HTTPException(404, f"upload {upload_id} is not an input of analysis {a.id}")
+        st = request.app.state.storage
+        f = results.Filters(upload_id=item["upload_id"], spectrum_index=index)
+        spectra = results.load(st, a, "spectra", f)
+        if spectra.num_rows == 0:
+            raise HTTPException(404, f"spectrum {index} is not in the results of analysis {a.id}")
+        row = spectra.to_pylist()[0]
+        peaks = results.load(st, a, "peaks", f)
+        features = results.load(st, a, "features", f)
+        profile = None
+        if row["signal"] == "profile":
+            try:
+                with st.local_copy("uploads", item["key"]) as path:
+                    profile = plotting.read_profile(path, index, row["native_id"])
+            except FileNotFoundError:
+                profile = None  # the upload was deleted; centroids remain
+        return plotting.spectrum_data(row, peaks, features, profile)
+
+    SpecUpload = Annotated[int | None, Query(ge=1, le=MAX_ID, description="which input (default: the first)")]
+    SpecIndex = Annotated[int, Path(ge=0, le=2**32 - 1)]
+
+    @app.get("/v1/analyses/{analysis_id}/spectra/{index}", tags=["results"],
+             responses={**ERRORS, 409: {"description": "the analysis has not succeeded"}})
+    def get_spectrum(request: Request, analysis_id: Id, index: SpecIndex, s: Db, user: Me_,
+                     upload_id: SpecUpload = None) -> dict[str, Any]:
+        a = succeeded(request, s, user, analysis_id)
+        return spectrum(request, a, index, upload_id)
+
+    @app.get("/v1/analyses/{analysis_id}/spectra/{index}/plot.{ext}", tags=["results"],
+             responses={**ERRORS, 409: {"description": "the analysis has not succeeded"},
+                        200: {"content": {"image/svg+xml": {}, "image/png": {}}}})
+    def get_plot(request: Request, analysis_id: Id, index: SpecIndex, ext: Literal["svg", "png"],
+                 s: Db, user: Me_, upload_id: SpecUpload = None) -> Response:
+        a = succeeded(request, s, user, analysis_id)
+        data = spectrum(request, a, index, upload_id)
+        media = "image/svg+xml" if ext == "svg" else "image/png"
+        return Response(plotting.render(data, ext), media_type=media)
+
+    return app

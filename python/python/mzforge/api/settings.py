@@ -1,0 +1,96 @@
+"""Configuration from environment variables, read once into one frozen value.
+
+Embedded mode (the default) needs nothing: a SQLite file and a folder under ``MZFORGE_DATA_DIR``
+(``./mzforge-data``) and a local worker pool. AWS mode is chosen by configuration only:
+``DATABASE_URL=postgresql+psycopg://...`` (or ``MZFORGE_DATABASE_SECRET_ARN``, an RDS secret in
+Secrets Manager), ``MZFORGE_UPLOADS_BUCKET`` + ``MZFORGE_RESULTS_BUCKET`` (S3 storage) and
+``MZFORGE_STATE_MACHINE_ARN`` (analyses run as Step Functions executions).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import quote
+
+
+def _int(env: dict[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be an integer, not {raw!r}") from None
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path
+    database_url: str
+    uploads_bucket: str | None = None
+    results_bucket: str | None = None
+    state_machine_arn: str | None = None
+    environment: str = "local"
+    max_upload_bytes: int = 2 * 1024**3
+    workers: int = 2
+    worker_threads: int = 1
+    reconcile_seconds: float = 2.0
+    env: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def storage_kind(self) -> str:
+        return "s3" if self.uploads_bucket else "local"
+
+    @property
+    def backend(self) -> str:
+        return "stepfunctions" if self.state_machine_arn else "local"
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
+        env = dict(os.environ if env is None else env)
+        data_dir = Path(env.get("MZFORGE_DATA_DIR") or "mzforge-data").absolute()
+        url = env.get("DATABASE_URL") or ""
+        if not url and env.get("MZFORGE_DATABASE_SECRET_ARN"):
+            url = database_url_from_secret(env["MZFORGE_DATABASE_SECRET_ARN"])
+        if not url:
+            url = f"sqlite:///{data_dir / 'mzforge.db'}"
+        if url.startswith("postgres://") or url.startswith("postgresql://"):
+            # SQLAlchemy's default driver would be psycopg2; the wheel's extra ships psycopg 3.
+            url = "postgresql+psycopg://" + url.split("://", 1)[1]
+        uploads = env.get("MZFORGE_UPLOADS_BUCKET") or None
+        results = env.get("MZFORGE_RESULTS_BUCKET") or None
+        if bool(uploads) != bool(results):
+            raise ValueError("set both MZFORGE_UPLOADS_BUCKET and MZFORGE_RESULTS_BUCKET, or neither")
+        arn = env.get("MZFORGE_STATE_MACHINE_ARN") or None
+        if arn and not uploads:
+            raise ValueError("MZFORGE_STATE_MACHINE_ARN needs the S3 buckets (MZFORGE_UPLOADS_BUCKET, MZFORGE_RESULTS_BUCKET)")
+        return cls(
+            data_dir=data_dir,
+            database_url=url,
+            uploads_bucket=uploads,
+            results_bucket=results,
+            state_machine_arn=arn,
+            environment=env.get("MZFORGE_ENVIRONMENT") or "local",
+            max_upload_bytes=_int(env, "MZFORGE_MAX_UPLOAD_BYTES", 2 * 1024**3),
+            workers=max(1, _int(env, "MZFORGE_WORKERS", 2)),
+            worker_threads=max(0, _int(env, "MZFORGE_WORKER_THREADS", 1)),
+            reconcile_seconds=float(env.get("MZFORGE_RECONCILE_SECONDS") or 2.0),
+            env=env,
+        )
+
+
+def database_url_from_secret(secret_arn: str) -> str:
+    """``postgresql+psycopg://`` URL from an RDS-generated secret (JSON with host, port,
+    username, password, dbname)."""
+    import boto3
+
+    value = boto3.client("secretsmanager").get_secret_value(SecretId=secret_arn)["SecretString"]
+    s = json.loads(value)
+    user, password = quote(s["username"], safe=""), quote(s["password"], safe="")
+    return (
+        f"postgresql+psycopg://{user}:{password}@{s['host']}:{s.get('port', 5432)}/"
+        f"{s.get('dbname', 'postgres')}"
+    )

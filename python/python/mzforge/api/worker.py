@@ -1,0 +1,201 @@
+"""One analysis, run in its own process (``python -m mzforge.api.worker ANALYSIS_ID``) by the
+local executor: reads the inputs from storage, runs :func:`mzforge.process` on each, writes each
+input's result directory with its ``manifest.json`` last, then ``summary.json``, and marks the
+analysis succeeded. On an engine error nothing written is kept: the result prefix is deleted,
+``failure.json`` is written and the analysis is marked failed with the engine's message.
+
+A crash of this process (signal, out of memory) is noticed by the executor, which marks the
+analysis failed; the server never runs engine code itself."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import update
+
+import mzforge
+
+from . import layout
+from .layout import summary_for_api
+from .db import Analysis, make_engine, make_sessionmaker, utcnow
+from .settings import Settings
+from .storage import Storage, make_storage
+
+
+class AnalysisFailed(Exception):
+    def __init__(self, message: str, error: str) -> None:
+        super().__init__(message)
+        self.error = error
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def qc_of(summary: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "spectra_read": summary["spectra_read"],
+        "spectra_written": summary["spectra_written"],
+        "spectra_per_level": summary["spectra_per_level"],
+        "profile_spectra": summary.get("profile_spectra", 0),
+        "centroid_spectra": summary.get("centroid_spectra", 0),
+        "tic_total": 0.0,
+        "peaks": summary["peaks_written"],
+        "features": summary.get("features_written"),
+        "warnings_total": summary["warnings_total"],
+        "warnings": summary["warnings"],
+    }
+
+
+def params_sha256(engine_params: dict[str, Any]) -> str:
+    relevant = {k: v for k, v in engine_params.items() if k not in ("threads", "batch_size")}
+    return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()
+
+
+def run_inputs(storage: Storage, run_id: str, inputs: list[dict[str, Any]], params: dict[str, Any],
+               threads: int) -> dict[str, Any]:
+    """Processes every input into ``analyses/<run_id>/results/<stem>/`` and writes
+    ``summary.json``; returns the summary. Raises :class:`AnalysisFailed`."""
+    from .params import engine_params_json
+
+    prefix = layout.results_prefix(run_id)
+    engine_json = engine_params_json(params)
+    summary_inputs = []
+    stems: set[str] = set()
+    with tempfile.TemporaryDirectory(prefix="mzforge-analysis-") as tmp:
+        for index, item in enumerate(inputs):
+            out = Path(tmp) / f"input-{index}"
+            try:
+                with storage.local_copy("uploads", item["key"]) as path:
+                    try:
+                        result = mzforge.process(path, out=out, **{**params, "threads": threads})
+                    except mzforge.MzforgeError as e:
+                        message = str(e).replace(str(path), item["filename"])
+                        if not message.startswith(item["filename"]):
+                            message = f"{item['filename']}: {message}"
+                        kind = ("Mzforge.InvalidRequest" if isinstance(e, mzforge.InvalidParameterError)
+                                else "Mzforge.BadInput")
+                        raise AnalysisFailed(message, kind) from None
+                    sha = _sha256(path)
+                    size = path.stat().st_size
+            except FileNotFoundError:
+                raise AnalysisFailed(f"{item['filename']}: the upload no longer exists",
+                                     "Mzforge.MissingInput") from None
+            (stem_dir,) = [d for d in out.iterdir() if d.is_dir()]
+            stem = stem_dir.name
+            if stem in stems:
+                raise AnalysisFailed(f"two inputs have the result directory name {stem!r}",
+                                     "Mzforge.InvalidRequest")
+            stems.add(stem)
+            objects = []
+            for f in sorted(stem_dir.iterdir()):
+                key = f"{prefix}{stem}/{f.name}"
+                size_f = f.stat().st_size
+                storage.put_file("results", key, f)
+                objects.append({"url": storage.url("results", key), "bytes": size_f})
+            qc = qc_of(result.summary)
+            manifest = {
+                "complete": True,
+                "mzforge_version": mzforge.__version__,
+                "input": {"path": storage.url("uploads", item["key"]), "bytes": size, "sha256": sha},
+                "params_sha256": params_sha256(engine_json),
+                "objects": objects,
+                "qc": qc,
+                "completed_at": int(time.time()),
+            }
+            storage.put_bytes("results", f"{prefix}{stem}/manifest.json",
+                              json.dumps(manifest, indent=1).encode())
+            summary_inputs.append({**qc, "index": index, "input": storage.url("uploads", item["key"]),
+                                   "output": storage.url("results", f"{prefix}{stem}/")})
+    summary = {
+        "analysisId": run_id,
+        "status": "complete",
+        "mzforgeVersion": mzforge.__version__,
+        "route": "local",
+        "completedAt": int(time.time()),
+        "params": engine_json,
+        "inputs": summary_inputs,
+        "totals": {
+            "spectra": sum(i["spectra_written"] for i in summary_inputs),
+            "peaks": sum(i["peaks"] for i in summary_inputs),
+            "tic": 0.0,
+            "warnings": sum(i["warnings_total"] for i in summary_inputs),
+        },
+    }
+    storage.put_bytes("results", layout.summary_key(run_id), json.dumps(summary, indent=1).encode())
+    return summary
+
+
+def record_failure(storage: Storage, run_id: str, error: str, cause: str) -> None:
+    storage.delete_prefix("results", layout.results_prefix(run_id))
+    storage.delete("results", layout.summary_key(run_id))
+    record = {"analysisId": run_id, "status": "failed", "error": error, "cause": cause,
+              "retryable": False, "recorded": True, "failureKey": layout.failure_key(run_id),
+              "note": None}
+    storage.put_bytes("results", layout.failure_key(run_id), json.dumps(record, indent=1).encode())
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    analysis_id = int(argv[0])
+    settings = Settings.from_env()
+    engine = make_engine(settings.database_url)
+    Session = make_sessionmaker(engine)
+    storage = make_storage(settings)
+    with Session() as s:
+        a = s.get(Analysis, analysis_id)
+        if a is None or a.status != "running":
+            return 0
+        run_id, inputs, params = a.run_id, a.inputs, a.params
+    # Tests: while this file exists the worker waits before starting (a window to kill or cancel
+    # it in). Unset in production.
+    hold = os.environ.get("MZFORGE_WORKER_HOLD_FILE")
+    while hold and os.path.exists(hold):
+        time.sleep(0.05)
+    threads = params.get("threads") or settings.worker_threads
+    try:
+        summary = run_inputs(storage, run_id, inputs, params, threads)
+    except AnalysisFailed as e:
+        record_failure(storage, run_id, e.error, str(e))
+        outcome = {"status": "failed", "error": str(e)}
+    except Exception as e:  # noqa: BLE001 - anything else is our bug; say so, keep nothing
+        traceback.print_exc()
+        record_failure(storage, run_id, "Mzforge.Internal", f"{type(e).__name__}: {e}")
+        outcome = {"status": "failed", "error": f"internal error: {type(e).__name__}: {e}"}
+    else:
+        outcome = {
+            "status": "succeeded",
+            "summary": summary_for_api(summary),
+            "result_location": storage.url("results", layout.results_prefix(run_id)),
+            "inputs": [{**item, "result_prefix": layout.results_prefix(run_id) + i["output"].rstrip("/").rsplit("/", 1)[-1] + "/"}
+                       for item, i in zip(inputs, summary["inputs"])],
+        }
+    with Session() as s:
+        done = s.execute(
+            update(Analysis)
+            .where(Analysis.id == analysis_id, Analysis.status == "running")
+            .values(finished_at=utcnow(), **outcome)
+        )
+        s.commit()
+        if done.rowcount == 0 and outcome["status"] == "succeeded":
+            # Cancelled while running: nothing is served, nothing is kept.
+            storage.delete_prefix("results", layout.results_prefix(run_id))
+            storage.delete("results", layout.summary_key(run_id))
+    engine.dispose()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,185 @@
+"""End to end in embedded mode, against SQLite and PostgreSQL: upload a real file, analyse it,
+fetch every table in every format, a spectrum and its plots; the results equal `mzforge run`."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import subprocess
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+import pytest
+
+from apitest import mzforge_cli, shared
+
+PARAMS = {"min_snr": 1.0, "charge_range": [1, 6]}
+CLI_FLAGS = ["--min-snr", "1", "--charge-range", "1-6"]
+
+
+@pytest.fixture(scope="module")
+def cli_result(tmp_path_factory: pytest.TempPathFactory) -> dict[str, pa.Table]:
+    path = shared("profile/three_test_scans.mzML")
+    out = tmp_path_factory.mktemp("cli")
+    subprocess.run([str(mzforge_cli()), "run", str(path), "--out", str(out), "-q", *CLI_FLAGS],
+                   check=True)
+    d = out / "three_test_scans"
+    tables = {t: pq.read_table(d / f"{t}.parquet") for t in ("spectra", "peaks", "features")}
+    tables["run"] = json.loads((d / "run.json").read_text())
+    return tables
+
+
+def test_upload_analyse_fetch_equals_cli(api, cli_result) -> None:
+    path = shared("profile/three_test_scans.mzML")
+    r = api.upload(path)
+    assert r.status_code == 201, r.text
+    up = r.json()
+    assert up["filename"] == "three_test_scans.mzML"
+    assert up["size"] == path.stat().st_size
+    assert up["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert up["format"] == "mzml"
+    assert api.client.get(f"/v1/uploads/{up['id']}", headers=api.h()).json() == up
+
+    r = api.analyse([up["id"]], PARAMS)
+    assert r.status_code == 201, r.text
+    a = r.json()
+    assert a["status"] in ("queued", "running") and a["backend"] == "local"
+    assert a["params"]["min_snr"] == 1.0 and a["params"]["noise_window"] == 200.0
+    a = api.wait(a["id"])
+    assert a["status"] == "succeeded", a
+    run = cli_result["run"]["summary"]
+    assert a["summary"]["spectra"] == run["spectra_written"]
+    assert a["summary"]["peaks"] == run["peaks_written"]
+    assert a["summary"]["features"] == run["features_written"] > 0
+    assert a["summary"]["spectra_per_level"] == {str(k): v for k, v in run["spectra_per_level"]}
+    assert a["error"] is None and a["result_location"]
+
+    base = f"/v1/analyses/{a['id']}/results"
+    for table in ("spectra", "peaks", "features"):
+        expected = cli_result[table]
+        r = api.client.get(f"{base}/{table}?format=parquet", headers=api.h())
+        assert r.status_code == 200
+        assert "attachment" in r.headers["content-disposition"]
+        got = pq.read_table(io.BytesIO(r.content))
+        assert got.column_names == ["upload_id", *expected.column_names]
+        assert got["upload_id"].to_pylist() == [up["id"]] * expected.num_rows
+        assert got.drop_columns(["upload_id"]).equals(expected), table
+
+        r = api.client.get(f"{base}/{table}?format=csv", headers=api.h())
+        assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
+        csv = pacsv.read_csv(io.BytesIO(r.content))
+        assert csv.num_rows == expected.num_rows
+        assert csv["spectrum_index"].to_pylist() == expected["spectrum_index"].to_pylist()
+
+        r = api.client.get(f"{base}/{table}?format=json&limit=7&offset=2", headers=api.h())
+        page = r.json()
+        assert page["columns"] == ["upload_id", *expected.column_names]
+        assert page["total"] == expected.num_rows and page["limit"] == 7 and page["offset"] == 2
+        rows = expected.slice(2, 7).to_pylist()
+        assert len(page["rows"]) == len(rows)
+        for row, exp in zip(page["rows"], rows):
+            assert row[1:] == pytest.approx(list(exp.values())) if table != "spectra" else row[2] == exp["native_id"]
+
+
+def test_filters(api, cli_result) -> None:
+    up = api.upload(shared("profile/three_test_scans.mzML")).json()
+    a = api.wait(api.analyse([up["id"]], PARAMS).json()["id"])
+    assert a["status"] == "succeeded"
+    base = f"/v1/analyses/{a['id']}/results"
+    peaks = cli_result["peaks"]
+
+    page = api.client.get(f"{base}/peaks?spectrum_index=1&limit=10000", headers=api.h()).json()
+    idx = page["columns"].index("spectrum_index")
+    assert {row[idx] for row in page["rows"]} == {1}
+    assert page["total"] == sum(1 for i in peaks["spectrum_index"].to_pylist() if i == 1)
+
+    page = api.client.get(f"{base}/peaks?min_mz=500&max_mz=600&limit=10000", headers=api.h()).json()
+    mz = page["columns"].index("mz")
+    assert page["total"] == sum(1 for m in peaks["mz"].to_pylist() if 500 <= m <= 600) > 0
+    assert all(500 <= row[mz] <= 600 for row in page["rows"])
+
+    spectra = cli_result["spectra"]
+    rts = spectra["rt_seconds"].to_pylist()
+    cut = sorted(rts)[1]
+    keep = {i for i, rt in zip(spectra["spectrum_index"].to_pylist(), rts) if rt >= cut}
+    page = api.client.get(f"{base}/peaks?min_rt={cut}&limit=10000", headers=api.h()).json()
+    assert page["total"] == sum(1 for i in peaks["spectrum_index"].to_pylist() if i in keep)
+    page = api.client.get(f"{base}/spectra?max_rt={cut}", headers=api.h()).json()
+    assert page["total"] == sum(1 for rt in rts if rt <= cut)
+    # A filter that matches nothing is an empty page, not an error.
+    page = api.client.get(f"{base}/features?spectrum_index=999999", headers=api.h()).json()
+    assert page["total"] == 0 and page["rows"] == []
+
+
+def test_spectrum_json_and_plots(api, cli_result) -> None:
+    up = api.upload(shared("profile/three_test_scans.mzML")).json()
+    a = api.wait(api.analyse([up["id"]], PARAMS).json()["id"])
+    peaks = cli_result["peaks"].to_pylist()
+    r = api.client.get(f"/v1/analyses/{a['id']}/spectra/0", headers=api.h())
+    assert r.status_code == 200, r.text
+    s = r.json()
+    assert s["index"] == 0 and s["signal"] == "profile" and s["ms_level"] == 1
+    assert s["native_id"] == cli_result["spectra"]["native_id"][0].as_py()
+    assert s["profile"] is not None and len(s["profile"]["mz"]) == len(s["profile"]["intensity"]) > 100
+    mine = [p for p in peaks if p["spectrum_index"] == 0]
+    assert s["centroids"]["mz"] == [p["mz"] for p in mine]
+    assert s["centroids"]["charge"] == [p["charge"] for p in mine]
+    feats = [f for f in cli_result["features"].to_pylist() if f["spectrum_index"] == 0]
+    assert [f["envelope_id"] for f in s["features"]] == [f["envelope_id"] for f in feats]
+
+    r = api.client.get(f"/v1/analyses/{a['id']}/spectra/0/plot.svg", headers=api.h())
+    assert r.status_code == 200 and r.headers["content-type"].startswith("image/svg+xml")
+    assert b"<svg" in r.content[:2000]
+    r = api.client.get(f"/v1/analyses/{a['id']}/spectra/0/plot.png", headers=api.h())
+    assert r.status_code == 200 and r.content.startswith(b"\x89PNG\r\n\x1a\n")
+    r = api.client.get(f"/v1/analyses/{a['id']}/spectra/99999", headers=api.h())
+    assert r.status_code == 404
+
+
+def test_gzip_and_mgf_uploads_are_sniffed(api) -> None:
+    r = api.upload(shared("encodings/small.mzML.gz"))
+    assert r.status_code == 201 and r.json()["format"] == "mzml.gz"
+    r = api.upload(shared("mgf/small.mgf"))
+    assert r.status_code == 201 and r.json()["format"] == "mgf"
+    # The name does not decide: an mzML called .txt is still mzML.
+    r = api.upload(shared("profile/three_test_scans.mzML"), name="renamed.txt")
+    assert r.status_code == 201 and r.json()["format"] == "mzml"
+
+
+def test_two_uploads_in_one_analysis(api) -> None:
+    a_id = api.upload(shared("profile/three_test_scans.mzML")).json()["id"]
+    b_id = api.upload(shared("mgf/small.mgf")).json()["id"]
+    a = api.wait(api.analyse([a_id, b_id]).json()["id"])
+    assert a["status"] == "succeeded", a
+    base = f"/v1/analyses/{a['id']}/results/spectra"
+    page = api.client.get(base, headers=api.h()).json()
+    assert {row[0] for row in page["rows"]} == {a_id, b_id}
+    only_b = api.client.get(f"{base}?upload_id={b_id}", headers=api.h()).json()
+    assert {row[0] for row in only_b["rows"]} == {b_id}
+    assert page["total"] == a["summary"]["spectra"] == only_b["total"] + (page["total"] - only_b["total"])
+    assert api.client.get(f"{base}?upload_id=999", headers=api.h()).status_code == 404
+    # Two uploads with the same result directory name are refused up front.
+    c_id = api.upload(shared("profile/three_test_scans.mzML")).json()["id"]
+    r = api.analyse([a_id, c_id])
+    assert r.status_code == 422 and "same result directory" in r.json()["detail"]
+
+
+def test_lists_paging_and_delete(api) -> None:
+    ids = [api.upload(shared("mgf/small.mgf")).json()["id"] for _ in range(3)]
+    page = api.client.get("/v1/uploads?limit=2&offset=0", headers=api.h()).json()
+    assert page["total"] == 3 and [u["id"] for u in page["items"]] == ids[::-1][:2]
+    an = [api.analyse([i]).json()["id"] for i in ids[:2]]
+    for i in an:
+        assert api.wait(i)["status"] == "succeeded"
+    page = api.client.get("/v1/analyses?status=succeeded&limit=1", headers=api.h()).json()
+    assert page["total"] == 2 and page["items"][0]["id"] == an[1]
+    assert api.client.get("/v1/analyses?status=failed", headers=api.h()).json()["total"] == 0
+    assert api.client.get("/v1/analyses?status=bogus", headers=api.h()).status_code == 422
+    r = api.client.delete(f"/v1/uploads/{ids[2]}", headers=api.h())
+    assert r.status_code == 204
+    assert api.client.get(f"/v1/uploads/{ids[2]}", headers=api.h()).status_code == 404
+    # Cancelling a finished analysis is refused.
+    r = api.client.delete(f"/v1/analyses/{an[0]}", headers=api.h())
+    assert r.status_code == 409 and "succeeded" in r.json()["detail"]
