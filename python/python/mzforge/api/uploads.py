@@ -45,7 +45,7 @@ async def receive_upload(request: Request, max_bytes: int, staging: Path) -> Rec
         raise UploadRejected(415, "expected a multipart/form-data body with the file in field 'file'")
     length = request.headers.get("content-length")
     if length and length.isdigit() and int(length) > max_bytes + SNIFF_BYTES:
-        raise UploadRejected(413, f"upload is {int(length)} bytes; the limit is {max_bytes} bytes")
+        raise UploadRejected(413, f"upload of {int(length)} bytes is larger than the limit of {max_bytes} bytes")
 
     state: dict = {"headers": {}, "field": b"", "value": b"", "in_file": False, "done": False,
                    "filename": None, "head": bytearray(), "format": None, "size": 0, "file": None}
