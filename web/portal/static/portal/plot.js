@@ -51,7 +51,8 @@
         if (x >= x0 && x <= x1 && l.y[i] > hi) hi = l.y[i];
       }
     });
-    return hi > 0 ? hi * 1.05 : 1;
+    var bars = this.layers.some(function (l) { return l.kind === "bars"; });
+    return hi > 0 ? hi * (bars ? 1.15 : 1.05) : 1;
   };
 
   Plot.prototype.draw = function () {
@@ -87,6 +88,13 @@
           if (!started) { c.moveTo(sx(l.x[i]), sy(l.y[i])); started = true; } else c.lineTo(sx(l.x[i]), sy(l.y[i]));
         }
         c.stroke();
+        if (l.x.length < 60) {  // few points: mark each, so a single point still shows
+          c.fillStyle = l.color || "#1f5fa8";
+          for (i = 0; i < l.x.length; i++) {
+            if (l.y[i] === null || l.y[i] === undefined) continue;
+            c.beginPath(); c.arc(sx(l.x[i]), sy(l.y[i]), 3, 0, 2 * Math.PI); c.fill();
+          }
+        }
       } else if (l.kind === "sticks") {
         c.lineWidth = l.width || 1.5;
         for (i = 0; i < l.x.length; i++) {
