@@ -1,0 +1,55 @@
+"""GET /v1/parameters: the engine's defaults, `mzforge run --help`'s texts (checked against the
+command line so the table cannot drift) and presets the engine accepts."""
+
+from __future__ import annotations
+
+import inspect
+import re
+import subprocess
+
+import mzforge
+from mzforge.api import params
+
+from apitest import mzforge_cli
+
+
+def _help() -> str:
+    return subprocess.run([str(mzforge_cli()), "run", "--help"], capture_output=True, text=True,
+                          check=True).stdout
+
+
+def _norm(s: str) -> str:
+    return re.sub(r"\s+", " ", s).strip()
+
+
+def test_every_cli_option_is_covered() -> None:
+    options = set(re.findall(r"^\s+(?:-\w, )?(--[a-z][a-z0-9-]*)", _help(), re.M))
+    assert "--min-snr" in options and "--out" in options  # the parse found the options
+    covered = {p["cli"] for p in params.PARAMETERS.values() if p["cli"]} | params.NOT_PARAMETERS
+    assert options - covered == set(), "options of `mzforge run` the API does not describe"
+    assert covered - options == set(), "options the API names that `mzforge run` lacks"
+
+
+def test_help_texts_are_the_command_lines() -> None:
+    text = _norm(_help())
+    for name, p in params.PARAMETERS.items():
+        if p["cli"]:
+            assert _norm(p["help"]) in text, name
+
+
+def test_names_and_defaults_are_mzforge_process_keywords() -> None:
+    sig = inspect.signature(mzforge.process)
+    keywords = {n: v.default for n, v in sig.parameters.items() if n not in ("path", "out")}
+    assert set(params.PARAMETERS) == set(keywords)
+    for name, default in keywords.items():
+        expected = list(default) if isinstance(default, tuple) else default
+        assert params.PARAMETERS[name]["default"] == expected, name
+
+
+def test_endpoint_and_presets(api) -> None:
+    body = api.client.get("/v1/parameters").json()
+    assert body["defaults"] == params.defaults()
+    assert body["help"]["signal"]["choices"] == ["auto", "declared", "profile", "centroid"]
+    assert set(body["presets"]) == {"peptides", "intact_protein", "metabolomics"}
+    for name, preset in body["presets"].items():
+        assert params.resolve(preset) == {**params.defaults(), **preset}, name
