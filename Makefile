@@ -5,12 +5,12 @@ CARGO ?= cargo
 # Benches are built for a smoke run in `check`; skip the slow fat-LTO link there.
 QUICK_BENCH_ENV = CARGO_PROFILE_BENCH_LTO=false CARGO_PROFILE_BENCH_CODEGEN_UNITS=16
 
-.PHONY: demo check fmt lint test doc check-aarch64 bench-smoke cdk bench python cloud
+.PHONY: demo check fmt lint test doc check-aarch64 bench-smoke cdk bench python cloud web web-demo
 
 demo:
 	$(CARGO) run --release --bin mzforge -- run fixtures/data/sim_profile.mzML --out out --min-snr 3
 
-check: fmt lint test doc check-aarch64 bench-smoke cdk python cloud
+check: fmt lint test doc check-aarch64 bench-smoke cdk python cloud web
 
 fmt:
 	$(CARGO) fmt --all --check
@@ -49,6 +49,14 @@ cdk:
 # The Python wheel: venv, maturin develop, pytest (including the example notebook).
 python:
 	bash python/ci.sh
+
+# The Django front end: its tests and a real-browser run against the embedded API (web/ci.sh).
+web:
+	bash web/ci.sh
+
+# Try the front end: the embedded API plus the site on http://127.0.0.1:8000/.
+web-demo:
+	bash web/run-local.sh
 
 bench:
 	$(CARGO) bench -p mzforge-benches

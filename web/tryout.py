@@ -133,6 +133,9 @@ def main() -> int:
     if args.fresh and args.dir.exists():
         shutil.rmtree(args.dir)
     stack = Stack(args.dir)
+    # SIGTERM (timeout, systemd, a closed terminal) stops both servers as Ctrl-C does.
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    signal.signal(signal.SIGHUP, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     try:
         stack.start(web_port=args.port, api_port=args.api_port, server="runserver")
         print(f"mzforge front end: {stack.web_url}/  (API {stack.api_url}; data and logs in {args.dir})")
