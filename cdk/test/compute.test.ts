@@ -101,6 +101,26 @@ describe('front end (EC2 Auto Scaling)', () => {
     expect(userData).toContain('systemctl enable --now mzforge-web');
   });
 
+  test('the site is told where the API is and reads its secrets with the instance role', () => {
+    const userData = flattenJoin(lt.Properties!.LaunchTemplateData.UserData['Fn::Base64']);
+    const domain = ENVIRONMENTS.dev.domainName;
+    expect(userData).toContain(`-e MZFORGE_API_URL=https://api.${domain}`);
+    expect(userData).toContain(`-e DJANGO_ALLOWED_HOSTS=www.${domain},${domain}`);
+    expect(userData).toContain(`-e DJANGO_CSRF_TRUSTED_ORIGINS=https://www.${domain},https://${domain}`);
+    const secrets = resourcesOf(dev, 'AWS::SecretsManager::Secret').filter(([id]) => id.startsWith('FrontEnd'));
+    expect(secrets.map(([id]) => id.replace(/[0-9A-F]{8}$/, '')).sort()).toEqual(['FrontEndApiAdminToken', 'FrontEndDjangoSecretKey']);
+    for (const [id] of secrets) {
+      const env = id.includes('Admin') ? 'MZFORGE_API_ADMIN_TOKEN_SECRET_ARN' : 'DJANGO_SECRET_KEY_SECRET_ARN';
+      expect(userData).toContain(`-e ${env}=<Ref:${id}>`);
+    }
+    const reads = resourcesOf(dev, 'AWS::IAM::Policy')
+      .filter(([pid]) => pid.startsWith('FrontEndInstanceRole'))
+      .flatMap(([, p]) => p.Properties!.PolicyDocument.Statement)
+      .filter((s: any) => [s.Action].flat().includes('secretsmanager:GetSecretValue'))
+      .map((s: any) => JSON.stringify(s.Resource));
+    for (const [id] of secrets) expect(reads.some((r) => r.includes(`"${id}"`))).toBe(true);
+  });
+
   test('ASG: launch template, ELB health checks, private subnets, registered with the ALB', () => {
     const p = asg.Properties!;
     expect(p.LaunchTemplate.LaunchTemplateId).toEqual({ Ref: ltId });

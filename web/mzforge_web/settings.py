@@ -31,14 +31,18 @@ def _secret_json(arn: str) -> dict:
     value = boto3.client("secretsmanager", region_name=region).get_secret_value(SecretId=arn)
     text = value["SecretString"]
     try:
-        return json.loads(text)
+        value = json.loads(text)
     except json.JSONDecodeError:
-        return {"token": text}
+        value = None
+    return value if isinstance(value, dict) else {"token": text}
 
 
 DEBUG = os.environ.get("DJANGO_DEBUG", "0") == "1"
 
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "")
+if not SECRET_KEY and os.environ.get("DJANGO_SECRET_KEY_SECRET_ARN"):
+    _key = _secret_json(os.environ["DJANGO_SECRET_KEY_SECRET_ARN"])
+    SECRET_KEY = _key.get("token") or _key.get("secret_key") or ""
 if not SECRET_KEY:
     if not LOCAL:
         raise ImproperlyConfigured(f"DJANGO_SECRET_KEY must be set in environment {ENVIRONMENT!r}")
@@ -101,7 +105,8 @@ elif os.environ.get("MZFORGE_DATABASE_SECRET_ARN"):
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.postgresql",
-            "NAME": os.environ.get("MZFORGE_WEB_DATABASE_NAME", _db.get("dbname", "mzforge_web")),
+            # The API's database by default: Django's tables are prefixed (auth_, portal_, django_).
+            "NAME": os.environ.get("MZFORGE_WEB_DATABASE_NAME") or _db.get("dbname", "mzforge"),
             "USER": _db["username"],
             "PASSWORD": _db["password"],
             "HOST": _db["host"],

@@ -33,10 +33,18 @@ export const HEALTH_PATH = '/readyz';
 /**
  * The Django front end: an Auto Scaling group of Graviton instances (launch template, IMDSv2,
  * encrypted volumes) running the front-end image under gunicorn on port 8000, behind an HTTPS ALB.
+ *
+ * The site (web/ in the repository) is configured by environment variables: it calls the analysis
+ * API at `https://api.<domain>` with one admin token (to provision a per-user API token at
+ * sign-up), read from `adminTokenSecret`, which an operator fills with
+ * `mzforge-api create-user <address> --admin`; Django's secret key is generated into
+ * `djangoSecretKey`. Both are read at start with the instance role.
  */
 export class FrontEnd extends Construct {
   public readonly alb: PublicAlb;
   public readonly autoScalingGroup: autoscaling.AutoScalingGroup;
+  public readonly djangoSecretKey: secretsmanager.Secret;
+  public readonly adminTokenSecret: secretsmanager.Secret;
 
   constructor(scope: Construct, id: string, props: FrontEndProps) {
     super(scope, id);
@@ -55,6 +63,21 @@ export class FrontEnd extends Construct {
       targetPort: APP_PORT,
       healthCheckPath: HEALTH_PATH,
     });
+
+    this.djangoSecretKey = new secretsmanager.Secret(this, 'DjangoSecretKey', {
+      description: `mzforge ${config.envName} front end: Django SECRET_KEY (signs sessions and reset links)`,
+      generateSecretString: { passwordLength: 64, excludeCharacters: '"\\\'' },
+    });
+    this.adminTokenSecret = new secretsmanager.Secret(this, 'ApiAdminToken', {
+      description: `mzforge ${config.envName} front end: the analysis API admin token (set it from mzforge-api create-user --admin)`,
+    });
+    for (const secret of [this.djangoSecretKey, this.adminTokenSecret]) {
+      Validations.of(secret).acknowledge({
+        id: 'AwsSolutions-SMG4',
+        reason: 'rotating it would log every user out (Django key) or needs the API to mint tokens; rotated by hand on redeploy',
+      });
+    }
+    const hosts = [`www.${config.domainName}`, config.domainName];
 
     const userData = ec2.UserData.forLinux();
     userData.addCommands(
@@ -79,6 +102,11 @@ export class FrontEnd extends Construct {
         `-e MZFORGE_RESULTS_BUCKET=${props.results.bucketName}`,
         `-e MZFORGE_DATABASE_SECRET_ARN=${props.databaseSecret.secretArn}`,
         `-e AWS_REGION=${region}`,
+        `-e MZFORGE_API_URL=https://api.${config.domainName}`,
+        `-e MZFORGE_API_ADMIN_TOKEN_SECRET_ARN=${this.adminTokenSecret.secretArn}`,
+        `-e DJANGO_SECRET_KEY_SECRET_ARN=${this.djangoSecretKey.secretArn}`,
+        `-e DJANGO_ALLOWED_HOSTS=${hosts.join(',')}`,
+        `-e DJANGO_CSRF_TRUSTED_ORIGINS=${hosts.map((h) => `https://${h}`).join(',')}`,
         image,
         `gunicorn mzforge_web.wsgi:application --bind 0.0.0.0:${APP_PORT} --workers 4 --access-logfile -`,
       ].join(' '),
@@ -134,6 +162,8 @@ export class FrontEnd extends Construct {
     grantBucket(role, role, props.uploads, 'readwrite');
     grantBucket(role, role, props.results, 'read');
     props.databaseSecret.grantRead(role);
+    this.djangoSecretKey.grantRead(role);
+    this.adminTokenSecret.grantRead(role);
     Validations.of(role).acknowledge({
       id: 'AwsSolutions-IAM5[Resource::*]',
       reason: 'ecr:GetAuthorizationToken (docker login) does not support resource-level permissions',

@@ -38,3 +38,37 @@ def test_a_deployment_without_a_secret_key_or_hosts_refuses_to_start():
         result = manage(env, "check")
         assert result.returncode != 0
         assert f"{missing} must be set" in result.stderr
+
+
+FAKE_BOTO3 = """
+import json
+SECRETS = {
+    "arn:db": json.dumps({"username": "u", "password": "p", "host": "db.internal", "port": 5432, "dbname": "mzforge"}),
+    "arn:key": "k3y-from-secrets-manager-" + "z" * 40,
+    "arn:token": "mzf_admin_token_from_secrets_manager",
+}
+class _Client:
+    def get_secret_value(self, SecretId):
+        return {"SecretString": SECRETS[SecretId]}
+def client(name, region_name=None):
+    assert name == "secretsmanager" and region_name == "eu-west-1"
+    return _Client()
+"""
+
+
+def test_the_cdk_front_ends_environment_is_understood(tmp_path):
+    """The variables front-end.ts passes: secrets read through Secrets Manager (a stand-in boto3)."""
+    (tmp_path / "boto3.py").write_text(FAKE_BOTO3)
+    env = {"MZFORGE_ENVIRONMENT": "dev", "PYTHONPATH": str(tmp_path), "AWS_REGION": "eu-west-1",
+           "MZFORGE_DATABASE_SECRET_ARN": "arn:db", "DJANGO_SECRET_KEY_SECRET_ARN": "arn:key",
+           "MZFORGE_API_ADMIN_TOKEN_SECRET_ARN": "arn:token", "MZFORGE_API_URL": "https://api.example.org",
+           "DJANGO_ALLOWED_HOSTS": "www.example.org,example.org",
+           "DJANGO_CSRF_TRUSTED_ORIGINS": "https://www.example.org,https://example.org"}
+    code = ("from django.conf import settings as s; d = s.DATABASES['default']; "
+            "print(s.SECRET_KEY[:25], s.MZFORGE_API_ADMIN_TOKEN, d['ENGINE'], d['HOST'], d['NAME'], d['USER'], "
+            "s.CSRF_TRUSTED_ORIGINS[1], s.SECURE_PROXY_SSL_HEADER[0])")
+    result = manage(env, "shell", "-c", code)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1].split() == [
+        "k3y-from-secrets-manager-", "mzf_admin_token_from_secrets_manager", "django.db.backends.postgresql",
+        "db.internal", "mzforge", "u", "https://example.org", "HTTP_X_FORWARDED_PROTO"]
