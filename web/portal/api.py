@@ -155,8 +155,9 @@ class ApiClient:
         params = {"format": "json", **{k: v for k, v in filters.items() if v is not None}}
         return self._request("GET", f"/v1/analyses/{analysis_id}/results/{table}", params=params)
 
-    def spectrum(self, analysis_id: int, index: int) -> dict:
-        return self._request("GET", f"/v1/analyses/{analysis_id}/spectra/{index}")
+    def spectrum(self, analysis_id: int, index: int, upload_id: int | None = None) -> dict:
+        params = {} if upload_id is None else {"upload_id": upload_id}
+        return self._request("GET", f"/v1/analyses/{analysis_id}/spectra/{index}", params=params)
 
     def download(self, analysis_id: int, table: str, fmt: str) -> Download:
         """Opens a streamed download of a result table; the caller iterates `chunks()`."""

@@ -228,6 +228,23 @@ def new_analysis(request: HttpRequest) -> HttpResponse:
     return render(request, "portal/new_analysis.html", {"form": form, "has_uploads": bool(uploads_)})
 
 
+def chosen_upload(request: HttpRequest, a: dict) -> int | None:
+    """The input file a page shows (`?upload=`): results of several inputs share one table with an
+    `upload_id` column, and spectrum indices restart in each input. Default: the first input."""
+    ids = a.get("upload_ids") or []
+    try:
+        wanted = int(request.GET.get("upload", ""))
+    except ValueError:
+        wanted = None
+    if wanted in ids:
+        return wanted
+    return ids[0] if ids else None
+
+
+def upload_query(a: dict, upload_id: int | None) -> str:
+    return f"?upload={upload_id}" if upload_id is not None and len(a.get("upload_ids") or []) > 1 else ""
+
+
 @require_GET
 @api_errors
 def analysis(request: HttpRequest, analysis_id: int) -> HttpResponse:
@@ -236,6 +253,7 @@ def analysis(request: HttpRequest, analysis_id: int) -> HttpResponse:
     names = {}
     if a.get("upload_ids"):
         names = {u["id"]: u["filename"] for u in client.uploads(limit=200)["items"]}
+    selected = chosen_upload(request, a)
     return render(
         request,
         "portal/analysis.html",
@@ -243,6 +261,9 @@ def analysis(request: HttpRequest, analysis_id: int) -> HttpResponse:
             "a": a,
             "finished": a["status"] in FINISHED,
             "files": [names.get(i, f"upload {i}") for i in a.get("upload_ids", [])],
+            "inputs": [(i, names.get(i, f"upload {i}")) for i in a.get("upload_ids", [])],
+            "selected": selected,
+            "q": upload_query(a, selected),
             "params": sorted((a.get("params") or {}).items()),
             "downloads": [(t, f) for t in api.RESULT_TABLES for f in api.DOWNLOAD_FORMATS],
         },
@@ -272,10 +293,11 @@ SUMMARY_MAX_ROWS = 50_000
 def analysis_summary(request: HttpRequest, analysis_id: int) -> JsonResponse:
     """Per-spectrum columns for the detail page's charts (TIC over RT, peaks/features per spectrum)."""
     client = client_for(request)
+    upload_id = chosen_upload(request, client.analysis(analysis_id))
     out: dict[str, list] = {c: [] for c in SUMMARY_COLUMNS}
     offset, total = 0, None
     while total is None or (offset < total and offset < SUMMARY_MAX_ROWS):
-        page = client.results_json(analysis_id, "spectra", limit=10_000, offset=offset)
+        page = client.results_json(analysis_id, "spectra", limit=10_000, offset=offset, upload_id=upload_id)
         total = page["total"]
         index = {c: i for i, c in enumerate(page["columns"])}
         for row in page["rows"]:
@@ -304,7 +326,8 @@ def spectra(request: HttpRequest, analysis_id: int) -> HttpResponse:
         offset = max(0, int(request.GET.get("offset", 0)))
     except ValueError:
         offset = 0
-    page = client.results_json(analysis_id, "spectra", limit=PAGE, offset=offset)
+    upload_id = chosen_upload(request, a)
+    page = client.results_json(analysis_id, "spectra", limit=PAGE, offset=offset, upload_id=upload_id)
     index = {c: i for i, c in enumerate(page["columns"])}
     rows = [{c: row[index[c]] if c in index else None for c in SPECTRA_COLUMNS} for row in page["rows"]]
     return render(
@@ -312,6 +335,8 @@ def spectra(request: HttpRequest, analysis_id: int) -> HttpResponse:
         "portal/spectra.html",
         {
             "a": a,
+            "q": upload_query(a, upload_id),
+            "amp": "&" if upload_query(a, upload_id) else "?",
             "rows": rows,
             "total": page["total"],
             "offset": offset,
@@ -326,14 +351,18 @@ def spectra(request: HttpRequest, analysis_id: int) -> HttpResponse:
 def spectrum(request: HttpRequest, analysis_id: int, index: int) -> HttpResponse:
     client = client_for(request)
     a = client.analysis(analysis_id)
-    s = client.spectrum(analysis_id, index)
-    return render(request, "portal/spectrum.html", {"a": a, "s": s, "index": index})
+    upload_id = chosen_upload(request, a)
+    s = client.spectrum(analysis_id, index, upload_id)
+    return render(request, "portal/spectrum.html", {"a": a, "s": s, "index": index, "q": upload_query(a, upload_id)})
 
 
 @require_GET
 @api_errors
 def spectrum_json(request: HttpRequest, analysis_id: int, index: int) -> JsonResponse:
-    return JsonResponse(client_for(request).spectrum(analysis_id, index))
+    client = client_for(request)
+    upload = request.GET.get("upload")
+    upload_id = int(upload) if upload and upload.isdigit() else None
+    return JsonResponse(client.spectrum(analysis_id, index, upload_id))
 
 
 @require_GET

@@ -183,3 +183,22 @@ def test_api_down_gives_a_plain_page_and_json(alice_client, fake_api):
     assert page.status_code == 502 and "not reachable right now" in page.content.decode()
     status = alice_client.get(reverse("analyses_status"))
     assert status.status_code == 502 and "not reachable" in status.json()["error"]
+
+
+def test_an_analysis_of_several_files_shows_one_file_at_a_time(alice_client, fake_api, alice):
+    for name in ("a.mzML", "b.mzML"):
+        alice_client.post(reverse("upload_file"), {"file": SimpleUploadedFile(name, MZML)})
+    first, second = sorted(fake_api.uploads)
+    a = fake_api.add_analysis(alice[1], upload_ids=[first, second])
+    page = alice_client.get(reverse("analysis", args=[a["id"]]) + f"?upload={second}").content.decode()
+    assert "<strong>b.mzML</strong>" in page and f'<a href="?upload={first}">a.mzML</a>' in page
+    assert reverse("spectra", args=[a["id"]]) + f"?upload={second}" in page
+    alice_client.get(reverse("analysis_summary", args=[a["id"]]) + f"?upload={second}")
+    assert fake_api.requests[-1].url.params["upload_id"] == str(second)
+    spectra = alice_client.get(reverse("spectra", args=[a["id"]]) + f"?upload={second}").content.decode()
+    assert reverse("spectrum", args=[a["id"], 0]) + f"?upload={second}" in spectra
+    alice_client.get(reverse("spectrum_json", args=[a["id"], 0]) + f"?upload={second}")
+    assert fake_api.requests[-1].url.params["upload_id"] == str(second)
+    # An upload that is not an input falls back to the first input.
+    alice_client.get(reverse("analysis_summary", args=[a["id"]]) + "?upload=999")
+    assert fake_api.requests[-1].url.params["upload_id"] == str(first)
