@@ -140,6 +140,32 @@ def analysis_out(a: Analysis) -> dict[str, Any]:
             "summary": a.summary if a.status == "succeeded" else None}
 
 
+class InflightLimit:
+    """At most ``limit`` requests are handled at once (others wait here, holding nothing). Each
+    handled request holds at most one database connection, and the pool has room for ``limit``
+    plus headroom, so requests never wait for the pool while holding a connection (which can
+    deadlock a pool shared with FastAPI's thread pool). Uploads (which use the database only
+    briefly, at the end) and health probes are not counted."""
+
+    def __init__(self, app: Any, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+        self.semaphore: Any = None
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["path"] in ("/healthz", "/readyz") or (
+            scope["method"] == "POST" and scope["path"] == "/v1/uploads"
+        ):
+            await self.app(scope, receive, send)
+            return
+        if self.semaphore is None:
+            import asyncio
+
+            self.semaphore = asyncio.Semaphore(self.limit)
+        async with self.semaphore:
+            await self.app(scope, receive, send)
+
+
 # ---- the app -------------------------------------------------------------------------------------
 
 ERRORS = {401: {"description": "missing or unknown token"}, 404: {"description": "not found"}}
@@ -152,7 +178,7 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if run_migrations:
             await run_in_threadpool(migrate, settings.database_url)
-        engine = make_engine(settings.database_url)
+        engine = make_engine(settings.database_url, pool_size=settings.max_inflight)
         app.state.engine = engine
         app.state.sessions = make_sessionmaker(engine)
         app.state.storage = make_storage(settings)
@@ -171,6 +197,7 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.add_middleware(InflightLimit, limit=settings.max_inflight)
     bearer = HTTPBearer(auto_error=False)
 
     def session(request: Request) -> Iterator[Session]:
@@ -181,6 +208,9 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
 
     def current_user(s: Db, cred: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> User:
         user = user_for_token(s, cred.credentials) if cred else None
+        # End the transaction: the connection goes back to the pool while the request waits for
+        # a thread to run the endpoint (holding it there can exhaust the pool under load).
+        s.commit()
         if user is None:
             raise HTTPException(401, "missing or unknown bearer token",
                                 headers={"WWW-Authenticate": "Bearer"})

@@ -38,6 +38,7 @@ class Settings:
     workers: int = 2
     worker_threads: int = 1
     reconcile_seconds: float = 2.0
+    max_inflight: int = 32
     env: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -78,6 +79,7 @@ class Settings:
             workers=max(1, _int(env, "MZFORGE_WORKERS", 2)),
             worker_threads=max(0, _int(env, "MZFORGE_WORKER_THREADS", 1)),
             reconcile_seconds=float(env.get("MZFORGE_RECONCILE_SECONDS") or 2.0),
+            max_inflight=max(1, _int(env, "MZFORGE_MAX_INFLIGHT", 32)),
             env=env,
         )
 
