@@ -3,7 +3,9 @@
 # with the test dependencies, a debug build of the extension installed in it (`maturin
 # develop`, no
 # release build; the workspace profile optimises the engine crate in dev builds), then pytest,
-# which also executes the example notebook.
+# which also executes the example notebook and the analysis API's tests (tests/api: SQLite and a
+# throwaway PostgreSQL cluster from Debian's postgresql package, a moto server, schemathesis, a
+# small load run; about 1.5 minutes).
 set -euo pipefail
 cd "$(dirname "$0")"
 started=$(date +%s)
@@ -19,7 +21,7 @@ step "virtualenv $VENV"
 
 step "maturin develop"
 # maturin installs into $VIRTUAL_ENV (else it would pick ./.venv).
-VIRTUAL_ENV="$VENV" "$VENV/bin/maturin" develop --quiet --extras test
+VIRTUAL_ENV="$VENV" "$VENV/bin/maturin" develop --quiet --extras test,api,api-test
 
 if [ -z "${MZFORGE_CLI:-}" ]; then
   step "mzforge command line (for the parity tests)"
