@@ -191,6 +191,19 @@ describe('analysis API (EKS)', () => {
     expect(container.readinessProbe.httpGet).toEqual({ path: '/readyz', port: 8000 });
     expect(container.livenessProbe.httpGet).toEqual({ path: '/readyz', port: 8000 });
     expect(container.securityContext.allowPrivilegeEscalation).toBe(false);
+    // The server the image runs: `mzforge-api serve` on the container port, writing only to /tmp.
+    expect(container.command).toEqual(['mzforge-api']);
+    expect(container.args).toEqual(['serve', '--host', '0.0.0.0', '--port', '8000']);
+    expect(container.securityContext.readOnlyRootFilesystem).toBe(true);
+    expect(container.volumeMounts).toEqual([{ name: 'tmp', mountPath: '/tmp' }]);
+    const env = Object.fromEntries(container.env.map((e: { name: string; value: unknown }) => [e.name, e.value]));
+    expect(Object.keys(env).sort()).toEqual(
+      [
+        'HOME', 'MPLCONFIGDIR', 'MZFORGE_DATABASE_SECRET_ARN', 'MZFORGE_DATA_DIR', 'MZFORGE_ENVIRONMENT',
+        'MZFORGE_RESULTS_BUCKET', 'MZFORGE_STATE_MACHINE_ARN', 'MZFORGE_UPLOADS_BUCKET',
+      ].sort(),
+    );
+    for (const dir of [env.MZFORGE_DATA_DIR, env.MPLCONFIGDIR, env.HOME]) expect(dir).toMatch(/^\/tmp/);
     expect(deployment.spec.template.spec.serviceAccountName).toBe(API_NAME);
     const service = objects.find((o) => o.kind === 'Service');
     expect(service.spec.type).toBe('NodePort');
@@ -212,7 +225,7 @@ describe('analysis API (EKS)', () => {
     dev.hasResourceProperties('AWS::EKS::Addon', { AddonName: 'eks-pod-identity-agent' });
   });
 
-  test('the API pod identity may only start executions of the state machine and read/write its buckets', () => {
+  test('the API pod identity may only start, describe and stop executions of the state machine, read/write its buckets and read the database secret', () => {
     const [[, assoc]] = resourcesOf(dev, 'AWS::EKS::PodIdentityAssociation');
     expect(assoc.Properties!.Namespace).toBe(API_NAMESPACE);
     expect(assoc.Properties!.ServiceAccount).toBe(API_NAME);
@@ -224,6 +237,11 @@ describe('analysis API (EKS)', () => {
     const names = bucketNames(ENVIRONMENTS.dev);
     const allowed = new Set([
       'states:StartExecution',
+      'states:DescribeExecution',
+      'states:StopExecution',
+      's3:DeleteObject',
+      'secretsmanager:GetSecretValue',
+      'secretsmanager:DescribeSecret',
       's3:ListBucket',
       's3:GetObject',
       's3:PutObject',
@@ -240,8 +258,10 @@ describe('analysis API (EKS)', () => {
           r.includes('AnalysisStateMachine') ||
           r.includes(names.uploads) ||
           r.includes(names.results) ||
-          r.includes('StorageDataKey');
-        expect(ok).toBe(true);
+          r.includes('StorageDataKey') ||
+          r.includes('DatabasePostgresSecret') ||
+          r.includes('execution:');
+        expect({ resource: r, ok }).toEqual({ resource: r, ok: true });
       }
     }
     expect(statements.find((s) => s.Action === 'states:StartExecution').Resource).toEqual({ Ref: expect.stringMatching(/AnalysisStateMachine/) });

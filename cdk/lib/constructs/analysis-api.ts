@@ -2,17 +2,19 @@ import { CfnResource, Duration, Lazy, RemovalPolicy, Stack, Validations } from '
 import * as autoscaling from 'aws-cdk-lib/aws-autoscaling';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecr from 'aws-cdk-lib/aws-ecr';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import * as eks from 'aws-cdk-lib/aws-eks-v2';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as route53 from 'aws-cdk-lib/aws-route53';
 import * as s3 from 'aws-cdk-lib/aws-s3';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import { KubectlV34Layer } from '@aws-cdk/lambda-layer-kubectl-v34';
 import { Construct } from 'constructs';
 import { EnvConfig } from '../config';
-import { DataBucketRef, grantBucket } from '../grants';
+import { DataBucketRef, grantBucket, objectsArn } from '../grants';
 import { HEALTH_PATH } from './front-end';
 import { API_NODE_PORT, APP_PORT, HTTPS_PORT } from './network';
 import { PublicAlb } from './public-alb';
@@ -29,6 +31,8 @@ export interface AnalysisApiProps {
   readonly results: DataBucketRef;
   readonly stateMachine: sfn.IStateMachine;
   readonly alarmTopic: sns.ITopic;
+  /** The RDS secret (host, port, username, password, dbname): the API builds its DATABASE_URL from it. */
+  readonly databaseSecret: secretsmanager.ISecret;
 }
 
 export const API_NAMESPACE = 'mzforge';
@@ -177,8 +181,26 @@ export class AnalysisApi extends Construct {
     });
     this.serviceAccount.node.addDependency(namespace);
     props.stateMachine.grantStartExecution(this.serviceAccount);
+    // Status reconciliation (DescribeExecution) and cancellation (StopExecution) of its executions.
+    props.stateMachine.grantExecution(this.serviceAccount, 'states:DescribeExecution', 'states:StopExecution');
+    const stack = Stack.of(this);
+    const machineRef = JSON.stringify(stack.resolve(props.stateMachine.stateMachineArn));
+    Validations.of(this.serviceAccount).acknowledge({
+      id:
+        `AwsSolutions-IAM5[Resource::arn:aws:states:${stack.region}:${stack.account}:execution:` +
+        `{"Fn::Select":[6,{"Fn::Split":[":",${machineRef}]}]}:*]`,
+      reason: 'execution names are analysis ids; the grant is limited to executions of the one analysis state machine',
+    });
     grantBucket(this.serviceAccount, this.serviceAccount, props.uploads, 'readwrite');
     grantBucket(this.serviceAccount, this.serviceAccount, props.results, 'readwrite');
+    // Deleting an upload removes its object; a cancelled analysis' partial results are removed.
+    this.serviceAccount.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        actions: ['s3:DeleteObject'],
+        resources: [objectsArn(props.uploads.bucketName), objectsArn(props.results.bucketName)],
+      }),
+    );
+    props.databaseSecret.grantRead(this.serviceAccount);
 
     // ---- Deployment, Service, HPA, PDB ------------------------------------------------------------
     this.manifest = this.cluster.addManifest(
@@ -193,6 +215,8 @@ export class AnalysisApi extends Construct {
           MZFORGE_STATE_MACHINE_ARN: props.stateMachine.stateMachineArn,
           MZFORGE_UPLOADS_BUCKET: props.uploads.bucketName,
           MZFORGE_RESULTS_BUCKET: props.results.bucketName,
+          // DATABASE_URL is built at start from this secret (never rendered into the manifest).
+          MZFORGE_DATABASE_SECRET_ARN: props.databaseSecret.secretArn,
         },
       }),
     );
@@ -266,6 +290,13 @@ export interface ApiManifestOptions {
   readonly env: Record<string, string>;
 }
 
+/** The read-only root file system leaves /tmp (an emptyDir) as the only writable place. */
+export const API_RUNTIME_ENV: Record<string, string> = {
+  MZFORGE_DATA_DIR: '/tmp/mzforge',
+  MPLCONFIGDIR: '/tmp/matplotlib',
+  HOME: '/tmp',
+};
+
 /** Kubernetes objects of the analysis API (plain data: unit-tested without a cluster). */
 export function apiManifests(o: ApiManifestOptions): Record<string, any>[] {
   const labels = { 'app.kubernetes.io/name': API_NAME, 'app.kubernetes.io/part-of': 'mzforge' };
@@ -302,8 +333,11 @@ export function apiManifests(o: ApiManifestOptions): Record<string, any>[] {
               {
                 name: 'api',
                 image: o.image,
+                // The image's entry point is `mzforge-api` (python/api/Dockerfile).
+                command: ['mzforge-api'],
+                args: ['serve', '--host', '0.0.0.0', '--port', String(APP_PORT)],
                 ports: [{ name: 'http', containerPort: APP_PORT }],
-                env: Object.entries(o.env).map(([name, value]) => ({ name, value })),
+                env: Object.entries({ ...API_RUNTIME_ENV, ...o.env }).map(([name, value]) => ({ name, value })),
                 resources: { requests: { cpu: '250m', memory: '512Mi' }, limits: { memory: '1Gi' } },
                 readinessProbe: probe(5),
                 livenessProbe: probe(30),

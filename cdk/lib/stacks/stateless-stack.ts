@@ -89,6 +89,7 @@ export class StatelessStack extends Stack {
       results,
       stateMachine: this.processing.stateMachine,
       alarmTopic: this.alerts.topic,
+      databaseSecret,
     });
     tagComponent(this.analysisApi, config, 'analysis-api');
 

@@ -81,6 +81,8 @@ def test_upload_analyse_fetch_equals_cli(api, cli_result) -> None:
         assert len(page["rows"]) == len(rows)
         for row, exp in zip(page["rows"], rows):
             assert row[1:] == pytest.approx(list(exp.values())) if table != "spectra" else row[2] == exp["native_id"]
+    # Downloads are streamed from temporary files that are gone afterwards.
+    assert list((api.settings.data_dir / "tmp").glob("result-*")) == []
 
 
 def test_filters(api, cli_result) -> None:

@@ -69,6 +69,16 @@ def test_admin_creates_users(api) -> None:
     assert r.status_code == 409
     r = api.client.post("/v1/users", headers=api.h(), json={"email": "dave@example.org"})
     assert r.status_code == 403
+    # Another token for an existing user, by email or id (the web site's recovery after a 409).
+    for who in ("carol@example.org", str(carol["id"])):
+        r = api.client.post(f"/v1/users/{who}/tokens", headers=api.h("admin"))
+        assert r.status_code == 201, r.text
+        token = r.json()["token"]
+        assert token != carol["token"]
+        me = api.client.get("/v1/me", headers={"Authorization": f"Bearer {token}"}).json()
+        assert me["email"] == "carol@example.org"
+    assert api.client.post("/v1/users/nobody@example.org/tokens", headers=api.h("admin")).status_code == 404
+    assert api.client.post(f"/v1/users/{carol['id']}/tokens", headers=api.h()).status_code == 403
 
 
 def test_wrong_content_is_415_naming_the_file(api) -> None:

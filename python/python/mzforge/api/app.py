@@ -12,7 +12,8 @@ from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse
+from fastapi.responses import FileResponse, JSONResponse
+from starlette.background import BackgroundTask
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field, field_validator
 from sqlalchemy import func, select, text
@@ -88,6 +89,12 @@ class UserIn(BaseModel):
 
 
 class UserOut(BaseModel):
+    id: int
+    email: str
+    token: str
+
+
+class TokenOut(BaseModel):
     id: int
     email: str
     token: str
@@ -275,6 +282,23 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
         s.commit()
         return {"id": created.id, "email": created.email, "token": token}
 
+    @app.post("/v1/users/{who}/tokens", status_code=201, response_model=TokenOut, tags=["users"],
+              responses={**ERRORS, 403: {"description": "not an admin"}})
+    def new_user_token(who: Annotated[str, Path(min_length=1, max_length=320)], s: Db, user: Me_) -> dict[str, Any]:
+        """A new token for an existing user, by id or email (admin only; like `create-token`)."""
+        if not user.is_admin:
+            raise HTTPException(403, "creating tokens needs an admin token")
+        target = None
+        if who.isdigit() and int(who) <= MAX_ID:
+            target = s.get(User, int(who))
+        if target is None:
+            target = s.scalars(select(User).where(User.email == who)).first()
+        if target is None:
+            raise HTTPException(404, f"user {who} not found")
+        token = new_token(s, target)
+        s.commit()
+        return {"id": target.id, "email": target.email, "token": token}
+
     # ---- parameters ----
     @app.get("/v1/parameters", tags=["analyses"])
     def parameters() -> dict[str, Any]:
@@ -433,12 +457,14 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
         except (LookupError, FileNotFoundError):
             raise HTTPException(404, f"analysis {a.id} has no {table} results") from None
         name = f"analysis-{a.id}-{table}"
-        if format == "parquet":
-            return Response(results.to_parquet(t), media_type="application/vnd.apache.parquet",
-                            headers={"Content-Disposition": f'attachment; filename="{name}.parquet"'})
-        if format == "csv":
-            return Response(results.to_csv(t), media_type="text/csv",
-                            headers={"Content-Disposition": f'attachment; filename="{name}.csv"'})
+        if format in ("parquet", "csv"):
+            # Written to a temporary file and streamed from there (deleted after sending), so a
+            # large table is not held a second time in memory as the response body.
+            path = results.write_file(t, format, settings.data_dir / "tmp"
+                                      if request.app.state.storage.kind == "local" else None)
+            media = "application/vnd.apache.parquet" if format == "parquet" else "text/csv"
+            return FileResponse(path, media_type=media, filename=f"{name}.{format}",
+                                background=BackgroundTask(os.unlink, path))
         return JSONResponse(results.to_json_page(t, limit, offset))
 
     def spectrum(request: Request, a: Analysis, index: int, upload_id: int | None) -> dict[str, Any]:

@@ -85,6 +85,22 @@ def load(storage: Storage, analysis: Analysis, table: str, f: Filters) -> pa.Tab
     return pa.concat_tables(parts)
 
 
+def write_file(t: pa.Table, fmt: str, directory: Any = None) -> str:
+    """``t`` as a Parquet or CSV temporary file; returns its path (the caller deletes it)."""
+    import os
+    import tempfile
+
+    if directory is not None:
+        os.makedirs(directory, exist_ok=True)
+    fd, path = tempfile.mkstemp(prefix="result-", suffix=f".{fmt}", dir=directory)
+    with os.fdopen(fd, "wb") as f:
+        if fmt == "parquet":
+            pq.write_table(t, f, compression="zstd")
+        else:
+            pacsv.write_csv(t, f)
+    return path
+
+
 def to_parquet(t: pa.Table) -> bytes:
     buf = io.BytesIO()
     pq.write_table(t, buf, compression="zstd")

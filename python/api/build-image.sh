@@ -1,0 +1,119 @@
+#!/usr/bin/env bash
+# Builds the analysis API's container image (for the EKS Deployment in cdk/lib/constructs/
+# analysis-api.ts) without a Docker engine and without pulling a base image.
+#
+#   python/api/build-image.sh [--release] [--tag localhost/mzforge-api] [--check]
+#
+# 1. `maturin build` makes the mzforge wheel (abi3) for the host architecture (`--release` for a
+#    deployable, optimised build; the default is the quicker dev profile).
+# 2. debootstrap (Debian bookworm, minbase + python3, python3-venv, ca-certificates) makes the
+#    root file system; it is cached in python/api/dist/ and reused.
+# 3. In a chroot of that tree: a venv at /opt/mzforge-api with `mzforge[api]` from the wheel
+#    (pip pulls the dependencies from PyPI), then apt/pip caches are removed.
+# 4. buildah (vfs storage, no daemon) commits the tree as an image: user 10001, entry point
+#    `mzforge-api`, default command `serve --host 0.0.0.0 --port 8000`, /tmp the only place
+#    written (the Deployment mounts an emptyDir there; the root file system is read-only).
+# 5. `--check` starts the server from the image's tree (podman if it can run containers here,
+#    else chroot) in embedded mode and asks /readyz.
+#
+# Takes 3-6 minutes on a cold cache (debootstrap and pip downloads), so CI does not run it.
+# Production nodes are Graviton (arm64): run this on an arm64 host (or add qemu-user-static and
+# `--foreign` debootstrap plus `maturin build --zig --target aarch64-unknown-linux-gnu`).
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+python_dir=$(cd "$here/.." && pwd)
+dist="$here/dist"
+tag=localhost/mzforge-api
+release=()
+check=false
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --release) release=(--release) ;;
+    --tag) shift; tag="$1" ;;
+    --check) check=true ;;
+    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
+    *) echo "unknown option $1 (see --help)" >&2; exit 2 ;;
+  esac
+  shift
+done
+log() { echo "== build-image: $* ($SECONDS s)" >&2; }
+[ "$(id -u)" = 0 ] || { echo "build-image: debootstrap and chroot need root" >&2; exit 1; }
+arch=$(dpkg --print-architecture)
+mkdir -p "$dist"
+
+# ---- 1. the wheel -------------------------------------------------------------------------------
+log "maturin build ${release[*]:-(dev profile)}"
+rm -rf "$dist/wheels"
+maturin=("$python_dir/.venv/bin/maturin")
+[ -x "${maturin[0]}" ] || maturin=(maturin)
+(cd "$python_dir" && "${maturin[@]}" build --quiet "${release[@]}" --out "$dist/wheels")
+wheel=$(ls "$dist"/wheels/mzforge-*.whl)
+log "wheel $(basename "$wheel")"
+
+# ---- 2. base root file system (cached) ----------------------------------------------------------
+base="$dist/base-bookworm-$arch.tar"
+if [ ! -f "$base" ]; then
+  log "debootstrap bookworm ($arch)"
+  tmp=$(mktemp -d)
+  debootstrap --variant=minbase --include=python3,python3-venv,ca-certificates \
+    bookworm "$tmp/root" http://deb.debian.org/debian >"$dist/debootstrap.log" 2>&1
+  tar -C "$tmp/root" -cf "$base" .
+  rm -rf "$tmp"
+fi
+
+# ---- 3. the venv --------------------------------------------------------------------------------
+root="$dist/rootfs-$arch"
+rm -rf "$root" && mkdir -p "$root"
+tar -C "$root" -xf "$base"
+cp "$wheel" "$root/tmp/"
+cp /etc/resolv.conf "$root/etc/resolv.conf"
+log "venv with mzforge[api]"
+chroot "$root" /usr/bin/python3 -m venv /opt/mzforge-api
+chroot "$root" /opt/mzforge-api/bin/pip install --quiet --no-cache-dir --disable-pip-version-check \
+  "/tmp/$(basename "$wheel")[api]"
+rm -f "$root/tmp/$(basename "$wheel")" "$root/etc/resolv.conf"
+rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/* "$root"/usr/share/doc \
+  "$root"/usr/share/man "$root"/root/.cache
+find "$root/opt/mzforge-api" -name __pycache__ -prune -exec rm -rf {} +
+chmod 1777 "$root/tmp"
+chroot "$root" /opt/mzforge-api/bin/python -c "import mzforge.api, mzforge; print('mzforge', mzforge.__version__)"
+
+# ---- 4. the image -------------------------------------------------------------------------------
+buildah=(buildah --storage-driver vfs)
+log "buildah commit $tag:latest"
+ctr=$("${buildah[@]}" from scratch)
+mnt=$("${buildah[@]}" mount "$ctr")
+cp -a "$root/." "$mnt/"
+"${buildah[@]}" umount "$ctr" >/dev/null
+"${buildah[@]}" config \
+  --env PATH=/opt/mzforge-api/bin:/usr/local/bin:/usr/bin:/bin \
+  --env HOME=/tmp --env TMPDIR=/tmp --env MPLCONFIGDIR=/tmp/matplotlib \
+  --env MZFORGE_DATA_DIR=/tmp/mzforge --env PYTHONDONTWRITEBYTECODE=1 \
+  --user 10001:10001 --workingdir /tmp --port 8000 \
+  --entrypoint '["/opt/mzforge-api/bin/mzforge-api"]' --cmd 'serve --host 0.0.0.0 --port 8000' \
+  --label org.opencontainers.image.title=mzforge-api "$ctr"
+"${buildah[@]}" commit --quiet --rm "$ctr" "$tag:latest" >/dev/null
+size=$("${buildah[@]}" images --format '{{.Size}}' "$tag:latest" | head -1)
+log "built $tag:latest ($size)"
+
+# ---- 5. check -----------------------------------------------------------------------------------
+if $check; then
+  port=18765
+  log "check: serve from the image's tree on 127.0.0.1:$port"
+  mkdir -p "$root/tmp/check" && chmod 1777 "$root/tmp/check"
+  chroot --userspec=10001:10001 "$root" /usr/bin/env -i PATH=/opt/mzforge-api/bin:/usr/bin:/bin \
+    HOME=/tmp MPLCONFIGDIR=/tmp/matplotlib MZFORGE_DATA_DIR=/tmp/check \
+    /opt/mzforge-api/bin/mzforge-api serve --host 127.0.0.1 --port $port >"$dist/check.log" 2>&1 &
+  pid=$!
+  ok=false
+  for _ in $(seq 1 100); do
+    if curl -fsS "http://127.0.0.1:$port/readyz" >"$dist/readyz.json" 2>/dev/null; then ok=true; break; fi
+    sleep 0.2
+  done
+  kill "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  rm -rf "$root/tmp/check"
+  $ok || { echo "build-image: the server in the image did not become ready" >&2; cat "$dist/check.log" >&2; exit 1; }
+  log "check: /readyz -> $(cat "$dist/readyz.json")"
+fi
