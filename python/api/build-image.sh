@@ -2,10 +2,12 @@
 # Builds the analysis API's container image (for the EKS Deployment in cdk/lib/constructs/
 # analysis-api.ts) without a Docker engine and without pulling a base image.
 #
-#   python/api/build-image.sh [--release] [--tag localhost/mzforge-api] [--check]
+#   python/api/build-image.sh [--release | --dev-extension] [--tag localhost/mzforge-api] [--check]
 #
 # 1. `maturin build` makes the mzforge wheel (abi3) for the host architecture (`--release` for a
-#    deployable, optimised build; the default is the quicker dev profile).
+#    deployable, optimised build; the default is the dev profile). `--dev-extension` compiles
+#    nothing: it installs the package as `maturin develop` left it in python/python/mzforge (the
+#    extension the tests ran against) plus the wheel's dependencies from PyPI.
 # 2. debootstrap (Debian bookworm, minbase + python3, python3-venv, ca-certificates) makes the
 #    root file system; it is cached in python/api/dist/ and reused.
 # 3. In a chroot of that tree: a venv at /opt/mzforge-api with `mzforge[api]` from the wheel
@@ -27,12 +29,14 @@ dist="$here/dist"
 tag=localhost/mzforge-api
 release=()
 check=false
+dev_extension=false
 while [ $# -gt 0 ]; do
   case "$1" in
     --release) release=(--release) ;;
     --tag) shift; tag="$1" ;;
     --check) check=true ;;
-    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
+    --dev-extension) dev_extension=true ;;
+    -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
     *) echo "unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -43,13 +47,18 @@ arch=$(dpkg --print-architecture)
 mkdir -p "$dist"
 
 # ---- 1. the wheel -------------------------------------------------------------------------------
-log "maturin build ${release[*]:-(dev profile)}"
-rm -rf "$dist/wheels"
-maturin=("$python_dir/.venv/bin/maturin")
-[ -x "${maturin[0]}" ] || maturin=(maturin)
-(cd "$python_dir" && "${maturin[@]}" build --quiet "${release[@]}" --out "$dist/wheels")
-wheel=$(ls "$dist"/wheels/mzforge-*.whl)
-log "wheel $(basename "$wheel")"
+rm -rf "$dist/wheels" && mkdir -p "$dist/wheels"
+if $dev_extension; then
+  ls "$python_dir"/python/mzforge/_mzforge*.so >/dev/null || { echo "build-image: no extension built (maturin develop)" >&2; exit 1; }
+  log "package from python/python/mzforge (no compilation)"
+else
+  log "maturin build ${release[*]:-(dev profile)}"
+  maturin=("$python_dir/.venv/bin/maturin")
+  [ -x "${maturin[0]}" ] || maturin=(maturin)
+  (cd "$python_dir" && "${maturin[@]}" build --quiet "${release[@]}" --out "$dist/wheels")
+  wheel=$(ls "$dist"/wheels/mzforge-*.whl)
+  log "wheel $(basename "$wheel")"
+fi
 
 # ---- 2. base root file system (cached) ----------------------------------------------------------
 base="$dist/base-bookworm-$arch.tar"
@@ -66,13 +75,25 @@ fi
 root="$dist/rootfs-$arch"
 rm -rf "$root" && mkdir -p "$root"
 tar -C "$root" -xf "$base"
-cp "$wheel" "$root/tmp/"
 cp /etc/resolv.conf "$root/etc/resolv.conf"
 log "venv with mzforge[api]"
 chroot "$root" /usr/bin/python3 -m venv /opt/mzforge-api
-chroot "$root" /opt/mzforge-api/bin/pip install --quiet --no-cache-dir --disable-pip-version-check \
-  "/tmp/$(basename "$wheel")[api]"
-rm -f "$root/tmp/$(basename "$wheel")" "$root/etc/resolv.conf"
+pip=(chroot "$root" /opt/mzforge-api/bin/pip install --quiet --no-cache-dir --disable-pip-version-check)
+if $dev_extension; then
+  # The wheel's dependencies (pyproject: dependencies + the api extra), then the package itself.
+  mapfile -t deps < <(python3 -c 'import sys, tomllib; p = tomllib.load(open(sys.argv[1], "rb"))["project"]; print("\n".join(p["dependencies"] + p["optional-dependencies"]["api"]))' "$python_dir/pyproject.toml")
+  "${pip[@]}" "${deps[@]}"
+  site=$(chroot "$root" /opt/mzforge-api/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+  (cd "$python_dir/python" && tar --exclude=__pycache__ -cf - mzforge) | tar -C "$root$site" -xf -
+  printf '#!/opt/mzforge-api/bin/python\nimport sys\nfrom mzforge.api.cli import main\nsys.exit(main())\n' \
+    >"$root/opt/mzforge-api/bin/mzforge-api"
+  chmod 755 "$root/opt/mzforge-api/bin/mzforge-api"
+else
+  cp "$wheel" "$root/tmp/"
+  "${pip[@]}" "/tmp/$(basename "$wheel")[api]"
+  rm -f "$root/tmp/$(basename "$wheel")"
+fi
+rm -f "$root/etc/resolv.conf"
 rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/* "$root"/usr/share/doc \
   "$root"/usr/share/man "$root"/root/.cache
 find "$root/opt/mzforge-api" -name __pycache__ -prune -exec rm -rf {} +

@@ -193,3 +193,21 @@ def test_step_functions_executions(sfn_env: dict, tmp_path: Path) -> None:
         sfn.stop_execution(executionArn=ex["executionArn"], error="Ops", cause="stopped by hand")
         gone = api.client.get(f"/v1/analyses/{d['id']}", headers=api.h()).json()
         assert gone["status"] == "failed" and "aborted" in gone["error"], gone
+
+
+def test_database_url_from_the_rds_secret(aws: dict) -> None:
+    """In EKS the API gets MZFORGE_DATABASE_SECRET_ARN (the RDS secret), not a DATABASE_URL."""
+    from mzforge.api.settings import Settings
+
+    sm = boto3.client("secretsmanager")
+    arn = sm.create_secret(Name=f"db-{uuid.uuid4().hex[:8]}", SecretString=json.dumps(
+        {"engine": "postgres", "host": "db.internal", "port": 5432, "username": "mzforge_admin",
+         "password": "p@ss/word:1", "dbname": "mzforge"}))["ARN"]
+    s = Settings.from_env({"MZFORGE_DATABASE_SECRET_ARN": arn})
+    assert s.database_url == "postgresql+psycopg://mzforge_admin:p%40ss%2Fword%3A1@db.internal:5432/mzforge"
+    from sqlalchemy.engine import make_url
+
+    assert make_url(s.database_url).password == "p@ss/word:1"
+    # An explicit DATABASE_URL wins; plain postgresql:// gets the psycopg 3 driver.
+    s = Settings.from_env({"MZFORGE_DATABASE_SECRET_ARN": arn, "DATABASE_URL": "postgresql://u@h/d"})
+    assert s.database_url == "postgresql+psycopg://u@h/d"
