@@ -249,3 +249,59 @@ def test_admin_command_line(tmp_path: Path) -> None:
         for t in (t1, t2):
             me = c.get("/v1/me", headers={"Authorization": f"Bearer {t}"}).json()
             assert me["email"] == "eve@example.org" and me["is_admin"] is True
+
+
+def test_restart_marks_orphaned_analyses_failed(tmp_path: Path) -> None:
+    """An analysis left `running` by a server that stopped (its worker gone) is failed on the next
+    start; one whose worker still lives is left to it."""
+    import socket
+
+    from mzforge.api.db import Analysis, make_engine, make_sessionmaker, migrate
+
+    env = {"MZFORGE_DATA_DIR": str(tmp_path / "d"), "DATABASE_URL": f"sqlite:///{tmp_path}/db"}
+    migrate(env["DATABASE_URL"])
+    engine = make_engine(env["DATABASE_URL"])
+    host = socket.gethostname()
+    with api_client(env) as api:
+        up = api.upload(shared("mgf/small.mgf")).json()["id"]
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    alive = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        with make_sessionmaker(engine)() as s:
+            user_id = s.execute(text("SELECT id FROM users WHERE email='alice@example.org'")).scalar()
+            for run_id, pid in (("orphan", dead.pid), ("living", alive.pid)):
+                s.add(Analysis(user_id=user_id, run_id=run_id, status="running", upload_ids=[up],
+                               inputs=[], params={}, backend="local", runner=f"{host} pid {pid}"))
+            s.commit()
+        from fastapi.testclient import TestClient
+
+        from mzforge.api import Settings, create_app
+
+        with TestClient(create_app(Settings.from_env({**os.environ, **env}))):
+            with make_sessionmaker(engine)() as s:
+                rows = {a.run_id: a for a in s.query(Analysis).filter(Analysis.run_id.in_(["orphan", "living"]))}
+            assert rows["orphan"].status == "failed"
+            assert rows["orphan"].error == "the server stopped while this analysis ran"
+            assert rows["living"].status == "running"
+    finally:
+        alive.kill()
+        alive.wait()
+        engine.dispose()
+
+
+def test_an_upload_in_use_cannot_be_deleted(db_url: str, tmp_path: Path) -> None:
+    hold = tmp_path / "hold"
+    hold.touch()
+    env = {"MZFORGE_DATA_DIR": str(tmp_path / "d"), "DATABASE_URL": db_url,
+           "MZFORGE_WORKER_HOLD_FILE": str(hold)}
+    with api_client(env) as api:
+        up = api.upload(shared("mgf/small.mgf")).json()["id"]
+        aid = api.analyse([up]).json()["id"]
+        r = api.client.delete(f"/v1/uploads/{up}", headers=api.h())
+        assert r.status_code == 409 and f"analysis {aid}" in r.json()["detail"]
+        hold.unlink()
+        assert api.wait(aid)["status"] == "succeeded"
+        assert api.client.delete(f"/v1/uploads/{up}", headers=api.h()).status_code == 204
+        # Results outlive their upload; the profile trace is then simply absent.
+        assert api.client.get(f"/v1/analyses/{aid}/results/peaks", headers=api.h()).json()["total"] > 0
