@@ -45,6 +45,10 @@ def test_other_users_get_404(api) -> None:
 
 
 def test_authentication(api) -> None:
+    # The documentation is public: Swagger UI and the schema with every route.
+    assert api.client.get("/docs").status_code == 200
+    paths = api.client.get("/openapi.json").json()["paths"]
+    assert {"/v1/uploads", "/v1/analyses/{analysis_id}/results/{table}", "/readyz"} <= set(paths)
     assert api.client.get("/v1/me").status_code == 401
     r = api.client.get("/v1/me", headers={"Authorization": "Bearer nope"})
     assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer"
