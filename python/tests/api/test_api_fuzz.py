@@ -4,7 +4,6 @@ no generated request may get a 5xx. Bounded: a few dozen examples per operation.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import httpx
 import pytest

@@ -6,6 +6,8 @@ import contextlib
 import datetime as dt
 import logging
 import os
+import pathlib
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Annotated, Any, Literal
@@ -312,12 +314,11 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
                              "properties": {"file": {"type": "string", "format": "binary"}}}}}}})
     async def create_upload(request: Request, user: Me_) -> dict[str, Any]:
         st = request.app.state
-        staging = (settings.data_dir / "tmp") if st.storage.kind == "local" else None
-        import tempfile
-        from pathlib import Path as P
+        # Staged next to local storage (the final move is a rename), else in the temp folder.
+        staging = (settings.data_dir / "tmp" if st.storage.kind == "local"
+                   else pathlib.Path(tempfile.gettempdir()) / "mzforge-api-uploads")
         try:
-            got = await receive_upload(request, settings.max_upload_bytes,
-                                       staging or P(tempfile.gettempdir()) / "mzforge-api-uploads")
+            got = await receive_upload(request, settings.max_upload_bytes, staging)
         except UploadRejected as e:
             return JSONResponse({"detail": e.detail}, status_code=e.status)
         key = layout.upload_key(user.id, got.filename)
