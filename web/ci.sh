@@ -25,9 +25,11 @@ step "virtualenv $VENV"
 "$VENV/bin/python" -m pip install -q --disable-pip-version-check -r requirements-test.txt
 
 step "analysis API"
+# MZFORGE_WEB_API=install forces the install into this virtualenv.
 if [ -x "$VENV/bin/mzforge-api" ]; then
   echo "using $VENV/bin/mzforge-api"
-elif [ -x "$PY_VENV/bin/python" ] && "$PY_VENV/bin/python" -c "import mzforge.api.app, uvicorn" 2>/dev/null; then
+elif [ "${MZFORGE_WEB_API:-}" != install ] && [ -x "$PY_VENV/bin/python" ] \
+    && "$PY_VENV/bin/python" -c "import mzforge.api.app, uvicorn" 2>/dev/null; then
   export MZFORGE_API_PYTHON="$PY_VENV/bin/python"
   echo "using $MZFORGE_API_PYTHON -m mzforge.api.cli"
 else
@@ -36,6 +38,7 @@ else
     "$VENV/bin/python" -m pip install -q --disable-pip-version-check "maturin>=1.9,<2"
     MATURIN="$VENV/bin/maturin"
   fi
+  echo "installing the mzforge package with its api extra into $VENV (maturin develop, debug build)"
   (cd ../python && VIRTUAL_ENV="$VENV" "$MATURIN" develop --quiet --extras api)
 fi
 

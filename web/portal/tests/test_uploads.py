@@ -121,19 +121,13 @@ def test_too_large_is_refused(alice_client, fake_api, settings):
     assert not fake_api.upload_bodies
 
 
-def test_too_large_by_the_stream_when_content_length_lies(alice_client, fake_api, settings):
-    """The handler counts bytes as they arrive, whatever the request declared."""
-    from django.test import RequestFactory
-
-    from portal import views
-
+def test_too_large_is_caught_by_counting_bytes_as_they_arrive(alice_client, fake_api, settings):
+    """A body just under the early Content-Length check: the upload handler stops the file."""
     settings.MZFORGE_MAX_UPLOAD_BYTES = 100_000
-    request = RequestFactory().post(reverse("upload_file"), {"file": SimpleUploadedFile("b.mzML", MZML + b" " * 200_000)}, **XHR)
-    request.META["CONTENT_LENGTH"] = "10"  # understated: only the byte count can catch it
-    request.user = alice_client.session and __import__("django.contrib.auth", fromlist=["get_user_model"]).get_user_model().objects.get(username="alice@example.org")
-    request._dont_enforce_csrf_checks = True
-    response = views.upload_file(request)
-    assert response.status_code in (400, 413)
+    response = post(alice_client, "b.mzML", MZML + b" " * 150_000, **XHR)
+    assert response.status_code == 413
+    # The handler's message (the file never completes), not the later whole-file size check's.
+    assert response.json()["error"] == "The file is too large: the limit is 97.7 KB per file."
     assert not fake_api.upload_bodies
 
 

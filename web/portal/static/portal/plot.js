@@ -74,6 +74,7 @@
       bars.labels.forEach(function (lab, i) { c.fillText(lab, sx(i), PAD.top + ph + 4); });
     } else {
       var xs = niceStep(x1 - x0, 8);
+      if (this.opts.integerX) xs = Math.max(1, Math.round(xs));
       for (var x = Math.ceil(x0 / xs) * xs; x <= x1; x += xs) { c.fillText(fmt(x), sx(x), PAD.top + ph + 4); }
     }
     if (this.opts.xLabel) c.fillText(this.opts.xLabel, PAD.left + pw / 2, h - 14);

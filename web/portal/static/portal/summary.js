@@ -21,7 +21,8 @@
           { kind: "sticks", x: d.spectrum_index, y: d.n_peaks, color: "#1f5fa8", width: 1 },
           { kind: "sticks", x: d.spectrum_index, y: d.n_features, color: "#e67e22", width: 1 }
         ],
-        xLabel: "spectrum index (blue: peaks, orange: features)"
+        xLabel: "spectrum index (blue: peaks, orange: features)",
+        integerX: true
       });
       box.dataset.chartsReady = "1";
     })
