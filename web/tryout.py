@@ -73,6 +73,8 @@ class Stack:
     def start(self, web_port: int | None = None, api_port: int | None = None, server: str = "gunicorn") -> "Stack":
         self.workdir.mkdir(parents=True, exist_ok=True)
         api_env = {**os.environ, "MZFORGE_DATA_DIR": str(self.workdir / "api-data"), "MZFORGE_ENVIRONMENT": "local"}
+        if os.environ.get("MZFORGE_API_PYTHONPATH"):  # the package's sources (web/ci.sh)
+            api_env["PYTHONPATH"] = os.environ["MZFORGE_API_PYTHONPATH"]
         for key in ("DATABASE_URL", "MZFORGE_UPLOADS_BUCKET", "MZFORGE_RESULTS_BUCKET", "MZFORGE_STATE_MACHINE_ARN",
                     "MZFORGE_DATABASE_SECRET_ARN"):
             api_env.pop(key, None)

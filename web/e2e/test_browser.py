@@ -105,7 +105,13 @@ def test_sign_up_upload_analyse_plot_download(stack, browser):
     page.click("#uploads-table a:has-text('Analyse')")
     page.wait_for_url("**/analyses/new**")
     page.fill("#id_name", "three scans, peptides")
+    page.check("input[name=preset][value=custom]")  # the parameters with the CLI's help texts
+    assert page.is_visible("#custom-params")
+    assert "m/z tolerance between observed and expected isotope peaks" in page.inner_text("#custom-params")
+    shot("custom-parameters")
     page.check("input[name=preset][value=peptides]")
+    assert not page.is_visible("#custom-params")
+    assert "charge range = 1-8" in page.inner_text("#preset-summary")
     assert page.is_checked(f"input[name=uploads] >> nth=0")
     shot("new-analysis")
     page.click("button:has-text('Start analysis')")

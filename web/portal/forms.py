@@ -71,12 +71,26 @@ class ListField(forms.CharField):
         return items
 
 
+def help_text(spec: dict) -> str:
+    """The CLI's help for a parameter, worded for a form: a `--no-X` flag's "Skip ..." becomes
+    "Untick to skip ...", and the API's note is added where it is not about JSON syntax."""
+    text = str(spec.get("help", ""))
+    if isinstance(spec.get("default"), bool) and text.lower().startswith("skip "):
+        text = "Untick to s" + text[1:]
+    note = str(spec.get("note", ""))
+    if note and "json" not in note.lower() and not note.lower().startswith("false is"):
+        text = f"{text} ({note})"
+    elif note.lower().startswith("a json pair") and "null:" in note:
+        text = f"{text} (empty: {note.split('null:', 1)[1].strip()})"
+    return text
+
+
 def parameter_field(name: str, spec: dict) -> forms.Field:
     """One form field from one entry of the API's `GET /v1/parameters` help."""
     default = spec.get("default")
     kind = str(spec.get("type", "")).lower()
     label = name.replace("_", " ")
-    common = {"label": label, "help_text": spec.get("help", ""), "initial": default}
+    common = {"label": label, "help_text": help_text(spec), "initial": default}
     if spec.get("choices"):
         return forms.ChoiceField(choices=[(c, c) for c in spec["choices"]], **common)
     if isinstance(default, bool) or kind.startswith("bool"):

@@ -202,3 +202,17 @@ def test_an_analysis_of_several_files_shows_one_file_at_a_time(alice_client, fak
     # An upload that is not an input falls back to the first input.
     alice_client.get(reverse("analysis_summary", args=[a["id"]]) + "?upload=999")
     assert fake_api.requests[-1].url.params["upload_id"] == str(first)
+
+
+def test_help_texts_are_worded_for_a_form():
+    from portal.forms import help_text
+
+    assert help_text({"type": "boolean", "default": True, "help": "Skip charge-state deconvolution",
+                      "note": "false is --no-deconvolve"}) == "Untick to skip charge-state deconvolution"
+    assert help_text({"type": "integer", "default": 0, "help": "Worker threads", "note": "0: the server's setting"}) \
+        == "Worker threads (0: the server's setting)"
+    assert help_text({"type": "array[integer]", "default": [], "help": "MS levels to keep",
+                      "note": "a JSON list such as [1, 2]; [] keeps all"}) == "MS levels to keep"
+    assert help_text({"type": "array[integer, integer] | null", "default": None, "help": "Charges to consider",
+                      "note": "a JSON pair [min, max]; null: 1-8, extended to 1-60"}) \
+        == "Charges to consider (empty: 1-8, extended to 1-60)"

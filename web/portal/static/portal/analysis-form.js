@@ -19,7 +19,16 @@
     var chosen = form.querySelector("input[name=preset]:checked");
     var name = chosen ? chosen.value : "custom";
     custom.hidden = name !== "custom";
-    if (name !== "custom" && presets[name]) fill(presets[name]);
+    var summary = document.getElementById("preset-summary");
+    if (name !== "custom" && presets[name]) {
+      fill(presets[name]);
+      summary.textContent = "Sets " + Object.keys(presets[name]).map(function (k) {
+        var v = presets[name][k];
+        return k.replace(/_/g, " ") + " = " + (Array.isArray(v) ? v.join(k.indexOf("range") >= 0 ? "-" : ",") : v);
+      }).join("; ") + "; everything else stays at the engine's defaults. Choose Custom to change any of them.";
+    } else {
+      summary.textContent = "";
+    }
   }
   Array.prototype.forEach.call(form.querySelectorAll("input[name=preset]"), function (r) { r.addEventListener("change", update); });
   update();
