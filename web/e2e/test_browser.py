@@ -23,6 +23,7 @@ from tryout import Stack  # noqa: E402
 
 DATA = Path(os.environ.get("MZFORGE_SHARED_DATA") or WEB.parent.parent / "shared" / "data")
 RUN = DATA / "profile" / "three_test_scans.mzML"  # Q Exactive profile MS1/MS2, charges 2-3, 238 kB
+BROKEN = DATA / "edge" / "MzMLFile_3_invalid.mzML"  # mzML whose header the engine cannot parse
 CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = Path(os.environ.get("WEB_ARTIFACTS") or WEB / "test-artifacts" / "e2e")
 TIMEOUT_MS = 180_000
@@ -171,7 +172,26 @@ def test_sign_up_upload_analyse_plot_download(stack, browser):
     assert parquet_path.read_bytes()[:4] == b"PAR1"
     shot("downloaded")
 
-    # 9. Log out; the pages need a login again.
+    # 9. A file that looks like mzML but cannot be read: the analysis fails and says why.
+    page.click("header >> text=Files")
+    page.set_input_files("#id_files", str(BROKEN))
+    with page.expect_navigation():
+        page.click("#upload-button")
+    page.click(f"#uploads-table tr:has-text('{BROKEN.name}') a:has-text('Analyse')")
+    page.check("input[name=preset][value=custom]")
+    page.select_option("#id_p_on_bad_spectrum", "fail")
+    page.click("button:has-text('Start analysis')")
+    page.wait_for_url("**/analyses/*/")
+    page.wait_for_selector(".status-succeeded, .status-failed, .status-cancelled", timeout=TIMEOUT_MS)
+    assert page.inner_text("#analysis [data-status]") == "failed"
+    reason = page.inner_text("#analysis .error")
+    assert reason.startswith("The analysis failed: ") and "malformed input" in reason, reason
+    shot("failed-with-reason")
+    page.click("header >> text=Analyses")
+    assert "malformed input" in page.inner_text("#analyses-table")
+    shot("analyses-list")
+
+    # 10. Log out; the pages need a login again.
     page.click("button:has-text('Log out')")
     page.goto(analysis_url)
     assert "/accounts/login/" in page.url

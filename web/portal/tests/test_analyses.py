@@ -216,3 +216,11 @@ def test_help_texts_are_worded_for_a_form():
     assert help_text({"type": "array[integer, integer] | null", "default": None, "help": "Charges to consider",
                       "note": "a JSON pair [min, max]; null: 1-8, extended to 1-60"}) \
         == "Charges to consider (empty: 1-8, extended to 1-60)"
+
+
+def test_timestamps_are_shown_plainly():
+    from portal.templatetags.portal_extras import when
+
+    assert when("2026-11-28T03:23:23.516718Z") == "2026-11-28 03:23 UTC"
+    assert when("2026-11-28T04:23:23+01:00") == "2026-11-28 03:23 UTC"
+    assert when("yesterday") == "yesterday" and when(None) == ""
