@@ -63,6 +63,8 @@ def browser():
 def test_sign_up_upload_analyse_plot_download(stack, browser):
     need(RUN.exists(), f"no real data at {RUN}")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    for old in [*ARTIFACTS.glob("*.png"), *ARTIFACTS.glob("*.csv"), *ARTIFACTS.glob("*.parquet")]:
+        old.unlink()  # this run's screenshots only
     print(f"\nscreenshots: {ARTIFACTS}")
     context = browser.new_context(accept_downloads=True, viewport={"width": 1280, "height": 900})
     page = context.new_page()
@@ -93,13 +95,22 @@ def test_sign_up_upload_analyse_plot_download(stack, browser):
     page.click("#upload-button")
     page.wait_for_selector("#upload-progress li.failed")
     assert "is not mzML" in page.inner_text("#upload-progress")
+    assert page.locator("#upload-progress button").count() == 0  # retrying the same bytes cannot help
     shot("upload-refused")
 
-    # 3. Upload the real run with the progress bar; the page reloads with it listed.
+    # 3. Upload the real run with the progress bar. The first attempt loses its connection (the
+    #    request is aborted in the browser); "Try again" restarts that file and it arrives.
+    page.route("**/uploads/new", lambda route: route.abort("connectionreset"))
     page.set_input_files("#id_files", str(RUN))
+    page.click("#upload-button")
+    page.wait_for_selector("#upload-progress li.failed button:has-text('Try again')")
+    assert "connection was lost" in page.inner_text("#upload-progress")
+    shot("upload-interrupted")
+    page.unroute("**/uploads/new")
     with page.expect_navigation():
-        page.click("#upload-button")
+        page.click("#upload-progress button:has-text('Try again')")
     page.wait_for_selector(f"#uploads-table >> text={RUN.name}")
+    assert page.locator("#uploads-table tbody tr").count() == 1
     shot("uploaded")
 
     # 4. Start an analysis with the peptides preset.

@@ -1,5 +1,6 @@
-/* Uploads each chosen file in its own request with a progress bar. A file that fails (network,
- * too large, not mzML/MGF) shows why and a "Try again" button that restarts that file alone. */
+/* Uploads each chosen file in its own request with a progress bar. A file that fails shows why;
+ * when the failure was the connection or the server (not the file), a "Try again" button restarts
+ * that file alone. */
 (function () {
   "use strict";
   var form = document.getElementById("upload-form");
@@ -10,7 +11,10 @@
   var csrf = form.querySelector("[name=csrfmiddlewaretoken]").value;
   var OK = /\.(mzml|mzml\.gz|mgf)$/i;
 
-  function sizeText(n) { return n < 1048576 ? (n / 1024).toFixed(0) + " KB" : (n / 1048576).toFixed(1) + " MB"; }
+  function sizeText(n) {
+    if (n < 1024) return n + " bytes";
+    return n < 1048576 ? (n / 1024).toFixed(0) + " KB" : (n / 1048576).toFixed(1) + " MB";
+  }
 
   function send(file, item) {
     var bar = item.querySelector("progress"), note = item.querySelector(".note");
@@ -24,8 +28,9 @@
       xhr.upload.onprogress = function (e) {
         if (e.lengthComputable) { bar.value = e.loaded / e.total; note.textContent = Math.round(100 * e.loaded / e.total) + "%"; }
       };
-      function failed(message) {
+      function failed(message, retryable) {
         item.className = "failed"; note.textContent = message;
+        if (!retryable) { resolve(false); return; }  // the file itself is refused: retrying cannot help
         var retry = document.createElement("button"); retry.type = "button"; retry.textContent = "Try again";
         retry.onclick = function () { send(file, item).then(finishIfDone); };
         item.appendChild(retry); resolve(false);
@@ -34,9 +39,9 @@
         var body = {};
         try { body = JSON.parse(xhr.responseText); } catch (e) { /* not JSON */ }
         if (xhr.status === 201) { bar.value = 1; item.className = "done"; note.textContent = "uploaded"; resolve(true); }
-        else failed(body.error || ("The upload failed (HTTP " + xhr.status + ")."));
+        else failed(body.error || ("The upload failed (HTTP " + xhr.status + ")."), xhr.status >= 500 || xhr.status === 408);
       };
-      xhr.onerror = function () { failed("The connection was lost during the upload."); };
+      xhr.onerror = function () { failed("The connection was lost during the upload.", true); };
       var data = new FormData();
       data.append("file", file, file.name);
       xhr.send(data);
