@@ -13,7 +13,7 @@ from typing import IO
 from django.conf import settings
 from django.core.files.uploadhandler import StopUpload, TemporaryFileUploadHandler
 
-ALLOWED_SUFFIXES = (".mzml", ".mzml.gz", ".mgf")
+ALLOWED_SUFFIXES = (".mzml", ".mzml.gz", ".mgf", ".mgf.gz")
 SNIFF_BYTES = 64 * 1024
 
 
@@ -46,12 +46,12 @@ def human_size(n: int) -> str:
 
 
 def sniff_format(name: str, head: bytes) -> str:
-    """Returns "mzml", "mzml.gz" or "mgf" from the first bytes of a file, or raises ValueError
+    """Returns "mzml", "mzml.gz", "mgf" or "mgf.gz" from the first bytes of a file, or raises ValueError
     with a message for the person who uploaded it. The file name's ending must agree."""
     lower = name.lower()
     if not lower.endswith(ALLOWED_SUFFIXES):
         raise ValueError(
-            f"'{name}' is not an mzML, mzML.gz or MGF file: the name must end in .mzML, .mzML.gz or .mgf."
+            f"'{name}' is not an mzML or MGF file: the name must end in .mzML, .mzML.gz, .mgf or .mgf.gz."
         )
     if not head:
         raise ValueError(f"'{name}' is empty.")
@@ -61,8 +61,14 @@ def sniff_format(name: str, head: bytes) -> str:
         except zlib.error:
             raise ValueError(f"'{name}' looks gzip-compressed but cannot be decompressed; it may be damaged.") from None
         if b"<mzML" in text or b"<indexedmzML" in text:
+            if not lower.endswith(".mzml.gz"):
+                raise ValueError(f"'{name}' holds gzip-compressed mzML; its name should end in .mzML.gz.")
             return "mzml.gz"
-        raise ValueError(f"'{name}' is gzip-compressed but does not contain mzML.")
+        if b"BEGIN IONS" in text:
+            if not lower.endswith(".mgf.gz"):
+                raise ValueError(f"'{name}' holds gzip-compressed MGF; its name should end in .mgf.gz.")
+            return "mgf.gz"
+        raise ValueError(f"'{name}' is gzip-compressed but holds neither mzML nor MGF.")
     if lower.endswith(".gz"):
         raise ValueError(f"'{name}' ends in .gz but is not gzip-compressed.")
     if b"<mzML" in head or b"<indexedmzML" in head:

@@ -143,7 +143,7 @@ def upload_file(request: HttpRequest) -> HttpResponse:
     if getattr(request, "upload_too_large", False):
         return fail(f"The file is too large: the limit is {human_size(limit)} per file.", 413)
     if upload is None:
-        return fail("No file was sent. Choose an mzML, mzML.gz or MGF file.", 400)
+        return fail("No file was sent. Choose an mzML or MGF file (.mzML, .mzML.gz, .mgf, .mgf.gz).", 400)
     if upload.size > limit:
         return fail(f"'{upload.name}' is too large ({human_size(upload.size)}); the limit is {human_size(limit)}.", 413)
     try:

@@ -25,18 +25,20 @@ def post(client, name, data, **extra):
 
 @pytest.mark.parametrize(("name", "data", "fmt"), [
     ("run.mzML", MZML, "mzml"), ("RUN.MZML", MZML, "mzml"), ("run.mzML.gz", gzip.compress(MZML), "mzml.gz"),
-    ("spectra.mgf", MGF, "mgf"),
+    ("spectra.mgf", MGF, "mgf"), ("spectra.MGF.gz", gzip.compress(MGF), "mgf.gz"),
 ])
 def test_sniff_accepts_the_three_formats(name, data, fmt):
     assert sniff_format(name, data) == fmt
 
 
 @pytest.mark.parametrize(("name", "data", "message"), [
-    ("notes.txt", b"hello", "is not an mzML, mzML.gz or MGF file"),
+    ("notes.txt", b"hello", "is not an mzML or MGF file"),
     ("run.mzML", b"hello, not xml", "is not mzML"),
     ("run.mzML", b"", "is empty"),
     ("run.mzML.gz", MZML, "ends in .gz but is not gzip-compressed"),
-    ("run.mzML.gz", gzip.compress(b"<html></html>"), "does not contain mzML"),
+    ("run.mzML.gz", gzip.compress(b"<html></html>"), "holds neither mzML nor MGF"),
+    ("run.mzML.gz", gzip.compress(MGF), "its name should end in .mgf.gz"),
+    ("x.mgf.gz", gzip.compress(MZML), "its name should end in .mzML.gz"),
     ("run.mzML.gz", b"\x1f\x8b\x08\x00garbage-garbage", "cannot be decompressed"),
     ("x.mgf", b"<mzML>", "holds mzML but its name ends in .mgf"),
     ("x.mzML", MGF, "holds MGF but its name does not end in .mgf"),
@@ -110,7 +112,7 @@ def test_not_mzml_is_refused_before_the_api(alice_client, fake_api):
 
 def test_plain_form_post_shows_the_error_as_a_message(alice_client, fake_api):
     response = post(alice_client, "notes.txt", b"hello", follow=True)
-    assert "is not an mzML, mzML.gz or MGF file" in response.content.decode()
+    assert "is not an mzML or MGF file" in response.content.decode()
 
 
 def test_too_large_is_refused(alice_client, fake_api, settings):

@@ -9,7 +9,7 @@
   var list = document.getElementById("upload-progress");
   var maxBytes = Number(form.dataset.maxBytes);
   var csrf = form.querySelector("[name=csrfmiddlewaretoken]").value;
-  var OK = /\.(mzml|mzml\.gz|mgf)$/i;
+  var OK = /\.(mzml|mgf)(\.gz)?$/i;
 
   function sizeText(n) {
     if (n < 1024) return n + " bytes";
@@ -64,7 +64,7 @@
       list.appendChild(item);
       if (!OK.test(file.name)) {
         item.className = "failed";
-        item.querySelector(".note").textContent = "'" + file.name + "' is not an mzML, mzML.gz or MGF file.";
+        item.querySelector(".note").textContent = "'" + file.name + "' is not an mzML or MGF file (.mzML, .mzML.gz, .mgf, .mgf.gz).";
         return null;
       }
       if (file.size > maxBytes) {
