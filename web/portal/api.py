@@ -111,6 +111,10 @@ class ApiClient:
     def create_user(self, email: str) -> dict:
         return self._request("POST", "/v1/users", json={"email": email})
 
+    def create_token(self, user: str | int) -> dict:
+        """A new token for an existing API user (admin token; `POST /v1/users/{id or email}/tokens`)."""
+        return self._request("POST", f"/v1/users/{user}/tokens")
+
     def me(self) -> dict:
         return self._request("GET", "/v1/me")
 

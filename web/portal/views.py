@@ -85,7 +85,8 @@ def signup(request: HttpRequest) -> HttpResponse:
             created = api.admin_client().create_user(email)
         except api.ApiError as exc:
             if exc.status == 409:
-                form.add_error("email", "This e-mail address already has an analysis-service account.")
+                form.add_error("email", "This e-mail address already has an analysis-service account. "
+                               "Ask the site's administrators to link it to a site account.")
             elif exc.status in (401, 403):
                 log.error("the site's admin token was refused by the analysis API: %s", exc.detail)
                 form.add_error(None, "Sign-up is not possible right now: the site is not allowed to create accounts.")

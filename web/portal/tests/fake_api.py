@@ -89,6 +89,16 @@ class FakeApi:
             user = {"id": next(self.ids), "email": body["email"], "is_admin": False}
             self.users[new_token] = user
             return httpx.Response(201, json={"id": user["id"], "email": user["email"], "token": new_token})
+        if (m := re.fullmatch(r"/v1/users/([^/]+)/tokens", path)) and request.method == "POST":
+            if token != self.admin_token:
+                return self.err(403, "admin token required")
+            for existing in list(self.users.values()):
+                if m[1] in (existing["email"], str(existing["id"])):
+                    new_token = f"another-token-{len(self.users)}-{existing['email']}"
+                    self.users[new_token] = existing
+                    return httpx.Response(201, json={"id": existing["id"], "email": existing["email"],
+                                                     "token": new_token})
+            return self.err(404, f"no user {m[1]}")
         user = self.users.get(token)
         if user is None:
             return self.err(401, "missing or unknown token")
