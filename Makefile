@@ -5,12 +5,12 @@ CARGO ?= cargo
 # Benches are built for a smoke run in `check`; skip the slow fat-LTO link there.
 QUICK_BENCH_ENV = CARGO_PROFILE_BENCH_LTO=false CARGO_PROFILE_BENCH_CODEGEN_UNITS=16
 
-.PHONY: demo check fmt lint test doc check-aarch64 bench-smoke cdk bench python cloud web web-demo
+.PHONY: demo check fmt lint test doc check-aarch64 bench-smoke cdk bench python cloud web web-demo fuzz-smoke
 
 demo:
 	$(CARGO) run --release --bin mzforge -- run fixtures/data/sim_profile.mzML --out out --min-snr 3
 
-check: fmt lint test doc check-aarch64 bench-smoke cdk python cloud web
+check: fmt lint test doc check-aarch64 bench-smoke fuzz-smoke cdk python cloud web
 
 fmt:
 	$(CARGO) fmt --all --check
@@ -35,6 +35,15 @@ check-aarch64:
 	else \
 	  echo "check-aarch64: skipped (install qemu-user gcc-aarch64-linux-gnu; rustup target add aarch64-unknown-linux-gnu)"; \
 	fi
+
+# The fuzz targets' bodies (fuzz/src/lib.rs) over their seed corpora as ordinary tests, plus
+# format and lints of the fuzz crate. cargo-fuzz's instrumented build takes about 30 minutes on
+# two cores, too slow for CI; `fuzz/run.sh SECONDS` runs the real fuzzers (see fuzz/README.md).
+fuzz-smoke:
+	python3 fuzz/seed.py >/dev/null
+	$(CARGO) fmt --manifest-path fuzz/Cargo.toml --check
+	CARGO_TARGET_DIR=$(CURDIR)/target $(CARGO) clippy --manifest-path fuzz/Cargo.toml --all-targets -- -D warnings
+	CARGO_TARGET_DIR=$(CURDIR)/target $(CARGO) test --manifest-path fuzz/Cargo.toml
 
 bench-smoke:
 	@if [ -d benches/benches ]; then $(QUICK_BENCH_ENV) $(CARGO) bench -p mzforge-benches -- --quick; fi
