@@ -280,8 +280,14 @@ def analysis_status(request: HttpRequest, analysis_id: int) -> JsonResponse:
 @require_POST
 @api_errors
 def cancel_analysis(request: HttpRequest, analysis_id: int) -> HttpResponse:
-    client_for(request).cancel_analysis(analysis_id)
-    messages.success(request, f"Analysis {analysis_id} cancelled.")
+    try:
+        client_for(request).cancel_analysis(analysis_id)
+    except api.ApiError as exc:
+        if exc.status != 409:  # 409: it finished before the click arrived
+            raise
+        messages.info(request, f"Too late to cancel: {exc.detail}.")
+    else:
+        messages.success(request, f"Analysis {analysis_id} cancelled.")
     return redirect("analysis", analysis_id)
 
 

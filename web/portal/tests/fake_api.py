@@ -162,7 +162,9 @@ class FakeApi:
         if path == "/v1/analyses":
             items = [self.public(a) for a in sorted(self.analyses.values(), key=lambda a: -a["id"])
                      if a["owner"] == user["id"]]
-            return httpx.Response(200, json={"items": items, "total": len(items), "limit": 100, "offset": 0})
+            off, lim = int(q.get("offset", 0)), int(q.get("limit", 100))
+            return httpx.Response(200, json={"items": items[off:off + lim], "total": len(items), "limit": lim,
+                                             "offset": off})
         m = re.fullmatch(r"/v1/analyses/(\d+)(/.*)?", path)
         if not m:
             return self.err(404, "not found")
@@ -172,6 +174,8 @@ class FakeApi:
         rest = m[2] or ""
         if rest == "":
             if method == "DELETE":
+                if a["status"] in ("succeeded", "failed"):
+                    return self.err(409, f"analysis {a['id']} is {a['status']}")
                 a["status"] = "cancelled"
             return httpx.Response(200, json=self.public(a))
         if a["status"] != "succeeded":

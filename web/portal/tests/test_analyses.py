@@ -224,3 +224,19 @@ def test_timestamps_are_shown_plainly():
     assert when("2026-11-28T03:23:23.516718Z") == "2026-11-28 03:23 UTC"
     assert when("2026-11-28T04:23:23+01:00") == "2026-11-28 03:23 UTC"
     assert when("yesterday") == "yesterday" and when(None) == ""
+
+
+def test_cancelling_a_finished_analysis_says_it_is_too_late(alice_client, fake_api, alice):
+    a = fake_api.add_analysis(alice[1], status="succeeded")
+    response = alice_client.post(reverse("cancel_analysis", args=[a["id"]]), follow=True)
+    assert f"Too late to cancel: analysis {a['id']} is succeeded." in response.content.decode()
+    assert fake_api.analyses[a["id"]]["status"] == "succeeded"
+
+
+def test_the_list_says_when_it_shows_only_the_newest(alice_client, fake_api, alice):
+    from portal import views
+
+    for _ in range(views.PAGE + 2):
+        fake_api.add_analysis(alice[1])
+    page = alice_client.get(reverse("analyses")).content.decode()
+    assert f"The newest {views.PAGE} of {views.PAGE + 2} analyses." in page
