@@ -60,8 +60,12 @@ def browser():
         b.close()
 
 
-def test_sign_up_upload_analyse_plot_download(stack, browser):
-    need(RUN.exists(), f"no real data at {RUN}")
+@pytest.fixture(scope="module")
+def data():
+    need(RUN.exists() and BROKEN.exists(), f"no real data at {RUN.parent.parent}")
+
+
+def test_sign_up_upload_analyse_plot_download(data, browser, stack):
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     for old in [*ARTIFACTS.glob("*.png"), *ARTIFACTS.glob("*.csv"), *ARTIFACTS.glob("*.parquet")]:
         old.unlink()  # this run's screenshots only
