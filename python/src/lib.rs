@@ -9,6 +9,7 @@ use pyo3::prelude::*;
 
 mod arrow_export;
 mod centroid;
+mod deconvolve;
 mod errors;
 mod index;
 mod params;
@@ -30,6 +31,7 @@ fn _mzforge(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(params::make_params, m)?)?;
     m.add_class::<params::Params>()?;
     m.add_function(wrap_pyfunction!(centroid::centroid, m)?)?;
+    m.add_function(wrap_pyfunction!(deconvolve::deconvolve, m)?)?;
     m.add_function(wrap_pyfunction!(process::process, m)?)?;
     m.add_function(wrap_pyfunction!(process::simd_backend, m)?)?;
     m.add_class::<reader::Reader>()?;

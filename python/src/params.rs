@@ -1,5 +1,6 @@
-//! Parameters: built here from keyword arguments onto the engine's defaults, validated by
-//! the engine, so names, checks and messages are those of `mzforge run` and `run.json`.
+//! Parameters: built here from keyword arguments onto the engine's defaults (or a config
+//! file's values), validated by the engine, so names, checks and messages are those of
+//! `mzforge run` (with `--config`) and `run.json`.
 
 use mzforge::isotopes::IsotopeModel;
 use mzforge::pipeline::{BadSpectrumPolicy, SignalPolicy};
@@ -39,78 +40,121 @@ fn non_negative(name: &str, value: i64) -> PyResult<usize> {
     usize::try_from(value).map_err(|_| invalid(name, "must be >= 0"))
 }
 
-/// Builds and validates a parameter set; every argument is a `mzforge run` option.
+/// The parameters of a config file or mapping (`run.json`'s `params` layout), before the
+/// keyword arguments override them; the message is the command line's for a bad `--config`.
+fn config_params(text: &str, format: &str, origin: &str) -> PyResult<PipelineParams> {
+    let parsed = match format {
+        "toml" => toml::from_str::<PipelineParams>(text).map_err(|e| e.to_string()),
+        "json" => serde_json::from_str::<PipelineParams>(text).map_err(|e| e.to_string()),
+        other => return Err(Kind::Other.err(format!("unknown config format {other:?}"))),
+    };
+    parsed.map_err(|e| {
+        Kind::InvalidParameter.err(format!("invalid config {origin}: {}", e.trim_end()))
+    })
+}
+
+/// Builds and validates a parameter set: the engine's defaults, or the config (`config_text`
+/// in `config_format`, named `config_origin` in messages) when one is given, then every
+/// argument that is not None, as `mzforge run` applies its flags over `--config`.
 #[pyfunction]
 #[pyo3(signature = (
-    *, threads, ms_levels, signal, on_bad_spectrum, batch_size,
-    min_snr, min_intensity, noise_window, spacing_difference_gap, spacing_difference, max_missing,
-    deconvolve, charge_range, isotope_model, tolerance_ppm, min_fit,
+    *, config_text=None, config_format="toml", config_origin="<config>",
+    threads=None, ms_levels=None, signal=None, on_bad_spectrum=None, batch_size=None,
+    min_snr=None, min_intensity=None, noise_window=None, spacing_difference_gap=None,
+    spacing_difference=None, max_missing=None,
+    deconvolve=None, charge_range=None, isotope_model=None, tolerance_ppm=None, min_fit=None,
 ))]
 #[allow(clippy::too_many_arguments)]
 pub fn make_params(
-    threads: i64,
-    ms_levels: Vec<i64>,
-    signal: &str,
-    on_bad_spectrum: &str,
-    batch_size: i64,
-    min_snr: f32,
-    min_intensity: f32,
-    noise_window: f64,
-    spacing_difference_gap: f64,
-    spacing_difference: f64,
-    max_missing: i64,
-    deconvolve: bool,
+    config_text: Option<&str>,
+    config_format: &str,
+    config_origin: &str,
+    threads: Option<i64>,
+    ms_levels: Option<Vec<i64>>,
+    signal: Option<&str>,
+    on_bad_spectrum: Option<&str>,
+    batch_size: Option<i64>,
+    min_snr: Option<f32>,
+    min_intensity: Option<f32>,
+    noise_window: Option<f64>,
+    spacing_difference_gap: Option<f64>,
+    spacing_difference: Option<f64>,
+    max_missing: Option<i64>,
+    deconvolve: Option<bool>,
     charge_range: Option<(i64, i64)>,
-    isotope_model: &str,
-    tolerance_ppm: f64,
-    min_fit: f64,
+    isotope_model: Option<&str>,
+    tolerance_ppm: Option<f64>,
+    min_fit: Option<f64>,
 ) -> PyResult<Params> {
-    let ms_levels = ms_levels
-        .into_iter()
-        .map(|level| match level {
-            0 => Err(invalid("ms_levels", "MS levels start at 1")),
-            1..=255 => Ok(level as u8),
-            _ => Err(invalid("ms_levels", "MS levels run from 1 to 255")),
-        })
-        .collect::<PyResult<_>>()?;
-    let signal = match signal {
-        "auto" => SignalPolicy::Auto,
-        "declared" => SignalPolicy::Declared,
-        "profile" => SignalPolicy::Profile,
-        "centroid" => SignalPolicy::Centroid,
-        other => {
-            return Err(invalid(
-                "signal",
-                format!("must be one of auto, declared, profile, centroid, not {other:?}"),
-            ))
-        }
+    let mut p = match config_text {
+        Some(text) => config_params(text, config_format, config_origin)?,
+        None => PipelineParams::default(),
     };
-    let on_bad_spectrum = match on_bad_spectrum {
-        "skip" => BadSpectrumPolicy::Skip,
-        "fail" => BadSpectrumPolicy::Fail,
-        other => {
-            return Err(invalid(
-                "on_bad_spectrum",
-                format!("must be one of skip, fail, not {other:?}"),
-            ))
-        }
-    };
-    let mut p = PipelineParams {
-        threads: non_negative("threads", threads)?,
-        ms_levels,
-        signal,
-        on_bad_spectrum,
-        batch_size: non_negative("batch_size", batch_size)?,
-        ..PipelineParams::default()
-    };
-    p.centroid.min_snr = min_snr;
-    p.centroid.min_intensity = min_intensity;
-    p.centroid.noise.window_mz = noise_window;
-    p.centroid.spacing_difference_gap = spacing_difference_gap;
-    p.centroid.spacing_difference = spacing_difference;
-    p.centroid.max_missing = non_negative("max_missing", max_missing)?;
+    if let Some(v) = threads {
+        p.threads = non_negative("threads", v)?;
+    }
+    if let Some(levels) = ms_levels {
+        p.ms_levels = levels
+            .into_iter()
+            .map(|level| match level {
+                0 => Err(invalid("ms_levels", "MS levels start at 1")),
+                1..=255 => Ok(level as u8),
+                _ => Err(invalid("ms_levels", "MS levels run from 1 to 255")),
+            })
+            .collect::<PyResult<_>>()?;
+    }
+    if let Some(v) = signal {
+        p.signal = match v {
+            "auto" => SignalPolicy::Auto,
+            "declared" => SignalPolicy::Declared,
+            "profile" => SignalPolicy::Profile,
+            "centroid" => SignalPolicy::Centroid,
+            other => {
+                return Err(invalid(
+                    "signal",
+                    format!("must be one of auto, declared, profile, centroid, not {other:?}"),
+                ))
+            }
+        };
+    }
+    if let Some(v) = on_bad_spectrum {
+        p.on_bad_spectrum = match v {
+            "skip" => BadSpectrumPolicy::Skip,
+            "fail" => BadSpectrumPolicy::Fail,
+            other => {
+                return Err(invalid(
+                    "on_bad_spectrum",
+                    format!("must be one of skip, fail, not {other:?}"),
+                ))
+            }
+        };
+    }
+    if let Some(v) = batch_size {
+        p.batch_size = non_negative("batch_size", v)?;
+    }
+    let c = &mut p.centroid;
+    if let Some(v) = min_snr {
+        c.min_snr = v;
+    }
+    if let Some(v) = min_intensity {
+        c.min_intensity = v;
+    }
+    if let Some(v) = noise_window {
+        c.noise.window_mz = v;
+    }
+    if let Some(v) = spacing_difference_gap {
+        c.spacing_difference_gap = v;
+    }
+    if let Some(v) = spacing_difference {
+        c.spacing_difference = v;
+    }
+    if let Some(v) = max_missing {
+        c.max_missing = non_negative("max_missing", v)?;
+    }
     let d = &mut p.deconvolve;
-    d.enabled = deconvolve;
+    if let Some(v) = deconvolve {
+        d.enabled = v;
+    }
     if let Some((low, high)) = charge_range {
         let charge =
             |v: i64| u32::try_from(v).map_err(|_| invalid("charge_range", "charges must be >= 0"));
@@ -118,22 +162,28 @@ pub fn make_params(
         d.charge_max = charge(high)?;
         d.auto_charge = false;
     }
-    d.model = match isotope_model {
-        "averagine" => IsotopeModel::Averagine,
-        "glycan" => IsotopeModel::Glycan,
-        "glycopeptide" => IsotopeModel::Glycopeptide,
-        "nucleotide" => IsotopeModel::Nucleotide,
-        other => {
-            return Err(invalid(
-                "isotope_model",
-                format!(
-                    "must be one of averagine, glycan, glycopeptide, nucleotide, not {other:?}"
-                ),
-            ))
-        }
-    };
-    d.tolerance_ppm = tolerance_ppm;
-    d.min_fit = min_fit;
+    if let Some(v) = isotope_model {
+        d.model = match v {
+            "averagine" => IsotopeModel::Averagine,
+            "glycan" => IsotopeModel::Glycan,
+            "glycopeptide" => IsotopeModel::Glycopeptide,
+            "nucleotide" => IsotopeModel::Nucleotide,
+            other => {
+                return Err(invalid(
+                    "isotope_model",
+                    format!(
+                        "must be one of averagine, glycan, glycopeptide, nucleotide, not {other:?}"
+                    ),
+                ))
+            }
+        };
+    }
+    if let Some(v) = tolerance_ppm {
+        d.tolerance_ppm = v;
+    }
+    if let Some(v) = min_fit {
+        d.min_fit = v;
+    }
     p.validate().py_err()?;
     Ok(Params(p))
 }

@@ -57,13 +57,19 @@ def test_parameter_defaults_are_the_engines():
     }
     assert engine["deconvolve"]["auto_charge"]  # charge_range=None: the automatic range
     process_defaults = _signature_defaults(mzforge.process)
-    process_defaults.pop("out")
+    assert process_defaults.pop("out") is None and process_defaults.pop("config") is None
     assert process_defaults == expected
     centroid_defaults = _signature_defaults(mzforge.centroid)
     assert centroid_defaults == {k: v for k, v in expected.items() if k in centroid_defaults}
     assert set(centroid_defaults) == {
         "min_snr", "min_intensity", "noise_window", "spacing_difference_gap",
         "spacing_difference", "max_missing",
+    }
+    deconvolve_defaults = _signature_defaults(mzforge.deconvolve)
+    assert deconvolve_defaults.pop("polarity") == "positive"
+    assert deconvolve_defaults == {
+        k: v for k, v in expected.items()
+        if k in ("charge_range", "isotope_model", "tolerance_ppm", "min_fit")
     }
 
 

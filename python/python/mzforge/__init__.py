@@ -1,13 +1,14 @@
 """mzforge: the mzforge mass-spectrometry engine from Python.
 
 Read mzML/MGF files spectrum by spectrum with numpy arrays (:func:`open`), centroid profile
-arrays (:func:`centroid`), and process whole files into Arrow tables or the Parquet result
+arrays (:func:`centroid`), deconvolve centroids into isotopic envelopes (:func:`deconvolve`),
+and process whole files into Arrow tables or the Parquet result
 directory ``mzforge run`` writes (:func:`process`). Long calls release the GIL.
 """
 
 from __future__ import annotations
 
-from ._api import Centroids, RunResult, centroid, open, process
+from ._api import Centroids, Deconvolution, RunResult, centroid, deconvolve, open, process
 from ._errors import (
     InputReadError,
     InvalidInputError,
@@ -27,6 +28,8 @@ __all__ = [
     # processing
     "centroid",
     "Centroids",
+    "deconvolve",
+    "Deconvolution",
     "process",
     "RunResult",
     "simd_backend",

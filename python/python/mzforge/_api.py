@@ -3,11 +3,13 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Literal, Mapping, ParamSpec, Sequence, TypeVar
 
 import numpy as np
 
@@ -17,6 +19,8 @@ if TYPE_CHECKING:
     import pyarrow
 
 StrPath = str | os.PathLike[str]
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 def open(path: StrPath, *, on_bad_spectrum: Literal["skip", "fail"] = "skip") -> _mzforge.Reader:
@@ -60,43 +64,74 @@ class Centroids:
         )
 
 
-def _params(
-    *,
-    threads: int = 0,
-    ms_levels: Sequence[int] = (),
-    signal: str = "auto",
-    on_bad_spectrum: str = "skip",
-    batch_size: int = 64,
-    min_snr: float = 0.0,
-    min_intensity: float = 0.0,
-    noise_window: float = 200.0,
-    spacing_difference_gap: float = 4.0,
-    spacing_difference: float = 1.5,
-    max_missing: int = 1,
-    deconvolve: bool = True,
-    charge_range: tuple[int, int] | None = None,
-    isotope_model: str = "averagine",
-    tolerance_ppm: float = 10.0,
-    min_fit: float = 0.8,
-) -> _mzforge.Params:
-    return _mzforge.make_params(
-        threads=threads,
-        ms_levels=list(ms_levels),
-        signal=signal,
-        on_bad_spectrum=on_bad_spectrum,
-        batch_size=batch_size,
-        min_snr=min_snr,
-        min_intensity=min_intensity,
-        noise_window=noise_window,
-        spacing_difference_gap=spacing_difference_gap,
-        spacing_difference=spacing_difference,
-        max_missing=max_missing,
-        deconvolve=deconvolve,
-        charge_range=None if charge_range is None else tuple(charge_range),
-        isotope_model=isotope_model,
-        tolerance_ppm=tolerance_ppm,
-        min_fit=min_fit,
-    )
+_PARAMETER_NAMES = (
+    "threads", "ms_levels", "signal", "on_bad_spectrum", "batch_size", "min_snr",
+    "min_intensity", "noise_window", "spacing_difference_gap", "spacing_difference",
+    "max_missing", "deconvolve", "charge_range", "isotope_model", "tolerance_ppm", "min_fit",
+)
+
+Config = StrPath | Mapping[str, Any]
+
+
+def _config(config: Config | None) -> dict[str, str]:
+    """The ``make_params`` arguments for a config: a TOML file (``mzforge run --config``), a
+    JSON file (a ``params`` object, or a whole ``run.json``, whose ``params`` are taken), or a
+    mapping in the same layout."""
+    if config is None:
+        return {}
+    if isinstance(config, Mapping):
+        return {
+            "config_text": json.dumps(dict(config)),
+            "config_format": "json",
+            "config_origin": "mapping",
+        }
+    path = Path(config)
+    text = path.read_text(encoding="utf-8")
+    if path.suffix.lower() != ".json":
+        return {"config_text": text, "config_format": "toml", "config_origin": str(path)}
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as e:
+        from ._errors import InvalidParameterError
+
+        raise InvalidParameterError(f"invalid config {path}: {e}") from None
+    if isinstance(document, dict) and isinstance(document.get("params"), dict):
+        document = document["params"]  # a run.json: repeat that run's parameters
+    return {"config_text": json.dumps(document), "config_format": "json", "config_origin": str(path)}
+
+
+def _params(config: Config | None = None, **given: Any) -> _mzforge.Params:
+    """One validated parameter set: the engine's defaults, or ``config``, then the keywords
+    in ``given`` (names of :func:`process`), as ``mzforge run`` applies flags over
+    ``--config``."""
+    unknown = set(given) - set(_PARAMETER_NAMES)
+    if unknown:
+        raise TypeError(f"unknown parameter(s): {', '.join(sorted(unknown))}")
+    if given.get("ms_levels") is not None:
+        given["ms_levels"] = list(given["ms_levels"])
+    if given.get("charge_range") is not None:
+        given["charge_range"] = tuple(given["charge_range"])
+    # charge_range=None is the default: the automatic range (it cannot undo a config's range).
+    if "charge_range" in given and given["charge_range"] is None:
+        del given["charge_range"]
+    return _mzforge.make_params(**_config(config), **given)
+
+
+def _keywords_given(run: Callable[[dict[str, Any]], R]) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """Replaces the decorated function (which documents the signature and the defaults) by
+    one that hands ``run`` only the arguments the caller passed, so that a ``config`` holds
+    wherever no keyword overrides it."""
+
+    def decorate(public: Callable[P, R]) -> Callable[P, R]:
+        signature = inspect.signature(public)
+
+        @functools.wraps(public)
+        def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+            return run(dict(signature.bind(*args, **kwargs).arguments))
+
+        return wrapper
+
+    return decorate
 
 
 def centroid(
@@ -126,6 +161,13 @@ def centroid(
         spacing_difference=spacing_difference,
         max_missing=max_missing,
     )
+    mz, intensity = _arrays(mz, intensity)
+    return Centroids(*_mzforge.centroid(mz, intensity, params))
+
+
+def _arrays(mz: Any, intensity: Any) -> tuple[np.ndarray, np.ndarray]:
+    """m/z as float64 and intensity as float32, contiguous and 1-D (not copied when they
+    already are); the native side checks lengths, finiteness and order."""
     mz = np.ascontiguousarray(mz, dtype=np.float64)
     intensity = np.ascontiguousarray(intensity, dtype=np.float32)
     if mz.ndim != 1 or intensity.ndim != 1:
@@ -134,7 +176,154 @@ def centroid(
         raise InvalidInputError(
             f"m/z and intensity must be 1-D arrays, not {mz.ndim}-D and {intensity.ndim}-D"
         )
-    return Centroids(*_mzforge.centroid(mz, intensity, params))
+    return mz, intensity
+
+
+@dataclass(frozen=True, repr=False)
+class Deconvolution:
+    """Isotopic envelopes in columns, most convincing first, with ``features.parquet``'s
+    names: ``envelope_id`` (0, 1, ... in this result), ``neutral_mass`` (monoisotopic, Da),
+    ``mz`` (monoisotopic m/z), ``charge`` (signed by polarity), ``intensity`` (of the observed
+    peaks), ``score`` (fit to the isotope pattern, 0-1), ``n_peaks`` (observed peaks),
+    ``most_abundant_mass`` and ``average_mass`` (Da).
+
+    Per input peak: ``peak_mz`` and ``peak_intensity`` (the arrays deconvolved),
+    ``peak_charge`` (the charge of the envelope holding most of the peak, 0 when none does)
+    and ``peak_envelope_id`` (-1 when none does).
+    """
+
+    envelope_id: np.ndarray
+    neutral_mass: np.ndarray
+    mz: np.ndarray
+    charge: np.ndarray
+    intensity: np.ndarray
+    score: np.ndarray
+    n_peaks: np.ndarray
+    most_abundant_mass: np.ndarray
+    average_mass: np.ndarray
+    peak_mz: np.ndarray
+    peak_intensity: np.ndarray
+    peak_charge: np.ndarray
+    peak_envelope_id: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.neutral_mass)
+
+    def __repr__(self) -> str:
+        charges = sorted(set(np.abs(self.charge).tolist()))
+        return f"Deconvolution({len(self)} envelopes of {len(self.peak_mz)} peaks, charges {charges})"
+
+    def to_arrow(self) -> pyarrow.Table:
+        """The envelopes as a table with the columns and types of ``features.parquet``
+        (without ``spectrum_index``)."""
+        import pyarrow as pa
+
+        columns = {
+            "envelope_id": (self.envelope_id, pa.uint32()),
+            "neutral_mass": (self.neutral_mass, pa.float64()),
+            "mz": (self.mz, pa.float64()),
+            "charge": (self.charge, pa.int32()),
+            "intensity": (self.intensity, pa.float32()),
+            "score": (self.score, pa.float32()),
+            "n_peaks": (self.n_peaks, pa.uint32()),
+            "most_abundant_mass": (self.most_abundant_mass, pa.float64()),
+            "average_mass": (self.average_mass, pa.float64()),
+        }
+        schema = pa.schema([pa.field(name, t, nullable=False) for name, (_, t) in columns.items()])
+        return pa.table([pa.array(v, t) for v, t in columns.values()], schema=schema)
+
+    def peaks_to_arrow(self) -> pyarrow.Table:
+        """The input peaks with their ``charge`` and ``envelope_id`` (null outside every
+        envelope), as in ``peaks.parquet``."""
+        import pyarrow as pa
+
+        outside = self.peak_envelope_id < 0
+        return pa.table(
+            {
+                "mz": self.peak_mz,
+                "intensity": self.peak_intensity,
+                "charge": pa.array(self.peak_charge, pa.int32(), mask=outside),
+                "envelope_id": pa.array(
+                    np.where(outside, 0, self.peak_envelope_id), pa.uint32(), mask=outside
+                ),
+            }
+        )
+
+    @classmethod
+    def _from_run(cls, result: RunResult, spectrum_index: int) -> Deconvolution:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        features = result.features.filter(
+            pc.equal(result.features["spectrum_index"], spectrum_index)
+        )
+        peaks = result.peaks.filter(pc.equal(result.peaks["spectrum_index"], spectrum_index))
+        # Envelope ids count through the run; here they count from the spectrum's first.
+        first = pc.min(features["envelope_id"]).as_py() or 0
+
+        def column(table: pyarrow.Table, name: str) -> np.ndarray:
+            return table[name].to_numpy()
+
+        envelope = pc.subtract(peaks["envelope_id"].cast(pa.int64()), first)
+        return cls(
+            envelope_id=(column(features, "envelope_id") - first).astype(np.uint32),
+            neutral_mass=column(features, "neutral_mass"),
+            mz=column(features, "mz"),
+            charge=column(features, "charge"),
+            intensity=column(features, "intensity"),
+            score=column(features, "score"),
+            n_peaks=column(features, "n_peaks"),
+            most_abundant_mass=column(features, "most_abundant_mass"),
+            average_mass=column(features, "average_mass"),
+            peak_mz=column(peaks, "mz"),
+            peak_intensity=column(peaks, "intensity"),
+            peak_charge=pc.fill_null(peaks["charge"], 0).to_numpy(),
+            peak_envelope_id=pc.fill_null(envelope, -1).to_numpy(),
+        )
+
+
+def deconvolve(
+    mz: Any,
+    intensity: Any,
+    *,
+    charge_range: tuple[int, int] | None = None,
+    isotope_model: Literal["averagine", "glycan", "glycopeptide", "nucleotide"] = "averagine",
+    tolerance_ppm: float = 10.0,
+    min_fit: float = 0.8,
+    polarity: Literal["positive", "negative", "unknown"] = "positive",
+) -> Deconvolution:
+    """Deconvolves one centroided spectrum: isotopic envelopes with charge and monoisotopic
+    neutral mass, exactly as ``mzforge run`` / :func:`process` deconvolve each spectrum's
+    centroids (same settings, defaults and checks as ``--charge-range``, ``--isotope-model``,
+    ``--tolerance-ppm``, ``--min-fit``), with the GIL released.
+
+    ``mz`` (ascending) and ``intensity`` are 1-D array-likes of equal length: centroids, e.g.
+    a centroided spectrum's arrays or what :func:`centroid` returned from profile data
+    (``c = mzforge.centroid(mz, intensity); mzforge.deconvolve(c.mz, c.intensity)``).
+    ``charge_range=None`` considers charges 1-8 and extends to 1-60 when the spectrum shows
+    high-charge envelopes; ``polarity="negative"`` (e.g. ``spectrum.polarity``) fits
+    deprotonated ions (negative charges); ``"unknown"`` is treated as positive, as a run does.
+
+    Raises :class:`InvalidParameterError` for bad settings and :class:`InvalidInputError` for
+    arrays that cannot be a spectrum (different lengths, NaN or infinite values, m/z not
+    ascending).
+    """
+    if polarity not in ("positive", "negative", "unknown"):
+        from ._errors import InvalidParameterError
+
+        raise InvalidParameterError(
+            f"invalid parameter `polarity`: must be one of positive, negative, unknown, not {polarity!r}"
+        )
+    params = _params(
+        charge_range=charge_range,
+        isotope_model=isotope_model,
+        tolerance_ppm=tolerance_ppm,
+        min_fit=min_fit,
+    )
+    mz, intensity = _arrays(mz, intensity)
+    columns = _mzforge.deconvolve(mz, intensity, params, polarity == "negative")
+    envelope_id = np.arange(len(columns[0]), dtype=np.uint32)
+    return Deconvolution(envelope_id, *columns[:8], mz, intensity, *columns[8:])
 
 
 class RunResult:
@@ -188,6 +377,11 @@ class RunResult:
         columns)."""
         return self._table("features")
 
+    def deconvolution(self, spectrum_index: int) -> Deconvolution:
+        """The envelopes of one spectrum (by its ``spectrum_index``) and its peaks' charges, in
+        the shape :func:`deconvolve` returns (envelope ids counted from 0 in the spectrum)."""
+        return Deconvolution._from_run(self, spectrum_index)
+
     def __repr__(self) -> str:
         s = self.summary
         where = f", output={str(self.output)!r}" if self.output else ""
@@ -197,10 +391,20 @@ class RunResult:
         )
 
 
+def _process(arguments: dict[str, Any]) -> RunResult:
+    path = arguments.pop("path")
+    out = arguments.pop("out", None)
+    params = _params(arguments.pop("config", None), **arguments)
+    native = _mzforge.process(os.fspath(path), params, None if out is None else os.fspath(out))
+    return RunResult(native)
+
+
+@_keywords_given(_process)
 def process(
     path: StrPath,
     *,
     out: StrPath | None = None,
+    config: StrPath | Mapping[str, Any] | None = None,
     threads: int = 0,
     ms_levels: Sequence[int] = (),
     signal: Literal["auto", "declared", "profile", "centroid"] = "auto",
@@ -224,34 +428,18 @@ def process(
     ``--no-deconvolve``; ``charge_range=(1, 60)`` is ``--charge-range 1-60`` and turns off the
     automatic extension to high charges).
 
+    ``config`` is ``mzforge run --config``: a TOML file with the names of ``run.json``'s
+    ``params`` (``[centroid] min_snr = 3``, ``[deconvolve] charge_max = 30``, ...), a JSON
+    file in that layout (or a ``run.json``, to repeat its run), or a dict of the same shape.
+    Its values replace the defaults; keywords given explicitly override it.
+
     Without ``out`` the tables stay in memory (``result.spectra``, ``.peaks``, ``.features``, handed to
     pyarrow without a copy). With ``out=DIR`` the run writes ``DIR/<stem>/`` with
     ``spectra.parquet``, ``peaks.parquet``, ``features.parquet`` and ``run.json``, exactly as
     ``mzforge run PATH --out DIR``, and the result's tables read those files back.
 
     Raises :class:`InputReadError` / :class:`InvalidInputError` for unreadable input,
-    :class:`InvalidParameterError` for bad parameters, :class:`OutputError` when ``out``
-    cannot be written; the messages are the command line's.
+    :class:`InvalidParameterError` for bad parameters or a bad config, :class:`OutputError`
+    when ``out`` cannot be written; the messages are the command line's.
     """
-    params = _params(
-        threads=threads,
-        ms_levels=ms_levels,
-        signal=signal,
-        on_bad_spectrum=on_bad_spectrum,
-        batch_size=batch_size,
-        min_snr=min_snr,
-        min_intensity=min_intensity,
-        noise_window=noise_window,
-        spacing_difference_gap=spacing_difference_gap,
-        spacing_difference=spacing_difference,
-        max_missing=max_missing,
-        deconvolve=deconvolve,
-        charge_range=charge_range,
-        isotope_model=isotope_model,
-        tolerance_ppm=tolerance_ppm,
-        min_fit=min_fit,
-    )
-    native = _mzforge.process(
-        os.fspath(path), params, None if out is None else os.fspath(out)
-    )
-    return RunResult(native)
+    raise AssertionError("replaced by _keywords_given")  # pragma: no cover

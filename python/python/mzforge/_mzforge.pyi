@@ -19,23 +19,28 @@ class Params:
 
 def make_params(
     *,
-    threads: int,
-    ms_levels: list[int],
-    signal: str,
-    on_bad_spectrum: str,
-    batch_size: int,
-    min_snr: float,
-    min_intensity: float,
-    noise_window: float,
-    spacing_difference_gap: float,
-    spacing_difference: float,
-    max_missing: int,
-    deconvolve: bool,
-    charge_range: tuple[int, int] | None,
-    isotope_model: str,
-    tolerance_ppm: float,
-    min_fit: float,
-) -> Params: ...
+    config_text: str | None = None,
+    config_format: str = "toml",
+    config_origin: str = "<config>",
+    threads: int | None = None,
+    ms_levels: list[int] | None = None,
+    signal: str | None = None,
+    on_bad_spectrum: str | None = None,
+    batch_size: int | None = None,
+    min_snr: float | None = None,
+    min_intensity: float | None = None,
+    noise_window: float | None = None,
+    spacing_difference_gap: float | None = None,
+    spacing_difference: float | None = None,
+    max_missing: int | None = None,
+    deconvolve: bool | None = None,
+    charge_range: tuple[int, int] | None = None,
+    isotope_model: str | None = None,
+    tolerance_ppm: float | None = None,
+    min_fit: float | None = None,
+) -> Params:
+    """Defaults (or the config), then every argument that is not None; validated."""
+
 def centroid(
     mz: npt.NDArray[np.float64], intensity: npt.NDArray[np.float32], params: Params
 ) -> tuple[
@@ -44,6 +49,26 @@ def centroid(
     npt.NDArray[np.float32],
     npt.NDArray[np.float32],
 ]: ...
+def deconvolve(
+    mz: npt.NDArray[np.float64],
+    intensity: npt.NDArray[np.float32],
+    params: Params,
+    negative: bool,
+) -> tuple[
+    npt.NDArray[np.float64],
+    npt.NDArray[np.float64],
+    npt.NDArray[np.int32],
+    npt.NDArray[np.float32],
+    npt.NDArray[np.float32],
+    npt.NDArray[np.uint32],
+    npt.NDArray[np.float64],
+    npt.NDArray[np.float64],
+    npt.NDArray[np.int32],
+    npt.NDArray[np.int64],
+]:
+    """Envelope columns (neutral mass, m/z, charge, intensity, score, n_peaks, most-abundant
+    mass, average mass), then per peak its charge (0: none) and envelope index (-1: none)."""
+
 def process(path: str, params: Params, out: str | None = None) -> RunResult: ...
 @final
 class Precursor:
