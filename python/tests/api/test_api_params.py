@@ -39,7 +39,7 @@ def test_help_texts_are_the_command_lines() -> None:
 
 def test_names_and_defaults_are_mzforge_process_keywords() -> None:
     sig = inspect.signature(mzforge.process)
-    keywords = {n: v.default for n, v in sig.parameters.items() if n not in ("path", "out")}
+    keywords = {n: v.default for n, v in sig.parameters.items() if n not in ("path", "out", "config")}
     assert set(params.PARAMETERS) == set(keywords)
     for name, default in keywords.items():
         expected = list(default) if isinstance(default, tuple) else default
