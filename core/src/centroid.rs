@@ -250,16 +250,19 @@ impl Centroider {
             self.spline
                 .fit(&mz[first..=last], y[first..=last].iter().map(|&v| v as f64));
             let (apex_mz, apex_int) = self.spline.maximum_between(i - 1 - first, i + 1 - first);
-            let fwhm = self.spline.fwhm(apex_mz, apex_int);
+            if apex_int < p.min_intensity as f64 {
+                continue;
+            }
             let noise_here = if use_snr {
                 noise[i]
             } else {
                 self.window.noise_at(mz, y, i)
             };
             let snr = apex_int / noise_here;
-            if apex_int < p.min_intensity as f64 || (use_snr && snr < min_snr) {
+            if use_snr && snr < min_snr {
                 continue;
             }
+            let fwhm = self.spline.fwhm(apex_mz, apex_int);
             out.push(apex_mz, apex_int as f32, snr as f32, fwhm as f32);
         }
     }
