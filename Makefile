@@ -2,15 +2,18 @@
 # `make check` runs every check CI runs.
 
 CARGO ?= cargo
-# Benches are built for a smoke run in `check`; skip the slow fat-LTO link there.
-QUICK_BENCH_ENV = CARGO_PROFILE_BENCH_LTO=false CARGO_PROFILE_BENCH_CODEGEN_UNITS=16
+# Every check CI runs, in order (`.ci/run` runs and times them one by one).
+CHECKS = fmt lint test doc check-aarch64 bench-smoke fuzz-smoke cdk python cloud web
 
-.PHONY: demo check fmt lint test doc check-aarch64 bench-smoke cdk bench python cloud web web-demo fuzz-smoke
+.PHONY: demo check print-checks fmt lint test doc check-aarch64 bench-smoke cdk bench python cloud web web-demo fuzz-smoke
 
 demo:
 	$(CARGO) run --release --bin mzforge -- run fixtures/data/sim_profile.mzML --out out --min-snr 3
 
-check: fmt lint test doc check-aarch64 bench-smoke fuzz-smoke cdk python cloud web
+check: $(CHECKS)
+
+print-checks:
+	@echo $(CHECKS)
 
 fmt:
 	$(CARGO) fmt --all --check
@@ -45,8 +48,11 @@ fuzz-smoke:
 	CARGO_TARGET_DIR=$(CURDIR)/target $(CARGO) clippy --manifest-path fuzz/Cargo.toml --all-targets -- -D warnings
 	CARGO_TARGET_DIR=$(CURDIR)/target $(CARGO) test --manifest-path fuzz/Cargo.toml
 
+# Each bench once, quickly, so they cannot rot: built with the dev profile, whose dependencies
+# `make test` has already compiled (a bench-profile build would compile them all again).
+# Figures come from `make bench`.
 bench-smoke:
-	@if [ -d benches/benches ]; then $(QUICK_BENCH_ENV) $(CARGO) bench -p mzforge-benches -- --quick; fi
+	$(CARGO) bench --profile dev -p mzforge-benches -- --quick
 
 # S3 (moto), Batch and Lambda against local services; the Batch image built and run (batch-runner/ci.sh).
 cloud:

@@ -20,7 +20,7 @@
 #
 # Needs: rustup targets x86_64-unknown-linux-musl / aarch64-unknown-linux-musl, cargo-zigbuild
 # and ziglang (pip install cargo-zigbuild ziglang), buildah and podman (apt), qemu-user for arm64.
-# `--quick` builds without fat LTO at opt-level 1 (what CI does: for checks, not for deployment).
+# `--quick` builds without LTO or optimisation (what CI does: for checks, not for deployment).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -35,7 +35,7 @@ while [ $# -gt 0 ]; do
     --arch) shift; case "$1" in all) archs=(amd64 arm64) ;; amd64|arm64) archs=("$1") ;; *) echo "unknown arch $1" >&2; exit 2 ;; esac ;;
     --stage-only) stage_only=true ;;
     --check) check=true ;;
-    --quick) export CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 CARGO_PROFILE_RELEASE_OPT_LEVEL=1 ;;
+    --quick) export CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 CARGO_PROFILE_RELEASE_OPT_LEVEL=0 ;;
     --tag) shift; tag="$1" ;;
     -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
     *) echo "unknown option $1 (see --help)" >&2; exit 2 ;;
