@@ -19,7 +19,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Process mzML/MGF files into DIR/<input stem>/{spectra,peaks}.parquet and run.json.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Summarise a file: spectra per level, profile/centroid, RT and m/z ranges, instrument.
     Inspect(InspectArgs),
     /// One AWS Batch job of an analysis: the manifest's input AWS_BATCH_JOB_ARRAY_INDEX (exit 75
@@ -93,6 +93,23 @@ pub struct RunArgs {
     /// Minimum fit (0-1) between an envelope and its isotope pattern [default: 0.8].
     #[arg(long, value_name = "FIT")]
     pub min_fit: Option<f64>,
+
+    /// Most points in one spectrum; a file with more stops with an error naming the spectrum
+    /// (a guard against hostile files) [default: 10000000].
+    #[arg(long, value_name = "N")]
+    pub max_points_per_spectrum: Option<u64>,
+
+    /// Most bytes one compressed array may decompress to (zlib bombs) [default: 268435456].
+    #[arg(long, value_name = "BYTES")]
+    pub max_array_bytes: Option<u64>,
+
+    /// Most spectra read from one file [default: 100000000].
+    #[arg(long, value_name = "N")]
+    pub max_spectra: Option<u64>,
+
+    /// Most bytes of (decompressed) input for one spectrum, or the header [default: 536870912].
+    #[arg(long, value_name = "BYTES")]
+    pub max_spectrum_bytes: Option<u64>,
 
     /// Also write the centroids as indexed mzML (`centroided.mzML`), readable by OpenMS,
     /// pyteomics and other mzML tools.
@@ -189,6 +206,20 @@ impl RunArgs {
                 BadSpectrumArg::Skip => BadSpectrumPolicy::Skip,
                 BadSpectrumArg::Fail => BadSpectrumPolicy::Fail,
             };
+        }
+        let limits = &mut params.limits;
+        for (flag, limit) in [
+            (
+                self.max_points_per_spectrum,
+                &mut limits.max_points_per_spectrum,
+            ),
+            (self.max_array_bytes, &mut limits.max_array_bytes),
+            (self.max_spectra, &mut limits.max_spectra),
+            (self.max_spectrum_bytes, &mut limits.max_spectrum_bytes),
+        ] {
+            if let Some(v) = flag {
+                *limit = v;
+            }
         }
         let deconvolve = &mut params.deconvolve;
         if self.no_deconvolve {

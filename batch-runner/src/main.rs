@@ -17,7 +17,7 @@ fn main() -> ExitCode {
         std::panic::set_hook(Box::new(|_| {}));
     }
     let outcome = std::panic::catch_unwind(|| match args.command {
-        cli::Command::Run(run_args) => run::run(run_args),
+        cli::Command::Run(run_args) => run::run(*run_args),
         cli::Command::Inspect(inspect_args) => inspect::inspect(inspect_args),
         cli::Command::Batch(batch_args) => Ok(mzforge_batch_runner::batch::run(batch_args)),
     });

@@ -293,6 +293,59 @@ fn broken_files_fail_cleanly_without_output() {
     }
 }
 
+/// `--max-points-per-spectrum` below the input's spectra stops that input with an error naming
+/// the file, the spectrum and the setting, and leaves no output; raised, the same input runs.
+#[test]
+fn limit_flags_stop_a_run_cleanly_and_raise_the_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = fixture("sim_profile.mzML");
+    let out = dir.path().join("out");
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "run",
+            input.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        mzforge(&args)
+    };
+    let refused = run(&["--max-points-per-spectrum", "100"]);
+    assert_eq!(refused.status.code(), Some(1), "{}", text(&refused));
+    for fragment in [
+        "sim_profile.mzML",
+        "spectrum 0 (scan=1)",
+        "points",
+        "limits.max_points_per_spectrum",
+    ] {
+        assert!(text(&refused).contains(fragment), "{}", text(&refused));
+    }
+    assert!(!out.join("sim_profile").exists());
+    let refused = run(&["--max-spectra", "3"]);
+    assert_eq!(refused.status.code(), Some(1), "{}", text(&refused));
+    assert!(
+        text(&refused).contains("limits.max_spectra"),
+        "{}",
+        text(&refused)
+    );
+    assert!(!out.join("sim_profile").exists());
+    let zero = run(&["--max-array-bytes", "0"]);
+    assert_eq!(zero.status.code(), Some(1), "{}", text(&zero));
+    assert!(
+        text(&zero).contains("limits.max_array_bytes"),
+        "{}",
+        text(&zero)
+    );
+    let raised = run(&[
+        "--max-points-per-spectrum",
+        "100000",
+        "--max-spectrum-bytes",
+        "1000000",
+    ]);
+    assert!(raised.status.success(), "{}", text(&raised));
+    assert!(out.join("sim_profile/peaks.parquet").exists());
+}
+
 /// A batch goes on past a broken input, reports it, and exits non-zero.
 #[test]
 fn one_bad_input_does_not_stop_the_others() {

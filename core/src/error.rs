@@ -56,6 +56,24 @@ pub enum Error {
         /// The spectrum's native id.
         native_id: String,
     },
+    /// The input goes past one of the reading limits ([`crate::io::ReadLimits`]): a hostile or
+    /// broken file, or a real one larger than the limit, which the named setting raises.
+    #[error(
+        "{path}: {location}: {what}, over the limit of {limit} (setting `{setting}` raises it)"
+    )]
+    LimitExceeded {
+        /// The file.
+        path: PathBuf,
+        /// Where: which spectrum (position and native id), or before which byte.
+        location: String,
+        /// What was too large.
+        what: String,
+        /// The limit.
+        limit: u64,
+        /// The setting that raises it, as in the config file (`limits.<name>`); the command
+        /// line's flag has the same name (`--max-...`).
+        setting: &'static str,
+    },
     /// A parameter is out of range or inconsistent.
     #[error("invalid parameter `{name}`: {message}")]
     InvalidParameter {

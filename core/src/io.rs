@@ -45,6 +45,69 @@ pub struct FileInfo {
     pub instruments: Vec<String>,
 }
 
+/// Bounds on what one input can make the reader allocate, so that a hostile file (a zlib or
+/// Numpress bomb, a spectrum claiming billions of points, gigabytes of XML in one element)
+/// stops with [`Error::LimitExceeded`] naming the file, the spectrum and the setting, instead
+/// of exhausting memory. The defaults are far above any real file seen (the largest spectra in
+/// the test data have under a million points and take a few MB of XML).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ReadLimits {
+    /// Most points (values in one array) of one spectrum, checked before the array is decoded
+    /// where the encoding allows (uncompressed, Numpress) and right after decompression
+    /// otherwise. Default 10 000 000 (120 MB decoded).
+    pub max_points_per_spectrum: u64,
+    /// Most bytes one compressed array may decompress to (zlib output, before any Numpress
+    /// decoding); decompression stops there. Default 256 MiB.
+    pub max_array_bytes: u64,
+    /// Most spectra read from one file. Default 100 000 000.
+    pub max_spectra: u64,
+    /// Most bytes of (decompressed) input the parser may consume for one spectrum, or for
+    /// the header before the first one: bounds its buffers, the size of any one element and
+    /// so the XML nesting depth. Default 512 MiB.
+    pub max_spectrum_bytes: u64,
+}
+
+impl Default for ReadLimits {
+    fn default() -> Self {
+        ReadLimits {
+            max_points_per_spectrum: 10_000_000,
+            max_array_bytes: 256 << 20,
+            max_spectra: 100_000_000,
+            max_spectrum_bytes: 512 << 20,
+        }
+    }
+}
+
+impl ReadLimits {
+    /// Checks every limit (each must be at least 1; spectra are counted in 32 bits).
+    pub fn validate(&self) -> Result<()> {
+        let checks: [(&'static str, u64, u64); 4] = [
+            (
+                "limits.max_points_per_spectrum",
+                self.max_points_per_spectrum,
+                u64::MAX,
+            ),
+            ("limits.max_array_bytes", self.max_array_bytes, u64::MAX),
+            ("limits.max_spectra", self.max_spectra, u32::MAX as u64),
+            (
+                "limits.max_spectrum_bytes",
+                self.max_spectrum_bytes,
+                u64::MAX,
+            ),
+        ];
+        for (name, value, max) in checks {
+            if value == 0 || value > max {
+                return Err(Error::InvalidParameter {
+                    name,
+                    message: format!("must be between 1 and {max}"),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Counts the bytes that went through a reader, to say where in a file an error happened.
 /// It also remembers whether the stream's last bytes closed the document, to tell a complete
 /// file from a truncated one.
@@ -54,10 +117,21 @@ struct CountingReader<R> {
     closed: Arc<AtomicBool>,
     failure: Arc<Mutex<Option<String>>>,
     tail: Vec<u8>,
+    /// Where the current spectrum (or the header) started, and how far past it reading may
+    /// go ([`ReadLimits::max_spectrum_bytes`]; `u64::MAX` once the spectra are done).
+    span_start: u64,
+    span_limit: u64,
+    over_limit: Arc<AtomicBool>,
 }
 
 impl<R: Read> Read for CountingReader<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let consumed = self.count.load(Ordering::Relaxed);
+        if consumed.saturating_sub(self.span_start) > self.span_limit {
+            // Fail the parser's read: it gives up at once, and the reader reports the limit.
+            self.over_limit.store(true, Ordering::Relaxed);
+            return Err(std::io::Error::other("reading limit exceeded"));
+        }
         let n = match self.inner.read(buf) {
             Ok(n) => n,
             Err(e) => {
@@ -104,9 +178,18 @@ impl Read for SharedStream {
 }
 
 impl SharedStream {
+    /// Starts the byte budget of the next spectrum, `limit` bytes from here.
+    fn start_span(&self, limit: u64) {
+        if let Ok(mut inner) = self.0.lock() {
+            inner.span_start = inner.count.load(Ordering::Relaxed);
+            inner.span_limit = limit;
+        }
+    }
+
     /// Reads to the end, so that a corrupt compressed stream is noticed even after the last
-    /// spectrum.
+    /// spectrum. Streaming, so no byte budget applies.
     fn drain(&mut self) -> std::io::Result<()> {
+        self.start_span(u64::MAX);
         let mut buffer = vec![0u8; 64 * 1024];
         while self.read(&mut buffer)? > 0 {}
         Ok(())
@@ -133,6 +216,8 @@ pub struct SpectrumReader {
     stream: SharedStream,
     next_index: u32,
     last_id: Option<String>,
+    limits: ReadLimits,
+    over_limit: Arc<AtomicBool>,
 }
 
 impl std::fmt::Debug for SpectrumReader {
@@ -202,12 +287,17 @@ impl SpectrumReader {
         // Count what the parser consumes, and watch for the document's end.
         let closed = Arc::new(AtomicBool::new(false));
         let failure = Arc::new(Mutex::new(None));
+        let over_limit = Arc::new(AtomicBool::new(false));
+        let limits = ReadLimits::default();
         let shared = SharedStream(Arc::new(Mutex::new(CountingReader {
             inner: stream,
             count: bytes_read.clone(),
             closed: closed.clone(),
             failure: failure.clone(),
             tail: Vec::with_capacity(2 * TAIL),
+            span_start: 0,
+            span_limit: limits.max_spectrum_bytes,
+            over_limit: over_limit.clone(),
         })));
         let stream_handle = shared.clone();
         let counted: DynRead = Box::new(shared);
@@ -225,6 +315,15 @@ impl SpectrumReader {
                         DetailLevel::Lazy,
                     )
                 }));
+                if over_limit.load(Ordering::Relaxed) {
+                    return Err(Error::LimitExceeded {
+                        path: path.clone(),
+                        location: "in the file header".into(),
+                        what: "the header is larger".into(),
+                        limit: limits.max_spectrum_bytes,
+                        setting: "limits.max_spectrum_bytes",
+                    });
+                }
                 let reader = parsed.map_err(|panic| Error::Malformed {
                     path: path.clone(),
                     location: "in the file header".into(),
@@ -270,7 +369,42 @@ impl SpectrumReader {
             bytes_read,
             next_index: 0,
             last_id: None,
+            limits,
+            over_limit,
         })
+    }
+
+    /// Replaces the reading limits (the defaults are [`ReadLimits::default`]).
+    pub fn set_limits(&mut self, limits: ReadLimits) {
+        self.limits = limits;
+        if !matches!(self.parser, Parser::Finished) {
+            self.stream.start_span(limits.max_spectrum_bytes);
+        }
+    }
+
+    /// The same reader with other limits.
+    pub fn with_limits(mut self, limits: ReadLimits) -> SpectrumReader {
+        self.set_limits(limits);
+        self
+    }
+
+    /// The reading limits.
+    pub fn limits(&self) -> &ReadLimits {
+        &self.limits
+    }
+
+    fn spectrum_location(&self) -> String {
+        match &self.last_id {
+            Some(id) => format!(
+                "in spectrum {} (the one after {id}), before byte {}",
+                self.next_index,
+                self.bytes_read()
+            ),
+            None => format!(
+                "in the header or the first spectrum, before byte {}",
+                self.bytes_read()
+            ),
+        }
     }
 
     /// The path (or name) given when opening.
@@ -313,6 +447,17 @@ impl SpectrumReader {
     pub fn next_raw(&mut self) -> Result<Option<RawSpectrum>> {
         let closed = &self.closed;
         let outcome = catch_unwind(AssertUnwindSafe(|| read_one(&mut self.parser, closed)));
+        if self.over_limit.swap(false, Ordering::Relaxed) {
+            let location = self.spectrum_location();
+            self.parser = Parser::Finished;
+            return Err(Error::LimitExceeded {
+                path: self.path.clone(),
+                location,
+                what: "the input read for one spectrum is larger".into(),
+                limit: self.limits.max_spectrum_bytes,
+                setting: "limits.max_spectrum_bytes",
+            });
+        }
         let read_failure = self.failure.lock().ok().and_then(|slot| slot.clone());
         if let Some(failure) = read_failure {
             if !matches!(outcome, Ok(Ok(Some(_)))) {
@@ -343,12 +488,30 @@ impl SpectrumReader {
                 return Err(self.malformed(format!("parser failure: {}", panic_message(panic))))
             }
         };
+        if u64::from(self.next_index) >= self.limits.max_spectra {
+            let location = format!(
+                "at spectrum {} ({}), before byte {}",
+                self.next_index,
+                spectrum.id(),
+                self.bytes_read()
+            );
+            self.parser = Parser::Finished;
+            return Err(Error::LimitExceeded {
+                path: self.path.clone(),
+                location,
+                what: "the file has more spectra".into(),
+                limit: self.limits.max_spectra,
+                setting: "limits.max_spectra",
+            });
+        }
+        self.stream.start_span(self.limits.max_spectrum_bytes);
         let index = self.next_index;
         self.next_index += 1;
         self.last_id = Some(spectrum.id().to_owned());
         Ok(Some(RawSpectrum {
             index,
             inner: Box::new(spectrum),
+            limits: self.limits,
         }))
     }
 }
@@ -465,6 +628,7 @@ fn describe_head(head: &[u8]) -> String {
 pub struct RawSpectrum {
     index: u32,
     inner: Box<MultiLayerSpectrum>,
+    limits: ReadLimits,
 }
 
 impl std::fmt::Debug for RawSpectrum {
@@ -510,8 +674,10 @@ impl RawSpectrum {
             native_id: self.inner.id().to_owned(),
             message,
         };
-        let decoded = catch_unwind(AssertUnwindSafe(|| decode_arrays(&self.inner)))
-            .map_err(|panic| bad(format!("array decoder failure: {}", panic_message(panic))))?;
+        let decoded = catch_unwind(AssertUnwindSafe(|| {
+            decode_arrays(&self.inner, &self.limits)
+        }))
+        .map_err(|panic| bad(format!("array decoder failure: {}", panic_message(panic))))?;
         let (mut mz, mut intensity) = match decoded {
             Ok(arrays) => arrays,
             Err(DecodeError::NoMzArray) => {
@@ -522,6 +688,19 @@ impl RawSpectrum {
                 })
             }
             Err(DecodeError::Broken(message)) => return Err(bad(message)),
+            Err(DecodeError::Limit {
+                what,
+                limit,
+                setting,
+            }) => {
+                return Err(Error::LimitExceeded {
+                    path: path.to_owned(),
+                    location: format!("spectrum {} ({})", self.index, self.inner.id()),
+                    what,
+                    limit,
+                    setting,
+                })
+            }
         };
         if mz.len() != intensity.len() {
             return Err(bad(format!(
@@ -565,84 +744,196 @@ impl RawSpectrum {
 enum DecodeError {
     NoMzArray,
     Broken(String),
+    Limit {
+        what: String,
+        limit: u64,
+        setting: &'static str,
+    },
+}
+
+fn too_many_points(which: &ArrayType, points: u64, limits: &ReadLimits) -> Result<(), DecodeError> {
+    if points > limits.max_points_per_spectrum {
+        return Err(DecodeError::Limit {
+            what: format!("the {} has {points} points", array_label(which)),
+            limit: limits.max_points_per_spectrum,
+            setting: "limits.max_points_per_spectrum",
+        });
+    }
+    Ok(())
+}
+
+/// "m/z array", "intensity array", or mzdata's name for other arrays.
+fn array_label(which: &ArrayType) -> String {
+    match which {
+        ArrayType::MZArray => "m/z array".into(),
+        ArrayType::IntensityArray => "intensity array".into(),
+        other => format!("{other} array"),
+    }
 }
 
 fn decode_map(
     arrays: &mzdata::spectrum::BinaryArrayMap,
+    limits: &ReadLimits,
 ) -> std::result::Result<(Vec<f64>, Vec<f32>), DecodeError> {
     if arrays.is_empty() {
         return Ok((Vec::new(), Vec::new()));
     }
-    if !arrays.has_array(&ArrayType::MZArray) {
+    let Some(mz_array) = arrays.get(&ArrayType::MZArray) else {
         return Err(DecodeError::NoMzArray);
-    }
-    let mz = match pic_array(arrays, &ArrayType::MZArray) {
-        Some(values) => values.map_err(DecodeError::Broken)?,
-        None => arrays
-            .mzs()
+    };
+    let mz = match prepare(mz_array, limits)? {
+        Prepared::Values(values) => values,
+        Prepared::Array(array) => array
+            .to_f64()
             .map_err(|e| DecodeError::Broken(format!("cannot decode the m/z array: {e}")))?
             .into_owned(),
     };
-    let intensity = match pic_array(arrays, &ArrayType::IntensityArray) {
-        Some(values) => values
-            .map_err(DecodeError::Broken)?
-            .into_iter()
-            .map(|v| v as f32)
-            .collect(),
-        None => arrays
-            .intensities()
+    let intensity_array = arrays.get(&ArrayType::IntensityArray).ok_or_else(|| {
+        DecodeError::Broken("cannot decode the intensity array: no intensity array".into())
+    })?;
+    let intensity = match prepare(intensity_array, limits)? {
+        Prepared::Values(values) => values.into_iter().map(|v| v as f32).collect(),
+        Prepared::Array(array) => array
+            .to_f32()
             .map_err(|e| DecodeError::Broken(format!("cannot decode the intensity array: {e}")))?
             .into_owned(),
     };
     Ok((mz, intensity))
 }
 
-/// Decodes an array stored with Numpress PIC (optionally zlib-compressed), which `mzdata`
-/// does not support; `None` for any other encoding.
-fn pic_array(
-    arrays: &mzdata::spectrum::BinaryArrayMap,
-    which: &ArrayType,
-) -> Option<std::result::Result<Vec<f64>, String>> {
-    use base64::Engine as _;
+/// An array made safe to decode: its size checked against the limits, and zlib already
+/// inflated (with a bound) where it was used.
+enum Prepared<'a> {
+    /// For `mzdata` to decode (as is, or rebuilt after bounded decompression).
+    Array(std::borrow::Cow<'a, DataArray>),
+    /// Already decoded (Numpress PIC, which `mzdata` does not support).
+    Values(Vec<f64>),
+}
+
+use mzdata::spectrum::bindata::DataArray;
+
+/// Checks an encoded array against `limits` before anything proportional to its decoded
+/// size is allocated. Uncompressed and Numpress arrays are counted from their encoded
+/// bytes; zlib is inflated here, through a reader that stops at
+/// [`ReadLimits::max_array_bytes`], and handed on already decompressed.
+fn prepare<'a>(array: &'a DataArray, limits: &ReadLimits) -> Result<Prepared<'a>, DecodeError> {
     use mzdata::spectrum::bindata::BinaryCompressionType as C;
-    let array = arrays.get(which)?;
-    let zlib = match array.compression {
-        C::NumpressPIC => false,
-        C::NumpressPICZlib => true,
-        _ => return None,
-    };
-    let decode = || -> std::result::Result<Vec<f64>, String> {
-        let packed = base64::engine::general_purpose::STANDARD
+    use std::borrow::Cow;
+    let which = &array.name;
+    let value_size = array.dtype.size_of().max(1) as u64;
+    if array.data.is_empty() {
+        return Ok(Prepared::Array(Cow::Borrowed(array)));
+    }
+    let base64 = || -> Result<Vec<u8>, DecodeError> {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD
             .decode(array.data.as_slice())
-            .map_err(|e| format!("invalid base64 in the {which} array: {e}"))?;
-        let bytes = if zlib {
-            let mut out = Vec::with_capacity(packed.len() * 4);
-            flate2::read::ZlibDecoder::new(packed.as_slice())
-                .read_to_end(&mut out)
-                .map_err(|e| format!("corrupt zlib data in the {which} array: {e}"))?;
-            out
-        } else {
-            packed
-        };
-        crate::numpress::decode_pic(&bytes).map_err(|e| format!("{which} array: {e}"))
+            .map_err(|e| DecodeError::Broken(format!("invalid base64 in the {which} array: {e}")))
     };
-    Some(decode())
+    let inflate = |packed: &[u8]| -> Result<Vec<u8>, DecodeError> {
+        let limit = limits.max_array_bytes;
+        let capacity = (packed.len().saturating_mul(4) as u64).min(limit) as usize;
+        let mut out = Vec::with_capacity(capacity);
+        flate2::read::ZlibDecoder::new(packed)
+            .take(limit.saturating_add(1))
+            .read_to_end(&mut out)
+            .map_err(|e| {
+                DecodeError::Broken(format!("corrupt zlib data in the {which} array: {e}"))
+            })?;
+        if out.len() as u64 > limit {
+            return Err(DecodeError::Limit {
+                what: format!("the {} decompresses to more bytes", array_label(which)),
+                limit,
+                setting: "limits.max_array_bytes",
+            });
+        }
+        Ok(out)
+    };
+    let rebuilt = |compression: C, bytes: Vec<u8>| {
+        let mut out = DataArray::wrap(which, array.dtype, bytes);
+        out.compression = compression;
+        Prepared::Array(Cow::Owned(out))
+    };
+    let reencoded = |bytes: &[u8]| {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD
+            .encode(bytes)
+            .into_bytes()
+    };
+    match array.compression {
+        C::Decoded => {
+            too_many_points(which, array.data.len() as u64 / value_size, limits)?;
+            Ok(Prepared::Array(Cow::Borrowed(array)))
+        }
+        C::NoCompression => {
+            let bytes = array.data.len() as u64 / 4 * 3;
+            too_many_points(which, bytes / value_size, limits)?;
+            Ok(Prepared::Array(Cow::Borrowed(array)))
+        }
+        C::Zlib => {
+            let bytes = inflate(&base64()?)?;
+            too_many_points(which, bytes.len() as u64 / value_size, limits)?;
+            Ok(rebuilt(C::Decoded, bytes))
+        }
+        C::NumpressPIC | C::NumpressPICZlib => {
+            let mut bytes = base64()?;
+            if array.compression == C::NumpressPICZlib {
+                bytes = inflate(&bytes)?;
+            }
+            too_many_points(which, crate::numpress::count_pic(&bytes) as u64, limits)?;
+            crate::numpress::decode_pic(&bytes)
+                .map(Prepared::Values)
+                .map_err(|e| DecodeError::Broken(format!("{which} array: {e}")))
+        }
+        C::NumpressLinear | C::NumpressSLOF => {
+            let bytes = base64()?;
+            too_many_points(which, numpress_count(array.compression, &bytes), limits)?;
+            Ok(Prepared::Array(Cow::Borrowed(array)))
+        }
+        C::NumpressLinearZlib | C::NumpressSLOFZlib => {
+            let bytes = inflate(&base64()?)?;
+            too_many_points(which, numpress_count(array.compression, &bytes), limits)?;
+            let plain = if array.compression == C::NumpressLinearZlib {
+                C::NumpressLinear
+            } else {
+                C::NumpressSLOF
+            };
+            Ok(rebuilt(plain, reencoded(&bytes)))
+        }
+        // Anything else `mzdata` decodes or refuses itself.
+        _ => Ok(Prepared::Array(Cow::Borrowed(array))),
+    }
+}
+
+fn numpress_count(
+    compression: mzdata::spectrum::bindata::BinaryCompressionType,
+    bytes: &[u8],
+) -> u64 {
+    use mzdata::spectrum::bindata::BinaryCompressionType as C;
+    let n = match compression {
+        C::NumpressLinear | C::NumpressLinearZlib => crate::numpress::count_linear(bytes),
+        _ => crate::numpress::count_slof(bytes),
+    };
+    n as u64
 }
 
 fn decode_arrays(
     spectrum: &MultiLayerSpectrum,
+    limits: &ReadLimits,
 ) -> std::result::Result<(Vec<f64>, Vec<f32>), DecodeError> {
     if let Some(arrays) = spectrum.raw_arrays() {
-        return decode_map(arrays);
+        return decode_map(arrays, limits);
     }
-    match spectrum.peaks() {
-        RefPeakDataLevel::Centroid(peaks) => Ok(peaks.iter().map(|p| (p.mz, p.intensity)).unzip()),
+    let peaks = match spectrum.peaks() {
+        RefPeakDataLevel::Centroid(peaks) => peaks.iter().map(|p| (p.mz, p.intensity)).unzip(),
         RefPeakDataLevel::Deconvoluted(peaks) => {
-            Ok(peaks.iter().map(|p| (p.mz(), p.intensity)).unzip())
+            peaks.iter().map(|p| (p.mz(), p.intensity)).unzip()
         }
-        RefPeakDataLevel::RawData(arrays) => decode_map(arrays),
-        RefPeakDataLevel::Missing => Ok((Vec::new(), Vec::new())),
-    }
+        RefPeakDataLevel::RawData(arrays) => return decode_map(arrays, limits),
+        RefPeakDataLevel::Missing => (Vec::new(), Vec::new()),
+    };
+    too_many_points(&ArrayType::MZArray, peaks.0.len() as u64, limits)?;
+    Ok(peaks)
 }
 
 fn meta_of(index: u32, s: &MultiLayerSpectrum) -> SpectrumMeta {

@@ -37,7 +37,7 @@ mod spline;
 
 pub use centroid::{centroid, CentroidParams, Centroider};
 pub use error::{Error, Result};
-pub use io::{CentroidMzMLWriter, FileInfo, InputFormat, RawSpectrum, SpectrumReader};
+pub use io::{CentroidMzMLWriter, FileInfo, InputFormat, RawSpectrum, ReadLimits, SpectrumReader};
 pub use noise::NoiseParams;
 pub use pipeline::{Pipeline, PipelineParams, ProcessedSpectrum, RunSummary};
 pub use spectrum::{PeakList, Polarity, Precursor, SignalKind, Spectrum, SpectrumMeta};

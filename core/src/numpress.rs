@@ -48,6 +48,41 @@ pub fn decode_pic(data: &[u8]) -> Result<Vec<f64>, String> {
     Ok(out)
 }
 
+/// How many values [`decode_pic`] would produce from `data` (at most one more for corrupt
+/// data), without decoding them: a bound checked before any memory is committed.
+pub fn count_pic(data: &[u8]) -> usize {
+    // Every value is a head half-byte (0-8 leading zeros, 9-15 leading ones) followed by
+    // 8 - leading half-bytes.
+    let halves = data.len() * 2;
+    let mut at = 0usize;
+    let mut count = 0usize;
+    while at < halves {
+        let byte = data[at / 2];
+        let head = if at % 2 == 0 { byte >> 4 } else { byte & 0xf };
+        let leading = if head <= 8 { head } else { head - 8 } as usize;
+        at += 1 + 8usize.saturating_sub(leading);
+        count += 1;
+    }
+    count
+}
+
+/// How many values an MS-Numpress linear array of `data` bytes holds (an upper bound, exact
+/// for well-formed data): an 8-byte fixed point, two 4-byte values, then PIC-style
+/// half-byte residues.
+pub fn count_linear(data: &[u8]) -> usize {
+    match data.len() {
+        0..=11 => 0,
+        12..=15 => 1,
+        _ => 2 + count_pic(&data[16..]),
+    }
+}
+
+/// How many values an MS-Numpress SLOF array of `data` bytes holds: an 8-byte fixed point,
+/// then two bytes per value.
+pub fn count_slof(data: &[u8]) -> usize {
+    data.len().saturating_sub(8) / 2
+}
+
 /// Encodes values with PIC (for tests and for writing).
 pub fn encode_pic(values: &[f64]) -> Vec<u8> {
     let mut halves: Vec<u8> = Vec::with_capacity(values.len() * 3);
@@ -118,8 +153,18 @@ mod tests {
         }
 
         #[test]
+        fn count_bounds_the_decoded_length(values in prop::collection::vec(0u32..u32::MAX, 0..100)) {
+            let values: Vec<f64> = values.into_iter().map(|v| v as f64).collect();
+            let bytes = encode_pic(&values);
+            let n = count_pic(&bytes);
+            prop_assert!(n == values.len() || n == values.len() + 1, "{} vs {}", n, values.len());
+        }
+
+        #[test]
         fn random_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..64)) {
-            let _ = decode_pic(&bytes);
+            if let Ok(values) = decode_pic(&bytes) {
+                prop_assert!(values.len() <= count_pic(&bytes));
+            }
         }
     }
 }

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use crate::centroid::{CentroidParams, Centroider};
 use crate::deconvolve::{Deconvolution, DeconvolveParams, Deconvolver, PatternCache};
 use crate::error::{Error, Result};
-use crate::io::{FileInfo, RawSpectrum, SourceDescription, SpectrumReader};
+use crate::io::{FileInfo, RawSpectrum, ReadLimits, SourceDescription, SpectrumReader};
 use crate::signal::decide_signal_kind;
 use crate::spectrum::{PeakList, SignalKind, SpectrumMeta};
 
@@ -64,6 +64,9 @@ pub struct PipelineParams {
     pub centroid: CentroidParams,
     /// Deconvolution settings.
     pub deconvolve: DeconvolveParams,
+    /// Bounds on what one input may make the reader allocate; going past one stops the run
+    /// with [`Error::LimitExceeded`] whatever `on_bad_spectrum` says.
+    pub limits: ReadLimits,
 }
 
 impl Default for PipelineParams {
@@ -76,6 +79,7 @@ impl Default for PipelineParams {
             batch_size: 64,
             centroid: CentroidParams::default(),
             deconvolve: DeconvolveParams::default(),
+            limits: ReadLimits::default(),
         }
     }
 }
@@ -102,6 +106,7 @@ impl PipelineParams {
             });
         }
         self.centroid.validate()?;
+        self.limits.validate()?;
         self.deconvolve.validate()
     }
 }
@@ -326,6 +331,7 @@ impl Pipeline {
         sink: &mut dyn FnMut(&[ProcessedSpectrum]) -> Result<()>,
     ) -> Result<RunSummary> {
         let started = Instant::now();
+        reader.set_limits(self.params.limits);
         let path = reader.path().to_owned();
         let batch_size = self.params.batch_size;
         let mut summary = RunSummary {
@@ -408,6 +414,7 @@ impl Pipeline {
                             done.push(*spectrum);
                         }
                         Outcome::Bad(Error::NotMassSpectrum { .. }) => summary.spectra_not_ms += 1,
+                        Outcome::Bad(error @ Error::LimitExceeded { .. }) => return Err(error),
                         Outcome::Bad(error) => match self.params.on_bad_spectrum {
                             BadSpectrumPolicy::Fail => return Err(error),
                             BadSpectrumPolicy::Skip => {

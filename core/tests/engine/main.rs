@@ -9,4 +9,5 @@ mod accuracy;
 mod bad_input;
 mod deconvolution;
 mod fixtures;
+mod limits;
 mod reading;

@@ -1,0 +1,416 @@
+//! Resource bounds: crafted hostile files (made here, in a temporary directory) stop with
+//! [`Error::LimitExceeded`] naming the file, the spectrum and the setting that raises the
+//! limit; raising it reads the same file.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use base64::Engine as _;
+use mzforge::{Error, Pipeline, PipelineParams, ReadLimits, RunSummary, SpectrumReader};
+
+const MZ_ARRAY: (&str, &str) = ("MS:1000514", "m/z array");
+const INTENSITY_ARRAY: (&str, &str) = ("MS:1000515", "intensity array");
+const F64: (&str, &str) = ("MS:1000523", "64-bit float");
+const F32: (&str, &str) = ("MS:1000521", "32-bit float");
+const NONE: (&str, &str) = ("MS:1000576", "no compression");
+const ZLIB: (&str, &str) = ("MS:1000574", "zlib compression");
+const LINEAR: (&str, &str) = ("MS:1002312", "MS-Numpress linear prediction compression");
+const PIC_ZLIB: (&str, &str) = (
+    "MS:1002747",
+    "MS-Numpress positive integer compression followed by zlib compression",
+);
+
+fn cv((accession, name): (&str, &str)) -> String {
+    format!(r#"<cvParam cvRef="MS" accession="{accession}" name="{name}" value=""/>"#)
+}
+
+fn array(
+    kind: (&str, &str),
+    dtype: (&str, &str),
+    compression: (&str, &str),
+    data: &[u8],
+) -> String {
+    let text = base64::engine::general_purpose::STANDARD.encode(data);
+    format!(
+        "<binaryDataArray encodedLength=\"{}\">{}{}{}<binary>{text}</binary></binaryDataArray>",
+        text.len(),
+        cv(dtype),
+        cv(compression),
+        cv(kind)
+    )
+}
+
+fn plain_arrays(n: usize) -> String {
+    let mz: Vec<u8> = (0..n)
+        .flat_map(|i| (100.0 + i as f64 * 0.01).to_le_bytes())
+        .collect();
+    let intensity: Vec<u8> = (0..n)
+        .flat_map(|i| ((i % 7) as f32 * 10.0).to_le_bytes())
+        .collect();
+    array(MZ_ARRAY, F64, NONE, &mz) + &array(INTENSITY_ARRAY, F32, NONE, &intensity)
+}
+
+fn spectrum(index: usize, points: usize, arrays: &str, extra: &str) -> String {
+    format!(
+        r#"<spectrum index="{index}" id="scan={}" defaultArrayLength="{points}">{}{}{extra}<binaryDataArrayList count="2">{arrays}</binaryDataArrayList></spectrum>
+"#,
+        index + 1,
+        r#"<cvParam cvRef="MS" accession="MS:1000511" name="ms level" value="1"/>"#,
+        cv(("MS:1000127", "centroid spectrum")),
+    )
+}
+
+fn mzml(spectra: &[String]) -> String {
+    format!(
+        r#"<?xml version="1.0" encoding="utf-8"?>
+<mzML xmlns="http://psi.hupo.org/ms/mzml" id="crafted" version="1.1.0">
+<cvList count="1"><cv id="MS" fullName="PSI-MS" version="4.1.0" URI="https://example.org/psi-ms.obo"/></cvList>
+<fileDescription><fileContent>{}</fileContent></fileDescription>
+<softwareList count="1"><software id="crafted" version="1"/></softwareList>
+<instrumentConfigurationList count="1"><instrumentConfiguration id="IC1"/></instrumentConfigurationList>
+<dataProcessingList count="1"><dataProcessing id="dp"/></dataProcessingList>
+<run id="crafted" defaultInstrumentConfigurationRef="IC1">
+<spectrumList count="{}" defaultDataProcessingRef="dp">
+{}</spectrumList>
+</run>
+</mzML>
+"#,
+        cv(("MS:1000579", "MS1 spectrum")),
+        spectra.len(),
+        spectra.concat()
+    )
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn zlib(data: &[u8]) -> Vec<u8> {
+    let mut encoder = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+    encoder.write_all(data).unwrap();
+    encoder.finish().unwrap()
+}
+
+/// zlib of `n` zero bytes, made in chunks (the bomb itself is never in memory).
+fn zlib_zeros(n: usize) -> Vec<u8> {
+    let mut encoder = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
+    let chunk = vec![0u8; 1 << 20];
+    let mut left = n;
+    while left > 0 {
+        let k = left.min(chunk.len());
+        encoder.write_all(&chunk[..k]).unwrap();
+        left -= k;
+    }
+    encoder.finish().unwrap()
+}
+
+fn run(path: &Path, limits: ReadLimits) -> mzforge::Result<RunSummary> {
+    let params = PipelineParams {
+        threads: 1,
+        limits,
+        ..PipelineParams::default()
+    };
+    Pipeline::new(params)
+        .unwrap()
+        .run_path(path, &mut |_| Ok(()))
+}
+
+/// The error is `LimitExceeded` for `setting`, and its message names the file, the given
+/// location fragment and the setting.
+fn expect_limit(result: mzforge::Result<RunSummary>, path: &Path, setting: &str, at: &str) {
+    let err = result.expect_err("the limit must stop the run");
+    let text = err.to_string();
+    assert!(
+        matches!(&err, Error::LimitExceeded { setting: s, .. } if *s == setting),
+        "{text}"
+    );
+    let name = path.file_name().unwrap().to_string_lossy();
+    for fragment in [name.as_ref(), at, setting] {
+        assert!(text.contains(fragment), "{text:?} lacks {fragment:?}");
+    }
+}
+
+#[test]
+fn too_many_points_is_refused_before_decoding_and_the_setting_raises_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let spectra = [
+        spectrum(0, 10, &plain_arrays(10), ""),
+        spectrum(1, 1000, &plain_arrays(1000), ""),
+    ];
+    let path = write(dir.path(), "points.mzML", &mzml(&spectra));
+    let low = ReadLimits {
+        max_points_per_spectrum: 999,
+        ..ReadLimits::default()
+    };
+    // The default policy skips broken spectra; a limit stops the run all the same.
+    expect_limit(
+        run(&path, low),
+        &path,
+        "limits.max_points_per_spectrum",
+        "spectrum 1 (scan=2)",
+    );
+    let enough = ReadLimits {
+        max_points_per_spectrum: 1000,
+        ..ReadLimits::default()
+    };
+    let summary = run(&path, enough).expect("raised limit reads the file");
+    assert_eq!(summary.spectra_read, 2);
+    assert_eq!(summary.spectra_skipped, 0);
+}
+
+#[test]
+fn too_many_points_after_zlib_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let n = 200_000;
+    let mz: Vec<u8> = (0..n)
+        .flat_map(|i| (100.0 + i as f64 * 1e-3).to_le_bytes())
+        .collect();
+    let intensity: Vec<u8> = (0..n).flat_map(|_| 5.0f32.to_le_bytes()).collect();
+    let arrays = array(MZ_ARRAY, F64, ZLIB, &zlib(&mz))
+        + &array(INTENSITY_ARRAY, F32, ZLIB, &zlib(&intensity));
+    let path = write(
+        dir.path(),
+        "zlib-points.mzML",
+        &mzml(&[spectrum(0, n, &arrays, "")]),
+    );
+    let limits = ReadLimits {
+        max_points_per_spectrum: 100_000,
+        ..ReadLimits::default()
+    };
+    expect_limit(
+        run(&path, limits),
+        &path,
+        "limits.max_points_per_spectrum",
+        "spectrum 0 (scan=1)",
+    );
+    // Within the defaults the same file decodes (read directly: processing 200 000 flat
+    // points is not what this test is about).
+    let mut reader = SpectrumReader::open(&path).unwrap();
+    let raw = reader.next_raw().unwrap().expect("one spectrum");
+    let (decoded, _) = raw
+        .decode(&path)
+        .expect("200 000 points are within the defaults");
+    assert_eq!(decoded.mz.len(), n);
+}
+
+#[test]
+fn zlib_bomb_stops_at_the_decompressed_size_limit_by_default() {
+    let dir = tempfile::tempdir().unwrap();
+    // 300 MiB of zeros in about 300 KB: past the 256 MiB default.
+    let bomb = zlib_zeros(300 << 20);
+    assert!(bomb.len() < 1 << 20, "the bomb is small: {}", bomb.len());
+    let arrays = array(MZ_ARRAY, F64, ZLIB, &bomb)
+        + &array(INTENSITY_ARRAY, F32, NONE, &1.0f32.to_le_bytes());
+    let path = write(
+        dir.path(),
+        "bomb.mzML",
+        &mzml(&[spectrum(0, 1, &arrays, "")]),
+    );
+    expect_limit(
+        run(&path, ReadLimits::default()),
+        &path,
+        "limits.max_array_bytes",
+        "spectrum 0 (scan=1)",
+    );
+    // A lower setting stops it sooner, with the same error.
+    let low = ReadLimits {
+        max_array_bytes: 1 << 20,
+        ..ReadLimits::default()
+    };
+    expect_limit(run(&path, low), &path, "limits.max_array_bytes", "scan=1");
+}
+
+#[test]
+fn numpress_bombs_are_counted_before_decoding() {
+    let dir = tempfile::tempdir().unwrap();
+    // PIC + zlib: 0x88 is two zero values per byte, so 32 MiB inflate to 64 M values.
+    let pic = {
+        let mut encoder = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
+        let chunk = vec![0x88u8; 1 << 20];
+        for _ in 0..32 {
+            encoder.write_all(&chunk).unwrap();
+        }
+        encoder.finish().unwrap()
+    };
+    // Linear (no zlib): a fixed point, two values, then residues of one half-byte each:
+    // 6 MB of base64 text for 9 M values.
+    let mut linear = 1000.0f64.to_be_bytes().to_vec();
+    linear.extend_from_slice(&[0; 8]);
+    linear.extend(std::iter::repeat_n(0x88u8, 9_000_000 / 2));
+    let pic_arrays = array(MZ_ARRAY, F64, NONE, &100.0f64.to_le_bytes())
+        + &array(INTENSITY_ARRAY, F32, PIC_ZLIB, &pic);
+    let pic_file = write(
+        dir.path(),
+        "pic-bomb.mzML",
+        &mzml(&[spectrum(0, 1, &pic_arrays, "")]),
+    );
+    let linear_file = write(
+        dir.path(),
+        "linear-bomb.mzML",
+        &mzml(&[spectrum(
+            0,
+            1,
+            &(array(MZ_ARRAY, F64, LINEAR, &linear)
+                + &array(INTENSITY_ARRAY, F32, NONE, &1.0f32.to_le_bytes())),
+            "",
+        )]),
+    );
+    expect_limit(
+        run(&pic_file, ReadLimits::default()),
+        &pic_file,
+        "limits.max_points_per_spectrum",
+        "intensity array",
+    );
+    let low = ReadLimits {
+        max_points_per_spectrum: 1_000_000,
+        ..ReadLimits::default()
+    };
+    expect_limit(
+        run(&linear_file, low),
+        &linear_file,
+        "limits.max_points_per_spectrum",
+        "m/z array",
+    );
+}
+
+#[test]
+fn spectrum_count_limit_names_the_first_spectrum_past_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let spectra: Vec<String> = (0..5)
+        .map(|i| spectrum(i, 3, &plain_arrays(3), ""))
+        .collect();
+    let path = write(dir.path(), "count.mzML", &mzml(&spectra));
+    let limits = ReadLimits {
+        max_spectra: 3,
+        ..ReadLimits::default()
+    };
+    expect_limit(
+        run(&path, limits),
+        &path,
+        "limits.max_spectra",
+        "spectrum 3 (scan=4)",
+    );
+    let mut reader = SpectrumReader::open(&path).unwrap().with_limits(limits);
+    for _ in 0..3 {
+        assert!(reader.next_raw().unwrap().is_some());
+    }
+    assert!(matches!(
+        reader.next_raw(),
+        Err(Error::LimitExceeded { .. })
+    ));
+    assert!(
+        reader.next_raw().unwrap().is_none(),
+        "the reader is finished after the error"
+    );
+    assert_eq!(run(&path, ReadLimits::default()).unwrap().spectra_read, 5);
+}
+
+#[test]
+fn huge_element_inside_a_gzip_bomb_stops_at_the_spectrum_size_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    // 64 MiB of attribute text in the second spectrum, gzip-compressed to almost nothing.
+    let filler = format!(
+        r#"<userParam name="note" value="{}"/>"#,
+        "A".repeat(64 << 20)
+    );
+    let spectra = [
+        spectrum(0, 3, &plain_arrays(3), ""),
+        spectrum(1, 3, &plain_arrays(3), &filler),
+    ];
+    let text = mzml(&spectra);
+    let path = dir.path().join("element.mzML.gz");
+    let mut gz = flate2::write::GzEncoder::new(
+        std::fs::File::create(&path).unwrap(),
+        flate2::Compression::fast(),
+    );
+    gz.write_all(text.as_bytes()).unwrap();
+    gz.finish().unwrap();
+    drop(text);
+    assert!(std::fs::metadata(&path).unwrap().len() < 1 << 20);
+    let limits = ReadLimits {
+        max_spectrum_bytes: 8 << 20,
+        ..ReadLimits::default()
+    };
+    expect_limit(
+        run(&path, limits),
+        &path,
+        "limits.max_spectrum_bytes",
+        "spectrum 1 (the one after scan=1)",
+    );
+    // Set on an open reader, the budget applies from there on.
+    let tiny = ReadLimits {
+        max_spectrum_bytes: 16,
+        ..ReadLimits::default()
+    };
+    let mut reader = SpectrumReader::open(&path).unwrap().with_limits(tiny);
+    let outcome = loop {
+        match reader.next_raw() {
+            Ok(Some(_)) => continue,
+            other => break other,
+        }
+    };
+    assert!(
+        matches!(outcome, Err(Error::LimitExceeded { .. })),
+        "{outcome:?}"
+    );
+    assert!(
+        reader.next_raw().unwrap().is_none(),
+        "the reader is finished after the error"
+    );
+    let summary = run(&path, ReadLimits::default()).expect("64 MiB is within the default");
+    assert_eq!(summary.spectra_read, 2);
+}
+
+#[test]
+fn deep_xml_nesting_is_an_error_or_ignored_never_a_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    let depth = 200_000;
+    let nested = "<userParam name=\"x\">".repeat(depth) + &"</userParam>".repeat(depth);
+    let spectra = [
+        spectrum(0, 3, &plain_arrays(3), &nested),
+        spectrum(1, 3, &plain_arrays(3), ""),
+    ];
+    let path = write(dir.path(), "deep.mzML", &mzml(&spectra));
+    match run(&path, ReadLimits::default()) {
+        Ok(summary) => assert_eq!(summary.spectra_read, 2),
+        Err(e) => assert!(matches!(e, Error::Malformed { .. }), "unexpected error {e}"),
+    }
+}
+
+#[test]
+fn zero_limits_are_invalid_parameters() {
+    for limits in [
+        ReadLimits {
+            max_points_per_spectrum: 0,
+            ..ReadLimits::default()
+        },
+        ReadLimits {
+            max_array_bytes: 0,
+            ..ReadLimits::default()
+        },
+        ReadLimits {
+            max_spectra: 0,
+            ..ReadLimits::default()
+        },
+        ReadLimits {
+            max_spectra: u64::from(u32::MAX) + 1,
+            ..ReadLimits::default()
+        },
+        ReadLimits {
+            max_spectrum_bytes: 0,
+            ..ReadLimits::default()
+        },
+    ] {
+        let params = PipelineParams {
+            limits,
+            ..PipelineParams::default()
+        };
+        let err = Pipeline::new(params).expect_err("zero limit");
+        assert!(
+            matches!(err, Error::InvalidParameter { name, .. } if name.starts_with("limits.")),
+            "{err}"
+        );
+    }
+}
