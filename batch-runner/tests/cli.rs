@@ -445,3 +445,147 @@ fn inspect_summarises_a_run() {
     let text_out = mzforge(&["inspect", input.to_str().unwrap()]);
     assert!(String::from_utf8_lossy(&text_out.stdout).contains("RT"));
 }
+
+/// The result files of `<out>/<stem>`, by name (hidden staging directories excluded), or
+/// `None` when there is no result.
+fn result_files(dir: &Path) -> Option<std::collections::BTreeMap<String, Vec<u8>>> {
+    let entries = std::fs::read_dir(dir).ok()?;
+    Some(
+        entries
+            .map(|e| {
+                let e = e.unwrap();
+                let name = e.file_name().to_string_lossy().into_owned();
+                (name, std::fs::read(e.path()).unwrap())
+            })
+            .collect(),
+    )
+}
+
+/// The parts of a result that must be identical between runs (run.json holds timings).
+fn comparable(
+    files: &std::collections::BTreeMap<String, Vec<u8>>,
+) -> std::collections::BTreeMap<String, Vec<u8>> {
+    files
+        .iter()
+        .filter(|(name, _)| name.ends_with(".parquet"))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+/// SIGKILL at random moments (seeded) leaves in the output directory either the previous
+/// complete result or none, never a mix of two runs or a partial one, and the next run
+/// succeeds. Runs alternate between two parameter sets so that "previous" and "new" differ.
+#[test]
+fn sigkill_at_random_moments_never_leaves_a_partial_or_mixed_result() {
+    let Some(input) = shared("runs/BSA1.mzML") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let result = out.join("BSA1");
+    let params: [&[&str]; 2] = [&["--min-snr", "0"], &["--min-snr", "5", "--no-deconvolve"]];
+    let command = |k: usize| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_mzforge"));
+        c.args([
+            "run",
+            input.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "-q",
+        ])
+        .args(params[k])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+        c
+    };
+    // Reference results of both parameter sets, and how long a run takes at least.
+    let mut reference = Vec::new();
+    let mut full_run = std::time::Duration::MAX;
+    for k in 0..2 {
+        let started = std::time::Instant::now();
+        assert!(command(k).status().unwrap().success());
+        full_run = full_run.min(started.elapsed());
+        reference.push(comparable(&result_files(&result).expect("a result")));
+    }
+    assert_ne!(
+        reference[0], reference[1],
+        "the two parameter sets must differ"
+    );
+    let mut previous = Some(1usize); // the last reference run left set 1 in place
+    let mut state = 0x2545_f491_4f6c_dd1du64; // xorshift64, fixed seed
+    let (mut interrupted, mut kept, mut replaced, mut emptied) = (0, 0, 0, 0);
+    for iteration in 0..20 {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        let k = iteration % 2;
+        // Anywhere in a run (the shorter reference run's time): most runs are cut, at any stage.
+        let delay = full_run.mul_f64((state % 1000) as f64 / 1000.0);
+        let mut child = command(k).spawn().unwrap();
+        std::thread::sleep(delay);
+        let finished = child.try_wait().unwrap();
+        if finished.is_none() {
+            interrupted += 1;
+        }
+        child.kill().ok(); // SIGKILL
+        let status = child.wait().unwrap();
+        if let Some(done) = finished {
+            assert!(done.success(), "iteration {iteration}: the run failed");
+        }
+        match result_files(&result) {
+            None => {
+                assert!(finished.is_none(), "a finished run left no result");
+                emptied += 1;
+                previous = None;
+            }
+            Some(files) => {
+                let files = comparable(&files);
+                if files == reference[k] {
+                    replaced += usize::from(previous != Some(k));
+                    previous = Some(k);
+                } else {
+                    let before = previous.map(|p| &reference[p]);
+                    assert_eq!(
+                        Some(&files),
+                        before,
+                        "iteration {iteration} ({status}): neither the previous nor the new result"
+                    );
+                    assert!(
+                        finished.is_none(),
+                        "a finished run left the previous result"
+                    );
+                    kept += 1;
+                }
+            }
+        }
+        let visible: Vec<String> = std::fs::read_dir(&out)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| !n.starts_with('.'))
+            .collect();
+        assert!(
+            visible.is_empty() || visible == ["BSA1"],
+            "iteration {iteration}: {visible:?}"
+        );
+    }
+    eprintln!(
+        "20 runs: {interrupted} killed while running; previous result kept {kept}, \
+         replaced {replaced}, none left {emptied}"
+    );
+    assert!(
+        interrupted > 0,
+        "no run was interrupted: the test tested nothing"
+    );
+    // The next run succeeds and gives the reference result.
+    assert!(command(0).status().unwrap().success());
+    assert_eq!(
+        comparable(&result_files(&result).expect("a result")),
+        reference[0]
+    );
+    // ...and clears what the killed runs left (their staging directories).
+    let entries: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(entries, ["BSA1"], "left behind: {entries:?}");
+}

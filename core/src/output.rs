@@ -441,6 +441,7 @@ impl ResultDir {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| "result".into());
+        remove_abandoned_staging(parent, &name);
         let staging = parent.join(format!(".{name}.partial-{}", std::process::id()));
         if staging.exists() {
             fs::remove_dir_all(&staging).map_err(write_err)?;
@@ -472,7 +473,11 @@ impl ResultDir {
                 .map_err(write_err)?;
         }
         if self.target.exists() {
-            let old = self.staging.with_extension("old");
+            // `.<name>.partial-<pid>.old`: per process, and removed by a later run if this
+            // one is killed between the two renames.
+            let mut old_name = self.staging.as_os_str().to_owned();
+            old_name.push(".old");
+            let old = PathBuf::from(old_name);
             fs::rename(&self.target, &old).map_err(write_err)?;
             fs::rename(&self.staging, &self.target).map_err(write_err)?;
             let _ = fs::remove_dir_all(&old);
@@ -481,6 +486,32 @@ impl ResultDir {
         }
         self.committed = true;
         Ok(self.target.clone())
+    }
+}
+
+/// Removes the staging directories (`.<name>.partial-<pid>`, and `.old` ones) that runs killed
+/// before they could clean up left beside `target`, when their process is gone. Only where
+/// that can be told (Linux `/proc`); a live process's staging directory is never touched.
+fn remove_abandoned_staging(parent: &Path, name: &str) {
+    if !cfg!(target_os = "linux") {
+        return;
+    }
+    let prefix = format!(".{name}.partial-");
+    let Ok(entries) = fs::read_dir(parent) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let file_name = entry.file_name().to_string_lossy().into_owned();
+        let Some(rest) = file_name.strip_prefix(&prefix) else {
+            continue;
+        };
+        let pid = rest.strip_suffix(".old").unwrap_or(rest);
+        let Ok(pid) = pid.parse::<u32>() else {
+            continue;
+        };
+        if pid != std::process::id() && !Path::new("/proc").join(pid.to_string()).exists() {
+            let _ = fs::remove_dir_all(entry.path());
+        }
     }
 }
 

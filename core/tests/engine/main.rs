@@ -11,3 +11,4 @@ mod deconvolution;
 mod fixtures;
 mod limits;
 mod reading;
+mod result_dir;

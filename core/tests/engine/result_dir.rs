@@ -1,0 +1,49 @@
+//! `ResultDir`: results appear whole or not at all, and what killed runs leave behind is
+//! cleaned up by the next run.
+
+use mzforge::output::ResultDir;
+
+#[cfg(target_os = "linux")]
+#[test]
+fn abandoned_staging_of_dead_processes_is_removed_and_live_ones_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("res");
+    let make = |name: &str| {
+        let path = dir.path().join(name);
+        std::fs::create_dir(&path).unwrap();
+        std::fs::write(path.join("peaks.parquet"), b"partial").unwrap();
+        path
+    };
+    // No process has these ids (above Linux's pid_max); pid 1 always exists.
+    let dead = make(".res.partial-4294967295");
+    let dead_old = make(".res.partial-4294967294.old");
+    let live = make(".res.partial-1");
+    let other = make(".other.partial-4294967295");
+    for round in 0..3 {
+        let result = ResultDir::create(&target).unwrap();
+        std::fs::write(result.file("peaks.parquet"), format!("round {round}")).unwrap();
+        result.commit().unwrap();
+    }
+    assert!(!dead.exists() && !dead_old.exists());
+    assert!(
+        live.exists(),
+        "a live process's staging directory was removed"
+    );
+    assert!(
+        other.exists(),
+        "another result's staging directory was removed"
+    );
+    assert_eq!(
+        std::fs::read_to_string(target.join("peaks.parquet")).unwrap(),
+        "round 2"
+    );
+    let mut names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [".other.partial-4294967295", ".res.partial-1", "res"]
+    );
+}
