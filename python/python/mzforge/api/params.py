@@ -92,8 +92,12 @@ PARAMETERS: dict[str, dict[str, Any]] = {
 }
 
 # `mzforge run` options that are not analysis parameters (where results go, output formats,
-# terminal output).
-NOT_PARAMETERS = {"--out", "--config", "--mzml", "--json", "--quiet", "--help"}
+# terminal output, and the reading limits that guard against hostile files, which the API keeps
+# at the engine's defaults).
+NOT_PARAMETERS = {
+    "--out", "--config", "--mzml", "--json", "--quiet", "--help",
+    "--max-points-per-spectrum", "--max-array-bytes", "--max-spectra", "--max-spectrum-bytes",
+}
 
 PRESETS: dict[str, dict[str, Any]] = {
     # Tryptic peptides: charges 1-8 and the averagine model (the defaults), a little noise cut.
