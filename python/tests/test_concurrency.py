@@ -14,7 +14,7 @@ import pytest
 
 import mzforge
 
-from conftest import FIXTURES
+from mzftest import FIXTURES
 
 SIM = FIXTURES / "sim_profile.mzML"
 WATCHDOG_SECONDS = 300

@@ -9,7 +9,7 @@ import pytest
 
 import mzforge
 
-from conftest import FIXTURES, run_cli
+from mzftest import FIXTURES, run_cli
 
 SIM = FIXTURES / "sim_profile.mzML"
 TOML = """\

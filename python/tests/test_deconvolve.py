@@ -11,7 +11,7 @@ import pytest
 
 import mzforge
 
-from conftest import FIXTURES, run_cli, shared
+from mzftest import FIXTURES, run_cli, shared
 
 FEATURE_COLUMNS = [
     "neutral_mass", "mz", "charge", "intensity", "score", "n_peaks", "most_abundant_mass",

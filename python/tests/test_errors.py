@@ -7,7 +7,7 @@ import pytest
 
 import mzforge
 
-from conftest import FIXTURES, SHARED, run_cli, shared
+from mzftest import FIXTURES, SHARED, run_cli, shared
 
 BROKEN = [
     "edge/1min.mzML",  # pre-1.0 mzML

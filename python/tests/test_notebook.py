@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import PYTHON_DIR
+from mzftest import PYTHON_DIR
 
 nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")

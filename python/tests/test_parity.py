@@ -15,7 +15,7 @@ import pytest
 
 import mzforge
 
-from conftest import shared
+from mzftest import shared
 
 pyteomics_mzml = pytest.importorskip("pyteomics.mzml")
 pyteomics_mgf = pytest.importorskip("pyteomics.mgf")

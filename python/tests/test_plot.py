@@ -15,7 +15,7 @@ from matplotlib.colors import to_hex  # noqa: E402
 import mzforge  # noqa: E402
 from mzforge.plot import plot_spectrum  # noqa: E402
 
-from conftest import FIXTURES, shared  # noqa: E402
+from mzftest import FIXTURES, shared  # noqa: E402
 
 DEISOTOPER = "deconvolution/Deisotoper_test_in.mzML"
 

@@ -10,7 +10,7 @@ import pytest
 
 import mzforge
 
-from conftest import FIXTURES, run_cli, shared
+from mzftest import FIXTURES, run_cli, shared
 
 SIM = FIXTURES / "sim_profile.mzML"
 

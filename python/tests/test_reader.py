@@ -12,7 +12,7 @@ import pytest
 
 import mzforge
 
-from conftest import FIXTURES, shared
+from mzftest import FIXTURES, shared
 
 SIM = FIXTURES / "sim_profile.mzML"
 

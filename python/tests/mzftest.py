@@ -1,0 +1,50 @@
+"""Shared helpers of the tests in this directory (imported as `mzftest`: a module named
+`conftest` would be replaced by `api/conftest.py` once pytest collects `tests/api`). Tests that
+need `../shared/data` skip when it is absent, except in CI (`CI` set), where they fail: CI must
+run them."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+PYTHON_DIR = Path(__file__).resolve().parents[1]
+REPO = PYTHON_DIR.parent
+FIXTURES = REPO / "fixtures" / "data"
+SHARED = Path(os.environ.get("MZFORGE_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+
+def _missing(what: str) -> None:
+    if os.environ.get("CI"):
+        pytest.fail(f"{what} is missing: CI must run this test")
+    pytest.skip(f"{what} not found")
+
+
+def shared(rel: str) -> Path:
+    """`../shared/data/<rel>`; skips the test when absent (fails in CI)."""
+    path = SHARED / rel
+    if not path.exists():
+        _missing(str(path))
+    return path
+
+
+def cli() -> Path:
+    """The `mzforge` command line (`MZFORGE_CLI`, or the workspace's debug/release build)."""
+    candidates = [os.environ.get("MZFORGE_CLI")]
+    candidates += [str(REPO / "target" / p / "mzforge") for p in ("debug", "release")]
+    candidates.append(shutil.which("mzforge"))
+    for c in candidates:
+        if c and Path(c).is_file() and os.access(c, os.X_OK):
+            return Path(c)
+    _missing("the mzforge command line (cargo build -p mzforge-batch-runner)")
+    raise AssertionError("unreachable")
+
+
+def run_cli(*args: str | os.PathLike[str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(cli()), *map(str, args)], capture_output=True, text=True, timeout=600
+    )
