@@ -6,11 +6,13 @@
 //! Needs `moto_server` (`pip install 'moto[server]'`) and python's `jsonschema`; with `CI` set,
 //! a missing server or missing data is a failure, not a skip.
 
+use std::collections::{BTreeMap, VecDeque};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use parquet::file::reader::{FileReader, SerializedFileReader};
@@ -1051,4 +1053,274 @@ fn lambda_refuses_up_front_what_cannot_finish_and_starts_fast() {
         cold_start < Duration::from_secs(2),
         "cold start {cold_start:?}"
     );
+}
+
+// ---- fault injection -----------------------------------------------------------------------
+
+/// What the proxy does to one connection.
+#[derive(Debug, Clone, Copy)]
+enum Fault {
+    /// Forward untouched.
+    Pass,
+    /// Wait this long before forwarding anything.
+    Delay(Duration),
+    /// Close both sides after this many bytes of the server's answer.
+    CutResponseAfter(usize),
+    /// Close both sides after this many bytes of the client's request.
+    CutRequestAfter(usize),
+    /// Flip the bits of the server's answer's byte at this offset (status line and headers
+    /// for small offsets).
+    CorruptResponseAt(usize),
+}
+
+/// A planned fault: for the next connection whose first request uses `method` (any method
+/// when `None`).
+type Planned = (Option<&'static str>, Fault);
+
+/// A TCP proxy in front of moto: connections suffer the planned faults in order (each fault
+/// on the next connection whose first request matches); the others pass.
+struct FaultProxy {
+    port: u16,
+    plan: Arc<Mutex<VecDeque<Planned>>>,
+    connections: Arc<AtomicUsize>,
+}
+
+impl FaultProxy {
+    fn start(target: u16, plan: Vec<Planned>) -> FaultProxy {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let plan = Arc::new(Mutex::new(VecDeque::from(plan)));
+        let connections = Arc::new(AtomicUsize::new(0));
+        let (queue, count) = (plan.clone(), connections.clone());
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { continue };
+                count.fetch_add(1, Ordering::SeqCst);
+                let queue = queue.clone();
+                std::thread::spawn(move || relay(client, target, &queue));
+            }
+        });
+        FaultProxy {
+            port,
+            plan,
+            connections,
+        }
+    }
+
+    fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    fn plan(&self, faults: Vec<Planned>) {
+        *self.plan.lock().unwrap() = VecDeque::from(faults);
+    }
+
+    fn faults_left(&self) -> usize {
+        self.plan.lock().unwrap().len()
+    }
+}
+
+fn relay(mut client: TcpStream, target: u16, plan: &Mutex<VecDeque<Planned>>) {
+    let Ok(mut server) = TcpStream::connect(("127.0.0.1", target)) else {
+        return;
+    };
+    // The first bytes of the request tell its method; they count towards a request cut.
+    let mut head = vec![0u8; 8];
+    let n = client.read(&mut head).unwrap_or(0);
+    head.truncate(n);
+    let fault = {
+        let mut plan = plan.lock().unwrap();
+        let matches = plan
+            .front()
+            .is_some_and(|(method, _)| method.is_none_or(|m| head.starts_with(m.as_bytes())));
+        if matches {
+            plan.pop_front().map_or(Fault::Pass, |(_, fault)| fault)
+        } else {
+            Fault::Pass
+        }
+    };
+    if server.write_all(&head).is_err() {
+        return;
+    }
+    if let Fault::Delay(d) = fault {
+        std::thread::sleep(d);
+    }
+    let (request_limit, response_limit, corrupt) = match fault {
+        Fault::CutRequestAfter(n) => (Some(n.saturating_sub(head.len()).max(1)), None, None),
+        Fault::CutResponseAfter(n) => (None, Some(n), None),
+        Fault::CorruptResponseAt(n) => (None, None, Some(n)),
+        Fault::Pass | Fault::Delay(_) => (None, None, None),
+    };
+    let (c2, s2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
+    let upstream = std::thread::spawn(move || pump(c2, s2, request_limit, None));
+    pump(server, client, response_limit, corrupt);
+    let _ = upstream.join();
+}
+
+/// Copies `from` to `to` until EOF, or until `limit` bytes, then closes both sockets.
+fn pump(mut from: TcpStream, mut to: TcpStream, limit: Option<usize>, corrupt: Option<usize>) {
+    let mut buffer = [0u8; 16 * 1024];
+    let mut done = 0usize;
+    loop {
+        let n = match from.read(&mut buffer) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        let mut chunk = &mut buffer[..n];
+        if let Some(at) = corrupt {
+            if (done..done + n).contains(&at) {
+                chunk[at - done] ^= 0xff;
+            }
+        }
+        if let Some(limit) = limit {
+            if done + n >= limit {
+                chunk = &mut chunk[..limit - done];
+                let _ = to.write_all(chunk);
+                break;
+            }
+        }
+        if to.write_all(chunk).is_err() {
+            break;
+        }
+        done += n;
+    }
+    let _ = from.shutdown(std::net::Shutdown::Both);
+    let _ = to.shutdown(std::net::Shutdown::Both);
+}
+
+/// The tables of a result, by file name.
+fn tables_at(moto: &Moto, bucket: &str, prefix: &str) -> BTreeMap<String, Vec<u8>> {
+    moto.keys(bucket, prefix)
+        .into_iter()
+        .filter(|k| k.ends_with(".parquet"))
+        .map(|k| {
+            let body = moto.get(bucket, &k).unwrap();
+            (k.rsplit('/').next().unwrap().to_string(), body)
+        })
+        .collect()
+}
+
+/// Downloads and multipart uploads through a proxy that delays, cuts and corrupts
+/// connections: each run either succeeds with exactly the result of a clean run or fails
+/// cleanly (non-zero exit, no manifest, so no visible result); re-runs converge to the clean
+/// result.
+#[test]
+fn faulty_connections_retry_or_fail_cleanly_and_reruns_converge() {
+    let Some(bsa) = shared("runs/BSA1.mzML") else {
+        return;
+    };
+    let Some(moto) = moto() else { return };
+    moto.bucket("inputs");
+    moto.bucket("outputs");
+    moto.put("inputs", "BSA1.mzML", &std::fs::read(&bsa).unwrap());
+    let clean = mzforge(
+        &moto,
+        &[
+            "run",
+            "s3://inputs/BSA1.mzML",
+            "--out",
+            "s3://outputs/clean/",
+            "-q",
+        ],
+        &[],
+    );
+    assert!(clean.status.success(), "{}", text(&clean));
+    let reference = tables_at(&moto, "outputs", "clean/BSA1/");
+    assert_eq!(reference.len(), 3, "{reference:?}");
+
+    let proxy = FaultProxy::start(moto.port, Vec::new());
+    let endpoint = proxy.endpoint();
+    let through_proxy = [("AWS_ENDPOINT_URL", endpoint.as_str())];
+    let ms = Duration::from_millis;
+    let get = Some("GET");
+    let put = Some("PUT");
+    let plans: [(&str, Vec<Planned>); 5] = [
+        (
+            "download cut",
+            vec![
+                (get, Fault::CutResponseAfter(200_000)),
+                (get, Fault::CutResponseAfter(1_000_000)),
+                (get, Fault::CutResponseAfter(3_000_000)),
+            ],
+        ),
+        (
+            "corrupt answers",
+            vec![
+                (get, Fault::CorruptResponseAt(5)),
+                (None, Fault::CorruptResponseAt(40)),
+            ],
+        ),
+        ("slow", vec![(None, Fault::Delay(ms(300))); 4]),
+        (
+            "upload cut",
+            vec![
+                (put, Fault::CutRequestAfter(100_000)),
+                (put, Fault::CutRequestAfter(100_000)),
+                (put, Fault::CutRequestAfter(1_000)),
+            ],
+        ),
+        (
+            "upload answers lost",
+            vec![
+                (put, Fault::CutResponseAfter(10)),
+                (Some("POST"), Fault::CutResponseAfter(10)),
+                (put, Fault::CorruptResponseAt(3)),
+            ],
+        ),
+    ];
+    for (round, (name, plan)) in plans.into_iter().enumerate() {
+        let prefix = format!("faulty{round}/");
+        proxy.plan(plan);
+        let out = format!("s3://outputs/{prefix}");
+        let first = mzforge(
+            &moto,
+            &["run", "s3://inputs/BSA1.mzML", "--out", &out, "-q"],
+            &through_proxy,
+        );
+        let manifest = format!("{prefix}BSA1/manifest.json");
+        if first.status.success() {
+            assert_eq!(
+                tables_at(&moto, "outputs", &format!("{prefix}BSA1/")),
+                reference,
+                "{name}: a successful run must give the clean result"
+            );
+        } else {
+            let code = first.status.code();
+            assert!(
+                matches!(code, Some(1) | Some(75)),
+                "{name}: {}",
+                text(&first)
+            );
+            assert!(
+                moto.get("outputs", &manifest).is_none(),
+                "{name}: a failed run left a visible result"
+            );
+            assert!(!text(&first).contains("panicked"), "{}", text(&first));
+        }
+        // Whatever happened, the re-run (faults used up or cleared) converges.
+        let unused = proxy.faults_left();
+        proxy.plan(Vec::new());
+        let again = mzforge(
+            &moto,
+            &["run", "s3://inputs/BSA1.mzML", "--out", &out, "-q"],
+            &through_proxy,
+        );
+        assert!(again.status.success(), "{name}: {}", text(&again));
+        assert!(moto.get("outputs", &manifest).is_some());
+        assert_eq!(
+            tables_at(&moto, "outputs", &format!("{prefix}BSA1/")),
+            reference,
+            "{name}: the re-run must converge to the clean result"
+        );
+        eprintln!(
+            "{name}: first run {} ({} connections so far, {} faults unused)",
+            if first.status.success() {
+                "succeeded".to_string()
+            } else {
+                format!("failed cleanly ({:?})", first.status.code())
+            },
+            proxy.connections.load(Ordering::SeqCst),
+            unused
+        );
+    }
 }
