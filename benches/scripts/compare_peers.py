@@ -1,0 +1,222 @@
+#!/usr/bin/env python3
+"""Whole-process comparison of mzforge with its peers on the same files, in one run.
+
+Each round runs every tool once per file, in a fixed order that rotates between rounds (so no
+tool always runs first, warm or cold); the figures are the median wall time and the peak
+resident memory (the child's own ``ru_maxrss`` from ``wait4``) over the rounds. Every run's
+output is checked for being non-empty before it counts.
+
+Tools, each a separate process:
+
+* ``mzforge``            ``mzforge run FILE --out DIR`` (read, centroid, deconvolve, Parquet)
+* ``mzforge-centroid``   the same with ``--no-deconvolve``
+* ``mzdeisotoper``       ``mzdeisotoper FILE -o OUT.mzML`` (peak picking, deconvolution, mzML)
+* ``pyopenms``           ``MzMLFile().load`` + ``PeakPickerHiRes`` (signal_to_noise 0) on MS1
+* ``pyteomics``          ``mzml.read``, both arrays of every spectrum touched
+* ``pymzml``             ``pymzml.run.Reader``, both arrays of every spectrum touched
+
+Ratios: mzdeisotoper against ``mzforge`` (both deconvolve); pyopenms, pyteomics and pymzml
+against ``mzforge-centroid`` (which reads *and* centroids, so reader ratios understate).
+
+``--install`` makes a scratch prefix (default /tmp/mzforge-peers) with a venv holding
+pyopenms, pyteomics, pymzml and numpy, and ``cargo install --locked mzdeisotoper`` into it;
+nothing is installed into the project. Tools that are missing are reported and left out.
+
+    python3 benches/scripts/compare_peers.py --install --rounds 5
+    python3 benches/scripts/compare_peers.py --mzforge target/release/mzforge runs/BSA1.mzML
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+DATA = REPO.parent / "shared" / "data"
+DEFAULT_FILES = [
+    "runs/BSA1.mzML",
+    "runs/171103_PMA_TK_QC_04-4to5min.mzML",
+    "profile/small.mzML",
+]
+
+PYOPENMS = """
+import sys, pyopenms as oms
+exp = oms.MSExperiment(); oms.MzMLFile().load(sys.argv[1], exp)
+picker = oms.PeakPickerHiRes(); p = picker.getParameters(); p.setValue("signal_to_noise", 0.0)
+picker.setParameters(p)
+peaks = 0
+for s in exp.getSpectra():
+    if s.getMSLevel() != 1: continue
+    out = oms.MSSpectrum(); picker.pick(s, out); peaks += out.size()
+print(peaks)
+"""
+PYTEOMICS = """
+import sys
+from pyteomics import mzml
+points = 0
+with mzml.read(sys.argv[1]) as reader:
+    for s in reader:
+        points += len(s["m/z array"]) + len(s["intensity array"])
+print(points)
+"""
+PYMZML = """
+import sys, pymzml
+points = 0
+for s in pymzml.run.Reader(sys.argv[1]):
+    points += len(s.mz) + len(s.i)
+print(points)
+"""
+
+
+def install(prefix: Path) -> None:
+    venv = prefix / "venv"
+    if not (venv / "bin" / "python").exists():
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    subprocess.run(
+        [str(venv / "bin" / "pip"), "install", "-q", "pyopenms", "pyteomics", "lxml", "pymzml", "numpy"],
+        check=True,
+    )
+    if not (prefix / "bin" / "mzdeisotoper").exists():
+        subprocess.run(
+            ["cargo", "install", "--locked", "mzdeisotoper", "--root", str(prefix)], check=True
+        )
+
+
+def run_measured(argv: list[str]) -> tuple[float, float, str]:
+    """Runs argv; returns (seconds, peak RSS in MiB, stdout). Raises on failure."""
+    start = time.perf_counter()
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen(argv, stdout=out, stderr=err)
+        _, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read().decode(), err.read().decode()
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv)} exited {proc.returncode}: {stderr[-2000:]}")
+    return seconds, usage.ru_maxrss / 1024.0, stdout
+
+
+def tools(args: argparse.Namespace, scratch: Path) -> dict:
+    """name -> function(file, workdir) -> argv, plus a check of the outcome."""
+    found = {}
+    mzforge = Path(args.mzforge)
+    if not mzforge.exists():
+        sys.exit(f"mzforge binary {mzforge} not found (cargo build --release --bin mzforge)")
+    threads = ["--threads", str(args.threads)]
+
+    def mzforge_run(extra):
+        def argv(f: Path, work: Path):
+            return [str(mzforge), "run", str(f), "--out", str(work), *threads, *extra]
+
+        def check(f: Path, work: Path, _stdout: str):
+            peaks = work / stem(f) / "peaks.parquet"
+            assert peaks.stat().st_size > 0, f"{peaks} is empty"
+
+        return argv, check
+
+    found["mzforge"] = mzforge_run([])
+    found["mzforge-centroid"] = mzforge_run(["--no-deconvolve"])
+
+    deisotoper = shutil.which("mzdeisotoper") or str(Path(args.prefix) / "bin" / "mzdeisotoper")
+    if Path(deisotoper).exists():
+        found["mzdeisotoper"] = (
+            lambda f, work: [deisotoper, str(f), "-o", str(work / "out.mzML"), "-t", str(args.threads)],
+            lambda f, work, _: (work / "out.mzML").stat().st_size > 0 or sys.exit("empty mzML"),
+        )
+    python = args.python or str(Path(args.prefix) / "venv" / "bin" / "python")
+    for name, module, script in (
+        ("pyopenms", "pyopenms", PYOPENMS),
+        ("pyteomics", "pyteomics", PYTEOMICS),
+        ("pymzml", "pymzml", PYMZML),
+    ):
+        ok = Path(python).exists() and subprocess.run(
+            [python, "-c", f"import {module}"], capture_output=True
+        ).returncode == 0
+        if ok:
+            found[name] = (
+                lambda f, work, script=script: [python, "-c", script, str(f)],
+                lambda f, work, stdout: int(stdout.strip() or 0) > 0 or sys.exit(f"no output: {f}"),
+            )
+        else:
+            print(f"note: {name} not available in {python}; left out (--install)", file=sys.stderr)
+    return found
+
+
+def stem(f: Path) -> str:
+    name = f.name
+    for suffix in (".gz", ".mzML", ".mzml", ".mgf"):
+        if name.endswith(suffix):
+            name = name[: -len(suffix)]
+    return name
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("files", nargs="*", help=f"files relative to {DATA} (default: {DEFAULT_FILES})")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--mzforge", default=str(REPO / "target" / "release" / "mzforge"))
+    ap.add_argument("--prefix", default="/tmp/mzforge-peers", help="scratch install prefix")
+    ap.add_argument("--python", help="python with the Python peers (default: the prefix's venv)")
+    ap.add_argument("--install", action="store_true", help="install the peers into --prefix first")
+    ap.add_argument("--json", help="also write the raw figures here")
+    args = ap.parse_args()
+
+    if args.install:
+        install(Path(args.prefix))
+    files = [DATA / f for f in (args.files or DEFAULT_FILES)]
+    for f in files:
+        if not f.is_file():
+            sys.exit(f"input {f} not found (the shared data set belongs beside the repository)")
+
+    with tempfile.TemporaryDirectory(prefix="mzforge-peers-") as scratch_dir:
+        scratch = Path(scratch_dir)
+        found = tools(args, scratch)
+        names = list(found)
+        figures: dict[str, dict[str, list[tuple[float, float]]]] = {
+            f.name: {n: [] for n in names} for f in files
+        }
+        for r in range(args.rounds):
+            order = names[r % len(names):] + names[: r % len(names)]
+            for f in files:
+                for name in order:
+                    argv_of, check = found[name]
+                    work = scratch / f"{name}-{r}"
+                    work.mkdir()
+                    seconds, rss, stdout = run_measured(argv_of(f, work))
+                    check(f, work, stdout)
+                    figures[f.name][name].append((seconds, rss))
+                    shutil.rmtree(work)
+                    print(f"round {r + 1} {f.name} {name}: {seconds:.3f} s, {rss:.0f} MiB", file=sys.stderr)
+
+    baseline = {"mzdeisotoper": "mzforge", "pyopenms": "mzforge-centroid",
+                "pyteomics": "mzforge-centroid", "pymzml": "mzforge-centroid"}
+    print(f"\n{args.rounds} rounds, {args.threads} threads, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
+    print("\n| file | tool | median s | peak RSS MiB | mzforge speed-up |")
+    print("|---|---|---|---|---|")
+    summary = {}
+    for f in files:
+        med = {n: statistics.median(s for s, _ in figures[f.name][n]) for n in names}
+        rss = {n: max(m for _, m in figures[f.name][n]) for n in names}
+        summary[f.name] = {"median_seconds": med, "peak_rss_mib": rss}
+        for n in names:
+            ratio = ""
+            if n in baseline and baseline[n] in med:
+                ratio = f"{med[n] / med[baseline[n]]:.1f}x (vs {baseline[n]})"
+            print(f"| {f.name} | {n} | {med[n]:.3f} | {rss[n]:.0f} | {ratio} |")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"figures": figures, "summary": summary}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
