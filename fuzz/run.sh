@@ -9,7 +9,8 @@
 #
 # Environment: FUZZ_NICE (default 19), FUZZ_JOBS (parallel processes per target, default 1),
 # FUZZ_RSS_MB (libFuzzer's memory limit, default 2048), FUZZ_TIMEOUT (seconds for one input
-# before it counts as a hang, default 10), FUZZ_SANITIZER (address | none, default address).
+# before it counts as a hang, default 60: wall time, and nice 19 on a busy machine is slow),
+# FUZZ_DETECT_LEAKS (default 1), FUZZ_SANITIZER (address | none, default address).
 set -euo pipefail
 cd "$(dirname "$0")"
 seconds="${1:-60}"
@@ -22,7 +23,9 @@ nice_level="${FUZZ_NICE:-19}"
 sanitizer="${FUZZ_SANITIZER:-address}"
 [ -d corpus ] || python3 seed.py
 mkdir -p logs
+# Build once, then run the binaries: sources edited during a long run do not trigger rebuilds.
 cargo +nightly fuzz build -O --sanitizer "$sanitizer" >/dev/null
+bin="target/$(rustc -vV | sed -n 's/^host: //p')/release"
 
 jobs=()
 if [ "${FUZZ_JOBS:-1}" -gt 1 ]; then
@@ -34,14 +37,15 @@ printf '%-18s %12s %8s %10s  %s\n' target executions seconds execs/s result
 for t in "${targets[@]}"; do
   log="logs/$t.log"
   set +e
-  nice -n "$nice_level" cargo +nightly fuzz run -O --sanitizer "$sanitizer" "$t" "corpus/$t" -- \
-    -max_total_time="$seconds" -timeout="${FUZZ_TIMEOUT:-10}" -rss_limit_mb="${FUZZ_RSS_MB:-2048}" \
+  mkdir -p "artifacts/$t"
+  nice -n "$nice_level" "$bin/$t" -artifact_prefix="artifacts/$t/" "corpus/$t" \
+    -max_total_time="$seconds" -timeout="${FUZZ_TIMEOUT:-60}" -detect_leaks="${FUZZ_DETECT_LEAKS:-1}" -rss_limit_mb="${FUZZ_RSS_MB:-2048}" \
     -malloc_limit_mb="${FUZZ_RSS_MB:-2048}" -print_final_stats=1 ${jobs[@]+"${jobs[@]}"} \
     >"$log" 2>&1
   status=$?
   set -e
-  runs=$(cat "$log" fuzz-*.log 2>/dev/null | grep 'stat::number_of_executed_units' | awk '{s+=$2} END {print s+0}')
-  secs=$(grep -h 'stat::.*\|Done [0-9]* runs in' "$log" | grep -o 'in [0-9]* second' | grep -o '[0-9]*' | tail -1)
+  runs=$(cat "$log" fuzz-*.log 2>/dev/null | grep 'stat::number_of_executed_units' | awk '{s+=$2} END {print s+0}' || true)
+  secs=$(grep -h 'stat::.*\|Done [0-9]* runs in' "$log" | grep -o 'in [0-9]* second' | grep -o '[0-9]*' | tail -1 || true)
   secs="${secs:-$seconds}"
   [ ${#jobs[@]} -eq 0 ] || rm -f fuzz-*.log
   if [ "$status" -eq 0 ]; then

@@ -8,7 +8,7 @@
 use std::io::Cursor;
 use std::sync::OnceLock;
 
-use mzforge::deconvolve::{Deconvolution, DeconvolveParams, Deconvolver, Envelope};
+use mzforge::deconvolve::{Deconvolution, DeconvolveParams, Deconvolver, Envelope, PatternCache};
 use mzforge::pipeline::PrecursorCheck;
 use mzforge::simd::{self, Backend};
 use mzforge::{
@@ -222,7 +222,10 @@ pub fn deconvolve(data: &[u8]) {
     } else {
         charge_max
     };
-    let d = Deconvolver::new(params).deconvolve(&mz, &intensity, negative);
+    // One isotope-pattern cache for the whole run, as the pipeline shares one between spectra.
+    static PATTERNS: OnceLock<PatternCache> = OnceLock::new();
+    let patterns = PATTERNS.get_or_init(PatternCache::default).clone();
+    let d = Deconvolver::with_cache(params, patterns).deconvolve(&mz, &intensity, negative);
     assert_eq!(d.peak_envelope.len(), mz.len());
     check_deconvolution(&d, charge_min, highest, Some(negative));
 }
