@@ -20,7 +20,7 @@ against ``mzforge-centroid`` (which reads *and* centroids, so reader ratios unde
 
 ``--install`` makes a scratch prefix (default /tmp/mzforge-peers) with a venv holding
 pyopenms, pyteomics, pymzml and numpy, and ``cargo install --locked mzdeisotoper`` into it;
-nothing is installed into the project. Tools that are missing are reported and left out.
+nothing is installed into the project (building mzdeisotoper needs cmake). Tools that are missing are reported and left out.
 
     python3 benches/scripts/compare_peers.py --install --rounds 5
     python3 benches/scripts/compare_peers.py --mzforge target/release/mzforge runs/BSA1.mzML
@@ -85,6 +85,8 @@ def install(prefix: Path) -> None:
         check=True,
     )
     if not (prefix / "bin" / "mzdeisotoper").exists():
+        if shutil.which("cmake") is None:
+            sys.exit("mzdeisotoper's zlib-ng build needs cmake: apt-get install cmake")
         subprocess.run(
             ["cargo", "install", "--locked", "mzdeisotoper", "--root", str(prefix)], check=True
         )
