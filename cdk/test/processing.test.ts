@@ -40,6 +40,18 @@ describe('engine Lambdas', () => {
     expect(withSecret).toEqual(['postprocess', 'record-failure']);
   });
 
+  test('record-failure may write failure.json to the results bucket, and read no uploads', () => {
+    const [, fn] = engine.find(([, f]) => f.Properties!.Environment.Variables.MZFORGE_STEP === 'record-failure')!;
+    const roleId = fn.Properties!.Role['Fn::GetAtt'][0];
+    const statements = resourcesOf(dev, 'AWS::IAM::Policy')
+      .filter(([, p]) => (p.Properties!.Roles as any[]).some((r) => r.Ref === roleId))
+      .flatMap(([, p]) => p.Properties!.PolicyDocument.Statement);
+    const puts = statements.filter((s: any) => [s.Action].flat().includes('s3:PutObject'));
+    expect(puts).toHaveLength(1);
+    expect(JSON.stringify(puts[0].Resource)).toMatch(/Results/i);
+    expect(statements.some((s: any) => [s.Action].flat().includes('s3:GetObject'))).toBe(false);
+  });
+
   test('prod gets more memory and time than dev', () => {
     prod.hasResourceProperties('AWS::Lambda::Function', {
       Runtime: 'provided.al2023',

@@ -115,6 +115,8 @@ export class Processing extends Construct {
     grantBucket(f.analyze, f.analyze, props.uploads, 'read');
     grantBucket(f.analyze, f.analyze, props.results, 'readwrite');
     grantBucket(f.postprocess, f.postprocess, props.results, 'readwrite');
+    // record-failure writes analyses/<id>/failure.json, which the analysis API reconciles.
+    grantBucket(f['record-failure'], f['record-failure'], props.results, 'write');
     props.databaseSecret.grantRead(f.postprocess);
     props.databaseSecret.grantRead(f['record-failure']);
 
@@ -139,7 +141,7 @@ export class Processing extends Construct {
     };
 
     const failed = new sfn.Fail(this, 'AnalysisFailed', {
-      comment: 'the failure was recorded in the database by RecordFailure',
+      comment: 'the failure was recorded by RecordFailure (failure.json in the results bucket)',
       error: 'Mzforge.AnalysisFailed',
       causePath: '$.error.Cause',
     });
