@@ -49,10 +49,12 @@ fuzz-smoke:
 	CARGO_TARGET_DIR=$(CURDIR)/target $(CARGO) test --manifest-path fuzz/Cargo.toml
 
 # Each bench once, quickly, so they cannot rot: built with the dev profile, whose dependencies
-# `make test` has already compiled (a bench-profile build would compile them all again).
+# `make test` has already compiled (a bench-profile build would compile them all again), and
+# selected with --workspace so that dependency features, hence builds, are the same as there
+# (`-p mzforge-benches` alone would unify fewer features and rebuild most dependencies).
 # Figures come from `make bench`.
 bench-smoke:
-	$(CARGO) bench --profile dev -p mzforge-benches -- --quick
+	$(CARGO) bench --profile dev --workspace --bench '*' -- --quick
 
 # S3 (moto), Batch and Lambda against local services; the Batch image built and run (batch-runner/ci.sh).
 cloud:

@@ -9,7 +9,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 started=$(date +%s)
-cargo test -p mzforge-batch-runner --test cloud
+# --workspace: the same dependency features, so the same builds, as `make test`.
+cargo test --workspace --test cloud
 echo "cloud: service tests done ($(( $(date +%s) - started )) s)"
 if command -v buildah >/dev/null && command -v cargo-zigbuild >/dev/null \
     && rustup target list --installed | grep -q musl; then
