@@ -10,7 +10,8 @@
 # with dpkg-deb, and the few things maintainer scripts would have made are made here: /etc/passwd
 # and /etc/group (base-passwd's masters), the CA bundle (the certificates Debian ships, concatenated,
 # as update-ca-certificates would with its default configuration) and ld.so.cache (host ldconfig
-# -r). No maintainer script runs, so dpkg's database says "unpacked"; the image never runs apt.
+# -r). No maintainer script runs; dpkg's status lists the packages (for image scanners), and the
+# image never runs apt.
 set -euo pipefail
 arch=$1 out=$2
 mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
@@ -24,9 +25,14 @@ if [ "$arch" = "$(dpkg --print-architecture)" ]; then
 else
   nice -n 19 debootstrap --foreign --arch="$arch" --variant=minbase --include=$include \
     bookworm "$root" "$mirror" >"$log" 2>&1
+  status="$root/var/lib/dpkg/status"
+  : >"$status"
   for deb in "$root"/var/cache/apt/archives/*.deb; do
     # As debootstrap unpacks: keep what is there, and keep /bin, /lib, ... as links into /usr.
     dpkg-deb --fsys-tarfile "$deb" | tar -C "$root" --skip-old-files --keep-directory-symlink -xf -
+    # dpkg's database lists the packages as installed, so that image scanners (ECR, Trivy) see
+    # them, although their maintainer scripts did not run (the fix-ups below stand in for them).
+    { dpkg-deb -f "$deb" | awk '{ print } /^Package:/ { print "Status: install ok installed" }'; echo; } >>"$status"
   done
   rm -rf "$root/debootstrap" "$root"/var/cache/apt/archives/*.deb
   # The first stage leaves /proc a link to the host's; the runtime mounts proc on a directory.
