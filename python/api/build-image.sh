@@ -40,7 +40,7 @@ while [ $# -gt 0 ]; do
     --arch) shift; case "$1" in all) archs=(amd64 arm64) ;; amd64|arm64) archs=("$1") ;; *) echo "unknown arch $1" >&2; exit 2 ;; esac ;;
     --tag) shift; tag="$1" ;;
     --check) check=true ;;
-    -h|--help) sed -n '2,30p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,28p' "$0"; exit 0 ;;
     *) echo "unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
