@@ -22,6 +22,7 @@ lint:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
 test:
+	python3 fuzz/seed.py >/dev/null
 	$(CARGO) test --workspace
 
 doc:
@@ -39,14 +40,14 @@ check-aarch64:
 	  echo "check-aarch64: skipped (install qemu-user gcc-aarch64-linux-gnu; rustup target add aarch64-unknown-linux-gnu)"; \
 	fi
 
-# The fuzz targets' bodies (fuzz/src/lib.rs) over their seed corpora as ordinary tests, plus
-# format and lints of the fuzz crate. cargo-fuzz's instrumented build takes about 30 minutes on
-# two cores, too slow for CI; `fuzz/run.sh SECONDS` runs the real fuzzers (see fuzz/README.md).
+# The fuzz targets' bodies (fuzz/, a workspace member: linted by `make lint`, tested by
+# `make test` over the seed corpora that fuzz/seed.py cuts from ../shared/data) and the format of
+# the thin cargo-fuzz crate around them (fuzz/targets, its own workspace). cargo-fuzz's instrumented build takes about 30 minutes
+# on two cores, too slow for CI; `fuzz/run.sh SECONDS` builds and runs the real fuzzers.
 fuzz-smoke:
 	python3 fuzz/seed.py >/dev/null
-	$(CARGO) fmt --manifest-path fuzz/Cargo.toml --check
-	CARGO_TARGET_DIR=$(CURDIR)/target $(CARGO) clippy --manifest-path fuzz/Cargo.toml --all-targets -- -D warnings
-	CARGO_TARGET_DIR=$(CURDIR)/target $(CARGO) test --manifest-path fuzz/Cargo.toml
+	$(CARGO) fmt --manifest-path fuzz/targets/Cargo.toml --check
+	$(CARGO) test --workspace --test corpus
 
 # Each bench once, quickly, so they cannot rot: built with the dev profile, whose dependencies
 # `make test` has already compiled (a bench-profile build would compile them all again), and

@@ -24,8 +24,9 @@ sanitizer="${FUZZ_SANITIZER:-address}"
 [ -d corpus ] || python3 seed.py
 mkdir -p logs
 # Build once, then run the binaries: sources edited during a long run do not trigger rebuilds.
-cargo +nightly fuzz build -O --sanitizer "$sanitizer" >/dev/null
-bin="target/$(rustc -vV | sed -n 's/^host: //p')/release"
+# The cargo-fuzz crate is targets/ (its own workspace); the bodies are this folder's crate.
+cargo +nightly fuzz build --fuzz-dir targets -O --sanitizer "$sanitizer" >/dev/null
+bin="targets/target/$(rustc -vV | sed -n 's/^host: //p')/release"
 
 jobs=()
 if [ "${FUZZ_JOBS:-1}" -gt 1 ]; then

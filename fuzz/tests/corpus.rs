@@ -38,25 +38,25 @@ fn run_all(target: &str, body: fn(&[u8])) {
 
 #[test]
 fn read() {
-    run_all("read", mzforge_fuzz::read);
+    run_all("read", mzforge_fuzz_bodies::read);
 }
 
 #[test]
 fn kernels() {
-    run_all("kernels", mzforge_fuzz::kernels);
+    run_all("kernels", mzforge_fuzz_bodies::kernels);
 }
 
 #[test]
 fn deconvolve() {
-    run_all("deconvolve", mzforge_fuzz::deconvolve);
+    run_all("deconvolve", mzforge_fuzz_bodies::deconvolve);
 }
 
 #[test]
 fn parquet_roundtrip() {
-    run_all("parquet_roundtrip", mzforge_fuzz::parquet_roundtrip);
+    run_all("parquet_roundtrip", mzforge_fuzz_bodies::parquet_roundtrip);
 }
 
 #[test]
 fn events() {
-    run_all("events", mzforge_fuzz::events);
+    run_all("events", mzforge_fuzz_bodies::events);
 }

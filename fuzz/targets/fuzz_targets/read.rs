@@ -5,5 +5,5 @@
 // (libfuzzer-sys's `test_input_wrap`) and is reported with its input.
 libfuzzer_sys::fuzz_target!(
     init: std::panic::set_hook(Box::new(|_| {})),
-    |data: &[u8]| mzforge_fuzz::read(data)
+    |data: &[u8]| mzforge_fuzz_bodies::read(data)
 );
