@@ -18,7 +18,8 @@ FIXTURES = REPO / "fixtures" / "data"
 SHARED = Path(os.environ.get("MZFORGE_SHARED_DATA", REPO.parent / "shared" / "data"))
 
 
-def _missing(what: str) -> None:
+def missing(what: str) -> None:
+    """Skips the test for a missing prerequisite; fails it in CI (`CI` set)."""
     if os.environ.get("CI"):
         pytest.fail(f"{what} is missing: CI must run this test")
     pytest.skip(f"{what} not found")
@@ -28,7 +29,7 @@ def shared(rel: str) -> Path:
     """`../shared/data/<rel>`; skips the test when absent (fails in CI)."""
     path = SHARED / rel
     if not path.exists():
-        _missing(str(path))
+        missing(str(path))
     return path
 
 
@@ -40,7 +41,7 @@ def cli() -> Path:
     for c in candidates:
         if c and Path(c).is_file() and os.access(c, os.X_OK):
             return Path(c)
-    _missing("the mzforge command line (cargo build -p mzforge-batch-runner)")
+    missing("the mzforge command line (cargo build -p mzforge-batch-runner)")
     raise AssertionError("unreachable")
 
 

@@ -24,31 +24,11 @@ from typing import Any
 import httpx
 import pytest
 
-REPO = Path(__file__).resolve().parents[3]
-SHARED = Path(os.environ.get("MZFORGE_SHARED_DATA", REPO.parent / "shared" / "data"))
+# The shared-data, prerequisite and CLI helpers of the whole suite (tests/mzftest.py).
+from mzftest import REPO, missing, shared  # noqa: F401 (REPO, shared: re-exported to the API tests)
+from mzftest import cli as mzforge_cli  # noqa: F401 (re-exported)
+
 PYTHON = sys.executable
-
-
-def missing(what: str) -> None:
-    if os.environ.get("CI"):
-        pytest.fail(f"{what} is missing: CI must run this test")
-    pytest.skip(f"{what} not found")
-
-
-def shared(rel: str) -> Path:
-    path = SHARED / rel
-    if not path.exists():
-        missing(str(path))
-    return path
-
-
-def mzforge_cli() -> Path:
-    for c in (os.environ.get("MZFORGE_CLI"), str(REPO / "target" / "debug" / "mzforge"),
-              shutil.which("mzforge")):
-        if c and Path(c).is_file() and os.access(c, os.X_OK):
-            return Path(c)
-    missing("the mzforge command line (cargo build -p mzforge-batch-runner)")
-    raise AssertionError
 
 
 def free_port() -> int:
