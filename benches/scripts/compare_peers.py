@@ -10,7 +10,9 @@ Tools, each a separate process:
 
 * ``mzforge``            ``mzforge run FILE --out DIR`` (read, centroid, deconvolve, Parquet)
 * ``mzforge-centroid``   the same with ``--no-deconvolve``
-* ``mzdeisotoper``       ``mzdeisotoper FILE -o OUT.mzML`` (peak picking, deconvolution, mzML)
+* ``mzdeisotoper``       ``mzdeisotoper FILE -o OUT.mzML -v full`` (peak picking, deconvolution of
+                         whole MS1 spectra as mzforge does, mzML; its default deconvolves MS1 only
+                         around the selected precursors)
 * ``pyopenms``           ``MzMLFile().load`` + ``PeakPickerHiRes`` (signal_to_noise 0) on MS1
 * ``pyteomics``          ``mzml.read``, both arrays of every spectrum touched
 * ``pymzml``             ``pymzml.run.Reader``, both arrays of every spectrum touched
@@ -132,7 +134,7 @@ def tools(args: argparse.Namespace, scratch: Path) -> dict:
     deisotoper = shutil.which("mzdeisotoper") or str(Path(args.prefix) / "bin" / "mzdeisotoper")
     if Path(deisotoper).exists():
         found["mzdeisotoper"] = (
-            lambda f, work: [deisotoper, str(f), "-o", str(work / "out.mzML"), "-t", str(args.threads)],
+            lambda f, work: [deisotoper, str(f), "-o", str(work / "out.mzML"), "-t", str(args.threads), "-v", "full"],
             lambda f, work, _: (work / "out.mzML").stat().st_size > 0 or sys.exit("empty mzML"),
         )
     python = args.python or str(Path(args.prefix) / "venv" / "bin" / "python")
