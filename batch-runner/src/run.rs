@@ -1,15 +1,14 @@
 //! `mzforge run`: every input into its own atomic result directory.
 
 use std::collections::BTreeMap;
-use std::fs::File;
-use std::io::{BufWriter, IsTerminal};
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
-use mzforge::output::{ResultDir, TableWriters, FEATURES_FILE, PEAKS_FILE, RUN_FILE, SPECTRA_FILE};
+use mzforge::output::{ResultDir, FEATURES_FILE, PEAKS_FILE, RUN_FILE, SPECTRA_FILE};
 use mzforge::{CentroidMzMLWriter, Pipeline, PipelineParams, RunSummary, SpectrumReader};
 
 /// File name of the optional centroided mzML.
@@ -126,18 +125,7 @@ fn run_one(
 ) -> Result<RunSummary> {
     let reader = SpectrumReader::open(input)?;
     let dir = ResultDir::create(target)?;
-    let open = |name| -> Result<BufWriter<File>> {
-        let path = dir.file(name);
-        Ok(BufWriter::new(File::create(&path).with_context(|| {
-            format!("cannot create {}", path.display())
-        })?))
-    };
-    let mut tables = TableWriters::with_features(
-        open(SPECTRA_FILE)?,
-        open(PEAKS_FILE)?,
-        open(FEATURES_FILE)?,
-        params_json,
-    )?;
+    let mut tables = dir.table_writers(params_json)?;
     let mut mzml = match write_mzml {
         true => Some(CentroidMzMLWriter::create(
             &dir.file(MZML_FILE),

@@ -7,8 +7,8 @@
 //! zstd-compressed and carry the parameters as JSON in their key-value metadata
 //! (`mzforge.params`) with the engine version (`mzforge.version`).
 
-use std::fs;
-use std::io::Write;
+use std::fs::{self, File};
+use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
@@ -457,6 +457,23 @@ impl ResultDir {
     /// Path of a file inside the staging directory.
     pub fn file(&self, name: &str) -> PathBuf {
         self.staging.join(name)
+    }
+
+    /// The three result tables (`spectra`, `peaks`, `features`), created buffered in the
+    /// staging directory, with `params_json` in their metadata.
+    pub fn table_writers(&self, params_json: &str) -> Result<TableWriters<BufWriter<File>>> {
+        let open = |name: &str| {
+            let path = self.file(name);
+            File::create(&path)
+                .map(BufWriter::new)
+                .map_err(|source| Error::Write { path, source })
+        };
+        TableWriters::with_features(
+            open(SPECTRA_FILE)?,
+            open(PEAKS_FILE)?,
+            open(FEATURES_FILE)?,
+            params_json,
+        )
     }
 
     /// Moves the finished directory into place, replacing any previous result.

@@ -3,8 +3,6 @@
 //! directory as `mzforge run --out`.
 
 use std::collections::HashMap;
-use std::fs::File;
-use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -12,7 +10,7 @@ use arrow::array::RecordBatch;
 use arrow::datatypes::{Schema, SchemaRef};
 use mzforge::output::{
     features_batch, features_schema, peaks_batch, peaks_schema, spectra_batch, spectra_schema,
-    ResultDir, TableWriters, FEATURES_FILE, PEAKS_FILE, RUN_FILE, SPECTRA_FILE,
+    ResultDir, FEATURES_FILE, PEAKS_FILE, RUN_FILE, SPECTRA_FILE,
 };
 use mzforge::{Pipeline, PipelineParams, RunSummary};
 use pyo3::prelude::*;
@@ -186,18 +184,7 @@ fn run_to_dir(
 ) -> Result<RunSummary, DirError> {
     let reader = mzforge::SpectrumReader::open(input)?;
     let dir = ResultDir::create(target)?;
-    let open = |name| -> Result<BufWriter<File>, DirError> {
-        let path = dir.file(name);
-        File::create(&path)
-            .map(BufWriter::new)
-            .map_err(io_context(format!("cannot create {}", path.display())))
-    };
-    let mut tables = TableWriters::with_features(
-        open(SPECTRA_FILE)?,
-        open(PEAKS_FILE)?,
-        open(FEATURES_FILE)?,
-        params_json,
-    )?;
+    let mut tables = dir.table_writers(params_json)?;
     let summary = pipeline.run(reader, &mut |batch| tables.write(batch))?;
     let (spectra, peaks, features) = tables.finish_all()?;
     for writer in [Some(spectra), Some(peaks), features].into_iter().flatten() {
