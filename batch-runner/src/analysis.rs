@@ -101,6 +101,9 @@ pub struct Request {
     /// Also write `centroided.mzML` per input.
     #[serde(default)]
     pub mzml: bool,
+    /// The peak list of `centroided.mzML`: `centroids` (default) or `deconvolved`.
+    #[serde(default)]
+    pub mzml_peaks: mzforge::MzmlPeaks,
     /// Routing thresholds.
     #[serde(default)]
     pub routing: Routing,
@@ -173,6 +176,9 @@ pub struct AnalysisManifest {
     pub params: PipelineParams,
     /// Also write `centroided.mzML`.
     pub mzml: bool,
+    /// Its peak list.
+    #[serde(default)]
+    pub mzml_peaks: mzforge::MzmlPeaks,
     /// `s3://<results>/analyses/<id>/results`: each input gets `<output>/<stem>/`.
     pub output: String,
     /// `lambda` or `batch`.
@@ -184,6 +190,11 @@ pub struct AnalysisManifest {
 }
 
 impl AnalysisManifest {
+    /// The mzML each input gets, if any.
+    pub fn mzml_output(&self) -> Option<mzforge::MzmlPeaks> {
+        self.mzml.then_some(self.mzml_peaks)
+    }
+
     /// Reads a manifest from `s3://bucket/key`.
     pub fn load(storage: &Storage, bucket: &str, key: &str) -> Result<AnalysisManifest> {
         let manifest: AnalysisManifest = storage.get_json(bucket, key)?.ok_or_else(|| {

@@ -81,7 +81,7 @@ fn run_job(args: &BatchArgs) -> Result<Vec<serde_json::Value>> {
     let job = Job {
         pipeline: &pipeline,
         storage: Some(&storage),
-        write_mzml: manifest.mzml,
+        mzml: manifest.mzml_output(),
         deadline: None,
         force: false,
     };

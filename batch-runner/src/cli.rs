@@ -3,10 +3,11 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
+use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use mzforge::isotopes::IsotopeModel;
 use mzforge::pipeline::{BadSpectrumPolicy, SignalPolicy};
-use mzforge::PipelineParams;
+use mzforge::{MzmlPeaks, PipelineParams};
 
 /// mzforge: read mzML/MGF, centroid profile spectra, write Parquet.
 #[derive(Debug, Parser)]
@@ -112,9 +113,16 @@ pub struct RunArgs {
     pub max_spectrum_bytes: Option<u64>,
 
     /// Also write the centroids as indexed mzML (`centroided.mzML`), readable by OpenMS,
-    /// pyteomics and other mzML tools.
+    /// pyteomics and other mzML tools. When deconvolution runs, each centroid also gets its
+    /// envelope's charge (a charge array; 0 for centroids in no envelope).
     #[arg(long)]
     pub mzml: bool,
+
+    /// The peak list of `centroided.mzML` (implies --mzml): `centroids`, or `deconvolved` for one
+    /// peak per isotopic envelope at its monoisotopic m/z, with summed intensity and charge
+    /// [default: centroids].
+    #[arg(long, value_name = "PEAKS", value_parser = mzml_peaks_parser())]
+    pub mzml_peaks: Option<MzmlPeaks>,
 
     /// Print one JSON summary per input on stdout instead of text.
     #[arg(long)]
@@ -166,7 +174,17 @@ pub enum BadSpectrumArg {
     Fail,
 }
 
+/// `--mzml-peaks`: one of [`MzmlPeaks::NAMES`], listed in `--help` and error messages.
+fn mzml_peaks_parser() -> impl TypedValueParser<Value = MzmlPeaks> {
+    PossibleValuesParser::new(MzmlPeaks::NAMES).map(|name| name.parse().unwrap_or_default())
+}
+
 impl RunArgs {
+    /// The mzML to write, if any (`--mzml`, `--mzml-peaks`).
+    pub fn mzml_output(&self) -> Option<MzmlPeaks> {
+        (self.mzml || self.mzml_peaks.is_some()).then(|| self.mzml_peaks.unwrap_or_default())
+    }
+
     /// One validated parameter set: defaults, then the config file, then the flags.
     pub fn params(&self) -> Result<PipelineParams> {
         let mut params = match &self.config {

@@ -20,7 +20,9 @@ use std::path::{Path, PathBuf};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use mzforge::output::{ResultDir, TableWriters, FEATURES_FILE, PEAKS_FILE, RUN_FILE, SPECTRA_FILE};
-use mzforge::{CentroidMzMLWriter, Pipeline, PipelineParams, RunSummary, SpectrumReader};
+use mzforge::{
+    CentroidMzMLWriter, MzmlPeaks, Pipeline, PipelineParams, RunSummary, SpectrumReader,
+};
 use object_store::ObjectMeta;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -174,8 +176,8 @@ pub struct Job<'a> {
     pub pipeline: &'a Pipeline,
     /// Storage, required for any `s3://` input or output.
     pub storage: Option<&'a Storage>,
-    /// Also write `centroided.mzML`.
-    pub write_mzml: bool,
+    /// Also write `centroided.mzML`, with this peak list.
+    pub mzml: Option<MzmlPeaks>,
     /// Stop (and publish nothing) when this instant is reached: Lambda's deadline less a margin.
     pub deadline: Option<Instant>,
     /// Process even if an identical result exists.
@@ -269,6 +271,18 @@ pub fn params_fingerprint(params: &PipelineParams) -> String {
     normal.batch_size = PipelineParams::default().batch_size;
     let text = serde_json::to_string(&normal).unwrap_or_default();
     hex(&Sha256::digest(text.as_bytes()))
+}
+
+/// What makes two results the same: the parameters that change them and the mzML asked for
+/// (none gives the parameters' fingerprint alone, as before the mzML was part of it).
+fn result_fingerprint(params: &PipelineParams, mzml: Option<MzmlPeaks>) -> String {
+    match mzml {
+        None => params_fingerprint(params),
+        Some(peaks) => {
+            let text = format!("{}\nmzml={peaks}", params_fingerprint(params));
+            hex(&Sha256::digest(text.as_bytes()))
+        }
+    }
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -372,7 +386,7 @@ pub fn process(job: &Job<'_>, input: &Input, out: &Location) -> Result<Done> {
     let params = job.pipeline.params();
     let params_json = serde_json::to_string(params)
         .map_err(|e| Error::Internal(format!("cannot serialise parameters: {e}")))?;
-    let fingerprint = params_fingerprint(params);
+    let fingerprint = result_fingerprint(params, job.mzml);
     let storage = || {
         job.storage
             .ok_or_else(|| Error::Internal("object storage is not configured".into()))
@@ -457,13 +471,14 @@ pub fn process(job: &Job<'_>, input: &Input, out: &Location) -> Result<Done> {
         staging.sink(FEATURES_FILE)?,
         &params_json,
     )?;
-    let mut mzml = match job.write_mzml {
-        true => Some(CentroidMzMLWriter::create(
+    let mut mzml = match job.mzml {
+        Some(peaks) => Some(CentroidMzMLWriter::create(
             &staging.local_file(MZML_FILE),
             &reader.source_metadata(),
             reader.info().declared_spectrum_count.unwrap_or(0),
+            peaks,
         )?),
-        false => None,
+        None => None,
     };
     let mut tic_total = 0.0f64;
     let deadline = job.deadline;
@@ -478,7 +493,7 @@ pub fn process(job: &Job<'_>, input: &Input, out: &Location) -> Result<Done> {
         if let Some(writer) = mzml.as_mut() {
             for spectrum in batch {
                 if let Some(source) = &spectrum.source {
-                    writer.write(source, &spectrum.peaks)?;
+                    writer.write(source, &spectrum.peaks, spectrum.deconvolution.as_ref())?;
                 }
             }
         }
@@ -541,7 +556,7 @@ pub fn process(job: &Job<'_>, input: &Input, out: &Location) -> Result<Done> {
     };
 
     let mut outputs = vec![SPECTRA_FILE, PEAKS_FILE, FEATURES_FILE];
-    if job.write_mzml {
+    if job.mzml.is_some() {
         outputs.push(MZML_FILE);
     }
     let record = RunRecord {
@@ -597,7 +612,7 @@ pub fn process(job: &Job<'_>, input: &Input, out: &Location) -> Result<Done> {
             scratch,
         } => {
             // The mzML was written locally; upload it (multipart) before completing anything.
-            let mzml_upload = if job.write_mzml {
+            let mzml_upload = if job.mzml.is_some() {
                 let mut writer = storage.create(&bucket, &format!("{key}/{MZML_FILE}"))?;
                 writer.write_file(&scratch.path().join(MZML_FILE))?;
                 Some(writer)
@@ -660,8 +675,8 @@ pub struct CliOptions {
     pub inputs: Vec<String>,
     /// `--out`.
     pub out: String,
-    /// `--mzml`.
-    pub write_mzml: bool,
+    /// `--mzml`, `--mzml-peaks`.
+    pub mzml: Option<MzmlPeaks>,
     /// `--json`.
     pub json: bool,
     /// `--quiet`.
@@ -708,11 +723,11 @@ pub fn run_cli(params: PipelineParams, options: CliOptions) -> Result<u8> {
             ));
         }
     }
-    let pipeline = Pipeline::new(params)?.keep_source_descriptions(options.write_mzml);
+    let pipeline = Pipeline::new(params)?.keep_source_descriptions(options.mzml.is_some());
     let job = Job {
         pipeline: &pipeline,
         storage: Some(&storage),
-        write_mzml: options.write_mzml,
+        mzml: options.mzml,
         deadline: None,
         force: false,
     };
@@ -798,5 +813,25 @@ mod tests {
         assert_eq!(params_fingerprint(&a), params_fingerprint(&b));
         b.centroid.min_snr = 3.0;
         assert_ne!(params_fingerprint(&a), params_fingerprint(&b));
+    }
+
+    #[test]
+    fn asking_for_an_mzml_changes_the_result_fingerprint() {
+        let params = PipelineParams::default();
+        let kinds = [
+            None,
+            Some(MzmlPeaks::Centroids),
+            Some(MzmlPeaks::Deconvolved),
+        ];
+        let prints: std::collections::BTreeSet<_> = kinds
+            .iter()
+            .map(|&mzml| result_fingerprint(&params, mzml))
+            .collect();
+        assert_eq!(prints.len(), 3);
+        // Results written before the mzML was part of the fingerprint stay reusable.
+        assert_eq!(
+            result_fingerprint(&params, None),
+            params_fingerprint(&params)
+        );
     }
 }

@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use mzforge::output::{ResultDir, FEATURES_FILE, PEAKS_FILE, RUN_FILE, SPECTRA_FILE};
-use mzforge::{CentroidMzMLWriter, Pipeline, PipelineParams, RunSummary, SpectrumReader};
+use mzforge::{
+    CentroidMzMLWriter, MzmlPeaks, Pipeline, PipelineParams, RunSummary, SpectrumReader,
+};
 
 /// File name of the optional centroided mzML.
 pub const MZML_FILE: &str = "centroided.mzML";
@@ -39,11 +41,12 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
     let out = args.out.to_string_lossy().into_owned();
     if mzforge_batch_runner::remote::needs_object_storage(&args.inputs, &out) {
         use mzforge_batch_runner::remote::{run_cli, CliOptions};
-        let (inputs, write_mzml, json, quiet) = (args.inputs, args.mzml, args.json, args.quiet);
+        let mzml = args.mzml_output();
+        let (inputs, json, quiet) = (args.inputs, args.json, args.quiet);
         let options = CliOptions {
             inputs,
             out,
-            write_mzml,
+            mzml,
             json,
             quiet,
         };
@@ -51,20 +54,14 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
     }
     let inputs = expand_inputs(&args.inputs)?;
     let targets = output_targets(&inputs, &args.out)?;
-    let pipeline = Pipeline::new(params.clone())?.keep_source_descriptions(args.mzml);
+    let mzml = args.mzml_output();
+    let pipeline = Pipeline::new(params.clone())?.keep_source_descriptions(mzml.is_some());
     let params_json = serde_json::to_string(&params)?;
     let show_progress = !args.quiet && !args.json && std::io::stderr().is_terminal();
 
     let mut failures = 0;
     for (input, target) in inputs.iter().zip(&targets) {
-        match run_one(
-            &pipeline,
-            &params_json,
-            input,
-            target,
-            show_progress,
-            args.mzml,
-        ) {
+        match run_one(&pipeline, &params_json, input, target, show_progress, mzml) {
             Ok(summary) => {
                 if args.json {
                     println!(
@@ -121,18 +118,19 @@ fn run_one(
     input: &Path,
     target: &Path,
     show_progress: bool,
-    write_mzml: bool,
+    mzml_peaks: Option<MzmlPeaks>,
 ) -> Result<RunSummary> {
     let reader = SpectrumReader::open(input)?;
     let dir = ResultDir::create(target)?;
     let mut tables = dir.table_writers(params_json)?;
-    let mut mzml = match write_mzml {
-        true => Some(CentroidMzMLWriter::create(
+    let mut mzml = match mzml_peaks {
+        Some(peaks) => Some(CentroidMzMLWriter::create(
             &dir.file(MZML_FILE),
             &reader.source_metadata(),
             reader.info().declared_spectrum_count.unwrap_or(0),
+            peaks,
         )?),
-        false => None,
+        None => None,
     };
     let progress = progress_bar(show_progress, reader.info().declared_spectrum_count, input);
     let mut last_log = Instant::now();
@@ -142,7 +140,7 @@ fn run_one(
         if let Some(writer) = mzml.as_mut() {
             for spectrum in batch {
                 if let Some(source) = &spectrum.source {
-                    writer.write(source, &spectrum.peaks)?;
+                    writer.write(source, &spectrum.peaks, spectrum.deconvolution.as_ref())?;
                 }
             }
         }
@@ -176,7 +174,7 @@ fn run_one(
         params: pipeline.params(),
         outputs: [SPECTRA_FILE, PEAKS_FILE, FEATURES_FILE]
             .into_iter()
-            .chain(write_mzml.then_some(MZML_FILE))
+            .chain(mzml_peaks.map(|_| MZML_FILE))
             .collect(),
         summary: &summary,
     };

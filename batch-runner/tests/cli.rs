@@ -206,6 +206,160 @@ fn many_inputs_by_glob_with_json_summaries_and_mzml() {
     }
 }
 
+/// One spectrum of a written mzML: m/z, intensity and the charge array if there is one.
+type MzmlPeakList = (Vec<f64>, Vec<f32>, Option<Vec<i32>>);
+
+fn read_mzml_peak_lists(path: &Path) -> (Vec<MzmlPeakList>, Vec<String>) {
+    use mzdata::prelude::*;
+    use mzdata::spectrum::ArrayType;
+    let mut reader = mzdata::io::MzMLReader::open_path(path).unwrap();
+    let processing = reader
+        .data_processings()
+        .iter()
+        .flat_map(|dp| dp.methods.iter().flat_map(|m| m.params.iter()))
+        .map(|p| p.name.clone())
+        .collect();
+    let spectra = reader
+        .iter()
+        .map(|s| {
+            let arrays = s.arrays.as_ref().expect("arrays");
+            let mz = arrays.mzs().unwrap().to_vec();
+            let intensity = arrays.intensities().unwrap().to_vec();
+            let charge = arrays
+                .get(&ArrayType::ChargeArray)
+                .map(|a| a.to_i32().unwrap().to_vec());
+            (mz, intensity, charge)
+        })
+        .collect();
+    (spectra, processing)
+}
+
+/// Per spectrum, a column of one of the result tables (`u32`, `i32` or `f64`).
+fn by_spectrum<T: Clone + Default>(
+    path: &Path,
+    value: impl Fn(&RecordBatch, usize) -> Option<T>,
+) -> Vec<Vec<Option<T>>> {
+    let mut out: Vec<Vec<Option<T>>> = Vec::new();
+    for batch in read_parquet(path).0 {
+        let index = column::<UInt32Array>(&batch, "spectrum_index");
+        for row in 0..batch.num_rows() {
+            let i = index.value(row) as usize;
+            if out.len() <= i {
+                out.resize(i + 1, Vec::new());
+            }
+            out[i].push(value(&batch, row));
+        }
+    }
+    out
+}
+
+#[test]
+fn mzml_output_carries_peak_charges_or_the_deconvolved_peak_list() {
+    let Some(input) = shared("deconvolution/slicedTDYeast.mzML") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let run = |out: &str, extra: &[&str]| {
+        let out = dir.path().join(out);
+        let mut args = vec![
+            "run",
+            input.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        args.extend(extra);
+        let result = mzforge(&args);
+        assert!(result.status.success(), "{}", text(&result));
+        out.join("slicedTDYeast")
+    };
+    let charge_of = |b: &RecordBatch, row: usize| {
+        let charge = column::<arrow::array::Int32Array>(b, "charge");
+        Some(if charge.is_null(row) {
+            0
+        } else {
+            charge.value(row)
+        })
+    };
+
+    // Centroids: every centroid of peaks.parquet, with its envelope's charge (0 for none).
+    let centroids = run("centroids", &["--mzml", "--tolerance-ppm", "5"]);
+    let (spectra, processing) = read_mzml_peak_lists(&centroids.join("centroided.mzML"));
+    let peak_mz = by_spectrum(&centroids.join("peaks.parquet"), |b, row| {
+        Some(column::<Float64Array>(b, "mz").value(row))
+    });
+    let peak_charge = by_spectrum(&centroids.join("peaks.parquet"), charge_of);
+    assert_eq!(spectra.len(), peak_mz.len());
+    let mut charged = 0;
+    for (i, (mz, _, charge)) in spectra.iter().enumerate() {
+        let expected_mz: Vec<f64> = peak_mz[i].iter().flatten().copied().collect();
+        assert_eq!(mz, &expected_mz, "spectrum {i}");
+        let expected_charge: Vec<i32> = peak_charge[i].iter().flatten().copied().collect();
+        assert_eq!(charge.as_ref(), Some(&expected_charge), "spectrum {i}");
+        charged += expected_charge.iter().filter(|&&z| z != 0).count();
+    }
+    assert!(charged > 100, "{charged} charged centroids");
+    assert!(
+        processing.iter().any(|p| p == "peak picking"),
+        "{processing:?}"
+    );
+    assert!(!processing.iter().any(|p| p == "charge deconvolution"));
+
+    // Deconvolved: one peak per envelope of features.parquet, in m/z order, with its charge.
+    let deconvolved = run(
+        "deconvolved",
+        &["--mzml-peaks", "deconvolved", "--tolerance-ppm", "5"],
+    );
+    let (spectra, processing) = read_mzml_peak_lists(&deconvolved.join("centroided.mzML"));
+    let features = deconvolved.join("features.parquet");
+    let feature_mz = by_spectrum(&features, |b, row| {
+        Some(column::<Float64Array>(b, "mz").value(row))
+    });
+    let feature_charge = by_spectrum(&features, charge_of);
+    let mut envelopes = 0;
+    for (i, (mz, intensity, charge)) in spectra.iter().enumerate() {
+        let mut expected: Vec<(f64, i32)> = feature_mz
+            .get(i)
+            .into_iter()
+            .flatten()
+            .zip(feature_charge.get(i).into_iter().flatten())
+            .map(|(m, z)| (m.unwrap(), z.unwrap()))
+            .collect();
+        expected.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let got: Vec<(f64, i32)> = mz
+            .iter()
+            .copied()
+            .zip(charge.clone().expect("charge array"))
+            .collect();
+        assert_eq!(got, expected, "spectrum {i}");
+        assert!(intensity.iter().all(|&x| x > 0.0));
+        envelopes += got.len();
+    }
+    assert!(envelopes > 10, "{envelopes} envelopes");
+    for term in ["peak picking", "deisotoping", "charge deconvolution"] {
+        assert!(
+            processing.iter().any(|p| p == term),
+            "{term}: {processing:?}"
+        );
+    }
+
+    // Without deconvolution there are no charges to give.
+    let plain = run("plain", &["--mzml", "--no-deconvolve"]);
+    let (spectra, _) = read_mzml_peak_lists(&plain.join("centroided.mzML"));
+    assert!(!spectra.is_empty());
+    assert!(spectra.iter().all(|(_, _, charge)| charge.is_none()));
+
+    let bad = mzforge(&[
+        "run",
+        input.to_str().unwrap(),
+        "--out",
+        "/tmp/never",
+        "--mzml-peaks",
+        "masses",
+    ]);
+    assert!(!bad.status.success());
+    assert!(text(&bad).contains("deconvolved"), "{}", text(&bad));
+}
+
 #[test]
 fn config_file_sets_parameters_and_flags_override_it() {
     let dir = tempfile::tempdir().unwrap();

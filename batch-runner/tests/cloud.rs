@@ -888,7 +888,8 @@ fn lambda_steps_run_an_analysis_end_to_end_with_typed_errors() {
         "data/bad/corrupt.mzML.gz",
         &std::fs::read(&corrupt).unwrap(),
     );
-    let request = json!({"inputs": ["data/an1/"], "params": {"centroid": {"min_snr": 1.0}}});
+    let request = json!({"inputs": ["data/an1/"], "params": {"centroid": {"min_snr": 1.0}},
+                         "mzml": true, "mzmlPeaks": "deconvolved"});
     validate("request.json", std::slice::from_ref(&request));
     moto.put(
         "uploads",
@@ -927,6 +928,14 @@ fn lambda_steps_run_an_analysis_end_to_end_with_typed_errors() {
         let done = lambda.invoke(item).expect("analyze");
         assert_eq!(done["status"], "ok");
         assert!(done["qc"]["spectra_written"].as_u64().unwrap() > 0);
+        // The mzML asked for, with the deconvolved peak list.
+        let mzml_key = format!(
+            "analyses/an1/results/{}/centroided.mzML",
+            input["stem"].as_str().unwrap()
+        );
+        let mzml = moto.get("results", &mzml_key).expect("centroided.mzML");
+        let mzml = String::from_utf8_lossy(&mzml);
+        assert!(mzml.contains("charge deconvolution"), "{mzml_key}");
         analyses.push(done);
     }
     validate("analyze-output.json", &analyses);

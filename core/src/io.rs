@@ -983,7 +983,7 @@ fn meta_of(index: u32, s: &MultiLayerSpectrum) -> SpectrumMeta {
 /// The header of the input file (instruments, software, data processing), kept to write a
 /// centroided mzML that describes where its data came from.
 #[derive(Clone)]
-pub struct SourceMetadata(Arc<mzdata::meta::FileMetadataConfig>);
+pub struct SourceMetadata(pub(crate) Arc<mzdata::meta::FileMetadataConfig>);
 
 impl std::fmt::Debug for SourceMetadata {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -994,7 +994,7 @@ impl std::fmt::Debug for SourceMetadata {
 /// The full description of one input spectrum (all its cvParams, scans, precursors), kept to
 /// write it back out.
 #[derive(Clone)]
-pub struct SourceDescription(Box<mzdata::spectrum::SpectrumDescription>);
+pub struct SourceDescription(pub(crate) Box<mzdata::spectrum::SpectrumDescription>);
 
 impl std::fmt::Debug for SourceDescription {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -1011,7 +1011,7 @@ impl PartialEq for SourceDescription {
 }
 
 impl SpectrumReader {
-    /// The file header, for [`CentroidMzMLWriter`].
+    /// The file header, for [`CentroidMzMLWriter`](crate::CentroidMzMLWriter).
     pub fn source_metadata(&self) -> SourceMetadata {
         let config = match &self.parser {
             Parser::MzML(reader) => mzdata::meta::FileMetadataConfig::from(reader.as_ref()),
@@ -1023,120 +1023,8 @@ impl SpectrumReader {
 }
 
 impl RawSpectrum {
-    /// The full description, for [`CentroidMzMLWriter`].
+    /// The full description, for [`CentroidMzMLWriter`](crate::CentroidMzMLWriter).
     pub fn source_description(&self) -> SourceDescription {
         SourceDescription(Box::new(self.inner.description().clone()))
-    }
-}
-
-/// Writes centroided spectra as indexed mzML 1.1 (zlib-compressed arrays), carrying each
-/// input spectrum's description with its data marked as centroided.
-///
-/// mzML states the spectrum count before the spectra; when the count is only known at the
-/// end and differs from the hint given, [`CentroidMzMLWriter::finish`] rewrites the file once
-/// with the right count.
-pub struct CentroidMzMLWriter {
-    path: PathBuf,
-    writer: Option<mzdata::io::mzml::MzMLWriterType<std::io::BufWriter<File>>>,
-    expected: u64,
-    written: u64,
-}
-
-impl std::fmt::Debug for CentroidMzMLWriter {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CentroidMzMLWriter")
-            .field("path", &self.path)
-            .finish()
-    }
-}
-
-fn mzml_writer(
-    path: &Path,
-    source: &impl mzdata::meta::MSDataFileMetadata,
-    count: u64,
-) -> Result<mzdata::io::mzml::MzMLWriterType<std::io::BufWriter<File>>> {
-    let file = File::create(path).map_err(|source| Error::Write {
-        path: path.to_owned(),
-        source,
-    })?;
-    let mut writer = mzdata::io::mzml::MzMLWriterType::new(std::io::BufWriter::new(file));
-    writer.copy_metadata_from(source);
-    writer.set_spectrum_count(count);
-    Ok(writer)
-}
-
-impl CentroidMzMLWriter {
-    /// Starts `path`, expecting about `expected_count` spectra.
-    pub fn create(path: &Path, source: &SourceMetadata, expected_count: u64) -> Result<Self> {
-        let writer = mzml_writer(path, source.0.as_ref(), expected_count)?;
-        Ok(CentroidMzMLWriter {
-            path: path.to_owned(),
-            writer: Some(writer),
-            expected: expected_count,
-            written: 0,
-        })
-    }
-
-    /// Appends one spectrum with the given centroids.
-    pub fn write(
-        &mut self,
-        description: &SourceDescription,
-        peaks: &crate::spectrum::PeakList,
-    ) -> Result<()> {
-        use mzdata::mzpeaks::{CentroidPeak, MZPeakSetType};
-        use mzdata::spectrum::CentroidSpectrum;
-        let mut desc = (*description.0).clone();
-        desc.signal_continuity = SignalContinuity::Centroid;
-        desc.index = self.written as usize;
-        let peak_set: MZPeakSetType<CentroidPeak> = peaks
-            .mz
-            .iter()
-            .zip(&peaks.intensity)
-            .enumerate()
-            .map(|(i, (&mz, &intensity))| CentroidPeak::new(mz, intensity, i as u32))
-            .collect();
-        let spectrum = CentroidSpectrum::new(desc, peak_set);
-        let writer = self.writer.as_mut().ok_or_else(|| Error::Write {
-            path: self.path.clone(),
-            source: std::io::Error::other("writer already finished"),
-        })?;
-        writer.write(&spectrum).map_err(|source| Error::Write {
-            path: self.path.clone(),
-            source,
-        })?;
-        self.written += 1;
-        Ok(())
-    }
-
-    /// Closes the document (index and checksum included).
-    pub fn finish(mut self) -> Result<()> {
-        let write_err = |path: &Path, source| Error::Write {
-            path: path.to_owned(),
-            source,
-        };
-        if let Some(mut writer) = self.writer.take() {
-            writer
-                .close()
-                .map_err(|e| write_err(&self.path, e.into()))?;
-        }
-        if self.written == self.expected {
-            return Ok(());
-        }
-        // Rewrite once with the true count.
-        let draft = self.path.with_extension("draft.mzML");
-        std::fs::rename(&self.path, &draft).map_err(|e| write_err(&self.path, e))?;
-        let mut reader =
-            mzdata::io::MzMLReader::open_path(&draft).map_err(|e| write_err(&draft, e))?;
-        let mut writer = mzml_writer(&self.path, &reader, self.written)?;
-        for spectrum in reader.iter() {
-            writer
-                .write(&spectrum)
-                .map_err(|e| write_err(&self.path, e))?;
-        }
-        writer
-            .close()
-            .map_err(|e| write_err(&self.path, e.into()))?;
-        std::fs::remove_file(&draft).map_err(|e| write_err(&draft, e))?;
-        Ok(())
     }
 }

@@ -26,6 +26,7 @@ pub mod deconvolve;
 pub mod error;
 pub mod io;
 pub mod isotopes;
+pub mod mzml_output;
 pub mod noise;
 pub mod numpress;
 pub mod output;
@@ -37,7 +38,8 @@ mod spline;
 
 pub use centroid::{centroid, CentroidParams, Centroider};
 pub use error::{Error, Result};
-pub use io::{CentroidMzMLWriter, FileInfo, InputFormat, RawSpectrum, ReadLimits, SpectrumReader};
+pub use io::{FileInfo, InputFormat, RawSpectrum, ReadLimits, SpectrumReader};
+pub use mzml_output::{CentroidMzMLWriter, MzmlPeaks};
 pub use noise::NoiseParams;
 pub use pipeline::{Pipeline, PipelineParams, ProcessedSpectrum, RunSummary};
 pub use spectrum::{PeakList, Polarity, Precursor, SignalKind, Spectrum, SpectrumMeta};

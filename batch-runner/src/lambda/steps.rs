@@ -67,6 +67,7 @@ struct PreprocessOutput {
     output: String,
     params: mzforge::PipelineParams,
     mzml: bool,
+    mzml_peaks: mzforge::MzmlPeaks,
     routing: analysis::Routing,
     total_bytes: u64,
 }
@@ -127,6 +128,7 @@ fn preprocess(
         analysis_id: event.analysis_id.clone(),
         params: params.clone(),
         mzml: request.mzml,
+        mzml_peaks: request.mzml_peaks,
         output: s3_url(&results, &analysis::results_prefix(&event.analysis_id)),
         route: route.to_string(),
         routing: request.routing.clone(),
@@ -145,6 +147,7 @@ fn preprocess(
         output: manifest.output,
         params,
         mzml: request.mzml,
+        mzml_peaks: request.mzml_peaks,
         routing: request.routing,
     };
     serde_json::to_value(output).map_err(|e| Error::Internal(e.to_string()))
@@ -207,7 +210,7 @@ fn analyze(env: &Environment, event: AnalyzeEvent, deadline: Option<Instant>) ->
     let job = Job {
         pipeline: &pipeline,
         storage: Some(&env.storage),
-        write_mzml: manifest.mzml,
+        mzml: manifest.mzml_output(),
         deadline: budget(deadline, 0.1, Duration::from_secs(3)),
         force: false,
     };

@@ -1,0 +1,260 @@
+//! Writing processed spectra back out as mzML: the centroids of every spectrum (with each
+//! centroid's charge when deconvolution ran), or the deconvolved peak list (one peak per
+//! isotopic envelope, at its monoisotopic m/z, with its charge).
+
+use std::fs::File;
+use std::io::BufWriter;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use mzdata::meta::{DataProcessing, ProcessingMethod, Software};
+use mzdata::params::ControlledVocabulary;
+use mzdata::prelude::*;
+use mzdata::spectrum::bindata::{BinaryArrayMap, BinaryDataArrayType, DataArray};
+use mzdata::spectrum::{ArrayType, RawSpectrum, SignalContinuity};
+use serde::{Deserialize, Serialize};
+
+use crate::deconvolve::Deconvolution;
+use crate::error::{Error, Result};
+use crate::io::{SourceDescription, SourceMetadata};
+use crate::spectrum::PeakList;
+
+/// What the peak list of each spectrum in a written mzML holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MzmlPeaks {
+    /// Every centroid (m/z, intensity) and, when the spectrum was deconvolved, a charge array
+    /// (MS:1000516) giving each centroid's envelope charge, 0 for centroids in no envelope.
+    #[default]
+    Centroids,
+    /// One peak per isotopic envelope: monoisotopic m/z, summed intensity and charge, in m/z
+    /// order. Spectra that were not deconvolved (MS levels left out) keep their centroids.
+    Deconvolved,
+}
+
+impl MzmlPeaks {
+    /// The names accepted by [`FromStr`], in order.
+    pub const NAMES: [&'static str; 2] = ["centroids", "deconvolved"];
+}
+
+impl FromStr for MzmlPeaks {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "centroids" => Ok(MzmlPeaks::Centroids),
+            "deconvolved" => Ok(MzmlPeaks::Deconvolved),
+            other => Err(Error::InvalidParameter {
+                name: "mzml_peaks",
+                message: format!("must be \"centroids\" or \"deconvolved\", not {other:?}"),
+            }),
+        }
+    }
+}
+
+impl std::fmt::Display for MzmlPeaks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            MzmlPeaks::Centroids => "centroids",
+            MzmlPeaks::Deconvolved => "deconvolved",
+        })
+    }
+}
+
+type Writer = mzdata::io::mzml::MzMLWriterType<BufWriter<File>>;
+
+/// The software and data-processing entries mzforge adds to the header of what it writes.
+const SOFTWARE_ID: &str = "mzforge";
+const PROCESSING_ID: &str = "mzforge_processing";
+
+/// Writes processed spectra as indexed mzML 1.1 (zlib-compressed arrays), carrying each
+/// input spectrum's description with its data marked as centroided, and the input's header
+/// with mzforge added as software and data processing.
+///
+/// mzML states the spectrum count before the spectra; when the count is only known at the
+/// end and differs from the hint given, [`CentroidMzMLWriter::finish`] rewrites the file once
+/// with the right count.
+pub struct CentroidMzMLWriter {
+    path: PathBuf,
+    peaks: MzmlPeaks,
+    writer: Option<Writer>,
+    expected: u64,
+    written: u64,
+}
+
+impl std::fmt::Debug for CentroidMzMLWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CentroidMzMLWriter")
+            .field("path", &self.path)
+            .field("peaks", &self.peaks)
+            .finish()
+    }
+}
+
+fn write_error(path: &Path, source: std::io::Error) -> Error {
+    Error::Write {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+fn open_writer(path: &Path, source: &impl MSDataFileMetadata, count: u64) -> Result<Writer> {
+    let file = File::create(path).map_err(|e| write_error(path, e))?;
+    let mut writer = Writer::new(BufWriter::new(file));
+    writer.copy_metadata_from(source);
+    writer.set_spectrum_count(count);
+    Ok(writer)
+}
+
+/// Adds mzforge to the header: a software entry and a data processing naming what was done.
+fn describe_processing(writer: &mut Writer, peaks: MzmlPeaks) {
+    let ms = ControlledVocabulary::MS;
+    if !writer.softwares().iter().any(|s| s.id == SOFTWARE_ID) {
+        writer.softwares_mut().push(Software {
+            id: SOFTWARE_ID.into(),
+            version: crate::VERSION.into(),
+            params: vec![ms.param_val(1000799, "custom unreleased software tool", "mzforge")],
+        });
+    }
+    let mut params = vec![ms.param(1000035, "peak picking")];
+    if peaks == MzmlPeaks::Deconvolved {
+        params.push(ms.param(1000033, "deisotoping"));
+        params.push(ms.param(1000034, "charge deconvolution"));
+    }
+    let order = writer
+        .data_processings()
+        .iter()
+        .flat_map(|dp| dp.methods.iter().map(|m| m.order))
+        .max()
+        .map_or(0, |o| o.saturating_add(1));
+    writer.data_processings_mut().push(DataProcessing {
+        id: PROCESSING_ID.into(),
+        methods: vec![ProcessingMethod {
+            order,
+            software_reference: SOFTWARE_ID.into(),
+            params,
+        }],
+    });
+}
+
+/// A decoded array from values already in the machine's byte order, as mzdata expects.
+fn array(name: ArrayType, dtype: BinaryDataArrayType, bytes: Vec<u8>) -> DataArray {
+    DataArray::wrap(&name, dtype, bytes)
+}
+
+/// The binary arrays of one spectrum as `peaks` asks.
+fn peak_arrays(
+    peaks: MzmlPeaks,
+    centroids: &PeakList,
+    deconvolution: Option<&Deconvolution>,
+) -> BinaryArrayMap {
+    let (mz, intensity, charge): (Vec<f64>, Vec<f32>, Option<Vec<i32>>) =
+        match (peaks, deconvolution) {
+            (MzmlPeaks::Deconvolved, Some(d)) => {
+                let mut envelopes: Vec<_> = d.envelopes.iter().collect();
+                envelopes.sort_by(|a, b| a.mz.total_cmp(&b.mz));
+                (
+                    envelopes.iter().map(|e| e.mz).collect(),
+                    envelopes.iter().map(|e| e.intensity).collect(),
+                    Some(envelopes.iter().map(|e| e.charge).collect()),
+                )
+            }
+            (_, d) => (
+                centroids.mz.clone(),
+                centroids.intensity.clone(),
+                d.map(|d| {
+                    (0..centroids.len())
+                        .map(|i| d.peak_charge(i).unwrap_or(0))
+                        .collect()
+                }),
+            ),
+        };
+    let mut arrays = BinaryArrayMap::new();
+    arrays.add(array(
+        ArrayType::MZArray,
+        BinaryDataArrayType::Float64,
+        mz.iter().flat_map(|v| v.to_ne_bytes()).collect(),
+    ));
+    arrays.add(array(
+        ArrayType::IntensityArray,
+        BinaryDataArrayType::Float32,
+        intensity.iter().flat_map(|v| v.to_ne_bytes()).collect(),
+    ));
+    if let Some(charge) = charge {
+        arrays.add(array(
+            ArrayType::ChargeArray,
+            BinaryDataArrayType::Int32,
+            charge.iter().flat_map(|v| v.to_ne_bytes()).collect(),
+        ));
+    }
+    arrays
+}
+
+impl CentroidMzMLWriter {
+    /// Starts `path`, expecting about `expected_count` spectra, each written as `peaks` says.
+    pub fn create(
+        path: &Path,
+        source: &SourceMetadata,
+        expected_count: u64,
+        peaks: MzmlPeaks,
+    ) -> Result<Self> {
+        let mut writer = open_writer(path, source.0.as_ref(), expected_count)?;
+        describe_processing(&mut writer, peaks);
+        Ok(CentroidMzMLWriter {
+            path: path.to_owned(),
+            peaks,
+            writer: Some(writer),
+            expected: expected_count,
+            written: 0,
+        })
+    }
+
+    /// Appends one spectrum: its centroids and, if it was deconvolved, its deconvolution.
+    pub fn write(
+        &mut self,
+        description: &SourceDescription,
+        centroids: &PeakList,
+        deconvolution: Option<&Deconvolution>,
+    ) -> Result<()> {
+        let mut desc = (*description.0).clone();
+        desc.signal_continuity = SignalContinuity::Centroid;
+        desc.index = self.written as usize;
+        let spectrum = RawSpectrum::new(desc, peak_arrays(self.peaks, centroids, deconvolution));
+        let writer = self.writer.as_mut().ok_or_else(|| {
+            write_error(&self.path, std::io::Error::other("writer already finished"))
+        })?;
+        writer
+            .write(&spectrum)
+            .map_err(|e| write_error(&self.path, e))?;
+        self.written += 1;
+        Ok(())
+    }
+
+    /// Closes the document (index and checksum included).
+    pub fn finish(mut self) -> Result<()> {
+        if let Some(mut writer) = self.writer.take() {
+            writer
+                .close()
+                .map_err(|e| write_error(&self.path, e.into()))?;
+        }
+        if self.written == self.expected {
+            return Ok(());
+        }
+        // Rewrite once with the true count.
+        let draft = self.path.with_extension("draft.mzML");
+        std::fs::rename(&self.path, &draft).map_err(|e| write_error(&self.path, e))?;
+        let mut reader =
+            mzdata::io::MzMLReader::open_path(&draft).map_err(|e| write_error(&draft, e))?;
+        let mut writer = open_writer(&self.path, &reader, self.written)?;
+        for spectrum in reader.iter() {
+            writer
+                .write(&spectrum)
+                .map_err(|e| write_error(&self.path, e))?;
+        }
+        writer
+            .close()
+            .map_err(|e| write_error(&self.path, e.into()))?;
+        std::fs::remove_file(&draft).map_err(|e| write_error(&draft, e))?;
+        Ok(())
+    }
+}
