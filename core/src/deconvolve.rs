@@ -216,10 +216,18 @@ pub struct Deconvolver {
     params: DeconvolveParams,
     patterns: PatternCache,
     series: Vec<Option<u32>>,
+    /// Isotope steps walked so far (the bulk of the work; tests bound it).
+    walk_steps: u64,
 }
 
 /// Mean spacing of isotope peaks used to walk a series (averagine, middle of the pattern).
 const WALK_SPACING: f64 = 1.002_4;
+
+/// Most isotope steps a walk takes in one direction, whatever the pattern.
+const MAX_WALK_STEPS: usize = 400;
+
+/// No seed has claimed the peak yet (see [`Deconvolver::deconvolve`]).
+const UNCLAIMED: u32 = u32::MAX;
 
 impl Deconvolver {
     /// A deconvolver with these settings (validate them first).
@@ -233,6 +241,7 @@ impl Deconvolver {
             params,
             patterns,
             series: Vec::new(),
+            walk_steps: 0,
         }
     }
 
@@ -261,7 +270,14 @@ impl Deconvolver {
 
     /// Walks the isotope series through `seed` at charge `z`; returns the series (left to
     /// right, `None` for missing peaks) in `self.series`.
+    ///
+    /// The walk goes at most as many steps each way as the isotope pattern at the seed's mass
+    /// has peaks (plus the gaps allowed): peaks beyond that belong to no envelope through the
+    /// seed, and a dense comb of peaks (a hostile or broken spectrum) cannot make every seed
+    /// walk the whole spectrum.
     fn walk(&mut self, mz: &[f64], intensity: &[f32], seed: usize, z: u32) -> usize {
+        let extent = self.pattern(mz[seed].abs() * z as f64).abundance.len();
+        let max_steps = (extent + self.params.max_gap).min(MAX_WALK_STEPS);
         let step = WALK_SPACING / z as f64;
         let tol = |at: f64| at * self.params.tolerance_ppm * 1e-6 + 0.002 / z as f64;
         let mut right: Vec<Option<u32>> = Vec::new();
@@ -270,6 +286,7 @@ impl Deconvolver {
             let mut last = mz[seed];
             let mut misses = 0usize;
             loop {
+                self.walk_steps += 1;
                 let target = last + direction * (misses + 1) as f64 * step;
                 match Self::find(mz, target, tol(target)).filter(|&k| intensity[k as usize] > 0.0) {
                     Some(k) => {
@@ -287,7 +304,7 @@ impl Deconvolver {
                         }
                     }
                 }
-                if out.len() > 400 {
+                if out.len() >= max_steps {
                     break;
                 }
             }
@@ -326,9 +343,19 @@ impl Deconvolver {
         }
         let sign = if negative { -1.0 } else { 1.0 };
         let mut candidates = Vec::new();
+        // Per charge, for each peak: the tallest peak of the first series walked through it,
+        // or itself once it was the tallest of one. Every member of a series walks about the
+        // same series, which is fitted once, from its tallest; so a peak that a series with a
+        // taller peak already went through is not walked again. This keeps the work near one
+        // walk per series instead of one per peak.
+        let mut claim = vec![UNCLAIMED; n];
         for z in self.charges(mz, intensity) {
+            claim.fill(UNCLAIMED);
             for seed in 0..n {
                 if intensity[seed].is_nan() || intensity[seed] <= 0.0 {
+                    continue;
+                }
+                if claim[seed] != UNCLAIMED && claim[seed] != seed as u32 {
                     continue;
                 }
                 let seed_at = self.walk(mz, intensity, seed, z);
@@ -336,7 +363,6 @@ impl Deconvolver {
                 if observed < self.params.min_peaks {
                     continue;
                 }
-                // Every member of a series walks the same series: fit it once, from its tallest.
                 let tallest_at = self
                     .series
                     .iter()
@@ -344,6 +370,14 @@ impl Deconvolver {
                     .filter_map(|(j, k)| k.map(|k| (j, intensity[k as usize])))
                     .max_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(&a.0)))
                     .map_or(seed_at, |(j, _)| j);
+                if let Some(tallest) = self.series[tallest_at] {
+                    for &k in self.series.iter().flatten() {
+                        let c = &mut claim[k as usize];
+                        if k == tallest || *c == UNCLAIMED {
+                            *c = tallest;
+                        }
+                    }
+                }
                 if tallest_at != seed_at {
                     continue;
                 }
@@ -694,6 +728,25 @@ mod tests {
         let mut all: Vec<(f64, f32)> = parts.iter().flatten().copied().collect();
         all.sort_by(|a, b| a.0.total_cmp(&b.0));
         all.into_iter().unzip()
+    }
+
+    #[test]
+    fn a_dense_flat_comb_costs_a_few_steps_per_peak_and_charge() {
+        // 200,000 equal peaks 0.009 m/z apart: isotope spacings of many charges land on the
+        // comb, so without bounds every peak would walk hundreds of steps at every charge.
+        let n = 200_000;
+        let mz: Vec<f64> = (0..n).map(|i| 200.0 + i as f64 * 0.009).collect();
+        let intensity = vec![1000f32; n];
+        let mut deconvolver = Deconvolver::new(DeconvolveParams::default());
+        let result = deconvolver.deconvolve(&mz, &intensity, false);
+        assert_eq!(result.peak_envelope.len(), n);
+        let charges = deconvolver.charges(&mz, &intensity).count() as u64;
+        let per_peak_and_charge = deconvolver.walk_steps as f64 / (n as u64 * charges) as f64;
+        assert!(
+            per_peak_and_charge < 4.0,
+            "{} steps: {per_peak_and_charge:.1} per peak and charge",
+            deconvolver.walk_steps
+        );
     }
 
     #[test]
