@@ -461,7 +461,7 @@ pub fn process(job: &Job<'_>, input: &Input, out: &Location) -> Result<Done> {
             let object = storage()?.open_read(bucket, meta, 0)?;
             progress = Some(object.progress());
             let opened = SpectrumReader::from_reader(input.url(), Box::new(object));
-            opened.map_err(|e| classify_read_error(e, progress.as_deref()))?
+            opened.map_err(|e| classify_read_error(e, input, job.storage, progress.as_deref()))?
         }
     };
 
@@ -514,7 +514,12 @@ pub fn process(job: &Job<'_>, input: &Input, out: &Location) -> Result<Done> {
                     reason: "processing was stopped at the invocation's deadline".into(),
                 });
             }
-            return Err(classify_read_error(e, progress.as_deref()));
+            return Err(classify_read_error(
+                e,
+                input,
+                job.storage,
+                progress.as_deref(),
+            ));
         }
     };
     let (spectra_sink, peaks_sink, features_sink) = tables.finish_all()?;
@@ -531,20 +536,9 @@ pub fn process(job: &Job<'_>, input: &Input, out: &Location) -> Result<Done> {
         (Some(identity), _) => identity,
         (None, Input::Object { bucket, meta }) => {
             let progress = progress.ok_or_else(|| Error::Internal("no read progress".into()))?;
-            if progress.bytes() < meta.size {
-                let mut rest = storage()?.open_read(bucket, meta, progress.bytes())?;
-                let mut buffer = vec![0u8; 1 << 20];
-                loop {
-                    let n = rest.read(&mut buffer).map_err(|e| Error::Download {
-                        url: input.url(),
-                        message: e.to_string(),
-                    })?;
-                    if n == 0 {
-                        break;
-                    }
-                    progress.update(&buffer[..n]);
-                }
-            }
+            read_rest(storage()?, bucket, meta, &progress)?;
+            // Nothing is published from bytes that differ from what the object says it holds.
+            progress.verify(&input.url())?;
             InputIdentity {
                 path: input.url(),
                 bytes: meta.size,
@@ -650,22 +644,63 @@ pub fn process(job: &Job<'_>, input: &Input, out: &Location) -> Result<Done> {
 }
 
 /// A parser error caused by a broken download is a transient failure, not a broken file.
-fn classify_read_error(error: mzforge::Error, progress: Option<&ReadProgress>) -> Error {
+/// Feeds what the parser left of `meta`'s object (from `progress.bytes()` on) into `progress`,
+/// so that its count and hash cover the whole object.
+fn read_rest(
+    storage: &Storage,
+    bucket: &str,
+    meta: &ObjectMeta,
+    progress: &ReadProgress,
+) -> Result<()> {
+    if progress.bytes() >= meta.size {
+        return Ok(());
+    }
+    let mut rest = storage.open_read(bucket, meta, progress.bytes())?;
+    let mut buffer = vec![0u8; 1 << 20];
+    loop {
+        let n = rest.read(&mut buffer).map_err(|e| Error::Download {
+            url: rest.url().to_owned(),
+            message: e.to_string(),
+        })?;
+        if n == 0 {
+            return Ok(());
+        }
+        progress.update(&buffer[..n]);
+    }
+}
+
+/// Tells a broken input (permanent) from a broken download (worth a retry): the download
+/// failed, or the object declares a SHA-256 that the bytes read do not have.
+fn classify_read_error(
+    error: mzforge::Error,
+    input: &Input,
+    storage: Option<&Storage>,
+    progress: Option<&ReadProgress>,
+) -> Error {
     if crate::signals::stop_requested() {
         return Error::Interrupted;
     }
-    match progress.and_then(|p| p.failure()) {
-        Some(message) => Error::Download {
-            url: match &error {
-                mzforge::Error::Malformed { path, .. } | mzforge::Error::Io { path, .. } => {
-                    path.display().to_string()
-                }
-                _ => String::new(),
-            },
+    let Some(progress) = progress else {
+        return Error::Engine(error);
+    };
+    if let Some(message) = progress.failure() {
+        return Error::Download {
+            url: input.url(),
             message,
-        },
-        None => Error::Engine(error),
+        };
     }
+    // A file that does not parse may have been damaged on the way: when the object says what
+    // its bytes are, check them all before calling the input bad.
+    if let (Input::Object { bucket, meta }, Some(storage), Some(_)) =
+        (input, storage, progress.expected_sha256())
+    {
+        if let Err(damaged) =
+            read_rest(storage, bucket, meta, progress).and_then(|()| progress.verify(&input.url()))
+        {
+            return damaged;
+        }
+    }
+    Error::Engine(error)
 }
 
 /// Options of [`run_cli`], from `mzforge run`'s flags.

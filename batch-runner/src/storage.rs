@@ -4,7 +4,9 @@
 //! - [`ObjectReader`] streams an object while it is parsed: a download task fills a bounded
 //!   queue (at most [`READ_QUEUE_CHUNKS`] × [`READ_CHUNK_BYTES`] in memory), the parser drains
 //!   it. A connection that breaks mid-object is resumed with a ranged GET from the byte where it
-//!   broke, pinned to the object's ETag so that a changed object is never spliced.
+//!   broke, pinned to the object's ETag so that a changed object is never spliced. When the
+//!   object carries its SHA-256 in its metadata ([`SHA256_METADATA`], `x-amz-meta-sha256`),
+//!   [`ReadProgress::verify`] checks the bytes read against it.
 //! - [`ObjectWriter`] buffers one part; an output larger than a part becomes a multipart upload
 //!   (parts upload in the background, at most [`PARTS_IN_FLIGHT`] at once) that is completed only
 //!   by [`ObjectWriter::complete`]. Dropped without completing, it aborts the upload: nothing
@@ -27,8 +29,8 @@ use futures::StreamExt;
 use object_store::aws::AmazonS3Builder;
 use object_store::path::Path as ObjectPath;
 use object_store::{
-    GetOptions, GetRange, ObjectMeta, ObjectStore, ObjectStoreExt, PutPayload, RetryConfig,
-    WriteMultipart,
+    Attribute, GetOptions, GetRange, ObjectMeta, ObjectStore, ObjectStoreExt, PutPayload,
+    RetryConfig, WriteMultipart,
 };
 use sha2::{Digest, Sha256};
 use tokio::runtime::Handle;
@@ -324,6 +326,7 @@ impl Storage {
         let store = self.store(bucket)?;
         let url = s3_url(bucket, meta.location.as_ref());
         let (sender, receiver) = tokio::sync::mpsc::channel(READ_QUEUE_CHUNKS);
+        let progress = Arc::new(ReadProgress::default());
         let task = Download {
             store,
             path: meta.location.clone(),
@@ -331,12 +334,13 @@ impl Storage {
             e_tag: meta.e_tag.clone(),
             size: meta.size,
             offset,
+            progress: progress.clone(),
         };
         let abort = self.handle.spawn(task.run(sender)).abort_handle();
         Ok(ObjectReader {
             receiver,
             current: Bytes::new(),
-            progress: Arc::new(ReadProgress::default()),
+            progress,
             url,
             abort,
         })
@@ -361,12 +365,18 @@ fn object_path(bucket: &str, key: &str) -> Result<ObjectPath> {
         .map_err(|e| Error::invalid("object key", format!("{}: {e}", s3_url(bucket, key))))
 }
 
+/// The user-metadata key (`x-amz-meta-sha256` on S3) under which an uploader may store an
+/// object's SHA-256 (lowercase hex); downloads are then checked against it.
+pub const SHA256_METADATA: &str = "sha256";
+
 /// What an [`ObjectReader`] has seen, shared with whoever gave the reader away: bytes, SHA-256,
-/// and the download failure, if any (to tell a network failure from a broken file).
+/// the object's own SHA-256 if its metadata has one, and the download failure, if any (to tell
+/// a network failure from a broken file).
 #[derive(Debug, Default)]
 pub struct ReadProgress {
     bytes: AtomicU64,
     sha256: Mutex<Sha256>,
+    expected_sha256: Mutex<Option<String>>,
     failure: Mutex<Option<String>>,
 }
 
@@ -388,6 +398,32 @@ impl ReadProgress {
             hasher.update(bytes);
         }
         self.bytes.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+    }
+
+    /// The SHA-256 the object's metadata declares, if any.
+    pub fn expected_sha256(&self) -> Option<String> {
+        self.expected_sha256.lock().ok().and_then(|e| e.clone())
+    }
+
+    /// Checks the whole object's bytes (all of them delivered or [`update`](Self::update)d)
+    /// against the SHA-256 its metadata declares; objects without one pass. A mismatch is a
+    /// download failure (the bytes were damaged on the way), worth a retry.
+    pub fn verify(&self, url: &str) -> Result<()> {
+        let Some(expected) = self.expected_sha256() else {
+            return Ok(());
+        };
+        let actual = self.sha256_hex();
+        if actual.eq_ignore_ascii_case(expected.trim()) {
+            return Ok(());
+        }
+        Err(Error::Download {
+            url: url.to_owned(),
+            message: format!(
+                "the {} bytes read have SHA-256 {actual}, the object's metadata says {expected}: \
+                 damaged on the way",
+                self.bytes()
+            ),
+        })
     }
 
     /// The SHA-256 of everything delivered, in hex.
@@ -470,6 +506,8 @@ struct Download {
     e_tag: Option<String>,
     size: u64,
     offset: u64,
+    /// Where the object's declared SHA-256 goes.
+    progress: Arc<ReadProgress>,
 }
 
 type ChunkSender = tokio::sync::mpsc::Sender<std::result::Result<Bytes, String>>;
@@ -487,6 +525,15 @@ impl Download {
             };
             let failure = match self.store.get_opts(&self.path, options).await {
                 Ok(result) => {
+                    let declared = result
+                        .attributes
+                        .get(&Attribute::Metadata(SHA256_METADATA.into()))
+                        .map(|v| v.to_string());
+                    if let (Some(declared), Ok(mut slot)) =
+                        (declared, self.progress.expected_sha256.lock())
+                    {
+                        slot.get_or_insert(declared);
+                    }
                     let mut stream = result.into_stream();
                     let mut failure = None;
                     while let Some(chunk) = stream.next().await {

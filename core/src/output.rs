@@ -19,6 +19,7 @@ use arrow::array::{
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
+use parquet::errors::ParquetError;
 use parquet::file::metadata::KeyValue;
 use parquet::file::properties::WriterProperties;
 
@@ -345,6 +346,22 @@ fn writer_properties(params_json: &str) -> WriterProperties {
         .build()
 }
 
+/// A Parquet failure while writing `table`: the sink's own I/O errors (a full disk, a lost
+/// upload connection) are failures to write that file, which may be worth retrying; the rest
+/// are the encoder's.
+fn table_error(table: &'static str) -> impl Fn(ParquetError) -> Error {
+    move |e| match e {
+        ParquetError::External(source) => match source.downcast::<std::io::Error>() {
+            Ok(io) => Error::Write {
+                path: table.into(),
+                source: *io,
+            },
+            Err(other) => Error::Parquet(ParquetError::External(other)),
+        },
+        other => Error::Parquet(other),
+    }
+}
+
 /// Writers of the `spectra`, `peaks` and `features` tables to any three byte sinks.
 pub struct TableWriters<W: Write + Send> {
     spectra: ArrowWriter<W>,
@@ -363,8 +380,10 @@ impl<W: Write + Send> TableWriters<W> {
     pub fn new(spectra: W, peaks: W, params_json: &str) -> Result<Self> {
         let props = writer_properties(params_json);
         Ok(TableWriters {
-            spectra: ArrowWriter::try_new(spectra, spectra_schema(), Some(props.clone()))?,
-            peaks: ArrowWriter::try_new(peaks, peaks_schema(), Some(props))?,
+            spectra: ArrowWriter::try_new(spectra, spectra_schema(), Some(props.clone()))
+                .map_err(table_error(SPECTRA_FILE))?,
+            peaks: ArrowWriter::try_new(peaks, peaks_schema(), Some(props))
+                .map_err(table_error(PEAKS_FILE))?,
             features: None,
         })
     }
@@ -373,11 +392,10 @@ impl<W: Write + Send> TableWriters<W> {
     pub fn with_features(spectra: W, peaks: W, features: W, params_json: &str) -> Result<Self> {
         let mut writers = TableWriters::new(spectra, peaks, params_json)?;
         let props = writer_properties(params_json);
-        writers.features = Some(ArrowWriter::try_new(
-            features,
-            features_schema(),
-            Some(props),
-        )?);
+        writers.features = Some(
+            ArrowWriter::try_new(features, features_schema(), Some(props))
+                .map_err(table_error(FEATURES_FILE))?,
+        );
         Ok(writers)
     }
 
@@ -386,10 +404,16 @@ impl<W: Write + Send> TableWriters<W> {
         if spectra.is_empty() {
             return Ok(());
         }
-        self.spectra.write(&spectra_batch(spectra)?)?;
-        self.peaks.write(&peaks_batch(spectra)?)?;
+        self.spectra
+            .write(&spectra_batch(spectra)?)
+            .map_err(table_error(SPECTRA_FILE))?;
+        self.peaks
+            .write(&peaks_batch(spectra)?)
+            .map_err(table_error(PEAKS_FILE))?;
         if let Some(features) = &mut self.features {
-            features.write(&features_batch(spectra)?)?;
+            features
+                .write(&features_batch(spectra)?)
+                .map_err(table_error(FEATURES_FILE))?;
         }
         Ok(())
     }
@@ -404,12 +428,14 @@ impl<W: Write + Send> TableWriters<W> {
     /// Finishes every file and returns the sinks: spectra, peaks and, if started, features.
     pub fn finish_all(self) -> Result<(W, W, Option<W>)> {
         let features = match self.features {
-            Some(writer) => Some(writer.into_inner()?),
+            Some(writer) => Some(writer.into_inner().map_err(table_error(FEATURES_FILE))?),
             None => None,
         };
         Ok((
-            self.spectra.into_inner()?,
-            self.peaks.into_inner()?,
+            self.spectra
+                .into_inner()
+                .map_err(table_error(SPECTRA_FILE))?,
+            self.peaks.into_inner().map_err(table_error(PEAKS_FILE))?,
             features,
         ))
     }

@@ -47,3 +47,55 @@ fn abandoned_staging_of_dead_processes_is_removed_and_live_ones_kept() {
         [".other.partial-4294967295", ".res.partial-1", "res"]
     );
 }
+
+/// A sink that accepts `room` bytes, then fails as a lost connection would.
+struct FailingSink {
+    room: usize,
+}
+
+impl std::io::Write for FailingSink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if buf.len() > self.room {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::ConnectionReset,
+                "upload connection lost",
+            ));
+        }
+        self.room -= buf.len();
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn a_failing_table_sink_is_a_write_error_naming_the_table() {
+    use mzforge::output::{TableWriters, PEAKS_FILE};
+    use mzforge::{Error, Pipeline, PipelineParams};
+
+    let mut processed = Vec::new();
+    Pipeline::new(PipelineParams::default())
+        .unwrap()
+        .run_path(&crate::common::fixture("sim_profile.mzML"), &mut |batch| {
+            processed.extend_from_slice(batch);
+            Ok(())
+        })
+        .unwrap();
+    let roomy = || FailingSink { room: usize::MAX };
+    let mut writers =
+        TableWriters::with_features(roomy(), FailingSink { room: 100 }, roomy(), "{}").unwrap();
+    // Parquet buffers rows; the peaks sink fails when its row group and footer are written.
+    let error = writers
+        .write(&processed)
+        .and_then(|()| writers.finish_all().map(|_| ()))
+        .unwrap_err();
+    match &error {
+        Error::Write { path, source } => {
+            assert_eq!(path.to_str(), Some(PEAKS_FILE), "{error}");
+            assert_eq!(source.kind(), std::io::ErrorKind::ConnectionReset);
+        }
+        other => panic!("expected a write error, got {other:?}"),
+    }
+}
