@@ -1370,3 +1370,132 @@ fn faulty_connections_retry_or_fail_cleanly_and_reruns_converge() {
         );
     }
 }
+
+// ---- sustained load --------------------------------------------------------------------------
+
+/// Resident set size of a live process, from `/proc/<pid>/status`, in KiB.
+fn rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// One `mzforge run` process over many inputs, s3 → s3 on loopback: memory stays flat from
+/// input to input (what the first inputs needed is enough for the last ones), and every input
+/// gets its whole result, identical to the others' (the inputs are copies of one file).
+/// `MZFORGE_SUSTAINED_INPUTS` sets how many (default 16).
+#[test]
+fn sustained_s3_runs_keep_memory_flat_and_lose_nothing() {
+    let Some(bsa) = shared("runs/BSA1.mzML") else {
+        return;
+    };
+    let Some(moto) = moto() else { return };
+    let inputs: usize = std::env::var("MZFORGE_SUSTAINED_INPUTS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(16);
+    moto.bucket("inputs");
+    moto.bucket("outputs");
+    let body = std::fs::read(&bsa).unwrap();
+    for i in 0..inputs {
+        moto.put("inputs", &format!("many/BSA1_{i:03}.mzML"), &body);
+    }
+
+    let mut command = Command::new(env!("CARGO_BIN_EXE_mzforge"));
+    command
+        .args([
+            "run",
+            "s3://inputs/many/",
+            "--out",
+            "s3://outputs/many/",
+            "-q",
+            "--json",
+        ])
+        .env_remove("AWS_PROFILE")
+        .envs(moto.env())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let started = Instant::now();
+    let mut child = command.spawn().expect("run mzforge");
+    let pid = child.id();
+    let (done_tx, done_rx) = mpsc::channel::<()>();
+    let sampler = std::thread::spawn(move || {
+        let mut samples = Vec::new();
+        while done_rx.try_recv().is_err() {
+            if let Some(kib) = rss_kib(pid) {
+                samples.push((started.elapsed(), kib));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        samples
+    });
+    let mut stdout = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut stdout)
+        .unwrap();
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    let status = child.wait().unwrap();
+    let elapsed = started.elapsed();
+    done_tx.send(()).unwrap();
+    let samples = sampler.join().unwrap();
+    assert!(status.success(), "{stderr}");
+
+    // Nothing lost: one "ok" line and one complete result per input, all equal.
+    let done: Vec<Value> = stdout
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(done.len(), inputs, "{stdout}");
+    assert!(done.iter().all(|d| d["status"] == "ok"), "{stdout}");
+    let first = tables_at(&moto, "outputs", "many/BSA1_000/");
+    assert_eq!(first.len(), 3);
+    for i in 0..inputs {
+        let prefix = format!("many/BSA1_{i:03}/");
+        assert!(
+            moto.get("outputs", &format!("{prefix}manifest.json"))
+                .is_some(),
+            "{prefix}"
+        );
+        assert_eq!(tables_at(&moto, "outputs", &prefix), first, "{prefix}");
+    }
+
+    // Flat memory: the last half of the run needs no more than the first quarter did.
+    assert!(samples.len() >= 8, "{} RSS samples", samples.len());
+    let peak_in = |from: f64, to: f64| {
+        samples
+            .iter()
+            .filter(|(t, _)| {
+                let at = t.as_secs_f64() / elapsed.as_secs_f64();
+                at >= from && at < to
+            })
+            .map(|&(_, kib)| kib)
+            .max()
+            .unwrap_or(0)
+    };
+    let (early, late) = (peak_in(0.0, 0.25), peak_in(0.5, 1.0));
+    let peak = samples.iter().map(|&(_, kib)| kib).max().unwrap_or(0);
+    eprintln!(
+        "sustained: {inputs} inputs of {} MB s3 -> s3 in {:.1} s; RSS peak first quarter {} MiB, \
+         last half {} MiB, whole run {} MiB, {} samples",
+        body.len() / 1_000_000,
+        elapsed.as_secs_f64(),
+        early / 1024,
+        late / 1024,
+        peak / 1024,
+        samples.len()
+    );
+    assert!(
+        late <= early + early / 5,
+        "memory grew: {early} KiB in the first quarter, {late} KiB in the last half"
+    );
+}
