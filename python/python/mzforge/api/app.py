@@ -18,15 +18,17 @@ from fastapi.responses import FileResponse, JSONResponse
 from starlette.background import BackgroundTask
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field, field_validator
-from sqlalchemy import func, select, text
+from sqlalchemy import exc as sa_exc, func, select, text
 from sqlalchemy.orm import Session
 
 import mzforge
 
 from . import layout, params as params_mod, plotting, results
 from .auth import create_user, new_token, user_for_token
-from .db import TERMINAL, Analysis, Upload, User, make_engine, make_sessionmaker, migrate, utcnow
+from .db import (TERMINAL, Analysis, Upload, User, database_unavailable, make_engine, make_sessionmaker,
+                 migrate, utcnow)
 from .executors import make_executor
+from .orphans import OrphanSweeper
 from .settings import Settings
 from .storage import make_storage
 from .uploads import UploadRejected, receive_upload
@@ -177,7 +179,12 @@ class InflightLimit:
 
 # ---- the app -------------------------------------------------------------------------------------
 
-ERRORS = {401: {"description": "missing or unknown token"}, 404: {"description": "not found"}}
+ERRORS = {401: {"description": "missing or unknown token"}, 404: {"description": "not found"},
+          503: {"description": "the database is unavailable; retry after Retry-After seconds"}}
+
+# Seconds a client is asked to wait when the database is away (a restart or failover takes
+# seconds; pooled connections are re-tested and replaced on the next request).
+RETRY_AFTER_SECONDS = 5
 
 
 def create_app(settings: Settings | None = None, *, run_migrations: bool = True) -> FastAPI:
@@ -187,16 +194,20 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if run_migrations:
             await run_in_threadpool(migrate, settings.database_url)
-        engine = make_engine(settings.database_url, pool_size=settings.max_inflight)
+        engine = make_engine(settings.database_url, pool_size=settings.max_inflight,
+                             connect_timeout_seconds=settings.db_connect_timeout_seconds)
         app.state.engine = engine
         app.state.sessions = make_sessionmaker(engine)
         app.state.storage = make_storage(settings)
+        app.state.orphans = OrphanSweeper(app.state.sessions, app.state.storage)
+        app.state.orphans.start()
         app.state.executor = make_executor(settings, app.state.sessions, app.state.storage)
         app.state.executor.start()
         try:
             yield
         finally:
             app.state.executor.stop()
+            app.state.orphans.stop()
             engine.dispose()
 
     app = FastAPI(
@@ -207,11 +218,36 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
     )
     app.state.settings = settings
     app.add_middleware(InflightLimit, limit=settings.max_inflight)
+
+    async def database_away(request: Request, exc: Exception) -> Response:
+        # A lost or refused connection (or a pool that stayed full for its timeout): the request
+        # did nothing durable (its transaction is rolled back, or its COMMIT is in doubt and the
+        # write is whole either way); it may be retried. The classes are db.database_unavailable's.
+        log.warning("%s %s: the database is unavailable: %s", request.method, request.url.path,
+                    str(exc).splitlines()[0])
+        return JSONResponse({"detail": "the database is unavailable; retry shortly"}, status_code=503,
+                            headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+
+    for exc_class in (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError):
+        app.add_exception_handler(exc_class, database_away)
     bearer = HTTPBearer(auto_error=False)
 
     def session(request: Request) -> Iterator[Session]:
-        with request.app.state.sessions() as s:
+        s = request.app.state.sessions()
+        try:
             yield s
+        finally:
+            # Closing rolls back what the request left open; runs after the answer was sent. A
+            # connection lost by then has nothing to roll back (the server discards the
+            # transaction), and raising here would make the server drop the client's
+            # keep-alive connection, failing its next request.
+            try:
+                s.close()
+            except Exception as e:
+                if not database_unavailable(e):
+                    raise
+                log.warning("%s %s: the database connection was lost after the answer: %s",
+                            request.method, request.url.path, str(e).splitlines()[0])
 
     Db = Annotated[Session, Depends(session)]
 
@@ -329,11 +365,23 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
                 os.unlink(got.path)
 
         def record() -> dict[str, Any]:
+            # Stored, then recorded: a row never names a missing file. If the INSERT fails the
+            # file goes at once; if the COMMIT fails it may have happened, and the sweeper
+            # decides once the database answers (orphans.py).
             with st.sessions() as s:
                 u = Upload(user_id=user.id, filename=got.filename, size=got.size, sha256=got.sha256,
                            format=got.format, storage_key=key)
                 s.add(u)
-                s.commit()
+                try:
+                    s.flush()
+                except Exception:
+                    st.storage.delete("uploads", key)
+                    raise
+                try:
+                    s.commit()
+                except Exception:
+                    st.orphans.note(key)
+                    raise
                 return upload_out(u)
 
         return await run_in_threadpool(record)
@@ -358,9 +406,21 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
             if u.id in a.upload_ids]
         if busy:
             raise HTTPException(409, f"upload {u.id} is used by unfinished analysis {busy[0]}")
-        request.app.state.storage.delete("uploads", u.storage_key)
+        # The row first, then the file: a failed COMMIT leaves the upload whole (or, if it
+        # happened after all, its file to the sweeper), never a row without its file.
+        key, st = u.storage_key, request.app.state
         s.delete(u)
-        s.commit()
+        s.flush()
+        try:
+            s.commit()
+        except Exception:
+            st.orphans.note(key)
+            raise
+        try:
+            st.storage.delete("uploads", key)
+        except Exception:  # noqa: BLE001 - the upload is gone; the sweeper retries the file
+            log.warning("deleting stored upload %s failed; retried later", key, exc_info=True)
+            st.orphans.note(key)
         return Response(status_code=204)
 
     # ---- analyses ----

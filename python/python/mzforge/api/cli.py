@@ -52,7 +52,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     from .auth import create_user, new_token
 
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.database_url,
+                         connect_timeout_seconds=settings.db_connect_timeout_seconds)
     with make_sessionmaker(engine)() as s:
         if command == "create-user":
             try:

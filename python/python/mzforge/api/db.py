@@ -20,6 +20,7 @@ from sqlalchemy import (
     create_engine,
     event,
 )
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, sessionmaker
 
@@ -88,9 +89,13 @@ class Analysis(Base):
     summary: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
 
 
-def make_engine(url: str, pool_size: int = 32) -> Engine:
+def make_engine(url: str, pool_size: int = 32, connect_timeout_seconds: int = 10) -> Engine:
     """An engine whose pool has room for ``pool_size`` requests in flight (the app's
-    concurrency limit) plus headroom for the dispatcher, uploads and probes."""
+    concurrency limit) plus headroom for the dispatcher, uploads and probes. On PostgreSQL a
+    pooled connection is tested before use (a database that restarted or failed over is noticed
+    there, not by the request), and a new connection gives up after ``connect_timeout_seconds``
+    (at least 2, libpq's minimum; psycopg's own default is 130 s, long enough to look like a hang
+    when the server accepts and never answers)."""
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
@@ -107,7 +112,16 @@ def make_engine(url: str, pool_size: int = 32) -> Engine:
             cur.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=pool_size, max_overflow=10)
+    return create_engine(url, pool_pre_ping=True, pool_size=pool_size, max_overflow=10,
+                         connect_args={"connect_timeout": max(2, connect_timeout_seconds)})
+
+
+def database_unavailable(e: BaseException) -> bool:
+    """Whether ``e`` means the database could not be reached or the connection was lost (the
+    request may be retried), as opposed to a statement the database refused."""
+    if isinstance(e, (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError)):
+        return True
+    return isinstance(e, sa_exc.DBAPIError) and e.connection_invalidated
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker:

@@ -39,6 +39,7 @@ class Settings:
     worker_threads: int = 1
     reconcile_seconds: float = 2.0
     max_inflight: int = 32
+    db_connect_timeout_seconds: int = 10
     env: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -80,6 +81,7 @@ class Settings:
             worker_threads=max(0, _int(env, "MZFORGE_WORKER_THREADS", 1)),
             reconcile_seconds=float(env.get("MZFORGE_RECONCILE_SECONDS") or 2.0),
             max_inflight=max(1, _int(env, "MZFORGE_MAX_INFLIGHT", 32)),
+            db_connect_timeout_seconds=max(2, _int(env, "MZFORGE_DB_CONNECT_TIMEOUT", 10)),
             env=env,
         )
 

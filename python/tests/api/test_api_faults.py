@@ -1,0 +1,260 @@
+"""Faults between the API and its database: a live ``mzforge-api serve`` (and its workers) on
+PostgreSQL reached through ``faultproxy.FaultProxy``, which cuts, stalls or delays the
+connections, or cuts at one exact statement of a request.
+
+While the database is away every request that needs it gets 503 with a JSON ``detail`` naming the
+database and a ``Retry-After``, within the client's timeout; ``/readyz`` is 503, ``/healthz`` 200.
+Nothing is half-written: after each cut the database and the storage folder are compared (every
+upload row has its file, every stored file its row; an analysis row is complete or absent).
+Once the proxy restores connections the same server process serves again and the retried
+request succeeds."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import Engine
+
+from apitest import Server, live_server, shared
+from faultproxy import FaultProxy
+
+TIMEOUT = 60  # seconds: a request not answered by then has hung
+
+
+@dataclass
+class Faulty:
+    srv: Server
+    c: httpx.Client
+    proxy: FaultProxy
+    db: Engine  # straight to PostgreSQL, not through the proxy
+    data: Path
+    hold: Path
+
+    def sql(self, query: str, **params: object) -> list:
+        with self.db.connect() as conn:
+            return list(conn.execute(text(query), params))
+
+    def stored_uploads(self) -> set[str]:
+        root = self.data / "storage" / "uploads"
+        return {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()}
+
+    def recorded_uploads(self) -> set[str]:
+        return {r[0] for r in self.sql("SELECT storage_key FROM uploads")}
+
+    def staged(self) -> list[Path]:
+        tmp = self.data / "tmp"
+        return list(tmp.iterdir()) if tmp.exists() else []
+
+    def assert_unavailable(self, r: httpx.Response) -> None:
+        assert r.status_code == 503, (r.status_code, r.text)
+        assert "database" in r.json()["detail"], r.text
+        assert int(r.headers["retry-after"]) > 0
+
+    def wait_ready(self) -> None:
+        for _ in range(300):
+            if self.c.get("/readyz").status_code == 200:
+                return
+            time.sleep(0.1)
+        raise AssertionError(f"not ready again: {self.c.get('/readyz').text}")
+
+    def wait_until(self, check, what: str, seconds: float = 60) -> None:  # noqa: ANN001
+        deadline = time.monotonic() + seconds
+        while not check():
+            if time.monotonic() > deadline:
+                raise AssertionError(what)
+            time.sleep(0.1)
+
+    def upload(self, name: str = "three_test_scans.mzML") -> httpx.Response:
+        with open(shared(f"profile/{name}"), "rb") as f:
+            return self.c.post("/v1/uploads", files={"file": (name, f)})
+
+    def analysis(self, aid: int, until: tuple[str, ...]) -> dict:
+        for _ in range(1200):
+            a = self.c.get(f"/v1/analyses/{aid}").json()
+            if a["status"] in until:
+                return a
+            time.sleep(0.1)
+        raise AssertionError(a)
+
+    def worker_pid(self, aid: int) -> int:
+        for _ in range(300):
+            runner = self.sql("SELECT runner FROM analyses WHERE id=:i", i=aid)[0][0]
+            if runner and runner.split(" pid ")[-1].isdigit():
+                return int(runner.split(" pid ")[-1])
+            time.sleep(0.05)
+        raise AssertionError(runner)
+
+
+@pytest.fixture
+def faulty(postgres, tmp_path: Path) -> Iterator[Faulty]:
+    direct = postgres.new_database()
+    hold = tmp_path / "hold"
+    with FaultProxy("127.0.0.1", postgres.port) as proxy:
+        env = {"MZFORGE_DATA_DIR": str(tmp_path / "data"), "DATABASE_URL": proxy.url(direct),
+               "MZFORGE_WORKERS": "1", "MZFORGE_WORKER_HOLD_FILE": str(hold),
+               "MZFORGE_DB_CONNECT_TIMEOUT": "2"}
+        db = create_engine(direct)
+        try:
+            with live_server(env) as srv, httpx.Client(base_url=srv.url, headers=srv.h(),
+                                                       timeout=TIMEOUT) as c:
+                yield Faulty(srv, c, proxy, db, tmp_path / "data", hold)
+                assert srv.proc.poll() is None, "the server process died"
+        finally:
+            db.dispose()
+
+
+def test_cut_mid_request_then_recovery(faulty: Faulty) -> None:
+    f = faulty
+    from mzforge.api.auth import hash_token
+
+    assert f.c.get("/v1/me").status_code == 200
+    # Latency alone is not an error.
+    f.proxy.delay(0.05)
+    assert f.c.get("/v1/uploads").status_code == 200
+    f.proxy.delay(0)
+    # Lost after the answer was sent (at the ROLLBACK that closes the request's session): the
+    # answer stands, and the next request on the same keep-alive connection is answered too.
+    fired = f.proxy.cut_at(b"ROLLBACK", after=b"FROM uploads")
+    assert f.c.get("/v1/uploads").status_code == 200
+    assert fired.wait(10)
+    f.assert_unavailable(f.c.get("/v1/me"))
+    f.proxy.restore()
+    f.wait_ready()
+    # The next request loses its connection at the token lookup (its parameter is on the wire
+    # whether the statement is prepared or not).
+    fired = f.proxy.cut_at(hash_token(f.srv.tokens["alice"]).encode())
+    r = f.c.get("/v1/uploads")
+    assert fired.is_set()
+    f.assert_unavailable(r)
+    # While the database is away: every route that needs it is 503, the probes say so.
+    f.assert_unavailable(f.c.get("/v1/me"))
+    f.assert_unavailable(f.c.post("/v1/analyses", json={"upload_ids": [1]}))
+    r = f.c.get("/readyz")
+    assert r.status_code == 503 and "database" in r.json()["problems"], r.text
+    assert "storage" not in r.json()["problems"]
+    assert f.c.get("/healthz").json() == {"status": "ok"}
+    assert f.c.get("/v1/parameters").status_code == 200  # needs no database
+    assert f.proxy.refused > 0
+    f.proxy.restore()
+    f.wait_ready()
+    # The same process serves again; the retried request succeeds.
+    r = f.c.get("/v1/uploads")
+    assert r.status_code == 200 and r.json()["total"] == 0
+    assert f.srv.proc.poll() is None
+
+
+def test_stalled_database_is_bounded(faulty: Faulty) -> None:
+    """A server that accepts connections and never answers: requests fail after the connect
+    timeout (MZFORGE_DB_CONNECT_TIMEOUT, 2 s here) instead of hanging."""
+    f = faulty
+    f.proxy.cut()
+    f.proxy.stall()
+    f.assert_unavailable(f.c.get("/v1/me"))
+    r = f.c.get("/readyz")
+    assert r.status_code == 503 and "database" in r.json()["problems"], r.text
+    f.proxy.restore()
+    f.wait_ready()
+    assert f.c.get("/v1/me").status_code == 200
+
+
+def test_upload_cut_leaves_all_or_nothing(faulty: Faulty) -> None:
+    f = faulty
+    data = shared("profile/three_test_scans.mzML").read_bytes()
+    boundary = "b0undary"
+    head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; "
+            f"filename=\"three_test_scans.mzML\"\r\n\r\n").encode()
+    tail = f"\r\n--{boundary}--\r\n".encode()
+
+    def body() -> Iterator[bytes]:
+        # Half the file, then (once the server has begun staging it, so past authentication)
+        # the database goes away while the rest streams in.
+        yield head + data[:128 * 1024]
+        f.wait_until(lambda: f.staged(), "the upload was not staged", 30)
+        f.proxy.cut()
+        yield data[128 * 1024:] + tail
+
+    r = f.c.post("/v1/uploads", content=body(),
+                 headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    f.assert_unavailable(r)
+    # Nothing kept: no staged file, no stored file (the row was never written).
+    assert f.staged() == [] and f.stored_uploads() == set()
+    f.proxy.restore()
+    f.wait_ready()
+    assert f.recorded_uploads() == set()
+
+    # The connection lost at COMMIT, the COMMIT not delivered (nothing committed) or delivered
+    # (committed, the answer lost): in both cases the client gets 503, and once the database is
+    # back the stored files are exactly the recorded ones.
+    for deliver, expect in ((False, 0), (True, 1)):
+        before = f.recorded_uploads()
+        fired = f.proxy.cut_at(b"COMMIT", after=b"INSERT INTO uploads", deliver=deliver)
+        f.assert_unavailable(f.upload())
+        assert fired.is_set()
+        f.proxy.restore()
+        f.wait_ready()
+        f.wait_until(lambda: f.stored_uploads() == f.recorded_uploads(),
+                     f"stored {f.stored_uploads()} != recorded {f.recorded_uploads()}")
+        assert len(f.recorded_uploads() - before) == expect, (deliver, f.recorded_uploads(), before)
+        assert f.staged() == []
+
+    # And a plain retry works.
+    r = f.upload()
+    assert r.status_code == 201, r.text
+    assert f.stored_uploads() == f.recorded_uploads()
+    assert f.c.get("/v1/uploads").json()["total"] == 2
+
+
+def test_delete_upload_cut_keeps_row_and_file_together(faulty: Faulty) -> None:
+    f = faulty
+    ids = [f.upload().json()["id"] for _ in range(2)]
+    for up, deliver in zip(ids, (False, True)):
+        fired = f.proxy.cut_at(b"COMMIT", after=b"DELETE FROM uploads", deliver=deliver)
+        f.assert_unavailable(f.c.delete(f"/v1/uploads/{up}"))
+        assert fired.is_set()
+        f.proxy.restore()
+        f.wait_ready()
+        f.wait_until(lambda: f.stored_uploads() == f.recorded_uploads(),
+                     f"stored {f.stored_uploads()} != recorded {f.recorded_uploads()}")
+        still = f.c.get(f"/v1/uploads/{up}").status_code
+        # Not delivered: the upload is still there, whole; delivered: gone, file and all.
+        assert still == (404 if deliver else 200), (deliver, still)
+    assert f.c.delete(f"/v1/uploads/{ids[0]}").status_code == 204
+    assert f.stored_uploads() == f.recorded_uploads() == set()
+
+
+@pytest.mark.parametrize("where", ["insert", "commit", "commit-delivered"])
+def test_create_analysis_cut(faulty: Faulty, where: str) -> None:
+    f = faulty
+    up = f.upload().json()["id"]
+    key = f.recorded_uploads().pop()
+    pattern, after, deliver = {
+        "insert": (b"INSERT INTO analyses", None, False),
+        "commit": (b"COMMIT", b"INSERT INTO analyses", False),
+        "commit-delivered": (b"COMMIT", b"INSERT INTO analyses", True),
+    }[where]
+    fired = f.proxy.cut_at(pattern, after=after, deliver=deliver)
+    f.assert_unavailable(f.c.post("/v1/analyses", json={"upload_ids": [up], "name": "cut"}))
+    assert fired.is_set()
+    f.proxy.restore()
+    f.wait_ready()
+    rows = f.sql("SELECT id, run_id, upload_ids, inputs FROM analyses")
+    if deliver:
+        # Committed though its client got 503: a whole analysis, which runs.
+        [(aid, run_id, upload_ids, inputs)] = rows
+        assert upload_ids == [up] and [i["key"] for i in inputs] == [key]
+        assert not run_id.startswith("pending-")
+    else:
+        assert rows == []
+        r = f.c.post("/v1/analyses", json={"upload_ids": [up], "name": "cut"})  # the retry
+        assert r.status_code == 201, r.text
+        aid = r.json()["id"]
+    f.hold.unlink(missing_ok=True)
+    a = f.analysis(aid, ("succeeded", "failed"))
+    assert a["status"] == "succeeded", a
+    assert f.c.get("/v1/analyses").json()["total"] == 1
