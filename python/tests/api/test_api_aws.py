@@ -196,6 +196,35 @@ def test_step_functions_executions(sfn_env: dict, tmp_path: Path) -> None:
         assert gone["status"] == "failed" and "aborted" in gone["error"], gone
 
 
+def test_step_functions_start_lost(sfn_env: dict, postgres) -> None:
+    """The analysis row committed, the answer lost (the connection cut by faultproxy at that
+    COMMIT): the client gets 503 and no execution was started; the analysis is started when it
+    is next read, never left queued, and can be cancelled."""
+    from faultproxy import FaultProxy
+
+    sfn = boto3.client("stepfunctions")
+    arn = sfn_env["MZFORGE_STATE_MACHINE_ARN"]
+    with FaultProxy("127.0.0.1", postgres.port) as proxy:
+        env = {**sfn_env, "DATABASE_URL": proxy.url(sfn_env["DATABASE_URL"])}
+        with api_client(env) as api:
+            up = api.upload(shared("mgf/small.mgf")).json()["id"]
+            fired = proxy.cut_at(b"COMMIT", after=b"INSERT INTO analyses", deliver=True)
+            r = api.analyse([up])
+            assert r.status_code == 503 and "database" in r.json()["detail"], r.text
+            assert fired.is_set()
+            assert sfn.list_executions(stateMachineArn=arn)["executions"] == []
+            proxy.restore()
+            [a] = api.client.get("/v1/analyses", headers=api.h()).json()["items"]
+            assert a["status"] == "running", a
+            [ex] = sfn.list_executions(stateMachineArn=arn)["executions"]
+            assert ex["name"].startswith(f"test-{a['id']}-")
+            assert api.client.get(f"/v1/analyses/{a['id']}", headers=api.h()).json()["status"] == "running"
+            r = api.client.delete(f"/v1/analyses/{a['id']}", headers=api.h())
+            assert r.status_code == 200 and r.json()["status"] == "cancelled"
+            assert sfn.describe_execution(executionArn=ex["executionArn"])["status"] == "ABORTED"
+            assert len(sfn.list_executions(stateMachineArn=arn)["executions"]) == 1
+
+
 def test_database_url_from_the_rds_secret(aws: dict) -> None:
     """In EKS the API gets MZFORGE_DATABASE_SECRET_ARN (the RDS secret), not a DATABASE_URL."""
     from mzforge.api.settings import Settings

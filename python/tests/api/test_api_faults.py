@@ -11,6 +11,8 @@ request succeeds."""
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -258,3 +260,51 @@ def test_create_analysis_cut(faulty: Faulty, where: str) -> None:
     a = f.analysis(aid, ("succeeded", "failed"))
     assert a["status"] == "succeeded", a
     assert f.c.get("/v1/analyses").json()["total"] == 1
+
+
+def test_workers_across_an_outage(faulty: Faulty) -> None:
+    """A worker killed while the database is away is failed once it is back (not left
+    `running`); one that loses the connection at the COMMIT of its outcome (delivered or not)
+    records it once the database is back, results kept."""
+    f = faulty
+    f.hold.touch()
+    up = f.upload().json()["id"]
+    doomed = f.c.post("/v1/analyses", json={"upload_ids": [up]}).json()["id"]
+    f.analysis(doomed, ("running",))
+    pid = f.worker_pid(doomed)
+    f.proxy.cut()
+    os.kill(pid, signal.SIGKILL)
+    time.sleep(1.0)  # the dispatcher notices the dead worker while the database is away
+    f.proxy.restore()
+    a = f.analysis(doomed, ("failed", "succeeded"))
+    assert a["status"] == "failed" and a["error"] == "the analysis worker was killed by SIGKILL", a
+    f.hold.unlink()
+
+    for deliver in (False, True):
+        fired = f.proxy.cut_at(b"COMMIT", after=b"finished_at=", deliver=deliver)
+        aid = f.c.post("/v1/analyses", json={"upload_ids": [up]}).json()["id"]
+        assert fired.wait(120), "the worker did not record its outcome"
+        time.sleep(1.0)  # it retries while the database is away
+        f.proxy.restore()
+        a = f.analysis(aid, ("failed", "succeeded"))
+        assert a["status"] == "succeeded", (deliver, a)
+        assert f.c.get(f"/v1/analyses/{aid}/results/peaks").json()["total"] > 0
+
+
+def test_dispatcher_claim_lost(faulty: Faulty) -> None:
+    """The dispatcher's claim of a queued analysis committed, its answer lost: the analysis is
+    not left `running` without a worker; it is queued again and runs."""
+    f = faulty
+    f.hold.touch()
+    up = f.upload().json()["id"]
+    first = f.c.post("/v1/analyses", json={"upload_ids": [up]}).json()["id"]
+    f.analysis(first, ("running",))
+    second = f.c.post("/v1/analyses", json={"upload_ids": [up]}).json()["id"]  # waits for the slot
+    # The claim is the one statement that sets started_at.
+    fired = f.proxy.cut_at(b"COMMIT", after=b"started_at=", deliver=True)
+    f.hold.unlink()
+    assert fired.wait(120)
+    f.proxy.restore()
+    for aid in (first, second):
+        a = f.analysis(aid, ("failed", "succeeded"))
+        assert a["status"] == "succeeded", a

@@ -5,13 +5,16 @@ the database (atomically, so several server processes can share one database) an
 its own process (``python -m mzforge.api.worker ID``), at most ``MZFORGE_WORKERS`` at a time. The
 worker records its outcome itself; when a worker dies without doing so (a signal, out of memory),
 the dispatcher marks the analysis failed with the exit status. Cancelling kills the process.
+While the database is away the dispatcher keeps its dead workers until their outcome is recorded,
+and a claim whose COMMIT failed is put back in the queue if it happened.
 
 ``StepFunctionsExecutor`` (AWS mode): writes the analysis request (``requests/<analysisId>.json``
 in the uploads bucket, schema ``batch-runner/schemas/request.json``) and starts the state machine
 with ``{analysisId, request: {bucket, key}}`` under the execution name ``analysisId`` (the
 bucket's trigger Lambda would start the same execution; the name makes the second start a no-op).
 Status is reconciled from the results bucket (``summary.json`` / ``failure.json``) and
-``DescribeExecution``.
+``DescribeExecution``; an analysis recorded but with no start recorded (the database connection
+was lost in between) is started when it is next read.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import socket
 import subprocess
 import sys
 import threading
+import uuid
 from datetime import timedelta
 from typing import Any
 
@@ -32,7 +36,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from . import layout
 from .layout import summary_for_api
-from .db import TERMINAL, Analysis, utcnow
+from .db import TERMINAL, Analysis, database_unavailable, utcnow
 from .params import engine_params_json
 from .settings import Settings
 from .storage import Storage
@@ -77,6 +81,10 @@ class LocalExecutor(Executor):
         self.stopping = threading.Event()
         self.thread: threading.Thread | None = None
         self.host = socket.gethostname()
+        # Marks this process's claims until the worker's pid is recorded.
+        self.claim_mark = f"{self.host} pid ? {uuid.uuid4().hex[:12]}"
+        self.claims_in_doubt = False
+        self.database_away = False
 
     def start(self) -> None:
         self._recover_orphans()
@@ -124,16 +132,23 @@ class LocalExecutor(Executor):
             try:
                 self._reap()
                 self._dispatch()
-            except Exception:  # noqa: BLE001 - keep dispatching (a database hiccup)
-                log.exception("dispatcher")
+            except Exception as e:  # noqa: BLE001 - keep dispatching
+                if not database_unavailable(e):
+                    log.exception("dispatcher")
+                elif not self.database_away:  # said once per outage, not five times a second
+                    self.database_away = True
+                    log.warning("dispatcher: the database is unavailable (%s); retrying",
+                                str(e).splitlines()[0])
+            else:
+                if self.database_away:
+                    self.database_away = False
+                    log.warning("dispatcher: the database is back")
             self.wake.wait(0.2)
             self.wake.clear()
 
     def _reap(self) -> None:
         with self.lock:
             done = {aid: p for aid, p in self.running.items() if p.poll() is not None}
-            for aid in done:
-                del self.running[aid]
         for aid, proc in done.items():
             with self.sessions() as s:
                 res = s.execute(
@@ -148,8 +163,27 @@ class LocalExecutor(Executor):
                     # Whatever the dead worker wrote is not a result.
                     self.storage.delete_prefix("results", layout.results_prefix(a.run_id))
                     self.storage.delete("results", layout.summary_key(a.run_id))
+            # Forgotten only once its outcome is recorded: with the database away the next
+            # round tries again (the analysis is never left `running` with no worker).
+            with self.lock:
+                self.running.pop(aid, None)
+
+    def _requeue_lost_claims(self) -> None:
+        """A claim whose COMMIT failed may have happened: such analyses are `running` under this
+        process's mark with no worker. They go back to the queue."""
+        with self.sessions() as s:
+            with self.lock:
+                mine = list(self.running)
+            s.execute(update(Analysis)
+                      .where(Analysis.status == "running", Analysis.runner == self.claim_mark,
+                             Analysis.id.not_in(mine))
+                      .values(status="queued", started_at=None, runner=None))
+            s.commit()
+        self.claims_in_doubt = False
 
     def _dispatch(self) -> None:
+        if self.claims_in_doubt:
+            self._requeue_lost_claims()
         free = self.settings.workers - len(self.running)
         if free <= 0:
             return
@@ -162,8 +196,12 @@ class LocalExecutor(Executor):
                 claimed = s.execute(update(Analysis)
                                     .where(Analysis.id == aid, Analysis.status == "queued")
                                     .values(status="running", started_at=utcnow(),
-                                            runner=f"{self.host} pid ?"))
-                s.commit()
+                                            runner=self.claim_mark))
+                try:
+                    s.commit()
+                except Exception:
+                    self.claims_in_doubt = True
+                    raise
                 if not claimed.rowcount:
                     continue  # another server process took it, or it was cancelled
                 env = {**os.environ, **self.settings.env}
@@ -203,6 +241,13 @@ class StepFunctionsExecutor(Executor):
         return arn.replace(":stateMachine:", ":execution:", 1) + f":{run_id}"
 
     def submit(self, session: Session, analysis: Analysis) -> None:
+        analysis.runner = self._start(analysis)
+        analysis.status = "running"
+        analysis.started_at = utcnow()
+
+    def _start(self, analysis: Analysis) -> str:
+        """Writes the request and starts the execution (named by the analysisId, so starting
+        it again is a no-op); returns the execution's ARN."""
         request = {
             "inputs": [i["key"] for i in analysis.inputs],
             "params": engine_params_json(analysis.params),
@@ -220,16 +265,15 @@ class StepFunctionsExecutor(Executor):
             arn = out["executionArn"]
         except self.sfn.exceptions.ExecutionAlreadyExists:
             arn = self.execution_arn(analysis.run_id)
-        analysis.status = "running"
-        analysis.started_at = utcnow()
-        analysis.runner = arn
+        return arn
 
     def cancel(self, analysis: Analysis) -> None:
-        if analysis.runner:
-            try:
-                self.sfn.stop_execution(executionArn=analysis.runner, cause="cancelled through the API")
-            except Exception:  # noqa: BLE001 - already finished or unknown: the status says cancelled
-                log.warning("stop_execution %s failed", analysis.runner, exc_info=True)
+        # No runner: the start may have happened without being recorded; its ARN is known.
+        arn = analysis.runner or self.execution_arn(analysis.run_id)
+        try:
+            self.sfn.stop_execution(executionArn=arn, cause="cancelled through the API")
+        except Exception:  # noqa: BLE001 - already finished or unknown: the status says cancelled
+            log.warning("stop_execution %s failed", arn, exc_info=True)
 
     def reconcile(self, session: Session, analysis: Analysis) -> None:
         if analysis.status in TERMINAL:
@@ -239,6 +283,16 @@ class StepFunctionsExecutor(Executor):
         if checked is not None and checked.tzinfo is None:
             checked = checked.replace(tzinfo=now.tzinfo)
         if checked and now - checked < timedelta(seconds=self.settings.reconcile_seconds):
+            return
+        if analysis.status == "queued" and not analysis.runner:
+            # Recorded, its start not: the connection was lost at the COMMIT of the row (which
+            # happened, its answer lost) or of the start. Started (again) here.
+            arn = self._start(analysis)
+            session.execute(update(Analysis).where(Analysis.id == analysis.id, Analysis.status == "queued",
+                                                   Analysis.runner.is_(None))
+                            .values(status="running", started_at=now, runner=arn, checked_at=now))
+            session.commit()
+            session.refresh(analysis)
             return
         values: dict[str, Any] = {"checked_at": now}
         summary = self.storage.get_bytes("results", layout.summary_key(analysis.run_id))

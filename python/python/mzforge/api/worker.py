@@ -5,7 +5,9 @@ analysis succeeded. On an engine error nothing written is kept: the result prefi
 ``failure.json`` is written and the analysis is marked failed with the engine's message.
 
 A crash of this process (signal, out of memory) is noticed by the executor, which marks the
-analysis failed; the server never runs engine code itself."""
+analysis failed; the server never runs engine code itself. The database may be away for a while
+when the worker reads its analysis or records the outcome: both are retried for
+``DATABASE_RETRY_SECONDS`` (the outcome is never thrown away for a database restart)."""
 
 from __future__ import annotations
 
@@ -17,17 +19,40 @@ import tempfile
 import time
 import traceback
 from pathlib import Path
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 import mzforge
 
 from . import layout
 from .layout import summary_for_api
-from .db import Analysis, make_engine, make_sessionmaker, utcnow
+from .db import Analysis, database_unavailable, make_engine, make_sessionmaker, utcnow
 from .settings import Settings
 from .storage import Storage, make_storage
+
+
+DATABASE_RETRY_SECONDS = 600.0
+
+T = TypeVar("T")
+
+
+def with_database_retry(what: str, fn: Callable[[], T], seconds: float = DATABASE_RETRY_SECONDS) -> T:
+    """``fn()``, called again (backing off to 5 s) while the database is unavailable, for up to
+    ``seconds``. ``fn`` must be safe to repeat: its COMMIT may have happened when it failed."""
+    deadline = time.monotonic() + seconds
+    pause = 0.25
+    while True:
+        try:
+            return fn()
+        except Exception as e:
+            if not database_unavailable(e) or time.monotonic() > deadline:
+                raise
+            print(f"mzforge-api worker: the database is unavailable while {what}; retrying "
+                  f"({str(e).splitlines()[0]})", file=sys.stderr, flush=True)
+            time.sleep(pause)
+            pause = min(5.0, pause * 2)
 
 
 class AnalysisFailed(Exception):
@@ -151,14 +176,19 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     analysis_id = int(argv[0])
     settings = Settings.from_env()
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.database_url, pool_size=1,
+                         connect_timeout_seconds=settings.db_connect_timeout_seconds)
     Session = make_sessionmaker(engine)
     storage = make_storage(settings)
-    with Session() as s:
-        a = s.get(Analysis, analysis_id)
-        if a is None or a.status != "running":
-            return 0
-        run_id, inputs, params = a.run_id, a.inputs, a.params
+
+    def read() -> Analysis | None:
+        with Session() as s:
+            return s.get(Analysis, analysis_id)
+
+    a = with_database_retry("reading the analysis", read)
+    if a is None or a.status != "running":
+        return 0
+    run_id, inputs, params = a.run_id, a.inputs, a.params
     # Tests: while this file exists the worker waits before starting (a window to kill or cancel
     # it in). Unset in production.
     hold = os.environ.get("MZFORGE_WORKER_HOLD_FILE")
@@ -182,17 +212,23 @@ def main(argv: list[str] | None = None) -> int:
             "inputs": [{**item, "result_prefix": layout.results_prefix(run_id) + i["output"].rstrip("/").rsplit("/", 1)[-1] + "/"}
                        for item, i in zip(inputs, summary["inputs"])],
         }
-    with Session() as s:
-        done = s.execute(
-            update(Analysis)
-            .where(Analysis.id == analysis_id, Analysis.status == "running")
-            .values(finished_at=utcnow(), **outcome)
-        )
-        s.commit()
-        if done.rowcount == 0 and outcome["status"] == "succeeded":
-            # Cancelled while running: nothing is served, nothing is kept.
-            storage.delete_prefix("results", layout.results_prefix(run_id))
-            storage.delete("results", layout.summary_key(run_id))
+    def record() -> str:
+        """Records the outcome; returns the analysis' status after it."""
+        with Session() as s:
+            s.execute(
+                update(Analysis)
+                .where(Analysis.id == analysis_id, Analysis.status == "running")
+                .values(finished_at=utcnow(), **outcome)
+            )
+            s.commit()
+            # Read back: a repeated attempt finds its own earlier COMMIT, or a cancellation.
+            return s.scalar(select(Analysis.status).where(Analysis.id == analysis_id)) or "deleted"
+
+    status = with_database_retry("recording the outcome", record)
+    if outcome["status"] == "succeeded" and status != "succeeded":
+        # Cancelled while running: nothing is served, nothing is kept.
+        storage.delete_prefix("results", layout.results_prefix(run_id))
+        storage.delete("results", layout.summary_key(run_id))
     engine.dispose()
     return 0
 
