@@ -362,6 +362,25 @@ fn table_error(table: &'static str) -> impl Fn(ParquetError) -> Error {
     }
 }
 
+/// Most memory one table's row group in progress may hold (buffered values, dictionaries,
+/// encoded pages) before it is written out, whatever its row count: what keeps a run's memory
+/// flat as the input grows (a row group of 256k `spectra` rows, with their native ids, would
+/// otherwise hold tens of megabytes).
+const ROW_GROUP_MEMORY_BYTES: usize = 4 << 20;
+
+/// Writes `batch` and flushes the row group once it holds [`ROW_GROUP_MEMORY_BYTES`].
+fn write_bounded<W: Write + Send>(
+    writer: &mut ArrowWriter<W>,
+    batch: &RecordBatch,
+    table: &'static str,
+) -> Result<()> {
+    writer.write(batch).map_err(table_error(table))?;
+    if writer.memory_size() > ROW_GROUP_MEMORY_BYTES {
+        writer.flush().map_err(table_error(table))?;
+    }
+    Ok(())
+}
+
 /// Writers of the `spectra`, `peaks` and `features` tables to any three byte sinks.
 pub struct TableWriters<W: Write + Send> {
     spectra: ArrowWriter<W>,
@@ -404,16 +423,10 @@ impl<W: Write + Send> TableWriters<W> {
         if spectra.is_empty() {
             return Ok(());
         }
-        self.spectra
-            .write(&spectra_batch(spectra)?)
-            .map_err(table_error(SPECTRA_FILE))?;
-        self.peaks
-            .write(&peaks_batch(spectra)?)
-            .map_err(table_error(PEAKS_FILE))?;
+        write_bounded(&mut self.spectra, &spectra_batch(spectra)?, SPECTRA_FILE)?;
+        write_bounded(&mut self.peaks, &peaks_batch(spectra)?, PEAKS_FILE)?;
         if let Some(features) = &mut self.features {
-            features
-                .write(&features_batch(spectra)?)
-                .map_err(table_error(FEATURES_FILE))?;
+            write_bounded(features, &features_batch(spectra)?, FEATURES_FILE)?;
         }
         Ok(())
     }

@@ -99,3 +99,51 @@ fn a_failing_table_sink_is_a_write_error_naming_the_table() {
         other => panic!("expected a write error, got {other:?}"),
     }
 }
+
+#[test]
+fn table_row_groups_are_bounded_by_memory_not_only_by_rows() {
+    use mzforge::output::TableWriters;
+    use mzforge::{Pipeline, PipelineParams};
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+
+    let mut processed = Vec::new();
+    Pipeline::new(PipelineParams::default())
+        .unwrap()
+        .run_path(&crate::common::fixture("sim_profile.mzML"), &mut |batch| {
+            processed.extend_from_slice(batch);
+            Ok(())
+        })
+        .unwrap();
+    let mut writers = TableWriters::new(Vec::new(), Vec::new(), "{}").unwrap();
+    // 120,000 spectrum rows with distinct native ids, as in a long run, under the 256k-row
+    // cap: only memory can split them.
+    for copy in 0..6000 {
+        for s in &mut processed {
+            s.meta.native_id = format!(
+                "controllerType=0 controllerNumber=1 scan={} copy={copy}",
+                s.meta.index
+            );
+        }
+        writers.write(&processed).unwrap();
+    }
+    let (spectra, _) = writers.finish().unwrap();
+    let mut file = tempfile::tempfile().unwrap();
+    std::io::Write::write_all(&mut file, &spectra).unwrap();
+    let reader = SerializedFileReader::new(file).unwrap();
+    let metadata = reader.metadata();
+    let rows = metadata.file_metadata().num_rows() as usize;
+    let by_row_cap = rows.div_ceil(256 * 1024);
+    assert!(
+        metadata.num_row_groups() > by_row_cap,
+        "{rows} rows in {} row groups: only the row cap split them",
+        metadata.num_row_groups()
+    );
+    assert_eq!(
+        metadata
+            .row_groups()
+            .iter()
+            .map(|g| g.num_rows() as usize)
+            .sum::<usize>(),
+        rows
+    );
+}
