@@ -78,7 +78,7 @@ def load(storage: Storage, analysis: Analysis, table: str, f: Filters) -> pa.Tab
             else:
                 keep = spectra.filter(mask)["spectrum_index"]
                 t = t.filter(pc.is_in(t["spectrum_index"], value_set=keep.combine_chunks()))
-        t = t.add_column(0, "upload_id", pa.array([item["upload_id"]] * t.num_rows, pa.int64()))
+        t = t.add_column(0, "upload_id", pa.repeat(pa.scalar(item["upload_id"], pa.int64()), t.num_rows))
         parts.append(t)
     if not parts:
         raise LookupError("no results for these inputs")

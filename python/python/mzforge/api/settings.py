@@ -40,6 +40,7 @@ class Settings:
     reconcile_seconds: float = 2.0
     max_inflight: int = 32
     db_connect_timeout_seconds: int = 10
+    max_result_reads: int = 4
     env: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -82,6 +83,7 @@ class Settings:
             reconcile_seconds=float(env.get("MZFORGE_RECONCILE_SECONDS") or 2.0),
             max_inflight=max(1, _int(env, "MZFORGE_MAX_INFLIGHT", 32)),
             db_connect_timeout_seconds=max(2, _int(env, "MZFORGE_DB_CONNECT_TIMEOUT", 10)),
+            max_result_reads=max(1, _int(env, "MZFORGE_MAX_RESULT_READS", 4)),
             env=env,
         )
 
