@@ -1279,7 +1279,7 @@ fn faulty_connections_retry_or_fail_cleanly_and_reruns_converge() {
             vec![
                 (get, Fault::CutResponseAfter(200_000)),
                 (get, Fault::CutResponseAfter(1_000_000)),
-                (get, Fault::CutResponseAfter(3_000_000)),
+                (get, Fault::CutResponseAfter(1_500_000)),
             ],
         ),
         (
@@ -1292,8 +1292,11 @@ fn faulty_connections_retry_or_fail_cleanly_and_reruns_converge() {
         (
             "damaged bodies",
             vec![
-                (get, Fault::CorruptResponseAt(3_000_000)),
-                (get, Fault::CorruptResponseAt(9_000_000)),
+                // Each GET is a range of at most 2 MiB on its own connection (the first GET
+                // of a run may be the result manifest's, a short 404).
+                (get, Fault::CorruptResponseAt(150_000)),
+                (get, Fault::CorruptResponseAt(150_000)),
+                (get, Fault::CorruptResponseAt(1_500_000)),
             ],
         ),
         ("slow", vec![(None, Fault::Delay(ms(300))); 4]),
