@@ -5,7 +5,8 @@
 # release build; the workspace profile optimises the engine crate in dev builds), then pytest,
 # which also executes the example notebook and the analysis API's tests (tests/api: SQLite and a
 # throwaway PostgreSQL cluster from Debian's postgresql package, a moto server, schemathesis, a
-# small load run; about 1.5 minutes).
+# TCP fault proxy in front of PostgreSQL, a small load run and a 15-s sustained one; about 2.5
+# minutes).
 set -euo pipefail
 cd "$(dirname "$0")"
 started=$(date +%s)
