@@ -48,6 +48,19 @@ fn abandoned_staging_of_dead_processes_is_removed_and_live_ones_kept() {
     );
 }
 
+/// The bundled simulated run, processed with the default parameters.
+fn sim_processed() -> Vec<mzforge::ProcessedSpectrum> {
+    let mut processed = Vec::new();
+    mzforge::Pipeline::new(mzforge::PipelineParams::default())
+        .unwrap()
+        .run_path(&crate::common::fixture("sim_profile.mzML"), &mut |batch| {
+            processed.extend_from_slice(batch);
+            Ok(())
+        })
+        .unwrap();
+    processed
+}
+
 /// A sink that accepts `room` bytes, then fails as a lost connection would.
 struct FailingSink {
     room: usize,
@@ -73,16 +86,9 @@ impl std::io::Write for FailingSink {
 #[test]
 fn a_failing_table_sink_is_a_write_error_naming_the_table() {
     use mzforge::output::{TableWriters, PEAKS_FILE};
-    use mzforge::{Error, Pipeline, PipelineParams};
+    use mzforge::Error;
 
-    let mut processed = Vec::new();
-    Pipeline::new(PipelineParams::default())
-        .unwrap()
-        .run_path(&crate::common::fixture("sim_profile.mzML"), &mut |batch| {
-            processed.extend_from_slice(batch);
-            Ok(())
-        })
-        .unwrap();
+    let processed = sim_processed();
     let roomy = || FailingSink { room: usize::MAX };
     let mut writers =
         TableWriters::with_features(roomy(), FailingSink { room: 100 }, roomy(), "{}").unwrap();
@@ -103,17 +109,9 @@ fn a_failing_table_sink_is_a_write_error_naming_the_table() {
 #[test]
 fn table_row_groups_are_bounded_by_memory_not_only_by_rows() {
     use mzforge::output::TableWriters;
-    use mzforge::{Pipeline, PipelineParams};
     use parquet::file::reader::{FileReader, SerializedFileReader};
 
-    let mut processed = Vec::new();
-    Pipeline::new(PipelineParams::default())
-        .unwrap()
-        .run_path(&crate::common::fixture("sim_profile.mzML"), &mut |batch| {
-            processed.extend_from_slice(batch);
-            Ok(())
-        })
-        .unwrap();
+    let mut processed = sim_processed();
     let mut writers = TableWriters::new(Vec::new(), Vec::new(), "{}").unwrap();
     // 120,000 spectrum rows with distinct native ids, as in a long run, under the 256k-row
     // cap: only memory can split them.
