@@ -198,6 +198,16 @@ impl PatternCache {
         pattern
     }
 
+    /// The heaviest mass a pattern was computed for, Da.
+    #[cfg(test)]
+    fn heaviest(&self) -> f64 {
+        self.patterns.read().map_or(0.0, |map| {
+            map.keys()
+                .map(|&(_, key)| (key >> 40) as f64 * (key & ((1 << 40) - 1)) as f64)
+                .fold(0.0, f64::max)
+        })
+    }
+
     /// Number of patterns computed.
     pub fn len(&self) -> usize {
         self.patterns.read().map_or(0, |m| m.len())
@@ -222,6 +232,12 @@ pub struct Deconvolver {
 
 /// Mean spacing of isotope peaks used to walk a series (averagine, middle of the pattern).
 const WALK_SPACING: f64 = 1.002_4;
+
+/// Heaviest envelope considered, Da: above any intact protein that isotope-resolved
+/// deconvolution serves, and where a pattern still takes about a millisecond to compute (the
+/// cost grows faster than the mass: minutes at 10⁹ Da), so that a spectrum with absurd m/z
+/// values cannot stall a run.
+pub const MAX_ENVELOPE_MASS: f64 = 200_000.0;
 
 /// Most isotope steps a walk takes in one direction, whatever the pattern.
 const MAX_WALK_STEPS: usize = 400;
@@ -276,7 +292,13 @@ impl Deconvolver {
     /// seed, and a dense comb of peaks (a hostile or broken spectrum) cannot make every seed
     /// walk the whole spectrum.
     fn walk(&mut self, mz: &[f64], intensity: &[f32], seed: usize, z: u32) -> usize {
-        let extent = self.pattern(mz[seed].abs() * z as f64).abundance.len();
+        self.series.clear();
+        let seed_mass = mz[seed].abs() * z as f64;
+        if !(seed_mass.is_finite() && seed_mass <= MAX_ENVELOPE_MASS) {
+            self.series.push(Some(seed as u32));
+            return 0;
+        }
+        let extent = self.pattern(seed_mass).abundance.len();
         let max_steps = (extent + self.params.max_gap).min(MAX_WALK_STEPS);
         let step = WALK_SPACING / z as f64;
         let tol = |at: f64| at * self.params.tolerance_ppm * 1e-6 + 0.002 / z as f64;
@@ -461,6 +483,10 @@ impl Deconvolver {
         let zf = z as f64;
         let tallest = series[tallest_at]?;
         let top_mass = (mz[tallest as usize] - sign * PROTON_MASS) * zf;
+        if !(top_mass.is_finite() && top_mass <= MAX_ENVELOPE_MASS) {
+            self.series = series;
+            return None;
+        }
         let guess = self.pattern(top_mass);
         let mono_guess = top_mass - guess.offset[guess.most_abundant()];
         let pattern = self.pattern(mono_guess.max(0.0));
@@ -728,6 +754,37 @@ mod tests {
         let mut all: Vec<(f64, f32)> = parts.iter().flatten().copied().collect();
         all.sort_by(|a, b| a.0.total_cmp(&b.0));
         all.into_iter().unzip()
+    }
+
+    #[test]
+    fn absurd_masses_are_not_deconvolved() {
+        // A peptide envelope beside isotope-spaced series at m/z 10⁵–10⁷: at charge 60 those
+        // would be 6·10⁶–6·10⁸ Da, whose patterns take seconds to minutes to compute.
+        let mut parts = vec![envelope(1500.7, 2, 1e5)];
+        for mz0 in [1e5, 3e6, 1e7] {
+            parts.push((0..6).map(|k| (mz0 + k as f64 / 60.0, 1e4)).collect());
+        }
+        let (mz, y) = spectrum(&parts);
+        let params = DeconvolveParams {
+            charge_max: 60,
+            auto_charge: false,
+            ..DeconvolveParams::default()
+        };
+        let mut deconvolver = Deconvolver::new(params);
+        let result = deconvolver.deconvolve(&mz, &y, false);
+        assert!(result
+            .envelopes
+            .iter()
+            .any(|e| e.charge == 2 && (e.neutral_mass - 1500.7).abs() < 0.01));
+        assert!(result
+            .envelopes
+            .iter()
+            .all(|e| e.neutral_mass <= MAX_ENVELOPE_MASS));
+        let heaviest = deconvolver.patterns.heaviest();
+        assert!(
+            heaviest <= MAX_ENVELOPE_MASS + 20.0,
+            "a pattern of {heaviest} Da"
+        );
     }
 
     #[test]
