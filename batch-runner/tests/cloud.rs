@@ -1432,21 +1432,13 @@ fn sustained_s3_runs_keep_memory_flat_and_lose_nothing() {
         }
         samples
     });
-    let mut stdout = String::new();
-    child
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut stdout)
-        .unwrap();
-    let mut stderr = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
-    let status = child.wait().unwrap();
+    // Both pipes drained together: reading one to the end first could block on the other.
+    let output = child.wait_with_output().unwrap();
+    let (status, stdout, stderr) = (
+        output.status,
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    );
     let elapsed = started.elapsed();
     done_tx.send(()).unwrap();
     let samples = sampler.join().unwrap();
