@@ -1419,7 +1419,7 @@ fn sustained_s3_runs_keep_memory_flat_and_lose_nothing() {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let started = Instant::now();
-    let mut child = command.spawn().expect("run mzforge");
+    let child = command.spawn().expect("run mzforge");
     let pid = child.id();
     let (done_tx, done_rx) = mpsc::channel::<()>();
     let sampler = std::thread::spawn(move || {
