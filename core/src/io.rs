@@ -806,7 +806,7 @@ fn decode_map(
 enum Prepared<'a> {
     /// For `mzdata` to decode (as is, or rebuilt after bounded decompression).
     Array(std::borrow::Cow<'a, DataArray>),
-    /// Already decoded (Numpress PIC, which `mzdata` does not support).
+    /// Already decoded here (every Numpress variant; see [`crate::numpress`]).
     Values(Vec<f64>),
 }
 
@@ -854,12 +854,6 @@ fn prepare<'a>(array: &'a DataArray, limits: &ReadLimits) -> Result<Prepared<'a>
         out.compression = compression;
         Prepared::Array(Cow::Owned(out))
     };
-    let reencoded = |bytes: &[u8]| {
-        use base64::Engine as _;
-        base64::engine::general_purpose::STANDARD
-            .encode(bytes)
-            .into_bytes()
-    };
     match array.compression {
         C::Decoded => {
             too_many_points(which, array.data.len() as u64 / value_size, limits)?;
@@ -875,46 +869,34 @@ fn prepare<'a>(array: &'a DataArray, limits: &ReadLimits) -> Result<Prepared<'a>
             too_many_points(which, bytes.len() as u64 / value_size, limits)?;
             Ok(rebuilt(C::Decoded, bytes))
         }
-        C::NumpressPIC | C::NumpressPICZlib => {
+        C::NumpressPIC
+        | C::NumpressPICZlib
+        | C::NumpressLinear
+        | C::NumpressLinearZlib
+        | C::NumpressSLOF
+        | C::NumpressSLOFZlib => {
             let mut bytes = base64()?;
-            if array.compression == C::NumpressPICZlib {
+            if matches!(
+                array.compression,
+                C::NumpressPICZlib | C::NumpressLinearZlib | C::NumpressSLOFZlib
+            ) {
                 bytes = inflate(&bytes)?;
             }
-            too_many_points(which, crate::numpress::count_pic(&bytes) as u64, limits)?;
-            crate::numpress::decode_pic(&bytes)
+            use crate::numpress::Codec;
+            let codec = match array.compression {
+                C::NumpressPIC | C::NumpressPICZlib => Codec::Pic,
+                C::NumpressLinear | C::NumpressLinearZlib => Codec::Linear,
+                _ => Codec::Slof,
+            };
+            too_many_points(which, codec.count(&bytes) as u64, limits)?;
+            codec
+                .decode(&bytes)
                 .map(Prepared::Values)
                 .map_err(|e| DecodeError::Broken(format!("{which} array: {e}")))
-        }
-        C::NumpressLinear | C::NumpressSLOF => {
-            let bytes = base64()?;
-            too_many_points(which, numpress_count(array.compression, &bytes), limits)?;
-            Ok(Prepared::Array(Cow::Borrowed(array)))
-        }
-        C::NumpressLinearZlib | C::NumpressSLOFZlib => {
-            let bytes = inflate(&base64()?)?;
-            too_many_points(which, numpress_count(array.compression, &bytes), limits)?;
-            let plain = if array.compression == C::NumpressLinearZlib {
-                C::NumpressLinear
-            } else {
-                C::NumpressSLOF
-            };
-            Ok(rebuilt(plain, reencoded(&bytes)))
         }
         // Anything else `mzdata` decodes or refuses itself.
         _ => Ok(Prepared::Array(Cow::Borrowed(array))),
     }
-}
-
-fn numpress_count(
-    compression: mzdata::spectrum::bindata::BinaryCompressionType,
-    bytes: &[u8],
-) -> u64 {
-    use mzdata::spectrum::bindata::BinaryCompressionType as C;
-    let n = match compression {
-        C::NumpressLinear | C::NumpressLinearZlib => crate::numpress::count_linear(bytes),
-        _ => crate::numpress::count_slof(bytes),
-    };
-    n as u64
 }
 
 fn decode_arrays(

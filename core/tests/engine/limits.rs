@@ -1,6 +1,7 @@
-//! Resource bounds: crafted hostile files (made here, in a temporary directory) stop with
+//! Crafted hostile files (made here, in a temporary directory). Resource bounds stop with
 //! [`Error::LimitExceeded`] naming the file, the spectrum and the setting that raises the
-//! limit; raising it reads the same file.
+//! limit; raising it reads the same file. Corrupt encodings found by fuzzing skip their
+//! spectrum with a warning.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -15,6 +16,7 @@ const F32: (&str, &str) = ("MS:1000521", "32-bit float");
 const NONE: (&str, &str) = ("MS:1000576", "no compression");
 const ZLIB: (&str, &str) = ("MS:1000574", "zlib compression");
 const LINEAR: (&str, &str) = ("MS:1002312", "MS-Numpress linear prediction compression");
+const SLOF: (&str, &str) = ("MS:1002314", "MS-Numpress short logged float compression");
 const PIC_ZLIB: (&str, &str) = (
     "MS:1002747",
     "MS-Numpress positive integer compression followed by zlib compression",
@@ -376,6 +378,64 @@ fn deep_xml_nesting_is_an_error_or_ignored_never_a_crash() {
     match run(&path, ReadLimits::default()) {
         Ok(summary) => assert_eq!(summary.spectra_read, 2),
         Err(e) => assert!(matches!(e, Error::Malformed { .. }), "unexpected error {e}"),
+    }
+}
+
+/// Found by the `read` fuzz target: a corrupt Numpress linear or SLOF array handed to
+/// `mzdata` made `numpress-rs` format its error, whose `Display` calls itself (stack overflow,
+/// the process aborts). Every Numpress array is now decoded by mzforge.
+#[test]
+fn corrupt_numpress_linear_and_slof_arrays_skip_their_spectrum_not_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    let intensities = |n: usize| array(INTENSITY_ARRAY, F32, NONE, &vec![0u8; 4 * n]);
+    // A fixed point, two values, then a residue head asking for 8 half-bytes with 1 left.
+    let mut cut_linear = 1000.0f64.to_be_bytes().to_vec();
+    cut_linear.extend_from_slice(&[0, 0, 1, 0, 0, 0, 2, 0]);
+    cut_linear.push(0x00);
+    // SLOF with an odd byte after the fixed point.
+    let mut odd_slof = 1000.0f64.to_be_bytes().to_vec();
+    odd_slof.extend_from_slice(&[1, 0, 2]);
+    // A linear array shorter than its fixed point.
+    let short_linear = vec![0x40u8; 5];
+    let good = plain_arrays(3);
+    let file = write(
+        dir.path(),
+        "corrupt-numpress.mzML",
+        &mzml(&[
+            spectrum(
+                0,
+                3,
+                &(array(MZ_ARRAY, F64, LINEAR, &cut_linear) + &intensities(3)),
+                "",
+            ),
+            spectrum(1, 3, &good, ""),
+            spectrum(
+                2,
+                2,
+                &(array(MZ_ARRAY, F64, NONE, &[0u8; 16])
+                    + &array(INTENSITY_ARRAY, F32, SLOF, &odd_slof)),
+                "",
+            ),
+            spectrum(
+                3,
+                1,
+                &(array(MZ_ARRAY, F64, LINEAR, &short_linear) + &intensities(1)),
+                "",
+            ),
+        ]),
+    );
+    let summary = run(&file, ReadLimits::default()).unwrap();
+    assert_eq!(summary.spectra_read, 4);
+    assert_eq!(summary.spectra_skipped, 3, "{:?}", summary.warnings);
+    for index in [0, 2, 3] {
+        assert!(
+            summary
+                .warnings
+                .iter()
+                .any(|w| w.contains(&format!("spectrum {index}")) && w.contains("Numpress")),
+            "spectrum {index}: {:?}",
+            summary.warnings
+        );
     }
 }
 
