@@ -157,7 +157,7 @@ impl Centroider {
         if use_snr {
             self.noise.clear();
             self.noise
-                .extend((0..n).map(|i| self.window.noise_at(mz, y, i)));
+                .extend((0..n).map(|i| self.window.noise_at(mz, i)));
         }
         let noise = &self.noise;
         let snr_ok = |j: usize| !use_snr || y[j] as f64 / noise[j] >= min_snr;
@@ -256,7 +256,7 @@ impl Centroider {
             let noise_here = if use_snr {
                 noise[i]
             } else {
-                self.window.noise_at(mz, y, i)
+                self.window.noise_at(mz, i)
             };
             let snr = apex_int / noise_here;
             if use_snr && snr < min_snr {
@@ -275,7 +275,7 @@ impl Centroider {
         let p = &self.params;
         self.window.reset(&p.noise, &intensity[..n]);
         for i in 0..n {
-            let noise = self.window.noise_at(&mz[..n], &intensity[..n], i);
+            let noise = self.window.noise_at(&mz[..n], i);
             let snr = intensity[i] as f64 / noise;
             if intensity[i] >= p.min_intensity && (p.min_snr <= 0.0 || snr >= p.min_snr as f64) {
                 out.push(mz[i], intensity[i], snr as f32, f32::NAN);

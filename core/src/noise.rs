@@ -46,6 +46,8 @@ pub const SPARSE_WINDOW_NOISE: f64 = 1e20;
 #[derive(Debug, Default)]
 pub(crate) struct NoiseWindow {
     histogram: Vec<u32>,
+    /// Each point's histogram bin, computed once per spectrum.
+    bins: Vec<u32>,
     bin_size: f64,
     half_window: f64,
     min_points: usize,
@@ -69,6 +71,16 @@ impl NoiseWindow {
         self.bin_size = (max_intensity / bins as f64).max(1.0);
         self.histogram.clear();
         self.histogram.resize(bins, 0);
+        let last = (bins - 1) as f64;
+        let bin_size = self.bin_size;
+        self.bins.clear();
+        // Saturating float-to-int casts: NaN -> 0, clamped to the last bin. A loop the compiler
+        // vectorizes (the division stays a division, so the bins are exactly the per-point ones).
+        self.bins.extend(
+            intensity
+                .iter()
+                .map(|&v| (v as f64 / bin_size).clamp(0.0, last) as u32),
+        );
         self.half_window = params.window_mz / 2.0;
         self.min_points = params.min_points.max(1);
         self.left = 0;
@@ -76,22 +88,18 @@ impl NoiseWindow {
         self.in_window = 0;
     }
 
-    fn bin_of(&self, value: f32) -> usize {
-        let bin = (value as f64 / self.bin_size) as i64; // saturating; NaN -> 0
-        bin.clamp(0, self.histogram.len() as i64 - 1) as usize
-    }
-
-    /// The noise level at point `centre`. Successive calls must not decrease `centre`.
-    pub(crate) fn noise_at(&mut self, mz: &[f64], intensity: &[f32], centre: usize) -> f64 {
+    /// The noise level at point `centre`. Successive calls must not decrease `centre`; `mz`
+    /// belongs to the spectrum given to [`NoiseWindow::reset`].
+    pub(crate) fn noise_at(&mut self, mz: &[f64], centre: usize) -> f64 {
         let at = mz[centre];
         while self.left < self.right && mz[self.left] < at - self.half_window {
-            let bin = self.bin_of(intensity[self.left]);
+            let bin = self.bins[self.left] as usize;
             self.histogram[bin] -= 1;
             self.in_window -= 1;
             self.left += 1;
         }
         while self.right < mz.len() && mz[self.right] <= at + self.half_window {
-            let bin = self.bin_of(intensity[self.right]);
+            let bin = self.bins[self.right] as usize;
             self.histogram[bin] += 1;
             self.in_window += 1;
             self.right += 1;
@@ -118,9 +126,7 @@ impl NoiseWindow {
 pub fn estimate_noise(params: &NoiseParams, mz: &[f64], intensity: &[f32]) -> Vec<f64> {
     let mut window = NoiseWindow::default();
     window.reset(params, intensity);
-    (0..mz.len())
-        .map(|i| window.noise_at(mz, intensity, i))
-        .collect()
+    (0..mz.len()).map(|i| window.noise_at(mz, i)).collect()
 }
 
 #[cfg(test)]

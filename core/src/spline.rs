@@ -29,24 +29,28 @@ impl NaturalSpline {
         }
         // Tridiagonal system for interior second derivatives (Thomas algorithm).
         // h_i M_{i-1} + 2(h_i + h_{i+1}) M_i + h_{i+1} M_{i+1} = 6 (d_{i+1} - d_i)
+        // The slopes d_i do not depend on each other: computed first (`c` holds them), so only
+        // one division per knot is left in the elimination's dependent chain.
         let (x, y, m, c) = (&self.x, &self.y, &mut self.m, &mut self.scratch);
+        for i in 0..n - 1 {
+            c[i] = (y[i + 1] - y[i]) / (x[i + 1] - x[i]);
+        }
+        let (mut c_before, mut m_before) = (0.0, 0.0);
         for i in 1..n - 1 {
             let h0 = x[i] - x[i - 1];
             let h1 = x[i + 1] - x[i];
-            let rhs = 6.0 * ((y[i + 1] - y[i]) / h1 - (y[i] - y[i - 1]) / h0);
-            let diag = 2.0 * (h0 + h1);
-            if i == 1 {
-                c[i] = h1 / diag;
-                m[i] = rhs / diag;
-            } else {
-                let denom = diag - h0 * c[i - 1];
-                c[i] = h1 / denom;
-                m[i] = (rhs - h0 * m[i - 1]) / denom;
-            }
+            let rhs = 6.0 * (c[i] - c[i - 1]);
+            let inverse = 1.0 / (2.0 * (h0 + h1) - h0 * c_before);
+            c_before = h1 * inverse;
+            m_before = (rhs - h0 * m_before) * inverse;
+            // c[i - 1] (a slope) is no longer needed: it now holds the elimination factor.
+            c[i - 1] = c_before;
+            m[i] = m_before;
         }
+        let mut next = m[n - 2];
         for i in (1..n - 2).rev() {
-            let next = m[i + 1];
-            m[i] -= c[i] * next;
+            next = m[i] - c[i - 1] * next;
+            m[i] = next;
         }
         m[0] = 0.0;
         m[n - 1] = 0.0;
@@ -154,49 +158,60 @@ impl NaturalSpline {
         self.segment(at)
     }
 
+    /// Segment `j` as a cubic in t = x − x_j: coefficients of 1, t, t², t³.
+    fn segment_polynomial(&self, j: usize) -> [f64; 4] {
+        let h = self.x[j + 1] - self.x[j];
+        let (mj, mk) = (self.m[j], self.m[j + 1]);
+        [
+            self.y[j],
+            (self.y[j + 1] - self.y[j]) / h - h * (2.0 * mj + mk) / 6.0,
+            0.5 * mj,
+            (mk - mj) / (6.0 * h),
+        ]
+    }
+
     /// Where the spline crosses `level` on segment `j`, between `inside` (value above `level`)
-    /// and `outside` (below): Newton steps on the segment's cubic, kept inside the bracket by
-    /// bisection when a step would leave it. Converges in a few steps where plain bisection
-    /// needs dozens of evaluations.
+    /// and `outside` (below): Newton steps on the segment's cubic (in its power form, a few
+    /// multiplications per step), kept inside the bracket by bisection when a step would
+    /// leave it. Converges in a few steps where plain bisection needs dozens of evaluations.
     /// `inside_value` and `outside_value` are the spline's values at the bracket's ends (known
     /// to the caller: knots and the apex).
     fn crossing(
         &self,
         j: usize,
         level: f64,
-        (mut inside, inside_value): (f64, f64),
-        (mut outside, outside_value): (f64, f64),
+        (inside, inside_value): (f64, f64),
+        (outside, outside_value): (f64, f64),
     ) -> f64 {
-        let h = self.x[j + 1] - self.x[j];
-        // Far below what an f32 FWHM can hold, and below 1e-9 of any m/z.
-        let tolerance = 1e-7 * h;
-        let (mj, mk) = (self.m[j], self.m[j + 1]);
-        let slope = (self.y[j + 1] - self.y[j]) / h;
-        let (h_mj, h_mk) = (h * mj / 6.0, h * mk / 6.0);
-        let derivative = |at: f64| {
-            let b = (at - self.x[j]) / h;
-            let a = 1.0 - b;
-            slope - (3.0 * a * a - 1.0) * h_mj + (3.0 * b * b - 1.0) * h_mk
-        };
+        let origin = self.x[j];
+        let h = self.x[j + 1] - origin;
+        // Newton stops once a step is below this; the error left is then about the square of
+        // that step over h: below 1e-9 of h, far below what an f32 FWHM holds.
+        let tolerance = 3e-5 * h;
+        let [c0, c1, c2, c3] = self.segment_polynomial(j);
+        let c0 = c0 - level;
+        let value = |t: f64| ((c3 * t + c2) * t + c1) * t + c0;
+        let slope = |t: f64| (3.0 * c3 * t + 2.0 * c2) * t + c1;
+        let (mut inside, mut outside) = (inside - origin, outside - origin);
         // Start from the straight line between the bracket's ends.
         let (f_in, f_out) = (inside_value - level, outside_value - level);
-        let mut at = if f_in > f_out {
+        let mut t = if f_in > f_out {
             inside + (outside - inside) * f_in / (f_in - f_out)
         } else {
             0.5 * (inside + outside)
         };
         for _ in 0..60 {
-            let f = self.eval_in(j, at) - level;
+            let f = value(t);
             if f >= 0.0 {
-                inside = at;
+                inside = t;
             } else {
-                outside = at;
+                outside = t;
             }
             if (outside - inside).abs() <= tolerance || f == 0.0 {
                 break;
             }
-            let step = f / derivative(at);
-            let newton = at - step;
+            let step = f / slope(t);
+            let newton = t - step;
             let (lo, hi) = if inside < outside {
                 (inside, outside)
             } else {
@@ -204,15 +219,15 @@ impl NaturalSpline {
             };
             if step.abs() <= tolerance {
                 // Converged (possibly onto an end of the bracket).
-                return newton.clamp(lo, hi);
+                return origin + newton.clamp(lo, hi);
             }
-            at = if newton > lo && newton < hi {
+            t = if newton > lo && newton < hi {
                 newton
             } else {
                 0.5 * (inside + outside)
             };
         }
-        0.5 * (inside + outside)
+        origin + 0.5 * (inside + outside)
     }
 
     /// Full width at half maximum around the apex: on each side, the first knot below half
