@@ -3,9 +3,9 @@
 
 CARGO ?= cargo
 # Every check CI runs, in order (`.ci/run` runs and times them one by one).
-CHECKS = fmt lint test doc check-aarch64 bench-smoke fuzz-smoke cdk python cloud web
+CHECKS = fmt lint test mzmlb doc check-aarch64 bench-smoke fuzz-smoke cdk python cloud web
 
-.PHONY: demo check print-checks fmt lint test doc check-aarch64 bench-smoke cdk bench python cloud web web-demo fuzz-smoke
+.PHONY: demo check print-checks fmt lint test mzmlb doc check-aarch64 bench-smoke cdk bench python cloud web web-demo fuzz-smoke
 
 demo:
 	$(CARGO) run --release --bin mzforge -- run fixtures/data/sim_profile.mzML --out out --min-snr 3
@@ -24,6 +24,12 @@ lint:
 test:
 	python3 fuzz/seed.py >/dev/null
 	$(CARGO) test --workspace
+
+# mzMLb input (the `mzmlb` feature, linking the system HDF5: Debian libhdf5-dev libblosc-dev),
+# linted and tested on its own because the default, static and cross builds leave it out.
+mzmlb:
+	$(CARGO) clippy --workspace --all-targets --features mzforge/mzmlb -- -D warnings
+	$(CARGO) test --workspace --features mzforge/mzmlb --test engine reading::
 
 doc:
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --workspace --no-deps

@@ -278,6 +278,7 @@ mod tests {
     fn stems_drop_compression_and_format_extensions() {
         assert_eq!(input_stem(Path::new("a/b/run1.mzML.gz")), "run1");
         assert_eq!(input_stem(Path::new("x.mgf")), "x");
+        assert_eq!(input_stem(Path::new("y.mzMLb")), "y");
         assert_eq!(
             input_stem(Path::new("MzMLFile_6_uncompresscor.MzML.gz")),
             "MzMLFile_6_uncompresscor"

@@ -30,6 +30,9 @@ pub enum InputFormat {
     MzML,
     /// Mascot Generic Format.
     Mgf,
+    /// mzMLb: mzML in an HDF5 container (builds with the `mzmlb` feature).
+    #[serde(rename = "mzmlb")]
+    MzMLb,
 }
 
 /// Facts about the whole file, known after its header is read.
@@ -198,6 +201,9 @@ impl SharedStream {
 
 type DynRead = Box<dyn Read + Send>;
 
+/// The HDF5 file signature, at offset 0 of an mzMLb file.
+const HDF5_SIGNATURE: &[u8] = b"\x89HDF\r\n\x1a\n";
+
 enum Parser {
     MzML(Box<MzMLReaderType<DynRead>>),
     Mgf(Box<MGFReaderType<DynRead>>),
@@ -218,6 +224,9 @@ pub struct SpectrumReader {
     last_id: Option<String>,
     limits: ReadLimits,
     over_limit: Arc<AtomicBool>,
+    /// The HDF5 side of an mzMLb input.
+    #[cfg(feature = "mzmlb")]
+    external: Option<crate::mzmlb::ExternalArrays>,
 }
 
 impl std::fmt::Debug for SpectrumReader {
@@ -235,11 +244,40 @@ impl SpectrumReader {
     /// Opens a local file. The format is sniffed from the content, not the name.
     pub fn open(path: impl AsRef<Path>) -> Result<SpectrumReader> {
         let path = path.as_ref();
-        let file = File::open(path).map_err(|source| Error::Io {
+        let io_err = |source| Error::Io {
             path: path.to_owned(),
             source,
-        })?;
+        };
+        let mut file = File::open(path).map_err(io_err)?;
+        let mut signature = Vec::with_capacity(8);
+        (&mut file)
+            .take(8)
+            .read_to_end(&mut signature)
+            .map_err(io_err)?;
+        if signature == HDF5_SIGNATURE {
+            return SpectrumReader::open_mzmlb(path);
+        }
+        std::io::Seek::rewind(&mut file).map_err(io_err)?;
         SpectrumReader::from_reader(path, Box::new(file))
+    }
+
+    #[cfg(feature = "mzmlb")]
+    fn open_mzmlb(path: &Path) -> Result<SpectrumReader> {
+        let (external, document) = crate::mzmlb::open(path)?;
+        let mut reader = SpectrumReader::from_reader(path, document)?;
+        reader.info.format = Some(InputFormat::MzMLb);
+        reader.external = Some(external);
+        Ok(reader)
+    }
+
+    #[cfg(not(feature = "mzmlb"))]
+    fn open_mzmlb(path: &Path) -> Result<SpectrumReader> {
+        Err(Error::UnknownFormat {
+            path: path.to_owned(),
+            reason: "it is an HDF5 file (mzMLb?), and this build of mzforge reads no mzMLb \
+                     (it needs the `mzmlb` cargo feature and the HDF5 library)"
+                .into(),
+        })
     }
 
     /// Reads from any byte stream (a download, a pipe); `name` is used in messages.
@@ -307,7 +345,7 @@ impl SpectrumReader {
             ..Default::default()
         };
         let parser = match format {
-            InputFormat::MzML => {
+            InputFormat::MzML | InputFormat::MzMLb => {
                 let parsed = catch_unwind(AssertUnwindSafe(|| {
                     MzMLReaderType::<DynRead>::with_buffer_capacity_and_detail_level(
                         counted,
@@ -371,6 +409,8 @@ impl SpectrumReader {
             last_id: None,
             limits,
             over_limit,
+            #[cfg(feature = "mzmlb")]
+            external: None,
         })
     }
 
@@ -469,7 +509,8 @@ impl SpectrumReader {
                 return Err(self.malformed(message));
             }
         }
-        let spectrum = match outcome {
+        #[cfg_attr(not(feature = "mzmlb"), allow(unused_mut))]
+        let mut spectrum = match outcome {
             Ok(Ok(Some(spectrum))) => spectrum,
             Ok(Ok(None)) => {
                 self.parser = Parser::Finished;
@@ -508,10 +549,18 @@ impl SpectrumReader {
         let index = self.next_index;
         self.next_index += 1;
         self.last_id = Some(spectrum.id().to_owned());
+        #[cfg(feature = "mzmlb")]
+        let unresolved = self
+            .external
+            .as_ref()
+            .and_then(|external| external.resolve(&mut spectrum, &self.limits).err());
+        #[cfg(not(feature = "mzmlb"))]
+        let unresolved = None;
         Ok(Some(RawSpectrum {
             index,
             inner: Box::new(spectrum),
             limits: self.limits,
+            unresolved,
         }))
     }
 }
@@ -616,6 +665,9 @@ fn describe_head(head: &[u8]) -> String {
     if head.is_empty() {
         return "the file is empty".into();
     }
+    if head.starts_with(HDF5_SIGNATURE) {
+        return "it is an HDF5 file (mzMLb?), which mzforge reads from a local path only".into();
+    }
     let shown: String = String::from_utf8_lossy(&head[..head.len().min(40)])
         .chars()
         .map(|c| if c.is_control() { '.' } else { c })
@@ -629,6 +681,8 @@ pub struct RawSpectrum {
     index: u32,
     inner: Box<MultiLayerSpectrum>,
     limits: ReadLimits,
+    /// Why an array stored outside the document (mzMLb) could not be read.
+    unresolved: Option<DecodeError>,
 }
 
 impl std::fmt::Debug for RawSpectrum {
@@ -674,10 +728,13 @@ impl RawSpectrum {
             native_id: self.inner.id().to_owned(),
             message,
         };
-        let decoded = catch_unwind(AssertUnwindSafe(|| {
-            decode_arrays(&self.inner, &self.limits)
-        }))
-        .map_err(|panic| bad(format!("array decoder failure: {}", panic_message(panic))))?;
+        let decoded = match &self.unresolved {
+            Some(problem) => Err(problem.clone()),
+            None => catch_unwind(AssertUnwindSafe(|| {
+                decode_arrays(&self.inner, &self.limits)
+            }))
+            .map_err(|panic| bad(format!("array decoder failure: {}", panic_message(panic))))?,
+        };
         let (mut mz, mut intensity) = match decoded {
             Ok(arrays) => arrays,
             Err(DecodeError::NoMzArray) => {
@@ -741,7 +798,8 @@ impl RawSpectrum {
     }
 }
 
-enum DecodeError {
+#[derive(Debug, Clone)]
+pub(crate) enum DecodeError {
     NoMzArray,
     Broken(String),
     Limit {
@@ -751,7 +809,11 @@ enum DecodeError {
     },
 }
 
-fn too_many_points(which: &ArrayType, points: u64, limits: &ReadLimits) -> Result<(), DecodeError> {
+pub(crate) fn too_many_points(
+    which: &ArrayType,
+    points: u64,
+    limits: &ReadLimits,
+) -> Result<(), DecodeError> {
     if points > limits.max_points_per_spectrum {
         return Err(DecodeError::Limit {
             what: format!("the {} has {points} points", array_label(which)),

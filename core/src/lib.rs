@@ -1,7 +1,7 @@
 //! # mzforge
 //!
 //! A mass-spectrometry processing engine: it reads mzML and MGF (plain or gzip-compressed,
-//! zlib/Numpress arrays), tells profile from centroid data by looking at the data, centroids
+//! zlib/Numpress arrays) and, with the `mzmlb` feature, mzMLb; it tells profile from centroid data by looking at the data, centroids
 //! profile spectra with SIMD peak detection, and writes the results as Arrow/Parquet tables.
 //!
 //! ```
@@ -27,6 +27,8 @@ pub mod error;
 pub mod io;
 pub mod isotopes;
 pub mod mzml_output;
+#[cfg(feature = "mzmlb")]
+mod mzmlb;
 pub mod noise;
 pub mod numpress;
 pub mod output;

@@ -36,7 +36,7 @@ pub const FEATURES_FILE: &str = "features.parquet";
 pub const RUN_FILE: &str = "run.json";
 
 /// The name of an input's result directory: its file name without `.gz`/`.bz2` and format
-/// extension (`run1.mzML.gz` → `run1`; `input` if nothing is left).
+/// extension (`run1.mzML.gz` → `run1`, `run2.mzMLb` → `run2`; `input` if nothing is left).
 pub fn input_stem(file_name: &str) -> String {
     let mut name = file_name.to_string();
     for suffix in [".gz", ".bz2"] {
@@ -44,7 +44,7 @@ pub fn input_stem(file_name: &str) -> String {
             name.truncate(name.len() - suffix.len());
         }
     }
-    for suffix in [".mzml", ".mgf", ".xml"] {
+    for suffix in [".mzml", ".mzmlb", ".mgf", ".xml"] {
         if name.to_ascii_lowercase().ends_with(suffix) {
             name.truncate(name.len() - suffix.len());
             break;

@@ -348,6 +348,7 @@ impl Reader {
             match self.info.format {
                 Some(mzforge::InputFormat::MzML) => Some("mzml"),
                 Some(mzforge::InputFormat::Mgf) => Some("mgf"),
+                Some(mzforge::InputFormat::MzMLb) => Some("mzmlb"),
                 None => None,
             },
         )?;

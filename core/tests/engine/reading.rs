@@ -252,3 +252,95 @@ fn profile_files_are_recognised_as_profile() {
         }
     }
 }
+
+/// mzMLb (an early file without the `version` attribute `mzdata`'s own reader requires, one
+/// spectrum's m/z stored as float32) against the same two spectra as plain mzML.
+#[cfg(feature = "mzmlb")]
+#[test]
+fn mzmlb_spectra_equal_their_mzml_twin() {
+    let Some(mzmlb) = shared("encodings/test_old.mzMLb") else {
+        return;
+    };
+    let Some(mzml) = shared("encodings/test.mzML") else {
+        return;
+    };
+    let reader = SpectrumReader::open(&mzmlb).unwrap();
+    assert_eq!(reader.info().format, Some(InputFormat::MzMLb));
+    let (a, b) = (read_all(&mzmlb), read_all(&mzml));
+    assert_eq!(a.len(), 2);
+    assert_eq!(a.len(), b.len());
+    for (x, y) in a.iter().zip(&b) {
+        assert_eq!(x.meta.native_id, y.meta.native_id);
+        assert_eq!(x.meta.declared_signal, y.meta.declared_signal);
+        assert_eq!(x.meta.scan_window, y.meta.scan_window);
+        assert!((x.meta.rt_seconds - y.meta.rt_seconds).abs() < 1e-9);
+        assert_eq!(x.mz.len(), y.mz.len());
+        for (p, q) in x.mz.iter().zip(&y.mz) {
+            // float32 storage: 2^-24 relative.
+            assert!((p - q).abs() / q <= 1e-7, "m/z {p} vs {q}");
+        }
+        assert_eq!(x.intensity, y.intensity);
+    }
+}
+
+/// An mzMLb whose array reference is broken skips that spectrum, by policy, naming it; a
+/// file that is HDF5 but not mzMLb is refused naming the file.
+#[cfg(feature = "mzmlb")]
+#[test]
+fn broken_mzmlb_references_and_non_mzmlb_hdf5_are_clear_errors() {
+    use mzforge::{Error, Pipeline, PipelineParams};
+    let Some(original) = shared("encodings/test_old.mzMLb") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    // The same container with the float64 m/z dataset renamed in the HDF5 metadata (same
+    // length); the deflated document still names the old one, for spectrum 0.
+    let mut bytes = std::fs::read(&original).unwrap();
+    let name = b"spectrum_MS_1000514_float64";
+    let renamed = b"spectrum_MS_1000514_floatXX";
+    let mut replaced = 0;
+    for at in 0..bytes.len().saturating_sub(name.len()) {
+        if &bytes[at..at + name.len()] == name {
+            bytes[at..at + name.len()].copy_from_slice(renamed);
+            replaced += 1;
+        }
+    }
+    assert!(replaced > 0, "the dataset name is in the HDF5 metadata");
+    let broken = dir.path().join("broken.mzMLb");
+    std::fs::write(&broken, &bytes).unwrap();
+    let summary = Pipeline::new(PipelineParams::default())
+        .unwrap()
+        .run_path(&broken, &mut |_| Ok(()))
+        .unwrap();
+    assert_eq!(summary.spectra_skipped, 1, "{:?}", summary.warnings);
+    assert!(
+        summary
+            .warnings
+            .iter()
+            .any(|w| w.contains("spectrum 0") && w.contains("spectrum_MS_1000514_float64")),
+        "{:?}",
+        summary.warnings
+    );
+    // HDF5 without an `mzML` dataset.
+    let hdf5_only = dir.path().join("other.h5");
+    let mut head = b"\x89HDF\r\n\x1a\n".to_vec();
+    head.extend_from_slice(&[0; 64]);
+    std::fs::write(&hdf5_only, &head).unwrap();
+    let err = SpectrumReader::open(&hdf5_only).unwrap_err();
+    assert!(matches!(err, Error::Malformed { .. }), "{err}");
+    assert!(err.to_string().contains("other.h5"), "{err}");
+}
+
+#[cfg(not(feature = "mzmlb"))]
+#[test]
+fn mzmlb_without_the_feature_is_a_clear_error() {
+    let Some(mzmlb) = shared("encodings/test_old.mzMLb") else {
+        return;
+    };
+    let err = SpectrumReader::open(&mzmlb).unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("test_old.mzMLb") && text.contains("mzmlb"),
+        "{text}"
+    );
+}

@@ -132,7 +132,7 @@ class Reader:
     def path(self) -> Path: ...
     @property
     def info(self) -> dict[str, Any]:
-        """``format`` (``"mzml"``/``"mgf"``), ``gzip``, ``declared_spectrum_count``,
+        """``format`` (``"mzml"``/``"mgf"``/``"mzmlb"``), ``gzip``, ``declared_spectrum_count``,
         ``instruments``."""
     @property
     def warnings(self) -> list[str]: ...
