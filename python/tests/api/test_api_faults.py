@@ -230,16 +230,20 @@ def test_delete_upload_cut_keeps_row_and_file_together(faulty: Faulty) -> None:
     assert f.stored_uploads() == f.recorded_uploads() == set()
 
 
-@pytest.mark.parametrize("where", ["insert", "commit", "commit-delivered"])
+# Where POST /v1/analyses loses its connection: (pattern, after, deliver) for FaultProxy.cut_at.
+ANALYSIS_CUTS = {
+    "insert": (b"INSERT INTO analyses", None, False),
+    "commit": (b"COMMIT", b"INSERT INTO analyses", False),
+    "commit-delivered": (b"COMMIT", b"INSERT INTO analyses", True),  # committed, answer lost
+}
+
+
+@pytest.mark.parametrize("where", ANALYSIS_CUTS)
 def test_create_analysis_cut(faulty: Faulty, where: str) -> None:
     f = faulty
     up = f.upload().json()["id"]
     key = f.recorded_uploads().pop()
-    pattern, after, deliver = {
-        "insert": (b"INSERT INTO analyses", None, False),
-        "commit": (b"COMMIT", b"INSERT INTO analyses", False),
-        "commit-delivered": (b"COMMIT", b"INSERT INTO analyses", True),
-    }[where]
+    pattern, after, deliver = ANALYSIS_CUTS[where]
     fired = f.proxy.cut_at(pattern, after=after, deliver=deliver)
     f.assert_unavailable(f.c.post("/v1/analyses", json={"upload_ids": [up], "name": "cut"}))
     assert fired.is_set()
@@ -260,6 +264,38 @@ def test_create_analysis_cut(faulty: Faulty, where: str) -> None:
     a = f.analysis(aid, ("succeeded", "failed"))
     assert a["status"] == "succeeded", a
     assert f.c.get("/v1/analyses").json()["total"] == 1
+
+
+@pytest.mark.parametrize("where", ANALYSIS_CUTS)
+def test_create_analysis_cut_then_retried_with_idempotency_key(faulty: Faulty, where: str) -> None:
+    """The client retries the POST that got 503 with the same Idempotency-Key: one analysis,
+    whichever side of the cut the COMMIT fell on. When it happened (commit-delivered: committed,
+    only the answer lost) the retry returns that analysis, marked as replayed; otherwise the retry
+    creates it."""
+    f = faulty
+    up = f.upload().json()["id"]
+    body, key = {"upload_ids": [up], "name": "cut"}, {"Idempotency-Key": f"cut-at-{where}"}
+    pattern, after, deliver = ANALYSIS_CUTS[where]
+    fired = f.proxy.cut_at(pattern, after=after, deliver=deliver)
+    f.assert_unavailable(f.c.post("/v1/analyses", json=body, headers=key))
+    assert fired.is_set()
+    f.proxy.restore()
+    f.wait_ready()
+    assert len(f.sql("SELECT id FROM analyses")) == (1 if deliver else 0)
+
+    retry = f.c.post("/v1/analyses", json=body, headers=key)
+    assert retry.status_code == 201, retry.text
+    assert retry.headers.get("idempotent-replayed") == ("true" if deliver else None), retry.headers
+    [(aid, stored_key)] = f.sql("SELECT id, idempotency_key FROM analyses")
+    assert retry.json()["id"] == aid and stored_key == key["Idempotency-Key"]
+    # Any further retry is that analysis too.
+    again = f.c.post("/v1/analyses", json=body, headers=key)
+    assert (again.status_code, again.json()["id"], again.headers.get("idempotent-replayed")) == \
+           (201, aid, "true")
+    a = f.analysis(aid, ("succeeded", "failed"))
+    assert a["status"] == "succeeded", a
+    assert f.c.get("/v1/analyses").json()["total"] == 1
+    assert len(f.sql("SELECT id FROM analyses")) == 1
 
 
 def test_workers_across_an_outage(faulty: Faulty) -> None:

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 import mzforge
 
-from . import layout, params as params_mod, plotting, results
+from . import idempotency, layout, params as params_mod, plotting, results
 from .auth import create_user, new_token, user_for_token
 from .db import (TERMINAL, Analysis, Upload, User, database_unavailable, make_engine, make_sessionmaker,
                  migrate, utcnow)
@@ -182,6 +182,24 @@ class InflightLimit:
 
 ERRORS = {401: {"description": "missing or unknown token"}, 404: {"description": "not found"},
           503: {"description": "the database is unavailable; retry after Retry-After seconds"}}
+
+# POST /v1/analyses's Idempotency-Key in the OpenAPI schema. The route reads the header itself:
+# an invalid key is 400 with a plain message, not FastAPI's 422 list.
+IDEMPOTENCY_KEY_PARAMETER = {
+    "name": idempotency.HEADER, "in": "header", "required": False,
+    "description": "1-255 printable ASCII characters, new for each new request: a repeat of the "
+                   "request with the same key returns the analysis the first one created (201, "
+                   "Idempotent-Replayed: true) instead of creating another; the same key with "
+                   "another request is 422. Keys expire "
+                   f"{idempotency.KEY_LIFETIME.total_seconds() / 3600:g} h after their analysis "
+                   "was created.",
+    "schema": {"type": "string", "minLength": 1, "maxLength": idempotency.KEY_MAX_LENGTH,
+               "pattern": idempotency.KEY_PATTERN},
+}
+REPLAYED_HEADER_DOC = {idempotency.REPLAYED_HEADER: {
+    "description": "`true` when the analysis is the one an earlier request with the same "
+                   "Idempotency-Key created",
+    "schema": {"type": "string", "enum": ["true"]}}}
 
 # Seconds a client is asked to wait when the database is away (a restart or failover takes
 # seconds; pooled connections are re-tested and replaced on the next request).
@@ -432,9 +450,8 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
         return Response(status_code=204)
 
     # ---- analyses ----
-    @app.post("/v1/analyses", status_code=201, response_model=AnalysisOut, tags=["analyses"],
-              responses={**ERRORS, 422: {"description": "invalid parameters or uploads"}})
-    def create_analysis(request: Request, body: AnalysisIn, s: Db, user: Me_) -> dict[str, Any]:
+    def new_analysis(request: Request, s: Session, user: User, body: AnalysisIn) -> Analysis:
+        """The analysis ``body`` asks for, validated, not yet added to the session."""
         try:
             resolved = params_mod.resolve(body.params)
         except mzforge.InvalidParameterError as e:
@@ -450,15 +467,59 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
                                          f"({u.filename}) would have the same result directory; "
                                          "analyse them separately")
             stems[stem] = u
-        executor = request.app.state.executor
-        a = Analysis(user_id=user.id, name=body.name, run_id=f"pending-{uuid.uuid4().hex}", status="queued",
-                     upload_ids=body.upload_ids, params=resolved, backend=executor.name,
-                     inputs=[{"upload_id": u.id, "filename": u.filename, "key": u.storage_key}
-                             for u in uploads])
+        return Analysis(user_id=user.id, name=body.name, run_id=f"pending-{uuid.uuid4().hex}",
+                        status="queued", upload_ids=body.upload_ids, params=resolved,
+                        backend=request.app.state.executor.name,
+                        inputs=[{"upload_id": u.id, "filename": u.filename, "key": u.storage_key}
+                                for u in uploads])
+
+    def replay(request: Request, response: Response, s: Session, user: User, earlier: Analysis,
+               fingerprint: str) -> dict[str, Any]:
+        """The analysis an earlier request with the same Idempotency-Key created, as it is now
+        (201, as its creation was, with Idempotent-Replayed); 422 if that request was another."""
+        try:
+            idempotency.check_same_request(earlier, fingerprint)
+        except idempotency.KeyReused as e:
+            raise HTTPException(422, str(e)) from None
+        response.headers[idempotency.REPLAYED_HEADER] = "true"
+        return analysis_out(own_analysis(request, s, user, earlier.id))
+
+    @app.post("/v1/analyses", status_code=201, response_model=AnalysisOut, tags=["analyses"],
+              responses={**ERRORS, 201: {"headers": REPLAYED_HEADER_DOC},
+                         400: {"description": "invalid Idempotency-Key header"},
+                         422: {"description": "invalid parameters or uploads, or an "
+                                              "Idempotency-Key already used for another request"}},
+              openapi_extra={"parameters": [IDEMPOTENCY_KEY_PARAMETER]})
+    def create_analysis(request: Request, response: Response, body: AnalysisIn, s: Db,
+                        user: Me_) -> dict[str, Any]:
+        try:
+            key = idempotency.parse_key(request.headers.getlist(idempotency.HEADER))
+        except idempotency.InvalidKey as e:
+            raise HTTPException(400, str(e)) from None
+        fingerprint = idempotency.request_sha256(body.model_dump(mode="json"))
+        if key is not None:
+            earlier = idempotency.analysis_for_key(s, user.id, key)
+            if earlier is not None:
+                return replay(request, response, s, user, earlier, fingerprint)
+        a = new_analysis(request, s, user, body)
+        if key is not None:
+            a.idempotency_key, a.request_sha256 = key, fingerprint
         s.add(a)
-        s.flush()
+        try:
+            s.flush()
+        except sa_exc.IntegrityError:
+            if key is None:
+                raise
+            # The unique index on (user, key): a request with the same key committed first
+            # (the database made this INSERT wait for it). That one's analysis is the answer.
+            s.rollback()
+            earlier = idempotency.analysis_for_key(s, user.id, key)
+            if earlier is None:
+                raise
+            return replay(request, response, s, user, earlier, fingerprint)
         a.run_id = layout.new_run_id(settings.environment, a.id)
         s.commit()
+        executor = request.app.state.executor
         try:
             executor.submit(s, a)
         except Exception as e:

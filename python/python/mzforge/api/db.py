@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
     JSON,
@@ -14,6 +14,7 @@ from sqlalchemy import (
     Boolean,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
@@ -23,6 +24,9 @@ from sqlalchemy import (
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, sessionmaker
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
 TERMINAL = ("succeeded", "failed", "cancelled")
@@ -87,6 +91,13 @@ class Analysis(Base):
     checked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     result_location: Mapped[str | None] = mapped_column(String(2048), nullable=True)
     summary: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    # The Idempotency-Key of the request that created it (unique per user, NULL without one) and
+    # that request's fingerprint (idempotency.py).
+    idempotency_key: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    request_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+    __table_args__ = (Index("ix_analyses_user_id_idempotency_key", "user_id", "idempotency_key",
+                            unique=True),)
 
 
 def make_engine(url: str, pool_size: int = 32, connect_timeout_seconds: int = 10) -> Engine:
@@ -128,12 +139,19 @@ def make_sessionmaker(engine: Engine) -> sessionmaker:
     return sessionmaker(engine, expire_on_commit=False)
 
 
-def migrate(url: str) -> None:
-    """Upgrades the database to the newest migration (Alembic ``upgrade head``)."""
-    from alembic import command
+def alembic_config(url: str) -> Config:
+    """The Alembic configuration of the migrations in ``migrations/`` for the database ``url``."""
     from alembic.config import Config
 
     cfg = Config()
     cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
     cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
-    command.upgrade(cfg, "head")
+    return cfg
+
+
+def migrate(url: str, revision: str = "head") -> None:
+    """Upgrades the database to ``revision``, by default the newest (Alembic ``upgrade head``).
+    Safe to run from several processes at once: they take turns (``migrations/env.py``)."""
+    from alembic import command
+
+    command.upgrade(alembic_config(url), revision)

@@ -1,11 +1,30 @@
-"""Alembic environment: the URL comes from the caller's Config (``mzforge.api.db.migrate``)."""
+"""Alembic environment: the URL comes from the caller's Config (``mzforge.api.db.migrate``).
+
+Every replica runs the upgrade on start, so upgrades take turns: the whole upgrade is one
+transaction that first takes a lock (PostgreSQL: an advisory lock; SQLite: the database's write
+lock), and a replica that waited finds the schema already up to date. Without it, replicas
+starting at once raced to create the same tables and all but one failed."""
 
 from alembic import context
+from sqlalchemy import Connection, text
 
 from mzforge.api.db import Base, make_engine
 
 config = context.config
 target_metadata = Base.metadata
+
+# The key of the PostgreSQL advisory lock held while migrating ("mzforge" in ASCII).
+MIGRATION_LOCK_KEY = int.from_bytes(b"mzforge", "big")
+
+
+def take_migration_lock(connection: Connection) -> None:
+    """Waits until no other process migrates this database; the lock ends with the transaction.
+    (SQLite: ``BEGIN IMMEDIATE`` takes the write lock, waiting up to the engine's busy timeout;
+    the Python driver would otherwise run each DDL statement in a transaction of its own.)"""
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
+    elif connection.dialect.name == "sqlite":
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def run_migrations_offline() -> None:
@@ -18,10 +37,12 @@ def run_migrations_offline() -> None:
 def run_migrations_online() -> None:
     url = config.get_main_option("sqlalchemy.url")
     engine = make_engine(url)
-    with engine.connect() as connection:
+    # Our transaction, not Alembic's: Alembic runs every step inside it (an "external"
+    # transaction), committed once at the end.
+    with engine.connect() as connection, connection.begin():
+        take_migration_lock(connection)
         context.configure(connection=connection, target_metadata=target_metadata)
-        with context.begin_transaction():
-            context.run_migrations()
+        context.run_migrations()
     engine.dispose()
 
 
