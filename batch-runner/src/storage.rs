@@ -27,8 +27,8 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
 use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
-use object_store::ClientConfigKey;
 use object_store::path::Path as ObjectPath;
+use object_store::ClientConfigKey;
 use object_store::{
     Attribute, GetOptions, GetRange, ObjectMeta, ObjectStore, ObjectStoreExt, PutPayload,
     RetryConfig, WriteMultipart,

@@ -163,6 +163,33 @@ struct Candidate {
 
 type PatternMap = HashMap<(IsotopeModel, u64), Arc<IsotopePattern>>;
 
+/// The mass grid of the pattern cache: (step, grid index) of the point nearest `mono_mass`.
+fn grid_point(mono_mass: f64) -> (f64, f64) {
+    let step = if mono_mass < 3_000.0 {
+        1.0
+    } else if mono_mass < 20_000.0 {
+        5.0
+    } else {
+        20.0
+    };
+    (step, (mono_mass / step).round().max(0.0))
+}
+
+/// A slot per grid point up to [`MAX_ENVELOPE_MASS`]: 0..=3000 (1 Da), then 5 Da to 20 kDa,
+/// then 20 Da; `None` above.
+fn local_slot(mono_mass: f64) -> Option<usize> {
+    let (step, index) = grid_point(mono_mass);
+    let index = index as usize;
+    let slot = match step as u32 {
+        1 => index,
+        5 => 3_001 + index,
+        _ => 3_001 + 4_001 + index,
+    };
+    (slot < LOCAL_SLOTS).then_some(slot)
+}
+
+const LOCAL_SLOTS: usize = 3_001 + 4_001 + (MAX_ENVELOPE_MASS as usize / 20) + 1;
+
 /// Isotope patterns computed so far, on a mass grid (1 Da below 3 kDa, 5 Da below 20 kDa,
 /// 20 Da above), filled lazily so start-up costs nothing. Cheap to clone and shared between
 /// threads.
@@ -174,14 +201,7 @@ pub struct PatternCache {
 impl PatternCache {
     /// The pattern of `model` for the grid point nearest `mono_mass`.
     pub fn get(&self, model: IsotopeModel, mono_mass: f64) -> Arc<IsotopePattern> {
-        let step = if mono_mass < 3_000.0 {
-            1.0
-        } else if mono_mass < 20_000.0 {
-            5.0
-        } else {
-            20.0
-        };
-        let bucket = (mono_mass / step).round().max(0.0);
+        let (step, bucket) = grid_point(mono_mass);
         let key = (model, ((step as u64) << 40) | bucket as u64);
         if let Some(p) = self
             .patterns
@@ -225,6 +245,13 @@ impl PatternCache {
 pub struct Deconvolver {
     params: DeconvolveParams,
     patterns: PatternCache,
+    /// This deconvolver's own copies of the patterns it used, by grid slot: looked up without
+    /// a lock or a hash, and their reference counts are not shared with other threads (a
+    /// shared `Arc` cloned by every thread for every walk made the cache line bounce between
+    /// cores and took a fifth of the pipeline's time).
+    local: Vec<Option<Arc<IsotopePattern>>>,
+    /// The two halves of a walk (right, left), kept to reuse their buffers.
+    walk_sides: (Vec<Option<u32>>, Vec<Option<u32>>),
     series: Vec<Option<u32>>,
     /// Isotope steps walked so far (the bulk of the work; tests bound it).
     walk_steps: u64,
@@ -256,6 +283,8 @@ impl Deconvolver {
         Deconvolver {
             params,
             patterns,
+            local: Vec::new(),
+            walk_sides: Default::default(),
             series: Vec::new(),
             walk_steps: 0,
         }
@@ -267,11 +296,38 @@ impl Deconvolver {
     }
 
     fn pattern(&mut self, mono_mass: f64) -> Arc<IsotopePattern> {
-        self.patterns.get(self.params.model, mono_mass)
+        let Some(slot) = local_slot(mono_mass) else {
+            return self.patterns.get(self.params.model, mono_mass);
+        };
+        self.local_pattern(slot, mono_mass).clone()
     }
 
-    fn find(mz: &[f64], target: f64, tolerance: f64) -> Option<u32> {
-        let i = mz.partition_point(|&v| v < target - tolerance);
+    /// The number of peaks of the pattern at `mono_mass`.
+    fn pattern_len(&mut self, mono_mass: f64) -> usize {
+        match local_slot(mono_mass) {
+            Some(slot) => self.local_pattern(slot, mono_mass).abundance.len(),
+            None => self
+                .patterns
+                .get(self.params.model, mono_mass)
+                .abundance
+                .len(),
+        }
+    }
+
+    /// This deconvolver's copy of the pattern in `slot` (filled from the shared cache).
+    fn local_pattern(&mut self, slot: usize, mono_mass: f64) -> &Arc<IsotopePattern> {
+        if slot >= self.local.len() {
+            self.local.resize(slot + 1, None);
+        }
+        let (patterns, model) = (&self.patterns, self.params.model);
+        self.local[slot]
+            .get_or_insert_with(|| Arc::new(IsotopePattern::clone(&patterns.get(model, mono_mass))))
+    }
+
+    /// The peak nearest `target` within `tolerance`; `near` is the index of a peak close to
+    /// the target (the search starts there: walks move a few peaks at a time).
+    fn find(mz: &[f64], near: usize, target: f64, tolerance: f64) -> Option<u32> {
+        let i = lower_bound_near(mz, near, target - tolerance);
         let mut best: Option<(u32, f64)> = None;
         let mut j = i;
         while j < mz.len() && mz[j] <= target + tolerance {
@@ -298,25 +354,27 @@ impl Deconvolver {
             self.series.push(Some(seed as u32));
             return 0;
         }
-        let extent = self.pattern(seed_mass).abundance.len();
+        let extent = self.pattern_len(seed_mass);
         let max_steps = (extent + self.params.max_gap).min(MAX_WALK_STEPS);
         let step = WALK_SPACING / z as f64;
         let tol = |at: f64| at * self.params.tolerance_ppm * 1e-6 + 0.002 / z as f64;
-        let mut right: Vec<Option<u32>> = Vec::new();
-        let mut left: Vec<Option<u32>> = Vec::new();
+        let (mut right, mut left) = std::mem::take(&mut self.walk_sides);
+        right.clear();
+        left.clear();
         for (direction, out) in [(1.0, &mut right), (-1.0, &mut left)] {
-            let mut last = mz[seed];
+            let mut last = seed;
             let mut misses = 0usize;
             loop {
                 self.walk_steps += 1;
-                let target = last + direction * (misses + 1) as f64 * step;
-                match Self::find(mz, target, tol(target)).filter(|&k| intensity[k as usize] > 0.0) {
+                let target = mz[last] + direction * (misses + 1) as f64 * step;
+                let found = Self::find(mz, last, target, tol(target));
+                match found.filter(|&k| intensity[k as usize] > 0.0) {
                     Some(k) => {
                         for _ in 0..misses {
                             out.push(None);
                         }
                         out.push(Some(k));
-                        last = mz[k as usize];
+                        last = k as usize;
                         misses = 0;
                     }
                     None => {
@@ -336,6 +394,7 @@ impl Deconvolver {
         let seed_at = self.series.len();
         self.series.push(Some(seed as u32));
         self.series.extend(right.iter());
+        self.walk_sides = (right, left);
         seed_at
     }
 
@@ -607,8 +666,12 @@ impl Deconvolver {
         if n == 0 || !is_sorted(mz) {
             return None;
         }
-        let seed =
-            Self::find(mz, target_mz, target_mz * self.params.tolerance_ppm * 1e-6)? as usize;
+        let seed = Self::find(
+            mz,
+            mz.len() / 2,
+            target_mz,
+            target_mz * self.params.tolerance_ppm * 1e-6,
+        )? as usize;
         let sign = if negative { -1.0 } else { 1.0 };
         let mut best: Option<Candidate> = None;
         for z in self.params.charge_min..=self.params.charge_max {
@@ -669,7 +732,7 @@ impl Deconvolver {
                     let target = mz[a] + (mz[b] - mz[a]) * j as f64 / parts as f64;
                     let tol =
                         target * self.params.tolerance_ppm * 1e-6 + 0.002 / (z * parts) as f64;
-                    Self::find(mz, target, tol).is_some_and(|k| intensity[k as usize] >= floor)
+                    Self::find(mz, a, target, tol).is_some_and(|k| intensity[k as usize] >= floor)
                 })
             });
             filled += between as usize;
@@ -690,14 +753,14 @@ fn high_charge_evidence(mz: &[f64], intensity: &[f32], p: &DeconvolveParams) -> 
         return false;
     }
     let run_length = |i: usize, z: u32| {
-        let mut last = mz[i];
+        let mut last = i;
         let mut run = 0;
         while run < 4 {
-            let target = last + WALK_SPACING / z as f64;
+            let target = mz[last] + WALK_SPACING / z as f64;
             let tol = target * p.tolerance_ppm * 1e-6 + 0.002 / z as f64;
-            match Deconvolver::find(mz, target, tol) {
+            match Deconvolver::find(mz, last, target, tol) {
                 Some(k) => {
-                    last = mz[k as usize];
+                    last = k as usize;
                     run += 1;
                 }
                 None => break,
@@ -719,6 +782,46 @@ fn high_charge_evidence(mz: &[f64], intensity: &[f32], p: &DeconvolveParams) -> 
     high > low
 }
 
+/// `mz.partition_point(|&v| v < value)` for ascending `mz`, searched outwards from `near`
+/// (exponential search): a few comparisons when the answer is close to `near`.
+fn lower_bound_near(mz: &[f64], near: usize, value: f64) -> usize {
+    let n = mz.len();
+    let below = |k: usize| mz[k] < value;
+    let near = near.min(n);
+    let mut step = 1;
+    if near < n && below(near) {
+        // The answer is in (near, n].
+        let mut lo = near + 1;
+        loop {
+            let probe = lo + step - 1;
+            if probe >= n {
+                return lo + mz[lo..].partition_point(|&v| v < value);
+            }
+            if !below(probe) {
+                return lo + mz[lo..probe].partition_point(|&v| v < value);
+            }
+            lo = probe + 1;
+            step *= 2;
+        }
+    }
+    // The answer is in [0, near].
+    let mut hi = near;
+    loop {
+        if hi == 0 {
+            return 0;
+        }
+        let probe = hi.saturating_sub(step);
+        if below(probe) {
+            return probe + 1 + mz[probe + 1..hi].partition_point(|&v| v < value);
+        }
+        if probe == 0 {
+            return 0;
+        }
+        hi = probe;
+        step *= 2;
+    }
+}
+
 /// Whether m/z values ascend (NaN fails).
 fn is_sorted(mz: &[f64]) -> bool {
     mz.windows(2).all(|w| w[0] <= w[1])
@@ -733,6 +836,34 @@ pub fn deconvolve(mz: &[f64], intensity: &[f32], params: &DeconvolveParams) -> D
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn lower_bound_near_equals_partition_point(
+            mut mz in prop::collection::vec(0.0f64..100.0, 0..60),
+            near in 0usize..70,
+            value in -1.0f64..101.0,
+        ) {
+            mz.sort_by(f64::total_cmp);
+            if let Some(&v) = mz.get(near % mz.len().max(1)) {
+                // Exact hits.
+                prop_assert_eq!(lower_bound_near(&mz, near, v), mz.partition_point(|&x| x < v));
+            }
+            prop_assert_eq!(
+                lower_bound_near(&mz, near, value),
+                mz.partition_point(|&x| x < value)
+            );
+        }
+
+        #[test]
+        fn lower_bound_near_handles_ties(n in 1usize..30, near in 0usize..40) {
+            let mz = vec![5.0; n];
+            prop_assert_eq!(lower_bound_near(&mz, near, 5.0), 0);
+            prop_assert_eq!(lower_bound_near(&mz, near, 5.5), n);
+        }
+    }
+
     use crate::isotopes::IsotopeModel;
 
     fn envelope(mono_mass: f64, z: u32, height: f64) -> Vec<(f64, f32)> {

@@ -8,6 +8,7 @@
 use std::collections::VecDeque;
 use std::path::Path;
 use std::sync::mpsc::sync_channel;
+use std::sync::Mutex;
 use std::time::Instant;
 
 use rayon::prelude::*;
@@ -281,6 +282,13 @@ const RECENT_SURVEYS: usize = 8;
 /// Survey scans tried for one precursor, nearest in time first.
 const SURVEYS_TRIED: usize = 3;
 
+/// What one pool thread reuses from spectrum to spectrum.
+struct WorkerState {
+    centroider: Centroider,
+    deconvolver: Deconvolver,
+    scratch: Vec<u32>,
+}
+
 impl Pipeline {
     /// Validates the parameters and builds the worker pool.
     pub fn new(params: PipelineParams) -> Result<Pipeline> {
@@ -379,27 +387,39 @@ impl Pipeline {
             });
 
             let mut done = Vec::with_capacity(batch_size);
+            // One centroider and deconvolver per pool thread, kept for the whole run (rayon's
+            // `map_init` would make new ones for every split of every batch, throwing away
+            // their scratch buffers and pattern copies). Each thread locks only its own.
+            let workers: Vec<Mutex<WorkerState>> = (0..self.pool.current_num_threads().max(1))
+                .map(|_| {
+                    Mutex::new(WorkerState {
+                        centroider: Centroider::new(self.params.centroid.clone()),
+                        deconvolver: Deconvolver::with_cache(
+                            self.params.deconvolve.clone(),
+                            self.patterns.clone(),
+                        ),
+                        scratch: Vec::new(),
+                    })
+                })
+                .collect();
             for batch in receiver {
                 let batch = batch?;
                 summary.spectra_read += batch.len() as u64;
                 let outcomes: Vec<Outcome> = self.pool.install(|| {
                     batch
                         .par_iter()
-                        .map_init(
-                            || {
-                                (
-                                    Centroider::new(self.params.centroid.clone()),
-                                    Deconvolver::with_cache(
-                                        self.params.deconvolve.clone(),
-                                        self.patterns.clone(),
-                                    ),
-                                    Vec::new(),
-                                )
-                            },
-                            |(centroider, deconvolver, scratch), raw| {
-                                self.process(&path, raw, centroider, deconvolver, scratch)
-                            },
-                        )
+                        .map(|raw| {
+                            let slot = rayon::current_thread_index().unwrap_or(0) % workers.len();
+                            let mut state = workers[slot]
+                                .lock()
+                                .unwrap_or_else(std::sync::PoisonError::into_inner);
+                            let WorkerState {
+                                centroider,
+                                deconvolver,
+                                scratch,
+                            } = &mut *state;
+                            self.process(&path, raw, centroider, deconvolver, scratch)
+                        })
                         .collect()
                 });
                 drop(batch);
