@@ -8,6 +8,7 @@ cannot be reached at all.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO, Any
@@ -19,6 +20,11 @@ from django.conf import settings
 TRANSPORT: httpx.BaseTransport | None = None
 
 RESULT_TABLES = ("spectra", "peaks", "features")
+# Starting an analysis with an idempotency key is retried this many times more after a
+# transient failure (unreachable API, 503), `CREATE_RETRY_SECONDS` apart: the key makes a retry
+# return the analysis a lost answer had created instead of a second one.
+CREATE_RETRIES = 2
+CREATE_RETRY_SECONDS = 1.0
 DOWNLOAD_FORMATS = ("parquet", "csv")
 
 
@@ -135,11 +141,27 @@ class ApiClient:
     def parameters(self) -> dict:
         return self._request("GET", "/v1/parameters")
 
-    def create_analysis(self, upload_ids: list[int], params: dict, name: str | None = None) -> dict:
+    def create_analysis(
+        self, upload_ids: list[int], params: dict, name: str | None = None, idempotency_key: str | None = None
+    ) -> dict:
+        """Starts an analysis. With `idempotency_key` (one per form the user submits), a resubmitted
+        form or a retry after a lost answer returns the same analysis; transient failures are
+        retried (`CREATE_RETRIES`)."""
         body: dict[str, Any] = {"upload_ids": upload_ids, "params": params}
         if name:
             body["name"] = name
-        return self._request("POST", "/v1/analyses", json=body)
+        if idempotency_key is None:
+            return self._request("POST", "/v1/analyses", json=body)
+        headers = {"Idempotency-Key": idempotency_key}
+        for attempt in range(CREATE_RETRIES + 1):
+            try:
+                return self._request("POST", "/v1/analyses", json=body, headers=headers)
+            except ApiError as exc:
+                transient = isinstance(exc, ApiUnavailable) or exc.status == 503
+                if not transient or attempt == CREATE_RETRIES:
+                    raise
+            time.sleep(CREATE_RETRY_SECONDS * (attempt + 1))
+        raise AssertionError("unreachable")
 
     def analyses(self, limit: int = 100, offset: int = 0, status: str | None = None) -> dict:
         params: dict[str, Any] = {"limit": limit, "offset": offset}

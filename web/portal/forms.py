@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from typing import Any
 
 from django import forms
@@ -110,6 +111,11 @@ class AnalysisForm(forms.Form):
     """Uploads to analyse, a name, a preset or custom parameters (from the API's help)."""
 
     name = forms.CharField(max_length=200, required=False, help_text="Optional; shown in the list.")
+    # One key per rendered form, sent as the API's Idempotency-Key: submitting the same form twice
+    # (a double click, a reload after a lost answer) starts one analysis, not two.
+    request_key = forms.RegexField(
+        regex=r"^[0-9a-f]{32}$", required=False, widget=forms.HiddenInput, max_length=32
+    )
     uploads = forms.MultipleChoiceField(
         widget=forms.CheckboxSelectMultiple, help_text="One analysis over every file ticked."
     )
@@ -117,6 +123,7 @@ class AnalysisForm(forms.Form):
 
     def __init__(self, *args: Any, uploads: list[dict], parameters: dict, **kwargs: Any):
         super().__init__(*args, **kwargs)
+        self.fields["request_key"].initial = uuid.uuid4().hex
         self.api_parameters = parameters
         self.fields["uploads"].choices = [(str(u["id"]), u["filename"]) for u in uploads]
         presets = parameters.get("presets", {})

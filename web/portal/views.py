@@ -4,6 +4,7 @@ the API's per-user isolation (another user's upload or analysis is a 404) holds 
 from __future__ import annotations
 
 import logging
+import uuid
 from functools import wraps
 
 from django.conf import settings
@@ -218,6 +219,7 @@ def new_analysis(request: HttpRequest) -> HttpResponse:
                 [int(u) for u in form.cleaned_data["uploads"]],
                 form.cleaned_data["params"],
                 form.cleaned_data.get("name") or None,
+                idempotency_key=form.cleaned_data.get("request_key") or uuid.uuid4().hex,
             )
         except api.ApiError as exc:
             if exc.status >= 500 or isinstance(exc, api.ApiUnavailable):

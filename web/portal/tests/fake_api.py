@@ -49,6 +49,12 @@ class FakeApi:
     requests: list[httpx.Request] = field(default_factory=list)
     upload_hook: Any = None  # called with the request before an upload is stored
     ids: itertools.count = field(default_factory=lambda: itertools.count(1))
+    # Idempotency keys, as the real API: (user id, key) -> analysis id.
+    created_by_key: dict[tuple[int, str], int] = field(default_factory=dict)
+    # The next this many analysis creations answer 503 (after creating it, with a key, when
+    # `fail_creates_after_commit`: a COMMIT whose answer was lost).
+    fail_creates: int = 0
+    fail_creates_after_commit: bool = False
 
     def transport(self) -> httpx.MockTransport:
         return httpx.MockTransport(self.handle)
@@ -70,6 +76,14 @@ class FakeApi:
         }
         self.analyses[a["id"]] = a
         return a
+
+    def create(self, body: dict, user: dict) -> int:
+        a = {"id": next(self.ids), "name": body.get("name"), "status": "queued", "upload_ids": body["upload_ids"],
+             "params": {**PARAMETERS["defaults"], **body["params"]}, "error": None, "backend": "local",
+             "created_at": "2026-01-01T00:00:00Z", "started_at": None, "finished_at": None,
+             "result_location": None, "summary": None, "owner": user["id"]}
+        self.analyses[a["id"]] = a
+        return a["id"]
 
     # the HTTP side
     def handle(self, request: httpx.Request) -> httpx.Response:
@@ -145,6 +159,16 @@ class FakeApi:
             return httpx.Response(200, json=self.public(up))
         if path == "/v1/analyses" and method == "POST":
             body = json.loads(request.content)
+            key = request.headers.get("Idempotency-Key")
+            if self.fail_creates:
+                self.fail_creates -= 1
+                if self.fail_creates_after_commit and key:
+                    # The analysis is created but the answer is lost (the API's 503 after COMMIT).
+                    self.created_by_key[(user["id"], key)] = self.create(body, user)
+                return self.err(503, "database unavailable")
+            if key and (user["id"], key) in self.created_by_key:
+                a = self.analyses[self.created_by_key[(user["id"], key)]]
+                return httpx.Response(201, json=self.public(a), headers={"Idempotent-Replayed": "true"})
             for uid in body["upload_ids"]:
                 if self.own(self.uploads, uid, user) is None:
                     return self.err(404, f"upload {uid} not found")
@@ -153,12 +177,10 @@ class FakeApi:
                 return self.err(422, f"unknown parameter {sorted(unknown)[0]!r}")
             if body["params"].get("min_snr", 0) < 0:
                 return self.err(422, "min_snr must be at least 0")
-            a = {"id": next(self.ids), "name": body.get("name"), "status": "queued", "upload_ids": body["upload_ids"],
-                 "params": {**PARAMETERS["defaults"], **body["params"]}, "error": None, "backend": "local",
-                 "created_at": "2026-01-01T00:00:00Z", "started_at": None, "finished_at": None,
-                 "result_location": None, "summary": None, "owner": user["id"]}
-            self.analyses[a["id"]] = a
-            return httpx.Response(201, json=self.public(a))
+            analysis_id = self.create(body, user)
+            if key:
+                self.created_by_key[(user["id"], key)] = analysis_id
+            return httpx.Response(201, json=self.public(self.analyses[analysis_id]))
         if path == "/v1/analyses":
             items = [self.public(a) for a in sorted(self.analyses.values(), key=lambda a: -a["id"])
                      if a["owner"] == user["id"]]
