@@ -5,7 +5,7 @@
 //! [`RawSpectrum::decode`] (base64, zlib, Numpress, byte order) runs on any thread.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufReader, Read};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -201,6 +201,18 @@ impl SharedStream {
 
 type DynRead = Box<dyn Read + Send>;
 
+/// How much of an input's start is looked at to tell its format.
+const SNIFF_BYTES: usize = 4096;
+
+/// The first `n` bytes of `stream` (fewer only at its end) and the stream with them put back:
+/// a pipe or a download may hand its first bytes over in several short reads.
+fn peek(mut stream: DynRead, n: usize) -> std::io::Result<(Vec<u8>, DynRead)> {
+    let mut head = Vec::with_capacity(n);
+    (&mut stream).take(n as u64).read_to_end(&mut head)?;
+    let whole: DynRead = Box::new(std::io::Cursor::new(head.clone()).chain(stream));
+    Ok((head, whole))
+}
+
 /// The HDF5 file signature, at offset 0 of an mzMLb file.
 const HDF5_SIGNATURE: &[u8] = b"\x89HDF\r\n\x1a\n";
 
@@ -248,17 +260,17 @@ impl SpectrumReader {
             path: path.to_owned(),
             source,
         };
-        let mut file = File::open(path).map_err(io_err)?;
+        let file = File::open(path).map_err(io_err)?;
         let mut signature = Vec::with_capacity(8);
-        (&mut file)
+        (&file)
             .take(8)
             .read_to_end(&mut signature)
             .map_err(io_err)?;
         if signature == HDF5_SIGNATURE {
             return SpectrumReader::open_mzmlb(path);
         }
-        std::io::Seek::rewind(&mut file).map_err(io_err)?;
-        SpectrumReader::from_reader(path, Box::new(file))
+        // Put the bytes back in front rather than seeking: the path may be a named pipe.
+        SpectrumReader::from_reader(path, Box::new(std::io::Cursor::new(signature).chain(file)))
     }
 
     #[cfg(feature = "mzmlb")]
@@ -290,25 +302,20 @@ impl SpectrumReader {
             path: path.clone(),
             source,
         };
-        let mut buffered = BufReader::with_capacity(READ_BUFFER, stream);
-        let head = buffered.fill_buf().map_err(io_err)?.to_vec();
+        let (head, stream) = peek(stream, SNIFF_BYTES).map_err(io_err)?;
         let gzip = head.starts_with(&[0x1f, 0x8b]);
         let bytes_read = Arc::new(AtomicU64::new(0));
         let (stream, head): (BufReader<DynRead>, Vec<u8>) = if gzip {
-            let decoder = flate2::read::MultiGzDecoder::new(buffered);
-            let mut inner = BufReader::with_capacity(READ_BUFFER, Box::new(decoder) as DynRead);
-            let head = inner.fill_buf().map_err(|e| Error::Malformed {
+            let compressed = BufReader::with_capacity(READ_BUFFER, stream);
+            let decoder: DynRead = Box::new(flate2::read::MultiGzDecoder::new(compressed));
+            let (head, decoded) = peek(decoder, SNIFF_BYTES).map_err(|e| Error::Malformed {
                 path: path.clone(),
                 location: "in the gzip stream".into(),
                 message: e.to_string(),
             })?;
-            let head = head.to_vec();
-            (inner, head)
+            (BufReader::with_capacity(READ_BUFFER, decoded), head)
         } else {
-            (
-                BufReader::with_capacity(READ_BUFFER, Box::new(buffered) as DynRead),
-                head,
-            )
+            (BufReader::with_capacity(READ_BUFFER, stream), head)
         };
         let format = sniff_format(&head).ok_or_else(|| Error::UnknownFormat {
             path: path.clone(),

@@ -344,3 +344,29 @@ fn mzmlb_without_the_feature_is_a_clear_error() {
         "{text}"
     );
 }
+
+/// A named pipe is read like the file written into it (the format check peeks at its first
+/// bytes without seeking, which a pipe cannot do).
+#[cfg(unix)]
+#[test]
+fn a_named_pipe_reads_like_the_file_written_into_it() {
+    let file = crate::common::fixture("sim_profile.mzML");
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("stream.mzML");
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success());
+    let writer = {
+        let (fifo, file) = (fifo.clone(), file.clone());
+        std::thread::spawn(move || std::fs::write(&fifo, std::fs::read(&file).unwrap()))
+    };
+    let from_pipe = read_all(&fifo);
+    writer.join().unwrap().unwrap();
+    let from_file = read_all(&file);
+    assert!(!from_file.is_empty());
+    assert_eq!(from_pipe.len(), from_file.len());
+    for (a, b) in from_pipe.iter().zip(&from_file) {
+        assert_eq!(a.meta.native_id, b.meta.native_id);
+        assert_eq!(a.mz, b.mz);
+        assert_eq!(a.intensity, b.intensity);
+    }
+}
