@@ -226,7 +226,8 @@ impl AnalysisManifest {
         }
     }
 
-    /// Resolves input `index` to an object (HEAD: it must still exist, with the same ETag).
+    /// Resolves input `index` to an object (it must still exist, with the same ETag); its
+    /// download is started (see [`Storage::look_up_and_start`]).
     pub fn input(&self, storage: &Storage, index: usize) -> Result<Input> {
         let entry = self.inputs.get(index).ok_or_else(|| {
             Error::invalid(
@@ -240,8 +241,9 @@ impl AnalysisManifest {
                 format!("{} is not s3://", entry.url),
             ));
         };
-        let meta = storage.head(&bucket, &key)?;
+        let meta = storage.look_up_and_start(&bucket, &key)?;
         if entry.e_tag.is_some() && meta.e_tag != entry.e_tag {
+            storage.forget_started();
             return Err(Error::invalid(
                 "input",
                 format!("{} changed since the analysis was prepared", entry.url),

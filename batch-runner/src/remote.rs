@@ -160,7 +160,7 @@ pub fn resolve_inputs(storage: Option<&Storage>, patterns: &[String]) -> Result<
                         meta,
                     }));
                 } else {
-                    let meta = storage.head(&bucket, &key)?;
+                    let meta = storage.look_up_and_start(&bucket, &key)?;
                     inputs.push(Input::Object { bucket, meta });
                 }
             }
@@ -428,6 +428,7 @@ pub fn process(job: &Job<'_>, input: &Input, out: &Location) -> Result<Done> {
                     && old.params_sha256 == fingerprint
                     && old.mzforge_version == mzforge::VERSION
                 {
+                    storage.forget_started();
                     return Ok(Done {
                         status: "skipped",
                         output: target.to_string(),

@@ -50,7 +50,20 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
             json,
             quiet,
         };
-        return Ok(ExitCode::from(run_cli(params, options)?));
+        return Ok(match run_cli(params, options) {
+            Ok(code) => ExitCode::from(code),
+            // Before any input is processed (looking the inputs up): the same rule as for a
+            // failed input, 75 when retrying is worth it, 1 otherwise.
+            Err(error) => {
+                let code = if error.kind().is_retryable() {
+                    error.kind().exit_code()
+                } else {
+                    1
+                };
+                eprintln!("error: {}", crate::chain(&anyhow::Error::from(error)));
+                ExitCode::from(code)
+            }
+        });
     }
     let inputs = expand_inputs(&args.inputs)?;
     let targets = output_targets(&inputs, &args.out)?;

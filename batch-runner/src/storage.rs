@@ -30,8 +30,8 @@ use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::path::Path as ObjectPath;
 use object_store::ClientConfigKey;
 use object_store::{
-    Attribute, GetOptions, GetRange, ObjectMeta, ObjectStore, ObjectStoreExt, PutPayload,
-    RetryConfig, WriteMultipart,
+    Attribute, GetOptions, GetRange, GetResult, ObjectMeta, ObjectStore, ObjectStoreExt,
+    PutPayload, RetryConfig, WriteMultipart,
 };
 use sha2::{Digest, Sha256};
 use tokio::runtime::Handle;
@@ -141,6 +141,23 @@ pub struct Storage {
     handle: Handle,
     stores: Arc<Mutex<HashMap<String, Arc<dyn ObjectStore>>>>,
     part_bytes: usize,
+    /// A download already started by [`Storage::look_up_and_start`], waiting for its reader.
+    started: Arc<Mutex<Option<Started>>>,
+}
+
+/// A GET whose answer (headers) has arrived and whose body is not read yet.
+struct Started {
+    url: String,
+    e_tag: Option<String>,
+    result: GetResult,
+}
+
+impl std::fmt::Debug for Started {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Started")
+            .field("url", &self.url)
+            .finish_non_exhaustive()
+    }
 }
 
 /// An object's identity after a read or write.
@@ -166,6 +183,7 @@ impl Storage {
             handle,
             stores: Arc::new(Mutex::new(HashMap::new())),
             part_bytes,
+            started: Arc::new(Mutex::new(None)),
         }
     }
 
@@ -225,6 +243,61 @@ impl Storage {
                 url: s3_url(bucket, key),
                 source,
             }),
+        }
+    }
+
+    /// Size and ETag of an object, like [`Storage::head`], but by starting its download: the
+    /// answer to the GET carries them, and [`Storage::open_read`] of the same object from offset
+    /// 0 then continues that GET instead of sending another, which saves a round trip per input
+    /// (a HEAD) where one object is processed, as in a Batch array job. Only one download is
+    /// kept started at a time: while one waits, this is a HEAD. A started download that is never
+    /// read (the result exists already) is dropped, closing its connection.
+    pub fn look_up_and_start(&self, bucket: &str, key: &str) -> Result<ObjectMeta> {
+        let mut slot = self
+            .started
+            .lock()
+            .map_err(|_| Error::Internal("started download poisoned".into()))?;
+        if slot.is_some() {
+            drop(slot);
+            return self.head(bucket, key);
+        }
+        let store = self.store(bucket)?;
+        let path = object_path(bucket, key)?;
+        match self
+            .handle
+            .block_on(store.get_opts(&path, GetOptions::default()))
+        {
+            Ok(result) => {
+                let meta = result.meta.clone();
+                *slot = Some(Started {
+                    url: s3_url(bucket, key),
+                    e_tag: meta.e_tag.clone(),
+                    result,
+                });
+                Ok(meta)
+            }
+            Err(object_store::Error::NotFound { .. }) => Err(Error::Missing {
+                url: s3_url(bucket, key),
+            }),
+            Err(source) => Err(Error::Storage {
+                operation: "look up",
+                url: s3_url(bucket, key),
+                source,
+            }),
+        }
+    }
+
+    /// The started download of `url` at `e_tag`, if that is the one waiting. Another one
+    /// waiting is stale (inputs are read in order, so its input was skipped): it is dropped.
+    fn take_started(&self, url: &str, e_tag: &Option<String>) -> Option<GetResult> {
+        let started = self.started.lock().ok()?.take()?;
+        (started.url == url && &started.e_tag == e_tag).then_some(started.result)
+    }
+
+    /// Drops a started download that will not be read (its input was skipped).
+    pub fn forget_started(&self) {
+        if let Ok(mut slot) = self.started.lock() {
+            slot.take();
         }
     }
 
@@ -333,6 +406,11 @@ impl Storage {
         let url = s3_url(bucket, meta.location.as_ref());
         let (sender, receiver) = tokio::sync::mpsc::channel(READ_QUEUE_CHUNKS);
         let progress = Arc::new(ReadProgress::default());
+        let started = if offset == 0 {
+            self.take_started(&url, &meta.e_tag)
+        } else {
+            None
+        };
         let task = Download {
             store,
             path: meta.location.clone(),
@@ -341,6 +419,7 @@ impl Storage {
             size: meta.size,
             offset,
             progress: progress.clone(),
+            started,
         };
         let abort = self.handle.spawn(task.run(sender)).abort_handle();
         Ok(ObjectReader {
@@ -514,6 +593,8 @@ struct Download {
     offset: u64,
     /// Where the object's declared SHA-256 goes.
     progress: Arc<ReadProgress>,
+    /// The GET already answered for this object (from offset 0), to read first.
+    started: Option<GetResult>,
 }
 
 type ChunkSender = tokio::sync::mpsc::Sender<std::result::Result<Bytes, String>>;
@@ -529,7 +610,11 @@ impl Download {
                 if_match: self.e_tag.clone(),
                 ..Default::default()
             };
-            let failure = match self.store.get_opts(&self.path, options).await {
+            let answer = match self.started.take() {
+                Some(result) => Ok(result),
+                None => self.store.get_opts(&self.path, options).await,
+            };
+            let failure = match answer {
                 Ok(result) => {
                     let declared = result
                         .attributes
