@@ -353,7 +353,10 @@ fn a_named_pipe_reads_like_the_file_written_into_it() {
     let file = crate::common::fixture("sim_profile.mzML");
     let dir = tempfile::tempdir().unwrap();
     let fifo = dir.path().join("stream.mzML");
-    let made = std::process::Command::new("mkfifo").arg(&fifo).status().unwrap();
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
     assert!(made.success());
     let writer = {
         let (fifo, file) = (fifo.clone(), file.clone());
