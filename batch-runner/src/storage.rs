@@ -132,6 +132,20 @@ impl std::fmt::Display for Location {
     }
 }
 
+/// What looking `key` up failed with: [`Error::Missing`] if there is no such object.
+fn look_up_error(bucket: &str, key: &str, source: object_store::Error) -> Error {
+    match source {
+        object_store::Error::NotFound { .. } => Error::Missing {
+            url: s3_url(bucket, key),
+        },
+        source => Error::Storage {
+            operation: "look up",
+            url: s3_url(bucket, key),
+            source,
+        },
+    }
+}
+
 /// A URL for messages.
 pub fn s3_url(bucket: &str, key: &str) -> String {
     format!("s3://{bucket}/{key}")
@@ -236,17 +250,9 @@ impl Storage {
     pub fn head(&self, bucket: &str, key: &str) -> Result<ObjectMeta> {
         let store = self.store(bucket)?;
         let path = object_path(bucket, key)?;
-        match self.handle.block_on(store.head(&path)) {
-            Ok(meta) => Ok(meta),
-            Err(object_store::Error::NotFound { .. }) => Err(Error::Missing {
-                url: s3_url(bucket, key),
-            }),
-            Err(source) => Err(Error::Storage {
-                operation: "look up",
-                url: s3_url(bucket, key),
-                source,
-            }),
-        }
+        self.handle
+            .block_on(store.head(&path))
+            .map_err(|source| look_up_error(bucket, key, source))
     }
 
     /// Size and ETag of an object, like [`Storage::head`], but by starting its download: the
@@ -266,28 +272,17 @@ impl Storage {
         }
         let store = self.store(bucket)?;
         let path = object_path(bucket, key)?;
-        match self
+        let result = self
             .handle
             .block_on(store.get_opts(&path, GetOptions::default()))
-        {
-            Ok(result) => {
-                let meta = result.meta.clone();
-                *slot = Some(Started {
-                    url: s3_url(bucket, key),
-                    e_tag: meta.e_tag.clone(),
-                    result,
-                });
-                Ok(meta)
-            }
-            Err(object_store::Error::NotFound { .. }) => Err(Error::Missing {
-                url: s3_url(bucket, key),
-            }),
-            Err(source) => Err(Error::Storage {
-                operation: "look up",
-                url: s3_url(bucket, key),
-                source,
-            }),
-        }
+            .map_err(|source| look_up_error(bucket, key, source))?;
+        let meta = result.meta.clone();
+        *slot = Some(Started {
+            url: s3_url(bucket, key),
+            e_tag: meta.e_tag.clone(),
+            result,
+        });
+        Ok(meta)
     }
 
     /// The started download of `url` at `e_tag`, if that is the one waiting. Another one
