@@ -55,13 +55,12 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
             // Before any input is processed (looking the inputs up): the same rule as for a
             // failed input, 75 when retrying is worth it, 1 otherwise.
             Err(error) => {
-                let code = if error.kind().is_retryable() {
+                eprintln!("error: {}", error.chain());
+                ExitCode::from(if error.kind().is_retryable() {
                     error.kind().exit_code()
                 } else {
                     1
-                };
-                eprintln!("error: {}", crate::chain(&anyhow::Error::from(error)));
-                ExitCode::from(code)
+                })
             }
         });
     }

@@ -855,6 +855,7 @@ pub fn deconvolve(mz: &[f64], intensity: &[f32], params: &DeconvolveParams) -> D
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::isotopes::IsotopeModel;
     use proptest::prelude::*;
 
     #[test]
@@ -904,8 +905,6 @@ mod tests {
             prop_assert_eq!(lower_bound_near(&mz, near, 5.5), n);
         }
     }
-
-    use crate::isotopes::IsotopeModel;
 
     fn envelope(mono_mass: f64, z: u32, height: f64) -> Vec<(f64, f32)> {
         let p = IsotopeModel::Averagine.pattern(mono_mass);

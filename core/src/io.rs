@@ -261,16 +261,12 @@ impl SpectrumReader {
             source,
         };
         let file = File::open(path).map_err(io_err)?;
-        let mut signature = Vec::with_capacity(8);
-        (&file)
-            .take(8)
-            .read_to_end(&mut signature)
-            .map_err(io_err)?;
+        // Peeked, not seeked back over: the path may be a named pipe.
+        let (signature, stream) = peek(Box::new(file), HDF5_SIGNATURE.len()).map_err(io_err)?;
         if signature == HDF5_SIGNATURE {
             return SpectrumReader::open_mzmlb(path);
         }
-        // Put the bytes back in front rather than seeking: the path may be a named pipe.
-        SpectrumReader::from_reader(path, Box::new(std::io::Cursor::new(signature).chain(file)))
+        SpectrumReader::from_reader(path, stream)
     }
 
     #[cfg(feature = "mzmlb")]
@@ -944,19 +940,19 @@ fn prepare<'a>(array: &'a DataArray, limits: &ReadLimits) -> Result<Prepared<'a>
         | C::NumpressLinearZlib
         | C::NumpressSLOF
         | C::NumpressSLOFZlib => {
+            use crate::numpress::Codec;
+            let (codec, zlib) = match array.compression {
+                C::NumpressPIC => (Codec::Pic, false),
+                C::NumpressPICZlib => (Codec::Pic, true),
+                C::NumpressLinear => (Codec::Linear, false),
+                C::NumpressLinearZlib => (Codec::Linear, true),
+                C::NumpressSLOF => (Codec::Slof, false),
+                _ => (Codec::Slof, true),
+            };
             let mut bytes = base64()?;
-            if matches!(
-                array.compression,
-                C::NumpressPICZlib | C::NumpressLinearZlib | C::NumpressSLOFZlib
-            ) {
+            if zlib {
                 bytes = inflate(&bytes)?;
             }
-            use crate::numpress::Codec;
-            let codec = match array.compression {
-                C::NumpressPIC | C::NumpressPICZlib => Codec::Pic,
-                C::NumpressLinear | C::NumpressLinearZlib => Codec::Linear,
-                _ => Codec::Slof,
-            };
             too_many_points(which, codec.count(&bytes) as u64, limits)?;
             codec
                 .decode(&bytes)

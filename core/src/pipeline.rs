@@ -413,12 +413,7 @@ impl Pipeline {
                             let mut state = workers[slot]
                                 .lock()
                                 .unwrap_or_else(std::sync::PoisonError::into_inner);
-                            let WorkerState {
-                                centroider,
-                                deconvolver,
-                                scratch,
-                            } = &mut *state;
-                            self.process(&path, raw, centroider, deconvolver, scratch)
+                            self.process(&path, raw, &mut state)
                         })
                         .collect()
                 });
@@ -578,14 +573,12 @@ impl Pipeline {
         }
     }
 
-    fn process(
-        &self,
-        path: &Path,
-        raw: &RawSpectrum,
-        centroider: &mut Centroider,
-        deconvolver: &mut Deconvolver,
-        scratch: &mut Vec<u32>,
-    ) -> Outcome {
+    fn process(&self, path: &Path, raw: &RawSpectrum, worker: &mut WorkerState) -> Outcome {
+        let WorkerState {
+            centroider,
+            deconvolver,
+            scratch,
+        } = worker;
         let meta = raw.meta();
         if !self.params.ms_levels.is_empty() && !self.params.ms_levels.contains(&meta.ms_level) {
             return Outcome::Filtered;
