@@ -1,8 +1,11 @@
 //! Reading mzML and MGF. The only module that touches `mzdata`: its types never leave here.
 //!
-//! Reading is split in two so it can be parallel: [`SpectrumReader`] parses the XML (or MGF
-//! text) sequentially and yields [`RawSpectrum`]s whose arrays are still encoded;
-//! [`RawSpectrum::decode`] (base64, zlib, Numpress, byte order) runs on any thread.
+//! Reading is split in three so it can be parallel: [`SpectrumReader`] finds each spectrum in
+//! the input sequentially ([`SpectrumReader::next_unparsed`]: for mzML only where each
+//! `<spectrum>` element starts and ends, see `mzml_split`); [`UnparsedSpectrum::parse`] parses
+//! its XML into a [`RawSpectrum`] whose arrays are still encoded, and [`RawSpectrum::decode`]
+//! (base64, zlib, Numpress, byte order) decodes them, both on any thread.
+//! [`SpectrumReader::next_raw`] does the first two steps in one.
 
 use std::fs::File;
 use std::io::{BufReader, Read};
@@ -20,6 +23,7 @@ use mzdata::spectrum::{
 };
 
 use crate::error::{Error, Result};
+use crate::mzml_split::{ParseContext, Piece, SpectrumXml, SplitError, Splitter};
 use crate::spectrum::{Polarity, Precursor, SignalKind, Spectrum, SpectrumMeta};
 
 /// The formats mzforge reads.
@@ -217,7 +221,15 @@ fn peek(mut stream: DynRead, n: usize) -> std::io::Result<(Vec<u8>, DynRead)> {
 const HDF5_SIGNATURE: &[u8] = b"\x89HDF\r\n\x1a\n";
 
 enum Parser {
+    /// mzML read sequentially by mzdata (documents without a spectrum list to split).
     MzML(Box<MzMLReaderType<DynRead>>),
+    /// mzML whose spectra are found here and parsed later, on any thread.
+    Split {
+        /// mzdata's reader after the header (the file's metadata).
+        header: Box<MzMLReaderType<DynRead>>,
+        splitter: Box<Splitter<DynRead>>,
+        context: Arc<ParseContext>,
+    },
     Mgf(Box<MGFReaderType<DynRead>>),
     Finished,
 }
@@ -349,9 +361,45 @@ impl SpectrumReader {
         };
         let parser = match format {
             InputFormat::MzML | InputFormat::MzMLb => {
+                // The header goes to mzdata's reader; the spectra that follow are split here.
+                let mut splitter = Splitter::new(counted);
+                let header_bytes = match splitter.header(limits.max_spectrum_bytes) {
+                    Ok(header) => header,
+                    Err(SplitError::TooLarge { .. }) => {
+                        return Err(Error::LimitExceeded {
+                            path: path.clone(),
+                            location: "in the file header".into(),
+                            what: "the header is larger".into(),
+                            limit: limits.max_spectrum_bytes,
+                            setting: "limits.max_spectrum_bytes",
+                        })
+                    }
+                    Err(e) => {
+                        let message = match e {
+                            SplitError::Io(e) if gzip => format!("the gzip stream is corrupt: {e}"),
+                            SplitError::Io(e) => format!("read failed: {e}"),
+                            _ => "the header could not be read".into(),
+                        };
+                        return Err(Error::Malformed {
+                            path: path.clone(),
+                            location: "in the file header".into(),
+                            message,
+                        });
+                    }
+                };
+                let (header_stream, splitter): (DynRead, _) = match &header_bytes {
+                    Some(header) => (
+                        Box::new(std::io::Cursor::new(header.clone())),
+                        Some(splitter),
+                    ),
+                    None => {
+                        let (rest, stream) = splitter.into_rest();
+                        (Box::new(std::io::Cursor::new(rest).chain(stream)), None)
+                    }
+                };
                 let parsed = catch_unwind(AssertUnwindSafe(|| {
                     MzMLReaderType::<DynRead>::with_buffer_capacity_and_detail_level(
-                        counted,
+                        header_stream,
                         READ_BUFFER,
                         DetailLevel::Lazy,
                     )
@@ -392,7 +440,40 @@ impl SpectrumReader {
                             .map(|p| p.name.clone())
                     })
                     .collect();
-                Parser::MzML(Box::new(reader))
+                match (splitter, header_bytes) {
+                    (Some(splitter), Some(header))
+                        if reader.state == MzMLParserState::SpectrumList =>
+                    {
+                        // The splitter enforces the per-spectrum byte limit itself.
+                        stream_handle.start_span(u64::MAX);
+                        let context = ParseContext::new(
+                            path.clone(),
+                            &header,
+                            reader.reference_param_groups.clone(),
+                            reader
+                                .run
+                                .default_data_processing_id
+                                .clone()
+                                .map(String::into_boxed_str),
+                        );
+                        Parser::Split {
+                            header: Box::new(reader),
+                            splitter: Box::new(splitter),
+                            context: Arc::new(context),
+                        }
+                    }
+                    (None, _) => Parser::MzML(Box::new(reader)),
+                    (Some(_), _) => {
+                        return Err(Error::Malformed {
+                            path: path.clone(),
+                            location: "in the file header".into(),
+                            message: format!(
+                                "the header ends in an unexpected state ({:?})",
+                                reader.state
+                            ),
+                        })
+                    }
+                }
             }
             InputFormat::Mgf => {
                 let mut reader = MGFReaderType::<DynRead>::new(counted);
@@ -420,7 +501,7 @@ impl SpectrumReader {
     /// Replaces the reading limits (the defaults are [`ReadLimits::default`]).
     pub fn set_limits(&mut self, limits: ReadLimits) {
         self.limits = limits;
-        if !matches!(self.parser, Parser::Finished) {
+        if !matches!(self.parser, Parser::Finished | Parser::Split { .. }) {
             self.stream.start_span(limits.max_spectrum_bytes);
         }
     }
@@ -488,6 +569,141 @@ impl SpectrumReader {
     /// The next spectrum, `None` at the end, or an error if the file is broken here. After an
     /// error the reader is finished.
     pub fn next_raw(&mut self) -> Result<Option<RawSpectrum>> {
+        let Some(unparsed) = self.next_found()? else {
+            return Ok(None);
+        };
+        #[cfg_attr(not(feature = "mzmlb"), allow(unused_mut))]
+        let mut raw = unparsed
+            .parse()
+            .inspect_err(|_| self.parser = Parser::Finished)?;
+        #[cfg(feature = "mzmlb")]
+        if let Some(external) = &self.external {
+            raw.unresolved = external.resolve(&mut raw.inner, &self.limits).err();
+        }
+        Ok(Some(raw))
+    }
+
+    /// The next spectrum, not yet parsed: [`UnparsedSpectrum::parse`] can run on any thread,
+    /// so that the parsing of a file's spectra runs in parallel while this reader goes on.
+    /// `None` at the end, or an error if the file is broken here (after which the reader is
+    /// finished); errors inside one spectrum's XML come from its `parse`.
+    pub fn next_unparsed(&mut self) -> Result<Option<UnparsedSpectrum>> {
+        #[cfg(feature = "mzmlb")]
+        if self.external.is_some() {
+            // Arrays outside the document are read with the spectrum, here.
+            return Ok(self
+                .next_raw()?
+                .map(|raw| UnparsedSpectrum(Unparsed::Parsed(raw))));
+        }
+        self.next_found()
+    }
+
+    fn next_found(&mut self) -> Result<Option<UnparsedSpectrum>> {
+        let Parser::Split {
+            splitter, context, ..
+        } = &mut self.parser
+        else {
+            let raw = self.read_sequential()?;
+            return Ok(raw.map(|raw| UnparsedSpectrum(Unparsed::Parsed(raw))));
+        };
+        let context = context.clone();
+        let found = splitter.next(self.limits.max_spectrum_bytes);
+        let xml = match found {
+            Ok(Piece::Spectrum(xml)) => xml,
+            Ok(Piece::ListEnd) => {
+                self.parser = Parser::Finished;
+                if let Err(e) = self.stream.drain() {
+                    return Err(self.read_failure(e.to_string()));
+                }
+                return Ok(None);
+            }
+            Err(SplitError::Io(e)) => return Err(self.read_failure(e.to_string())),
+            Err(SplitError::Truncated { at }) => {
+                let message = if self.closed.load(Ordering::Relaxed) {
+                    "the document ends without closing its spectrum list"
+                } else {
+                    "the file ends in the middle of the document: truncated?"
+                };
+                return Err(self.malformed_at(message.into(), at));
+            }
+            Err(SplitError::Unexpected { at, found }) => {
+                let message =
+                    format!("found {found} where a <spectrum> or </spectrumList> belongs");
+                return Err(self.malformed_at(message, at));
+            }
+            Err(SplitError::TooLarge { start }) => {
+                let location = match &self.last_id {
+                    Some(id) => format!(
+                        "in spectrum {} (the one after {id}), from byte {start}",
+                        self.next_index
+                    ),
+                    None => format!("in the first spectrum, from byte {start}"),
+                };
+                self.parser = Parser::Finished;
+                return Err(Error::LimitExceeded {
+                    path: self.path.clone(),
+                    location,
+                    what: "the input read for one spectrum is larger".into(),
+                    limit: self.limits.max_spectrum_bytes,
+                    setting: "limits.max_spectrum_bytes",
+                });
+            }
+        };
+        let id = xml.id();
+        if u64::from(self.next_index) >= self.limits.max_spectra {
+            self.parser = Parser::Finished;
+            return Err(Error::LimitExceeded {
+                path: self.path.clone(),
+                location: format!(
+                    "at spectrum {} ({id}), at byte {}",
+                    self.next_index, xml.start
+                ),
+                what: "the file has more spectra".into(),
+                limit: self.limits.max_spectra,
+                setting: "limits.max_spectra",
+            });
+        }
+        let index = self.next_index;
+        self.next_index += 1;
+        self.last_id = Some(id);
+        Ok(Some(UnparsedSpectrum(Unparsed::Xml {
+            index,
+            xml,
+            context,
+            limits: self.limits,
+        })))
+    }
+
+    /// A failed read of the input (of the gzip stream, when compressed).
+    fn read_failure(&mut self, failure: String) -> Error {
+        let message = if self.info.gzip {
+            format!("the gzip stream is corrupt: {failure}")
+        } else {
+            format!("read failed: {failure}")
+        };
+        self.malformed(message)
+    }
+
+    /// Like [`SpectrumReader::malformed`], at a known byte.
+    fn malformed_at(&mut self, message: String, byte: u64) -> Error {
+        self.parser = Parser::Finished;
+        let location = match &self.last_id {
+            Some(id) => format!(
+                "after spectrum {} ({id}), before byte {byte}",
+                self.next_index.saturating_sub(1)
+            ),
+            None => format!("before the first spectrum, before byte {byte}"),
+        };
+        Error::Malformed {
+            path: self.path.clone(),
+            location,
+            message,
+        }
+    }
+
+    /// The next spectrum from mzdata's sequential readers (MGF, and mzML without a spectrum
+    /// list to split).
+    fn read_sequential(&mut self) -> Result<Option<RawSpectrum>> {
         let closed = &self.closed;
         let outcome = catch_unwind(AssertUnwindSafe(|| read_one(&mut self.parser, closed)));
         if self.over_limit.swap(false, Ordering::Relaxed) {
@@ -512,8 +728,7 @@ impl SpectrumReader {
                 return Err(self.malformed(message));
             }
         }
-        #[cfg_attr(not(feature = "mzmlb"), allow(unused_mut))]
-        let mut spectrum = match outcome {
+        let spectrum = match outcome {
             Ok(Ok(Some(spectrum))) => spectrum,
             Ok(Ok(None)) => {
                 self.parser = Parser::Finished;
@@ -552,18 +767,11 @@ impl SpectrumReader {
         let index = self.next_index;
         self.next_index += 1;
         self.last_id = Some(spectrum.id().to_owned());
-        #[cfg(feature = "mzmlb")]
-        let unresolved = self
-            .external
-            .as_ref()
-            .and_then(|external| external.resolve(&mut spectrum, &self.limits).err());
-        #[cfg(not(feature = "mzmlb"))]
-        let unresolved = None;
         Ok(Some(RawSpectrum {
             index,
             inner: Box::new(spectrum),
             limits: self.limits,
-            unresolved,
+            unresolved: None,
         }))
     }
 }
@@ -580,7 +788,7 @@ fn read_one(
     closed: &AtomicBool,
 ) -> std::result::Result<Option<MultiLayerSpectrum>, String> {
     match parser {
-        Parser::Finished => Ok(None),
+        Parser::Finished | Parser::Split { .. } => Ok(None),
         Parser::MzML(reader) => {
             if reader.state >= MzMLParserState::SpectrumListDone
                 && reader.state != MzMLParserState::EOF
@@ -676,6 +884,79 @@ fn describe_head(head: &[u8]) -> String {
         .map(|c| if c.is_control() { '.' } else { c })
         .collect();
     format!("it starts with {shown:?}")
+}
+
+/// One spectrum as found by [`SpectrumReader::next_unparsed`]: an mzML `<spectrum>` element's
+/// bytes, or (MGF, mzMLb) a spectrum the reader has parsed already.
+pub struct UnparsedSpectrum(Unparsed);
+
+enum Unparsed {
+    Parsed(RawSpectrum),
+    Xml {
+        index: u32,
+        xml: SpectrumXml,
+        context: Arc<ParseContext>,
+        limits: ReadLimits,
+    },
+}
+
+impl std::fmt::Debug for UnparsedSpectrum {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.0 {
+            Unparsed::Parsed(raw) => raw.fmt(f),
+            Unparsed::Xml { index, xml, .. } => f
+                .debug_struct("UnparsedSpectrum")
+                .field("index", index)
+                .field("start", &xml.start)
+                .field("bytes", &xml.xml.len())
+                .finish(),
+        }
+    }
+}
+
+impl UnparsedSpectrum {
+    /// Position in the file.
+    pub fn index(&self) -> u32 {
+        match &self.0 {
+            Unparsed::Parsed(raw) => raw.index,
+            Unparsed::Xml { index, .. } => *index,
+        }
+    }
+
+    /// Parses the spectrum's metadata (its arrays stay encoded). Broken XML is an
+    /// [`Error::Malformed`] naming the file, the spectrum and the byte where it starts.
+    pub fn parse(self) -> Result<RawSpectrum> {
+        let (index, xml, context, limits) = match self.0 {
+            Unparsed::Parsed(raw) => return Ok(raw),
+            Unparsed::Xml {
+                index,
+                xml,
+                context,
+                limits,
+            } => (index, xml, context, limits),
+        };
+        let message = match catch_unwind(AssertUnwindSafe(|| xml.parse(&context))) {
+            Ok(Ok(spectrum)) => {
+                return Ok(RawSpectrum {
+                    index,
+                    inner: Box::new(spectrum),
+                    limits,
+                    unresolved: None,
+                })
+            }
+            Ok(Err(message)) => message,
+            Err(panic) => format!("parser failure: {}", panic_message(panic)),
+        };
+        Err(Error::Malformed {
+            path: context.path.clone(),
+            location: format!(
+                "in spectrum {index} ({}), which starts at byte {}",
+                xml.id(),
+                xml.start
+            ),
+            message,
+        })
+    }
 }
 
 /// One spectrum as read, with its arrays still encoded. Decoding it is independent of the
@@ -1061,7 +1342,9 @@ impl SpectrumReader {
     /// The file header, for [`CentroidMzMLWriter`](crate::CentroidMzMLWriter).
     pub fn source_metadata(&self) -> SourceMetadata {
         let config = match &self.parser {
-            Parser::MzML(reader) => mzdata::meta::FileMetadataConfig::from(reader.as_ref()),
+            Parser::MzML(reader) | Parser::Split { header: reader, .. } => {
+                mzdata::meta::FileMetadataConfig::from(reader.as_ref())
+            }
             Parser::Mgf(reader) => mzdata::meta::FileMetadataConfig::from(reader.as_ref()),
             Parser::Finished => mzdata::meta::FileMetadataConfig::default(),
         };
@@ -1073,5 +1356,137 @@ impl RawSpectrum {
     /// The full description, for [`CentroidMzMLWriter`](crate::CentroidMzMLWriter).
     pub fn source_description(&self) -> SourceDescription {
         SourceDescription(Box::new(self.inner.description().clone()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every mzML file of `../shared/data` (plain or gzip), but the broken ones of `edge/`.
+    fn shared_mzml_files() -> Vec<PathBuf> {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data");
+        if !root.is_dir() {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "{} is missing: tests need ../shared/data in CI",
+                root.display()
+            );
+            eprintln!("skipping: {} not found", root.display());
+            return Vec::new();
+        }
+        let mut files = Vec::new();
+        let mut dirs = vec![root];
+        while let Some(dir) = dirs.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap() {
+                let path = entry.unwrap().path();
+                let name = path.file_name().unwrap().to_string_lossy().to_lowercase();
+                if path.is_dir() {
+                    dirs.push(path);
+                } else if name.ends_with(".mzml") || name.ends_with(".mzml.gz") {
+                    files.push(path);
+                }
+            }
+        }
+        files.sort();
+        files
+    }
+
+    /// mzdata's own sequential reading of a file: each spectrum's description and encoded
+    /// arrays, or `None` when mzdata cannot read the whole file.
+    fn read_with_mzdata(path: &Path) -> Option<Vec<MultiLayerSpectrum>> {
+        let file: DynRead = Box::new(File::open(path).unwrap());
+        let (head, file) = peek(file, 2).unwrap();
+        let stream: DynRead = if head == [0x1f, 0x8b] {
+            Box::new(flate2::read::MultiGzDecoder::new(BufReader::new(file)))
+        } else {
+            file
+        };
+        catch_unwind(AssertUnwindSafe(|| {
+            let mut reader = MzMLReaderType::<DynRead>::with_buffer_capacity_and_detail_level(
+                stream,
+                READ_BUFFER,
+                DetailLevel::Lazy,
+            );
+            let mut spectra = Vec::new();
+            loop {
+                let mut spectrum = MultiLayerSpectrum::default();
+                match reader.read_into(&mut spectrum) {
+                    Ok(_) if reader.state == MzMLParserState::SpectrumDone => {
+                        spectra.push(spectrum)
+                    }
+                    _ if reader.state >= MzMLParserState::SpectrumListDone
+                        && reader.state != MzMLParserState::EOF =>
+                    {
+                        return Some(spectra)
+                    }
+                    _ => return None,
+                }
+            }
+        }))
+        .ok()
+        .flatten()
+    }
+
+    /// Each array's kind, encoding and bytes (summed), sorted (the map's order is a hash's).
+    fn arrays(s: &MultiLayerSpectrum) -> Vec<String> {
+        let mut arrays: Vec<String> = s
+            .raw_arrays()
+            .map(|map| {
+                map.iter()
+                    .map(|(which, a)| {
+                        format!(
+                            "{which:?} {:?} {:?} {:?} {} bytes, sum {}",
+                            a.dtype,
+                            a.compression,
+                            a.params,
+                            a.data.len(),
+                            a.data.iter().map(|&b| b as u64).sum::<u64>()
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        arrays.sort();
+        arrays
+    }
+
+    #[test]
+    fn split_parsing_equals_mzdata_reading_on_every_real_file() {
+        let mut compared = 0;
+        for path in shared_mzml_files() {
+            let Some(expected) = read_with_mzdata(&path) else {
+                continue;
+            };
+            let name = path.display();
+            let read = |split: &mut bool| -> Result<Vec<RawSpectrum>> {
+                let mut reader = SpectrumReader::open(&path)?;
+                *split = matches!(reader.parser, Parser::Split { .. });
+                std::iter::from_fn(|| reader.next_raw().transpose()).collect()
+            };
+            let mut split = false;
+            let found = match read(&mut split) {
+                Ok(found) => found,
+                // A corrupt file that mzdata reads without checking all of it.
+                Err(e) if path.parent().is_some_and(|p| p.ends_with("edge")) => {
+                    eprintln!("{name}: {e}");
+                    continue;
+                }
+                Err(e) => panic!("{e}"),
+            };
+            assert_eq!(found.len(), expected.len(), "{name}");
+            for (ours, theirs) in found.iter().zip(&expected) {
+                assert_eq!(ours.inner.description(), theirs.description(), "{name}");
+                assert_eq!(arrays(&ours.inner), arrays(theirs), "{name}");
+            }
+            if split && !expected.is_empty() {
+                compared += 1;
+            }
+        }
+        // Most of the 40-odd files hold a spectrum list to split.
+        assert!(
+            compared >= 30 || shared_mzml_files().is_empty(),
+            "{compared}"
+        );
     }
 }

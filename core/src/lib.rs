@@ -27,6 +27,7 @@ pub mod error;
 pub mod io;
 pub mod isotopes;
 pub mod mzml_output;
+mod mzml_split;
 #[cfg(feature = "mzmlb")]
 mod mzmlb;
 pub mod noise;
@@ -40,7 +41,7 @@ mod spline;
 
 pub use centroid::{centroid, CentroidParams, Centroider};
 pub use error::{Error, Result};
-pub use io::{FileInfo, InputFormat, RawSpectrum, ReadLimits, SpectrumReader};
+pub use io::{FileInfo, InputFormat, RawSpectrum, ReadLimits, SpectrumReader, UnparsedSpectrum};
 pub use mzml_output::{CentroidMzMLWriter, MzmlPeaks};
 pub use noise::NoiseParams;
 pub use pipeline::{Pipeline, PipelineParams, ProcessedSpectrum, RunSummary};

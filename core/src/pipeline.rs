@@ -17,7 +17,9 @@ use serde::{Deserialize, Serialize};
 use crate::centroid::{CentroidParams, Centroider};
 use crate::deconvolve::{Deconvolution, DeconvolveParams, Deconvolver, PatternCache};
 use crate::error::{Error, Result};
-use crate::io::{FileInfo, RawSpectrum, ReadLimits, SourceDescription, SpectrumReader};
+use crate::io::{
+    FileInfo, RawSpectrum, ReadLimits, SourceDescription, SpectrumReader, UnparsedSpectrum,
+};
 use crate::signal::decide_signal_kind;
 use crate::spectrum::{PeakList, SignalKind, SpectrumMeta};
 
@@ -354,11 +356,12 @@ impl Pipeline {
         let mut next_envelope_id = 0u32;
 
         let result = std::thread::scope(|scope| -> Result<()> {
-            let (sender, receiver) = sync_channel::<Result<Vec<RawSpectrum>>>(QUEUE_BATCHES);
+            // The reader thread only finds the spectra; the workers parse them.
+            let (sender, receiver) = sync_channel::<Result<Vec<UnparsedSpectrum>>>(QUEUE_BATCHES);
             scope.spawn(move || {
                 let mut batch = Vec::with_capacity(batch_size);
                 loop {
-                    match reader.next_raw() {
+                    match reader.next_unparsed() {
                         Ok(Some(raw)) => {
                             batch.push(raw);
                             if batch.len() == batch_size {
@@ -407,17 +410,20 @@ impl Pipeline {
                 summary.spectra_read += batch.len() as u64;
                 let outcomes: Vec<Outcome> = self.pool.install(|| {
                     batch
-                        .par_iter()
-                        .map(|raw| {
+                        .into_par_iter()
+                        .map(|unparsed| {
+                            let raw = match unparsed.parse() {
+                                Ok(raw) => raw,
+                                Err(e) => return Outcome::Bad(e),
+                            };
                             let slot = rayon::current_thread_index().unwrap_or(0) % workers.len();
                             let mut state = workers[slot]
                                 .lock()
                                 .unwrap_or_else(std::sync::PoisonError::into_inner);
-                            self.process(&path, raw, &mut state)
+                            self.process(&path, &raw, &mut state)
                         })
                         .collect()
                 });
-                drop(batch);
                 done.clear();
                 for outcome in outcomes {
                     match outcome {
@@ -429,7 +435,10 @@ impl Pipeline {
                             done.push(*spectrum);
                         }
                         Outcome::Bad(Error::NotMassSpectrum { .. }) => summary.spectra_not_ms += 1,
-                        Outcome::Bad(error @ Error::LimitExceeded { .. }) => return Err(error),
+                        // A broken file (its XML) or a limit stops the run, as in the reader.
+                        Outcome::Bad(
+                            error @ (Error::LimitExceeded { .. } | Error::Malformed { .. }),
+                        ) => return Err(error),
                         Outcome::Bad(error) => match self.params.on_bad_spectrum {
                             BadSpectrumPolicy::Fail => return Err(error),
                             BadSpectrumPolicy::Skip => {

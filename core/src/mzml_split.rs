@@ -1,0 +1,566 @@
+//! mzML parsing in parallel. The reader thread only finds where each `<spectrum>` element
+//! starts and ends (a byte search for `<`, no XML parsing) and hands the element's bytes on;
+//! each element is then parsed on a worker thread by mzdata's own spectrum builder
+//! ([`MzMLSpectrumBuilder`]), driven here over those bytes exactly as mzdata's reader drives
+//! it over the file. The header is still parsed by mzdata's reader, once.
+//!
+//! The search knows just enough XML to be right on valid documents: comments, CDATA sections
+//! and processing instructions are skipped, quoted attribute values may hold `>`. Anything
+//! else about an element's content is left to the parser.
+
+use std::collections::HashMap;
+use std::io::Read;
+use std::path::PathBuf;
+
+use memchr::{memchr, memmem};
+use mzdata::io::mzml::{MzMLParserState, MzMLSAX, MzMLSpectrumBuilder, SpectrumBuilding};
+use mzdata::io::DetailLevel;
+use mzdata::params::Param;
+use mzdata::spectrum::MultiLayerSpectrum;
+use quick_xml::events::{BytesStart, Event};
+
+/// How much is read from the stream at a time.
+const CHUNK: u64 = 256 * 1024;
+
+/// What every spectrum's parse needs from the file header.
+pub(crate) struct ParseContext {
+    /// The input, for messages.
+    pub(crate) path: PathBuf,
+    param_groups: HashMap<String, Vec<Param>>,
+    run_data_processing: Option<Box<str>>,
+    /// Instrument configuration ids in the order mzdata numbers them while reading the
+    /// header, so that a scan's `instrumentConfigurationRef` gets the same number here.
+    instrument_ids: Vec<String>,
+}
+
+impl ParseContext {
+    pub(crate) fn new(
+        path: PathBuf,
+        header: &[u8],
+        param_groups: HashMap<String, Vec<Param>>,
+        run_data_processing: Option<Box<str>>,
+    ) -> ParseContext {
+        ParseContext {
+            path,
+            param_groups,
+            run_data_processing,
+            instrument_ids: instrument_ids(header),
+        }
+    }
+}
+
+/// The `id`s of `<instrumentConfiguration>` elements and the run's
+/// `defaultInstrumentConfigurationRef`, in document order: the order in which mzdata's header
+/// parser assigns their numbers.
+fn instrument_ids(header: &[u8]) -> Vec<String> {
+    let mut reader = quick_xml::Reader::from_reader(header);
+    let mut ids = Vec::new();
+    loop {
+        match reader.read_event() {
+            Ok(Event::Start(element)) | Ok(Event::Empty(element)) => {
+                let key: &[u8] = match element.name().as_ref() {
+                    b"instrumentConfiguration" => b"id",
+                    b"run" => b"defaultInstrumentConfigurationRef",
+                    _ => continue,
+                };
+                if let Some(value) = attribute(&element, key) {
+                    ids.push(value);
+                }
+            }
+            Ok(Event::Eof) | Err(_) => return ids,
+            _ => {}
+        }
+    }
+}
+
+fn attribute(element: &BytesStart, key: &[u8]) -> Option<String> {
+    let attr = element.try_get_attribute(key).ok()??;
+    attr.normalized_value(quick_xml::XmlVersion::Implicit1_0)
+        .ok()
+        .map(|v| v.into_owned())
+}
+
+/// One `<spectrum>` element's bytes, not yet parsed.
+pub(crate) struct SpectrumXml {
+    /// Byte offset of the element in the (decompressed) input.
+    pub(crate) start: u64,
+    pub(crate) xml: Vec<u8>,
+}
+
+impl SpectrumXml {
+    /// The element's `id` attribute, read from its start tag without parsing the rest.
+    pub(crate) fn id(&self) -> String {
+        let mut quote = None;
+        let end = self
+            .xml
+            .iter()
+            .position(|&b| match quote {
+                Some(q) => {
+                    if b == q {
+                        quote = None;
+                    }
+                    false
+                }
+                None if b == b'"' || b == b'\'' => {
+                    quote = Some(b);
+                    false
+                }
+                None => b == b'>',
+            })
+            .unwrap_or(self.xml.len());
+        let tag = self.xml[1..end]
+            .strip_suffix(b"/")
+            .unwrap_or(&self.xml[1..end]);
+        let tag = BytesStart::from_content(String::from_utf8_lossy(tag), "spectrum".len());
+        attribute(&tag, b"id").unwrap_or_default()
+    }
+
+    /// Parses the element as mzdata's reader would (arrays left encoded). Errors are
+    /// mzdata's messages; a panic inside mzdata is the caller's to catch.
+    pub(crate) fn parse(&self, context: &ParseContext) -> Result<MultiLayerSpectrum, String> {
+        let mut reader = quick_xml::Reader::from_reader(self.xml.as_slice());
+        reader.config_mut().trim_text(true);
+        let mut builder: MzMLSpectrumBuilder =
+            MzMLSpectrumBuilder::with_detail_level(DetailLevel::Lazy);
+        let mut instruments = Default::default();
+        builder.instrument_id_map = Some(&mut instruments);
+        if let Some(map) = builder.instrument_id_map.as_mut() {
+            for id in &context.instrument_ids {
+                map.get(id);
+            }
+        }
+        builder.reference_param_groups = Some(&context.param_groups);
+        builder.set_run_data_processing(context.run_data_processing.clone());
+        let mut state = MzMLParserState::SpectrumList;
+        loop {
+            let event = reader.read_event().map_err(|e| e.to_string())?;
+            let next = match &event {
+                Event::Start(e) => builder.start_element(e, state),
+                Event::End(e) => builder.end_element(e, state),
+                Event::Text(e) => builder.text(e, state),
+                Event::Empty(e) => {
+                    builder.empty_element(e, state, reader.buffer_position() as usize)
+                }
+                Event::Eof => return Err("the spectrum element ends before it is closed".into()),
+                _ => Ok(state),
+            };
+            state = next.map_err(|e| e.to_string())?;
+            match state {
+                MzMLParserState::SpectrumDone => break,
+                MzMLParserState::ParserError => {
+                    return Err("the spectrum element could not be parsed".into())
+                }
+                _ => {}
+            }
+        }
+        let mut spectrum = MultiLayerSpectrum::default();
+        builder.into_spectrum(&mut spectrum);
+        Ok(spectrum)
+    }
+}
+
+/// What the search found next in the spectrum list.
+pub(crate) enum Piece {
+    Spectrum(SpectrumXml),
+    /// `</spectrumList>`: no more spectra.
+    ListEnd,
+}
+
+/// Why the search stopped.
+#[derive(Debug)]
+pub(crate) enum SplitError {
+    Io(std::io::Error),
+    /// The input ended inside an element, or before the spectrum list closed.
+    Truncated {
+        at: u64,
+    },
+    /// Something other than a spectrum where one belongs.
+    Unexpected {
+        at: u64,
+        found: String,
+    },
+    /// One element (or the header) runs past the byte limit, from `start`.
+    TooLarge {
+        start: u64,
+    },
+}
+
+impl From<std::io::Error> for SplitError {
+    fn from(e: std::io::Error) -> Self {
+        SplitError::Io(e)
+    }
+}
+
+/// Finds elements in an mzML byte stream: first the end of the header (the
+/// `<spectrumList>` start tag), then one `<spectrum>` element after another.
+pub(crate) struct Splitter<R> {
+    stream: R,
+    buffer: Vec<u8>,
+    /// Where the unconsumed bytes start; offsets below are relative to it.
+    pos: usize,
+    /// Offset in the stream of `buffer[0]`.
+    base: u64,
+    eof: bool,
+}
+
+fn is_space(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\r' | b'\n')
+}
+
+/// Whether `bytes` starts with the tag name `name` (followed by a space, `>` or `/`).
+fn starts_tag(bytes: &[u8], name: &[u8]) -> bool {
+    bytes.starts_with(name)
+        && bytes
+            .get(name.len())
+            .is_some_and(|&b| is_space(b) || b == b'>' || b == b'/')
+}
+
+impl<R: Read> Splitter<R> {
+    pub(crate) fn new(stream: R) -> Splitter<R> {
+        Splitter {
+            stream,
+            buffer: Vec::new(),
+            pos: 0,
+            base: 0,
+            eof: false,
+        }
+    }
+
+    /// Offset in the stream of the relative offset `k`.
+    fn offset(&self, k: usize) -> u64 {
+        self.base + (self.pos + k) as u64
+    }
+
+    fn available(&self) -> usize {
+        self.buffer.len() - self.pos
+    }
+
+    /// Reads more; false at the end of the stream. Consumed bytes are dropped first when
+    /// they are most of the buffer, so it holds little more than the current element.
+    fn fill(&mut self) -> std::io::Result<bool> {
+        if self.eof {
+            return Ok(false);
+        }
+        if self.pos > 0 && self.pos >= self.buffer.len() / 2 {
+            self.buffer.drain(..self.pos);
+            self.base += self.pos as u64;
+            self.pos = 0;
+        }
+        let n = (&mut self.stream)
+            .take(CHUNK)
+            .read_to_end(&mut self.buffer)?;
+        self.eof = n == 0;
+        Ok(n > 0)
+    }
+
+    /// Makes `need` bytes available if the stream has them; false if it ends first.
+    fn ensure(&mut self, need: usize) -> std::io::Result<bool> {
+        while self.available() < need {
+            if !self.fill()? {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// The byte at relative offset `k`, reading as needed; `None` at the end of the stream.
+    fn byte_at(&mut self, k: usize) -> std::io::Result<Option<u8>> {
+        Ok(self.ensure(k + 1)?.then(|| self.buffer[self.pos + k]))
+    }
+
+    fn starts_with(&mut self, k: usize, pattern: &[u8]) -> std::io::Result<bool> {
+        self.ensure(k + pattern.len() + 1)?;
+        Ok(self.buffer[self.pos + k..].starts_with(pattern))
+    }
+
+    fn starts_tag(&mut self, k: usize, name: &[u8]) -> std::io::Result<bool> {
+        self.ensure(k + name.len() + 1)?;
+        Ok(starts_tag(&self.buffer[self.pos + k..], name))
+    }
+
+    /// The relative offset of the next `<` at or after `k`, outside comments, CDATA sections
+    /// and processing instructions. `keep` says whether the bytes before it are still
+    /// needed (inside an element) or may be dropped (between elements); `limit` bounds how
+    /// far from `pos` the search may go.
+    fn next_markup(&mut self, mut k: usize, keep: bool, limit: u64) -> Result<usize, SplitError> {
+        loop {
+            match memchr(b'<', &self.buffer[self.pos + k..]) {
+                Some(j) => k += j,
+                None => {
+                    if keep {
+                        k = self.available();
+                        if k as u64 > limit {
+                            return Err(SplitError::TooLarge {
+                                start: self.offset(0),
+                            });
+                        }
+                    } else {
+                        self.pos = self.buffer.len();
+                        k = 0;
+                    }
+                    if !self.fill()? {
+                        return Err(SplitError::Truncated { at: self.offset(k) });
+                    }
+                    continue;
+                }
+            }
+            let skip_to: &[u8] = if self.starts_with(k, b"<!--")? {
+                b"-->"
+            } else if self.starts_with(k, b"<![CDATA[")? {
+                b"]]>"
+            } else if self.starts_with(k, b"<?")? {
+                b"?>"
+            } else {
+                return Ok(k);
+            };
+            k = self.skip_past(k + 2, skip_to, limit)?;
+        }
+    }
+
+    /// The relative offset just after the next `pattern` at or after `k`.
+    fn skip_past(&mut self, mut k: usize, pattern: &[u8], limit: u64) -> Result<usize, SplitError> {
+        let finder = memmem::Finder::new(pattern);
+        loop {
+            if let Some(j) = finder.find(&self.buffer[self.pos + k..]) {
+                return Ok(k + j + pattern.len());
+            }
+            k = self.available().saturating_sub(pattern.len() - 1).max(k);
+            if self.available() as u64 > limit {
+                return Err(SplitError::TooLarge {
+                    start: self.offset(0),
+                });
+            }
+            if !self.fill()? {
+                return Err(SplitError::Truncated {
+                    at: self.offset(self.available()),
+                });
+            }
+        }
+    }
+
+    /// The relative offset just after the `>` closing the start tag that begins at `k`
+    /// (quoted attribute values may hold `>`), and whether the tag closes itself (`/>`).
+    fn end_of_start_tag(&mut self, mut k: usize, limit: u64) -> Result<(usize, bool), SplitError> {
+        let mut quote = None;
+        loop {
+            let Some(b) = self.byte_at(k)? else {
+                return Err(SplitError::Truncated { at: self.offset(k) });
+            };
+            match quote {
+                Some(q) if b == q => quote = None,
+                Some(_) => {}
+                None if b == b'"' || b == b'\'' => quote = Some(b),
+                None if b == b'>' => {
+                    let closes = k > 0 && self.buffer[self.pos + k - 1] == b'/';
+                    return Ok((k + 1, closes));
+                }
+                None => {}
+            }
+            k += 1;
+            if k as u64 > limit {
+                return Err(SplitError::TooLarge {
+                    start: self.offset(0),
+                });
+            }
+        }
+    }
+
+    /// Reads up to the end of the `<spectrumList>` start tag and returns everything before
+    /// and including it: the header, for mzdata's header parser. `None` (with nothing
+    /// consumed) when the run holds no spectrum list to split, or an empty one
+    /// (`<spectrumList/>`); then the whole stream is for mzdata's sequential reader.
+    pub(crate) fn header(&mut self, limit: u64) -> Result<Option<Vec<u8>>, SplitError> {
+        let mut k = 0;
+        loop {
+            k = match self.next_markup(k, true, limit) {
+                Ok(k) => k,
+                // Let the sequential reader say what is wrong with such a file.
+                Err(SplitError::Truncated { .. }) => return Ok(None),
+                Err(e) => return Err(e),
+            };
+            if self.starts_tag(k, b"<spectrumList")? {
+                let (end, closes) = self.end_of_start_tag(k, limit)?;
+                if closes {
+                    return Ok(None);
+                }
+                let header = self.buffer[self.pos..self.pos + end].to_vec();
+                self.pos += end;
+                return Ok(Some(header));
+            }
+            if self.starts_tag(k, b"<chromatogramList")? || self.starts_tag(k, b"</run")? {
+                return Ok(None);
+            }
+            k += 1;
+        }
+    }
+
+    /// The next spectrum element, or the end of the list. `limit` bounds one element's size.
+    pub(crate) fn next(&mut self, limit: u64) -> Result<Piece, SplitError> {
+        let k = self.next_markup(0, false, limit)?;
+        self.pos += k;
+        if self.starts_tag(0, b"</spectrumList")? {
+            return Ok(Piece::ListEnd);
+        }
+        if !self.starts_tag(0, b"<spectrum")? {
+            let shown = &self.buffer[self.pos..self.buffer.len().min(self.pos + 40)];
+            let shown: String = String::from_utf8_lossy(shown)
+                .chars()
+                .take_while(|&c| !c.is_whitespace() && c != '>')
+                .collect();
+            return Err(SplitError::Unexpected {
+                at: self.offset(0),
+                found: shown,
+            });
+        }
+        let (mut k, closes) = self.end_of_start_tag(1, limit)?;
+        if !closes {
+            k = loop {
+                k = self.next_markup(k, true, limit)?;
+                if k as u64 > limit {
+                    return Err(SplitError::TooLarge {
+                        start: self.offset(0),
+                    });
+                }
+                if self.starts_with(k, b"</spectrum")? {
+                    let mut q = k + b"</spectrum".len();
+                    while self.byte_at(q)?.is_some_and(is_space) {
+                        q += 1;
+                    }
+                    if self.byte_at(q)? == Some(b'>') {
+                        break q + 1;
+                    }
+                }
+                k += 1;
+            };
+        }
+        if k as u64 > limit {
+            return Err(SplitError::TooLarge {
+                start: self.offset(0),
+            });
+        }
+        let xml = self.buffer[self.pos..self.pos + k].to_vec();
+        let start = self.offset(0);
+        self.pos += k;
+        Ok(Piece::Spectrum(SpectrumXml { start, xml }))
+    }
+
+    /// The bytes read but not consumed, and the stream: what follows the last piece.
+    pub(crate) fn into_rest(self) -> (Vec<u8>, R) {
+        let rest = self.buffer[self.pos..].to_vec();
+        (rest, self.stream)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pieces(doc: &str, chunk_reads: bool) -> Result<Vec<String>, SplitError> {
+        // One byte per read, to cross every buffer boundary, or all at once.
+        struct Trickle<'a>(&'a [u8]);
+        impl Read for Trickle<'_> {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                let n = self.0.len().min(buf.len()).min(1);
+                buf[..n].copy_from_slice(&self.0[..n]);
+                self.0 = &self.0[n..];
+                Ok(n)
+            }
+        }
+        let mut out = Vec::new();
+        let mut run = |splitter: &mut Splitter<Box<dyn Read + '_>>| -> Result<(), SplitError> {
+            let header = splitter.header(1 << 20)?.expect("a spectrum list");
+            out.push(String::from_utf8(header).unwrap());
+            loop {
+                match splitter.next(1 << 20)? {
+                    Piece::Spectrum(s) => out.push(format!(
+                        "{}@{}:{}",
+                        s.id(),
+                        s.start,
+                        String::from_utf8(s.xml).unwrap()
+                    )),
+                    Piece::ListEnd => return Ok(()),
+                }
+            }
+        };
+        let stream: Box<dyn Read> = if chunk_reads {
+            Box::new(Trickle(doc.as_bytes()))
+        } else {
+            Box::new(doc.as_bytes())
+        };
+        run(&mut Splitter::new(stream))?;
+        Ok(out)
+    }
+
+    const DOC: &str = r#"<mzML><!-- <spectrumList> in a comment --><run id="r">
+<spectrumList count="3">
+  <spectrum id="a>1" index="0"><cvParam name="x"/><!-- </spectrum> --><binary>QUJD</binary></spectrum >
+  <?pi </spectrum> ?><spectrum index="1" id='b'/>
+  <spectrum
+     id="c" index="2"><![CDATA[</spectrum>]]></spectrum>
+</spectrumList></run></mzML>"#;
+
+    #[test]
+    fn elements_are_cut_at_their_tags_whatever_the_reads() {
+        for trickle in [false, true] {
+            let found = pieces(DOC, trickle).unwrap();
+            assert!(
+                found[0].ends_with(r#"<spectrumList count="3">"#),
+                "{found:?}"
+            );
+            assert!(!found[0].contains("\n  <spectrum"), "{found:?}");
+            let a = &found[1];
+            assert!(a.starts_with("a>1@"), "{a}");
+            assert!(a.ends_with("<binary>QUJD</binary></spectrum >"), "{a}");
+            let offset: usize = a[4..a.find(':').unwrap()].parse().unwrap();
+            assert!(DOC[offset..].starts_with(r#"<spectrum id="a>1""#));
+            assert!(found[2].starts_with("b@") && found[2].ends_with("id='b'/>"));
+            assert!(found[3].starts_with("c@") && found[3].ends_with("]]></spectrum>"));
+            assert_eq!(found.len(), 4);
+        }
+    }
+
+    #[test]
+    fn a_cut_document_is_truncated_at_its_end() {
+        let cut = &DOC[..DOC.find("<binary>").unwrap() + 5];
+        for trickle in [false, true] {
+            match pieces(cut, trickle) {
+                Err(SplitError::Truncated { at }) => assert_eq!(at, cut.len() as u64),
+                other => panic!("{:?}", other.map(|_| ())),
+            }
+        }
+        let no_list_end = &DOC[..DOC.find("</spectrumList>").unwrap()];
+        assert!(matches!(
+            pieces(no_list_end, false),
+            Err(SplitError::Truncated { .. })
+        ));
+    }
+
+    #[test]
+    fn a_stranger_in_the_list_and_an_oversized_element_are_named() {
+        let doc = DOC.replace("<spectrum index=\"1\" id='b'/>", "<chromatogram id='b'/>");
+        match pieces(&doc, false) {
+            Err(SplitError::Unexpected { found, .. }) => assert_eq!(found, "<chromatogram"),
+            other => panic!("{:?}", other.map(|_| ())),
+        }
+        let mut splitter = Splitter::new(DOC.as_bytes());
+        splitter.header(1 << 20).unwrap().unwrap();
+        assert!(matches!(
+            splitter.next(20),
+            Err(SplitError::TooLarge { .. })
+        ));
+    }
+
+    #[test]
+    fn without_a_spectrum_list_nothing_is_split() {
+        for doc in [
+            "<mzML><run><spectrumList count=\"0\"/></run></mzML>",
+            "<mzML><run><chromatogramList count=\"0\"></chromatogramList></run></mzML>",
+            "<mzML><run>",
+        ] {
+            let mut splitter = Splitter::new(doc.as_bytes());
+            assert!(splitter.header(1 << 20).unwrap().is_none(), "{doc}");
+            let (rest, _) = splitter.into_rest();
+            assert_eq!(rest, doc.as_bytes(), "nothing consumed");
+        }
+    }
+}
