@@ -1,7 +1,7 @@
 //! Reading + decoding every spectrum of a file, one thread: mzforge (`SpectrumReader` +
 //! `RawSpectrum::decode`) against plain mzdata (`MzMLReader`, eager decoding).
 //!
-//! Files: `runs/BSA1.mzML` (zlib), and `encodings/FileFilter_49_output.mzML`, the same 100
+//! Files: `runs/BSA1.mzML` (uncompressed arrays; also timed: its first steps alone), and `encodings/FileFilter_49_output.mzML`, the same 100
 //! spectra as `FileFilter_49_input.mzML` (zlib) re-encoded with MS-Numpress linear, PIC and
 //! SLOF. mzdata 0.68 cannot decode Numpress PIC (its eager reader yields no spectrum there), so
 //! its baseline for that pair is the zlib twin; if a later mzdata reads the Numpress file, it
@@ -11,7 +11,7 @@ use std::hint::black_box;
 use std::path::Path;
 
 use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion, Throughput};
-use mzforge_benches::{data_file, mzdata_decode_all, mzforge_decode_all};
+use mzforge_benches::{data_file, mzdata_decode_all, mzforge_decode_all, mzforge_find_all};
 
 type Reader = fn(&Path) -> (usize, usize);
 
@@ -40,6 +40,14 @@ fn decode(c: &mut Criterion) {
         group.sample_size(10);
         group.throughput(Throughput::Bytes(file_size(&bsa)));
         bench(&mut group, "mzforge", mzforge_decode_all, &bsa);
+        // Its steps: finding the spectra (the reader thread's share in a pipeline run), and
+        // finding + parsing (decoding is the rest).
+        let spectra = mzforge_decode_all(&bsa).0;
+        for (name, parse) in [("mzforge-find", false), ("mzforge-find-parse", true)] {
+            group.bench_function(name, |b| {
+                b.iter(|| assert_eq!(mzforge_find_all(black_box(&bsa), parse), spectra))
+            });
+        }
         bench(&mut group, "mzdata", mzdata_decode_all, &bsa);
         group.finish();
     }

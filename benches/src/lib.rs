@@ -95,6 +95,27 @@ pub fn mzforge_decode_all(path: &Path) -> (usize, usize) {
     (spectra, points)
 }
 
+/// The first steps of [`mzforge_decode_all`] alone, to see where its time goes: finding
+/// every spectrum in the file (for mzML, where each `<spectrum>` element starts and ends),
+/// then, if `parse`, parsing each (arrays left encoded). Returns the spectra found.
+pub fn mzforge_find_all(path: &Path, parse: bool) -> usize {
+    let mut reader = SpectrumReader::open(path)
+        .unwrap_or_else(|e| panic!("cannot open {}: {e}", path.display()));
+    let mut spectra = 0;
+    while let Some(found) = reader
+        .next_unparsed()
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
+    {
+        if parse {
+            found
+                .parse()
+                .unwrap_or_else(|e| panic!("cannot parse {}: {e}", path.display()));
+        }
+        spectra += 1;
+    }
+    spectra
+}
+
 /// Plain `mzdata`: `MzMLReader` at its default detail level (eager decoding) over a buffered
 /// file, touching both decoded arrays of every spectrum, one thread: (spectra, points).
 pub fn mzdata_decode_all(path: &Path) -> (usize, usize) {

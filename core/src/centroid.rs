@@ -155,9 +155,7 @@ impl Centroider {
 
         self.window.reset(&p.noise, y);
         if use_snr {
-            self.noise.clear();
-            self.noise
-                .extend((0..n).map(|i| self.window.noise_at(mz, i)));
+            self.window.noise_all(&mz[..n], &mut self.noise);
         }
         let noise = &self.noise;
         let snr_ok = |j: usize| !use_snr || y[j] as f64 / noise[j] >= min_snr;
@@ -274,9 +272,9 @@ impl Centroider {
         let n = mz.len().min(intensity.len());
         let p = &self.params;
         self.window.reset(&p.noise, &intensity[..n]);
+        self.window.noise_all(&mz[..n], &mut self.noise);
         for i in 0..n {
-            let noise = self.window.noise_at(&mz[..n], i);
-            let snr = intensity[i] as f64 / noise;
+            let snr = intensity[i] as f64 / self.noise[i];
             if intensity[i] >= p.min_intensity && (p.min_snr <= 0.0 || snr >= p.min_snr as f64) {
                 out.push(mz[i], intensity[i], snr as f32, f32::NAN);
             }

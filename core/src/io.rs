@@ -234,6 +234,23 @@ enum Parser {
     Finished,
 }
 
+/// See [`SpectrumReader::last_found`].
+enum LastFound {
+    Nothing,
+    Id(String),
+    Tag(Vec<u8>),
+}
+
+impl LastFound {
+    fn id(&self) -> Option<String> {
+        match self {
+            LastFound::Nothing => None,
+            LastFound::Id(id) => Some(id.clone()),
+            LastFound::Tag(tag) => Some(crate::mzml_split::id_of(tag)),
+        }
+    }
+}
+
 /// A sequential reader of one mzML or MGF input (plain or gzip-compressed), yielding spectra
 /// with their arrays still encoded.
 pub struct SpectrumReader {
@@ -245,7 +262,9 @@ pub struct SpectrumReader {
     failure: Arc<Mutex<Option<String>>>,
     stream: SharedStream,
     next_index: u32,
-    last_id: Option<String>,
+    /// The last spectrum found, for messages: its id, or (split mzML) its start tag, whose
+    /// id is only read if a message needs it.
+    last_found: LastFound,
     limits: ReadLimits,
     over_limit: Arc<AtomicBool>,
     /// The HDF5 side of an mzMLb input.
@@ -490,7 +509,7 @@ impl SpectrumReader {
             stream: stream_handle,
             bytes_read,
             next_index: 0,
-            last_id: None,
+            last_found: LastFound::Nothing,
             limits,
             over_limit,
             #[cfg(feature = "mzmlb")]
@@ -518,7 +537,7 @@ impl SpectrumReader {
     }
 
     fn spectrum_location(&self) -> String {
-        match &self.last_id {
+        match self.last_found.id() {
             Some(id) => format!(
                 "in spectrum {} (the one after {id}), before byte {}",
                 self.next_index,
@@ -548,7 +567,7 @@ impl SpectrumReader {
 
     fn malformed(&mut self, message: String) -> Error {
         self.parser = Parser::Finished;
-        let location = match &self.last_id {
+        let location = match self.last_found.id() {
             Some(id) => format!(
                 "after spectrum {} ({id}), before byte {}",
                 self.next_index.saturating_sub(1),
@@ -632,7 +651,7 @@ impl SpectrumReader {
                 return Err(self.malformed_at(message, at));
             }
             Err(SplitError::TooLarge { start }) => {
-                let location = match &self.last_id {
+                let location = match self.last_found.id() {
                     Some(id) => format!(
                         "in spectrum {} (the one after {id}), from byte {start}",
                         self.next_index
@@ -649,8 +668,8 @@ impl SpectrumReader {
                 });
             }
         };
-        let id = xml.id();
         if u64::from(self.next_index) >= self.limits.max_spectra {
+            let id = xml.id();
             self.parser = Parser::Finished;
             return Err(Error::LimitExceeded {
                 path: self.path.clone(),
@@ -665,7 +684,7 @@ impl SpectrumReader {
         }
         let index = self.next_index;
         self.next_index += 1;
-        self.last_id = Some(id);
+        self.last_found = LastFound::Tag(xml.start_tag().to_vec());
         Ok(Some(UnparsedSpectrum(Unparsed::Xml {
             index,
             xml,
@@ -687,7 +706,7 @@ impl SpectrumReader {
     /// Like [`SpectrumReader::malformed`], at a known byte.
     fn malformed_at(&mut self, message: String, byte: u64) -> Error {
         self.parser = Parser::Finished;
-        let location = match &self.last_id {
+        let location = match self.last_found.id() {
             Some(id) => format!(
                 "after spectrum {} ({id}), before byte {byte}",
                 self.next_index.saturating_sub(1)
@@ -766,7 +785,7 @@ impl SpectrumReader {
         self.stream.start_span(self.limits.max_spectrum_bytes);
         let index = self.next_index;
         self.next_index += 1;
-        self.last_id = Some(spectrum.id().to_owned());
+        self.last_found = LastFound::Id(spectrum.id().to_owned());
         Ok(Some(RawSpectrum {
             index,
             inner: Box::new(spectrum),

@@ -20,7 +20,7 @@ use mzdata::spectrum::MultiLayerSpectrum;
 use quick_xml::events::{BytesStart, Event};
 
 /// How much is read from the stream at a time.
-const CHUNK: u64 = 256 * 1024;
+const CHUNK: usize = 1 << 20;
 
 /// What every spectrum's parse needs from the file header.
 pub(crate) struct ParseContext {
@@ -90,6 +90,11 @@ pub(crate) struct SpectrumXml {
 impl SpectrumXml {
     /// The element's `id` attribute, read from its start tag without parsing the rest.
     pub(crate) fn id(&self) -> String {
+        id_of(self.start_tag())
+    }
+
+    /// The element's start tag, `<spectrum ...>`.
+    pub(crate) fn start_tag(&self) -> &[u8] {
         let mut quote = None;
         let end = self
             .xml
@@ -107,12 +112,8 @@ impl SpectrumXml {
                 }
                 None => b == b'>',
             })
-            .unwrap_or(self.xml.len());
-        let tag = self.xml[1..end]
-            .strip_suffix(b"/")
-            .unwrap_or(&self.xml[1..end]);
-        let tag = BytesStart::from_content(String::from_utf8_lossy(tag), "spectrum".len());
-        attribute(&tag, b"id").unwrap_or_default()
+            .map_or(self.xml.len(), |end| end + 1);
+        &self.xml[..end]
     }
 
     /// Parses the element as mzdata's reader would (arrays left encoded). Errors are
@@ -159,6 +160,15 @@ impl SpectrumXml {
     }
 }
 
+/// The `id` attribute of a `<spectrum ...>` start tag (empty if it has none).
+pub(crate) fn id_of(start_tag: &[u8]) -> String {
+    let inner = start_tag.strip_prefix(b"<").unwrap_or(start_tag);
+    let inner = inner.strip_suffix(b">").unwrap_or(inner);
+    let inner = inner.strip_suffix(b"/").unwrap_or(inner);
+    let tag = BytesStart::from_content(String::from_utf8_lossy(inner), "spectrum".len());
+    attribute(&tag, b"id").unwrap_or_default()
+}
+
 /// What the search found next in the spectrum list.
 pub(crate) enum Piece {
     Spectrum(SpectrumXml),
@@ -195,7 +205,10 @@ impl From<std::io::Error> for SplitError {
 /// `<spectrumList>` start tag), then one `<spectrum>` element after another.
 pub(crate) struct Splitter<R> {
     stream: R,
+    /// Read bytes up to `filled`; the rest is space for the next read (kept initialised, so
+    /// that reads go straight into it).
     buffer: Vec<u8>,
+    filled: usize,
     /// Where the unconsumed bytes start; offsets below are relative to it.
     pos: usize,
     /// Offset in the stream of `buffer[0]`.
@@ -220,6 +233,7 @@ impl<R: Read> Splitter<R> {
         Splitter {
             stream,
             buffer: Vec::new(),
+            filled: 0,
             pos: 0,
             base: 0,
             eof: false,
@@ -232,7 +246,7 @@ impl<R: Read> Splitter<R> {
     }
 
     fn available(&self) -> usize {
-        self.buffer.len() - self.pos
+        self.filled - self.pos
     }
 
     /// Reads more; false at the end of the stream. Consumed bytes are dropped first when
@@ -241,14 +255,24 @@ impl<R: Read> Splitter<R> {
         if self.eof {
             return Ok(false);
         }
-        if self.pos > 0 && self.pos >= self.buffer.len() / 2 {
-            self.buffer.drain(..self.pos);
+        if self.pos > 0 && self.pos >= self.filled / 2 {
+            self.buffer.copy_within(self.pos..self.filled, 0);
+            self.filled -= self.pos;
             self.base += self.pos as u64;
             self.pos = 0;
         }
-        let n = (&mut self.stream)
-            .take(CHUNK)
-            .read_to_end(&mut self.buffer)?;
+        if self.buffer.len() - self.filled < CHUNK {
+            self.buffer.resize(self.filled + CHUNK, 0);
+        }
+        // One read of a whole chunk: a buffered stream hands it over without copying it into
+        // its own buffer first.
+        let n = loop {
+            match self.stream.read(&mut self.buffer[self.filled..]) {
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                other => break other?,
+            }
+        };
+        self.filled += n;
         self.eof = n == 0;
         Ok(n > 0)
     }
@@ -270,12 +294,12 @@ impl<R: Read> Splitter<R> {
 
     fn starts_with(&mut self, k: usize, pattern: &[u8]) -> std::io::Result<bool> {
         self.ensure(k + pattern.len() + 1)?;
-        Ok(self.buffer[self.pos + k..].starts_with(pattern))
+        Ok(self.buffer[self.pos + k..self.filled].starts_with(pattern))
     }
 
     fn starts_tag(&mut self, k: usize, name: &[u8]) -> std::io::Result<bool> {
         self.ensure(k + name.len() + 1)?;
-        Ok(starts_tag(&self.buffer[self.pos + k..], name))
+        Ok(starts_tag(&self.buffer[self.pos + k..self.filled], name))
     }
 
     /// The relative offset of the next `<` at or after `k`, outside comments, CDATA sections
@@ -284,7 +308,7 @@ impl<R: Read> Splitter<R> {
     /// far from `pos` the search may go.
     fn next_markup(&mut self, mut k: usize, keep: bool, limit: u64) -> Result<usize, SplitError> {
         loop {
-            match memchr(b'<', &self.buffer[self.pos + k..]) {
+            match memchr(b'<', &self.buffer[self.pos + k..self.filled]) {
                 Some(j) => k += j,
                 None => {
                     if keep {
@@ -295,7 +319,7 @@ impl<R: Read> Splitter<R> {
                             });
                         }
                     } else {
-                        self.pos = self.buffer.len();
+                        self.pos = self.filled;
                         k = 0;
                     }
                     if !self.fill()? {
@@ -303,6 +327,10 @@ impl<R: Read> Splitter<R> {
                     }
                     continue;
                 }
+            }
+            // Most markup is a plain tag: one byte tells.
+            if !self.ensure(k + 2)? || !matches!(self.buffer[self.pos + k + 1], b'!' | b'?') {
+                return Ok(k);
             }
             let skip_to: &[u8] = if self.starts_with(k, b"<!--")? {
                 b"-->"
@@ -321,7 +349,7 @@ impl<R: Read> Splitter<R> {
     fn skip_past(&mut self, mut k: usize, pattern: &[u8], limit: u64) -> Result<usize, SplitError> {
         let finder = memmem::Finder::new(pattern);
         loop {
-            if let Some(j) = finder.find(&self.buffer[self.pos + k..]) {
+            if let Some(j) = finder.find(&self.buffer[self.pos + k..self.filled]) {
                 return Ok(k + j + pattern.len());
             }
             k = self.available().saturating_sub(pattern.len() - 1).max(k);
@@ -343,6 +371,15 @@ impl<R: Read> Splitter<R> {
     fn end_of_start_tag(&mut self, mut k: usize, limit: u64) -> Result<(usize, bool), SplitError> {
         let mut quote = None;
         loop {
+            // Jump to the next byte that matters: a quote, or `>`.
+            let wanted = match quote {
+                Some(q) => memchr(q, &self.buffer[self.pos + k..self.filled]),
+                None => memchr::memchr3(b'>', b'"', b'\'', &self.buffer[self.pos + k..self.filled]),
+            };
+            k = match wanted {
+                Some(j) => k + j,
+                None => self.available().max(k),
+            };
             let Some(b) = self.byte_at(k)? else {
                 return Err(SplitError::Truncated { at: self.offset(k) });
             };
@@ -402,7 +439,7 @@ impl<R: Read> Splitter<R> {
             return Ok(Piece::ListEnd);
         }
         if !self.starts_tag(0, b"<spectrum")? {
-            let shown = &self.buffer[self.pos..self.buffer.len().min(self.pos + 40)];
+            let shown = &self.buffer[self.pos..self.filled.min(self.pos + 40)];
             let shown: String = String::from_utf8_lossy(shown)
                 .chars()
                 .take_while(|&c| !c.is_whitespace() && c != '>')
@@ -421,7 +458,7 @@ impl<R: Read> Splitter<R> {
                         start: self.offset(0),
                     });
                 }
-                if self.starts_with(k, b"</spectrum")? {
+                if self.byte_at(k + 1)? == Some(b'/') && self.starts_with(k, b"</spectrum")? {
                     let mut q = k + b"</spectrum".len();
                     while self.byte_at(q)?.is_some_and(is_space) {
                         q += 1;
@@ -446,7 +483,7 @@ impl<R: Read> Splitter<R> {
 
     /// The bytes read but not consumed, and the stream: what follows the last piece.
     pub(crate) fn into_rest(self) -> (Vec<u8>, R) {
-        let rest = self.buffer[self.pos..].to_vec();
+        let rest = self.buffer[self.pos..self.filled].to_vec();
         (rest, self.stream)
     }
 }

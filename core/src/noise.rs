@@ -51,9 +51,20 @@ pub(crate) struct NoiseWindow {
     bin_size: f64,
     half_window: f64,
     min_points: usize,
+    slide: Slide,
+}
+
+/// Where the window is, and where its median was last found.
+#[derive(Debug, Default, Clone, Copy)]
+struct Slide {
     left: usize,
     right: usize,
     in_window: usize,
+    /// The bin the last median was found in, and how many window points lie in the bins
+    /// below it: the median moves little from one point to the next, so it is searched for
+    /// from there instead of from the first bin.
+    median_bin: usize,
+    below_median: u32,
 }
 
 impl NoiseWindow {
@@ -83,42 +94,66 @@ impl NoiseWindow {
         );
         self.half_window = params.window_mz / 2.0;
         self.min_points = params.min_points.max(1);
-        self.left = 0;
-        self.right = 0;
-        self.in_window = 0;
+        self.slide = Slide::default();
     }
 
     /// The noise level at point `centre`. Successive calls must not decrease `centre`; `mz`
     /// belongs to the spectrum given to [`NoiseWindow::reset`].
     pub(crate) fn noise_at(&mut self, mz: &[f64], centre: usize) -> f64 {
+        let mut slide = self.slide;
+        let noise = self.step(&mut slide, mz, centre);
+        self.slide = slide;
+        noise
+    }
+
+    /// The noise level at every point of `mz` (the spectrum given to
+    /// [`NoiseWindow::reset`]), into `out`: [`NoiseWindow::noise_at`] for each point in turn,
+    /// with the window's state kept in registers.
+    pub(crate) fn noise_all(&mut self, mz: &[f64], out: &mut Vec<f64>) {
+        out.clear();
+        out.reserve(mz.len());
+        let mut slide = self.slide;
+        for centre in 0..mz.len() {
+            out.push(self.step(&mut slide, mz, centre));
+        }
+        self.slide = slide;
+    }
+
+    #[inline(always)]
+    fn step(&mut self, slide: &mut Slide, mz: &[f64], centre: usize) -> f64 {
+        let histogram = &mut self.histogram[..];
+        let bins = &self.bins[..];
         let at = mz[centre];
-        while self.left < self.right && mz[self.left] < at - self.half_window {
-            let bin = self.bins[self.left] as usize;
-            self.histogram[bin] -= 1;
-            self.in_window -= 1;
-            self.left += 1;
+        while slide.left < slide.right && mz[slide.left] < at - self.half_window {
+            let bin = bins[slide.left] as usize;
+            histogram[bin] -= 1;
+            slide.below_median -= u32::from(bin < slide.median_bin);
+            slide.in_window -= 1;
+            slide.left += 1;
         }
-        while self.right < mz.len() && mz[self.right] <= at + self.half_window {
-            let bin = self.bins[self.right] as usize;
-            self.histogram[bin] += 1;
-            self.in_window += 1;
-            self.right += 1;
+        while slide.right < mz.len() && mz[slide.right] <= at + self.half_window {
+            let bin = bins[slide.right] as usize;
+            histogram[bin] += 1;
+            slide.below_median += u32::from(bin < slide.median_bin);
+            slide.in_window += 1;
+            slide.right += 1;
         }
-        if self.in_window < self.min_points {
+        if slide.in_window < self.min_points {
             return SPARSE_WINDOW_NOISE;
         }
-        let half = self.in_window.div_ceil(2) as u32;
-        let mut seen = 0u32;
-        let last = self.histogram.len() - 1;
-        let mut median_bin = 0;
-        for (bin, &count) in self.histogram.iter().enumerate() {
-            seen += count;
-            median_bin = bin;
-            if seen >= half || bin == last {
-                break;
-            }
+        // The median bin: the first whose cumulative count reaches half the window (or the
+        // last bin). Invariant: `below_median` counts the points in bins before `median_bin`.
+        let half = slide.in_window.div_ceil(2) as u32;
+        let last = histogram.len() - 1;
+        while slide.median_bin < last && slide.below_median + histogram[slide.median_bin] < half {
+            slide.below_median += histogram[slide.median_bin];
+            slide.median_bin += 1;
         }
-        ((median_bin as f64 + 0.5) * self.bin_size).max(1.0)
+        while slide.median_bin > 0 && slide.below_median >= half {
+            slide.median_bin -= 1;
+            slide.below_median -= histogram[slide.median_bin];
+        }
+        ((slide.median_bin as f64 + 0.5) * self.bin_size).max(1.0)
     }
 }
 
@@ -126,7 +161,9 @@ impl NoiseWindow {
 pub fn estimate_noise(params: &NoiseParams, mz: &[f64], intensity: &[f32]) -> Vec<f64> {
     let mut window = NoiseWindow::default();
     window.reset(params, intensity);
-    (0..mz.len()).map(|i| window.noise_at(mz, i)).collect()
+    let mut noise = Vec::new();
+    window.noise_all(mz, &mut noise);
+    noise
 }
 
 #[cfg(test)]
@@ -145,6 +182,56 @@ mod tests {
             noise[500]
         );
         assert!(intensity[500] as f64 / noise[500] > 300.0);
+    }
+
+    /// The median bin by a scan from the first bin, as the estimator defines it.
+    fn noise_by_scan(params: &NoiseParams, mz: &[f64], intensity: &[f32]) -> Vec<f64> {
+        let mut window = NoiseWindow::default();
+        window.reset(params, intensity);
+        let bins = window.bins.clone();
+        (0..mz.len())
+            .map(|i| {
+                let (lo, hi) = (mz[i] - window.half_window, mz[i] + window.half_window);
+                let mut histogram = vec![0u32; window.histogram.len()];
+                let mut n = 0;
+                for j in (0..mz.len()).filter(|&j| mz[j] >= lo && mz[j] <= hi) {
+                    histogram[bins[j] as usize] += 1;
+                    n += 1;
+                }
+                if n < window.min_points {
+                    return SPARSE_WINDOW_NOISE;
+                }
+                let half = (n as u32).div_ceil(2);
+                let mut seen = 0;
+                let bin = (0..histogram.len())
+                    .find(|&b| {
+                        seen += histogram[b];
+                        seen >= half
+                    })
+                    .unwrap_or(histogram.len() - 1);
+                ((bin as f64 + 0.5) * window.bin_size).max(1.0)
+            })
+            .collect()
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_sliding_median_equals_a_scan_from_the_first_bin(
+            steps in proptest::collection::vec(0.01f64..40.0, 1..400),
+            intensity in proptest::collection::vec(0.0f32..1e5, 400),
+            bin_count in 3usize..40,
+        ) {
+            let mut mz = vec![100.0];
+            for step in &steps[1..] {
+                mz.push(mz.last().unwrap() + step);
+            }
+            let intensity = &intensity[..mz.len()];
+            let params = NoiseParams { bin_count, ..NoiseParams::default() };
+            proptest::prop_assert_eq!(
+                estimate_noise(&params, &mz, intensity),
+                noise_by_scan(&params, &mz, intensity)
+            );
+        }
     }
 
     #[test]
