@@ -556,6 +556,82 @@ mod tests {
         }
     }
 
+    /// Byte ranges of the `<spectrum>` elements in `doc`, by quick-xml's own parse.
+    fn spectra_by_quick_xml(doc: &str) -> Vec<(usize, usize)> {
+        let mut reader = quick_xml::Reader::from_str(doc);
+        let mut ranges = Vec::new();
+        let mut open = None;
+        loop {
+            let before = reader.buffer_position() as usize;
+            match reader.read_event().unwrap() {
+                Event::Start(e) if e.name().as_ref() == b"spectrum" => open = Some(before),
+                Event::Empty(e) if e.name().as_ref() == b"spectrum" => {
+                    ranges.push((before, reader.buffer_position() as usize))
+                }
+                Event::End(e) if e.name().as_ref() == b"spectrum" => {
+                    ranges.push((open.take().unwrap(), reader.buffer_position() as usize))
+                }
+                Event::Eof => return ranges,
+                _ => {}
+            }
+        }
+    }
+
+    /// Markup that can sit between spectra (or inside one, with `inside`) that the search
+    /// must step over: comments, processing instructions, quoted `>` and look-alike tags.
+    fn filler(inside: bool) -> impl proptest::strategy::Strategy<Value = String> {
+        let element = if inside {
+            // (`<` may not appear in attribute values; `>` may.)
+            "<cvParam name=\"a>b\" value='>'/><![CDATA[</spectrum>]]>"
+        } else {
+            " "
+        };
+        proptest::prop_oneof![
+            proptest::strategy::Just(String::new()),
+            proptest::strategy::Just("\n  ".to_string()),
+            proptest::strategy::Just("<!-- </spectrum> <spectrum id=\"x\"> -->".to_string()),
+            proptest::strategy::Just("<?pi </spectrum>?>".to_string()),
+            proptest::strategy::Just(element.to_string()),
+        ]
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_search_finds_the_elements_quick_xml_finds(
+            spectra in proptest::collection::vec(
+                (filler(false), filler(true), 0usize..3, proptest::bool::ANY, 0usize..40),
+                0..12,
+            ),
+            trickle in proptest::bool::ANY,
+        ) {
+            let mut doc = String::from("<mzML><run><spectrumList count=\"0\">");
+            for (k, (before, inside, closing, empty, text)) in spectra.iter().enumerate() {
+                doc.push_str(before);
+                if *empty {
+                    doc.push_str(&format!("<spectrum id=\"s{k}\" index='{k}'/>"));
+                    continue;
+                }
+                doc.push_str(&format!("<spectrum index=\"{k}\" id=\"s>{k}\">"));
+                doc.push_str(inside);
+                if *text > 0 {
+                    doc.push_str(&format!("<binary>{}</binary>", "QUJD".repeat(*text)));
+                }
+                doc.push_str(&format!("</spectrum{}>", " ".repeat(*closing)));
+            }
+            doc.push_str("\n</spectrumList></run></mzML>");
+            let expected: Vec<String> = spectra_by_quick_xml(&doc)
+                .into_iter()
+                .enumerate()
+                .map(|(k, (from, to))| {
+                    let id = if spectra[k].3 { format!("s{k}") } else { format!("s>{k}") };
+                    format!("{id}@{from}:{}", &doc[from..to])
+                })
+                .collect();
+            let found = pieces(&doc, trickle).unwrap();
+            proptest::prop_assert_eq!(&found[1..], &expected[..]);
+        }
+    }
+
     #[test]
     fn a_cut_document_is_truncated_at_its_end() {
         let cut = &DOC[..DOC.find("<binary>").unwrap() + 5];
