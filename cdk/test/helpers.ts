@@ -1,7 +1,7 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { App } from 'aws-cdk-lib';
+import { App, AppProps } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { AssetPaths, EnvConfig, EnvName, envConfig } from '../lib/config';
 import { MzforgeStage } from '../lib/stage';
@@ -27,6 +27,17 @@ export function placeholderAssets(): AssetPaths {
   return { lambdaCode: lambda, batchImageDirectory: image, batchImageDockerfile: 'Dockerfile' };
 }
 
+/**
+ * An App that synthesizes into a temporary directory removed after the test file. Without an
+ * `outdir`, every App leaves a `cdk.outXXXX` directory of staged assets in the system temp
+ * directory (about 58 MB each here, 1 GB per test run), which filled a CI machine's disk.
+ */
+export function testApp(props: AppProps = {}): App {
+  const outdir = fs.mkdtempSync(path.join(os.tmpdir(), 'mzforge-cdk-out-'));
+  tempDirs.push(outdir);
+  return new App({ ...props, outdir });
+}
+
 /** The feature flags of cdk.json, so tests synthesize exactly what `cdk synth` does. */
 export function cdkJsonContext(): Record<string, unknown> {
   const cdkJson = JSON.parse(fs.readFileSync(path.join(__dirname, '..', 'cdk.json'), 'utf8'));
@@ -38,12 +49,12 @@ const stages = new Map<EnvName, MzforgeStage>();
 /** One synthesized stage per environment, shared by the tests of a file. */
 export function stageFor(env: EnvName, overrides: Partial<EnvConfig> = {}): MzforgeStage {
   if (Object.keys(overrides).length > 0) {
-    const app = new App({ context: cdkJsonContext() });
+    const app = testApp({ context: cdkJsonContext() });
     return new MzforgeStage(app, 'Custom', { config: { ...envConfig(env), ...overrides }, assets: placeholderAssets() });
   }
   let stage = stages.get(env);
   if (!stage) {
-    const app = new App({ context: cdkJsonContext() });
+    const app = testApp({ context: cdkJsonContext() });
     stage = new MzforgeStage(app, env === 'dev' ? 'Dev' : 'Prod', { config: envConfig(env), assets: placeholderAssets() });
     stages.set(env, stage);
   }

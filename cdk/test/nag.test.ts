@@ -3,12 +3,12 @@
  * acknowledgement carries a real reason. (`npm run synth` enforces the same through the
  * policy-validation report; this test keeps the gate inside `npm test` too.)
  */
-import { App, Stack, Validations } from 'aws-cdk-lib';
+import { Stack, Validations } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { IConstruct } from 'constructs';
 import { EnvName } from '../lib/config';
-import { stageFor } from './helpers';
+import { stageFor, testApp } from './helpers';
 
 interface Ack {
   path: string;
@@ -43,7 +43,7 @@ describe.each(['dev', 'prod'] as EnvName[])('%s cdk-nag AwsSolutions', (env) => 
 
   test('the gate is live: an open security group is reported', () => {
     // A deliberately bad resource in a scratch app.
-    const app = new App();
+    const app = testApp();
     const stack = new Stack(app, 'Bad');
     const vpc = ec2.Vpc.fromVpcAttributes(stack, 'Vpc', { vpcId: 'vpc-1', availabilityZones: ['a'], privateSubnetIds: ['s'] });
     const sg = new ec2.SecurityGroup(stack, 'Open', { vpc });

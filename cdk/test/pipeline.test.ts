@@ -1,11 +1,10 @@
-import { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { PIPELINE } from '../lib/config';
 import { PipelineStack } from '../lib/stacks/pipeline-stack';
-import { cdkJsonContext, placeholderAssets, resourcesOf } from './helpers';
+import { cdkJsonContext, placeholderAssets, resourcesOf, testApp } from './helpers';
 
-const app = new App({ context: cdkJsonContext() });
+const app = testApp({ context: cdkJsonContext() });
 const stack = new PipelineStack(app, 'MzforgePipeline', {
   env: { account: PIPELINE.account, region: PIPELINE.region },
   pipeline: PIPELINE,
