@@ -566,22 +566,19 @@ impl SpectrumReader {
     }
 
     fn malformed(&mut self, message: String) -> Error {
+        self.malformed_at(message, self.bytes_read())
+    }
+
+    /// The limit error for a spectrum (or the XML read for it) larger than
+    /// [`ReadLimits::max_spectrum_bytes`]; the reader is finished.
+    fn spectrum_too_large(&mut self, location: String) -> Error {
         self.parser = Parser::Finished;
-        let location = match self.last_found.id() {
-            Some(id) => format!(
-                "after spectrum {} ({id}), before byte {}",
-                self.next_index.saturating_sub(1),
-                self.bytes_read()
-            ),
-            None => format!(
-                "before the first spectrum, before byte {}",
-                self.bytes_read()
-            ),
-        };
-        Error::Malformed {
+        Error::LimitExceeded {
             path: self.path.clone(),
             location,
-            message,
+            what: "the input read for one spectrum is larger".into(),
+            limit: self.limits.max_spectrum_bytes,
+            setting: "limits.max_spectrum_bytes",
         }
     }
 
@@ -629,13 +626,7 @@ impl SpectrumReader {
         let found = splitter.next(self.limits.max_spectrum_bytes);
         let xml = match found {
             Ok(Piece::Spectrum(xml)) => xml,
-            Ok(Piece::ListEnd) => {
-                self.parser = Parser::Finished;
-                if let Err(e) = self.stream.drain() {
-                    return Err(self.read_failure(e.to_string()));
-                }
-                return Ok(None);
-            }
+            Ok(Piece::ListEnd) => return self.finish().map(|()| None),
             Err(SplitError::Io(e)) => return Err(self.read_failure(e.to_string())),
             Err(SplitError::Truncated { at }) => {
                 let message = if self.closed.load(Ordering::Relaxed) {
@@ -658,29 +649,17 @@ impl SpectrumReader {
                     ),
                     None => format!("in the first spectrum, from byte {start}"),
                 };
-                self.parser = Parser::Finished;
-                return Err(Error::LimitExceeded {
-                    path: self.path.clone(),
-                    location,
-                    what: "the input read for one spectrum is larger".into(),
-                    limit: self.limits.max_spectrum_bytes,
-                    setting: "limits.max_spectrum_bytes",
-                });
+                return Err(self.spectrum_too_large(location));
             }
         };
         if u64::from(self.next_index) >= self.limits.max_spectra {
-            let id = xml.id();
-            self.parser = Parser::Finished;
-            return Err(Error::LimitExceeded {
-                path: self.path.clone(),
-                location: format!(
-                    "at spectrum {} ({id}), at byte {}",
-                    self.next_index, xml.start
-                ),
-                what: "the file has more spectra".into(),
-                limit: self.limits.max_spectra,
-                setting: "limits.max_spectra",
-            });
+            let location = format!(
+                "at spectrum {} ({}), at byte {}",
+                self.next_index,
+                xml.id(),
+                xml.start
+            );
+            return Err(self.too_many_spectra(location));
         }
         let index = self.next_index;
         self.next_index += 1;
@@ -691,6 +670,28 @@ impl SpectrumReader {
             context,
             limits: self.limits,
         })))
+    }
+
+    /// After the last spectrum: reads the rest of the input, so that a corrupt compressed
+    /// stream is noticed even there. The reader is finished.
+    fn finish(&mut self) -> Result<()> {
+        self.parser = Parser::Finished;
+        self.stream
+            .drain()
+            .map_err(|e| self.read_failure(e.to_string()))
+    }
+
+    /// The limit error for a file with more than [`ReadLimits::max_spectra`] spectra; the
+    /// reader is finished.
+    fn too_many_spectra(&mut self, location: String) -> Error {
+        self.parser = Parser::Finished;
+        Error::LimitExceeded {
+            path: self.path.clone(),
+            location,
+            what: "the file has more spectra".into(),
+            limit: self.limits.max_spectra,
+            setting: "limits.max_spectra",
+        }
     }
 
     /// A failed read of the input (of the gzip stream, when compressed).
@@ -727,40 +728,17 @@ impl SpectrumReader {
         let outcome = catch_unwind(AssertUnwindSafe(|| read_one(&mut self.parser, closed)));
         if self.over_limit.swap(false, Ordering::Relaxed) {
             let location = self.spectrum_location();
-            self.parser = Parser::Finished;
-            return Err(Error::LimitExceeded {
-                path: self.path.clone(),
-                location,
-                what: "the input read for one spectrum is larger".into(),
-                limit: self.limits.max_spectrum_bytes,
-                setting: "limits.max_spectrum_bytes",
-            });
+            return Err(self.spectrum_too_large(location));
         }
         let read_failure = self.failure.lock().ok().and_then(|slot| slot.clone());
         if let Some(failure) = read_failure {
             if !matches!(outcome, Ok(Ok(Some(_)))) {
-                let message = if self.info.gzip {
-                    format!("the gzip stream is corrupt: {failure}")
-                } else {
-                    format!("read failed: {failure}")
-                };
-                return Err(self.malformed(message));
+                return Err(self.read_failure(failure));
             }
         }
         let spectrum = match outcome {
             Ok(Ok(Some(spectrum))) => spectrum,
-            Ok(Ok(None)) => {
-                self.parser = Parser::Finished;
-                if let Err(e) = self.stream.drain() {
-                    let message = if self.info.gzip {
-                        format!("the gzip stream is corrupt: {e}")
-                    } else {
-                        format!("read failed: {e}")
-                    };
-                    return Err(self.malformed(message));
-                }
-                return Ok(None);
-            }
+            Ok(Ok(None)) => return self.finish().map(|()| None),
             Ok(Err(message)) => return Err(self.malformed(message)),
             Err(panic) => {
                 return Err(self.malformed(format!("parser failure: {}", panic_message(panic))))
@@ -773,14 +751,7 @@ impl SpectrumReader {
                 spectrum.id(),
                 self.bytes_read()
             );
-            self.parser = Parser::Finished;
-            return Err(Error::LimitExceeded {
-                path: self.path.clone(),
-                location,
-                what: "the file has more spectra".into(),
-                limit: self.limits.max_spectra,
-                setting: "limits.max_spectra",
-            });
+            return Err(self.too_many_spectra(location));
         }
         self.stream.start_span(self.limits.max_spectrum_bytes);
         let index = self.next_index;
