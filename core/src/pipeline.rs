@@ -362,8 +362,8 @@ impl Pipeline {
                 let mut batch = Vec::with_capacity(batch_size);
                 loop {
                     match reader.next_unparsed() {
-                        Ok(Some(raw)) => {
-                            batch.push(raw);
+                        Ok(Some(found)) => {
+                            batch.push(found);
                             if batch.len() == batch_size {
                                 let full =
                                     std::mem::replace(&mut batch, Vec::with_capacity(batch_size));
