@@ -381,18 +381,17 @@ impl SpectrumReader {
         let parser = match format {
             InputFormat::MzML | InputFormat::MzMLb => {
                 // The header goes to mzdata's reader; the spectra that follow are split here.
+                let header_too_large = || Error::LimitExceeded {
+                    path: path.clone(),
+                    location: "in the file header".into(),
+                    what: "the header is larger".into(),
+                    limit: limits.max_spectrum_bytes,
+                    setting: "limits.max_spectrum_bytes",
+                };
                 let mut splitter = Splitter::new(counted);
                 let header_bytes = match splitter.header(limits.max_spectrum_bytes) {
                     Ok(header) => header,
-                    Err(SplitError::TooLarge { .. }) => {
-                        return Err(Error::LimitExceeded {
-                            path: path.clone(),
-                            location: "in the file header".into(),
-                            what: "the header is larger".into(),
-                            limit: limits.max_spectrum_bytes,
-                            setting: "limits.max_spectrum_bytes",
-                        })
-                    }
+                    Err(SplitError::TooLarge { .. }) => return Err(header_too_large()),
                     Err(e) => {
                         let message = match e {
                             SplitError::Io(e) if gzip => format!("the gzip stream is corrupt: {e}"),
@@ -424,13 +423,7 @@ impl SpectrumReader {
                     )
                 }));
                 if over_limit.load(Ordering::Relaxed) {
-                    return Err(Error::LimitExceeded {
-                        path: path.clone(),
-                        location: "in the file header".into(),
-                        what: "the header is larger".into(),
-                        limit: limits.max_spectrum_bytes,
-                        setting: "limits.max_spectrum_bytes",
-                    });
+                    return Err(header_too_large());
                 }
                 let reader = parsed.map_err(|panic| Error::Malformed {
                     path: path.clone(),
