@@ -218,7 +218,9 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
         app.state.engine = engine
         app.state.sessions = make_sessionmaker(engine)
         app.state.storage = make_storage(settings)
-        app.state.orphans = OrphanSweeper(app.state.sessions, app.state.storage)
+        app.state.orphans = OrphanSweeper(app.state.sessions, app.state.storage,
+                                          scan_interval_seconds=settings.orphan_scan_seconds,
+                                          scan_min_age_seconds=settings.orphan_min_age_seconds)
         app.state.orphans.start()
         app.state.executor = make_executor(settings, app.state.sessions, app.state.storage)
         app.state.executor.start()

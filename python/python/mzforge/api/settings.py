@@ -26,6 +26,16 @@ def _int(env: dict[str, str], name: str, default: int) -> int:
         raise ValueError(f"{name} must be an integer, not {raw!r}") from None
 
 
+def _float(env: dict[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be a number, not {raw!r}") from None
+
+
 @dataclass(frozen=True)
 class Settings:
     data_dir: Path
@@ -41,6 +51,8 @@ class Settings:
     max_inflight: int = 32
     db_connect_timeout_seconds: int = 10
     max_result_reads: int = 4
+    orphan_scan_seconds: float = 3600.0
+    orphan_min_age_seconds: float = 3600.0
     env: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -84,6 +96,8 @@ class Settings:
             max_inflight=max(1, _int(env, "MZFORGE_MAX_INFLIGHT", 32)),
             db_connect_timeout_seconds=max(2, _int(env, "MZFORGE_DB_CONNECT_TIMEOUT", 10)),
             max_result_reads=max(1, _int(env, "MZFORGE_MAX_RESULT_READS", 4)),
+            orphan_scan_seconds=max(0.0, _float(env, "MZFORGE_ORPHAN_SCAN_SECONDS", 3600.0)),
+            orphan_min_age_seconds=max(0.0, _float(env, "MZFORGE_ORPHAN_MIN_AGE_SECONDS", 3600.0)),
             env=env,
         )
 

@@ -53,6 +53,11 @@ class Storage:
     def delete_prefix(self, area: Area, prefix: str) -> None:
         raise NotImplementedError
 
+    def list_objects(self, area: Area, prefix: str) -> Iterator[tuple[str, float]]:
+        """Every object whose key starts with ``prefix``, as (key, last modified in seconds since
+        the epoch), in no particular order."""
+        raise NotImplementedError
+
     def check(self) -> None:
         """Raises when the storage cannot be reached."""
         raise NotImplementedError
@@ -122,6 +127,15 @@ class LocalStorage(Storage):
     def delete_prefix(self, area: Area, prefix: str) -> None:
         shutil.rmtree(self.path(area, prefix.rstrip("/")), ignore_errors=True)
 
+    def list_objects(self, area: Area, prefix: str) -> Iterator[tuple[str, float]]:
+        # Keys are listed by folder: a prefix names a folder here (``uploads/``), as the layout's do.
+        base = self.root / area
+        for folder, _, files in os.walk(base / prefix if prefix else base):
+            for name in files:
+                path = Path(folder, name)
+                with contextlib.suppress(FileNotFoundError):  # deleted meanwhile
+                    yield path.relative_to(base).as_posix(), path.stat().st_mtime
+
     def check(self) -> None:
         for area in ("uploads", "results"):
             d = self.root / area
@@ -187,6 +201,12 @@ class S3Storage(Storage):
             keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
             if keys:
                 self.client.delete_objects(Bucket=bucket, Delete={"Objects": keys, "Quiet": True})
+
+    def list_objects(self, area: Area, prefix: str) -> Iterator[tuple[str, float]]:
+        paginator = self.client.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=self.buckets[area], Prefix=prefix):
+            for o in page.get("Contents", []):
+                yield o["Key"], o["LastModified"].timestamp()
 
     def check(self) -> None:
         for bucket in self.buckets.values():
