@@ -291,9 +291,9 @@ trait AnyParam {
 /// A `cvParam` or `userParam` read from the element, its strings borrowed.
 struct InlineParam<'a> {
     name: &'a str,
-    /// `None` when it holds entities or non-ASCII bytes: mzdata reads it (a spectrum title
-    /// with `&quot;`), and so may this parser, as long as it does not need its value.
-    value: Option<&'a str>,
+    /// Checked only when used: mzdata reads any value (a spectrum title with `&quot;`), and
+    /// so may this parser, as long as it does not need it.
+    value: &'a [u8],
     accession: Option<u32>,
     cv: Option<ControlledVocabulary>,
     unit: Unit,
@@ -314,10 +314,10 @@ impl AnyParam for InlineParam<'_> {
         (self.unit, self.unit_given)
     }
     fn to_f64(&self) -> Option<f64> {
-        ValueRef::new(self.value?).to_f64().ok()
+        ValueRef::new(plain(self.value).ok()?).to_f64().ok()
     }
     fn to_i64(&self) -> Option<i64> {
-        ValueRef::new(self.value?).to_i64().ok()
+        ValueRef::new(plain(self.value).ok()?).to_i64().ok()
     }
 }
 
@@ -413,7 +413,8 @@ impl<'a> Iterator for Attributes<'a> {
             }
         };
         let value_start = k + 2;
-        let Some(len) = memchr(quote, &bytes[value_start..]) else {
+        // Values are short: a plain search beats memchr's setup.
+        let Some(len) = bytes[value_start..].iter().position(|&b| b == quote) else {
             self.rest = &[];
             return bad();
         };
@@ -437,6 +438,24 @@ fn attributes_checked(content: &[u8]) -> Lean<Vec<(&[u8], &[u8])>> {
     Ok(seen)
 }
 
+/// The common accession, `XX:` and up to 9 digits, read without building a string.
+fn accession_digits(raw: &[u8]) -> Option<u32> {
+    let digits = raw.get(3..)?;
+    if raw.get(2) != Some(&b':')
+        || !raw[..2].iter().all(u8::is_ascii_uppercase)
+        || digits.is_empty()
+        || digits.len() > 9
+        || !digits.iter().all(u8::is_ascii_digit)
+    {
+        return None;
+    }
+    Some(
+        digits
+            .iter()
+            .fold(0u32, |n, &d| n * 10 + u32::from(d - b'0')),
+    )
+}
+
 /// mzdata's `curie_to_num`: the number after the first `:`.
 fn accession_number(accession: &str) -> Option<u32> {
     accession.split(':').nth(1).and_then(|n| n.parse().ok())
@@ -455,7 +474,7 @@ fn inline_param(content: &[u8]) -> Lean<InlineParam<'_>> {
     let mut seen = 0u8;
     let mut param = InlineParam {
         name: "",
-        value: Some(""),
+        value: b"",
         accession: None,
         cv: None,
         unit: Unit::Unknown,
@@ -463,42 +482,54 @@ fn inline_param(content: &[u8]) -> Lean<InlineParam<'_>> {
     };
     for attribute in (Attributes { rest: content }) {
         let (key, raw) = attribute?;
-        if key == b"value" {
-            param.value = plain(raw).ok();
-            if seen & VALUE != 0 {
-                return Err(Unsure("a repeated attribute"));
-            }
-            seen |= VALUE;
-            continue;
-        }
-        let value = plain(raw)?;
         let bit = match key {
+            b"value" => {
+                param.value = raw;
+                VALUE
+            }
             b"name" => {
-                param.name = value;
+                // An entity or a character normalised to a space could make one of the
+                // names matched here; other bytes cannot (mzdata decodes non-UTF-8 as
+                // Latin-1, which matches no ASCII name either).
+                if raw
+                    .iter()
+                    .any(|&b| matches!(b, b'&' | b'\t' | b'\r' | b'\n'))
+                {
+                    return Err(Unsure("a parameter name with entities"));
+                }
+                param.name = std::str::from_utf8(raw).unwrap_or("\u{fffd}");
                 NAME
             }
             b"cvRef" => {
-                param.cv = value
-                    .parse::<ControlledVocabulary>()
-                    .ok()
-                    .and_then(|cv| cv.as_option());
+                param.cv = match raw {
+                    b"MS" => Some(ControlledVocabulary::MS),
+                    b"UO" => Some(ControlledVocabulary::UO),
+                    _ => plain(raw)?
+                        .parse::<ControlledVocabulary>()
+                        .ok()
+                        .and_then(|cv| cv.as_option()),
+                };
                 CV
             }
             b"accession" => {
-                param.accession = accession_number(value);
+                param.accession = match accession_digits(raw) {
+                    Some(number) => Some(number),
+                    None => accession_number(plain(raw)?),
+                };
                 ACCESSION
             }
             // The last of the two unit attributes wins, as in mzdata.
             b"unitName" => {
-                param.unit = Unit::from_name(value);
+                param.unit = Unit::from_name(plain(raw)?);
                 param.unit_given = true;
                 UNIT_NAME
             }
             b"unitAccession" => {
-                param.unit = Unit::from_accession(value);
+                param.unit = Unit::from_accession(plain(raw)?);
                 param.unit_given = true;
                 UNIT_ACCESSION
             }
+            // Values mzdata does not read.
             b"unitCvRef" => UNIT_CV,
             b"type" => TYPE,
             _ => return Err(Unsure("a parameter attribute this parser does not know")),
@@ -1412,7 +1443,11 @@ mod tests {
             ),
             (
                 ok.replace(r#"name="positive scan""#, r#"name="positive&#32;scan""#),
-                "an attribute value with entities or non-ASCII bytes",
+                "a parameter name with entities",
+            ),
+            (
+                ok.replace(r#"value="2"/>"#, r#"value="&#50;"/>"#),
+                "an ms level that is not a number",
             ),
             (ok.replace("</spectrum>", ""), "the element ends before it closes"),
             (
