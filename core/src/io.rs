@@ -4,7 +4,9 @@
 //! the input sequentially ([`SpectrumReader::next_unparsed`]: for mzML only where each
 //! `<spectrum>` element starts and ends, see `mzml_split`); [`UnparsedSpectrum::parse`] parses
 //! its XML into a [`RawSpectrum`] whose arrays are still encoded, and [`RawSpectrum::decode`]
-//! (base64, zlib, Numpress, byte order) decodes them, both on any thread.
+//! (base64, zlib, Numpress, byte order) decodes them, both on any thread. The parse reads
+//! only what the pipeline needs (`mzml_lean`) and hands any element it is not sure of to
+//! mzdata's own spectrum builder.
 //! [`SpectrumReader::next_raw`] does the first two steps in one.
 
 use std::fs::File;
@@ -23,6 +25,7 @@ use mzdata::spectrum::{
 };
 
 use crate::error::{Error, Result};
+use crate::mzml_lean::{self, EncodedArray, IonValues, LeanSpectrum, WindowValues};
 use crate::mzml_split::{ParseContext, Piece, SpectrumXml, SplitError, Splitter};
 use crate::spectrum::{Polarity, Precursor, SignalKind, Spectrum, SpectrumMeta};
 
@@ -267,6 +270,8 @@ pub struct SpectrumReader {
     last_found: LastFound,
     limits: ReadLimits,
     over_limit: Arc<AtomicBool>,
+    /// Whether found mzML spectra are parsed by the lean parser first (else by mzdata).
+    lean: bool,
     /// The HDF5 side of an mzMLb input.
     #[cfg(feature = "mzmlb")]
     external: Option<crate::mzmlb::ExternalArrays>,
@@ -505,6 +510,7 @@ impl SpectrumReader {
             last_found: LastFound::Nothing,
             limits,
             over_limit,
+            lean: true,
             #[cfg(feature = "mzmlb")]
             external: None,
         })
@@ -527,6 +533,13 @@ impl SpectrumReader {
     /// The reading limits.
     pub fn limits(&self) -> &ReadLimits {
         &self.limits
+    }
+
+    /// Whether mzML spectra are parsed by the lean parser (the default) or all by mzdata's
+    /// spectrum builder, which keeps every parameter: for [`RawSpectrum::source_description`]
+    /// on every spectrum, mzdata's parse is the cheaper.
+    pub(crate) fn set_lean_parsing(&mut self, lean: bool) {
+        self.lean = lean;
     }
 
     fn spectrum_location(&self) -> String {
@@ -586,8 +599,8 @@ impl SpectrumReader {
             .parse()
             .inspect_err(|_| self.parser = Parser::Finished)?;
         #[cfg(feature = "mzmlb")]
-        if let Some(external) = &self.external {
-            raw.unresolved = external.resolve(&mut raw.inner, &self.limits).err();
+        if let (Some(external), Inner::Mzdata(spectrum)) = (&self.external, &mut raw.inner) {
+            raw.unresolved = external.resolve(spectrum, &self.limits).err();
         }
         Ok(Some(raw))
     }
@@ -657,11 +670,17 @@ impl SpectrumReader {
         let index = self.next_index;
         self.next_index += 1;
         self.last_found = LastFound::Tag(xml.start_tag().to_vec());
+        // mzMLb arrays live outside the document: mzdata's spectrum resolves them.
+        #[cfg(feature = "mzmlb")]
+        let lean = self.lean && self.external.is_none();
+        #[cfg(not(feature = "mzmlb"))]
+        let lean = self.lean;
         Ok(Some(UnparsedSpectrum(Unparsed::Xml {
             index,
             xml,
             context,
             limits: self.limits,
+            lean,
         })))
     }
 
@@ -752,7 +771,7 @@ impl SpectrumReader {
         self.last_found = LastFound::Id(spectrum.id().to_owned());
         Ok(Some(RawSpectrum {
             index,
-            inner: Box::new(spectrum),
+            inner: Inner::Mzdata(Box::new(spectrum)),
             limits: self.limits,
             unresolved: None,
         }))
@@ -880,6 +899,8 @@ enum Unparsed {
         xml: SpectrumXml,
         context: Arc<ParseContext>,
         limits: ReadLimits,
+        /// Whether to try the lean parser first.
+        lean: bool,
     },
 }
 
@@ -909,20 +930,37 @@ impl UnparsedSpectrum {
     /// Parses the spectrum's metadata (its arrays stay encoded). Broken XML is an
     /// [`Error::Malformed`] naming the file, the spectrum and the byte where it starts.
     pub fn parse(self) -> Result<RawSpectrum> {
-        let (index, xml, context, limits) = match self.0 {
+        let (index, xml, context, limits, lean) = match self.0 {
             Unparsed::Parsed(raw) => return Ok(raw),
             Unparsed::Xml {
                 index,
                 xml,
                 context,
                 limits,
-            } => (index, xml, context, limits),
+                lean,
+            } => (index, xml, context, limits, lean),
         };
+        if lean {
+            // The lean parser does not panic; were it to, mzdata's parse decides.
+            let parsed = catch_unwind(AssertUnwindSafe(|| mzml_lean::parse(&xml.xml, &context)));
+            if let Ok(Ok(spectrum)) = parsed {
+                return Ok(RawSpectrum {
+                    index,
+                    inner: Inner::Lean(Box::new(LeanParsed {
+                        spectrum,
+                        xml,
+                        context,
+                    })),
+                    limits,
+                    unresolved: None,
+                });
+            }
+        }
         let message = match catch_unwind(AssertUnwindSafe(|| xml.parse(&context))) {
             Ok(Ok(spectrum)) => {
                 return Ok(RawSpectrum {
                     index,
-                    inner: Box::new(spectrum),
+                    inner: Inner::Mzdata(Box::new(spectrum)),
                     limits,
                     unresolved: None,
                 })
@@ -946,17 +984,31 @@ impl UnparsedSpectrum {
 /// reader, so it can run on a worker thread.
 pub struct RawSpectrum {
     index: u32,
-    inner: Box<MultiLayerSpectrum>,
+    inner: Inner,
     limits: ReadLimits,
     /// Why an array stored outside the document (mzMLb) could not be read.
     unresolved: Option<DecodeError>,
+}
+
+/// A spectrum as mzdata parsed it, or as the lean parser did.
+enum Inner {
+    Mzdata(Box<MultiLayerSpectrum>),
+    Lean(Box<LeanParsed>),
+}
+
+/// What the lean parser read, with the element its arrays point into (and the context to
+/// parse it fully, should the whole description be asked for).
+struct LeanParsed {
+    spectrum: LeanSpectrum,
+    xml: SpectrumXml,
+    context: Arc<ParseContext>,
 }
 
 impl std::fmt::Debug for RawSpectrum {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RawSpectrum")
             .field("index", &self.index)
-            .field("id", &self.inner.id())
+            .field("id", &self.native_id())
             .finish()
     }
 }
@@ -978,12 +1030,24 @@ impl RawSpectrum {
 
     /// Native id.
     pub fn native_id(&self) -> &str {
-        self.inner.id()
+        match &self.inner {
+            Inner::Mzdata(spectrum) => spectrum.id(),
+            Inner::Lean(lean) => &lean.spectrum.native_id,
+        }
     }
 
     /// The metadata (cheap: arrays are not decoded).
     pub fn meta(&self) -> SpectrumMeta {
-        meta_of(self.index, &self.inner)
+        match &self.inner {
+            Inner::Mzdata(spectrum) => meta_of(self.index, spectrum),
+            Inner::Lean(lean) => lean_meta(self.index, &lean.spectrum),
+        }
+    }
+
+    /// Whether the lean parser read this spectrum (not mzdata's builder).
+    #[cfg(test)]
+    pub(crate) fn is_lean(&self) -> bool {
+        matches!(self.inner, Inner::Lean(_))
     }
 
     /// Decodes the arrays. Broken arrays give [`Error::BadSpectrum`] naming `path`; m/z out of
@@ -992,13 +1056,14 @@ impl RawSpectrum {
         let bad = |message: String| Error::BadSpectrum {
             path: path.to_owned(),
             index: self.index,
-            native_id: self.inner.id().to_owned(),
+            native_id: self.native_id().to_owned(),
             message,
         };
         let decoded = match &self.unresolved {
             Some(problem) => Err(problem.clone()),
-            None => catch_unwind(AssertUnwindSafe(|| {
-                decode_arrays(&self.inner, &self.limits)
+            None => catch_unwind(AssertUnwindSafe(|| match &self.inner {
+                Inner::Mzdata(spectrum) => decode_arrays(spectrum, &self.limits),
+                Inner::Lean(lean) => decode_lean(&lean.spectrum, &lean.xml.xml, &self.limits),
             }))
             .map_err(|panic| bad(format!("array decoder failure: {}", panic_message(panic))))?,
         };
@@ -1008,7 +1073,7 @@ impl RawSpectrum {
                 return Err(Error::NotMassSpectrum {
                     path: path.to_owned(),
                     index: self.index,
-                    native_id: self.inner.id().to_owned(),
+                    native_id: self.native_id().to_owned(),
                 })
             }
             Err(DecodeError::Broken(message)) => return Err(bad(message)),
@@ -1019,7 +1084,7 @@ impl RawSpectrum {
             }) => {
                 return Err(Error::LimitExceeded {
                     path: path.to_owned(),
-                    location: format!("spectrum {} ({})", self.index, self.inner.id()),
+                    location: format!("spectrum {} ({})", self.index, self.native_id()),
                     what,
                     limit,
                     setting,
@@ -1110,53 +1175,134 @@ fn decode_map(
     let Some(mz_array) = arrays.get(&ArrayType::MZArray) else {
         return Err(DecodeError::NoMzArray);
     };
-    let mz = match prepare(mz_array, limits)? {
-        Prepared::Values(values) => values,
-        Prepared::Array(array) => array
-            .to_f64()
-            .map_err(|e| DecodeError::Broken(format!("cannot decode the m/z array: {e}")))?
-            .into_owned(),
-    };
-    let intensity_array = arrays.get(&ArrayType::IntensityArray).ok_or_else(|| {
-        DecodeError::Broken("cannot decode the intensity array: no intensity array".into())
-    })?;
-    let intensity = match prepare(intensity_array, limits)? {
-        Prepared::Values(values) => values.into_iter().map(|v| v as f32).collect(),
-        Prepared::Array(array) => array
-            .to_f32()
-            .map_err(|e| DecodeError::Broken(format!("cannot decode the intensity array: {e}")))?
-            .into_owned(),
-    };
+    let mz = mz_values(&Encoded::of(mz_array), limits)?;
+    let intensity_array = arrays
+        .get(&ArrayType::IntensityArray)
+        .ok_or_else(no_intensity)?;
+    let intensity = intensity_values(&Encoded::of(intensity_array), limits)?;
     Ok((mz, intensity))
+}
+
+fn no_intensity() -> DecodeError {
+    DecodeError::Broken("cannot decode the intensity array: no intensity array".into())
+}
+
+/// The arrays the lean parser found, decoded exactly as [`decode_map`] decodes mzdata's.
+fn decode_lean(
+    spectrum: &LeanSpectrum,
+    xml: &[u8],
+    limits: &ReadLimits,
+) -> std::result::Result<(Vec<f64>, Vec<f32>), DecodeError> {
+    if !spectrum.has_arrays {
+        return Ok((Vec::new(), Vec::new()));
+    }
+    let encoded = |which, array: &EncodedArray| Encoded {
+        which,
+        dtype: array.dtype,
+        compression: array.compression,
+        data: &xml[array.data.clone()],
+        array: None,
+    };
+    let Some(mz_array) = &spectrum.mz else {
+        return Err(DecodeError::NoMzArray);
+    };
+    let mz = mz_values(&encoded(&ArrayType::MZArray, mz_array), limits)?;
+    let intensity_array = spectrum.intensity.as_ref().ok_or_else(no_intensity)?;
+    let intensity = intensity_values(
+        &encoded(&ArrayType::IntensityArray, intensity_array),
+        limits,
+    )?;
+    Ok((mz, intensity))
+}
+
+fn mz_values(array: &Encoded, limits: &ReadLimits) -> Result<Vec<f64>, DecodeError> {
+    let array = match prepare(array, limits)? {
+        Prepared::Values(values) => return Ok(values),
+        Prepared::Decoded(decoded) => Cow::Owned(decoded),
+        Prepared::AsIs => array.as_is(),
+    };
+    array
+        .to_f64()
+        .map(Cow::into_owned)
+        .map_err(|e| DecodeError::Broken(format!("cannot decode the m/z array: {e}")))
+}
+
+fn intensity_values(array: &Encoded, limits: &ReadLimits) -> Result<Vec<f32>, DecodeError> {
+    let array = match prepare(array, limits)? {
+        Prepared::Values(values) => return Ok(values.into_iter().map(|v| v as f32).collect()),
+        Prepared::Decoded(decoded) => Cow::Owned(decoded),
+        Prepared::AsIs => array.as_is(),
+    };
+    array
+        .to_f32()
+        .map(Cow::into_owned)
+        .map_err(|e| DecodeError::Broken(format!("cannot decode the intensity array: {e}")))
+}
+
+/// An encoded array: mzdata's, or one the lean parser found (its base64 text borrowed from
+/// the element).
+struct Encoded<'a> {
+    which: &'a ArrayType,
+    dtype: BinaryDataArrayType,
+    compression: BinaryCompressionType,
+    data: &'a [u8],
+    /// mzdata's array, when it is one.
+    array: Option<&'a DataArray>,
+}
+
+impl<'a> Encoded<'a> {
+    fn of(array: &'a DataArray) -> Encoded<'a> {
+        Encoded {
+            which: &array.name,
+            dtype: array.dtype,
+            compression: array.compression,
+            data: array.data.as_slice(),
+            array: Some(array),
+        }
+    }
+
+    /// The array for mzdata to decode as it stands.
+    fn as_is(&self) -> Cow<'a, DataArray> {
+        match self.array {
+            Some(array) => Cow::Borrowed(array),
+            None => {
+                let mut array = DataArray::wrap(self.which, self.dtype, self.data.to_vec());
+                array.compression = self.compression;
+                Cow::Owned(array)
+            }
+        }
+    }
 }
 
 /// An array made safe to decode: its size checked against the limits, and zlib already
 /// inflated (with a bound) where it was used.
-enum Prepared<'a> {
-    /// For `mzdata` to decode (as is, or rebuilt after bounded decompression).
-    Array(std::borrow::Cow<'a, DataArray>),
+enum Prepared {
+    /// For `mzdata` to decode as it stands.
+    AsIs,
+    /// For `mzdata` to decode, rebuilt after bounded decompression.
+    Decoded(DataArray),
     /// Already decoded here (every Numpress variant; see [`crate::numpress`]).
     Values(Vec<f64>),
 }
 
-use mzdata::spectrum::bindata::DataArray;
+use mzdata::spectrum::bindata::{BinaryCompressionType, BinaryDataArrayType, DataArray};
+use std::borrow::Cow;
 
 /// Checks an encoded array against `limits` before anything proportional to its decoded
 /// size is allocated. Uncompressed and Numpress arrays are counted from their encoded
 /// bytes; zlib is inflated here, through a reader that stops at
 /// [`ReadLimits::max_array_bytes`], and handed on already decompressed.
-fn prepare<'a>(array: &'a DataArray, limits: &ReadLimits) -> Result<Prepared<'a>, DecodeError> {
-    use mzdata::spectrum::bindata::BinaryCompressionType as C;
-    use std::borrow::Cow;
-    let which = &array.name;
+fn prepare(array: &Encoded, limits: &ReadLimits) -> Result<Prepared, DecodeError> {
+    use BinaryCompressionType as C;
+    let which = array.which;
     let value_size = array.dtype.size_of().max(1) as u64;
     if array.data.is_empty() {
-        return Ok(Prepared::Array(Cow::Borrowed(array)));
+        return Ok(Prepared::AsIs);
     }
     let base64 = || -> Result<Vec<u8>, DecodeError> {
         use base64::Engine as _;
         base64::engine::general_purpose::STANDARD
-            .decode(array.data.as_slice())
+            .decode(array.data)
             .map_err(|e| DecodeError::Broken(format!("invalid base64 in the {which} array: {e}")))
     };
     let inflate = |packed: &[u8]| -> Result<Vec<u8>, DecodeError> {
@@ -1178,25 +1324,24 @@ fn prepare<'a>(array: &'a DataArray, limits: &ReadLimits) -> Result<Prepared<'a>
         }
         Ok(out)
     };
-    let rebuilt = |compression: C, bytes: Vec<u8>| {
-        let mut out = DataArray::wrap(which, array.dtype, bytes);
-        out.compression = compression;
-        Prepared::Array(Cow::Owned(out))
-    };
     match array.compression {
         C::Decoded => {
             too_many_points(which, array.data.len() as u64 / value_size, limits)?;
-            Ok(Prepared::Array(Cow::Borrowed(array)))
+            Ok(Prepared::AsIs)
         }
         C::NoCompression => {
             let bytes = array.data.len() as u64 / 4 * 3;
             too_many_points(which, bytes / value_size, limits)?;
-            Ok(Prepared::Array(Cow::Borrowed(array)))
+            Ok(Prepared::AsIs)
         }
         C::Zlib => {
             let bytes = inflate(&base64()?)?;
             too_many_points(which, bytes.len() as u64 / value_size, limits)?;
-            Ok(rebuilt(C::Decoded, bytes))
+            Ok(Prepared::Decoded(DataArray::wrap(
+                which,
+                array.dtype,
+                bytes,
+            )))
         }
         C::NumpressPIC
         | C::NumpressPICZlib
@@ -1224,7 +1369,7 @@ fn prepare<'a>(array: &'a DataArray, limits: &ReadLimits) -> Result<Prepared<'a>
                 .map_err(|e| DecodeError::Broken(format!("{which} array: {e}")))
         }
         // Anything else `mzdata` decodes or refuses itself.
-        _ => Ok(Prepared::Array(Cow::Borrowed(array))),
+        _ => Ok(Prepared::AsIs),
     }
 }
 
@@ -1247,48 +1392,98 @@ fn decode_arrays(
     Ok(peaks)
 }
 
-fn meta_of(index: u32, s: &MultiLayerSpectrum) -> SpectrumMeta {
-    let polarity = match s.polarity() {
+/// What [`SpectrumMeta`] is made of, as mzdata's spectrum holds it.
+struct MetaParts<'a> {
+    native_id: &'a str,
+    ms_level: u8,
+    start_time_minutes: f64,
+    polarity: ScanPolarity,
+    continuity: SignalContinuity,
+    /// The first precursor: its first ion (m/z, intensity, charge), and its isolation window
+    /// (target, lower, upper).
+    precursor: Option<(Option<IonValues>, WindowValues)>,
+    /// The first scan's first window (lower, upper).
+    scan_window: Option<(f32, f32)>,
+}
+
+fn build_meta(index: u32, parts: MetaParts) -> SpectrumMeta {
+    let polarity = match parts.polarity {
         ScanPolarity::Positive => Polarity::Positive,
         ScanPolarity::Negative => Polarity::Negative,
         _ => Polarity::Unknown,
     };
-    let declared_signal = match s.signal_continuity() {
+    let declared_signal = match parts.continuity {
         SignalContinuity::Profile => Some(SignalKind::Profile),
         SignalContinuity::Centroid => Some(SignalKind::Centroid),
         _ => None,
     };
-    let precursor = s.precursor().map(|p| {
-        let ion = p.ions.first();
-        let window = &p.isolation_window;
+    let precursor = parts.precursor.map(|(ion, (target, lower, upper))| {
         let finite_pos = |v: f32| (v.is_finite() && v > 0.0).then_some(v as f64);
         Precursor {
-            mz: ion.map(|i| i.mz).unwrap_or(f64::NAN),
-            charge: ion.and_then(|i| i.charge),
-            intensity: ion
-                .map(|i| i.intensity)
-                .filter(|v| v.is_finite() && *v > 0.0),
-            isolation_target_mz: finite_pos(window.target),
-            isolation_lower_mz: finite_pos(window.lower_bound),
-            isolation_upper_mz: finite_pos(window.upper_bound),
+            mz: ion.map(|i| i.0).unwrap_or(f64::NAN),
+            charge: ion.and_then(|i| i.2),
+            intensity: ion.map(|i| i.1).filter(|v| v.is_finite() && *v > 0.0),
+            isolation_target_mz: finite_pos(target),
+            isolation_lower_mz: finite_pos(lower),
+            isolation_upper_mz: finite_pos(upper),
         }
     });
-    let scan_window = s
-        .acquisition()
-        .first_scan()
-        .and_then(|scan| scan.scan_windows.first())
-        .filter(|w| w.upper_bound > w.lower_bound)
-        .map(|w| (w.lower_bound as f64, w.upper_bound as f64));
+    let scan_window = parts
+        .scan_window
+        .filter(|(lower, upper)| upper > lower)
+        .map(|(lower, upper)| (lower as f64, upper as f64));
     SpectrumMeta {
         index,
-        native_id: s.id().to_owned(),
-        ms_level: s.ms_level(),
-        rt_seconds: s.start_time() * 60.0,
+        native_id: parts.native_id.to_owned(),
+        ms_level: parts.ms_level,
+        rt_seconds: parts.start_time_minutes * 60.0,
         polarity,
         precursor,
         scan_window,
         declared_signal,
     }
+}
+
+pub(crate) fn meta_of(index: u32, s: &MultiLayerSpectrum) -> SpectrumMeta {
+    let precursor = s.precursor().map(|p| {
+        let window = &p.isolation_window;
+        (
+            p.ions.first().map(|i| (i.mz, i.intensity, i.charge)),
+            (window.target, window.lower_bound, window.upper_bound),
+        )
+    });
+    let scan_window = s
+        .acquisition()
+        .first_scan()
+        .and_then(|scan| scan.scan_windows.first())
+        .map(|w| (w.lower_bound, w.upper_bound));
+    build_meta(
+        index,
+        MetaParts {
+            native_id: s.id(),
+            ms_level: s.ms_level(),
+            start_time_minutes: s.start_time(),
+            polarity: s.polarity(),
+            continuity: s.signal_continuity(),
+            precursor,
+            scan_window,
+        },
+    )
+}
+
+pub(crate) fn lean_meta(index: u32, s: &LeanSpectrum) -> SpectrumMeta {
+    build_meta(
+        index,
+        MetaParts {
+            native_id: &s.native_id,
+            ms_level: s.ms_level,
+            start_time_minutes: s.start_time_minutes,
+            polarity: s.polarity,
+            continuity: s.continuity,
+            precursor: s.precursor.as_ref().map(|p| (p.ion, p.window)),
+            scan_window: s.scan_window,
+        },
+    )
 }
 
 /// The header of the input file (instruments, software, data processing), kept to write a
@@ -1336,9 +1531,36 @@ impl SpectrumReader {
 }
 
 impl RawSpectrum {
-    /// The full description, for [`CentroidMzMLWriter`](crate::CentroidMzMLWriter).
+    /// The full description, for [`CentroidMzMLWriter`](crate::CentroidMzMLWriter). A
+    /// spectrum the lean parser read is parsed again, by mzdata, for it (the pipeline asks
+    /// for mzdata's parse up front when it keeps every description).
     pub fn source_description(&self) -> SourceDescription {
-        SourceDescription(Box::new(self.inner.description().clone()))
+        let description = match &self.inner {
+            Inner::Mzdata(spectrum) => spectrum.description().clone(),
+            Inner::Lean(lean) => lean.full_description(self.index),
+        };
+        SourceDescription(Box::new(description))
+    }
+}
+
+impl LeanParsed {
+    /// mzdata's description of the element. The lean parser accepts only elements mzdata
+    /// parses too; should mzdata fail all the same, what the lean parser read stands in.
+    fn full_description(&self, index: u32) -> mzdata::spectrum::SpectrumDescription {
+        match catch_unwind(AssertUnwindSafe(|| self.xml.parse(&self.context))) {
+            Ok(Ok(spectrum)) => spectrum.description,
+            _ => {
+                let lean = &self.spectrum;
+                mzdata::spectrum::SpectrumDescription {
+                    id: lean.native_id.clone(),
+                    index: index as usize,
+                    ms_level: lean.ms_level,
+                    polarity: lean.polarity,
+                    signal_continuity: lean.continuity,
+                    ..Default::default()
+                }
+            }
+        }
     }
 }
 
@@ -1444,6 +1666,7 @@ mod tests {
             let name = path.display();
             let read = |split: &mut bool| -> Result<Vec<RawSpectrum>> {
                 let mut reader = SpectrumReader::open(&path)?;
+                reader.set_lean_parsing(false);
                 *split = matches!(reader.parser, Parser::Split { .. });
                 std::iter::from_fn(|| reader.next_raw().transpose()).collect()
             };
@@ -1459,8 +1682,11 @@ mod tests {
             };
             assert_eq!(found.len(), expected.len(), "{name}");
             for (ours, theirs) in found.iter().zip(&expected) {
-                assert_eq!(ours.inner.description(), theirs.description(), "{name}");
-                assert_eq!(arrays(&ours.inner), arrays(theirs), "{name}");
+                let Inner::Mzdata(ours) = &ours.inner else {
+                    panic!("{name}: a lean parse")
+                };
+                assert_eq!(ours.description(), theirs.description(), "{name}");
+                assert_eq!(arrays(ours), arrays(theirs), "{name}");
             }
             if split && !expected.is_empty() {
                 compared += 1;
@@ -1470,6 +1696,85 @@ mod tests {
         assert!(
             compared >= 30 || shared_mzml_files().is_empty(),
             "{compared}"
+        );
+    }
+
+    /// Decoded arrays (bit for bit) with their repairs, or the error's text.
+    type Decoded = std::result::Result<(Vec<u64>, Vec<u32>, Repairs), String>;
+
+    fn decoded(raw: &RawSpectrum, path: &Path) -> Decoded {
+        raw.decode(path)
+            .map(|(s, repairs)| {
+                (
+                    s.mz.iter().map(|v| v.to_bits()).collect(),
+                    s.intensity.iter().map(|v| v.to_bits()).collect(),
+                    repairs,
+                )
+            })
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn lean_parsing_equals_mzdata_reading_on_every_real_file() {
+        let (mut lean_total, mut all_total, mut bsa1) = (0usize, 0usize, None);
+        let mut report = Vec::new();
+        for path in shared_mzml_files() {
+            let Some(expected) = read_with_mzdata(&path) else {
+                continue;
+            };
+            let name = path.display();
+            let read = || -> Result<Vec<RawSpectrum>> {
+                let reader = SpectrumReader::open(&path)?;
+                reader.collect()
+            };
+            let found = match read() {
+                Ok(found) => found,
+                // A corrupt file that mzdata reads without checking all of it.
+                Err(e) if path.parent().is_some_and(|p| p.ends_with("edge")) => {
+                    eprintln!("{name}: {e}");
+                    continue;
+                }
+                Err(e) => panic!("{e}"),
+            };
+            assert_eq!(found.len(), expected.len(), "{name}");
+            let mut lean = 0;
+            for (k, (ours, theirs)) in found.iter().zip(&expected).enumerate() {
+                let index = k as u32;
+                assert_eq!(
+                    format!("{:?}", ours.meta()),
+                    format!("{:?}", meta_of(index, theirs)),
+                    "{name}, spectrum {k}"
+                );
+                let reference = RawSpectrum {
+                    index,
+                    inner: Inner::Mzdata(Box::new(theirs.clone())),
+                    limits: ReadLimits::default(),
+                    unresolved: None,
+                };
+                assert_eq!(
+                    decoded(ours, &path),
+                    decoded(&reference, &path),
+                    "{name}, spectrum {k}"
+                );
+                lean += usize::from(ours.is_lean());
+            }
+            report.push(format!("{name}: {lean} of {} lean", found.len()));
+            if path.ends_with("runs/BSA1.mzML") {
+                bsa1 = Some((lean, found.len()));
+            }
+            lean_total += lean;
+            all_total += found.len();
+        }
+        eprintln!("{}", report.join("\n"));
+        if shared_mzml_files().is_empty() {
+            return;
+        }
+        eprintln!("lean: {lean_total} of {all_total} spectra");
+        let (lean, all) = bsa1.expect("BSA1.mzML is read");
+        assert_eq!(lean, all, "BSA1.mzML: every spectrum lean");
+        assert!(
+            lean_total * 10 >= all_total * 9,
+            "only {lean_total} of {all_total} spectra lean"
         );
     }
 }

@@ -26,6 +26,7 @@ pub mod deconvolve;
 pub mod error;
 pub mod io;
 pub mod isotopes;
+mod mzml_lean;
 pub mod mzml_output;
 mod mzml_split;
 #[cfg(feature = "mzmlb")]

@@ -26,7 +26,7 @@ const CHUNK: usize = 1 << 20;
 pub(crate) struct ParseContext {
     /// The input, for messages.
     pub(crate) path: PathBuf,
-    param_groups: HashMap<String, Vec<Param>>,
+    pub(crate) param_groups: HashMap<String, Vec<Param>>,
     run_data_processing: Option<Box<str>>,
     /// Instrument configuration ids in the order mzdata numbers them while reading the
     /// header, so that a scan's `instrumentConfigurationRef` gets the same number here.

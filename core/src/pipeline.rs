@@ -342,6 +342,8 @@ impl Pipeline {
     ) -> Result<RunSummary> {
         let started = Instant::now();
         reader.set_limits(self.params.limits);
+        // Keeping every spectrum's full description takes mzdata's parse anyway.
+        reader.set_lean_parsing(!self.keep_source);
         let path = reader.path().to_owned();
         let batch_size = self.params.batch_size;
         let mut summary = RunSummary {

@@ -1,0 +1,1490 @@
+//! A lean parser for one `<spectrum>` element: it reads only what the pipeline needs (the
+//! metadata of [`SpectrumMeta`](crate::SpectrumMeta) and where the m/z and intensity arrays'
+//! base64 text lies in the element), with byte searches and without allocating per
+//! `cvParam`.
+//!
+//! mzdata's spectrum builder is the reference: this parser follows its state machine (which
+//! routes each `cvParam` by the last element opened or closed, not by nesting), its choice of
+//! matching by name or by accession, its value conversions and its isolation-window
+//! arithmetic. Whenever an element holds anything this parser is not sure to read as mzdata
+//! would (markup other than plain tags, entities or control characters in values that matter,
+//! unknown units or encodings on the arrays it decodes, structure mzdata would stumble on, a
+//! value mzdata would fail to convert), it gives up with [`Unsure`], and the caller parses
+//! the element with mzdata instead. So a broken element is always judged by mzdata.
+
+use std::ops::Range;
+
+use memchr::{memchr, memchr3};
+use mzdata::params::{ControlledVocabulary, Param, ParamValue, Unit, ValueRef};
+use mzdata::spectrum::bindata::{BinaryCompressionType, BinaryDataArrayType};
+use mzdata::spectrum::{ScanPolarity, SignalContinuity};
+
+use crate::mzml_split::ParseContext;
+
+/// Why the lean parser left an element to mzdata.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Unsure(pub(crate) &'static str);
+
+type Lean<T> = Result<T, Unsure>;
+
+/// What the lean parser read from one `<spectrum>` element.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct LeanSpectrum {
+    pub(crate) native_id: String,
+    pub(crate) ms_level: u8,
+    /// The first scan's start time in minutes, converted as mzdata does (0 without a scan).
+    pub(crate) start_time_minutes: f64,
+    pub(crate) polarity: ScanPolarity,
+    pub(crate) continuity: SignalContinuity,
+    /// The first `<precursor>`, if any.
+    pub(crate) precursor: Option<LeanPrecursor>,
+    /// The first scan's first scan window (lower, upper), if it has one.
+    pub(crate) scan_window: Option<(f32, f32)>,
+    /// Whether the element holds any `<binaryDataArray>`, of whatever kind.
+    pub(crate) has_arrays: bool,
+    pub(crate) mz: Option<EncodedArray>,
+    pub(crate) intensity: Option<EncodedArray>,
+}
+
+/// A selected ion's m/z, intensity and charge.
+pub(crate) type IonValues = (f64, f32, Option<i32>);
+
+/// An isolation window's target, lower and upper bounds (m/z).
+pub(crate) type WindowValues = (f32, f32, f32);
+
+/// A precursor as mzdata builds it: every selected ion's values go into its first ion.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct LeanPrecursor {
+    /// (m/z, intensity, charge) of the first selected ion, if any ion param was seen.
+    pub(crate) ion: Option<IonValues>,
+    pub(crate) window: WindowValues,
+    window_state: WindowState,
+}
+
+/// mzdata's isolation window as its `IsolationWindowBuilder` fills it (that builder is not
+/// exported by mzdata 0.68, so its rules are copied here; the tests compare the results).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+struct WindowState {
+    target: f32,
+    lower: f32,
+    upper: f32,
+    flags: WindowFlags,
+}
+
+/// mzdata's `IsolationWindowState`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+enum WindowFlags {
+    #[default]
+    Unknown,
+    Explicit,
+    Offset,
+    Complete,
+    NoIsolation,
+}
+
+impl WindowState {
+    fn target(&mut self, value: f32) {
+        self.target = value;
+        self.flags = match self.flags {
+            WindowFlags::Unknown | WindowFlags::Explicit | WindowFlags::Complete => {
+                WindowFlags::Complete
+            }
+            WindowFlags::Offset => {
+                if self.lower != 0.0 {
+                    self.lower = self.target - self.lower;
+                }
+                if self.upper != 0.0 {
+                    self.upper += self.target;
+                }
+                WindowFlags::Complete
+            }
+            WindowFlags::NoIsolation => WindowFlags::NoIsolation,
+        };
+    }
+
+    /// An offset below (`lower`) or above the target. mzdata panics where this says `Err`.
+    fn offset(&mut self, lower: bool, value: f32) -> Lean<()> {
+        let bound = if lower {
+            &mut self.lower
+        } else {
+            &mut self.upper
+        };
+        let resolved = if lower {
+            self.target - value
+        } else {
+            self.target + value
+        };
+        match self.flags {
+            WindowFlags::Unknown => {
+                self.flags = WindowFlags::Offset;
+                *bound = value;
+            }
+            WindowFlags::Offset => *bound = value,
+            WindowFlags::Complete => *bound = resolved,
+            WindowFlags::Explicit if self.target == 0.0 => {
+                return Err(Unsure(
+                    "isolation window offsets after limits without a target",
+                ))
+            }
+            WindowFlags::Explicit => *bound = resolved,
+            WindowFlags::NoIsolation => {}
+        }
+        Ok(())
+    }
+
+    /// An explicit limit (deprecated terms).
+    fn limit(&mut self, lower: bool, value: f32) {
+        if self.flags == WindowFlags::NoIsolation {
+            return;
+        }
+        self.flags = WindowFlags::Explicit;
+        let other = if lower {
+            self.lower = value;
+            self.upper
+        } else {
+            self.upper = value;
+            self.lower
+        };
+        if other != 0.0 && self.target != 0.0 {
+            self.flags = WindowFlags::Complete;
+        }
+    }
+}
+
+/// One array's base64 text (a range of the element's bytes) and how to decode it.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct EncodedArray {
+    pub(crate) data: Range<usize>,
+    pub(crate) dtype: BinaryDataArrayType,
+    pub(crate) compression: BinaryCompressionType,
+}
+
+/// mzdata's parser states, those a spectrum element can reach.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Before the `<spectrum>` start tag.
+    Start,
+    Spectrum,
+    ScanList,
+    Scan,
+    ScanWindowList,
+    ScanWindow,
+    PrecursorList,
+    Precursor,
+    IsolationWindow,
+    SelectedIonList,
+    SelectedIon,
+    Activation,
+    BinaryDataArrayList,
+    BinaryDataArray,
+    Binary,
+    Done,
+}
+
+/// The tags that move mzdata's state machine, and what they do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tag {
+    Spectrum,
+    ScanList,
+    Scan,
+    ScanWindowList,
+    ScanWindow,
+    PrecursorList,
+    Precursor,
+    IsolationWindow,
+    SelectedIonList,
+    SelectedIon,
+    Activation,
+    BinaryDataArrayList,
+    BinaryDataArray,
+    Binary,
+    /// A tag mzdata knows from elsewhere in the document (`run`, `software`, ...).
+    Foreign,
+    /// A tag mzdata ignores.
+    Other,
+}
+
+fn tag_of(name: &[u8]) -> Tag {
+    match name {
+        b"spectrum" => Tag::Spectrum,
+        b"scanList" => Tag::ScanList,
+        b"scan" => Tag::Scan,
+        b"scanWindowList" => Tag::ScanWindowList,
+        b"scanWindow" => Tag::ScanWindow,
+        b"precursorList" => Tag::PrecursorList,
+        b"precursor" => Tag::Precursor,
+        b"isolationWindow" => Tag::IsolationWindow,
+        b"selectedIonList" => Tag::SelectedIonList,
+        b"selectedIon" => Tag::SelectedIon,
+        b"activation" => Tag::Activation,
+        b"binaryDataArrayList" => Tag::BinaryDataArrayList,
+        b"binaryDataArray" => Tag::BinaryDataArray,
+        b"binary" => Tag::Binary,
+        b"softwareList"
+        | b"sourceFileList"
+        | b"software"
+        | b"spectrumList"
+        | b"chromatogramList"
+        | b"chromatogram"
+        | b"analyzer"
+        | b"fileDescription"
+        | b"dataProcessingList"
+        | b"source"
+        | b"processingMethod"
+        | b"sourceFile"
+        | b"dataProcessing"
+        | b"instrumentConfiguration"
+        | b"detector"
+        | b"instrumentConfigurationList"
+        | b"run"
+        | b"componentList" => Tag::Foreign,
+        _ => Tag::Other,
+    }
+}
+
+/// The name of an array, as far as decoding cares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ArrayName {
+    Unnamed,
+    Mz,
+    Intensity,
+    Other,
+}
+
+/// The array being read (mzdata's `current_array`).
+#[derive(Debug, Clone)]
+struct ArrayBuilder {
+    name: ArrayName,
+    dtype: BinaryDataArrayType,
+    /// `None`: an encoding this parser does not decode.
+    compression: Option<BinaryCompressionType>,
+    data: Range<usize>,
+}
+
+impl Default for ArrayBuilder {
+    fn default() -> Self {
+        ArrayBuilder {
+            name: ArrayName::Unnamed,
+            dtype: BinaryDataArrayType::Unknown,
+            compression: Some(BinaryCompressionType::NoCompression),
+            data: 0..0,
+        }
+    }
+}
+
+/// A parameter, from the element (`cvParam`, `userParam`) or from a referenceable group.
+trait AnyParam {
+    fn name(&self) -> &str;
+    fn accession(&self) -> Option<u32>;
+    fn cv(&self) -> Option<ControlledVocabulary>;
+    /// The unit, and whether one was named at all (mzdata reads a missing one as unknown).
+    fn unit(&self) -> (Unit, bool);
+    fn to_f64(&self) -> Option<f64>;
+    fn to_i64(&self) -> Option<i64>;
+    fn to_f32(&self) -> Lean<f32> {
+        self.to_f64()
+            .map(|v| v as f32)
+            .ok_or(Unsure("a value mzdata cannot convert to a number"))
+    }
+}
+
+/// A `cvParam` or `userParam` read from the element, its strings borrowed.
+struct InlineParam<'a> {
+    name: &'a str,
+    /// Checked only when used: mzdata reads any value (a spectrum title with `&quot;`), and
+    /// so may this parser, as long as it does not need it.
+    value: &'a [u8],
+    accession: Option<u32>,
+    cv: Option<ControlledVocabulary>,
+    unit: Unit,
+    unit_given: bool,
+}
+
+impl AnyParam for InlineParam<'_> {
+    fn name(&self) -> &str {
+        self.name
+    }
+    fn accession(&self) -> Option<u32> {
+        self.accession
+    }
+    fn cv(&self) -> Option<ControlledVocabulary> {
+        self.cv
+    }
+    fn unit(&self) -> (Unit, bool) {
+        (self.unit, self.unit_given)
+    }
+    fn to_f64(&self) -> Option<f64> {
+        ValueRef::new(plain(self.value).ok()?).to_f64().ok()
+    }
+    fn to_i64(&self) -> Option<i64> {
+        ValueRef::new(plain(self.value).ok()?).to_i64().ok()
+    }
+}
+
+impl AnyParam for Param {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn accession(&self) -> Option<u32> {
+        self.accession
+    }
+    fn cv(&self) -> Option<ControlledVocabulary> {
+        self.controlled_vocabulary
+    }
+    fn unit(&self) -> (Unit, bool) {
+        (self.unit, !self.unit.is_unknown())
+    }
+    fn to_f64(&self) -> Option<f64> {
+        ParamValue::to_f64(&self.value).ok()
+    }
+    fn to_i64(&self) -> Option<i64> {
+        ParamValue::to_i64(&self.value).ok()
+    }
+}
+
+fn is_space(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\r' | b'\n')
+}
+
+fn trim(bytes: &[u8], range: Range<usize>) -> Range<usize> {
+    let (mut from, mut to) = (range.start, range.end);
+    while from < to && is_space(bytes[from]) {
+        from += 1;
+    }
+    while to > from && is_space(bytes[to - 1]) {
+        to -= 1;
+    }
+    from..to
+}
+
+/// An attribute value the lean parser may use as it stands: mzdata would get the same string
+/// from quick-xml's normalisation (no entity, no character normalised to a space, ASCII).
+fn plain(value: &[u8]) -> Lean<&str> {
+    if value
+        .iter()
+        .any(|&b| b >= 0x80 || matches!(b, b'&' | b'<' | b'\t' | b'\r' | b'\n'))
+    {
+        return Err(Unsure(
+            "an attribute value with entities or non-ASCII bytes",
+        ));
+    }
+    // ASCII, so valid UTF-8.
+    std::str::from_utf8(value).map_err(|_| Unsure("an attribute value that is not UTF-8"))
+}
+
+/// The attributes of a start tag's content (after the name), strictly: `key="value"` or
+/// `key='value'` separated by whitespace; anything else is unsure (quick-xml may reject it).
+struct Attributes<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> Iterator for Attributes<'a> {
+    type Item = Lean<(&'a [u8], &'a [u8])>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let bytes = self.rest;
+        let mut k = 0;
+        while k < bytes.len() && is_space(bytes[k]) {
+            k += 1;
+        }
+        if k == bytes.len() {
+            return None;
+        }
+        if k == 0 {
+            self.rest = &[];
+            return Some(Err(Unsure("attributes not separated by whitespace")));
+        }
+        let key_start = k;
+        while k < bytes.len() && !is_space(bytes[k]) && bytes[k] != b'=' {
+            k += 1;
+        }
+        let key = &bytes[key_start..k];
+        // Strict: `key="value"`, with no space around `=`.
+        let bad = || Some(Err(Unsure("an attribute quick-xml may not accept")));
+        if key.is_empty() || bytes.get(k) != Some(&b'=') {
+            self.rest = &[];
+            return bad();
+        }
+        let quote = match bytes.get(k + 1) {
+            Some(&q) if q == b'"' || q == b'\'' => q,
+            _ => {
+                self.rest = &[];
+                return bad();
+            }
+        };
+        let value_start = k + 2;
+        // Values are short: a plain search beats memchr's setup.
+        let Some(len) = bytes[value_start..].iter().position(|&b| b == quote) else {
+            self.rest = &[];
+            return bad();
+        };
+        let value = &bytes[value_start..value_start + len];
+        self.rest = &bytes[value_start + len + 1..];
+        Some(Ok((key, value)))
+    }
+}
+
+/// Checks that no attribute name repeats (quick-xml refuses duplicates), for tags mzdata
+/// reads the attributes of.
+fn attributes_checked(content: &[u8]) -> Lean<Vec<(&[u8], &[u8])>> {
+    let mut seen: Vec<(&[u8], &[u8])> = Vec::with_capacity(4);
+    for attribute in (Attributes { rest: content }) {
+        let (key, value) = attribute?;
+        if seen.iter().any(|(k, _)| *k == key) {
+            return Err(Unsure("a repeated attribute"));
+        }
+        seen.push((key, value));
+    }
+    Ok(seen)
+}
+
+/// The common accession, `XX:` and up to 9 digits, read without building a string.
+fn accession_digits(raw: &[u8]) -> Option<u32> {
+    let digits = raw.get(3..)?;
+    if raw.get(2) != Some(&b':')
+        || !raw[..2].iter().all(u8::is_ascii_uppercase)
+        || digits.is_empty()
+        || digits.len() > 9
+        || !digits.iter().all(u8::is_ascii_digit)
+    {
+        return None;
+    }
+    Some(
+        digits
+            .iter()
+            .fold(0u32, |n, &d| n * 10 + u32::from(d - b'0')),
+    )
+}
+
+/// mzdata's `curie_to_num`: the number after the first `:`.
+fn accession_number(accession: &str) -> Option<u32> {
+    accession.split(':').nth(1).and_then(|n| n.parse().ok())
+}
+
+/// Reads a `cvParam` or `userParam` tag's attributes as mzdata's `handle_param_borrowed`.
+fn inline_param(content: &[u8]) -> Lean<InlineParam<'_>> {
+    const NAME: u8 = 1;
+    const VALUE: u8 = 2;
+    const CV: u8 = 4;
+    const ACCESSION: u8 = 8;
+    const UNIT_NAME: u8 = 16;
+    const UNIT_ACCESSION: u8 = 32;
+    const UNIT_CV: u8 = 64;
+    const TYPE: u8 = 128;
+    let mut seen = 0u8;
+    let mut param = InlineParam {
+        name: "",
+        value: b"",
+        accession: None,
+        cv: None,
+        unit: Unit::Unknown,
+        unit_given: false,
+    };
+    for attribute in (Attributes { rest: content }) {
+        let (key, raw) = attribute?;
+        let bit = match key {
+            b"value" => {
+                param.value = raw;
+                VALUE
+            }
+            b"name" => {
+                // An entity or a character normalised to a space could make one of the
+                // names matched here; other bytes cannot (mzdata decodes non-UTF-8 as
+                // Latin-1, which matches no ASCII name either).
+                if raw
+                    .iter()
+                    .any(|&b| matches!(b, b'&' | b'\t' | b'\r' | b'\n'))
+                {
+                    return Err(Unsure("a parameter name with entities"));
+                }
+                param.name = std::str::from_utf8(raw).unwrap_or("\u{fffd}");
+                NAME
+            }
+            b"cvRef" => {
+                param.cv = match raw {
+                    b"MS" => Some(ControlledVocabulary::MS),
+                    b"UO" => Some(ControlledVocabulary::UO),
+                    _ => plain(raw)?
+                        .parse::<ControlledVocabulary>()
+                        .ok()
+                        .and_then(|cv| cv.as_option()),
+                };
+                CV
+            }
+            b"accession" => {
+                param.accession = match accession_digits(raw) {
+                    Some(number) => Some(number),
+                    None => accession_number(plain(raw)?),
+                };
+                ACCESSION
+            }
+            // The last of the two unit attributes wins, as in mzdata.
+            b"unitName" => {
+                param.unit = Unit::from_name(plain(raw)?);
+                param.unit_given = true;
+                UNIT_NAME
+            }
+            b"unitAccession" => {
+                param.unit = Unit::from_accession(plain(raw)?);
+                param.unit_given = true;
+                UNIT_ACCESSION
+            }
+            // Values mzdata does not read.
+            b"unitCvRef" => UNIT_CV,
+            b"type" => TYPE,
+            _ => return Err(Unsure("a parameter attribute this parser does not know")),
+        };
+        if seen & bit != 0 {
+            return Err(Unsure("a repeated attribute"));
+        }
+        seen |= bit;
+    }
+    if seen & NAME == 0 {
+        return Err(Unsure("a parameter without a name"));
+    }
+    Ok(param)
+}
+
+/// The parse in progress: mzdata's builder, reduced to what the pipeline reads.
+struct Builder<'c> {
+    context: &'c ParseContext,
+    state: State,
+    native_id: String,
+    ms_level: u8,
+    start_time_minutes: f64,
+    polarity: ScanPolarity,
+    continuity: SignalContinuity,
+    scans: usize,
+    /// Scan windows of the last scan.
+    windows_in_last_scan: usize,
+    first_window: Option<(f32, f32)>,
+    precursors: usize,
+    first_precursor: LeanPrecursor,
+    /// The precursor being filled once there are several (only checked, then dropped).
+    later_precursor: LeanPrecursor,
+    in_array: bool,
+    array: ArrayBuilder,
+    has_arrays: bool,
+    mz: Option<ArrayBuilder>,
+    intensity: Option<ArrayBuilder>,
+}
+
+impl<'c> Builder<'c> {
+    fn new(context: &'c ParseContext) -> Builder<'c> {
+        Builder {
+            context,
+            state: State::Start,
+            native_id: String::new(),
+            ms_level: 0,
+            start_time_minutes: 0.0,
+            polarity: ScanPolarity::Unknown,
+            continuity: SignalContinuity::Unknown,
+            scans: 0,
+            windows_in_last_scan: 0,
+            first_window: None,
+            precursors: 0,
+            first_precursor: LeanPrecursor::default(),
+            later_precursor: LeanPrecursor::default(),
+            in_array: false,
+            array: ArrayBuilder::default(),
+            has_arrays: false,
+            mz: None,
+            intensity: None,
+        }
+    }
+
+    fn precursor(&mut self) -> Lean<&mut LeanPrecursor> {
+        match self.precursors {
+            // mzdata would make one up, then drop it or keep it first: odd either way.
+            0 => Err(Unsure("precursor content outside a <precursor>")),
+            1 => Ok(&mut self.first_precursor),
+            _ => Ok(&mut self.later_precursor),
+        }
+    }
+
+    fn start(&mut self, tag: Tag, content: &[u8], empty: bool) -> Lean<()> {
+        if empty {
+            // mzdata reads no empty element but parameters.
+            return Ok(());
+        }
+        if self.state == State::Binary {
+            return Err(Unsure("markup inside <binary>"));
+        }
+        self.state = match tag {
+            Tag::Spectrum => {
+                if self.state != State::Start {
+                    return Err(Unsure("a nested <spectrum>"));
+                }
+                for (key, value) in attributes_checked(content)? {
+                    match key {
+                        b"id" => {
+                            let attribute = quick_xml::events::attributes::Attribute {
+                                key: quick_xml::name::QName(b"id"),
+                                value: value.into(),
+                            };
+                            self.native_id = attribute
+                                .normalized_value(quick_xml::XmlVersion::Implicit1_0)
+                                .map_err(|_| Unsure("a spectrum id that is not UTF-8"))?
+                                .into_owned();
+                        }
+                        b"index" => {
+                            String::from_utf8_lossy(value)
+                                .parse::<usize>()
+                                .map_err(|_| Unsure("a spectrum index that is not a number"))?;
+                        }
+                        _ => {}
+                    }
+                }
+                State::Spectrum
+            }
+            _ if self.state == State::Start => return Err(Unsure("not a <spectrum> element")),
+            Tag::ScanList => State::ScanList,
+            Tag::Scan => {
+                for (key, value) in attributes_checked(content)? {
+                    if key == b"instrumentConfigurationRef" || key == b"spectrumRef" {
+                        plain(value)?;
+                    }
+                }
+                self.scans += 1;
+                self.windows_in_last_scan = 0;
+                State::Scan
+            }
+            Tag::ScanWindow => {
+                if self.scans == 0 {
+                    return Err(Unsure("a scan window without a scan"));
+                }
+                self.windows_in_last_scan += 1;
+                if self.scans == 1 && self.windows_in_last_scan == 1 {
+                    self.first_window = Some((0.0, 0.0));
+                }
+                State::ScanWindow
+            }
+            Tag::ScanWindowList => State::ScanWindowList,
+            Tag::PrecursorList => State::PrecursorList,
+            Tag::Precursor => {
+                for (key, value) in attributes_checked(content)? {
+                    if key == b"spectrumRef" {
+                        plain(value)?;
+                    }
+                }
+                self.precursors += 1;
+                self.later_precursor = LeanPrecursor::default();
+                State::Precursor
+            }
+            Tag::IsolationWindow => State::IsolationWindow,
+            Tag::SelectedIonList => State::SelectedIonList,
+            Tag::SelectedIon => State::SelectedIon,
+            Tag::Activation => State::Activation,
+            Tag::BinaryDataArrayList => State::BinaryDataArrayList,
+            Tag::BinaryDataArray => {
+                if self.in_array {
+                    return Err(Unsure("a nested <binaryDataArray>"));
+                }
+                for (key, value) in attributes_checked(content)? {
+                    if key == b"dataProcessingRef" {
+                        plain(value)?;
+                    }
+                }
+                self.in_array = true;
+                State::BinaryDataArray
+            }
+            Tag::Binary => {
+                if !self.in_array {
+                    return Err(Unsure("a <binary> outside a <binaryDataArray>"));
+                }
+                State::Binary
+            }
+            Tag::Foreign => return Err(Unsure("an element from outside a spectrum")),
+            Tag::Other => self.state,
+        };
+        Ok(())
+    }
+
+    fn end(&mut self, tag: Tag) -> Lean<()> {
+        self.state = match tag {
+            Tag::Spectrum => State::Done,
+            Tag::ScanList => State::Spectrum,
+            Tag::Scan => State::ScanList,
+            Tag::ScanWindow => State::ScanWindowList,
+            Tag::ScanWindowList => State::Scan,
+            Tag::PrecursorList => State::Spectrum,
+            Tag::Precursor => State::PrecursorList,
+            Tag::IsolationWindow => State::Precursor,
+            Tag::SelectedIonList => State::Precursor,
+            Tag::SelectedIon => State::SelectedIonList,
+            Tag::Activation => State::Precursor,
+            Tag::BinaryDataArrayList => State::Spectrum,
+            Tag::BinaryDataArray => {
+                let array = std::mem::take(&mut self.array);
+                self.in_array = false;
+                self.has_arrays = true;
+                match array.name {
+                    ArrayName::Mz => self.mz = Some(array),
+                    ArrayName::Intensity => self.intensity = Some(array),
+                    ArrayName::Unnamed | ArrayName::Other => {}
+                }
+                State::BinaryDataArrayList
+            }
+            Tag::Binary => State::BinaryDataArray,
+            Tag::Foreign => return Err(Unsure("an element from outside a spectrum")),
+            Tag::Other => self.state,
+        };
+        Ok(())
+    }
+
+    /// The text between two tags.
+    fn text(&mut self, bytes: &[u8], range: Range<usize>) -> Lean<()> {
+        if self.state != State::Binary {
+            return Ok(());
+        }
+        let range = trim(bytes, range);
+        if range.is_empty() {
+            return Ok(());
+        }
+        let text = &bytes[range.clone()];
+        if !text.is_ascii() || memchr::memchr2(b'&', b'\r', text).is_some() {
+            return Err(Unsure("array text with entities or non-ASCII bytes"));
+        }
+        self.array.data = range;
+        Ok(())
+    }
+
+    /// A `cvParam` or `userParam`, routed as mzdata's `empty_element` routes it.
+    fn param(&mut self, content: &[u8]) -> Lean<()> {
+        let param = inline_param(content)?;
+        self.route(&param, false)
+    }
+
+    /// A `referenceableParamGroupRef`: the group's parameters, as mzdata's
+    /// `fill_param_into` routes them (as inline ones in the states allowed here, but for
+    /// activation energies).
+    fn group(&mut self, content: &[u8]) -> Lean<()> {
+        let context = self.context;
+        for (key, value) in attributes_checked(content)? {
+            if key != b"ref" {
+                continue;
+            }
+            let id = plain(value)?;
+            let params = context
+                .param_groups
+                .get(id)
+                .ok_or(Unsure("a reference to an undefined param group"))?;
+            for param in params {
+                self.route(param, true)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn route(&mut self, param: &impl AnyParam, from_group: bool) -> Lean<()> {
+        // mzdata unwraps the vocabulary of any param with an accession in several places.
+        if param.accession().is_some() && param.cv().is_none() {
+            return Err(Unsure("an accession without a known cvRef"));
+        }
+        if from_group
+            && !matches!(
+                self.state,
+                State::Spectrum
+                    | State::Activation
+                    | State::BinaryDataArray
+                    | State::BinaryDataArrayList
+                    | State::Binary
+                    | State::Precursor
+                    | State::PrecursorList
+            )
+        {
+            return Err(Unsure("a param group where this parser does not expand it"));
+        }
+        match self.state {
+            State::Start | State::Done => Err(Unsure("a param outside the spectrum")),
+            State::Spectrum => {
+                match param.name() {
+                    "ms level" => {
+                        let level = param
+                            .to_i64()
+                            .ok_or(Unsure("an ms level that is not a number"))?;
+                        self.ms_level = level as i32 as u8;
+                    }
+                    "positive scan" => self.polarity = ScanPolarity::Positive,
+                    "negative scan" => self.polarity = ScanPolarity::Negative,
+                    "profile spectrum" => self.continuity = SignalContinuity::Profile,
+                    "centroid spectrum" => self.continuity = SignalContinuity::Centroid,
+                    _ => {}
+                }
+                Ok(())
+            }
+            State::ScanList
+            | State::PrecursorList
+            | State::Precursor
+            | State::BinaryDataArrayList
+            | State::Binary => Ok(()),
+            State::Scan => {
+                if self.scans == 0 {
+                    return Err(Unsure("scan content without a scan"));
+                }
+                match param.name() {
+                    "scan start time" => {
+                        let value = param
+                            .to_f64()
+                            .ok_or(Unsure("a scan start time that is not a number"))?;
+                        let minutes = match param.unit() {
+                            (Unit::Minute, _) => value,
+                            (Unit::Second, _) => value / 60.0,
+                            (Unit::Millisecond, _) => value / 60000.0,
+                            // mzdata reads a time without a unit as minutes.
+                            (_, false) => value,
+                            (_, true) => return Err(Unsure("a scan start time in another unit")),
+                        };
+                        if self.scans == 1 {
+                            self.start_time_minutes = minutes;
+                        }
+                    }
+                    "ion injection time" => {
+                        param.to_f32()?;
+                    }
+                    _ => {}
+                }
+                Ok(())
+            }
+            State::ScanWindowList => {
+                if self.scans == 0 {
+                    return Err(Unsure("scan content without a scan"));
+                }
+                Ok(())
+            }
+            State::ScanWindow => {
+                if self.scans == 0 {
+                    return Err(Unsure("scan content without a scan"));
+                }
+                if self.windows_in_last_scan == 0 {
+                    // mzdata adds a window to fill, whatever the param.
+                    self.windows_in_last_scan = 1;
+                    if self.scans == 1 {
+                        self.first_window = Some((0.0, 0.0));
+                    }
+                }
+                let lower = match param.name() {
+                    "scan window lower limit" => true,
+                    "scan window upper limit" => false,
+                    _ => return Ok(()),
+                };
+                let value = param.to_f32()?;
+                if self.scans == 1 && self.windows_in_last_scan == 1 {
+                    if let Some(window) = self.first_window.as_mut() {
+                        if lower {
+                            window.0 = value;
+                        } else {
+                            window.1 = value;
+                        }
+                    }
+                }
+                Ok(())
+            }
+            State::IsolationWindow => {
+                let precursor = self.precursor()?;
+                isolation_param(&mut precursor.window_state, param)
+            }
+            State::SelectedIon | State::SelectedIonList => {
+                let precursor = self.precursor()?;
+                let ion = precursor.ion.get_or_insert((0.0, 0.0, None));
+                match param.name() {
+                    "selected ion m/z" => {
+                        ion.0 = param
+                            .to_f64()
+                            .ok_or(Unsure("a selected ion m/z that is not a number"))?;
+                    }
+                    "peak intensity" => ion.1 = param.to_f32()?,
+                    "charge state" => {
+                        let charge = param
+                            .to_i64()
+                            .ok_or(Unsure("a charge state that is not a number"))?;
+                        ion.2 = Some(charge as i32);
+                    }
+                    _ => {}
+                }
+                Ok(())
+            }
+            State::Activation => {
+                self.precursor()?;
+                // Only a group's energy is converted (mzdata panics if it is no number).
+                if from_group && matches!(param.name(), "collision energy" | "activation energy") {
+                    param.to_f32()?;
+                }
+                Ok(())
+            }
+            State::BinaryDataArray => {
+                if !self.in_array {
+                    return Err(Unsure("array content outside a <binaryDataArray>"));
+                }
+                if param.cv() != Some(ControlledVocabulary::MS) {
+                    return Ok(());
+                }
+                let Some(accession) = param.accession() else {
+                    return Err(Unsure("an MS param without an accession"));
+                };
+                array_param(&mut self.array, accession);
+                Ok(())
+            }
+        }
+    }
+
+    fn finish(self) -> Lean<LeanSpectrum> {
+        if self.state != State::Done {
+            return Err(Unsure("the element did not close"));
+        }
+        let encoded = |array: Option<ArrayBuilder>| -> Lean<Option<EncodedArray>> {
+            let Some(array) = array else {
+                return Ok(None);
+            };
+            let Some(compression) = array.compression else {
+                return Err(Unsure("an array encoding this parser does not decode"));
+            };
+            if !matches!(
+                array.dtype,
+                BinaryDataArrayType::Float64
+                    | BinaryDataArrayType::Float32
+                    | BinaryDataArrayType::Int64
+                    | BinaryDataArrayType::Int32
+            ) {
+                return Err(Unsure("an array value type this parser does not decode"));
+            }
+            Ok(Some(EncodedArray {
+                data: array.data,
+                dtype: array.dtype,
+                compression,
+            }))
+        };
+        let precursor = (self.precursors > 0).then(|| {
+            let mut precursor = self.first_precursor;
+            let window = precursor.window_state;
+            precursor.window = (window.target, window.lower, window.upper);
+            precursor
+        });
+        Ok(LeanSpectrum {
+            native_id: self.native_id,
+            ms_level: self.ms_level,
+            start_time_minutes: self.start_time_minutes,
+            polarity: self.polarity,
+            continuity: self.continuity,
+            precursor,
+            scan_window: self.first_window,
+            has_arrays: self.has_arrays,
+            mz: encoded(self.mz)?,
+            intensity: encoded(self.intensity)?,
+        })
+    }
+}
+
+/// An isolation window parameter, as mzdata's `populate_isolation_window` applies it.
+fn isolation_param(window: &mut WindowState, param: &impl AnyParam) -> Lean<()> {
+    #[derive(Clone, Copy)]
+    enum Field {
+        Target,
+        LowerOffset,
+        UpperOffset,
+        LowerLimit,
+        UpperLimit,
+        NoIsolation,
+    }
+    let field = match (param.cv(), param.accession()) {
+        (Some(cv), Some(accession)) => {
+            if cv != ControlledVocabulary::MS {
+                return Ok(());
+            }
+            match accession {
+                1000827 => Field::Target,
+                1000828 => Field::LowerOffset,
+                1000829 => Field::UpperOffset,
+                1000794 => Field::LowerLimit,
+                1000793 => Field::UpperLimit,
+                1003159 => Field::NoIsolation,
+                _ => return Ok(()),
+            }
+        }
+        _ => match param.name() {
+            "isolation window target m/z" => Field::Target,
+            "isolation window lower offset" => Field::LowerOffset,
+            "isolation window upper offset" => Field::UpperOffset,
+            _ => return Ok(()),
+        },
+    };
+    let value = match field {
+        Field::NoIsolation => 0.0,
+        _ => param.to_f32()?,
+    };
+    match field {
+        Field::Target => window.target(value),
+        Field::LowerOffset => window.offset(true, value)?,
+        Field::UpperOffset => window.offset(false, value)?,
+        Field::LowerLimit => window.limit(true, value),
+        Field::UpperLimit => window.limit(false, value),
+        Field::NoIsolation => window.flags = WindowFlags::NoIsolation,
+    }
+    Ok(())
+}
+
+/// An MS param of a `<binaryDataArray>`, as mzdata's `fill_binary_data_array` reads it.
+fn array_param(array: &mut ArrayBuilder, accession: u32) {
+    use BinaryCompressionType as C;
+    match accession {
+        1000576 => array.compression = Some(C::NoCompression),
+        1000574 => array.compression = Some(C::Zlib),
+        1002312 => array.compression = Some(C::NumpressLinear),
+        1002313 => array.compression = Some(C::NumpressPIC),
+        1002314 => array.compression = Some(C::NumpressSLOF),
+        1002746 => array.compression = Some(C::NumpressLinearZlib),
+        1002747 => array.compression = Some(C::NumpressPICZlib),
+        1002748 => array.compression = Some(C::NumpressSLOFZlib),
+        // Encodings mzdata knows and this parser does not decode: delta and linear
+        // prediction, Zstd and its variants.
+        1003089 | 1003090 | 1003780 | 1003781 | 1003782 | 1003783 | 1003785 | 9999999 => {
+            array.compression = None
+        }
+        1000523 => array.dtype = BinaryDataArrayType::Float64,
+        1000521 => array.dtype = BinaryDataArrayType::Float32,
+        1000522 => array.dtype = BinaryDataArrayType::Int64,
+        1000519 => array.dtype = BinaryDataArrayType::Int32,
+        1001479 => array.dtype = BinaryDataArrayType::ASCII,
+        1000514 => array.name = ArrayName::Mz,
+        1000515 => array.name = ArrayName::Intensity,
+        1000516 | 1000517 | 1000595 | 1000617 | 1000786 | 1002477 | 1002816 | 1003006 | 1003007
+        | 1003153 | 1003156 | 1003008 | 1003154 | 1003155 | 1003157 | 1003158 | 1003870 => {
+            array.name = ArrayName::Other
+        }
+        _ => {}
+    }
+}
+
+/// Where the start tag beginning at `at` (its `<`) ends: the index of its `>` (quoted
+/// values may hold `>`).
+fn tag_end(bytes: &[u8], at: usize) -> Option<usize> {
+    let mut k = at + 1;
+    loop {
+        let j = memchr3(b'>', b'"', b'\'', &bytes[k..])?;
+        let b = bytes[k + j];
+        if b == b'>' {
+            return Some(k + j);
+        }
+        let close = memchr(b, &bytes[k + j + 1..])?;
+        k += j + 1 + close + 1;
+    }
+}
+
+/// Parses one `<spectrum>` element, or says why it is left to mzdata.
+pub(crate) fn parse(xml: &[u8], context: &ParseContext) -> Lean<LeanSpectrum> {
+    let mut builder = Builder::new(context);
+    // The open elements, for quick-xml's check that end tags match.
+    let mut open: Vec<&[u8]> = Vec::with_capacity(16);
+    let mut pos = 0;
+    while builder.state != State::Done {
+        let Some(j) = memchr(b'<', &xml[pos..]) else {
+            return Err(Unsure("the element ends before it closes"));
+        };
+        let at = pos + j;
+        builder.text(xml, pos..at)?;
+        match xml.get(at + 1) {
+            Some(b'!') | Some(b'?') => {
+                return Err(Unsure("a comment, CDATA section or processing instruction"))
+            }
+            Some(b'/') => {
+                let end = memchr(b'>', &xml[at..])
+                    .map(|k| at + k)
+                    .ok_or(Unsure("an unclosed end tag"))?;
+                let name = &xml[trim(xml, at + 2..end)];
+                if xml.get(at + 2).is_some_and(|&b| is_space(b)) {
+                    return Err(Unsure("space before an end tag's name"));
+                }
+                if open.pop() != Some(name) {
+                    return Err(Unsure("an end tag that does not match"));
+                }
+                builder.end(tag_of(name))?;
+                pos = end + 1;
+            }
+            Some(_) => {
+                let end = tag_end(xml, at).ok_or(Unsure("an unclosed start tag"))?;
+                let (content, empty) = match xml[at + 1..end].strip_suffix(b"/") {
+                    Some(content) => (content, true),
+                    None => (&xml[at + 1..end], false),
+                };
+                let name_len = content
+                    .iter()
+                    .position(|&b| is_space(b))
+                    .unwrap_or(content.len());
+                let (name, attributes) = content.split_at(name_len);
+                if name.is_empty() {
+                    return Err(Unsure("a tag without a name"));
+                }
+                if builder.state == State::Binary {
+                    return Err(Unsure("markup inside <binary>"));
+                }
+                if builder.state == State::Start && (name != b"spectrum" || empty) {
+                    return Err(Unsure("not a <spectrum> element"));
+                }
+                match (name, empty) {
+                    (b"cvParam" | b"userParam", true) => builder.param(attributes)?,
+                    (b"referenceableParamGroupRef", true) => builder.group(attributes)?,
+                    _ => builder.start(tag_of(name), attributes, empty)?,
+                }
+                if !empty {
+                    open.push(name);
+                }
+                pos = end + 1;
+            }
+            None => return Err(Unsure("the element ends with '<'")),
+        }
+    }
+    if !open.is_empty() || xml[pos..].iter().any(|&b| !is_space(b)) {
+        return Err(Unsure("markup after the spectrum closes"));
+    }
+    builder.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+    use std::path::PathBuf;
+
+    use super::*;
+    use crate::io::{lean_meta, meta_of};
+    use crate::mzml_split::SpectrumXml;
+
+    fn context() -> ParseContext {
+        let mut groups = HashMap::new();
+        groups.insert(
+            "ms2".to_string(),
+            vec![
+                ControlledVocabulary::MS.param_val(1000511, "ms level", 2),
+                ControlledVocabulary::MS.param(1000127, "centroid spectrum"),
+            ],
+        );
+        groups.insert(
+            "mz64".to_string(),
+            vec![
+                ControlledVocabulary::MS.param(1000523, "64-bit float"),
+                ControlledVocabulary::MS.param(1000576, "no compression"),
+                ControlledVocabulary::MS.param(1000514, "m/z array"),
+            ],
+        );
+        ParseContext::new(PathBuf::from("test.mzML"), b"", groups, None)
+    }
+
+    /// Wraps spectrum content in a `<spectrum>` element with two small arrays.
+    fn element(id: &str, content: &str) -> String {
+        format!(
+            r#"<spectrum index="0" id="{id}" defaultArrayLength="2">{content}
+  <binaryDataArrayList count="2">
+    <binaryDataArray encodedLength="24">
+      <cvParam cvRef="MS" accession="MS:1000523" name="64-bit float"/>
+      <cvParam cvRef="MS" accession="MS:1000576" name="no compression"/>
+      <cvParam cvRef="MS" accession="MS:1000514" name="m/z array" unitCvRef="MS" unitAccession="MS:1040000" unitName="m/z"/>
+      <binary>AAAAAAAAWUAAAAAAAABpQA==</binary>
+    </binaryDataArray>
+    <binaryDataArray encodedLength="12">
+      <cvParam cvRef="MS" accession="MS:1000521" name="32-bit float"/>
+      <cvParam cvRef="MS" accession="MS:1000576" name="no compression"/>
+      <cvParam cvRef="MS" accession="MS:1000515" name="intensity array"/>
+      <binary>AACAPwAAAEA=</binary>
+    </binaryDataArray>
+  </binaryDataArrayList>
+</spectrum>"#
+        )
+    }
+
+    /// The lean parse, checked against mzdata's: the same metadata (NaN and signed zeros
+    /// compared by their text).
+    fn lean_equals_mzdata(xml: &str) -> LeanSpectrum {
+        let context = context();
+        let lean = parse(xml.as_bytes(), &context).unwrap_or_else(|e| panic!("{e:?}: {xml}"));
+        let theirs = SpectrumXml {
+            start: 0,
+            xml: xml.as_bytes().to_vec(),
+        }
+        .parse(&context)
+        .unwrap();
+        assert_eq!(
+            format!("{:?}", lean_meta(7, &lean)),
+            format!("{:?}", meta_of(7, &theirs)),
+            "{xml}"
+        );
+        lean
+    }
+
+    fn unsure(xml: &str) -> &'static str {
+        match parse(xml.as_bytes(), &context()) {
+            Ok(lean) => panic!("parsed: {lean:?}"),
+            Err(Unsure(why)) => why,
+        }
+    }
+
+    const MS2: &str = r#"
+  <cvParam cvRef="MS" accession="MS:1000511" name="ms level" value="2"/>
+  <cvParam cvRef="MS" accession="MS:1000130" name="positive scan" value=""/>
+  <cvParam cvRef="MS" accession="MS:1000128" name="profile spectrum" value=""/>"#;
+
+    fn with_scan(time: &str) -> String {
+        element(
+            "s",
+            &format!(
+                r#"{MS2}<scanList count="1"><scan>{time}<scanWindowList count="1"><scanWindow>
+  <cvParam cvRef="MS" accession="MS:1000501" name="scan window lower limit" value="100" unitCvRef="MS" unitAccession="MS:1040000" unitName="m/z"/>
+  <cvParam cvRef="MS" accession="MS:1000500" name="scan window upper limit" value="2000.5"/>
+</scanWindow></scanWindowList></scan></scanList>"#
+            ),
+        )
+    }
+
+    #[test]
+    fn scan_start_time_in_minutes_seconds_milliseconds_or_no_unit() {
+        let cases = [
+            (
+                r#"unitCvRef="UO" unitAccession="UO:0000031" unitName="minute""#,
+                1.5,
+            ),
+            (
+                r#"unitCvRef="UO" unitAccession="UO:0000010" unitName="second""#,
+                1.5 / 60.0,
+            ),
+            (r#"unitName="millisecond""#, 1.5 / 60000.0),
+            // No unit: mzdata takes minutes.
+            ("", 1.5),
+        ];
+        for (unit, minutes) in cases {
+            let time = format!(
+                r#"<cvParam cvRef="MS" accession="MS:1000016" name="scan start time" value="1.5" {unit}/>"#
+            );
+            let lean = lean_equals_mzdata(&with_scan(&time));
+            assert_eq!(lean.start_time_minutes, minutes, "{unit}");
+            assert_eq!(lean.scan_window, Some((100.0, 2000.5)));
+            assert_eq!(lean.ms_level, 2);
+            assert_eq!(lean.polarity, ScanPolarity::Positive);
+            assert_eq!(lean.continuity, SignalContinuity::Profile);
+        }
+        // A unit mzdata does not convert (it would warn and take minutes): left to mzdata.
+        let hours = r#"<cvParam cvRef="MS" accession="MS:1000016" name="scan start time" value="1.5" unitAccession="UO:0000032"/>"#;
+        assert_eq!(
+            unsure(&with_scan(hours)),
+            "a scan start time in another unit"
+        );
+    }
+
+    fn with_precursor(window: &str, ions: &str) -> String {
+        element(
+            "p",
+            &format!(
+                r#"{MS2}<precursorList count="1"><precursor spectrumRef="scan=1">
+<isolationWindow>{window}</isolationWindow>
+<selectedIonList count="1">{ions}</selectedIonList>
+<activation><cvParam cvRef="MS" accession="MS:1000133" name="collision-induced dissociation" value=""/></activation>
+</precursor></precursorList>"#
+            ),
+        )
+    }
+
+    fn window_param(accession: u32, name: &str, value: f32) -> String {
+        format!(r#"<cvParam cvRef="MS" accession="MS:{accession}" name="{name}" value="{value}"/>"#)
+    }
+
+    #[test]
+    fn isolation_window_offsets_resolve_as_in_mzdata_whatever_their_order() {
+        let target = window_param(1000827, "isolation window target m/z", 500.25);
+        let lower = window_param(1000828, "isolation window lower offset", 1.5);
+        let upper = window_param(1000829, "isolation window upper offset", 2.0);
+        let no_lower = window_param(1000828, "isolation window lower offset", 0.0);
+        let ion = r#"<selectedIon><cvParam cvRef="MS" accession="MS:1000744" name="selected ion m/z" value="500.3"/>
+<cvParam cvRef="MS" accession="MS:1000041" name="charge state" value="2"/>
+<cvParam cvRef="MS" accession="MS:1000042" name="peak intensity" value="1e4"/></selectedIon>"#;
+        let orders = [
+            format!("{target}{lower}{upper}"),
+            format!("{lower}{upper}{target}"),
+            format!("{upper}{target}{lower}"),
+            target.clone(),
+            format!("{lower}{upper}"),
+            // A zero offset before the target stays zero (mzdata's rule).
+            format!("{no_lower}{upper}{target}"),
+        ];
+        for order in &orders {
+            let lean = lean_equals_mzdata(&with_precursor(order, ion));
+            let precursor = lean.precursor.unwrap();
+            assert_eq!(precursor.ion, Some((500.3, 1e4, Some(2))), "{order}");
+        }
+        let lean = lean_equals_mzdata(&with_precursor(&orders[1], ion));
+        assert_eq!(lean.precursor.unwrap().window, (500.25, 498.75, 502.25));
+        // Explicit limits (deprecated terms) then an offset, without a target: mzdata panics.
+        let limit = window_param(1000793, "isolation window upper limit", 510.0);
+        assert_eq!(
+            unsure(&with_precursor(&format!("{limit}{lower}"), ion)),
+            "isolation window offsets after limits without a target"
+        );
+        lean_equals_mzdata(&with_precursor(&format!("{target}{limit}{lower}"), ion));
+    }
+
+    #[test]
+    fn several_precursors_and_ions_are_read_as_mzdata_reads_them() {
+        let ion = |mz: f64, z: i32| {
+            format!(
+                r#"<selectedIon><cvParam cvRef="MS" accession="MS:1000744" name="selected ion m/z" value="{mz}"/><cvParam cvRef="MS" accession="MS:1000041" name="charge state" value="{z}"/></selectedIon>"#
+            )
+        };
+        // Every selected ion of a precursor writes into its first ion: the last one wins.
+        let two_ions = format!("{}{}", ion(400.0, 2), ion(600.0, 3));
+        let xml = with_precursor("", &two_ions);
+        let lean = lean_equals_mzdata(&xml);
+        assert_eq!(lean.precursor.unwrap().ion, Some((600.0, 0.0, Some(3))));
+        // The first precursor counts.
+        let second = format!(
+            r#"</precursor><precursor><selectedIonList count="1">{}</selectedIonList>"#,
+            ion(700.0, 4)
+        );
+        let xml = with_precursor(
+            "",
+            &format!(
+                "{}</selectedIonList>{second}<selectedIonList>",
+                ion(400.0, 2)
+            ),
+        );
+        let lean = lean_equals_mzdata(&xml);
+        assert_eq!(lean.precursor.unwrap().ion, Some((400.0, 0.0, Some(2))));
+        // A precursor without an ion, and no precursor at all.
+        let lean = lean_equals_mzdata(&with_precursor("", ""));
+        assert_eq!(lean.precursor.unwrap().ion, None);
+        assert!(lean_equals_mzdata(&element("x", MS2)).precursor.is_none());
+    }
+
+    #[test]
+    fn param_groups_expand_in_place() {
+        let xml = element(
+            "g",
+            r#"<referenceableParamGroupRef ref="ms2"/><cvParam cvRef="MS" accession="MS:1000128" name="profile spectrum" value=""/>"#,
+        );
+        let lean = lean_equals_mzdata(&xml);
+        assert_eq!(lean.ms_level, 2);
+        // The inline param comes after the group's centroid flag, and wins.
+        assert_eq!(lean.continuity, SignalContinuity::Profile);
+        let in_array = element("g", "").replacen(
+            r#"<cvParam cvRef="MS" accession="MS:1000523" name="64-bit float"/>
+      <cvParam cvRef="MS" accession="MS:1000576" name="no compression"/>
+      <cvParam cvRef="MS" accession="MS:1000514" name="m/z array" unitCvRef="MS" unitAccession="MS:1040000" unitName="m/z"/>"#,
+            r#"<referenceableParamGroupRef ref="mz64"/>"#,
+            1,
+        );
+        assert!(in_array.contains("mz64"));
+        let lean = lean_equals_mzdata(&in_array);
+        let mz = lean.mz.unwrap();
+        assert_eq!(mz.dtype, BinaryDataArrayType::Float64);
+        assert_eq!(&in_array.as_bytes()[mz.data], b"AAAAAAAAWUAAAAAAAABpQA==");
+        // An undefined group (mzdata panics), or one inside a scan: left to mzdata.
+        assert_eq!(
+            unsure(&element("g", r#"<referenceableParamGroupRef ref="nope"/>"#)),
+            "a reference to an undefined param group"
+        );
+        assert_eq!(
+            unsure(&element(
+                "g",
+                r#"<scanList><scan><referenceableParamGroupRef ref="ms2"/></scan></scanList>"#
+            )),
+            "a param group where this parser does not expand it"
+        );
+    }
+
+    #[test]
+    fn entities_in_the_id_come_out_as_mzdata_gives_them() {
+        for id in [
+            "controllerType=0 controllerNumber=1 scan=7",
+            "a&amp;b &lt;c&gt; &quot;d&apos;",
+            "tab&#9;and&#x41;",
+            "line\nbreak\ttab",
+        ] {
+            let lean = lean_equals_mzdata(&element(id, MS2));
+            assert!(!lean.native_id.contains("&amp;"), "{}", lean.native_id);
+        }
+        assert_eq!(
+            lean_equals_mzdata(&element("a&amp;b", MS2)).native_id,
+            "a&b"
+        );
+    }
+
+    #[test]
+    fn anything_odd_is_left_to_mzdata() {
+        let ok = element("s", MS2);
+        lean_equals_mzdata(&ok);
+        let cases = [
+            (
+                ok.replace(MS2, &format!("{MS2}<!-- c -->")),
+                "a comment, CDATA section or processing instruction",
+            ),
+            (
+                ok.replace("AACAPwAAAEA=", "<![CDATA[AACAPwAAAEA=]]>"),
+                "a comment, CDATA section or processing instruction",
+            ),
+            (
+                ok.replace("AACAPwAAAEA=", "AACA<b/>PwAAAEA="),
+                "markup inside <binary>",
+            ),
+            (
+                ok.replace("MS:1000576\" name=\"no compression\"/>\n      <cvParam cvRef=\"MS\" accession=\"MS:1000515\"",
+                           "MS:1003780\" name=\"zstd\"/>\n      <cvParam cvRef=\"MS\" accession=\"MS:1000515\""),
+                "an array encoding this parser does not decode",
+            ),
+            (
+                ok.replace(r#"<cvParam cvRef="MS" accession="MS:1000521" name="32-bit float"/>"#, ""),
+                "an array value type this parser does not decode",
+            ),
+            (
+                ok.replace(r#"value="2"/>"#, r#"value="two"/>"#),
+                "an ms level that is not a number",
+            ),
+            (
+                ok.replace("</binaryDataArrayList>", "</binaryDataArrayLis>"),
+                "an end tag that does not match",
+            ),
+            (
+                ok.replace(r#"name="ms level" value="2""#, r#"name="ms level" value="2" value="3""#),
+                "a repeated attribute",
+            ),
+            (
+                ok.replace(r#"name="positive scan""#, r#"name="positive&#32;scan""#),
+                "a parameter name with entities",
+            ),
+            (
+                ok.replace(r#"value="2"/>"#, r#"value="&#50;"/>"#),
+                "an ms level that is not a number",
+            ),
+            (ok.replace("</spectrum>", ""), "the element ends before it closes"),
+            (
+                ok.replace(r#"cvRef="MS" accession="MS:1000511""#, r#"cvRef="XX" accession="MS:1000511""#),
+                "an accession without a known cvRef",
+            ),
+        ];
+        for (xml, why) in cases {
+            assert_ne!(xml, ok, "{why}");
+            assert_eq!(unsure(&xml), why, "{xml}");
+        }
+    }
+
+    #[test]
+    fn what_mzdata_ignores_is_ignored() {
+        // Non-empty cvParams, empty structural elements, unknown elements and an ion
+        // mobility array: mzdata skips them, and so does this parser.
+        let xml = element(
+            "i",
+            &format!(
+                r#"{MS2}<cvParam cvRef="MS" accession="MS:1000511" name="ms level" value="3"></cvParam>
+<scanList count="1"/><precursorList count="0"/><product><isolationWindow/></product><foo a=b><bar/></foo>"#
+            ),
+        )
+        .replace(
+            "</binaryDataArrayList>",
+            r#"<binaryDataArray><cvParam cvRef="MS" accession="MS:1002816" name="mean ion mobility array"/>
+<cvParam cvRef="MS" accession="MS:1003780" name="zstd"/><binary>////</binary></binaryDataArray></binaryDataArrayList>"#,
+        );
+        let lean = lean_equals_mzdata(&xml);
+        assert_eq!(lean.ms_level, 2);
+        assert!(lean.precursor.is_none());
+        assert!(lean.mz.is_some() && lean.intensity.is_some());
+        // An element without arrays, and one with an empty <binary/>.
+        let bare = r#"<spectrum index="0" id="b"><cvParam cvRef="MS" accession="MS:1000511" name="ms level" value="1"/></spectrum>"#;
+        assert!(!lean_equals_mzdata(bare).has_arrays);
+        let empty = element("e", MS2).replace("<binary>AACAPwAAAEA=</binary>", "<binary/>");
+        assert_eq!(lean_equals_mzdata(&empty).intensity.unwrap().data, 0..0);
+    }
+}
