@@ -78,10 +78,33 @@ pub fn read(data: &[u8]) {
     let open = || SpectrumReader::from_reader("fuzz.mzML", Box::new(Cursor::new(data.to_vec())));
     let Ok(reader) = open() else { return };
     let path = reader.path().to_owned();
+    // The same bytes read again with mzdata's spectrum builder for every spectrum: the lean
+    // parser must agree with it on every spectrum it accepts (metadata, decoded arrays,
+    // repairs and errors), and fall back to it for the rest.
+    let mut by_mzdata = open().expect("opening the same bytes twice gave different answers");
+    by_mzdata.set_lean_parsing(false);
     for raw in reader {
-        let Ok(raw) = raw else { break };
-        let _ = raw.meta();
-        if let Ok((spectrum, _repairs)) = raw.decode(&path) {
+        let reference = by_mzdata.next();
+        let Ok(raw) = raw else {
+            assert!(
+                matches!(reference, Some(Err(_))),
+                "lean reading failed where mzdata's did not"
+            );
+            break;
+        };
+        let Some(Ok(reference)) = reference else {
+            panic!("mzdata's reading failed where the lean one did not")
+        };
+        // Text, so that NaN equals NaN and -0 differs from 0.
+        let meta = format!("{:?}", raw.meta());
+        assert_eq!(meta, format!("{:?}", reference.meta()), "metadata differ");
+        let decoded = raw.decode(&path);
+        assert_eq!(
+            summary(&decoded),
+            summary(&reference.decode(&path)),
+            "decoding differs in {meta}"
+        );
+        if let Ok((spectrum, _repairs)) = decoded {
             assert_eq!(spectrum.mz.len(), spectrum.intensity.len());
             assert!(spectrum.mz.iter().all(|m| m.is_finite()));
             assert!(spectrum.intensity.iter().all(|i| i.is_finite()));
@@ -110,6 +133,18 @@ pub fn read(data: &[u8]) {
         mzforge::output::spectra_batch(&results).expect("spectra table");
         mzforge::output::peaks_batch(&results).expect("peaks table");
         mzforge::output::features_batch(&results).expect("features table");
+    }
+}
+
+/// A decoding's outcome, comparable bit for bit: the arrays' bits and repairs, or the message.
+fn summary(decoded: &mzforge::Result<(mzforge::Spectrum, mzforge::io::Repairs)>) -> String {
+    match decoded {
+        Ok((s, repairs)) => {
+            let mz: Vec<u64> = s.mz.iter().map(|v| v.to_bits()).collect();
+            let intensity: Vec<u32> = s.intensity.iter().map(|v| v.to_bits()).collect();
+            format!("{mz:?} {intensity:?} {repairs:?}")
+        }
+        Err(e) => format!("error: {e}"),
     }
 }
 
