@@ -21,6 +21,41 @@ use mzdata::spectrum::{ScanPolarity, SignalContinuity};
 
 use crate::mzml_split::ParseContext;
 
+/// Every `&` in the element, also in text and attribute values this parser skips, must start
+/// one of XML's five named references or a character reference to an XML character: quick-xml
+/// rejects the element otherwise (found by the `read` fuzz target: an unclosed `&` in a value
+/// nobody reads), and such an element is left to mzdata to judge.
+fn check_references(xml: &[u8]) -> Lean<()> {
+    const NAMED: [&[u8]; 5] = [b"amp", b"lt", b"gt", b"quot", b"apos"];
+    let unsure = Unsure("a reference that is not a well-formed XML reference");
+    for at in memchr::memchr_iter(b'&', xml) {
+        let rest = &xml[at + 1..];
+        let end = rest
+            .iter()
+            .take(12)
+            .position(|&b| b == b';')
+            .ok_or(unsure)?;
+        let name = &rest[..end];
+        let code = match name {
+            [b'#', b'x', hex @ ..] if !hex.is_empty() => std::str::from_utf8(hex)
+                .ok()
+                .filter(|h| h.bytes().all(|b| b.is_ascii_hexdigit()))
+                .and_then(|h| u32::from_str_radix(h, 16).ok()),
+            [b'#', decimal @ ..] if !decimal.is_empty() => std::str::from_utf8(decimal)
+                .ok()
+                .filter(|d| d.bytes().all(|b| b.is_ascii_digit()))
+                .and_then(|d| d.parse::<u32>().ok()),
+            _ if NAMED.contains(&name) => continue,
+            _ => return Err(unsure),
+        };
+        let xml_char = |c: u32| matches!(c, 0x9 | 0xA | 0xD | 0x20..=0xD7FF | 0xE000..=0xFFFD | 0x10000..=0x10FFFF);
+        if !code.is_some_and(xml_char) {
+            return Err(unsure);
+        }
+    }
+    Ok(())
+}
+
 /// Why the lean parser left an element to mzdata.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Unsure(pub(crate) &'static str);
@@ -1072,6 +1107,7 @@ fn tag_end(bytes: &[u8], at: usize) -> Option<usize> {
 
 /// Parses one `<spectrum>` element, or says why it is left to mzdata.
 pub(crate) fn parse(xml: &[u8], context: &ParseContext) -> Lean<LeanSpectrum> {
+    check_references(xml)?;
     let mut builder = Builder::new(context);
     // The open elements, for quick-xml's check that end tags match.
     let mut open: Vec<&[u8]> = Vec::with_capacity(16);
@@ -1450,6 +1486,18 @@ mod tests {
                 "an ms level that is not a number",
             ),
             (ok.replace("</spectrum>", ""), "the element ends before it closes"),
+            (
+                ok.replace(MS2, &format!("{MS2}<userParam name=\"note\" value=\"A & B\"/>")),
+                "a reference that is not a well-formed XML reference",
+            ),
+            (
+                ok.replace("AACAPwAAAEA=", "AACAPwAAAEA=&#0;"),
+                "a reference that is not a well-formed XML reference",
+            ),
+            (
+                ok.replace(r#"name="positive scan""#, r#"name="positive&nbsp;scan""#),
+                "a reference that is not a well-formed XML reference",
+            ),
             (
                 ok.replace(r#"cvRef="MS" accession="MS:1000511""#, r#"cvRef="XX" accession="MS:1000511""#),
                 "an accession without a known cvRef",

@@ -85,15 +85,22 @@ pub fn read(data: &[u8]) {
     by_mzdata.set_lean_parsing(false);
     for raw in reader {
         let reference = by_mzdata.next();
-        let Ok(raw) = raw else {
-            assert!(
-                matches!(reference, Some(Err(_))),
-                "lean reading failed where mzdata's did not"
-            );
-            break;
+        let raw = match raw {
+            Ok(raw) => raw,
+            Err(e) => {
+                assert!(
+                    matches!(reference, Some(Err(_))),
+                    "lean reading failed ({e}) where mzdata's did not ({reference:?})"
+                );
+                break;
+            }
         };
-        let Some(Ok(reference)) = reference else {
-            panic!("mzdata's reading failed where the lean one did not")
+        let reference = match reference {
+            Some(Ok(reference)) => reference,
+            other => panic!(
+                "mzdata's reading failed ({other:?}) where the lean one did not ({:?})",
+                raw.meta()
+            ),
         };
         // Text, so that NaN equals NaN and -0 differs from 0.
         let meta = format!("{:?}", raw.meta());
