@@ -16,24 +16,22 @@ from pathlib import Path
 from urllib.parse import quote
 
 
-def _int(env: dict[str, str], name: str, default: int) -> int:
+def _number(env: dict[str, str], name: str, default: float, kind: type, what: str):  # noqa: ANN202
     raw = env.get(name)
     if raw in (None, ""):
         return default
     try:
-        return int(raw)
+        return kind(raw)
     except ValueError:
-        raise ValueError(f"{name} must be an integer, not {raw!r}") from None
+        raise ValueError(f"{name} must be {what}, not {raw!r}") from None
+
+
+def _int(env: dict[str, str], name: str, default: int) -> int:
+    return _number(env, name, default, int, "an integer")
 
 
 def _float(env: dict[str, str], name: str, default: float) -> float:
-    raw = env.get(name)
-    if raw in (None, ""):
-        return default
-    try:
-        return float(raw)
-    except ValueError:
-        raise ValueError(f"{name} must be a number, not {raw!r}") from None
+    return _number(env, name, default, float, "a number")
 
 
 @dataclass(frozen=True)
