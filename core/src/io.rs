@@ -1657,6 +1657,28 @@ mod tests {
         arrays
     }
 
+    /// Every spectrum of `path` as mzforge reads it (lean parsing on or off), and whether the
+    /// spectra were split out for parsing; `None` for a corrupt file of `edge/` that mzdata reads
+    /// without checking all of it.
+    fn read_ours(path: &Path, lean: bool) -> Option<(Vec<RawSpectrum>, bool)> {
+        let read = || -> Result<(Vec<RawSpectrum>, bool)> {
+            let mut reader = SpectrumReader::open(path)?;
+            reader.set_lean_parsing(lean);
+            let split = matches!(reader.parser, Parser::Split { .. });
+            let found =
+                std::iter::from_fn(|| reader.next_raw().transpose()).collect::<Result<_>>()?;
+            Ok((found, split))
+        };
+        match read() {
+            Ok(found) => Some(found),
+            Err(e) if path.parent().is_some_and(|p| p.ends_with("edge")) => {
+                eprintln!("{}: {e}", path.display());
+                None
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+
     #[test]
     fn split_parsing_equals_mzdata_reading_on_every_real_file() {
         let mut compared = 0;
@@ -1665,21 +1687,8 @@ mod tests {
                 continue;
             };
             let name = path.display();
-            let read = |split: &mut bool| -> Result<Vec<RawSpectrum>> {
-                let mut reader = SpectrumReader::open(&path)?;
-                reader.set_lean_parsing(false);
-                *split = matches!(reader.parser, Parser::Split { .. });
-                std::iter::from_fn(|| reader.next_raw().transpose()).collect()
-            };
-            let mut split = false;
-            let found = match read(&mut split) {
-                Ok(found) => found,
-                // A corrupt file that mzdata reads without checking all of it.
-                Err(e) if path.parent().is_some_and(|p| p.ends_with("edge")) => {
-                    eprintln!("{name}: {e}");
-                    continue;
-                }
-                Err(e) => panic!("{e}"),
+            let Some((found, split)) = read_ours(&path, false) else {
+                continue;
             };
             assert_eq!(found.len(), expected.len(), "{name}");
             for (ours, theirs) in found.iter().zip(&expected) {
@@ -1724,18 +1733,8 @@ mod tests {
                 continue;
             };
             let name = path.display();
-            let read = || -> Result<Vec<RawSpectrum>> {
-                let reader = SpectrumReader::open(&path)?;
-                reader.collect()
-            };
-            let found = match read() {
-                Ok(found) => found,
-                // A corrupt file that mzdata reads without checking all of it.
-                Err(e) if path.parent().is_some_and(|p| p.ends_with("edge")) => {
-                    eprintln!("{name}: {e}");
-                    continue;
-                }
-                Err(e) => panic!("{e}"),
+            let Some((found, _)) = read_ours(&path, true) else {
+                continue;
             };
             assert_eq!(found.len(), expected.len(), "{name}");
             let mut lean = 0;
