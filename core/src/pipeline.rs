@@ -7,7 +7,7 @@
 
 use std::collections::VecDeque;
 use std::path::Path;
-use std::sync::mpsc::sync_channel;
+use std::sync::mpsc::{sync_channel, Receiver};
 use std::sync::Mutex;
 use std::time::Instant;
 
@@ -273,6 +273,9 @@ enum Outcome {
 
 const QUEUE_BATCHES: usize = 4;
 
+/// Batches the workers may be processing while the caller's thread finishes earlier ones.
+const IN_FLIGHT_BATCHES: usize = 3;
+
 /// Survey-scan centroids remembered to find MSn precursors in (about 16 bytes each): enough
 /// for whole runs of usual size even when a file lists all MS1 scans before the MS2 scans;
 /// beyond it the oldest survey scans are forgotten.
@@ -357,6 +360,7 @@ impl Pipeline {
             Deconvolver::with_cache(self.params.deconvolve.clone(), self.patterns.clone());
         let mut next_envelope_id = 0u32;
 
+        let mut spectra_read = 0u64;
         let result = std::thread::scope(|scope| -> Result<()> {
             // The reader thread only finds the spectra; the workers parse them.
             let (sender, receiver) = sync_channel::<Result<Vec<UnparsedSpectrum>>>(QUEUE_BATCHES);
@@ -391,7 +395,6 @@ impl Pipeline {
                 }
             });
 
-            let mut done = Vec::with_capacity(batch_size);
             // One centroider and deconvolver per pool thread, kept for the whole run (rayon's
             // `map_init` would make new ones for every split of every batch, throwing away
             // their scratch buffers and pattern copies). Each thread locks only its own.
@@ -407,25 +410,27 @@ impl Pipeline {
                     })
                 })
                 .collect();
-            for batch in receiver {
-                let batch = batch?;
-                summary.spectra_read += batch.len() as u64;
-                let outcomes: Vec<Outcome> = self.pool.install(|| {
-                    batch
-                        .into_par_iter()
-                        .map(|unparsed| {
-                            let raw = match unparsed.parse() {
-                                Ok(raw) => raw,
-                                Err(e) => return Outcome::Bad(e),
-                            };
-                            let slot = rayon::current_thread_index().unwrap_or(0) % workers.len();
-                            let mut state = workers[slot]
-                                .lock()
-                                .unwrap_or_else(std::sync::PoisonError::into_inner);
-                            self.process(&path, &raw, &mut state)
-                        })
-                        .collect()
-                });
+            let process_batch = |batch: Vec<UnparsedSpectrum>| -> Vec<Outcome> {
+                batch
+                    .into_par_iter()
+                    .map(|unparsed| {
+                        let raw = match unparsed.parse() {
+                            Ok(raw) => raw,
+                            Err(e) => return Outcome::Bad(e),
+                        };
+                        let slot = rayon::current_thread_index().unwrap_or(0) % workers.len();
+                        let mut state = workers[slot]
+                            .lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner);
+                        self.process(&path, &raw, &mut state)
+                    })
+                    .collect()
+            };
+            // This thread gathers the results in input order (the precursor checks need the
+            // survey scans before them) and hands them to the sink, while the pool works on
+            // the next batches: up to `IN_FLIGHT_BATCHES` at a time.
+            let mut done = Vec::with_capacity(batch_size);
+            let mut finish_batch = |outcomes: Vec<Outcome>| -> Result<()> {
                 done.clear();
                 for outcome in outcomes {
                     match outcome {
@@ -481,11 +486,40 @@ impl Pipeline {
                     }
                 }
                 summary.spectra_written += done.len() as u64;
-                sink(&done)?;
-            }
-            Ok(())
+                sink(&done)
+            };
+            self.pool.in_place_scope(|scope| -> Result<()> {
+                // One single-use channel per batch in flight, oldest first.
+                let mut in_flight = VecDeque::new();
+                let mut finish_oldest = |in_flight: &mut VecDeque<Receiver<Vec<Outcome>>>| {
+                    match in_flight.pop_front().map(|batch| batch.recv()) {
+                        Some(Ok(outcomes)) => finish_batch(outcomes),
+                        // A batch whose task panicked sends nothing; the scope re-raises that
+                        // panic when it ends.
+                        Some(Err(_)) | None => Ok(()),
+                    }
+                };
+                for batch in receiver {
+                    let batch = batch?;
+                    spectra_read += batch.len() as u64;
+                    let (outcomes, result) = sync_channel(1);
+                    let process_batch = &process_batch;
+                    scope.spawn(move |_| {
+                        let _ = outcomes.send(process_batch(batch));
+                    });
+                    in_flight.push_back(result);
+                    if in_flight.len() >= IN_FLIGHT_BATCHES {
+                        finish_oldest(&mut in_flight)?;
+                    }
+                }
+                while !in_flight.is_empty() {
+                    finish_oldest(&mut in_flight)?;
+                }
+                Ok(())
+            })
         });
         result?;
+        summary.spectra_read = spectra_read;
 
         if let Some(declared) = summary.file.declared_spectrum_count {
             if declared != summary.spectra_read {
