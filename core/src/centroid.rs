@@ -273,6 +273,7 @@ impl Centroider {
         let p = &self.params;
         self.window.reset(&p.noise, &intensity[..n]);
         self.window.noise_all(&mz[..n], &mut self.noise);
+        out.reserve(n);
         for i in 0..n {
             let snr = intensity[i] as f64 / self.noise[i];
             if intensity[i] >= p.min_intensity && (p.min_snr <= 0.0 || snr >= p.min_snr as f64) {

@@ -128,6 +128,14 @@ impl PeakList {
         self.fwhm_mz.clear();
     }
 
+    /// Makes room for `additional` more peaks.
+    pub fn reserve(&mut self, additional: usize) {
+        self.mz.reserve(additional);
+        self.intensity.reserve(additional);
+        self.snr.reserve(additional);
+        self.fwhm_mz.reserve(additional);
+    }
+
     /// Appends one peak.
     pub fn push(&mut self, mz: f64, intensity: f32, snr: f32, fwhm_mz: f32) {
         self.mz.push(mz);
