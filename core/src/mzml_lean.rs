@@ -309,7 +309,9 @@ impl Default for ArrayBuilder {
 
 /// A parameter, from the element (`cvParam`, `userParam`) or from a referenceable group.
 trait AnyParam {
-    fn name(&self) -> &str;
+    /// The name's bytes: compared with ASCII names only, which no other encoding of the
+    /// same bytes could match, so it is never decoded.
+    fn name(&self) -> &[u8];
     fn accession(&self) -> Option<u32>;
     fn cv(&self) -> Option<ControlledVocabulary>;
     /// The unit, and whether one was named at all (mzdata reads a missing one as unknown).
@@ -325,7 +327,7 @@ trait AnyParam {
 
 /// A `cvParam` or `userParam` read from the element, its strings borrowed.
 struct InlineParam<'a> {
-    name: &'a str,
+    name: &'a [u8],
     /// Checked only when used: mzdata reads any value (a spectrum title with `&quot;`), and
     /// so may this parser, as long as it does not need it.
     value: &'a [u8],
@@ -336,7 +338,7 @@ struct InlineParam<'a> {
 }
 
 impl AnyParam for InlineParam<'_> {
-    fn name(&self) -> &str {
+    fn name(&self) -> &[u8] {
         self.name
     }
     fn accession(&self) -> Option<u32> {
@@ -357,8 +359,8 @@ impl AnyParam for InlineParam<'_> {
 }
 
 impl AnyParam for Param {
-    fn name(&self) -> &str {
-        &self.name
+    fn name(&self) -> &[u8] {
+        self.name.as_bytes()
     }
     fn accession(&self) -> Option<u32> {
         self.accession
@@ -508,7 +510,7 @@ fn inline_param(content: &[u8]) -> Lean<InlineParam<'_>> {
     const TYPE: u8 = 128;
     let mut seen = 0u8;
     let mut param = InlineParam {
-        name: "",
+        name: b"",
         value: b"",
         accession: None,
         cv: None,
@@ -532,7 +534,7 @@ fn inline_param(content: &[u8]) -> Lean<InlineParam<'_>> {
                 {
                     return Err(Unsure("a parameter name with entities"));
                 }
-                param.name = std::str::from_utf8(raw).unwrap_or("\u{fffd}");
+                param.name = raw;
                 NAME
             }
             b"cvRef" => {
@@ -834,16 +836,16 @@ impl<'c> Builder<'c> {
             State::Start | State::Done => Err(Unsure("a param outside the spectrum")),
             State::Spectrum => {
                 match param.name() {
-                    "ms level" => {
+                    b"ms level" => {
                         let level = param
                             .to_i64()
                             .ok_or(Unsure("an ms level that is not a number"))?;
                         self.ms_level = level as i32 as u8;
                     }
-                    "positive scan" => self.polarity = ScanPolarity::Positive,
-                    "negative scan" => self.polarity = ScanPolarity::Negative,
-                    "profile spectrum" => self.continuity = SignalContinuity::Profile,
-                    "centroid spectrum" => self.continuity = SignalContinuity::Centroid,
+                    b"positive scan" => self.polarity = ScanPolarity::Positive,
+                    b"negative scan" => self.polarity = ScanPolarity::Negative,
+                    b"profile spectrum" => self.continuity = SignalContinuity::Profile,
+                    b"centroid spectrum" => self.continuity = SignalContinuity::Centroid,
                     _ => {}
                 }
                 Ok(())
@@ -858,7 +860,7 @@ impl<'c> Builder<'c> {
                     return Err(Unsure("scan content without a scan"));
                 }
                 match param.name() {
-                    "scan start time" => {
+                    b"scan start time" => {
                         let value = param
                             .to_f64()
                             .ok_or(Unsure("a scan start time that is not a number"))?;
@@ -874,7 +876,7 @@ impl<'c> Builder<'c> {
                             self.start_time_minutes = minutes;
                         }
                     }
-                    "ion injection time" => {
+                    b"ion injection time" => {
                         param.to_f32()?;
                     }
                     _ => {}
@@ -899,8 +901,8 @@ impl<'c> Builder<'c> {
                     }
                 }
                 let lower = match param.name() {
-                    "scan window lower limit" => true,
-                    "scan window upper limit" => false,
+                    b"scan window lower limit" => true,
+                    b"scan window upper limit" => false,
                     _ => return Ok(()),
                 };
                 let value = param.to_f32()?;
@@ -923,13 +925,13 @@ impl<'c> Builder<'c> {
                 let precursor = self.precursor()?;
                 let ion = precursor.ion.get_or_insert((0.0, 0.0, None));
                 match param.name() {
-                    "selected ion m/z" => {
+                    b"selected ion m/z" => {
                         ion.0 = param
                             .to_f64()
                             .ok_or(Unsure("a selected ion m/z that is not a number"))?;
                     }
-                    "peak intensity" => ion.1 = param.to_f32()?,
-                    "charge state" => {
+                    b"peak intensity" => ion.1 = param.to_f32()?,
+                    b"charge state" => {
                         let charge = param
                             .to_i64()
                             .ok_or(Unsure("a charge state that is not a number"))?;
@@ -942,7 +944,8 @@ impl<'c> Builder<'c> {
             State::Activation => {
                 self.precursor()?;
                 // Only a group's energy is converted (mzdata panics if it is no number).
-                if from_group && matches!(param.name(), "collision energy" | "activation energy") {
+                if from_group && matches!(param.name(), b"collision energy" | b"activation energy")
+                {
                     param.to_f32()?;
                 }
                 Ok(())
@@ -1037,9 +1040,9 @@ fn isolation_param(window: &mut WindowState, param: &impl AnyParam) -> Lean<()> 
             }
         }
         _ => match param.name() {
-            "isolation window target m/z" => Field::Target,
-            "isolation window lower offset" => Field::LowerOffset,
-            "isolation window upper offset" => Field::UpperOffset,
+            b"isolation window target m/z" => Field::Target,
+            b"isolation window lower offset" => Field::LowerOffset,
+            b"isolation window upper offset" => Field::UpperOffset,
             _ => return Ok(()),
         },
     };
