@@ -40,6 +40,12 @@ fn main() {
             threads,
             ..Default::default()
         };
+        if let Some(size) = std::env::var("BATCH_SIZE")
+            .ok()
+            .and_then(|v| v.parse().ok())
+        {
+            params.batch_size = size;
+        }
         params.deconvolve.enabled = false;
         let pipeline = Pipeline::new(params).expect("valid");
         let (t, n) = best(repeat, || {
