@@ -500,7 +500,17 @@ impl Pipeline {
                     }
                 };
                 for batch in receiver {
-                    let batch = batch?;
+                    let batch = match batch {
+                        Ok(batch) => batch,
+                        // The spectra before a broken part of the file are finished first: an
+                        // error among them comes first in the file, and is the one reported.
+                        Err(error) => {
+                            while !in_flight.is_empty() {
+                                finish_oldest(&mut in_flight)?;
+                            }
+                            return Err(error);
+                        }
+                    };
                     spectra_read += batch.len() as u64;
                     let (outcomes, result) = sync_channel(1);
                     let process_batch = &process_batch;

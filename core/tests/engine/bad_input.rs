@@ -86,6 +86,42 @@ fn corrupt_numpress_spectrum_is_skipped_and_reported() {
     assert!(matches!(err, Error::BadSpectrum { index: 0, .. }), "{err}");
 }
 
+/// With batches in flight, the first error in file order is still the one reported: a bad
+/// spectrum (under `Fail`) before the point where the file is cut off.
+#[test]
+fn the_first_error_in_the_file_is_reported() {
+    let text = std::fs::read_to_string(crate::common::fixture("sim_profile.mzML")).unwrap();
+    let first_array = text.find("<binary>").unwrap() + "<binary>".len();
+    let mut broken = text.clone();
+    broken.replace_range(first_array..first_array + 4, "!!!!");
+    let tenth_spectrum = broken.match_indices("<spectrum ").nth(10).unwrap().0;
+    broken.truncate(tenth_spectrum + 200);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad_then_cut.mzML");
+    std::fs::write(&path, broken).unwrap();
+
+    let with = |on_bad_spectrum| PipelineParams {
+        on_bad_spectrum,
+        batch_size: 1,
+        threads: 2,
+        ..Default::default()
+    };
+    let strict = Pipeline::new(with(mzforge::pipeline::BadSpectrumPolicy::Fail)).unwrap();
+    let err = strict.run_path(&path, &mut |_| Ok(())).unwrap_err();
+    assert!(matches!(err, Error::BadSpectrum { index: 0, .. }), "{err}");
+    // Skipping it, the cut is what stops the run, after the spectra before it.
+    let lenient = Pipeline::new(with(mzforge::pipeline::BadSpectrumPolicy::Skip)).unwrap();
+    let mut written = 0;
+    let err = lenient
+        .run_path(&path, &mut |done| {
+            written += done.len();
+            Ok(())
+        })
+        .unwrap_err();
+    assert!(matches!(err, Error::Malformed { .. }), "{err}");
+    assert_eq!(written, 9, "the spectra between the bad one and the cut");
+}
+
 #[test]
 fn file_without_spectra_gives_an_empty_result() {
     let Some(s) = expect_ok("edge/MzMLFile_2_minimal.mzML") else {
