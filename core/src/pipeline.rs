@@ -491,13 +491,20 @@ impl Pipeline {
             self.pool.in_place_scope(|scope| -> Result<()> {
                 // One single-use channel per batch in flight, oldest first.
                 let mut in_flight = VecDeque::new();
-                let mut finish_oldest = |in_flight: &mut VecDeque<Receiver<Vec<Outcome>>>| {
-                    match in_flight.pop_front().map(|batch| batch.recv()) {
-                        Some(Ok(outcomes)) => finish_batch(outcomes),
-                        // A batch whose task panicked sends nothing; the scope re-raises that
-                        // panic when it ends.
-                        Some(Err(_)) | None => Ok(()),
+                // Finishes the oldest batches until at most `keep` are in flight. False when
+                // a batch's task panicked: it sent nothing, and the scope re-raises its panic
+                // once this closure returns, which it then does without reading further.
+                let mut finish_until = |in_flight: &mut VecDeque<Receiver<Vec<Outcome>>>,
+                                        keep: usize|
+                 -> Result<bool> {
+                    while in_flight.len() > keep {
+                        match in_flight.pop_front().map(|batch| batch.recv()) {
+                            Some(Ok(outcomes)) => finish_batch(outcomes)?,
+                            Some(Err(_)) => return Ok(false),
+                            None => break,
+                        }
                     }
+                    Ok(true)
                 };
                 for batch in receiver {
                     let batch = match batch {
@@ -505,10 +512,10 @@ impl Pipeline {
                         // The spectra before a broken part of the file are finished first: an
                         // error among them comes first in the file, and is the one reported.
                         Err(error) => {
-                            while !in_flight.is_empty() {
-                                finish_oldest(&mut in_flight)?;
+                            return match finish_until(&mut in_flight, 0)? {
+                                true => Err(error),
+                                false => Ok(()),
                             }
-                            return Err(error);
                         }
                     };
                     spectra_read += batch.len() as u64;
@@ -518,13 +525,11 @@ impl Pipeline {
                         let _ = outcomes.send(process_batch(batch));
                     });
                     in_flight.push_back(result);
-                    if in_flight.len() >= IN_FLIGHT_BATCHES {
-                        finish_oldest(&mut in_flight)?;
+                    if !finish_until(&mut in_flight, IN_FLIGHT_BATCHES - 1)? {
+                        return Ok(());
                     }
                 }
-                while !in_flight.is_empty() {
-                    finish_oldest(&mut in_flight)?;
-                }
+                finish_until(&mut in_flight, 0)?;
                 Ok(())
             })
         });
