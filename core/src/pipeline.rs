@@ -1,9 +1,10 @@
 //! Whole-file processing: read → decode → classify → centroid, streaming and in parallel.
 //!
-//! One thread parses the input and hands batches of still-encoded spectra through a bounded
-//! channel to a rayon pool that decodes and centroids them; batches come back in input order
-//! to a caller-supplied sink. Memory is bounded by `batch_size × queue_batches` spectra, not
-//! by the file size.
+//! One thread finds the spectra in the input and hands batches of them, unparsed, through a
+//! bounded channel; a rayon pool parses, decodes and centroids up to `IN_FLIGHT_BATCHES`
+//! batches at a time while the caller's thread finishes earlier ones and hands them, in input
+//! order, to a caller-supplied sink. Memory is bounded by `batch_size × (QUEUE_BATCHES +
+//! IN_FLIGHT_BATCHES + 1)` spectra, not by the file size.
 
 use std::collections::VecDeque;
 use std::path::Path;
