@@ -21,7 +21,8 @@ Ratios: mzdeisotoper against ``mzforge`` (both deconvolve); pyopenms, pyteomics 
 against ``mzforge-centroid`` (which reads *and* centroids, so reader ratios understate).
 
 ``--install`` makes a scratch prefix (default /tmp/mzforge-peers) with a venv holding
-pyopenms, pyteomics, pymzml and numpy, and ``cargo install --locked mzdeisotoper`` into it;
+pyopenms, pyteomics (with psims, which its mzML reader now requires), pymzml and numpy, and
+``cargo install --locked mzdeisotoper`` into it;
 nothing is installed into the project (building mzdeisotoper needs cmake). Tools that are missing are reported and left out.
 
     python3 benches/scripts/compare_peers.py --install --rounds 5
@@ -83,7 +84,7 @@ def install(prefix: Path) -> None:
     if not (venv / "bin" / "python").exists():
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     subprocess.run(
-        [str(venv / "bin" / "pip"), "install", "-q", "pyopenms", "pyteomics", "lxml", "pymzml", "numpy"],
+        [str(venv / "bin" / "pip"), "install", "-q", "pyopenms", "pyteomics", "psims", "lxml", "pymzml", "numpy"],
         check=True,
     )
     if not (prefix / "bin" / "mzdeisotoper").exists():
