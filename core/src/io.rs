@@ -1037,6 +1037,14 @@ impl RawSpectrum {
         }
     }
 
+    /// MS level, as in [`RawSpectrum::meta`] (without building the rest of it).
+    pub fn ms_level(&self) -> u8 {
+        match &self.inner {
+            Inner::Mzdata(spectrum) => spectrum.ms_level(),
+            Inner::Lean(lean) => lean.spectrum.ms_level,
+        }
+    }
+
     /// The metadata (cheap: arrays are not decoded).
     pub fn meta(&self) -> SpectrumMeta {
         match &self.inner {

@@ -640,14 +640,15 @@ impl Pipeline {
             deconvolver,
             scratch,
         } = worker;
-        let meta = raw.meta();
-        if !self.params.ms_levels.is_empty() && !self.params.ms_levels.contains(&meta.ms_level) {
+        let ms_level = raw.ms_level();
+        if !self.params.ms_levels.is_empty() && !self.params.ms_levels.contains(&ms_level) {
             return Outcome::Filtered;
         }
         let (spectrum, repairs) = match raw.decode(path) {
             Ok(decoded) => decoded,
             Err(e) => return Outcome::Bad(e),
         };
+        let meta = &spectrum.meta;
         let declared = spectrum.meta.declared_signal;
         let (auto, detected) =
             decide_signal_kind(declared, &spectrum.mz, &spectrum.intensity, scratch);
