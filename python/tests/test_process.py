@@ -87,6 +87,26 @@ def test_out_writes_the_files_mzforge_run_writes(tmp_path, rel, kwargs, flags):
     assert result.features.num_rows == result.summary["features_written"]
 
 
+@pytest.mark.parametrize("rel", ["fixture", "runs/BSA1.mzML"])
+def test_written_tables_read_the_same_in_pyarrow_polars_and_duckdb(tmp_path, rel):
+    import duckdb
+    import polars as pl
+
+    written = cli_run(case_path(rel), tmp_path)
+    for name in ("spectra", "peaks", "features"):
+        path = written / f"{name}.parquet"
+        expected = pq.read_table(path)
+        assert expected.num_rows > 0, name
+        assert pl.read_parquet(path).equals(pl.from_arrow(expected)), name
+        # A table in duckdb 1.x, a stream of batches since 2.0; its columns are nullable.
+        from_duckdb = duckdb.sql(f"SELECT * FROM read_parquet('{path}')").arrow()
+        if not isinstance(from_duckdb, pa.Table):
+            from_duckdb = from_duckdb.read_all()
+        assert from_duckdb.column_names == expected.column_names, name
+        for column in expected.column_names:
+            assert from_duckdb.column(column).equals(expected.column(column)), (name, column)
+
+
 def test_tables_are_handed_to_pyarrow_without_a_copy():
     result = mzforge.process(SIM)
     before = pa.total_allocated_bytes()

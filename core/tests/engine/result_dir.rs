@@ -145,3 +145,41 @@ fn table_row_groups_are_bounded_by_memory_not_only_by_rows() {
         rows
     );
 }
+
+#[test]
+fn float_columns_are_byte_stream_split_and_read_back_exactly() {
+    use mzforge::output::{peaks_batch, TableWriters};
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    use parquet::basic::Encoding;
+
+    let processed = sim_processed();
+    let mut writers = TableWriters::new(Vec::new(), Vec::new(), "{}").unwrap();
+    writers.write(&processed).unwrap();
+    let (_, peaks) = writers.finish().unwrap();
+    let mut file = tempfile::tempfile().unwrap();
+    std::io::Write::write_all(&mut file, &peaks).unwrap();
+
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file).unwrap();
+    let group = builder.metadata().row_group(0);
+    for column in group.columns() {
+        let name = column.column_path().string();
+        let encodings: Vec<Encoding> = column.encodings().collect();
+        let floating = ["mz", "intensity", "snr", "fwhm"].contains(&name.as_str());
+        assert_eq!(
+            encodings.contains(&Encoding::BYTE_STREAM_SPLIT),
+            floating,
+            "{name}: {encodings:?}"
+        );
+        if floating {
+            assert!(
+                column.dictionary_page_offset().is_none(),
+                "{name} has a dictionary"
+            );
+        }
+    }
+    let read: Vec<_> = builder.build().unwrap().map(Result::unwrap).collect();
+    let read = arrow::compute::concat_batches(&read[0].schema(), &read).unwrap();
+    let written = peaks_batch(&processed).unwrap();
+    assert!(written.num_rows() > 1000);
+    assert_eq!(read, written);
+}
