@@ -297,23 +297,10 @@ fn now_seconds() -> u64 {
 }
 
 fn file_sha256(path: &Path) -> Result<(u64, String)> {
-    let io_err = |source| Error::Io {
+    mzforge::output::file_digest(path).map_err(|source| Error::Io {
         path: path.display().to_string(),
         source,
-    };
-    let mut file = File::open(path).map_err(io_err)?;
-    let mut hasher = Sha256::new();
-    let mut buffer = vec![0u8; 1 << 20];
-    let mut bytes = 0u64;
-    loop {
-        let n = file.read(&mut buffer).map_err(io_err)?;
-        if n == 0 {
-            break;
-        }
-        bytes += n as u64;
-        hasher.update(&buffer[..n]);
-    }
-    Ok((bytes, hex(&hasher.finalize())))
+    })
 }
 
 /// A table sink: a local file or an object upload.

@@ -132,7 +132,7 @@ fn run_one(
     show_progress: bool,
     mzml_peaks: Option<MzmlPeaks>,
 ) -> Result<RunSummary> {
-    let reader = SpectrumReader::open(input)?;
+    let (reader, digest) = SpectrumReader::open_digested(input)?;
     let dir = ResultDir::create(target)?;
     let mut tables = dir.table_writers(params_json)?;
     let mut mzml = match mzml_peaks {
@@ -182,7 +182,7 @@ fn run_one(
     }
     let record = RunRecord {
         mzforge_version: mzforge::VERSION,
-        input: input_record(input)?,
+        input: input_record(input, &digest)?,
         params: pipeline.params(),
         outputs: [SPECTRA_FILE, PEAKS_FILE, FEATURES_FILE]
             .into_iter()
@@ -218,8 +218,9 @@ fn progress_bar(show: bool, total: Option<u64>, input: &Path) -> Option<Progress
     Some(bar)
 }
 
-fn input_record(path: &Path) -> Result<InputRecord> {
-    let (bytes, sha256) = mzforge::output::file_digest(path)
+fn input_record(path: &Path, digest: &mzforge::InputDigest) -> Result<InputRecord> {
+    let (bytes, sha256) = digest
+        .finish_or_hash_file(path)
         .with_context(|| format!("cannot read {}", path.display()))?;
     Ok(InputRecord {
         path: path.display().to_string(),

@@ -24,6 +24,7 @@ use mzdata::spectrum::{
     ArrayType, MultiLayerSpectrum, RefPeakDataLevel, ScanPolarity, SignalContinuity,
 };
 
+use crate::digest::InputDigest;
 use crate::error::{Error, Result};
 use crate::mzml_lean::{self, EncodedArray, IonValues, LeanSpectrum, WindowValues};
 use crate::mzml_split::{ParseContext, Piece, SpectrumXml, SplitError, Splitter};
@@ -292,13 +293,36 @@ impl SpectrumReader {
     /// Opens a local file. The format is sniffed from the content, not the name.
     pub fn open(path: impl AsRef<Path>) -> Result<SpectrumReader> {
         let path = path.as_ref();
+        let file = File::open(path).map_err(|source| Error::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        SpectrumReader::open_file(path, Box::new(file))
+    }
+
+    /// Opens a local file and hashes its bytes as they are read: once the reader has been
+    /// read to its end (as [`Pipeline::run`](crate::Pipeline::run) does), the digest gives
+    /// the file's size and SHA-256 without a second pass over it. Its
+    /// [`finish`](InputDigest::finish) is `None` for mzMLb files (read through HDF5) and for
+    /// readers that stopped early.
+    pub fn open_digested(path: impl AsRef<Path>) -> Result<(SpectrumReader, InputDigest)> {
+        let path = path.as_ref();
+        let file = File::open(path).map_err(|source| Error::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        let digest = InputDigest::default();
+        let reader = SpectrumReader::open_file(path, Box::new(digest.wrap(file)))?;
+        Ok((reader, digest))
+    }
+
+    fn open_file(path: &Path, file: DynRead) -> Result<SpectrumReader> {
         let io_err = |source| Error::Io {
             path: path.to_owned(),
             source,
         };
-        let file = File::open(path).map_err(io_err)?;
         // Peeked, not seeked back over: the path may be a named pipe.
-        let (signature, stream) = peek(Box::new(file), HDF5_SIGNATURE.len()).map_err(io_err)?;
+        let (signature, stream) = peek(file, HDF5_SIGNATURE.len()).map_err(io_err)?;
         if signature == HDF5_SIGNATURE {
             return SpectrumReader::open_mzmlb(path);
         }

@@ -23,6 +23,7 @@
 
 pub mod centroid;
 pub mod deconvolve;
+pub mod digest;
 pub mod error;
 pub mod io;
 pub mod isotopes;
@@ -41,6 +42,7 @@ pub mod spectrum;
 mod spline;
 
 pub use centroid::{centroid, CentroidParams, Centroider};
+pub use digest::InputDigest;
 pub use error::{Error, Result};
 pub use io::{FileInfo, InputFormat, RawSpectrum, ReadLimits, SpectrumReader, UnparsedSpectrum};
 pub use mzml_output::{CentroidMzMLWriter, MzmlPeaks};

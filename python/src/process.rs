@@ -182,7 +182,7 @@ fn run_to_dir(
     input: &Path,
     target: &Path,
 ) -> Result<RunSummary, DirError> {
-    let reader = mzforge::SpectrumReader::open(input)?;
+    let (reader, digest) = mzforge::SpectrumReader::open_digested(input)?;
     let dir = ResultDir::create(target)?;
     let mut tables = dir.table_writers(params_json)?;
     let summary = pipeline.run(reader, &mut |batch| tables.write(batch))?;
@@ -196,7 +196,7 @@ fn run_to_dir(
     }
     let record = RunRecord {
         mzforge_version: mzforge::VERSION,
-        input: input_record(input)?,
+        input: input_record(input, &digest)?,
         params: pipeline.params(),
         outputs: vec![SPECTRA_FILE, PEAKS_FILE, FEATURES_FILE],
         summary: &summary,
@@ -209,9 +209,11 @@ fn run_to_dir(
     Ok(summary)
 }
 
-fn input_record(path: &Path) -> Result<InputRecord, DirError> {
+fn input_record(path: &Path, digest: &mzforge::InputDigest) -> Result<InputRecord, DirError> {
     let context = || format!("cannot read {}", path.display());
-    let (bytes, sha256) = mzforge::output::file_digest(path).map_err(io_context(context()))?;
+    let (bytes, sha256) = digest
+        .finish_or_hash_file(path)
+        .map_err(io_context(context()))?;
     Ok(InputRecord {
         path: path.display().to_string(),
         bytes,

@@ -373,3 +373,57 @@ fn a_named_pipe_reads_like_the_file_written_into_it() {
         assert_eq!(a.intensity, b.intensity);
     }
 }
+
+/// The digest taken while a whole run reads the file equals the digest of a separate pass,
+/// for plain, gzip-compressed and MGF inputs, and for a pipe, which cannot be read twice.
+#[test]
+fn a_run_hashes_its_input_as_it_reads_it() {
+    use mzforge::output::file_digest;
+    use mzforge::{Pipeline, PipelineParams};
+
+    let pipeline = Pipeline::new(PipelineParams::default()).unwrap();
+    let run_digested = |path: &std::path::Path| {
+        let (reader, digest) = SpectrumReader::open_digested(path).unwrap();
+        let mut spectra = 0;
+        pipeline
+            .run(reader, &mut |batch| {
+                spectra += batch.len();
+                Ok(())
+            })
+            .unwrap();
+        assert!(spectra > 0, "{}", path.display());
+        digest.finish()
+    };
+    let mut inputs = vec![crate::common::fixture("sim_profile.mzML")];
+    for rel in ["runs/QualityControl_1_in1.mzML.gz", "mgf/small.mgf"] {
+        inputs.extend(shared(rel));
+    }
+    for path in &inputs {
+        let digest = run_digested(path);
+        assert_eq!(
+            digest,
+            Some(file_digest(path).unwrap()),
+            "{}",
+            path.display()
+        );
+    }
+
+    #[cfg(unix)]
+    {
+        let file = crate::common::fixture("sim_profile.mzML");
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("stream.mzML");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        let writer = {
+            let (fifo, file) = (fifo.clone(), file.clone());
+            std::thread::spawn(move || std::fs::write(&fifo, std::fs::read(&file).unwrap()))
+        };
+        let digest = run_digested(&fifo);
+        writer.join().unwrap().unwrap();
+        assert_eq!(digest, Some(file_digest(&file).unwrap()));
+    }
+}
