@@ -314,6 +314,11 @@ pub fn peaks_batch(spectra: &[ProcessedSpectrum]) -> Result<RecordBatch> {
     Ok(RecordBatch::try_new(peaks_schema(), columns)?)
 }
 
+/// Integer columns whose values never decrease down a table: stored as deltas
+/// (`DELTA_BINARY_PACKED`, no dictionary), which makes `features.parquet` about 10% smaller
+/// than a dictionary of nearly distinct ids.
+const INCREASING_ID_COLUMNS: [&str; 2] = ["spectrum_index", "envelope_id"];
+
 /// The Parquet settings of one table: zstd, bounded row groups, the parameters in the
 /// metadata, and every floating-point column stored `BYTE_STREAM_SPLIT` without a dictionary.
 /// Measured values (m/z, intensities, signal-to-noise, widths) are almost all distinct, so the
@@ -329,12 +334,17 @@ fn writer_properties(schema: &Schema, params_json: &str) -> WriterProperties {
             KeyValue::new("mzforge.version".to_string(), crate::VERSION.to_string()),
         ]));
     for field in schema.fields() {
-        if field.data_type().is_floating() {
-            let column = ColumnPath::from(field.name().as_str());
-            builder = builder
-                .set_column_dictionary_enabled(column.clone(), false)
-                .set_column_encoding(column, Encoding::BYTE_STREAM_SPLIT);
-        }
+        let encoding = if field.data_type().is_floating() {
+            Encoding::BYTE_STREAM_SPLIT
+        } else if INCREASING_ID_COLUMNS.contains(&field.name().as_str()) {
+            Encoding::DELTA_BINARY_PACKED
+        } else {
+            continue;
+        };
+        let column = ColumnPath::from(field.name().as_str());
+        builder = builder
+            .set_column_dictionary_enabled(column.clone(), false)
+            .set_column_encoding(column, encoding);
     }
     builder.build()
 }

@@ -147,7 +147,7 @@ fn table_row_groups_are_bounded_by_memory_not_only_by_rows() {
 }
 
 #[test]
-fn float_columns_are_byte_stream_split_and_read_back_exactly() {
+fn measured_values_are_byte_stream_split_ids_delta_coded_and_read_back_exactly() {
     use mzforge::output::{peaks_batch, TableWriters};
     use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
     use parquet::basic::Encoding;
@@ -164,13 +164,13 @@ fn float_columns_are_byte_stream_split_and_read_back_exactly() {
     for column in group.columns() {
         let name = column.column_path().string();
         let encodings: Vec<Encoding> = column.encodings().collect();
-        let floating = ["mz", "intensity", "snr", "fwhm"].contains(&name.as_str());
-        assert_eq!(
-            encodings.contains(&Encoding::BYTE_STREAM_SPLIT),
-            floating,
-            "{name}: {encodings:?}"
-        );
-        if floating {
+        let expected = match name.as_str() {
+            "mz" | "intensity" | "snr" | "fwhm" => Some(Encoding::BYTE_STREAM_SPLIT),
+            "spectrum_index" | "envelope_id" => Some(Encoding::DELTA_BINARY_PACKED),
+            _ => None,
+        };
+        if let Some(expected) = expected {
+            assert!(encodings.contains(&expected), "{name}: {encodings:?}");
             assert!(
                 column.dictionary_page_offset().is_none(),
                 "{name} has a dictionary"
