@@ -10,7 +10,9 @@
 use std::fs::{self, File};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::sync::mpsc::{sync_channel, SyncSender};
 use std::sync::{Arc, OnceLock};
+use std::thread::JoinHandle;
 
 use arrow::array::{
     ArrayRef, Float32Builder, Float64Builder, Int32Builder, RecordBatch, StringBuilder,
@@ -384,29 +386,126 @@ fn write_bounded<W: Write + Send>(
     Ok(())
 }
 
-/// Writers of the `spectra`, `peaks` and `features` tables to any three byte sinks.
-pub struct TableWriters<W: Write + Send> {
-    spectra: ArrowWriter<W>,
-    peaks: ArrowWriter<W>,
-    features: Option<ArrowWriter<W>>,
+/// What a table's writer thread is sent.
+enum TableMessage {
+    Batch(RecordBatch),
+    /// Write the footer and hand the sink back.
+    Finish,
 }
 
-impl<W: Write + Send> std::fmt::Debug for TableWriters<W> {
+/// Batches a table's writer thread may hold queued: enough to ride out one slow batch.
+const QUEUED_TABLE_BATCHES: usize = 2;
+
+/// One table's Parquet encoding on a thread of its own, so that encoding (zstd, most of a
+/// run's output cost) overlaps the caller's next batches instead of holding up the run.
+struct TableThread<W> {
+    table: &'static str,
+    sender: Option<SyncSender<TableMessage>>,
+    thread: Option<JoinHandle<Result<Option<W>>>>,
+}
+
+impl<W: Write + Send + 'static> TableThread<W> {
+    fn start(table: &'static str, sink: W, schema: SchemaRef, params_json: &str) -> Result<Self> {
+        let props = writer_properties(&schema, params_json);
+        let mut writer =
+            ArrowWriter::try_new(sink, schema, Some(props)).map_err(table_error(table))?;
+        let (sender, receiver) = sync_channel(QUEUED_TABLE_BATCHES);
+        let thread = std::thread::Builder::new()
+            .name(format!("mzforge-{table}"))
+            .spawn(move || -> Result<Option<W>> {
+                for message in receiver {
+                    match message {
+                        TableMessage::Batch(batch) => write_bounded(&mut writer, &batch, table)?,
+                        TableMessage::Finish => {
+                            return writer.into_inner().map(Some).map_err(table_error(table))
+                        }
+                    }
+                }
+                // Abandoned (the run failed): no footer, nothing more written.
+                Ok(None)
+            })
+            .map_err(|source| Error::Write {
+                path: table.into(),
+                source,
+            })?;
+        Ok(TableThread {
+            table,
+            sender: Some(sender),
+            thread: Some(thread),
+        })
+    }
+
+    fn send(&mut self, message: TableMessage) -> Result<()> {
+        let sent = self.sender.as_ref().map(|s| s.send(message));
+        match sent {
+            Some(Ok(())) => Ok(()),
+            // The thread stopped early: its error says why.
+            _ => {
+                self.join()?;
+                Err(self.stopped())
+            }
+        }
+    }
+
+    fn write(&mut self, batch: RecordBatch) -> Result<()> {
+        self.send(TableMessage::Batch(batch))
+    }
+
+    /// Writes the footer and returns the sink.
+    fn finish(mut self) -> Result<W> {
+        self.send(TableMessage::Finish)?;
+        self.join()?.ok_or_else(|| self.stopped())
+    }
+
+    /// Waits for the thread; its error, if it failed.
+    fn join(&mut self) -> Result<Option<W>> {
+        self.sender = None;
+        match self.thread.take().map(JoinHandle::join) {
+            Some(Ok(result)) => result,
+            Some(Err(panic)) => std::panic::resume_unwind(panic),
+            None => Ok(None),
+        }
+    }
+
+    fn stopped(&self) -> Error {
+        Error::Write {
+            path: self.table.into(),
+            source: std::io::Error::other("the table's writer stopped"),
+        }
+    }
+}
+
+impl<W> Drop for TableThread<W> {
+    /// Abandons the table: the thread stops without writing a footer, and is waited for, so
+    /// that it never outlives the sink's owner's clean-up.
+    fn drop(&mut self) {
+        self.sender = None;
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Writers of the `spectra`, `peaks` and `features` tables to any three byte sinks, each
+/// encoded on its own thread.
+pub struct TableWriters<W: Write + Send + 'static> {
+    spectra: TableThread<W>,
+    peaks: TableThread<W>,
+    features: Option<TableThread<W>>,
+}
+
+impl<W: Write + Send + 'static> std::fmt::Debug for TableWriters<W> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("TableWriters")
     }
 }
 
-impl<W: Write + Send> TableWriters<W> {
+impl<W: Write + Send + 'static> TableWriters<W> {
     /// Starts the `spectra` and `peaks` tables; `params_json` goes into their metadata.
     pub fn new(spectra: W, peaks: W, params_json: &str) -> Result<Self> {
-        let spectra_props = writer_properties(&spectra_schema(), params_json);
-        let peaks_props = writer_properties(&peaks_schema(), params_json);
         Ok(TableWriters {
-            spectra: ArrowWriter::try_new(spectra, spectra_schema(), Some(spectra_props))
-                .map_err(table_error(SPECTRA_FILE))?,
-            peaks: ArrowWriter::try_new(peaks, peaks_schema(), Some(peaks_props))
-                .map_err(table_error(PEAKS_FILE))?,
+            spectra: TableThread::start(SPECTRA_FILE, spectra, spectra_schema(), params_json)?,
+            peaks: TableThread::start(PEAKS_FILE, peaks, peaks_schema(), params_json)?,
             features: None,
         })
     }
@@ -414,23 +513,26 @@ impl<W: Write + Send> TableWriters<W> {
     /// Starts the three tables, `features` included.
     pub fn with_features(spectra: W, peaks: W, features: W, params_json: &str) -> Result<Self> {
         let mut writers = TableWriters::new(spectra, peaks, params_json)?;
-        let props = writer_properties(&features_schema(), params_json);
-        writers.features = Some(
-            ArrowWriter::try_new(features, features_schema(), Some(props))
-                .map_err(table_error(FEATURES_FILE))?,
-        );
+        writers.features = Some(TableThread::start(
+            FEATURES_FILE,
+            features,
+            features_schema(),
+            params_json,
+        )?);
         Ok(writers)
     }
 
-    /// Appends a batch of processed spectra to both tables.
+    /// Appends a batch of processed spectra to the tables. The batch is encoded on the
+    /// tables' threads; a write error may be reported by a later call or by
+    /// [`finish_all`](TableWriters::finish_all).
     pub fn write(&mut self, spectra: &[ProcessedSpectrum]) -> Result<()> {
         if spectra.is_empty() {
             return Ok(());
         }
-        write_bounded(&mut self.spectra, &spectra_batch(spectra)?, SPECTRA_FILE)?;
-        write_bounded(&mut self.peaks, &peaks_batch(spectra)?, PEAKS_FILE)?;
+        self.spectra.write(spectra_batch(spectra)?)?;
+        self.peaks.write(peaks_batch(spectra)?)?;
         if let Some(features) = &mut self.features {
-            write_bounded(features, &features_batch(spectra)?, FEATURES_FILE)?;
+            features.write(features_batch(spectra)?)?;
         }
         Ok(())
     }
@@ -444,17 +546,8 @@ impl<W: Write + Send> TableWriters<W> {
 
     /// Finishes every file and returns the sinks: spectra, peaks and, if started, features.
     pub fn finish_all(self) -> Result<(W, W, Option<W>)> {
-        let features = match self.features {
-            Some(writer) => Some(writer.into_inner().map_err(table_error(FEATURES_FILE))?),
-            None => None,
-        };
-        Ok((
-            self.spectra
-                .into_inner()
-                .map_err(table_error(SPECTRA_FILE))?,
-            self.peaks.into_inner().map_err(table_error(PEAKS_FILE))?,
-            features,
-        ))
+        let features = self.features.map(TableThread::finish).transpose()?;
+        Ok((self.spectra.finish()?, self.peaks.finish()?, features))
     }
 }
 

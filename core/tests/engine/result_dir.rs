@@ -183,3 +183,52 @@ fn measured_values_are_byte_stream_split_ids_delta_coded_and_read_back_exactly()
     assert!(written.num_rows() > 1000);
     assert_eq!(read, written);
 }
+
+/// A sink whose bytes stay readable after the writer that owns it is gone.
+#[derive(Clone, Default)]
+struct SharedSink(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for SharedSink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn tables_dropped_unfinished_get_no_footer_and_finished_ones_do() {
+    use mzforge::output::TableWriters;
+
+    let processed = sim_processed();
+    let is_parquet = |sink: &SharedSink| {
+        let bytes = sink.0.lock().unwrap().clone();
+        let mut file = tempfile::tempfile().unwrap();
+        std::io::Write::write_all(&mut file, &bytes).unwrap();
+        parquet::file::reader::SerializedFileReader::new(file).is_ok()
+    };
+    for finish in [false, true] {
+        let sinks = [SharedSink::default(), SharedSink::default(), SharedSink::default()];
+        let mut writers = TableWriters::with_features(
+            sinks[0].clone(),
+            sinks[1].clone(),
+            sinks[2].clone(),
+            "{}",
+        )
+        .unwrap();
+        writers.write(&processed).unwrap();
+        if finish {
+            writers.finish_all().unwrap();
+        } else {
+            // A failed run drops its writers: their threads stop without a footer (a
+            // result object uploaded from such a sink would otherwise look complete).
+            drop(writers);
+        }
+        for sink in &sinks {
+            assert_eq!(is_parquet(sink), finish);
+        }
+    }
+}
