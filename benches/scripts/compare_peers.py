@@ -10,6 +10,10 @@ Tools, each a separate process:
 
 * ``mzforge``            ``mzforge run FILE --out DIR`` (read, centroid, deconvolve, Parquet)
 * ``mzforge-centroid``   the same with ``--no-deconvolve``
+* ``mzdata``             the ``mzdata_read`` example: mzdata reads and decodes every spectrum on
+                         one thread (the baseline of the goal "``mzforge run`` on 2 threads at
+                         least 2x faster than mzdata reading and decoding alone"); built with
+                         ``cargo build --release --example mzdata_read`` when missing
 * ``mzdeisotoper``       ``mzdeisotoper FILE -o OUT.mzML -v full`` (peak picking, deconvolution of
                          whole MS1 spectra as mzforge does, mzML; its default deconvolves MS1 only
                          around the selected precursors)
@@ -17,8 +21,9 @@ Tools, each a separate process:
 * ``pyteomics``          ``mzml.read``, both arrays of every spectrum touched
 * ``pymzml``             ``pymzml.run.Reader``, both arrays of every spectrum touched
 
-Ratios: mzdeisotoper against ``mzforge`` (both deconvolve); pyopenms, pyteomics and pymzml
-against ``mzforge-centroid`` (which reads *and* centroids, so reader ratios understate).
+Ratios: mzdeisotoper against ``mzforge`` (both deconvolve); mzdata, pyopenms, pyteomics and
+pymzml against ``mzforge-centroid`` (which reads *and* centroids and writes its tables, so
+reader ratios understate).
 
 ``--install`` makes a scratch prefix (default /tmp/mzforge-peers) with a venv holding
 pyopenms, pyteomics (with psims, which its mzML reader now requires), pymzml and numpy, and
@@ -132,6 +137,17 @@ def tools(args: argparse.Namespace, scratch: Path) -> dict:
     found["mzforge"] = mzforge_run([])
     found["mzforge-centroid"] = mzforge_run(["--no-deconvolve"])
 
+    mzdata = Path(args.mzdata)
+    if not mzdata.exists():
+        subprocess.run(
+            ["cargo", "build", "--quiet", "--release", "-p", "mzforge-benches", "--example", "mzdata_read"],
+            cwd=REPO, check=True,
+        )
+    found["mzdata"] = (
+        lambda f, work: [str(mzdata), str(f)],
+        lambda f, work, stdout: int(stdout.split()[0]) > 0 or sys.exit(f"no spectra: {f}"),
+    )
+
     deisotoper = shutil.which("mzdeisotoper") or str(Path(args.prefix) / "bin" / "mzdeisotoper")
     if Path(deisotoper).exists():
         found["mzdeisotoper"] = (
@@ -171,6 +187,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--mzforge", default=str(REPO / "target" / "release" / "mzforge"))
+    ap.add_argument("--mzdata", default=str(REPO / "target" / "release" / "examples" / "mzdata_read"))
     ap.add_argument("--prefix", default="/tmp/mzforge-peers", help="scratch install prefix")
     ap.add_argument("--python", help="python with the Python peers (default: the prefix's venv)")
     ap.add_argument("--install", action="store_true", help="install the peers into --prefix first")
@@ -204,7 +221,7 @@ def main() -> None:
                     shutil.rmtree(work)
                     print(f"round {r + 1} {f.name} {name}: {seconds:.3f} s, {rss:.0f} MiB", file=sys.stderr)
 
-    baseline = {"mzdeisotoper": "mzforge", "pyopenms": "mzforge-centroid",
+    baseline = {"mzdeisotoper": "mzforge", "mzdata": "mzforge-centroid", "pyopenms": "mzforge-centroid",
                 "pyteomics": "mzforge-centroid", "pymzml": "mzforge-centroid"}
     print(f"\n{args.rounds} rounds, {args.threads} threads, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
     print("\n| file | tool | median s | peak RSS MiB | mzforge speed-up |")
