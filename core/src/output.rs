@@ -15,9 +15,10 @@ use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
 
 use arrow::array::{
-    ArrayRef, Float32Builder, Float64Builder, Int32Builder, RecordBatch, StringBuilder,
-    UInt32Builder, UInt8Builder,
+    ArrayRef, Float32Array, Float32Builder, Float64Builder, Int32Array, Int32Builder, RecordBatch,
+    StringBuilder, UInt32Array, UInt32Builder, UInt8Builder,
 };
+use arrow::buffer::{BooleanBuffer, NullBuffer};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, Encoding, ZstdLevel};
@@ -278,42 +279,52 @@ pub fn peaks_batch(spectra: &[ProcessedSpectrum]) -> Result<RecordBatch> {
     let mut mz = Float64Builder::with_capacity(n);
     let mut intensity = Float32Builder::with_capacity(n);
     let mut snr = Float32Builder::with_capacity(n);
-    let mut fwhm = Float32Builder::with_capacity(n);
-    let mut charge = Int32Builder::with_capacity(n);
-    let mut envelope = UInt32Builder::with_capacity(n);
+    // Whole columns first, their validity after (NaN widths and peaks in no envelope are
+    // null): far cheaper than appending one optional value at a time.
+    let mut fwhm: Vec<f32> = Vec::with_capacity(n);
+    let mut charge: Vec<i32> = Vec::with_capacity(n);
+    let mut envelope: Vec<u32> = Vec::with_capacity(n);
+    let mut in_envelope: Vec<bool> = Vec::with_capacity(n);
     for s in spectra {
         let p = &s.peaks;
         match &s.deconvolution {
             Some(d) => {
                 for k in 0..p.len() {
                     let e = d.peak_envelope.get(k).copied().flatten();
-                    charge.append_option(e.map(|e| d.envelopes[e as usize].charge));
-                    envelope.append_option(e.map(|e| s.first_envelope_id + e));
+                    charge.push(e.map_or(0, |e| d.envelopes[e as usize].charge));
+                    envelope.push(e.map_or(0, |e| s.first_envelope_id + e));
+                    in_envelope.push(e.is_some());
                 }
             }
             None => {
-                charge.append_nulls(p.len());
-                envelope.append_nulls(p.len());
+                charge.resize(charge.len() + p.len(), 0);
+                envelope.resize(envelope.len() + p.len(), 0);
+                in_envelope.resize(in_envelope.len() + p.len(), false);
             }
         }
         index.append_value_n(s.meta.index, p.len());
         mz.append_slice(&p.mz);
         intensity.append_slice(&p.intensity);
         snr.append_slice(&p.snr);
-        for &w in &p.fwhm_mz {
-            fwhm.append_option((!w.is_nan()).then_some(w));
-        }
+        fwhm.extend_from_slice(&p.fwhm_mz);
     }
+    let fwhm_valid = nulls(BooleanBuffer::collect_bool(n, |i| !fwhm[i].is_nan()));
+    let in_envelope = nulls(BooleanBuffer::from(in_envelope));
     let columns: Vec<ArrayRef> = vec![
         Arc::new(index.finish()),
         Arc::new(mz.finish()),
         Arc::new(intensity.finish()),
         Arc::new(snr.finish()),
-        Arc::new(fwhm.finish()),
-        Arc::new(charge.finish()),
-        Arc::new(envelope.finish()),
+        Arc::new(Float32Array::new(fwhm.into(), fwhm_valid)),
+        Arc::new(Int32Array::new(charge.into(), in_envelope.clone())),
+        Arc::new(UInt32Array::new(envelope.into(), in_envelope)),
     ];
     Ok(RecordBatch::try_new(peaks_schema(), columns)?)
+}
+
+/// A validity bitmap as a column's nulls: none when every value is valid.
+fn nulls(valid: BooleanBuffer) -> Option<NullBuffer> {
+    Some(NullBuffer::new(valid)).filter(|nulls| nulls.null_count() > 0)
 }
 
 /// Integer columns whose values never decrease down a table: stored as deltas
