@@ -211,14 +211,14 @@ fn tables_dropped_unfinished_get_no_footer_and_finished_ones_do() {
         parquet::file::reader::SerializedFileReader::new(file).is_ok()
     };
     for finish in [false, true] {
-        let sinks = [SharedSink::default(), SharedSink::default(), SharedSink::default()];
-        let mut writers = TableWriters::with_features(
-            sinks[0].clone(),
-            sinks[1].clone(),
-            sinks[2].clone(),
-            "{}",
-        )
-        .unwrap();
+        let sinks = [
+            SharedSink::default(),
+            SharedSink::default(),
+            SharedSink::default(),
+        ];
+        let mut writers =
+            TableWriters::with_features(sinks[0].clone(), sinks[1].clone(), sinks[2].clone(), "{}")
+                .unwrap();
         writers.write(&processed).unwrap();
         if finish {
             writers.finish_all().unwrap();
