@@ -759,12 +759,15 @@ fn high_charge_evidence(mz: &[f64], intensity: &[f32], p: &DeconvolveParams) -> 
     if order.len() < 10 {
         return false;
     }
+    let next = |from: f64, z: u32| {
+        let target = from + WALK_SPACING / z as f64;
+        (target, target * p.tolerance_ppm * 1e-6 + 0.002 / z as f64)
+    };
     let run_length = |i: usize, z: u32| {
         let mut last = i;
         let mut run = 0;
         while run < 4 {
-            let target = mz[last] + WALK_SPACING / z as f64;
-            let tol = target * p.tolerance_ppm * 1e-6 + 0.002 / z as f64;
+            let (target, tol) = next(mz[last], z);
             match Deconvolver::find(mz, last, target, tol) {
                 Some(k) => {
                     last = k as usize;
@@ -775,10 +778,34 @@ fn high_charge_evidence(mz: &[f64], intensity: &[f32], p: &DeconvolveParams) -> 
         }
         run
     };
+    let charges = p.charge_min..=p.auto_charge_max;
+    let mut first_step = Vec::with_capacity(charges.clone().count());
     let (mut high, mut low) = (0, 0);
     for &i in &order {
-        let best = (p.charge_min..=p.auto_charge_max)
-            .map(|z| (run_length(i, z), z))
+        // Only a charge whose first step from `i` finds a peak can have a run: those are
+        // found from the few peaks within reach of any charge's first step, instead of a
+        // search per charge (60 of them once high charges are tried).
+        first_step.clear();
+        first_step.extend(charges.clone().map(|z| next(mz[i], z)));
+        let (lowest, highest) = first_step
+            .iter()
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &(t, tol)| {
+                (lo.min(t - tol), hi.max(t + tol))
+            });
+        let reachable = (lowest.is_finite() && highest.is_finite()).then(|| {
+            let from = mz.partition_point(|&v| v < lowest);
+            let to = from + mz[from..].partition_point(|&v| v <= highest);
+            &mz[from..to]
+        });
+        let best = charges
+            .clone()
+            .zip(&first_step)
+            .filter(|&(_, &(t, tol))| match reachable {
+                Some(peaks) => peaks.iter().any(|&v| v >= t - tol && v <= t + tol),
+                // Infinite m/z: every charge is left to the search.
+                None => true,
+            })
+            .map(|(z, _)| (run_length(i, z), z))
             .max();
         match best {
             Some((run, z)) if run >= 2 && z > p.charge_max => high += 1,
@@ -899,11 +926,75 @@ mod tests {
         }
 
         #[test]
+        fn high_charge_evidence_equals_a_search_per_charge(
+            clusters in prop::collection::vec((300.0f64..2000.0, 1u32..40, 1usize..6), 1..40),
+            noise in prop::collection::vec(300.0f64..2000.0, 0..60),
+            seed in 0u32..1000,
+            tolerance_ppm in 1.0f64..30.0,
+        ) {
+            let mut peaks: Vec<(f64, f32)> = Vec::new();
+            for (k, &(mz, z, n)) in clusters.iter().enumerate() {
+                for step in 0..n {
+                    let height = 1e5 * ((k as u32 * 7 + seed) % 13 + 1) as f32 / (step + 1) as f32;
+                    peaks.push((mz + step as f64 * WALK_SPACING / z as f64, height));
+                }
+            }
+            for (k, &mz) in noise.iter().enumerate() {
+                peaks.push((mz, ((k as u32 * 31 + seed) % 97) as f32 * 100.0));
+            }
+            peaks.sort_by(|a, b| a.0.total_cmp(&b.0));
+            let (mz, intensity): (Vec<f64>, Vec<f32>) = peaks.into_iter().unzip();
+            let params = DeconvolveParams { tolerance_ppm, ..DeconvolveParams::default() };
+            prop_assert_eq!(
+                high_charge_evidence(&mz, &intensity, &params),
+                high_charge_evidence_by_search(&mz, &intensity, &params)
+            );
+        }
+
+        #[test]
         fn lower_bound_near_handles_ties(n in 1usize..30, near in 0usize..40) {
             let mz = vec![5.0; n];
             prop_assert_eq!(lower_bound_near(&mz, near, 5.0), 0);
             prop_assert_eq!(lower_bound_near(&mz, near, 5.5), n);
         }
+    }
+
+    /// [`high_charge_evidence`] as first written: a search for every charge of every peak.
+    fn high_charge_evidence_by_search(mz: &[f64], intensity: &[f32], p: &DeconvolveParams) -> bool {
+        let mut order: Vec<usize> = (0..mz.len()).collect();
+        order.sort_by(|&a, &b| intensity[b].total_cmp(&intensity[a]));
+        order.truncate(100);
+        if order.len() < 10 {
+            return false;
+        }
+        let run_length = |i: usize, z: u32| {
+            let mut last = i;
+            let mut run = 0;
+            while run < 4 {
+                let target = mz[last] + WALK_SPACING / z as f64;
+                let tol = target * p.tolerance_ppm * 1e-6 + 0.002 / z as f64;
+                match Deconvolver::find(mz, last, target, tol) {
+                    Some(k) => {
+                        last = k as usize;
+                        run += 1;
+                    }
+                    None => break,
+                }
+            }
+            run
+        };
+        let (mut high, mut low) = (0, 0);
+        for &i in &order {
+            let best = (p.charge_min..=p.auto_charge_max)
+                .map(|z| (run_length(i, z), z))
+                .max();
+            match best {
+                Some((run, z)) if run >= 2 && z > p.charge_max => high += 1,
+                Some((run, _)) if run >= 2 => low += 1,
+                _ => {}
+            }
+        }
+        high > low
     }
 
     fn envelope(mono_mass: f64, z: u32, height: f64) -> Vec<(f64, f32)> {
