@@ -6,12 +6,16 @@ PostgreSQL server and can
   ``restore()``, as a database restart or a failover looks from the client;
 * ``stall()``: accept new connections but never answer them (a server that hangs), until
   ``restore()``;
+* ``blackhole()``: go silent without closing anything: live connections keep accepting bytes in
+  both directions and pass none of them on, new ones are accepted and never answered (a network
+  that stopped delivering, a hung server or middlebox: no RST, no FIN), until ``restore()``,
+  which then closes the silent connections (their byte streams lost data);
 * ``cut_at(pattern, after=..., deliver=...)``: cut at one exact point of the wire protocol, the
   first time a connection that has sent ``after`` sends a message containing ``pattern`` (SQL
   text, e.g. ``b"COMMIT"`` after ``b"INSERT INTO uploads"``). With ``deliver=False`` that message
   never reaches the server; with ``deliver=True`` it does and the cut comes instead of the
   server's answer (the statement ran, its client never learns so): the two sides of an in-doubt
-  COMMIT.
+  COMMIT. ``blackhole_at`` is the same with ``blackhole()`` instead of ``cut()``.
 
 Plain threads and sockets, no dependency. ``url(database_url)`` points a URL at the proxy.
 """
@@ -33,6 +37,7 @@ class _Trigger:
     pattern: bytes
     after: bytes | None
     deliver: bool
+    action: str  # "cut" | "blackhole"
     fired: threading.Event = field(default_factory=threading.Event)
 
 
@@ -45,6 +50,7 @@ class _Link:
         self.armed = False  # the trigger's `after` was seen on this connection
         # A deliver=True trigger that fired here: cut instead of passing the next reply.
         self.drop_reply: _Trigger | None = None
+        self.silent = False  # blackholed: read and discard, never forward, never close
         self.closed = False
 
     def close(self) -> None:
@@ -68,13 +74,14 @@ class FaultProxy:
         self.port: int = self.listener.getsockname()[1]
         self.lock = threading.Lock()
         self.links: set[_Link] = set()
-        self.mode = "pass"  # pass | refuse | stall
+        self.mode = "pass"  # pass | refuse | stall | blackhole
         self.delay_seconds = 0.0
         self.trigger: _Trigger | None = None
         self.trigger_lock = threading.Lock()
         self.accepted = 0
         self.refused = 0
         self.cut_links = 0
+        self.silenced = 0  # connections made silent by blackhole()
         self.stopping = threading.Event()
         self.thread = threading.Thread(target=self._accept_loop, name="fault-proxy", daemon=True)
         self.thread.start()
@@ -105,18 +112,34 @@ class FaultProxy:
         with self.lock:
             self.mode = "stall"
 
+    def blackhole(self) -> None:
+        """Live connections go silent (bytes accepted, never passed on, nothing closed); new ones
+        are accepted and never answered; until ``restore()``."""
+        with self.lock:
+            self.mode = "blackhole"
+            for link in self.links:
+                link.silent = True
+            self.silenced += len(self.links)
+
     def restore(self) -> None:
         with self.lock:
             self.mode = "pass"
             self.delay_seconds = 0.0
-            stalled = [link for link in self.links if link.server is None]
-            self.links -= set(stalled)
-        for link in stalled:
+            dead = [link for link in self.links if link.server is None or link.silent]
+            self.links -= set(dead)
+        for link in dead:
             link.close()
 
     def cut_at(self, pattern: bytes, *, after: bytes | None = None, deliver: bool = False) -> threading.Event:
         """Arms a one-shot cut (see the module docs); the event is set when it fired."""
-        trigger = _Trigger(pattern, after, deliver)
+        return self._arm(_Trigger(pattern, after, deliver, "cut"))
+
+    def blackhole_at(self, pattern: bytes, *, after: bytes | None = None,
+                     deliver: bool = False) -> threading.Event:
+        """Arms a one-shot ``blackhole()``, at the point ``cut_at`` would cut."""
+        return self._arm(_Trigger(pattern, after, deliver, "blackhole"))
+
+    def _arm(self, trigger: _Trigger) -> threading.Event:
         with self.trigger_lock:
             self.trigger = trigger
         return trigger.fired
@@ -154,7 +177,7 @@ class FaultProxy:
                 client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
                 client.close()
                 continue
-            if mode == "stall":
+            if mode in ("stall", "blackhole"):
                 with self.lock:
                     self.links.add(_Link(client, None))
                 continue
@@ -184,12 +207,14 @@ class FaultProxy:
                     time.sleep(self.delay_seconds)
                 if link.closed:
                     break
+                if link.silent:
+                    continue
                 if upstream:
                     if self._fires(link, data):
-                        return
+                        continue  # not delivered (the link is cut or silent now)
                 elif link.drop_reply is not None:
                     self._fire_now(link.drop_reply)
-                    return
+                    continue
                 dst.sendall(data)
         except OSError:
             pass
@@ -221,5 +246,8 @@ class FaultProxy:
         return True
 
     def _fire_now(self, t: _Trigger) -> None:
-        t.fired.set()  # first: whoever sees the cut sees the event set
-        self.cut()
+        t.fired.set()  # first: whoever sees the fault sees the event set
+        if t.action == "cut":
+            self.cut()
+        else:
+            self.blackhole()

@@ -1,6 +1,6 @@
 """Faults between the API and its database: a live ``mzforge-api serve`` (and its workers) on
-PostgreSQL reached through ``faultproxy.FaultProxy``, which cuts, stalls or delays the
-connections, or cuts at one exact statement of a request.
+PostgreSQL reached through ``faultproxy.FaultProxy``, which cuts, stalls, delays or silences
+(blackholes) the connections, or cuts or silences them at one exact statement of a request.
 
 While the database is away every request that needs it gets 503 with a JSON ``detail`` naming the
 database and a ``Retry-After``, within the client's timeout; ``/readyz`` is 503, ``/healthz`` 200.
@@ -11,22 +11,31 @@ request succeeds."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
+import socket
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
 from sqlalchemy import create_engine, text
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.engine import Engine
 
 from apitest import Server, live_server, shared
 from faultproxy import FaultProxy
 
 TIMEOUT = 60  # seconds: a request not answered by then has hung
+# Seconds within which a request on a silent database connection must be answered: well under
+# what TCP alone would take (15 min of retransmissions with data in flight, 2 h before the first
+# keepalive probe otherwise). With the silent fixture's settings it takes about 2 + 5 s (the
+# statement timeout and the client's grace), plus 2 s for a new connection to give up.
+SILENT_BOUND = 30
 
 
 @dataclass
@@ -72,9 +81,16 @@ class Faulty:
                 raise AssertionError(what)
             time.sleep(0.1)
 
-    def upload(self, name: str = "three_test_scans.mzML") -> httpx.Response:
+    def upload(self, name: str = "three_test_scans.mzML", **kw: object) -> httpx.Response:
         with open(shared(f"profile/{name}"), "rb") as f:
-            return self.c.post("/v1/uploads", files={"file": (name, f)})
+            return self.c.post("/v1/uploads", files={"file": (name, f)}, **kw)
+
+    def timed(self, request: Callable[[], httpx.Response]) -> tuple[httpx.Response, float]:
+        """The response and how long it took (a request not answered within SILENT_BOUND raises
+        httpx.ReadTimeout)."""
+        started = time.monotonic()
+        r = request()
+        return r, time.monotonic() - started
 
     def analysis(self, aid: int, until: tuple[str, ...]) -> dict:
         for _ in range(1200):
@@ -93,14 +109,14 @@ class Faulty:
         raise AssertionError(runner)
 
 
-@pytest.fixture
-def faulty(postgres, tmp_path: Path) -> Iterator[Faulty]:
+@contextlib.contextmanager
+def faulty_server(postgres, tmp_path: Path, **env_extra: str) -> Iterator[Faulty]:  # noqa: ANN001
     direct = postgres.new_database()
     hold = tmp_path / "hold"
     with FaultProxy("127.0.0.1", postgres.port) as proxy:
         env = {"MZFORGE_DATA_DIR": str(tmp_path / "data"), "DATABASE_URL": proxy.url(direct),
                "MZFORGE_WORKERS": "1", "MZFORGE_WORKER_HOLD_FILE": str(hold),
-               "MZFORGE_DB_CONNECT_TIMEOUT": "2"}
+               "MZFORGE_DB_CONNECT_TIMEOUT": "2", **env_extra}
         db = create_engine(direct)
         try:
             with live_server(env) as srv, httpx.Client(base_url=srv.url, headers=srv.h(),
@@ -109,6 +125,20 @@ def faulty(postgres, tmp_path: Path) -> Iterator[Faulty]:
                 assert srv.proc.poll() is None, "the server process died"
         finally:
             db.dispose()
+
+
+@pytest.fixture
+def faulty(postgres, tmp_path: Path) -> Iterator[Faulty]:
+    with faulty_server(postgres, tmp_path) as f:
+        yield f
+
+
+@pytest.fixture
+def silent(postgres, tmp_path: Path) -> Iterator[Faulty]:
+    """``faulty`` with a 2-s statement timeout: the server cancels a statement after 2 s, and the
+    client gives up waiting for an answer after 2 + 5 s (settings.ANSWER_GRACE_SECONDS)."""
+    with faulty_server(postgres, tmp_path, MZFORGE_DB_STATEMENT_TIMEOUT="2") as f:
+        yield f
 
 
 def test_cut_mid_request_then_recovery(faulty: Faulty) -> None:
@@ -163,6 +193,157 @@ def test_stalled_database_is_bounded(faulty: Faulty) -> None:
     f.proxy.restore()
     f.wait_ready()
     assert f.c.get("/v1/me").status_code == 200
+
+
+def test_silent_database_mid_request_is_bounded(silent: Faulty) -> None:
+    """The connection goes silent while a statement is on its way (no RST, no FIN: every byte is
+    accepted, none is passed on, nothing comes back): the request is answered 503 within
+    SILENT_BOUND, and so is every request that needs the database while it stays silent (a pooled
+    connection's ping goes unanswered, a new connection's start-up too). Once the proxy forwards
+    again the same process serves again."""
+    f = silent
+    from mzforge.api.auth import hash_token
+
+    assert f.upload().status_code == 201
+    fired = f.proxy.blackhole_at(hash_token(f.srv.tokens["alice"]).encode())
+    r, seconds = f.timed(lambda: f.c.get("/v1/uploads", timeout=SILENT_BOUND))
+    assert fired.is_set()
+    f.assert_unavailable(r)
+    assert seconds < SILENT_BOUND
+    for path in ("/v1/me", "/v1/analyses", "/v1/uploads"):
+        r, seconds = f.timed(lambda: f.c.get(path, timeout=SILENT_BOUND))  # noqa: B023
+        f.assert_unavailable(r)
+        assert seconds < SILENT_BOUND, (path, seconds)
+    r = f.c.get("/readyz", timeout=SILENT_BOUND)
+    assert r.status_code == 503 and "database" in r.json()["problems"], r.text
+    # Silenced, not cut or refused: only the client's own deadlines ended those requests.
+    assert f.proxy.silenced > 0 and f.proxy.cut_links == 0 and f.proxy.refused == 0
+    f.proxy.restore()
+    f.wait_ready()
+    r = f.c.get("/v1/uploads")
+    assert r.status_code == 200 and r.json()["total"] == 1, r.text
+    assert f.stored_uploads() == f.recorded_uploads()
+
+
+@pytest.mark.parametrize("deliver", [False, True], ids=["commit-swallowed", "commit-delivered"])
+def test_upload_silent_at_commit_then_retried_with_idempotency_key(silent: Faulty,
+                                                                    deliver: bool) -> None:
+    """The connection goes silent at an upload's COMMIT, the COMMIT swallowed (nothing committed)
+    or delivered (committed, the answer never comes): 503 within SILENT_BOUND. Retried with the
+    same Idempotency-Key once the database answers: one upload, the retry marked replayed exactly
+    when the COMMIT had happened, and the stored files are the recorded ones."""
+    f = silent
+    key = {"Idempotency-Key": f"silent-at-commit-{deliver}"}
+    fired = f.proxy.blackhole_at(b"COMMIT", after=b"INSERT INTO uploads", deliver=deliver)
+    r, seconds = f.timed(lambda: f.upload(headers=key, timeout=SILENT_BOUND))
+    assert fired.is_set()
+    f.assert_unavailable(r)
+    assert seconds < SILENT_BOUND
+    assert f.proxy.cut_links == 0
+    f.proxy.restore()
+    f.wait_ready()
+    committed = f.sql("SELECT id FROM uploads")
+    assert len(committed) == (1 if deliver else 0)
+
+    retry = f.upload(headers=key)
+    assert retry.status_code == 201, retry.text
+    assert retry.headers.get("idempotent-replayed") == ("true" if deliver else None), retry.headers
+    [(up, stored_key)] = f.sql("SELECT id, idempotency_key FROM uploads")
+    assert retry.json()["id"] == up and stored_key == key["Idempotency-Key"]
+    f.wait_until(lambda: f.stored_uploads() == f.recorded_uploads(),
+                 f"stored {f.stored_uploads()} != recorded {f.recorded_uploads()}")
+    assert len(f.stored_uploads()) == 1 and f.staged() == []
+
+
+def test_statement_timeout_is_the_servers(silent: Faulty) -> None:
+    """A statement that waits for a lock is cancelled by the server after the statement timeout
+    (2 s here), before the client's own deadline (7 s): the API's backend is no longer waiting
+    when the 503 comes (had only the client given up, it would wait for the lock still)."""
+    f = silent
+    assert f.c.get("/v1/uploads").status_code == 200
+    with f.db.connect() as conn, conn.begin():
+        conn.execute(text("LOCK TABLE uploads IN ACCESS EXCLUSIVE MODE"))
+        r, seconds = f.timed(lambda: f.c.get("/v1/uploads", timeout=SILENT_BOUND))
+        f.assert_unavailable(r)
+        waiting = conn.execute(text(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND wait_event_type = 'Lock'")).scalar()
+        assert waiting == 0
+    r = f.c.get("/v1/uploads")
+    assert r.status_code == 200, r.text
+
+
+def test_connection_bounds_reach_server_and_socket(postgres) -> None:  # noqa: ANN001
+    """The MZFORGE_DB_* settings as the server and the kernel see them on an engine's
+    connection; a DATABASE_URL's own options are kept."""
+    from mzforge.api.db import make_engine
+    from mzforge.api.settings import Settings
+
+    url = postgres.new_database() + "?options=-c%20lock_timeout%3D1234"
+    settings = Settings.from_env({
+        "DATABASE_URL": url, "MZFORGE_DB_STATEMENT_TIMEOUT": "1.5", "MZFORGE_DB_TCP_USER_TIMEOUT": "7",
+        "MZFORGE_DB_KEEPALIVES_IDLE": "4", "MZFORGE_DB_KEEPALIVES_INTERVAL": "3",
+        "MZFORGE_DB_KEEPALIVES_COUNT": "2"})
+    engine = make_engine(settings.database_url, timeouts=settings.db_timeouts)
+    try:
+        with engine.connect() as c:
+            assert c.execute(text("SHOW statement_timeout")).scalar() == "1500ms"
+            assert c.execute(text("SHOW lock_timeout")).scalar() == "1234ms"
+            fd = c.connection.driver_connection.pgconn.socket
+            with socket.socket(fileno=os.dup(fd)) as s:
+                assert s.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE) != 0
+                assert [s.getsockopt(socket.IPPROTO_TCP, opt) for opt in (
+                    socket.TCP_KEEPIDLE, socket.TCP_KEEPINTVL, socket.TCP_KEEPCNT,
+                    socket.TCP_USER_TIMEOUT)] == [4, 3, 2, 7000]
+            with pytest.raises(OperationalError, match="statement timeout"):
+                c.execute(text("SELECT pg_sleep(5)"))
+    finally:
+        engine.dispose()
+
+
+def test_silent_connection_gives_up_at_its_deadline(postgres) -> None:  # noqa: ANN001
+    """An engine's wait for an answer that never comes ends after the statement timeout plus the
+    grace, as a lost connection (the engine discards it), and the next connection works."""
+    from mzforge.api.db import database_unavailable, make_engine
+    from mzforge.api.settings import ANSWER_GRACE_SECONDS, DatabaseTimeouts
+
+    direct = postgres.new_database()
+    with FaultProxy("127.0.0.1", postgres.port) as proxy:
+        engine = make_engine(proxy.url(direct), timeouts=DatabaseTimeouts(statement_seconds=0.5))
+        try:
+            with engine.connect() as c:
+                assert c.execute(text("SELECT 1")).scalar() == 1
+                fired = proxy.blackhole_at(b"SELECT 2")
+                outcome: list[BaseException] = []
+
+                def run() -> None:
+                    try:
+                        c.execute(text("SELECT 2"))
+                    except BaseException as e:  # noqa: BLE001 - handed to the test
+                        outcome.append(e)
+
+                # In a thread, so that a wait without an end fails the test instead of hanging it.
+                waiter = threading.Thread(target=run, daemon=True)
+                started = time.monotonic()
+                waiter.start()
+                waiter.join(SILENT_BOUND)
+                seconds = time.monotonic() - started
+                hung = waiter.is_alive()
+                if hung:
+                    proxy.cut()  # ends the wait (and frees the connection for the cleanup)
+                    waiter.join()
+                assert not hung, f"still waiting after {seconds:.0f} s"
+            assert fired.is_set()
+            [caught] = outcome
+            assert isinstance(caught, OperationalError), repr(caught)
+            assert "no answer from the database within 5.5 s" in str(caught)
+            assert caught.connection_invalidated and database_unavailable(caught)
+            assert 0.5 + ANSWER_GRACE_SECONDS <= seconds < SILENT_BOUND
+            proxy.restore()
+            with engine.connect() as c:
+                assert c.execute(text("SELECT 3")).scalar() == 3
+        finally:
+            engine.dispose()
 
 
 def test_upload_cut_leaves_all_or_nothing(faulty: Faulty) -> None:

@@ -183,23 +183,43 @@ class InflightLimit:
 ERRORS = {401: {"description": "missing or unknown token"}, 404: {"description": "not found"},
           503: {"description": "the database is unavailable; retry after Retry-After seconds"}}
 
-# POST /v1/analyses's Idempotency-Key in the OpenAPI schema. The route reads the header itself:
-# an invalid key is 400 with a plain message, not FastAPI's 422 list.
-IDEMPOTENCY_KEY_PARAMETER = {
-    "name": idempotency.HEADER, "in": "header", "required": False,
-    "description": "1-255 printable ASCII characters, new for each new request: a repeat of the "
-                   "request with the same key returns the analysis the first one created (201, "
-                   "Idempotent-Replayed: true) instead of creating another; the same key with "
-                   "another request is 422. Keys expire "
-                   f"{idempotency.KEY_LIFETIME.total_seconds() / 3600:g} h after their analysis "
-                   "was created.",
-    "schema": {"type": "string", "minLength": 1, "maxLength": idempotency.KEY_MAX_LENGTH,
-               "pattern": idempotency.KEY_PATTERN},
-}
-REPLAYED_HEADER_DOC = {idempotency.REPLAYED_HEADER: {
-    "description": "`true` when the analysis is the one an earlier request with the same "
-                   "Idempotency-Key created",
-    "schema": {"type": "string", "enum": ["true"]}}}
+def idempotency_key_parameter(what: str) -> dict[str, Any]:
+    """The Idempotency-Key header of a POST that creates ``what`` (an analysis, an upload), for
+    the OpenAPI schema. The route reads the header itself (``read_idempotency_key``): an invalid
+    key is 400 with a plain message, not FastAPI's 422 list."""
+    return {
+        "name": idempotency.HEADER, "in": "header", "required": False,
+        "description": "1-255 printable ASCII characters, new for each new request: a repeat of "
+                       f"the request with the same key returns the {what} the first one created "
+                       "(201, Idempotent-Replayed: true) instead of creating another; the same "
+                       "key with another request is 422. Keys expire "
+                       f"{idempotency.KEY_LIFETIME.total_seconds() / 3600:g} h after their {what} "
+                       "was created.",
+        "schema": {"type": "string", "minLength": 1, "maxLength": idempotency.KEY_MAX_LENGTH,
+                   "pattern": idempotency.KEY_PATTERN},
+    }
+
+
+def replayed_header_doc(what: str) -> dict[str, Any]:
+    return {idempotency.REPLAYED_HEADER: {
+        "description": f"`true` when the {what} is the one an earlier request with the same "
+                       "Idempotency-Key created",
+        "schema": {"type": "string", "enum": ["true"]}}}
+
+
+IDEMPOTENCY_ERRORS = {400: {"description": "invalid Idempotency-Key header"},
+                      422: {"description": "an Idempotency-Key already used for another request"}}
+
+
+def read_idempotency_key(request: Request) -> str | None:
+    """The request's Idempotency-Key (None without one); ``InvalidKey`` (400) when invalid."""
+    return idempotency.parse_key(request.headers.getlist(idempotency.HEADER))
+
+
+def replayed(response: Response, out: dict[str, Any]) -> dict[str, Any]:
+    """``out``, the answer about a row an earlier request with the same key created, marked so."""
+    response.headers[idempotency.REPLAYED_HEADER] = "true"
+    return out
 
 # Seconds a client is asked to wait when the database is away (a restart or failover takes
 # seconds; pooled connections are re-tested and replaced on the next request).
@@ -214,7 +234,7 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
         if run_migrations:
             await run_in_threadpool(migrate, settings.database_url)
         engine = make_engine(settings.database_url, pool_size=settings.max_inflight,
-                             connect_timeout_seconds=settings.db_connect_timeout_seconds)
+                             timeouts=settings.db_timeouts)
         app.state.engine = engine
         app.state.sessions = make_sessionmaker(engine)
         app.state.storage = make_storage(settings)
@@ -251,6 +271,13 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
 
     for exc_class in (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError):
         app.add_exception_handler(exc_class, database_away)
+
+    async def idempotency_refused(request: Request, exc: Exception) -> Response:
+        status = 400 if isinstance(exc, idempotency.InvalidKey) else 422
+        return JSONResponse({"detail": str(exc)}, status_code=status)
+
+    for exc_class in (idempotency.InvalidKey, idempotency.KeyReused):
+        app.add_exception_handler(exc_class, idempotency_refused)
     bearer = HTTPBearer(auto_error=False)
 
     def session(request: Request) -> Iterator[Session]:
@@ -372,12 +399,17 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
 
     # ---- uploads ----
     @app.post("/v1/uploads", status_code=201, response_model=UploadOut, tags=["uploads"],
-              responses={**ERRORS, 413: {"description": "too large"}, 415: {"description": "not mzML/MGF"}},
-              openapi_extra={"requestBody": {"required": True, "content": {"multipart/form-data": {
+              responses={**ERRORS, **IDEMPOTENCY_ERRORS, 201: {"headers": replayed_header_doc("upload")},
+                         413: {"description": "too large"}, 415: {"description": "not mzML/MGF"},
+                         422: {"description": "no complete field 'file', or an Idempotency-Key "
+                                              "already used for another request"}},
+              openapi_extra={"parameters": [idempotency_key_parameter("upload")],
+                             "requestBody": {"required": True, "content": {"multipart/form-data": {
                   "schema": {"type": "object", "required": ["file"],
                              "properties": {"file": {"type": "string", "format": "binary"}}}}}}})
-    async def create_upload(request: Request, user: Me_) -> dict[str, Any]:
+    async def create_upload(request: Request, response: Response, user: Me_) -> dict[str, Any]:
         st = request.app.state
+        idem_key = read_idempotency_key(request)
         # Staged next to local storage (the final move is a rename), else in the temp folder.
         staging = (settings.data_dir / "tmp" if st.storage.kind == "local"
                    else pathlib.Path(tempfile.gettempdir()) / "mzforge-api-uploads")
@@ -385,26 +417,43 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
             got = await receive_upload(request, settings.max_upload_bytes, staging)
         except UploadRejected as e:
             return JSONResponse({"detail": e.detail}, status_code=e.status)
-        key = layout.upload_key(user.id, got.filename)
+        # The same request: the same file (its SHA-256) under the same name.
+        fingerprint = idempotency.request_sha256({"filename": got.filename, "sha256": got.sha256})
+
+        def replay_before_storing() -> Upload | None:
+            # A repeat is answered without storing the file again (it may be large, or on S3).
+            with st.sessions() as s:
+                return idempotency.earlier(s, Upload, user.id, idem_key, fingerprint)
+
         try:
+            earlier = await run_in_threadpool(replay_before_storing) if idem_key else None
+            if earlier is not None:
+                return replayed(response, upload_out(earlier))
+            key = layout.upload_key(user.id, got.filename)
             await run_in_threadpool(st.storage.put_file, "uploads", key, got.path)
         finally:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(got.path)
 
         def record() -> dict[str, Any]:
-            # Stored, then recorded: a row never names a missing file. If the INSERT fails the
-            # file goes at once; if the COMMIT fails it may have happened, and the sweeper
-            # decides once the database answers (orphans.py).
+            # Stored, then recorded: a row never names a missing file. If the INSERT fails (or
+            # loses to a request with the same key) the file goes at once; if the COMMIT fails it
+            # may have happened, and the sweeper decides once the database answers (orphans.py).
             with st.sessions() as s:
                 u = Upload(user_id=user.id, filename=got.filename, size=got.size, sha256=got.sha256,
                            format=got.format, storage_key=key)
-                s.add(u)
                 try:
-                    s.flush()
+                    # Looked up again in this transaction: a racing request may have committed
+                    # meanwhile, and an expired key is taken off its upload in the transaction
+                    # that gives it to this one.
+                    earlier = (idempotency.earlier(s, Upload, user.id, idem_key, fingerprint)
+                               or idempotency.insert(s, u, idem_key, fingerprint))
                 except Exception:
                     st.storage.delete("uploads", key)
                     raise
+                if earlier is not None:
+                    st.storage.delete("uploads", key)
+                    return replayed(response, upload_out(earlier))
                 try:
                     s.commit()
                 except Exception:
@@ -475,50 +524,29 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
                         inputs=[{"upload_id": u.id, "filename": u.filename, "key": u.storage_key}
                                 for u in uploads])
 
-    def replay(request: Request, response: Response, s: Session, user: User, earlier: Analysis,
-               fingerprint: str) -> dict[str, Any]:
-        """The analysis an earlier request with the same Idempotency-Key created, as it is now
-        (201, as its creation was, with Idempotent-Replayed); 422 if that request was another."""
-        try:
-            idempotency.check_same_request(earlier, fingerprint)
-        except idempotency.KeyReused as e:
-            raise HTTPException(422, str(e)) from None
-        response.headers[idempotency.REPLAYED_HEADER] = "true"
-        return analysis_out(own_analysis(request, s, user, earlier.id))
-
     @app.post("/v1/analyses", status_code=201, response_model=AnalysisOut, tags=["analyses"],
-              responses={**ERRORS, 201: {"headers": REPLAYED_HEADER_DOC},
-                         400: {"description": "invalid Idempotency-Key header"},
+              responses={**ERRORS, **IDEMPOTENCY_ERRORS, 201: {"headers": replayed_header_doc("analysis")},
                          422: {"description": "invalid parameters or uploads, or an "
                                               "Idempotency-Key already used for another request"}},
-              openapi_extra={"parameters": [IDEMPOTENCY_KEY_PARAMETER]})
+              openapi_extra={"parameters": [idempotency_key_parameter("analysis")]})
     def create_analysis(request: Request, response: Response, body: AnalysisIn, s: Db,
                         user: Me_) -> dict[str, Any]:
-        try:
-            key = idempotency.parse_key(request.headers.getlist(idempotency.HEADER))
-        except idempotency.InvalidKey as e:
-            raise HTTPException(400, str(e)) from None
+        key = read_idempotency_key(request)
         fingerprint = idempotency.request_sha256(body.model_dump(mode="json"))
-        if key is not None:
-            earlier = idempotency.analysis_for_key(s, user.id, key)
-            if earlier is not None:
-                return replay(request, response, s, user, earlier, fingerprint)
+
+        def replay(earlier: Analysis) -> dict[str, Any]:
+            # The analysis as it is now (201, as its creation was).
+            return replayed(response, analysis_out(own_analysis(request, s, user, earlier.id)))
+
+        earlier = idempotency.earlier(s, Analysis, user.id, key, fingerprint)
+        if earlier is not None:
+            return replay(earlier)
         a = new_analysis(request, s, user, body)
-        if key is not None:
-            a.idempotency_key, a.request_sha256 = key, fingerprint
-        s.add(a)
-        try:
-            s.flush()
-        except sa_exc.IntegrityError:
-            if key is None:
-                raise
-            # The unique index on (user, key): a request with the same key committed first
-            # (the database made this INSERT wait for it). That one's analysis is the answer.
-            s.rollback()
-            earlier = idempotency.analysis_for_key(s, user.id, key)
-            if earlier is None:
-                raise
-            return replay(request, response, s, user, earlier, fingerprint)
+        # A request with the same key that committed meanwhile wins the INSERT: its analysis is
+        # the answer.
+        earlier = idempotency.insert(s, a, key, fingerprint)
+        if earlier is not None:
+            return replay(earlier)
         a.run_id = layout.new_run_id(settings.environment, a.id)
         s.commit()
         executor = request.app.state.executor

@@ -52,8 +52,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     from .auth import create_user, new_token
 
-    engine = make_engine(settings.database_url,
-                         connect_timeout_seconds=settings.db_connect_timeout_seconds)
+    engine = make_engine(settings.database_url, timeouts=settings.db_timeouts)
     with make_sessionmaker(engine)() as s:
         if command == "create-user":
             try:

@@ -20,10 +20,13 @@ from sqlalchemy import (
     Text,
     create_engine,
     event,
+    make_url,
 )
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, sessionmaker
+
+from .settings import DatabaseTimeouts
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -58,7 +61,15 @@ class Token(Base):
     user: Mapped[User] = relationship(back_populates="tokens")
 
 
-class Upload(Base):
+class IdempotencyKeyed:
+    """The Idempotency-Key of the request that created the row (unique per user, NULL without
+    one) and that request's fingerprint (idempotency.py)."""
+
+    idempotency_key: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    request_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
+class Upload(IdempotencyKeyed, Base):
     __tablename__ = "uploads"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
@@ -69,8 +80,11 @@ class Upload(Base):
     storage_key: Mapped[str] = mapped_column(String(1024))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
+    __table_args__ = (Index("ix_uploads_user_id_idempotency_key", "user_id", "idempotency_key",
+                            unique=True),)
 
-class Analysis(Base):
+
+class Analysis(IdempotencyKeyed, Base):
     __tablename__ = "analyses"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
@@ -91,22 +105,18 @@ class Analysis(Base):
     checked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     result_location: Mapped[str | None] = mapped_column(String(2048), nullable=True)
     summary: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
-    # The Idempotency-Key of the request that created it (unique per user, NULL without one) and
-    # that request's fingerprint (idempotency.py).
-    idempotency_key: Mapped[str | None] = mapped_column(String(255), nullable=True)
-    request_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
     __table_args__ = (Index("ix_analyses_user_id_idempotency_key", "user_id", "idempotency_key",
                             unique=True),)
 
 
-def make_engine(url: str, pool_size: int = 32, connect_timeout_seconds: int = 10) -> Engine:
+def make_engine(url: str, pool_size: int = 32, timeouts: DatabaseTimeouts | None = None) -> Engine:
     """An engine whose pool has room for ``pool_size`` requests in flight (the app's
     concurrency limit) plus headroom for the dispatcher, uploads and probes. On PostgreSQL a
     pooled connection is tested before use (a database that restarted or failed over is noticed
-    there, not by the request), and a new connection gives up after ``connect_timeout_seconds``
-    (at least 2, libpq's minimum; psycopg's own default is 130 s, long enough to look like a hang
-    when the server accepts and never answers)."""
+    there, not by the request), and no wait for the server is unbounded: ``timeouts`` (by
+    default ``DatabaseTimeouts()``) become libpq connection parameters (``postgres_connect_args``)
+    and a deadline on every wait for an answer (``pgwait.py``)."""
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
@@ -123,8 +133,36 @@ def make_engine(url: str, pool_size: int = 32, connect_timeout_seconds: int = 10
             cur.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=pool_size, max_overflow=10,
-                         connect_args={"connect_timeout": max(2, connect_timeout_seconds)})
+    timeouts = timeouts or DatabaseTimeouts()
+    engine = create_engine(url, pool_pre_ping=True, pool_size=pool_size, max_overflow=10,
+                           connect_args=postgres_connect_args(url, timeouts))
+    if timeouts.answer_seconds is not None:
+        from .pgwait import bound_waits
+
+        bound_waits(engine, timeouts.answer_seconds)
+    return engine
+
+
+def postgres_connect_args(url: str, timeouts: DatabaseTimeouts) -> dict[str, Any]:
+    """libpq connection parameters for ``timeouts``. Parameters the URL sets itself (its query
+    string) are left to it; its ``options`` are kept, after the statement timeout."""
+    args: dict[str, Any] = {
+        "connect_timeout": max(2, timeouts.connect_seconds),
+        "keepalives": 1,
+        "keepalives_idle": timeouts.keepalives_idle_seconds,
+        "keepalives_interval": timeouts.keepalives_interval_seconds,
+        "keepalives_count": timeouts.keepalives_count,
+    }
+    if timeouts.tcp_user_timeout_seconds > 0:
+        args["tcp_user_timeout"] = round(timeouts.tcp_user_timeout_seconds * 1000)
+    query = make_url(url).query
+    args = {k: v for k, v in args.items() if k not in query}
+    if timeouts.statement_seconds > 0:
+        own = query.get("options")
+        own = " ".join(own) if isinstance(own, tuple) else own
+        ms = max(1, round(timeouts.statement_seconds * 1000))
+        args["options"] = f"-c statement_timeout={ms}" + (f" {own}" if own else "")
+    return args
 
 
 def database_unavailable(e: BaseException) -> bool:

@@ -1,25 +1,29 @@
-"""The ``Idempotency-Key`` of ``POST /v1/analyses`` (as Stripe's, and the IETF draft "The
-Idempotency-Key HTTP Header Field"): a client that sends a key may repeat the request (after a
-503, a timeout, a lost answer) and gets the analysis the first request created, never a second.
+"""The ``Idempotency-Key`` of ``POST /v1/analyses`` and ``POST /v1/uploads`` (as Stripe's, and
+the IETF draft "The Idempotency-Key HTTP Header Field"): a client that sends a key may repeat the
+request (after a 503, a timeout, a lost answer) and gets the analysis or upload the first request
+created, never a second.
 
-The key is stored on the analysis row, with the request's fingerprint (``request_sha256``), under
-a unique index on (user_id, idempotency_key): the analysis and its key are committed together or
-not at all, and of two requests racing with one key the database lets one INSERT through; the
-other finds the winner's row and replays it. No in-process lock: several replicas share the
-database. Keys expire after ``KEY_LIFETIME``; an expired key is taken off its analysis when it is
-sent again, and that request creates a new analysis."""
+The key is stored on the row it created (``db.IdempotencyKeyed``), with the request's fingerprint
+(``request_sha256``), under a unique index on (user_id, idempotency_key) per table: the row and
+its key are committed together or not at all, and of two requests racing with one key the
+database lets one INSERT through; the other finds the winner's row and replays it (``insert``).
+No in-process lock: several replicas share the database. Keys expire after ``KEY_LIFETIME``; an
+expired key is taken off its row when it is sent again, and that request creates a new one.
+Analyses and uploads have keys of their own: one key may name an analysis and an upload."""
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
 import json
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import exc as sa_exc, select
 from sqlalchemy.orm import Session
 
-from .db import Analysis, utcnow
+from .db import IdempotencyKeyed, utcnow
+
+K = TypeVar("K", bound=IdempotencyKeyed)
 
 HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
@@ -34,7 +38,7 @@ class InvalidKey(ValueError):
 
 
 class KeyReused(ValueError):
-    """The key is already that of an analysis created by a different request."""
+    """The key is already that of a row created by a different request."""
 
 
 def parse_key(values: list[str]) -> str | None:
@@ -62,36 +66,73 @@ def _key_problem(key: str) -> str | None:
 
 
 def request_sha256(body: dict[str, Any]) -> str:
-    """The request's fingerprint: SHA-256 of the parsed body (``upload_ids`` in their order,
-    ``params`` as sent, ``name``) as JSON with sorted keys, no whitespace and ASCII escapes. Key
-    order and spacing do not change it; any value does (``1`` and ``1.0`` included)."""
+    """The request's fingerprint: SHA-256 of what identifies it (an analysis: the parsed body,
+    ``upload_ids`` in their order, ``params`` as sent, ``name``; an upload: the file's name as
+    stored and its SHA-256) as JSON with sorted keys, no whitespace and ASCII escapes. Key order
+    and spacing do not change it; any value does (``1`` and ``1.0`` included)."""
     canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
     return hashlib.sha256(canonical.encode("ascii")).hexdigest()
 
 
-def expired(analysis: Analysis, now: dt.datetime) -> bool:
-    """Whether the analysis's key is older than ``KEY_LIFETIME`` (counted from its creation)."""
-    created = analysis.created_at
+def expired(row: IdempotencyKeyed, now: dt.datetime) -> bool:
+    """Whether the row's key is older than ``KEY_LIFETIME`` (counted from its creation)."""
+    created = row.created_at
     if created.tzinfo is None:  # SQLite hands back naive datetimes; every stored time is UTC
         created = created.replace(tzinfo=dt.timezone.utc)
     return now - created >= KEY_LIFETIME
 
 
-def analysis_for_key(session: Session, user_id: int, key: str) -> Analysis | None:
-    """The analysis ``user_id`` created with ``key``, unless the key has expired: then the key is
-    taken off that analysis (in the session's transaction) so a new one can have it."""
-    analysis = session.scalars(select(Analysis).where(
-        Analysis.user_id == user_id, Analysis.idempotency_key == key)).first()
-    if analysis is None or not expired(analysis, utcnow()):
-        return analysis
-    analysis.idempotency_key = None
+def created_with_key(session: Session, model: type[K], user_id: int, key: str) -> K | None:
+    """The ``model`` row (an analysis, an upload) ``user_id`` created with ``key``, unless the key
+    has expired: then the key is taken off that row (in the session's transaction) so a new one
+    can have it."""
+    row = session.scalars(select(model).where(
+        model.user_id == user_id, model.idempotency_key == key)).first()
+    if row is None or not expired(row, utcnow()):
+        return row
+    row.idempotency_key = None
     session.flush()
     return None
 
 
-def check_same_request(analysis: Analysis, fingerprint: str) -> None:
-    """Raises ``KeyReused`` unless ``analysis`` was created by a request with ``fingerprint``."""
-    if analysis.request_sha256 != fingerprint:
-        raise KeyReused(f"{HEADER} {analysis.idempotency_key!r} was already used for a different "
-                        f"request (it created analysis {analysis.id}); send a new key for a new "
-                        "request")
+def check_same_request(row: IdempotencyKeyed, fingerprint: str) -> None:
+    """Raises ``KeyReused`` unless ``row`` was created by a request with ``fingerprint``."""
+    if row.request_sha256 != fingerprint:
+        what = type(row).__name__.lower()
+        raise KeyReused(f"{HEADER} {row.idempotency_key!r} was already used for a different "
+                        f"request (it created {what} {row.id}); send a new key for a new request")
+
+
+def earlier(session: Session, model: type[K], user_id: int, key: str | None,
+            fingerprint: str) -> K | None:
+    """The row an earlier request with ``key`` and this ``fingerprint`` created, to be answered
+    again (None without a key, or when there is none yet); ``KeyReused`` when that request was
+    another."""
+    if key is None:
+        return None
+    row = created_with_key(session, model, user_id, key)
+    if row is not None:
+        check_same_request(row, fingerprint)
+    return row
+
+
+def insert(session: Session, row: K, key: str | None, fingerprint: str) -> K | None:
+    """Adds ``row`` with ``key`` and ``fingerprint`` and flushes it. None when it was inserted;
+    when the unique index refused it (a request with the same key committed first: the database
+    made this INSERT wait for it) the session is rolled back and that request's row is returned,
+    as ``earlier`` would. Without a key every row is inserted."""
+    if key is not None:
+        row.idempotency_key, row.request_sha256 = key, fingerprint
+    user_id = row.user_id
+    session.add(row)
+    try:
+        session.flush()
+    except sa_exc.IntegrityError:
+        if key is None:
+            raise
+        session.rollback()
+        winner = earlier(session, type(row), user_id, key, fingerprint)
+        if winner is None:
+            raise
+        return winner
+    return None

@@ -34,6 +34,60 @@ def _float(env: dict[str, str], name: str, default: float) -> float:
     return _number(env, name, default, float, "a number")
 
 
+# Seconds the client waits for an answer beyond the server's statement timeout (the server's
+# cancellation and its error have to come back) before it gives the connection up (pgwait.py).
+ANSWER_GRACE_SECONDS = 5.0
+
+
+@dataclass(frozen=True)
+class DatabaseTimeouts:
+    """How long a PostgreSQL connection may keep a request (or a worker) waiting; SQLite ignores
+    them. Each bounds another way of going silent (``python/api/README.md``, "When the database
+    goes away"); with the defaults no wait exceeds about 15 s, plus a new connection's 10 s, so a
+    request is answered (503) before the web portal (30 s) or the load balancer (60 s) gives up:
+
+    * ``connect_seconds``: libpq's ``connect_timeout`` for a new connection (at least 2, libpq's
+      minimum; psycopg's own default is 130 s).
+    * ``statement_seconds``: the server's ``statement_timeout`` (sent as ``options``): a statement
+      still running after that long is cancelled (a lock wait, a runaway query). The client also gives up
+      waiting for any answer (a statement, COMMIT, the pool's ping) after ``statement_seconds`` +
+      ``ANSWER_GRACE_SECONDS``: a peer that acknowledges and never answers (a hung server, a proxy
+      that stopped forwarding). 0 turns both off.
+    * ``tcp_user_timeout_seconds``: data sent and not acknowledged for that long ends the
+      connection (a network partition mid-statement). 0 keeps the kernel's (about 15 min).
+    * ``keepalives_*``: a connection waiting for an answer (or idle in the pool) is probed after
+      ``keepalives_idle_seconds`` of silence, every ``keepalives_interval_seconds``, and ended
+      after ``keepalives_count`` unanswered probes (a partition while the server works; the
+      kernel's default starts probing after 2 h)."""
+
+    connect_seconds: int = 10
+    statement_seconds: float = 10.0
+    tcp_user_timeout_seconds: float = 10.0
+    keepalives_idle_seconds: int = 5
+    keepalives_interval_seconds: int = 2
+    keepalives_count: int = 3
+
+    @property
+    def answer_seconds(self) -> float | None:
+        """How long the client waits for any answer of the server (None: as long as it takes)."""
+        return self.statement_seconds + ANSWER_GRACE_SECONDS if self.statement_seconds > 0 else None
+
+    @classmethod
+    def from_env(cls, env: dict[str, str]) -> DatabaseTimeouts:
+        d = cls()
+        return cls(
+            connect_seconds=max(2, _int(env, "MZFORGE_DB_CONNECT_TIMEOUT", d.connect_seconds)),
+            statement_seconds=max(0.0, _float(env, "MZFORGE_DB_STATEMENT_TIMEOUT", d.statement_seconds)),
+            tcp_user_timeout_seconds=max(0.0, _float(env, "MZFORGE_DB_TCP_USER_TIMEOUT",
+                                                     d.tcp_user_timeout_seconds)),
+            keepalives_idle_seconds=max(1, _int(env, "MZFORGE_DB_KEEPALIVES_IDLE",
+                                                d.keepalives_idle_seconds)),
+            keepalives_interval_seconds=max(1, _int(env, "MZFORGE_DB_KEEPALIVES_INTERVAL",
+                                                    d.keepalives_interval_seconds)),
+            keepalives_count=max(1, _int(env, "MZFORGE_DB_KEEPALIVES_COUNT", d.keepalives_count)),
+        )
+
+
 @dataclass(frozen=True)
 class Settings:
     data_dir: Path
@@ -47,7 +101,7 @@ class Settings:
     worker_threads: int = 1
     reconcile_seconds: float = 2.0
     max_inflight: int = 32
-    db_connect_timeout_seconds: int = 10
+    db_timeouts: DatabaseTimeouts = field(default_factory=DatabaseTimeouts)
     max_result_reads: int = 4
     orphan_scan_seconds: float = 3600.0
     orphan_min_age_seconds: float = 3600.0
@@ -92,7 +146,7 @@ class Settings:
             worker_threads=max(0, _int(env, "MZFORGE_WORKER_THREADS", 1)),
             reconcile_seconds=float(env.get("MZFORGE_RECONCILE_SECONDS") or 2.0),
             max_inflight=max(1, _int(env, "MZFORGE_MAX_INFLIGHT", 32)),
-            db_connect_timeout_seconds=max(2, _int(env, "MZFORGE_DB_CONNECT_TIMEOUT", 10)),
+            db_timeouts=DatabaseTimeouts.from_env(env),
             max_result_reads=max(1, _int(env, "MZFORGE_MAX_RESULT_READS", 4)),
             orphan_scan_seconds=max(0.0, _float(env, "MZFORGE_ORPHAN_SCAN_SECONDS", 3600.0)),
             orphan_min_age_seconds=max(0.0, _float(env, "MZFORGE_ORPHAN_MIN_AGE_SECONDS", 3600.0)),

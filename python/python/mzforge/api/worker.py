@@ -176,8 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     analysis_id = int(argv[0])
     settings = Settings.from_env()
-    engine = make_engine(settings.database_url, pool_size=1,
-                         connect_timeout_seconds=settings.db_connect_timeout_seconds)
+    engine = make_engine(settings.database_url, pool_size=1, timeouts=settings.db_timeouts)
     Session = make_sessionmaker(engine)
     storage = make_storage(settings)
 

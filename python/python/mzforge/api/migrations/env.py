@@ -9,12 +9,17 @@ from alembic import context
 from sqlalchemy import Connection, text
 
 from mzforge.api.db import Base, make_engine
+from mzforge.api.settings import DatabaseTimeouts
 
 config = context.config
 target_metadata = Base.metadata
 
 # The key of the PostgreSQL advisory lock held while migrating ("mzforge" in ASCII).
 MIGRATION_LOCK_KEY = int.from_bytes(b"mzforge", "big")
+# No statement timeout: waiting for the lock while another process migrates, and a migration's
+# own statements, may take longer than a request's. A silent network still ends the connection
+# (keepalives, tcp_user_timeout).
+MIGRATION_TIMEOUTS = DatabaseTimeouts(statement_seconds=0)
 
 
 def take_migration_lock(connection: Connection) -> None:
@@ -36,7 +41,7 @@ def run_migrations_offline() -> None:
 
 def run_migrations_online() -> None:
     url = config.get_main_option("sqlalchemy.url")
-    engine = make_engine(url)
+    engine = make_engine(url, timeouts=MIGRATION_TIMEOUTS)
     # Our transaction, not Alembic's: Alembic runs every step inside it (an "external"
     # transaction), committed once at the end.
     with engine.connect() as connection, connection.begin():
