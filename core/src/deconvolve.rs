@@ -759,25 +759,7 @@ fn high_charge_evidence(mz: &[f64], intensity: &[f32], p: &DeconvolveParams) -> 
     if order.len() < 10 {
         return false;
     }
-    let next = |from: f64, z: u32| {
-        let target = from + WALK_SPACING / z as f64;
-        (target, target * p.tolerance_ppm * 1e-6 + 0.002 / z as f64)
-    };
-    let run_length = |i: usize, z: u32| {
-        let mut last = i;
-        let mut run = 0;
-        while run < 4 {
-            let (target, tol) = next(mz[last], z);
-            match Deconvolver::find(mz, last, target, tol) {
-                Some(k) => {
-                    last = k as usize;
-                    run += 1;
-                }
-                None => break,
-            }
-        }
-        run
-    };
+    let next = |from: f64, z: u32| isotope_step(from, z, p.tolerance_ppm);
     let charges = p.charge_min..=p.auto_charge_max;
     let mut first_step = Vec::with_capacity(charges.clone().count());
     let (mut high, mut low) = (0, 0);
@@ -805,7 +787,7 @@ fn high_charge_evidence(mz: &[f64], intensity: &[f32], p: &DeconvolveParams) -> 
                 // Infinite m/z: every charge is left to the search.
                 None => true,
             })
-            .map(|(z, _)| (run_length(i, z), z))
+            .map(|(z, _)| (isotope_run(mz, i, z, p.tolerance_ppm), z))
             .max();
         match best {
             Some((run, z)) if run >= 2 && z > p.charge_max => high += 1,
@@ -814,6 +796,30 @@ fn high_charge_evidence(mz: &[f64], intensity: &[f32], p: &DeconvolveParams) -> 
         }
     }
     high > low
+}
+
+/// Where the next isotope peak of charge `z` after m/z `from` is expected, and within what
+/// tolerance, for the high-charge vote.
+fn isotope_step(from: f64, z: u32, tolerance_ppm: f64) -> (f64, f64) {
+    let target = from + WALK_SPACING / z as f64;
+    (target, target * tolerance_ppm * 1e-6 + 0.002 / z as f64)
+}
+
+/// How many isotope steps of charge `z` (up to 4) follow peak `i`.
+fn isotope_run(mz: &[f64], i: usize, z: u32, tolerance_ppm: f64) -> u32 {
+    let mut last = i;
+    let mut run = 0;
+    while run < 4 {
+        let (target, tol) = isotope_step(mz[last], z, tolerance_ppm);
+        match Deconvolver::find(mz, last, target, tol) {
+            Some(k) => {
+                last = k as usize;
+                run += 1;
+            }
+            None => break,
+        }
+    }
+    run
 }
 
 /// Seeds lighter than this bound their walk by their exact pattern's length.
@@ -967,26 +973,10 @@ mod tests {
         if order.len() < 10 {
             return false;
         }
-        let run_length = |i: usize, z: u32| {
-            let mut last = i;
-            let mut run = 0;
-            while run < 4 {
-                let target = mz[last] + WALK_SPACING / z as f64;
-                let tol = target * p.tolerance_ppm * 1e-6 + 0.002 / z as f64;
-                match Deconvolver::find(mz, last, target, tol) {
-                    Some(k) => {
-                        last = k as usize;
-                        run += 1;
-                    }
-                    None => break,
-                }
-            }
-            run
-        };
         let (mut high, mut low) = (0, 0);
         for &i in &order {
             let best = (p.charge_min..=p.auto_charge_max)
-                .map(|z| (run_length(i, z), z))
+                .map(|z| (isotope_run(mz, i, z, p.tolerance_ppm), z))
                 .max();
             match best {
                 Some((run, z)) if run >= 2 && z > p.charge_max => high += 1,

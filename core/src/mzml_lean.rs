@@ -1104,6 +1104,11 @@ fn tag_end(bytes: &[u8], at: usize) -> Option<usize> {
     if memchr(b'\'', inside).is_none() && inside.iter().filter(|&&b| b == b'"').count() % 2 == 0 {
         return Some(gt);
     }
+    tag_end_by_quotes(bytes, at)
+}
+
+/// [`tag_end`] by skipping quoted values one by one.
+fn tag_end_by_quotes(bytes: &[u8], at: usize) -> Option<usize> {
     let mut k = at + 1;
     loop {
         let j = memchr3(b'>', b'"', b'\'', &bytes[k..])?;
@@ -1278,20 +1283,6 @@ mod tests {
 </scanWindow></scanWindowList></scan></scanList>"#
             ),
         )
-    }
-
-    /// [`tag_end`] without its fast path: quoted values skipped one by one.
-    fn tag_end_by_quotes(bytes: &[u8], at: usize) -> Option<usize> {
-        let mut k = at + 1;
-        loop {
-            let j = memchr3(b'>', b'"', b'\'', &bytes[k..])?;
-            let b = bytes[k + j];
-            if b == b'>' {
-                return Some(k + j);
-            }
-            let close = memchr(b, &bytes[k + j + 1..])?;
-            k += j + 1 + close + 1;
-        }
     }
 
     proptest::proptest! {

@@ -347,10 +347,15 @@ fn mzmlb_without_the_feature_is_a_clear_error() {
 
 /// A named pipe is read like the file written into it (the format check peeks at its first
 /// bytes without seeking, which a pipe cannot do).
+/// A named pipe in a new temporary directory, and a thread writing `file` into it.
 #[cfg(unix)]
-#[test]
-fn a_named_pipe_reads_like_the_file_written_into_it() {
-    let file = crate::common::fixture("sim_profile.mzML");
+fn pipe_fed_from(
+    file: &std::path::Path,
+) -> (
+    tempfile::TempDir,
+    std::path::PathBuf,
+    std::thread::JoinHandle<std::io::Result<()>>,
+) {
     let dir = tempfile::tempdir().unwrap();
     let fifo = dir.path().join("stream.mzML");
     let made = std::process::Command::new("mkfifo")
@@ -359,9 +364,17 @@ fn a_named_pipe_reads_like_the_file_written_into_it() {
         .unwrap();
     assert!(made.success());
     let writer = {
-        let (fifo, file) = (fifo.clone(), file.clone());
+        let (fifo, file) = (fifo.clone(), file.to_owned());
         std::thread::spawn(move || std::fs::write(&fifo, std::fs::read(&file).unwrap()))
     };
+    (dir, fifo, writer)
+}
+
+#[cfg(unix)]
+#[test]
+fn a_named_pipe_reads_like_the_file_written_into_it() {
+    let file = crate::common::fixture("sim_profile.mzML");
+    let (_dir, fifo, writer) = pipe_fed_from(&file);
     let from_pipe = read_all(&fifo);
     writer.join().unwrap().unwrap();
     let from_file = read_all(&file);
@@ -411,17 +424,7 @@ fn a_run_hashes_its_input_as_it_reads_it() {
     #[cfg(unix)]
     {
         let file = crate::common::fixture("sim_profile.mzML");
-        let dir = tempfile::tempdir().unwrap();
-        let fifo = dir.path().join("stream.mzML");
-        let made = std::process::Command::new("mkfifo")
-            .arg(&fifo)
-            .status()
-            .unwrap();
-        assert!(made.success());
-        let writer = {
-            let (fifo, file) = (fifo.clone(), file.clone());
-            std::thread::spawn(move || std::fs::write(&fifo, std::fs::read(&file).unwrap()))
-        };
+        let (_dir, fifo, writer) = pipe_fed_from(&file);
         let digest = run_digested(&fifo);
         writer.join().unwrap().unwrap();
         assert_eq!(digest, Some(file_digest(&file).unwrap()));
