@@ -542,3 +542,49 @@ def test_migration_keeps_existing_uploads(db_url: str) -> None:
             assert c.execute(text("SELECT id FROM uploads ORDER BY id")).scalars().all() == [3, 4]
     finally:
         engine.dispose()
+
+
+def test_a_sqlite_migration_that_finds_the_database_locked_is_tried_again(monkeypatch) -> None:
+    """SQLite answers "database is locked" at once where waiting could deadlock: migrate() tries
+    the whole migration again (bounded); other failures, and other databases, are not retried."""
+    from alembic import command
+    from sqlalchemy import exc as sa_exc
+
+    from mzforge.api import db
+
+    def failing(errors):
+        calls = []
+
+        def upgrade(_config, _revision):
+            calls.append(1)
+            if errors:
+                raise errors.pop(0)
+
+        return calls, upgrade
+
+    locked = lambda: sa_exc.OperationalError("BEGIN IMMEDIATE", {}, Exception("database is locked"))  # noqa: E731
+    monkeypatch.setattr(db.time, "sleep", lambda _s: None)
+
+    calls, upgrade = failing([locked(), locked()])
+    monkeypatch.setattr(command, "upgrade", upgrade)
+    db.migrate("sqlite:////tmp/unused.db")
+    assert len(calls) == 3
+
+    calls, upgrade = failing([locked() for _ in range(10)])
+    monkeypatch.setattr(command, "upgrade", upgrade)
+    with pytest.raises(sa_exc.OperationalError):
+        db.migrate("sqlite:////tmp/unused.db")
+    assert len(calls) == 5
+
+    other = sa_exc.OperationalError("SELECT", {}, Exception("disk I/O error"))
+    calls, upgrade = failing([other])
+    monkeypatch.setattr(command, "upgrade", upgrade)
+    with pytest.raises(sa_exc.OperationalError):
+        db.migrate("sqlite:////tmp/unused.db")
+    assert len(calls) == 1
+
+    calls, upgrade = failing([locked()])
+    monkeypatch.setattr(command, "upgrade", upgrade)
+    with pytest.raises(sa_exc.OperationalError):
+        db.migrate("postgresql+psycopg://u@127.0.0.1:1/x")
+    assert len(calls) == 1

@@ -5,6 +5,7 @@ migrations in ``migrations/``; ``migrate()`` brings a database up to date (run o
 from __future__ import annotations
 
 import datetime as dt
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -192,4 +193,16 @@ def migrate(url: str, revision: str = "head") -> None:
     Safe to run from several processes at once: they take turns (``migrations/env.py``)."""
     from alembic import command
 
-    command.upgrade(alembic_config(url), revision)
+    # SQLite skips its busy handler where waiting could deadlock (a connection upgrading its
+    # read lock, or switching to WAL, while another writes), so replicas starting together on
+    # one file can see "database is locked" at once. A migration is one transaction: a failed
+    # attempt left nothing behind, and is tried again.
+    attempts = 5 if url.startswith("sqlite") else 1
+    for attempt in range(1, attempts + 1):
+        try:
+            command.upgrade(alembic_config(url), revision)
+            return
+        except sa_exc.OperationalError as e:
+            if attempt == attempts or "database is locked" not in str(e):
+                raise
+            time.sleep(0.2 * attempt)
