@@ -1,3 +1,5 @@
+import re
+
 import pytest
 
 from portal import api
@@ -14,6 +16,11 @@ def fake_api(settings):
     api.TRANSPORT = fake.transport()
     yield fake
     api.TRANSPORT = None
+
+
+def form_key(page: str) -> str:
+    """The key a rendered form carries (its hidden `request_key` field)."""
+    return re.search(r'name="request_key" value="([0-9a-f]{32})"', page)[1]
 
 
 def make_user(django_user_model, fake_api, email):

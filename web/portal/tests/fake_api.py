@@ -1,12 +1,15 @@
 """An in-memory stand-in for the analysis API (issue 8's contract), served to the site's real
 `ApiClient` through `httpx.MockTransport`. It enforces what the site relies on: bearer tokens,
 per-user isolation (another user's upload or analysis is a 404), the admin-only user creation,
-and 409 for results of an unfinished analysis. The end-to-end test runs against the real API."""
+409 for results of an unfinished analysis, and the Idempotency-Key rules of `POST /v1/analyses`
+and `POST /v1/uploads`. It can be told to fail those creations transiently (503, a dropped
+connection). The end-to-end test runs against the real API."""
 
 from __future__ import annotations
 
 import email.parser
 import email.policy
+import hashlib
 import itertools
 import json
 import re
@@ -47,14 +50,20 @@ class FakeApi:
     upload_bodies: dict[int, bytes] = field(default_factory=dict)
     analyses: dict[int, dict] = field(default_factory=dict)
     requests: list[httpx.Request] = field(default_factory=list)
-    upload_hook: Any = None  # called with the request before an upload is stored
+    responses: list[httpx.Response] = field(default_factory=list)  # every answer given, in order
+    # Called with the request before an upload is looked at; a response it returns is the answer
+    # (the real API's checks of the received file: 413, 415).
+    upload_hook: Any = None
     ids: itertools.count = field(default_factory=lambda: itertools.count(1))
-    # Idempotency keys, as the real API: (user id, key) -> analysis id.
-    created_by_key: dict[tuple[int, str], int] = field(default_factory=dict)
-    # The next this many analysis creations answer 503 (after creating it, with a key, when
-    # `fail_creates_after_commit`: a COMMIT whose answer was lost).
-    fail_creates: int = 0
-    fail_creates_after_commit: bool = False
+    # Idempotency keys, as the real API (keys of analyses and uploads apart):
+    # (path, user id, key) -> (id of what the key created, the request's fingerprint).
+    created_by_key: dict[tuple[str, int, str], tuple[int, str]] = field(default_factory=dict)
+    # The next this many creations at a path ("/v1/analyses", "/v1/uploads") fail transiently:
+    # 503, or the connection drops when `fail_with` is "connection". With a key and
+    # `fail_after_commit`, after creating it: a COMMIT whose answer was lost.
+    fail_creates: dict[str, int] = field(default_factory=dict)
+    fail_after_commit: bool = False
+    fail_with: str = "503"
 
     def transport(self) -> httpx.MockTransport:
         return httpx.MockTransport(self.handle)
@@ -77,6 +86,45 @@ class FakeApi:
         self.analyses[a["id"]] = a
         return a
 
+    def keyed_create(self, request: httpx.Request, user: dict, table: dict[int, dict], fingerprint: Any,
+                     create: Any) -> httpx.Response:
+        """`create()` (the new id, or a refusal) under the real API's key rules: a repeat of the
+        request with its key replays what the first one created (201, Idempotent-Replayed: true),
+        the key with another request is 422, a key whose item was deleted is free again."""
+        path, key = request.url.path, request.headers.get("Idempotency-Key")
+        slot = (path, user["id"], key)
+        if self.fail_creates.get(path):
+            self.fail_creates[path] -= 1
+            if self.fail_after_commit and key:
+                created = create()
+                if not isinstance(created, httpx.Response):
+                    self.created_by_key[slot] = (created, fingerprint)
+            if self.fail_with == "connection":
+                raise httpx.ReadError("connection reset by peer", request=request)
+            return self.err(503, "the database is unavailable; retry shortly")
+        earlier = self.created_by_key.get(slot) if key else None
+        if earlier is not None and earlier[0] in table:
+            item_id, earlier_fingerprint = earlier
+            if earlier_fingerprint != fingerprint:
+                what = "upload" if path == "/v1/uploads" else "analysis"
+                return self.err(422, f"Idempotency-Key {key!r} was already used for a different request "
+                                     f"(it created {what} {item_id}); send a new key for a new request")
+            return httpx.Response(201, json=self.public(table[item_id]), headers={"Idempotent-Replayed": "true"})
+        created = create()
+        if isinstance(created, httpx.Response):
+            return created
+        if key:
+            self.created_by_key[slot] = (created, fingerprint)
+        return httpx.Response(201, json=self.public(table[created]))
+
+    def create_upload(self, filename: str, data: bytes, user: dict) -> int:
+        up = {"id": next(self.ids), "filename": filename, "size": len(data), "sha256": hashlib.sha256(data).hexdigest(),
+              "format": "mgf" if filename.endswith(".mgf") else "mzml", "created_at": "2026-01-01T00:00:00Z",
+              "owner": user["id"]}
+        self.uploads[up["id"]] = up
+        self.upload_bodies[up["id"]] = data
+        return up["id"]
+
     def create(self, body: dict, user: dict) -> int:
         a = {"id": next(self.ids), "name": body.get("name"), "status": "queued", "upload_ids": body["upload_ids"],
              "params": {**PARAMETERS["defaults"], **body["params"]}, "error": None, "backend": "local",
@@ -88,6 +136,11 @@ class FakeApi:
     # the HTTP side
     def handle(self, request: httpx.Request) -> httpx.Response:
         self.requests.append(request)
+        response = self.answer(request)
+        self.responses.append(response)
+        return response
+
+    def answer(self, request: httpx.Request) -> httpx.Response:
         path = request.url.path
         if path in ("/readyz", "/healthz"):
             return httpx.Response(200, json={"status": "ready"})
@@ -137,15 +190,13 @@ class FakeApi:
         if path == "/v1/parameters":
             return httpx.Response(200, json=PARAMETERS)
         if path == "/v1/uploads" and method == "POST":
-            if self.upload_hook:
-                self.upload_hook(request)
+            if self.upload_hook and (refused := self.upload_hook(request)) is not None:
+                return refused
             filename, data = parse_multipart(request)
-            up = {"id": next(self.ids), "filename": filename, "size": len(data), "sha256": "0" * 64,
-                  "format": "mgf" if filename.endswith(".mgf") else "mzml", "created_at": "2026-01-01T00:00:00Z",
-                  "owner": user["id"]}
-            self.uploads[up["id"]] = up
-            self.upload_bodies[up["id"]] = data
-            return httpx.Response(201, json=self.public(up))
+            # The real API's fingerprint of an upload: the file's name and its SHA-256.
+            fingerprint = (filename, hashlib.sha256(data).hexdigest())
+            return self.keyed_create(request, user, self.uploads, fingerprint,
+                                     lambda: self.create_upload(filename, data, user))
         if path == "/v1/uploads":
             items = [self.public(u) for u in self.uploads.values() if u["owner"] == user["id"]]
             return httpx.Response(200, json={"items": items, "total": len(items), "limit": 100, "offset": 0})
@@ -159,28 +210,19 @@ class FakeApi:
             return httpx.Response(200, json=self.public(up))
         if path == "/v1/analyses" and method == "POST":
             body = json.loads(request.content)
-            key = request.headers.get("Idempotency-Key")
-            if self.fail_creates:
-                self.fail_creates -= 1
-                if self.fail_creates_after_commit and key:
-                    # The analysis is created but the answer is lost (the API's 503 after COMMIT).
-                    self.created_by_key[(user["id"], key)] = self.create(body, user)
-                return self.err(503, "database unavailable")
-            if key and (user["id"], key) in self.created_by_key:
-                a = self.analyses[self.created_by_key[(user["id"], key)]]
-                return httpx.Response(201, json=self.public(a), headers={"Idempotent-Replayed": "true"})
-            for uid in body["upload_ids"]:
-                if self.own(self.uploads, uid, user) is None:
-                    return self.err(404, f"upload {uid} not found")
-            unknown = set(body["params"]) - set(PARAMETERS["help"])
-            if unknown:
-                return self.err(422, f"unknown parameter {sorted(unknown)[0]!r}")
-            if body["params"].get("min_snr", 0) < 0:
-                return self.err(422, "min_snr must be at least 0")
-            analysis_id = self.create(body, user)
-            if key:
-                self.created_by_key[(user["id"], key)] = analysis_id
-            return httpx.Response(201, json=self.public(self.analyses[analysis_id]))
+
+            def create() -> int | httpx.Response:
+                for uid in body["upload_ids"]:
+                    if self.own(self.uploads, uid, user) is None:
+                        return self.err(404, f"upload {uid} not found")
+                unknown = set(body["params"]) - set(PARAMETERS["help"])
+                if unknown:
+                    return self.err(422, f"unknown parameter {sorted(unknown)[0]!r}")
+                if body["params"].get("min_snr", 0) < 0:
+                    return self.err(422, "min_snr must be at least 0")
+                return self.create(body, user)
+
+            return self.keyed_create(request, user, self.analyses, json.dumps(body, sort_keys=True), create)
         if path == "/v1/analyses":
             items = [self.public(a) for a in sorted(self.analyses.values(), key=lambda a: -a["id"])
                      if a["owner"] == user["id"]]

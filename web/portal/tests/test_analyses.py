@@ -1,8 +1,6 @@
 """Starting analyses (presets and custom parameters), live status, the detail page, spectra,
 plots' data and result downloads."""
 
-import re
-
 import httpx
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -10,6 +8,8 @@ from django.urls import reverse
 
 from portal import api
 from portal.forms import ListField
+
+from .conftest import form_key
 
 pytestmark = pytest.mark.django_db
 
@@ -50,7 +50,7 @@ def test_a_preset_sends_its_parameters(alice_client, fake_api, upload_id, preset
 
 def test_a_form_submitted_twice_starts_one_analysis(alice_client, fake_api, upload_id):
     page = alice_client.get(reverse("new_analysis")).content.decode()
-    key = re.search(r'name="request_key" value="([0-9a-f]{32})"', page)[1]
+    key = form_key(page)
     form = {"uploads": [upload_id], "preset": "peptides", "request_key": key}
     first = alice_client.post(reverse("new_analysis"), form)
     second = alice_client.post(reverse("new_analysis"), form)  # a double click, a reload
@@ -59,8 +59,7 @@ def test_a_form_submitted_twice_starts_one_analysis(alice_client, fake_api, uplo
     assert first.url == second.url == reverse("analysis", args=[a["id"]])
     assert [r.headers["Idempotency-Key"] for r in fake_api.requests if r.url.path == "/v1/analyses"] == [key, key]
     # A new form is a new key: a second analysis.
-    other = re.search(r'name="request_key" value="([0-9a-f]{32})"',
-                      alice_client.get(reverse("new_analysis")).content.decode())[1]
+    other = form_key(alice_client.get(reverse("new_analysis")).content.decode())
     assert other != key
     alice_client.post(reverse("new_analysis"), {**form, "request_key": other})
     assert len(fake_api.analyses) == 2
@@ -69,21 +68,23 @@ def test_a_form_submitted_twice_starts_one_analysis(alice_client, fake_api, uplo
 @pytest.mark.parametrize("after_commit", [False, True])
 def test_a_lost_answer_is_retried_with_the_same_key(alice_client, fake_api, upload_id, monkeypatch, after_commit):
     monkeypatch.setattr(api, "CREATE_RETRY_SECONDS", 0.0)
-    fake_api.fail_creates, fake_api.fail_creates_after_commit = 1, after_commit
+    fake_api.fail_creates["/v1/analyses"], fake_api.fail_after_commit = 1, after_commit
     response = alice_client.post(reverse("new_analysis"), {"uploads": [upload_id], "preset": "peptides"})
     assert len(fake_api.analyses) == 1
     a = last_analysis(fake_api)
     assert response.status_code == 302 and response.url == reverse("analysis", args=[a["id"]])
     keys = [r.headers.get("Idempotency-Key") for r in fake_api.requests if r.url.path == "/v1/analyses"]
     assert len(keys) == 2 and keys[0] == keys[1] and keys[0]
+    answers = [r for r in fake_api.responses if r.request.url.path == "/v1/analyses"]
+    assert answers[-1].headers.get("Idempotent-Replayed") == ("true" if after_commit else None)
 
 
 def test_a_lasting_outage_is_reported_not_retried_forever(alice_client, fake_api, upload_id, monkeypatch):
     monkeypatch.setattr(api, "CREATE_RETRY_SECONDS", 0.0)
-    fake_api.fail_creates = api.CREATE_RETRIES + 1
+    fake_api.fail_creates["/v1/analyses"] = api.CREATE_RETRIES + 1
     response = alice_client.post(reverse("new_analysis"), {"uploads": [upload_id], "preset": "peptides"})
     assert response.status_code == 502  # the site's page for an API failure
-    assert "database unavailable" in response.content.decode()
+    assert "database is unavailable" in response.content.decode()
     assert not fake_api.analyses
     assert sum(r.url.path == "/v1/analyses" for r in fake_api.requests) == api.CREATE_RETRIES + 1
 
