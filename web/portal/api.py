@@ -9,7 +9,7 @@ cannot be reached at all.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import IO, Any
 
@@ -20,9 +20,9 @@ from django.conf import settings
 TRANSPORT: httpx.BaseTransport | None = None
 
 RESULT_TABLES = ("spectra", "peaks", "features")
-# Starting an analysis with an idempotency key is retried this many times more after a
-# transient failure (unreachable API, 503), `CREATE_RETRY_SECONDS` apart: the key makes a retry
-# return the analysis a lost answer had created instead of a second one.
+# Creating an analysis or an upload with an idempotency key is retried this many times more
+# after a transient failure (unreachable API, 503), `CREATE_RETRY_SECONDS` apart, then twice that:
+# the key makes a retry return what a lost answer had created instead of a second one.
 CREATE_RETRIES = 2
 CREATE_RETRY_SECONDS = 1.0
 DOWNLOAD_FORMATS = ("parquet", "csv")
@@ -113,6 +113,27 @@ class ApiClient:
             return None
         return response.json()
 
+    def _create(
+        self, path: str, idempotency_key: str | None, before_each: Callable[[], object] | None = None, **kwargs: Any
+    ) -> Any:
+        """POSTs to `path` to create something (an analysis, an upload). With `idempotency_key`
+        (sent as the API's Idempotency-Key), a transient failure is retried `CREATE_RETRIES` times
+        with the same key; without one it is tried once. `before_each` runs before every attempt."""
+        attempts = 1 if idempotency_key is None else CREATE_RETRIES + 1
+        if idempotency_key is not None:
+            kwargs["headers"] = {"Idempotency-Key": idempotency_key}
+        for attempt in range(attempts):
+            if before_each is not None:
+                before_each()
+            try:
+                return self._request("POST", path, **kwargs)
+            except ApiError as exc:
+                transient = isinstance(exc, ApiUnavailable) or exc.status == 503
+                if not transient or attempt == attempts - 1:
+                    raise
+            time.sleep(CREATE_RETRY_SECONDS * (attempt + 1))
+        raise AssertionError("unreachable")
+
     # users (admin token)
     def create_user(self, email: str) -> dict:
         return self._request("POST", "/v1/users", json={"email": email})
@@ -125,10 +146,23 @@ class ApiClient:
         return self._request("GET", "/v1/me")
 
     # uploads
-    def upload(self, filename: str, fileobj: IO[bytes], content_type: str = "application/octet-stream") -> dict:
-        """Streams `fileobj` to the API as multipart (httpx reads it in chunks, never whole)."""
-        return self._request(
-            "POST", "/v1/uploads", files={"file": (filename, fileobj, content_type)}, read_timeout=600
+    def upload(
+        self,
+        filename: str,
+        fileobj: IO[bytes],
+        content_type: str = "application/octet-stream",
+        idempotency_key: str | None = None,
+    ) -> dict:
+        """Streams `fileobj` to the API as multipart (httpx reads it in chunks, never whole). With
+        `idempotency_key` (one per file of a form), a resubmitted form or a retry after a lost
+        answer returns the same upload; transient failures are retried (`CREATE_RETRIES`), each
+        attempt sending the file from its start (`fileobj` must be seekable)."""
+        return self._create(
+            "/v1/uploads",
+            idempotency_key,
+            before_each=lambda: fileobj.seek(0),
+            files={"file": (filename, fileobj, content_type)},
+            read_timeout=600,
         )
 
     def uploads(self, limit: int = 100, offset: int = 0) -> dict:
@@ -150,18 +184,7 @@ class ApiClient:
         body: dict[str, Any] = {"upload_ids": upload_ids, "params": params}
         if name:
             body["name"] = name
-        if idempotency_key is None:
-            return self._request("POST", "/v1/analyses", json=body)
-        headers = {"Idempotency-Key": idempotency_key}
-        for attempt in range(CREATE_RETRIES + 1):
-            try:
-                return self._request("POST", "/v1/analyses", json=body, headers=headers)
-            except ApiError as exc:
-                transient = isinstance(exc, ApiUnavailable) or exc.status == 503
-                if not transient or attempt == CREATE_RETRIES:
-                    raise
-            time.sleep(CREATE_RETRY_SECONDS * (attempt + 1))
-        raise AssertionError("unreachable")
+        return self._create("/v1/analyses", idempotency_key, json=body)
 
     def analyses(self, limit: int = 100, offset: int = 0, status: str | None = None) -> dict:
         params: dict[str, Any] = {"limit": limit, "offset": offset}

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import hashlib
 import json
 import uuid
 from typing import Any
@@ -14,6 +15,37 @@ PRESET_LABELS = {
     "intact_protein": "Intact protein (top-down, high charge states)",
     "metabolomics": "Metabolomics (small molecules, low charge)",
 }
+
+
+class KeyedForm(forms.Form):
+    """A form that carries its own key, made when the form is rendered (a hidden field), for the
+    API's Idempotency-Key: submitting the same rendered form again (a double click, a reload or
+    "Try again" after a lost answer) returns what the first submission created instead of making
+    a second one."""
+
+    request_key = forms.RegexField(
+        regex=r"^[0-9a-f]{32}$", required=False, widget=forms.HiddenInput, max_length=32
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.fields["request_key"].initial = uuid.uuid4().hex
+
+    def idempotency_key(self) -> str:
+        """The rendered form's key; a new one when none was sent (a client without the field),
+        which still makes the site's own retries of this request safe. Call after is_valid()."""
+        return self.cleaned_data.get("request_key") or uuid.uuid4().hex
+
+
+class UploadForm(KeyedForm):
+    """The files page's form: its key. The file itself is checked by the view (size, content)."""
+
+    def file_key(self, name: str, size: int) -> str:
+        """The Idempotency-Key of one file sent with this form. The page sends each chosen file in
+        its own request with the form's key, and the API refuses a key already used for another
+        file (422), so each file's key is the form's with the file's name and size: the same file
+        sent again from this page has the same key, another file a key of its own."""
+        return hashlib.sha256(f"{self.idempotency_key()}\n{size}\n{name}".encode()).hexdigest()
 
 
 class SignUpForm(UserCreationForm):
@@ -107,15 +139,11 @@ def parameter_field(name: str, spec: dict) -> forms.Field:
     return forms.CharField(**common)
 
 
-class AnalysisForm(forms.Form):
-    """Uploads to analyse, a name, a preset or custom parameters (from the API's help)."""
+class AnalysisForm(KeyedForm):
+    """Uploads to analyse, a name, a preset or custom parameters (from the API's help), and the
+    form's key: submitting the same form twice starts one analysis, not two."""
 
     name = forms.CharField(max_length=200, required=False, help_text="Optional; shown in the list.")
-    # One key per rendered form, sent as the API's Idempotency-Key: submitting the same form twice
-    # (a double click, a reload after a lost answer) starts one analysis, not two.
-    request_key = forms.RegexField(
-        regex=r"^[0-9a-f]{32}$", required=False, widget=forms.HiddenInput, max_length=32
-    )
     uploads = forms.MultipleChoiceField(
         widget=forms.CheckboxSelectMultiple, help_text="One analysis over every file ticked."
     )
@@ -123,7 +151,6 @@ class AnalysisForm(forms.Form):
 
     def __init__(self, *args: Any, uploads: list[dict], parameters: dict, **kwargs: Any):
         super().__init__(*args, **kwargs)
-        self.fields["request_key"].initial = uuid.uuid4().hex
         self.api_parameters = parameters
         self.fields["uploads"].choices = [(str(u["id"]), u["filename"]) for u in uploads]
         presets = parameters.get("presets", {})

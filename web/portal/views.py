@@ -4,7 +4,6 @@ the API's per-user isolation (another user's upload or analysis is a 404) holds 
 from __future__ import annotations
 
 import logging
-import uuid
 from functools import wraps
 
 from django.conf import settings
@@ -18,7 +17,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from . import api
-from .forms import AnalysisForm, SignUpForm
+from .forms import AnalysisForm, SignUpForm, UploadForm
 from .models import ApiAccount
 from .uploads import human_size, read_head, sniff_format
 
@@ -118,13 +117,15 @@ def uploads(request: HttpRequest) -> HttpResponse:
             "total": listing["total"],
             "max_upload": human_size(settings.MZFORGE_MAX_UPLOAD_BYTES),
             "max_upload_bytes": settings.MZFORGE_MAX_UPLOAD_BYTES,
+            "form": UploadForm(),
         },
     )
 
 
 @require_POST
 def upload_file(request: HttpRequest) -> HttpResponse:
-    """One file per request (the page's script sends each file separately, with progress)."""
+    """One file per request (the page's script sends each file separately, with progress), with
+    the page's form key: the same file sent again from the same page is the same upload."""
     xhr = request.headers.get("x-requested-with") == "XMLHttpRequest"
 
     def fail(message: str, status: int) -> HttpResponse:
@@ -146,6 +147,9 @@ def upload_file(request: HttpRequest) -> HttpResponse:
         return fail(f"The file is too large: the limit is {human_size(limit)} per file.", 413)
     if upload is None:
         return fail("No file was sent. Choose an mzML or MGF file (.mzML, .mzML.gz, .mgf, .mgf.gz).", 400)
+    form = UploadForm(request.POST)
+    if not form.is_valid():
+        return fail("This page is out of date. Reload it and upload the file again.", 400)
     if upload.size > limit:
         return fail(f"'{upload.name}' is too large ({human_size(upload.size)}); the limit is {human_size(limit)}.", 413)
     try:
@@ -154,10 +158,14 @@ def upload_file(request: HttpRequest) -> HttpResponse:
         return fail(str(exc), 415)
     try:
         client = client_for(request)
-        created = client.upload(upload.name, upload.file)
+        created = client.upload(upload.name, upload.file, idempotency_key=form.file_key(upload.name, upload.size))
     except NoApiAccount:
         return fail("Your account has no analysis-service access yet.", 403)
     except api.ApiError as exc:
+        if exc.status == 422 and "Idempotency-Key" in exc.detail:
+            # This page already sent another file with this name and size (its key is taken).
+            return fail(f"This page has already uploaded another file named '{upload.name}'. "
+                        "Reload the page to upload this one as a new file.", 422)
         return fail(exc.detail, exc.status if exc.status < 500 else 502)
     finally:
         upload.close()
@@ -219,7 +227,7 @@ def new_analysis(request: HttpRequest) -> HttpResponse:
                 [int(u) for u in form.cleaned_data["uploads"]],
                 form.cleaned_data["params"],
                 form.cleaned_data.get("name") or None,
-                idempotency_key=form.cleaned_data.get("request_key") or uuid.uuid4().hex,
+                idempotency_key=form.idempotency_key(),
             )
         except api.ApiError as exc:
             if exc.status >= 500 or isinstance(exc, api.ApiUnavailable):

@@ -1,16 +1,19 @@
-"""Uploads: content checks, size limits, spooling to disk and streaming to the API."""
+"""Uploads: content checks, size limits, spooling to disk and streaming to the API, the form's
+key (Idempotency-Key) and retries after transient failures."""
 
 import gzip
 import os
+from pathlib import Path
 
 import httpx
-
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from portal import api
 from portal.uploads import sniff_format
+
+from .conftest import form_key
 
 pytestmark = pytest.mark.django_db
 
@@ -81,10 +84,10 @@ def test_upload_is_spooled_to_a_temporary_file_and_streamed(alice_client, fake_a
 
     original = views.api.ApiClient.upload
 
-    def spy(self, filename, fileobj, content_type="application/octet-stream"):
+    def spy(self, filename, fileobj, *args, **kwargs):
         seen["path"] = fileobj.name
         seen["on_disk"] = os.path.isfile(fileobj.name)
-        return original(self, filename, fileobj, content_type)
+        return original(self, filename, fileobj, *args, **kwargs)
 
     views.api.ApiClient.upload = spy
     try:
@@ -158,3 +161,143 @@ def test_delete_upload(alice_client, fake_api):
     response = alice_client.post(reverse("delete_upload", args=[upload_id]), follow=True)
     assert "File deleted" in response.content.decode()
     assert not fake_api.uploads
+
+
+# --- the form's key and retries -----------------------------------------------------------------
+
+
+@pytest.fixture
+def no_retry_wait(monkeypatch):
+    monkeypatch.setattr(api, "CREATE_RETRY_SECONDS", 0.0)
+
+
+def page_key(client) -> str:
+    return form_key(client.get(reverse("uploads")).content.decode())
+
+
+def upload_requests(fake_api) -> list[httpx.Request]:
+    return [r for r in fake_api.requests if r.url.path == "/v1/uploads" and r.method == "POST"]
+
+
+def post_keyed(client, key, name, data, **extra):
+    return client.post(reverse("upload_file"), {"request_key": key, "file": SimpleUploadedFile(name, data)},
+                       **XHR, **extra)
+
+
+def test_the_upload_form_carries_a_key_of_its_own(alice_client, fake_api):
+    page = alice_client.get(reverse("uploads")).content.decode()
+    form = page[page.index('<form id="upload-form"'):]
+    form = form[:form.index("</form>")]
+    assert form_key(form) == form_key(page)
+    assert page_key(alice_client) != form_key(page)  # each rendering, its own key
+    # The page's script sends it with each file (the end-to-end test runs the script).
+    script = (Path(api.__file__).parent / "static" / "portal" / "upload.js").read_text()
+    assert 'data.append("request_key", requestKey)' in script
+
+
+def test_a_file_sent_again_from_the_same_page_is_one_upload(alice_client, fake_api):
+    key = page_key(alice_client)
+    first = post_keyed(alice_client, key, "run.mzML", MZML)
+    again = post_keyed(alice_client, key, "run.mzML", MZML)  # a double click, "Try again"
+    assert first.status_code == again.status_code == 201
+    assert first.json()["upload"] == again.json()["upload"]
+    assert len(fake_api.uploads) == 1
+    sent = [r.headers["Idempotency-Key"] for r in upload_requests(fake_api)]
+    assert len(sent) == 2 and sent[0] == sent[1]
+    # Another file from the same page has a key of its own (another name, or the same name and
+    # another size); a new page, new keys.
+    assert post_keyed(alice_client, key, "other.mgf", MGF).status_code == 201
+    assert post_keyed(alice_client, key, "run.mzML", MZML + b" ").status_code == 201
+    assert post_keyed(alice_client, page_key(alice_client), "run.mzML", MZML).status_code == 201
+    assert len(fake_api.uploads) == 4
+    assert len({r.headers["Idempotency-Key"] for r in upload_requests(fake_api)}) == 4
+
+
+def test_without_the_forms_key_every_request_has_a_key_of_its_own(alice_client, fake_api):
+    post(alice_client, "run.mzML", MZML, **XHR)
+    post(alice_client, "run.mzML", MZML, **XHR)
+    keys = [r.headers.get("Idempotency-Key") for r in upload_requests(fake_api)]
+    assert len(fake_api.uploads) == 2 and all(keys) and keys[0] != keys[1]
+
+
+def test_an_out_of_date_form_key_is_refused_before_the_api(alice_client, fake_api):
+    response = post_keyed(alice_client, "not-a-key", "run.mzML", MZML)
+    assert response.status_code == 400 and "Reload it" in response.json()["error"]
+    assert not upload_requests(fake_api)
+
+
+@pytest.mark.parametrize("after_commit", [False, True], ids=["nothing-stored", "answer-lost"])
+@pytest.mark.parametrize("fail_with", ["503", "connection"])
+def test_a_transient_failure_is_retried_with_the_same_key(alice_client, fake_api, no_retry_wait, fail_with,
+                                                          after_commit):
+    fake_api.fail_creates["/v1/uploads"] = 1
+    fake_api.fail_with, fake_api.fail_after_commit = fail_with, after_commit
+    data = MZML + b"y" * 200_000
+    response = post_keyed(alice_client, page_key(alice_client), "run.mzML", data)
+    assert response.status_code == 201, response.content
+    (upload_id, body), = fake_api.upload_bodies.items()
+    assert response.json()["upload"]["id"] == upload_id
+    assert body == data  # the retry sent the whole file
+    keys = [r.headers.get("Idempotency-Key") for r in upload_requests(fake_api)]
+    assert len(keys) == 2 and keys[0] == keys[1] and keys[0]
+    # The retry found the upload the lost answer was about, or made the first one.
+    last = fake_api.responses[-1]
+    assert last.request.url.path == "/v1/uploads"
+    assert last.headers.get("Idempotent-Replayed") == ("true" if after_commit else None)
+
+
+def test_each_attempt_sends_the_file_from_its_start(alice_client, fake_api, no_retry_wait):
+    """The client rewinds the file before each attempt (not relying on httpx to do it)."""
+    positions = []
+    inner = fake_api.transport()
+
+    class Inspecting(httpx.BaseTransport):
+        def handle_request(self, request):
+            if request.url.path == "/v1/uploads" and request.method == "POST":
+                (file,) = [f.file for f in request.stream.fields if hasattr(f, "file")]
+                positions.append(file.tell())  # before anything reads this attempt's body
+            return inner.handle_request(request)
+
+    api.TRANSPORT = Inspecting()
+    fake_api.fail_creates["/v1/uploads"] = 2  # the fake reads each failed attempt's body whole
+    response = post_keyed(alice_client, page_key(alice_client), "run.mzML", MZML)
+    assert response.status_code == 201
+    assert positions == [0, 0, 0]
+
+
+@pytest.mark.parametrize(("fail_with", "message"), [
+    ("503", "the database is unavailable"), ("connection", "The analysis service is not reachable right now"),
+])
+def test_a_lasting_outage_is_reported_after_the_retries(alice_client, fake_api, no_retry_wait, fail_with, message):
+    fake_api.fail_creates["/v1/uploads"], fake_api.fail_with = api.CREATE_RETRIES + 1, fail_with
+    response = post_keyed(alice_client, page_key(alice_client), "run.mzML", MZML)
+    assert response.status_code == 502  # the page's script offers "Try again" (status >= 500)
+    assert message in response.json()["error"]
+    assert not fake_api.uploads
+    assert len(upload_requests(fake_api)) == api.CREATE_RETRIES + 1
+
+
+@pytest.mark.parametrize("status", [413, 415, 422])
+def test_a_refusal_is_not_retried_and_is_shown(alice_client, fake_api, no_retry_wait, status):
+    detail = f"refused with {status}"
+    fake_api.upload_hook = lambda request: httpx.Response(status, json={"detail": detail})
+    response = post_keyed(alice_client, page_key(alice_client), "run.mzML", MZML)
+    assert response.status_code == status and response.json()["error"] == detail
+    assert len(upload_requests(fake_api)) == 1
+    # Without the page's script: the message on the files page.
+    page = alice_client.post(reverse("upload_file"), {"file": SimpleUploadedFile("run.mzML", MZML)}, follow=True)
+    assert detail in page.content.decode()
+    assert len(upload_requests(fake_api)) == 2 and not fake_api.uploads
+
+
+def test_another_file_under_a_taken_key_is_refused_in_plain_words(alice_client, fake_api, no_retry_wait):
+    """Same page, same name and size, other bytes: the API refuses the key (422), once."""
+    key = page_key(alice_client)
+    assert post_keyed(alice_client, key, "run.mzML", MZML + b"a").status_code == 201
+    response = post_keyed(alice_client, key, "run.mzML", MZML + b"b")
+    assert response.status_code == 422
+    assert response.json()["error"] == ("This page has already uploaded another file named 'run.mzML'. "
+                                         "Reload the page to upload this one as a new file.")
+    assert len(upload_requests(fake_api)) == 2 and len(fake_api.uploads) == 1
+    (body,) = fake_api.upload_bodies.values()
+    assert body == MZML + b"a"

@@ -1,6 +1,7 @@
 /* Uploads each chosen file in its own request with a progress bar. A file that fails shows why;
  * when the failure was the connection or the server (not the file), a "Try again" button restarts
- * that file alone. */
+ * that file alone. Every request carries the page's form key: a file sent again from this page
+ * (a double click, "Try again" after a lost answer) is the upload the first request made. */
 (function () {
   "use strict";
   var form = document.getElementById("upload-form");
@@ -9,6 +10,7 @@
   var list = document.getElementById("upload-progress");
   var maxBytes = Number(form.dataset.maxBytes);
   var csrf = form.querySelector("[name=csrfmiddlewaretoken]").value;
+  var requestKey = form.querySelector("[name=request_key]").value;
   var OK = /\.(mzml|mgf)(\.gz)?$/i;
 
   function sizeText(n) {
@@ -43,6 +45,7 @@
       };
       xhr.onerror = function () { failed("The connection was lost during the upload.", true); };
       var data = new FormData();
+      data.append("request_key", requestKey);
       data.append("file", file, file.name);
       xhr.send(data);
     });
