@@ -102,13 +102,26 @@ def test_sign_up_upload_analyse_plot_download(data, browser, stack):
     assert page.locator("#upload-progress button").count() == 0  # retrying the same bytes cannot help
     shot("upload-refused")
 
-    # 3. Upload the real run with the progress bar. The first attempt loses its connection (the
-    #    request is aborted in the browser); "Try again" restarts that file and it arrives.
-    page.route("**/uploads/new", lambda route: route.abort("connectionreset"))
+    # 3. Upload the real run with the progress bar. The first attempt reaches the site, which
+    #    stores the file through the API, but its answer is lost (the connection is reset before
+    #    the page sees it); "Try again" sends the file again with the page's key, and the API
+    #    answers with the upload the first attempt made: one file in the list, not two.
+    lost: list[int] = []
+
+    def lose_the_answer(route):
+        # Chromium hands an intercepted request's form over without the file's bytes (a blob):
+        # the page's fields (its key) are kept and the chosen file's bytes put back.
+        body = route.request.post_data_buffer
+        start = body.index(b"\r\n\r\n", body.index(f'filename="{RUN.name}"'.encode())) + 4
+        lost.append(route.fetch(post_data=body[:start] + RUN.read_bytes() + body[start:]).status)
+        route.abort("connectionreset")
+
+    page.route("**/uploads/new", lose_the_answer)
     page.set_input_files("#id_files", str(RUN))
     page.click("#upload-button")
     page.wait_for_selector("#upload-progress li.failed button:has-text('Try again')")
     assert "connection was lost" in page.inner_text("#upload-progress")
+    assert lost == [201]  # the site had stored it
     shot("upload-interrupted")
     page.unroute("**/uploads/new")
     with page.expect_navigation():
