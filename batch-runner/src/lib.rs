@@ -22,3 +22,8 @@ pub mod signals;
 pub mod storage;
 
 pub use error::{Error, FailureKind, Result};
+
+/// The allocator of the static (musl) binaries, the Batch image's: see `Cargo.toml`.
+#[cfg(target_env = "musl")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
