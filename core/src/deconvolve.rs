@@ -753,17 +753,10 @@ impl Deconvolver {
 /// charge with the longest run of isotope neighbours (up to 4; the highest charge on ties, as
 /// the finest spacing explains every coarser one) votes.
 fn high_charge_evidence(mz: &[f64], intensity: &[f32], p: &DeconvolveParams) -> bool {
-    let mut order: Vec<usize> = (0..mz.len()).collect();
-    order.sort_by(|&a, &b| intensity[b].total_cmp(&intensity[a]));
-    order.truncate(100);
-    if order.len() < 10 {
-        return false;
-    }
     let next = |from: f64, z: u32| isotope_step(from, z, p.tolerance_ppm);
     let charges = p.charge_min..=p.auto_charge_max;
     let mut first_step = Vec::with_capacity(charges.clone().count());
-    let (mut high, mut low) = (0, 0);
-    for &i in &order {
+    high_charge_vote(intensity, p.charge_max, |i| {
         // Only a charge whose first step from `i` finds a peak can have a run: those are
         // found from the few peaks within reach of any charge's first step, instead of a
         // search per charge (60 of them once high charges are tried).
@@ -779,7 +772,7 @@ fn high_charge_evidence(mz: &[f64], intensity: &[f32], p: &DeconvolveParams) -> 
             let to = from + mz[from..].partition_point(|&v| v <= highest);
             &mz[from..to]
         });
-        let best = charges
+        charges
             .clone()
             .zip(&first_step)
             .filter(|&(_, &(t, tol))| match reachable {
@@ -788,9 +781,28 @@ fn high_charge_evidence(mz: &[f64], intensity: &[f32], p: &DeconvolveParams) -> 
                 None => true,
             })
             .map(|(z, _)| (isotope_run(mz, i, z, p.tolerance_ppm), z))
-            .max();
-        match best {
-            Some((run, z)) if run >= 2 && z > p.charge_max => high += 1,
+            .max()
+    })
+}
+
+/// The vote of [`high_charge_evidence`]: each of the 100 most intense peaks (at least 10 are
+/// needed) whose longest isotope run, `(run, charge)` from `best_run(peak)`, has two neighbours
+/// or more votes high (charge above `charge_max`) or low; high wins on a majority.
+fn high_charge_vote(
+    intensity: &[f32],
+    charge_max: u32,
+    mut best_run: impl FnMut(usize) -> Option<(u32, u32)>,
+) -> bool {
+    let mut order: Vec<usize> = (0..intensity.len()).collect();
+    order.sort_by(|&a, &b| intensity[b].total_cmp(&intensity[a]));
+    order.truncate(100);
+    if order.len() < 10 {
+        return false;
+    }
+    let (mut high, mut low) = (0, 0);
+    for i in order {
+        match best_run(i) {
+            Some((run, z)) if run >= 2 && z > charge_max => high += 1,
             Some((run, _)) if run >= 2 => low += 1,
             _ => {}
         }
@@ -967,24 +979,11 @@ mod tests {
 
     /// [`high_charge_evidence`] as first written: a search for every charge of every peak.
     fn high_charge_evidence_by_search(mz: &[f64], intensity: &[f32], p: &DeconvolveParams) -> bool {
-        let mut order: Vec<usize> = (0..mz.len()).collect();
-        order.sort_by(|&a, &b| intensity[b].total_cmp(&intensity[a]));
-        order.truncate(100);
-        if order.len() < 10 {
-            return false;
-        }
-        let (mut high, mut low) = (0, 0);
-        for &i in &order {
-            let best = (p.charge_min..=p.auto_charge_max)
+        high_charge_vote(intensity, p.charge_max, |i| {
+            (p.charge_min..=p.auto_charge_max)
                 .map(|z| (isotope_run(mz, i, z, p.tolerance_ppm), z))
-                .max();
-            match best {
-                Some((run, z)) if run >= 2 && z > p.charge_max => high += 1,
-                Some((run, _)) if run >= 2 => low += 1,
-                _ => {}
-            }
-        }
-        high > low
+                .max()
+        })
     }
 
     fn envelope(mono_mass: f64, z: u32, height: f64) -> Vec<(f64, f32)> {
