@@ -19,10 +19,10 @@ use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use mzforge::output::{ResultDir, TableWriters, FEATURES_FILE, PEAKS_FILE, RUN_FILE, SPECTRA_FILE};
-use mzforge::{
-    CentroidMzMLWriter, MzmlPeaks, Pipeline, PipelineParams, RunSummary, SpectrumReader,
+use mzforge::output::{
+    ResultDir, RunRecord, TableWriters, FEATURES_FILE, PEAKS_FILE, RUN_FILE, SPECTRA_FILE,
 };
+use mzforge::{CentroidMzMLWriter, MzmlPeaks, Pipeline, PipelineParams, SpectrumReader};
 use object_store::ObjectMeta;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -253,15 +253,6 @@ pub struct Done {
     pub qc: Qc,
     /// Seconds spent.
     pub elapsed_seconds: f64,
-}
-
-#[derive(Debug, Serialize)]
-struct RunRecord<'a> {
-    mzforge_version: &'a str,
-    input: &'a InputIdentity,
-    params: &'a PipelineParams,
-    outputs: Vec<&'static str>,
-    summary: &'a RunSummary,
 }
 
 /// SHA-256 of the parameters that change results.
@@ -541,14 +532,8 @@ pub fn process(job: &Job<'_>, input: &Input, out: &Location) -> Result<Done> {
     if job.mzml.is_some() {
         outputs.push(MZML_FILE);
     }
-    let record = RunRecord {
-        mzforge_version: mzforge::VERSION,
-        input: &identity,
-        params,
-        outputs: outputs.clone(),
-        summary: &summary,
-    };
-    let run_json = serde_json::to_vec_pretty(&record)
+    let run_json = RunRecord::new(&identity, params, outputs.clone(), &summary)
+        .to_json()
         .map_err(|e| Error::Internal(format!("cannot serialise run.json: {e}")))?;
     let qc = Qc {
         spectra_read: summary.spectra_read,

@@ -8,33 +8,16 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
-use mzforge::output::{ResultDir, FEATURES_FILE, PEAKS_FILE, RUN_FILE, SPECTRA_FILE};
-use mzforge::{
-    CentroidMzMLWriter, MzmlPeaks, Pipeline, PipelineParams, RunSummary, SpectrumReader,
+use mzforge::output::{
+    input_stem_of_path, InputRecord, ResultDir, RunRecord, FEATURES_FILE, PEAKS_FILE, RUN_FILE,
+    SPECTRA_FILE,
 };
+use mzforge::{CentroidMzMLWriter, MzmlPeaks, Pipeline, RunSummary, SpectrumReader};
 
 /// File name of the optional centroided mzML.
 pub const MZML_FILE: &str = "centroided.mzML";
-use serde::Serialize;
 
 use crate::cli::RunArgs;
-
-/// Everything `run.json` records.
-#[derive(Debug, Serialize)]
-struct RunRecord<'a> {
-    mzforge_version: &'a str,
-    input: InputRecord,
-    params: &'a PipelineParams,
-    outputs: Vec<&'static str>,
-    summary: &'a RunSummary,
-}
-
-#[derive(Debug, Serialize)]
-struct InputRecord {
-    path: String,
-    bytes: u64,
-    sha256: String,
-}
 
 pub fn run(args: RunArgs) -> Result<ExitCode> {
     let params = args.params()?;
@@ -180,18 +163,15 @@ fn run_one(
             .map_err(|e| e.into_error())?
             .sync_all()?;
     }
-    let record = RunRecord {
-        mzforge_version: mzforge::VERSION,
-        input: input_record(input, &digest)?,
-        params: pipeline.params(),
-        outputs: [SPECTRA_FILE, PEAKS_FILE, FEATURES_FILE]
-            .into_iter()
-            .chain(mzml_peaks.map(|_| MZML_FILE))
-            .collect(),
-        summary: &summary,
-    };
+    let input_record = InputRecord::of(input, &digest)
+        .with_context(|| format!("cannot read {}", input.display()))?;
+    let outputs = [SPECTRA_FILE, PEAKS_FILE, FEATURES_FILE]
+        .into_iter()
+        .chain(mzml_peaks.map(|_| MZML_FILE))
+        .collect();
+    let record = RunRecord::new(input_record, pipeline.params(), outputs, &summary);
     let run_json = dir.file(RUN_FILE);
-    std::fs::write(&run_json, serde_json::to_vec_pretty(&record)?)
+    std::fs::write(&run_json, record.to_json()?)
         .with_context(|| format!("cannot write {}", run_json.display()))?;
     dir.commit()?;
     Ok(summary)
@@ -216,17 +196,6 @@ fn progress_bar(show: bool, total: Option<u64>, input: &Path) -> Option<Progress
             .unwrap_or_default(),
     );
     Some(bar)
-}
-
-fn input_record(path: &Path, digest: &mzforge::InputDigest) -> Result<InputRecord> {
-    let (bytes, sha256) = digest
-        .finish_or_hash_file(path)
-        .with_context(|| format!("cannot read {}", path.display()))?;
-    Ok(InputRecord {
-        path: path.display().to_string(),
-        bytes,
-        sha256,
-    })
 }
 
 /// Paths as given, with glob patterns expanded (in sorted order). A pattern matching nothing
@@ -256,20 +225,11 @@ pub fn expand_inputs(patterns: &[String]) -> Result<Vec<PathBuf>> {
     Ok(inputs)
 }
 
-/// The input's name without directory, `.gz` and format extension: `a/b/run1.mzML.gz` → `run1`.
-pub fn input_stem(path: &Path) -> String {
-    let file_name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    mzforge::output::input_stem(&file_name)
-}
-
 fn output_targets(inputs: &[PathBuf], out: &Path) -> Result<Vec<PathBuf>> {
     let mut seen: BTreeMap<String, &Path> = BTreeMap::new();
     let mut targets = Vec::new();
     for input in inputs {
-        let stem = input_stem(input);
+        let stem = input_stem_of_path(input);
         if let Some(previous) = seen.insert(stem.clone(), input) {
             bail!(
                 "{} and {} would both write {}; run them into different --out directories",
@@ -286,18 +246,6 @@ fn output_targets(inputs: &[PathBuf], out: &Path) -> Result<Vec<PathBuf>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn stems_drop_compression_and_format_extensions() {
-        assert_eq!(input_stem(Path::new("a/b/run1.mzML.gz")), "run1");
-        assert_eq!(input_stem(Path::new("x.mgf")), "x");
-        assert_eq!(input_stem(Path::new("y.mzMLb")), "y");
-        assert_eq!(
-            input_stem(Path::new("MzMLFile_6_uncompresscor.MzML.gz")),
-            "MzMLFile_6_uncompresscor"
-        );
-        assert_eq!(input_stem(Path::new("plain")), "plain");
-    }
 
     #[test]
     fn duplicate_stems_are_refused() {

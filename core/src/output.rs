@@ -27,8 +27,11 @@ use parquet::file::metadata::KeyValue;
 use parquet::file::properties::WriterProperties;
 use parquet::schema::types::ColumnPath;
 
+use serde::Serialize;
+
+use crate::digest::InputDigest;
 use crate::error::{Error, Result};
-use crate::pipeline::ProcessedSpectrum;
+use crate::pipeline::{PipelineParams, ProcessedSpectrum, RunSummary};
 
 /// File name of the spectrum table inside a result directory.
 pub const SPECTRA_FILE: &str = "spectra.parquet";
@@ -58,6 +61,77 @@ pub fn input_stem(file_name: &str) -> String {
         "input".into()
     } else {
         name
+    }
+}
+
+/// [`input_stem`] of the file name of `path` (`a/b/run1.mzML.gz` → `run1`).
+pub fn input_stem_of_path(path: &Path) -> String {
+    input_stem(
+        &path
+            .file_name()
+            .map(|n| n.to_string_lossy())
+            .unwrap_or_default(),
+    )
+}
+
+/// A result directory's `run.json`: the mzforge version, the input's identity (`I`: path,
+/// size and SHA-256, and for an object its ETag), the full parameters, the files written and
+/// the run's summary. One definition for `mzforge run`, the cloud runner and the Python
+/// `process(out=...)`, so their records cannot drift apart.
+#[derive(Debug, Serialize)]
+pub struct RunRecord<'a, I> {
+    mzforge_version: &'static str,
+    input: I,
+    params: &'a PipelineParams,
+    outputs: Vec<&'static str>,
+    summary: &'a RunSummary,
+}
+
+impl<'a, I: Serialize> RunRecord<'a, I> {
+    /// The record of a run of this engine version.
+    pub fn new(
+        input: I,
+        params: &'a PipelineParams,
+        outputs: Vec<&'static str>,
+        summary: &'a RunSummary,
+    ) -> Self {
+        RunRecord {
+            mzforge_version: crate::VERSION,
+            input,
+            params,
+            outputs,
+            summary,
+        }
+    }
+
+    /// The record as `run.json`'s bytes (indented JSON).
+    pub fn to_json(&self) -> serde_json::Result<Vec<u8>> {
+        serde_json::to_vec_pretty(self)
+    }
+}
+
+/// A local input's identity in `run.json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct InputRecord {
+    /// The path as given.
+    pub path: String,
+    /// Size in bytes.
+    pub bytes: u64,
+    /// SHA-256 of the content, hexadecimal.
+    pub sha256: String,
+}
+
+impl InputRecord {
+    /// The identity of the file at `path` from the digest taken while it was read
+    /// ([`crate::SpectrumReader::open_digested`]); what reading left unread is hashed from
+    /// the file.
+    pub fn of(path: &Path, digest: &InputDigest) -> std::io::Result<InputRecord> {
+        let (bytes, sha256) = digest.finish_or_hash_file(path)?;
+        Ok(InputRecord {
+            path: path.display().to_string(),
+            bytes,
+            sha256,
+        })
     }
 }
 
@@ -686,5 +760,55 @@ impl Drop for ResultDir {
         if !self.committed {
             let _ = fs::remove_dir_all(&self.staging);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stems_drop_directories_compression_and_format_extensions() {
+        assert_eq!(input_stem_of_path(Path::new("a/b/run1.mzML.gz")), "run1");
+        assert_eq!(input_stem_of_path(Path::new("x.mgf")), "x");
+        assert_eq!(input_stem_of_path(Path::new("y.mzMLb")), "y");
+        assert_eq!(
+            input_stem_of_path(Path::new("MzMLFile_6_uncompresscor.MzML.gz")),
+            "MzMLFile_6_uncompresscor"
+        );
+        assert_eq!(input_stem_of_path(Path::new("plain")), "plain");
+        assert_eq!(input_stem_of_path(Path::new(".mzML")), "input");
+    }
+
+    /// `run.json`'s fields, in the order every producer writes them.
+    #[test]
+    fn run_records_hold_version_input_params_outputs_and_summary_in_order() {
+        let params = PipelineParams::default();
+        let summary = RunSummary::default();
+        let input = InputRecord {
+            path: "in/a.mzML".into(),
+            bytes: 3,
+            sha256: "abc".into(),
+        };
+        let record = RunRecord::new(input, &params, vec![SPECTRA_FILE, PEAKS_FILE], &summary);
+        let text = String::from_utf8(record.to_json().unwrap()).unwrap();
+        let at = |key: &str| {
+            text.find(&format!("\n  \"{key}\":"))
+                .unwrap_or_else(|| panic!("no top-level {key} in {text}"))
+        };
+        let keys = ["mzforge_version", "input", "params", "outputs", "summary"];
+        assert!(
+            keys.windows(2).all(|pair| at(pair[0]) < at(pair[1])),
+            "{text}"
+        );
+        let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(value["mzforge_version"], crate::VERSION);
+        assert_eq!(value["input"]["sha256"], "abc");
+        assert_eq!(value["input"]["bytes"], 3);
+        assert_eq!(
+            value["outputs"],
+            serde_json::json!(["spectra.parquet", "peaks.parquet"])
+        );
+        assert_eq!(value["params"], serde_json::to_value(&params).unwrap());
     }
 }

@@ -9,12 +9,12 @@ use std::sync::Arc;
 use arrow::array::RecordBatch;
 use arrow::datatypes::{Schema, SchemaRef};
 use mzforge::output::{
-    features_batch, features_schema, peaks_batch, peaks_schema, spectra_batch, spectra_schema,
-    ResultDir, FEATURES_FILE, PEAKS_FILE, RUN_FILE, SPECTRA_FILE,
+    features_batch, features_schema, input_stem_of_path, peaks_batch, peaks_schema, spectra_batch,
+    spectra_schema, InputRecord, ResultDir, RunRecord, FEATURES_FILE, PEAKS_FILE, RUN_FILE,
+    SPECTRA_FILE,
 };
-use mzforge::{Pipeline, PipelineParams, RunSummary};
+use mzforge::{Pipeline, RunSummary};
 use pyo3::prelude::*;
-use serde::Serialize;
 
 use crate::arrow_export::ArrowTable;
 use crate::errors::{chain, to_py, IntoPy, Kind};
@@ -88,7 +88,7 @@ pub fn process(
             })
         }
         Some(out) => {
-            let target = out.join(input_stem(&path));
+            let target = out.join(input_stem_of_path(&path));
             let summary = py
                 .detach(|| run_to_dir(&pipeline, &params_json, &path, &target))
                 .map_err(|e| e.into_py())?;
@@ -155,27 +155,9 @@ fn io_context(what: impl std::fmt::Display) -> impl FnOnce(std::io::Error) -> Di
     move |e| DirError::Io(format!("{what}: {}", chain(&e)))
 }
 
-// What follows mirrors `batch-runner/src/run.rs` (`run_one`, `RunRecord`, `input_record`,
-// `input_stem`) so that `process(path, out=DIR)` writes the files `mzforge run --out DIR`
-// writes; keep them in step (the Python tests compare the two).
-
-/// Everything `run.json` records.
-#[derive(Debug, Serialize)]
-struct RunRecord<'a> {
-    mzforge_version: &'a str,
-    input: InputRecord,
-    params: &'a PipelineParams,
-    outputs: Vec<&'static str>,
-    summary: &'a RunSummary,
-}
-
-#[derive(Debug, Serialize)]
-struct InputRecord {
-    path: String,
-    bytes: u64,
-    sha256: String,
-}
-
+/// `process(path, out=DIR)`: writes what `mzforge run --out DIR` writes (the Python tests
+/// compare the two), with the same result directory, tables and `run.json` record from
+/// `mzforge::output`.
 fn run_to_dir(
     pipeline: &Pipeline,
     params_json: &str,
@@ -194,38 +176,14 @@ fn run_to_dir(
             .and_then(|file| file.sync_all())
             .map_err(io_context(format!("cannot write {}", target.display())))?;
     }
-    let record = RunRecord {
-        mzforge_version: mzforge::VERSION,
-        input: input_record(input, &digest)?,
-        params: pipeline.params(),
-        outputs: vec![SPECTRA_FILE, PEAKS_FILE, FEATURES_FILE],
-        summary: &summary,
-    };
+    let input_record = InputRecord::of(input, &digest)
+        .map_err(io_context(format!("cannot read {}", input.display())))?;
+    let outputs = vec![SPECTRA_FILE, PEAKS_FILE, FEATURES_FILE];
+    let record = RunRecord::new(input_record, pipeline.params(), outputs, &summary);
     let run_json = dir.file(RUN_FILE);
-    let bytes = serde_json::to_vec_pretty(&record).map_err(|e| DirError::Io(e.to_string()))?;
+    let bytes = record.to_json().map_err(|e| DirError::Io(e.to_string()))?;
     std::fs::write(&run_json, bytes)
         .map_err(io_context(format!("cannot write {}", run_json.display())))?;
     dir.commit()?;
     Ok(summary)
-}
-
-fn input_record(path: &Path, digest: &mzforge::InputDigest) -> Result<InputRecord, DirError> {
-    let context = || format!("cannot read {}", path.display());
-    let (bytes, sha256) = digest
-        .finish_or_hash_file(path)
-        .map_err(io_context(context()))?;
-    Ok(InputRecord {
-        path: path.display().to_string(),
-        bytes,
-        sha256,
-    })
-}
-
-/// The input's name without directory, `.gz` and format extension: `a/b/run1.mzML.gz` → `run1`.
-pub fn input_stem(path: &Path) -> String {
-    let file_name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    mzforge::output::input_stem(&file_name)
 }
