@@ -140,7 +140,11 @@ class FaultProxy:
         return self._arm(_Trigger(pattern, after, deliver, "blackhole"))
 
     def _arm(self, trigger: _Trigger) -> threading.Event:
+        with self.lock:
+            links = list(self.links)
         with self.trigger_lock:
+            for link in links:
+                link.armed = False  # `after` counts from now on, not from an earlier trigger
             self.trigger = trigger
         return trigger.fired
 

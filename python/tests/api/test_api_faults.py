@@ -498,7 +498,11 @@ def test_workers_across_an_outage(faulty: Faulty) -> None:
     f.hold.unlink()
 
     for deliver in (False, True):
-        fired = f.proxy.cut_at(b"COMMIT", after=b"finished_at=", deliver=deliver)
+        # The worker's outcome is the one statement that sets result_location: the dispatcher's
+        # reaping of the previous worker also sets finished_at (a no-op once the worker has
+        # recorded its outcome), and arming on that raced with the POST below (the cut closed
+        # the POST's connection: seen under pytest-xdist).
+        fired = f.proxy.cut_at(b"COMMIT", after=b"result_location=", deliver=deliver)
         aid = f.c.post("/v1/analyses", json={"upload_ids": [up]}).json()["id"]
         assert fired.wait(120), "the worker did not record its outcome"
         time.sleep(1.0)  # it retries while the database is away
