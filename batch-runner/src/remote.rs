@@ -73,7 +73,7 @@ impl Input {
 
     /// Result directory name: the file name without `.gz` and format extension.
     pub fn stem(&self) -> String {
-        input_stem(&self.file_name())
+        mzforge::output::input_stem(&self.file_name())
     }
 
     /// Size in bytes, if known without reading.
@@ -83,11 +83,6 @@ impl Input {
             Input::Object { meta, .. } => Some(meta.size),
         }
     }
-}
-
-/// `a/b/run1.mzML.gz` → `run1` (the same rule as local `mzforge run`).
-pub fn input_stem(file_name: &str) -> String {
-    mzforge::output::input_stem(file_name)
 }
 
 /// Expands paths, globs, `s3://` keys, `s3://bucket/prefix/` (every mzML/MGF under it) and
@@ -804,14 +799,6 @@ pub fn run_cli(params: PipelineParams, options: CliOptions) -> Result<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn stems_match_the_local_rule() {
-        assert_eq!(input_stem("run1.mzML.gz"), "run1");
-        assert_eq!(input_stem("x.MGF"), "x");
-        assert_eq!(input_stem("plain"), "plain");
-        assert_eq!(input_stem(".mzML"), "input");
-    }
 
     #[test]
     fn threads_do_not_change_the_fingerprint() {

@@ -23,14 +23,14 @@ Tools, each a separate process:
                          spectra OpenMS finds to be profile, then ``FLASHDeconvAlgorithm().run``
                          with its defaults (the FLASHDeconv tool's: charges 1-100, masses
                          50 Da-100 kDa, mass tracing across spectra), as ``mzforge run`` does
-                         every spectrum. Its start-up (averagine tables to 100 kDa) takes about
-                         7 s here, so on small files it dominates
+                         every spectrum. Its start-up (averagine tables to 100 kDa) takes 5-7 s
+                         here, so on small files it dominates
 * ``pyteomics``          ``mzml.read``, both arrays of every spectrum touched
 * ``pymzml``             ``pymzml.run.Reader``, both arrays of every spectrum touched
 
-Ratios: mzdeisotoper and flashdeconv against ``mzforge`` (all three deconvolve); mzdata, pyopenms, pyteomics and
-pymzml against ``mzforge-centroid`` (which reads *and* centroids and writes its tables, so
-reader ratios understate).
+Ratios: mzdeisotoper and flashdeconv against ``mzforge`` (all three deconvolve); mzdata,
+pyopenms, pyteomics and pymzml against ``mzforge-centroid`` (which reads *and* centroids and
+writes its tables, so reader ratios understate).
 
 ``--install`` makes a scratch prefix (default /tmp/mzforge-peers) with a venv holding
 pyopenms, pyteomics (with psims, which its mzML reader now requires), pymzml and numpy, and

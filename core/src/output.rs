@@ -771,6 +771,7 @@ mod tests {
     fn stems_drop_directories_compression_and_format_extensions() {
         assert_eq!(input_stem_of_path(Path::new("a/b/run1.mzML.gz")), "run1");
         assert_eq!(input_stem_of_path(Path::new("x.mgf")), "x");
+        assert_eq!(input_stem("x.MGF"), "x");
         assert_eq!(input_stem_of_path(Path::new("y.mzMLb")), "y");
         assert_eq!(
             input_stem_of_path(Path::new("MzMLFile_6_uncompresscor.MzML.gz")),
