@@ -188,6 +188,15 @@ pub struct ObjectInfo {
     pub e_tag: Option<String>,
 }
 
+/// Makes ring rustls's process-wide crypto provider (reqwest is built without one, see
+/// Cargo.toml), once; a provider already installed by the embedding process is kept.
+fn install_tls_provider() {
+    static INSTALL: std::sync::Once = std::sync::Once::new();
+    INSTALL.call_once(|| {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+}
+
 impl Storage {
     /// Stores are built lazily, per bucket, from the environment.
     pub fn new(handle: Handle) -> Storage {
@@ -218,6 +227,7 @@ impl Storage {
         if let Some(store) = stores.get(bucket) {
             return Ok(store.clone());
         }
+        install_tls_provider();
         let mut builder = AmazonS3Builder::from_env()
             .with_bucket_name(bucket)
             .with_retry(RetryConfig {
@@ -819,5 +829,19 @@ mod tests {
         ));
         assert!(Location::parse("gs://b/k").is_err());
         assert!(Location::parse("s3:///k").is_err());
+    }
+
+    /// reqwest is built without a TLS provider (Cargo.toml): a store for an HTTPS endpoint, as
+    /// on AWS, builds its TLS client with the one `store` installs, without a network.
+    #[test]
+    fn stores_for_https_endpoints_have_a_tls_provider() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let storage = Storage::new(runtime.handle().clone());
+        let store = storage.store("mzforge-test-bucket");
+        assert!(store.is_ok(), "{:?}", store.err());
+        assert!(rustls::crypto::CryptoProvider::get_default().is_some());
     }
 }
