@@ -6,7 +6,8 @@
 //! * the histogram spans `0 ..= mean + 3·stdev` of the spectrum's intensities, in `bin_count`
 //!   bins (each at least 1 intensity unit wide); values above fall in the last bin;
 //! * the noise at a point is the centre of the histogram bin holding the median of all the
-//!   points within `±window_mz / 2` (at least 1.0);
+//!   points within `±window_mz / 2` (at least 1.0): points `i` and `j` (`mz[i] <= mz[j]`) are in
+//!   each other's window when `mz[j] <= mz[i] + window_mz / 2`, a symmetric relation;
 //! * a window with fewer than `min_points` points has no usable median: its noise is
 //!   effectively infinite, so any signal-to-noise threshold above zero rejects the point.
 //!
@@ -52,6 +53,23 @@ pub(crate) struct NoiseWindow {
     half_window: f64,
     min_points: usize,
     slide: Slide,
+    every: EveryPoint,
+}
+
+/// The scratch of [`NoiseWindow::noise_all`], kept between spectra.
+#[derive(Debug, Default)]
+struct EveryPoint {
+    /// The m/z values and each point's m/z plus half the window, each followed by a NaN (see
+    /// [`count_at_most`]).
+    values: Vec<f64>,
+    limits: Vec<f64>,
+    /// Each point's window: `first[i]..end[i]` are the points within half a window of point i.
+    first: Vec<u32>,
+    end: Vec<u32>,
+    /// `up_to_bin[b][k]`: how many of the first `k` points lie in bins `0..=b`; built only for
+    /// the bins a median reaches (one to four per spectrum on real runs).
+    up_to_bin: Vec<Vec<u32>>,
+    built: Vec<bool>,
 }
 
 /// Where the window is, and where its median was last found.
@@ -95,36 +113,22 @@ impl NoiseWindow {
         self.half_window = params.window_mz / 2.0;
         self.min_points = params.min_points.max(1);
         self.slide = Slide::default();
-    }
-
-    /// The noise level at point `centre`. Successive calls must not decrease `centre`; `mz`
-    /// belongs to the spectrum given to [`NoiseWindow::reset`].
-    pub(crate) fn noise_at(&mut self, mz: &[f64], centre: usize) -> f64 {
-        let mut slide = self.slide;
-        let noise = self.step(&mut slide, mz, centre);
-        self.slide = slide;
-        noise
-    }
-
-    /// The noise level at every point of `mz` (the spectrum given to
-    /// [`NoiseWindow::reset`]), into `out`: [`NoiseWindow::noise_at`] for each point in turn,
-    /// with the window's state kept in registers.
-    pub(crate) fn noise_all(&mut self, mz: &[f64], out: &mut Vec<f64>) {
-        out.clear();
-        out.reserve(mz.len());
-        let mut slide = self.slide;
-        for centre in 0..mz.len() {
-            out.push(self.step(&mut slide, mz, centre));
+        self.every.built.clear();
+        self.every.built.resize(bins, false);
+        if self.every.up_to_bin.len() < bins {
+            self.every.up_to_bin.resize_with(bins, Vec::new);
         }
-        self.slide = slide;
     }
 
-    #[inline(always)]
-    fn step(&mut self, slide: &mut Slide, mz: &[f64], centre: usize) -> f64 {
+    /// The noise level at point `centre`, by sliding the window and its histogram there:
+    /// for the few points a centroiding pass asks about. Successive calls must not decrease
+    /// `centre`; `mz` belongs to the spectrum given to [`NoiseWindow::reset`].
+    pub(crate) fn noise_at(&mut self, mz: &[f64], centre: usize) -> f64 {
+        let slide = &mut self.slide;
         let histogram = &mut self.histogram[..];
         let bins = &self.bins[..];
         let at = mz[centre];
-        while slide.left < slide.right && mz[slide.left] < at - self.half_window {
+        while slide.left < slide.right && mz[slide.left] + self.half_window < at {
             let bin = bins[slide.left] as usize;
             histogram[bin] -= 1;
             slide.below_median -= u32::from(bin < slide.median_bin);
@@ -153,8 +157,157 @@ impl NoiseWindow {
             slide.median_bin -= 1;
             slide.below_median -= histogram[slide.median_bin];
         }
-        ((slide.median_bin as f64 + 0.5) * self.bin_size).max(1.0)
+        bin_noise(slide.median_bin, self.bin_size)
     }
+
+    /// The noise level at every point of `mz` (ascending; the spectrum given to
+    /// [`NoiseWindow::reset`]), into `out`; the values [`NoiseWindow::noise_at`] gives.
+    ///
+    /// Not by sliding: the loops that move the window's ends exit after a varying number of
+    /// points, mispredicted at nearly every point, and cost more than all the rest. Instead
+    /// each point's window end is counted by a branch-free merge ([`count_at_most`]); as the
+    /// window relation is symmetric, point `j` lies before the window of every point from
+    /// `end[j]` on, so the window starts are counts of the ends; and the
+    /// median bin of a window `first..end` is the first bin `b` with
+    /// `up_to_bin[b][end] - up_to_bin[b][first]` at least half the window: checked at each
+    /// point for the previous point's median bin and the one below it, which nearly always
+    /// settles it.
+    pub(crate) fn noise_all(&mut self, mz: &[f64], out: &mut Vec<f64>) {
+        let n = mz.len();
+        debug_assert_eq!(n, self.bins.len(), "reset with this spectrum's intensities");
+        out.clear();
+        out.reserve(n);
+        let every = &mut self.every;
+        let values = &mut every.values;
+        values.clear();
+        values.extend_from_slice(mz);
+        values.push(f64::NAN);
+        let limits = &mut every.limits;
+        limits.clear();
+        limits.extend(mz.iter().map(|&at| at + self.half_window));
+        limits.push(f64::NAN);
+        count_at_most(values, limits, &mut every.end);
+        // first[i]: how many points j have end[j] <= i.
+        let first = &mut every.first;
+        first.clear();
+        first.resize(n + 1, 0);
+        for &end in &every.end {
+            first[end as usize] += 1;
+        }
+        let mut before = 0;
+        for first in first.iter_mut() {
+            before += *first;
+            *first = before;
+        }
+        first.truncate(n);
+
+        let last = self.histogram.len() - 1;
+        let mut median = 0usize;
+        while out.len() < n {
+            // The points from here on whose median bin is `median`, until one's is not.
+            for bin in [median.saturating_sub(1), median] {
+                every.build_up_to_bin(bin, last, &self.bins);
+            }
+            // How many of the window's points lie in bins up to `bin`: the last holds them all.
+            let up_to = |bin: usize| (bin < last).then(|| &every.up_to_bin[bin][..]);
+            let (up_to_median, up_to_below) =
+                (up_to(median), median.checked_sub(1).and_then(up_to));
+            let noise = bin_noise(median, self.bin_size);
+            for (&first, &end) in every.first[out.len()..].iter().zip(&every.end[out.len()..]) {
+                let end = end as usize;
+                // Ends from unsorted or NaN m/z may cross; sorted ones never do.
+                let first = (first as usize).min(end);
+                let in_window = end - first;
+                if in_window < self.min_points {
+                    out.push(SPARSE_WINDOW_NOISE);
+                    continue;
+                }
+                let half = in_window.div_ceil(2) as u32;
+                let at_most_median =
+                    up_to_median.map_or(in_window as u32, |row| row[end] - row[first]);
+                if at_most_median < half {
+                    median += 1;
+                    break;
+                }
+                if up_to_below.is_some_and(|row| row[end] - row[first] >= half) {
+                    median -= 1;
+                    break;
+                }
+                out.push(noise);
+            }
+        }
+    }
+}
+
+/// The noise level of a median in `bin`: the bin's centre, at least 1.
+fn bin_noise(bin: usize, bin_size: f64) -> f64 {
+    ((bin as f64 + 0.5) * bin_size).max(1.0)
+}
+
+impl EveryPoint {
+    /// Builds `up_to_bin[bin]` for the points' `bins` unless it is built (or is the last bin,
+    /// which holds every point).
+    fn build_up_to_bin(&mut self, bin: usize, last: usize, bins: &[u32]) {
+        if bin == last || self.built[bin] {
+            return;
+        }
+        let row = &mut self.up_to_bin[bin];
+        row.clear();
+        row.reserve(bins.len() + 1);
+        row.push(0);
+        let mut count = 0;
+        row.extend(bins.iter().map(|&b| {
+            count += u32::from(b as usize <= bin);
+            count
+        }));
+        self.built[bin] = true;
+    }
+}
+
+/// Independent merges [`count_at_most`] interleaves.
+const LANES: usize = 4;
+
+/// For each of the ascending `limits`, how many of the ascending `values` are at most it, into
+/// `counts`. Both slices end with a NaN, which passes no comparison, so the merge needs no
+/// bounds of its own.
+///
+/// A merge of the two sequences without data-dependent branches. A merge is a chain of loads,
+/// each waiting on the step before, so [`LANES`] stretches of `limits` are merged side by side
+/// (each started by a binary search) for the processor to overlap. Out-of-order input gives
+/// some counts, not a panic.
+fn count_at_most(values: &[f64], limits: &[f64], counts: &mut Vec<u32>) {
+    debug_assert!(values.last().is_some_and(|v| v.is_nan()));
+    debug_assert!(limits.last().is_some_and(|l| l.is_nan()));
+    let n = limits.len().saturating_sub(1);
+    counts.clear();
+    // One more slot per lane, written by the lane's steps once its stretch is done.
+    counts.resize(n + LANES, 0);
+    let mut at = [0; LANES];
+    let mut end = [0; LANES];
+    let mut count = [0; LANES];
+    for lane in 0..LANES {
+        at[lane] = n * lane / LANES;
+        end[lane] = n * (lane + 1) / LANES;
+        let limit = limits[at[lane]];
+        count[lane] = values.partition_point(|&value| value <= limit);
+    }
+    let slots = &mut counts[..];
+    while (0..LANES).any(|lane| at[lane] < end[lane]) {
+        for _ in 0..16 {
+            for lane in 0..LANES {
+                let step = usize::from(values[count[lane]] <= limits[at[lane]]);
+                let slot = if at[lane] < end[lane] {
+                    at[lane]
+                } else {
+                    n + lane
+                };
+                slots[slot] = count[lane] as u32;
+                count[lane] += step;
+                at[lane] = (at[lane] + 1 - step).min(end[lane]);
+            }
+        }
+    }
+    counts.truncate(n);
 }
 
 /// Noise level at every point of a spectrum (m/z sorted).
@@ -191,10 +344,10 @@ mod tests {
         let bins = window.bins.clone();
         (0..mz.len())
             .map(|i| {
-                let (lo, hi) = (mz[i] - window.half_window, mz[i] + window.half_window);
+                let h = window.half_window;
                 let mut histogram = vec![0u32; window.histogram.len()];
                 let mut n = 0;
-                for j in (0..mz.len()).filter(|&j| mz[j] >= lo && mz[j] <= hi) {
+                for j in (0..mz.len()).filter(|&j| mz[j] + h >= mz[i] && mz[j] <= mz[i] + h) {
                     histogram[bins[j] as usize] += 1;
                     n += 1;
                 }
@@ -214,23 +367,74 @@ mod tests {
             .collect()
     }
 
+    /// m/z steps: arbitrary ones, and repeated m/z values and multiples of 12.5, which put
+    /// points exactly on other points' window edges (a window holds its edges).
+    fn mz_steps() -> impl proptest::strategy::Strategy<Value = Vec<f64>> {
+        use proptest::prelude::*;
+        proptest::collection::vec(
+            prop_oneof![
+                0.01f64..40.0,
+                Just(0.0),
+                Just(12.5),
+                Just(25.0),
+                Just(100.0)
+            ],
+            1..400,
+        )
+    }
+
+    use proptest::strategy::Strategy as _;
+
     proptest::proptest! {
         #[test]
-        fn the_sliding_median_equals_a_scan_from_the_first_bin(
-            steps in proptest::collection::vec(0.01f64..40.0, 1..400),
+        fn both_estimators_equal_a_scan_from_the_first_bin(
+            steps in mz_steps(),
             intensity in proptest::collection::vec(0.0f32..1e5, 400),
             bin_count in 3usize..40,
+            min_points in 1usize..20,
         ) {
             let mut mz = vec![100.0];
             for step in &steps[1..] {
                 mz.push(mz.last().unwrap() + step);
             }
             let intensity = &intensity[..mz.len()];
-            let params = NoiseParams { bin_count, ..NoiseParams::default() };
-            proptest::prop_assert_eq!(
-                estimate_noise(&params, &mz, intensity),
-                noise_by_scan(&params, &mz, intensity)
-            );
+            let params = NoiseParams { bin_count, min_points, ..NoiseParams::default() };
+            let by_scan = noise_by_scan(&params, &mz, intensity);
+            proptest::prop_assert_eq!(&estimate_noise(&params, &mz, intensity), &by_scan);
+            let mut window = NoiseWindow::default();
+            window.reset(&params, intensity);
+            let one_by_one: Vec<f64> = (0..mz.len()).map(|i| window.noise_at(&mz, i)).collect();
+            proptest::prop_assert_eq!(&one_by_one, &by_scan);
+        }
+
+        #[test]
+        fn merged_counts_equal_binary_searches(
+            mut values in proptest::collection::vec(
+                proptest::prop_oneof![0.0f64..100.0, (0u8..20).prop_map(f64::from)], 0..300),
+            mut limits in proptest::collection::vec(
+                proptest::prop_oneof![-10.0f64..110.0, (0u8..20).prop_map(f64::from)], 0..300),
+        ) {
+            values.sort_by(f64::total_cmp);
+            limits.sort_by(f64::total_cmp);
+            let with_nan = |v: &[f64]| [v, &[f64::NAN]].concat();
+            let (padded_values, padded_limits) = (with_nan(&values), with_nan(&limits));
+            let mut counts = Vec::new();
+            count_at_most(&padded_values, &padded_limits, &mut counts);
+            let expected: Vec<u32> =
+                limits.iter().map(|&l| values.partition_point(|&v| v <= l) as u32).collect();
+            proptest::prop_assert_eq!(&counts, &expected);
+        }
+
+        /// The public centroiding functions take any arrays: out of order or NaN m/z give
+        /// some noise level for every point, never a panic.
+        #[test]
+        fn unsorted_or_nan_mz_give_a_level_for_every_point(
+            mz in proptest::collection::vec(
+                proptest::prop_oneof![0.0f64..1000.0, proptest::strategy::Just(f64::NAN)], 0..200),
+            intensity in proptest::collection::vec(0.0f32..1e5, 200),
+        ) {
+            let noise = estimate_noise(&NoiseParams::default(), &mz, &intensity[..mz.len()]);
+            proptest::prop_assert_eq!(noise.len(), mz.len());
         }
     }
 
