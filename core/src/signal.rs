@@ -36,15 +36,16 @@ pub fn signal_features(
     if nonzero < MIN_POINTS_TO_CLASSIFY || mz.len() != intensity.len() {
         return None;
     }
-    let mut regular = 0usize;
-    let mut pairs = 0usize;
-    for w in mz.windows(3) {
-        let (d0, d1) = (w[1] - w[0], w[2] - w[1]);
-        pairs += 1;
-        if d0 > 0.0 && (d1 / d0 - 1.0).abs() < 0.05 {
-            regular += 1;
-        }
-    }
+    // Spacings within 5% of each other, |d1 / d0 - 1| < 0.05, without the division (the
+    // loop's cost) and without a branch, so the compiler vectorizes it.
+    let pairs = mz.len().saturating_sub(2);
+    let regular = mz
+        .windows(3)
+        .map(|w| {
+            let (d0, d1) = (w[1] - w[0], w[2] - w[1]);
+            usize::from((d0 > 0.0) & ((d1 - d0).abs() < 0.05 * d0))
+        })
+        .sum::<usize>();
     scratch.clear();
     simd::local_maxima(Backend::detect(), intensity, scratch);
     Some(SignalFeatures {
