@@ -1107,6 +1107,22 @@ fn tag_end(bytes: &[u8], at: usize) -> Option<usize> {
     tag_end_by_quotes(bytes, at)
 }
 
+/// Where an empty parameter tag (`cvParam`, `userParam`, `referenceableParamGroupRef`, the
+/// most common tags) beginning at `at` ends, if the first `>` ends one: every attribute of these
+/// is read strictly ([`Attributes`]), and a `>` inside a quoted value would leave that value
+/// unclosed, which the reader refuses. So unlike [`tag_end`] this needs no look at the quotes.
+fn param_tag_end(bytes: &[u8], at: usize) -> Option<usize> {
+    let gt = at + 1 + memchr(b'>', &bytes[at + 1..])?;
+    let tag = &bytes[at + 1..gt];
+    let is_param = [&b"cvParam"[..], b"userParam", b"referenceableParamGroupRef"]
+        .iter()
+        .any(|name| {
+            tag.strip_prefix(*name)
+                .is_some_and(|rest| rest.first().is_some_and(|&b| is_space(b)))
+        });
+    (is_param && tag.ends_with(b"/")).then_some(gt)
+}
+
 /// [`tag_end`] by skipping quoted values one by one.
 fn tag_end_by_quotes(bytes: &[u8], at: usize) -> Option<usize> {
     let mut k = at + 1;
@@ -1153,7 +1169,9 @@ pub(crate) fn parse(xml: &[u8], context: &ParseContext) -> Lean<LeanSpectrum> {
                 pos = end + 1;
             }
             Some(_) => {
-                let end = tag_end(xml, at).ok_or(Unsure("an unclosed start tag"))?;
+                let end = param_tag_end(xml, at)
+                    .or_else(|| tag_end(xml, at))
+                    .ok_or(Unsure("an unclosed start tag"))?;
                 let (content, empty) = match xml[at + 1..end].strip_suffix(b"/") {
                     Some(content) => (content, true),
                     None => (&xml[at + 1..end], false),
@@ -1294,6 +1312,41 @@ mod tests {
             let mut bytes = b"<".to_vec();
             bytes.extend(&tag);
             proptest::prop_assert_eq!(tag_end(&bytes, 0), tag_end_by_quotes(&bytes, 0));
+        }
+    }
+
+    /// An empty parameter tag ends at its first `/>` without a look at the quotes: one inside
+    /// a quoted value leaves the value unclosed, and the element goes to mzdata. Any other `>`
+    /// in a value is found quoted, as in every other tag.
+    #[test]
+    fn a_parameter_with_a_quoted_gt_is_read_as_mzdata_reads_it_or_left_to_mzdata() {
+        for param in [
+            r#"<userParam name="filter string" value="a/>b"/>"#,
+            r#"<userParam name="filter string" value='a"/>b'/>"#,
+            r#"<cvParam cvRef="MS" accession="MS:1000016" name="x" value="1" unitName="/>"/>"#,
+            r#"<referenceableParamGroupRef ref="ms2/>"/>"#,
+        ] {
+            let xml = element("s", &format!("{MS2}{param}"));
+            assert_eq!(
+                unsure(&xml),
+                "an attribute quick-xml may not accept",
+                "{param}"
+            );
+        }
+        // Well-formed XML, which mzdata reads.
+        let xml = element("s", &format!(r#"{MS2}<userParam name="f" value="a/>b"/>"#));
+        let theirs = SpectrumXml {
+            start: 0,
+            xml: xml.into_bytes(),
+        }
+        .parse(&context());
+        assert!(theirs.is_ok());
+        for param in [
+            r#"<userParam name="filter string" value="a>b"/>"#,
+            r#"<userParam name="filter string" value='a">b'/>"#,
+            r#"<cvParam cvRef="MS" accession="MS:1000511" name="ms level" value="3" unitName=">"/>"#,
+        ] {
+            lean_equals_mzdata(&element("s", &format!("{MS2}{param}")));
         }
     }
 
