@@ -271,13 +271,31 @@ impl Centroider {
         out.clear();
         let n = mz.len().min(intensity.len());
         let p = &self.params;
-        self.window.reset(&p.noise, &intensity[..n]);
-        self.window.noise_all(&mz[..n], &mut self.noise);
+        let (mz, intensity) = (&mz[..n], &intensity[..n]);
+        self.window.reset(&p.noise, intensity);
+        self.window.noise_all(mz, &mut self.noise);
+        let snr = |(&value, &noise): (&f32, &f64)| value as f64 / noise;
+        let kept = |point: (&f32, &f64)| {
+            let value = *point.0;
+            value >= p.min_intensity && (p.min_snr <= 0.0 || snr(point) >= p.min_snr as f64)
+        };
+        if intensity.iter().zip(&self.noise).all(kept) {
+            // Every point kept, as with the default thresholds: whole columns.
+            out.mz.extend_from_slice(mz);
+            out.intensity.extend_from_slice(intensity);
+            out.snr.extend(
+                intensity
+                    .iter()
+                    .zip(&self.noise)
+                    .map(|point| snr(point) as f32),
+            );
+            out.fwhm_mz.resize(n, f32::NAN);
+            return;
+        }
         out.reserve(n);
-        for i in 0..n {
-            let snr = intensity[i] as f64 / self.noise[i];
-            if intensity[i] >= p.min_intensity && (p.min_snr <= 0.0 || snr >= p.min_snr as f64) {
-                out.push(mz[i], intensity[i], snr as f32, f32::NAN);
+        for (i, point) in intensity.iter().zip(&self.noise).enumerate() {
+            if kept(point) {
+                out.push(mz[i], intensity[i], snr(point) as f32, f32::NAN);
             }
         }
     }
