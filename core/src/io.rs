@@ -1843,43 +1843,31 @@ mod tests {
 
     #[test]
     fn arrays_mzdata_cannot_decode_are_left_to_it() {
-        let array = |text: &'static [u8], dtype| Encoded {
-            which: &ArrayType::MZArray,
-            dtype,
-            compression: BinaryCompressionType::NoCompression,
-            data: text,
-            array: None,
-        };
+        /// An uncompressed m/z array stored as `stored`, decoded in place as 64-bit floats.
+        fn in_place(text: &[u8], stored: BinaryDataArrayType) -> Option<Vec<f64>> {
+            let array = Encoded {
+                which: &ArrayType::MZArray,
+                dtype: stored,
+                compression: BinaryCompressionType::NoCompression,
+                data: text,
+                array: None,
+            };
+            array.plain_values(BinaryDataArrayType::Float64)
+        }
         use base64::Engine as _;
+        use BinaryDataArrayType::{Float32, Float64};
         let two = base64::engine::general_purpose::STANDARD
             .encode([1.5f64, 2.5].map(f64::to_le_bytes).concat());
-        let two: &'static [u8] = Box::leak(two.into_bytes().into_boxed_slice());
-        assert_eq!(
-            array(two, BinaryDataArrayType::Float64)
-                .plain_values::<f64>(BinaryDataArrayType::Float64),
-            Some(vec![1.5, 2.5])
-        );
+        assert_eq!(in_place(two.as_bytes(), Float64), Some(vec![1.5, 2.5]));
         // Stored as another type, not whole values, not base64, empty: mzdata's to judge.
-        assert_eq!(
-            array(two, BinaryDataArrayType::Float32)
-                .plain_values::<f64>(BinaryDataArrayType::Float64),
-            None
-        );
-        assert_eq!(
-            array(b"AAAA", BinaryDataArrayType::Float64)
-                .plain_values::<f64>(BinaryDataArrayType::Float64),
-            None
-        );
-        assert_eq!(
-            array(b"AA A=AAA", BinaryDataArrayType::Float64)
-                .plain_values::<f64>(BinaryDataArrayType::Float64),
-            None
-        );
-        assert_eq!(
-            array(b"", BinaryDataArrayType::Float64)
-                .plain_values::<f64>(BinaryDataArrayType::Float64),
-            None
-        );
+        for (text, stored) in [
+            (two.as_bytes(), Float32),
+            (b"AAAA".as_slice(), Float64),
+            (b"AA A=AAA".as_slice(), Float64),
+            (b"".as_slice(), Float64),
+        ] {
+            assert_eq!(in_place(text, stored), None, "{text:?} as {stored:?}");
+        }
     }
 
     #[test]
