@@ -242,7 +242,8 @@ enum Parser {
 enum LastFound {
     Nothing,
     Id(String),
-    Tag(Vec<u8>),
+    /// The start tag of the last element found (a share of its bytes).
+    Tag(bytes::Bytes),
 }
 
 impl LastFound {
@@ -619,6 +620,9 @@ impl SpectrumReader {
         let Some(unparsed) = self.next_found()? else {
             return Ok(None);
         };
+        // A spectrum read one at a time may be kept for long: it must not keep the reader's
+        // whole buffer alive with it.
+        let unparsed = unparsed.detached();
         #[cfg_attr(not(feature = "mzmlb"), allow(unused_mut))]
         let mut raw = unparsed
             .parse()
@@ -634,6 +638,11 @@ impl SpectrumReader {
     /// so that the parsing of a file's spectra runs in parallel while this reader goes on.
     /// `None` at the end, or an error if the file is broken here (after which the reader is
     /// finished); errors inside one spectrum's XML come from its `parse`.
+    ///
+    /// An mzML spectrum found here shares the reader's read buffer (1 MiB at a time) instead
+    /// of copying its bytes out, and keeps that buffer alive, as does the [`RawSpectrum`]
+    /// parsed from it: meant for spectra parsed and decoded soon, as the pipeline does.
+    /// Spectra from [`next_raw`](SpectrumReader::next_raw) hold only their own bytes.
     pub fn next_unparsed(&mut self) -> Result<Option<UnparsedSpectrum>> {
         #[cfg(feature = "mzmlb")]
         if self.external.is_some() {
@@ -694,7 +703,7 @@ impl SpectrumReader {
         }
         let index = self.next_index;
         self.next_index += 1;
-        self.last_found = LastFound::Tag(xml.start_tag().to_vec());
+        self.last_found = LastFound::Tag(xml.xml.slice(..xml.start_tag().len()));
         // mzMLb arrays live outside the document: mzdata's spectrum resolves them.
         #[cfg(feature = "mzmlb")]
         let lean = self.lean && self.external.is_none();
@@ -944,6 +953,27 @@ impl std::fmt::Debug for UnparsedSpectrum {
 }
 
 impl UnparsedSpectrum {
+    /// The same spectrum holding a copy of its bytes instead of a share of the reader's
+    /// buffer.
+    fn detached(self) -> UnparsedSpectrum {
+        match self.0 {
+            Unparsed::Xml {
+                index,
+                xml,
+                context,
+                limits,
+                lean,
+            } => UnparsedSpectrum(Unparsed::Xml {
+                index,
+                xml: xml.detached(),
+                context,
+                limits,
+                lean,
+            }),
+            parsed => UnparsedSpectrum(parsed),
+        }
+    }
+
     /// Position in the file.
     pub fn index(&self) -> u32 {
         match &self.0 {

@@ -1267,7 +1267,7 @@ mod tests {
         let lean = parse(xml.as_bytes(), &context).unwrap_or_else(|e| panic!("{e:?}: {xml}"));
         let theirs = SpectrumXml {
             start: 0,
-            xml: xml.as_bytes().to_vec(),
+            xml: bytes::Bytes::copy_from_slice(xml.as_bytes()),
         }
         .parse(&context)
         .unwrap();
@@ -1337,7 +1337,7 @@ mod tests {
         let xml = element("s", &format!(r#"{MS2}<userParam name="f" value="a/>b"/>"#));
         let theirs = SpectrumXml {
             start: 0,
-            xml: xml.into_bytes(),
+            xml: xml.into_bytes().into(),
         }
         .parse(&context());
         assert!(theirs.is_ok());

@@ -12,6 +12,7 @@ use std::collections::HashMap;
 use std::io::Read;
 use std::path::PathBuf;
 
+use bytes::{Buf, Bytes, BytesMut};
 use memchr::{memchr, memmem};
 use mzdata::io::mzml::{MzMLParserState, MzMLSAX, MzMLSpectrumBuilder, SpectrumBuilding};
 use mzdata::io::DetailLevel;
@@ -84,10 +85,20 @@ fn attribute(element: &BytesStart, key: &[u8]) -> Option<String> {
 pub(crate) struct SpectrumXml {
     /// Byte offset of the element in the (decompressed) input.
     pub(crate) start: u64,
-    pub(crate) xml: Vec<u8>,
+    /// A share of the splitter's read buffer (no copy): it keeps that buffer's allocation
+    /// (up to [`CHUNK`] and more) alive until dropped; [`SpectrumXml::detached`] copies it out.
+    pub(crate) xml: Bytes,
 }
 
 impl SpectrumXml {
+    /// The same element in an allocation of its own, for a spectrum that may be kept long.
+    pub(crate) fn detached(self) -> SpectrumXml {
+        SpectrumXml {
+            start: self.start,
+            xml: Bytes::copy_from_slice(&self.xml),
+        }
+    }
+
     /// The element's `id` attribute, read from its start tag without parsing the rest.
     pub(crate) fn id(&self) -> String {
         id_of(self.start_tag())
@@ -119,7 +130,7 @@ impl SpectrumXml {
     /// Parses the element as mzdata's reader would (arrays left encoded). Errors are
     /// mzdata's messages; a panic inside mzdata is the caller's to catch.
     pub(crate) fn parse(&self, context: &ParseContext) -> Result<MultiLayerSpectrum, String> {
-        let mut reader = quick_xml::Reader::from_reader(self.xml.as_slice());
+        let mut reader = quick_xml::Reader::from_reader(&self.xml[..]);
         reader.config_mut().trim_text(true);
         let mut builder: MzMLSpectrumBuilder =
             MzMLSpectrumBuilder::with_detail_level(DetailLevel::Lazy);
@@ -206,8 +217,9 @@ impl From<std::io::Error> for SplitError {
 pub(crate) struct Splitter<R> {
     stream: R,
     /// Read bytes up to `filled`; the rest is space for the next read (kept initialised, so
-    /// that reads go straight into it).
-    buffer: Vec<u8>,
+    /// that reads go straight into it). Elements are split off its front without a copy;
+    /// once they share its allocation, the next read that needs room gets a new one.
+    buffer: BytesMut,
     filled: usize,
     /// Where the unconsumed bytes start; offsets below are relative to it.
     pos: usize,
@@ -232,7 +244,7 @@ impl<R: Read> Splitter<R> {
     pub(crate) fn new(stream: R) -> Splitter<R> {
         Splitter {
             stream,
-            buffer: Vec::new(),
+            buffer: BytesMut::new(),
             filled: 0,
             pos: 0,
             base: 0,
@@ -249,19 +261,19 @@ impl<R: Read> Splitter<R> {
         self.filled - self.pos
     }
 
-    /// Reads more; false at the end of the stream. Consumed bytes are dropped first when
-    /// they are most of the buffer, so it holds little more than the current element.
+    /// Reads more; false at the end of the stream. Consumed bytes are dropped first (a
+    /// pointer move), so the buffer holds little more than the current element.
     fn fill(&mut self) -> std::io::Result<bool> {
         if self.eof {
             return Ok(false);
         }
-        if self.pos > 0 && self.pos >= self.filled / 2 {
-            self.buffer.copy_within(self.pos..self.filled, 0);
-            self.filled -= self.pos;
-            self.base += self.pos as u64;
-            self.pos = 0;
-        }
+        self.buffer.advance(self.pos);
+        self.filled -= self.pos;
+        self.base += self.pos as u64;
+        self.pos = 0;
         if self.buffer.len() - self.filled < CHUNK {
+            // Without the spare bytes first: a new allocation then copies only the data.
+            self.buffer.truncate(self.filled);
             self.buffer.resize(self.filled + CHUNK, 0);
         }
         // One read of a whole chunk: a buffered stream hands it over without copying it into
@@ -475,9 +487,12 @@ impl<R: Read> Splitter<R> {
                 start: self.offset(0),
             });
         }
-        let xml = self.buffer[self.pos..self.pos + k].to_vec();
         let start = self.offset(0);
-        self.pos += k;
+        let mut xml = self.buffer.split_to(self.pos + k).freeze();
+        xml.advance(self.pos);
+        self.filled -= self.pos + k;
+        self.base += (self.pos + k) as u64;
+        self.pos = 0;
         Ok(Piece::Spectrum(SpectrumXml { start, xml }))
     }
 
@@ -513,7 +528,7 @@ mod tests {
                         "{}@{}:{}",
                         s.id(),
                         s.start,
-                        String::from_utf8(s.xml).unwrap()
+                        String::from_utf8(s.xml.to_vec()).unwrap()
                     )),
                     Piece::ListEnd => return Ok(()),
                 }
@@ -629,6 +644,45 @@ mod tests {
                 .collect();
             let found = pieces(&doc, trickle).unwrap();
             proptest::prop_assert_eq!(&found[1..], &expected[..]);
+        }
+    }
+
+    #[test]
+    fn elements_kept_while_reading_goes_on_keep_their_bytes() {
+        // Several read chunks of elements, all held until the end: each must still hold
+        // its own bytes after the buffer they were split from was refilled and replaced.
+        let spectra: Vec<String> = (0..8000)
+            .map(|k| {
+                let filler = "QUJD".repeat(k % 197);
+                format!(r#"<spectrum id="s{k}" index="{k}"><binary>{filler}</binary></spectrum>"#)
+            })
+            .collect();
+        let doc = format!(
+            "<mzML><run><spectrumList count=\"{}\">\n{}\n</spectrumList></run></mzML>",
+            spectra.len(),
+            spectra.join("\n")
+        );
+        assert!(doc.len() > 3 * CHUNK, "the elements span several chunks");
+        let mut splitter = Splitter::new(doc.as_bytes());
+        splitter.header(1 << 20).unwrap().unwrap();
+        let mut kept = Vec::new();
+        while let Piece::Spectrum(xml) = splitter.next(1 << 20).unwrap() {
+            kept.push(xml);
+        }
+        assert_eq!(kept.len(), spectra.len());
+        for (xml, expected) in kept.iter().zip(&spectra) {
+            assert_eq!(&xml.xml[..], expected.as_bytes());
+            let start = xml.start as usize;
+            assert_eq!(
+                &doc.as_bytes()[start..start + xml.xml.len()],
+                expected.as_bytes()
+            );
+            let detached = SpectrumXml {
+                start: xml.start,
+                xml: xml.xml.clone(),
+            }
+            .detached();
+            assert_eq!(detached.xml, xml.xml);
         }
     }
 
