@@ -4,7 +4,7 @@
 //! the default (read, decode, classify, centroid, deconvolve every spectrum) and without
 //! deconvolution (the engine of issue 2: read, decode, classify, centroid). BSA1's spectra are
 //! all centroids, so centroiding is the signal-to-noise of every point
-//! (`filter_centroids_into`).
+//! (`filter_centroids`).
 
 use std::hint::black_box;
 

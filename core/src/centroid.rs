@@ -266,37 +266,52 @@ impl Centroider {
     }
 
     /// Passes a centroided spectrum through, computing signal-to-noise and applying the
-    /// intensity and signal-to-noise thresholds. FWHM is unknown (NaN).
-    pub fn filter_centroids_into(&mut self, mz: &[f64], intensity: &[f32], out: &mut PeakList) {
-        out.clear();
+    /// intensity and signal-to-noise thresholds. FWHM is unknown (NaN). The arrays become the
+    /// peak list's m/z and intensity columns (filtered in place): no copy.
+    pub fn filter_centroids(&mut self, mut mz: Vec<f64>, mut intensity: Vec<f32>) -> PeakList {
         let n = mz.len().min(intensity.len());
+        mz.truncate(n);
+        intensity.truncate(n);
         let p = &self.params;
-        let (mz, intensity) = (&mz[..n], &intensity[..n]);
-        self.window.reset(&p.noise, intensity);
-        self.window.noise_all(mz, &mut self.noise);
+        self.window.reset(&p.noise, &intensity);
+        self.window.noise_all(&mz, &mut self.noise);
         let snr = |(&value, &noise): (&f32, &f64)| value as f64 / noise;
         let kept = |point: (&f32, &f64)| {
             let value = *point.0;
             value >= p.min_intensity && (p.min_snr <= 0.0 || snr(point) >= p.min_snr as f64)
         };
-        if intensity.iter().zip(&self.noise).all(kept) {
-            // Every point kept, as with the default thresholds: whole columns.
-            out.mz.extend_from_slice(mz);
-            out.intensity.extend_from_slice(intensity);
-            out.snr.extend(
-                intensity
-                    .iter()
-                    .zip(&self.noise)
-                    .map(|point| snr(point) as f32),
-            );
-            out.fwhm_mz.resize(n, f32::NAN);
-            return;
-        }
-        out.reserve(n);
-        for (i, point) in intensity.iter().zip(&self.noise).enumerate() {
-            if kept(point) {
-                out.push(mz[i], intensity[i], snr(point) as f32, f32::NAN);
+        if !intensity.iter().zip(&self.noise).all(kept) {
+            let mut snrs = Vec::with_capacity(n);
+            let mut k = 0;
+            for i in 0..n {
+                let point = (&intensity[i], &self.noise[i]);
+                if kept(point) {
+                    snrs.push(snr(point) as f32);
+                    mz[k] = mz[i];
+                    intensity[k] = intensity[i];
+                    k += 1;
+                }
             }
+            mz.truncate(k);
+            intensity.truncate(k);
+            return PeakList {
+                mz,
+                intensity,
+                snr: snrs,
+                fwhm_mz: vec![f32::NAN; k],
+            };
+        }
+        // Every point kept, as with the default thresholds: whole columns.
+        let snr = intensity
+            .iter()
+            .zip(&self.noise)
+            .map(|point| snr(point) as f32)
+            .collect();
+        PeakList {
+            mz,
+            intensity,
+            snr,
+            fwhm_mz: vec![f32::NAN; n],
         }
     }
 }
@@ -394,6 +409,51 @@ mod tests {
         assert_eq!(strict.len(), 1);
         assert!((strict.mz[0] - 500.0).abs() < 1e-4);
         assert!(strict.snr[0] > 1000.0);
+    }
+
+    #[test]
+    fn centroids_pass_through_in_their_own_columns_or_filtered_in_place() {
+        let mz: Vec<f64> = (0..400).map(|i| 300.0 + i as f64 * 0.37).collect();
+        let intensity: Vec<f32> = (0..400)
+            .map(|i| 50.0 + ((i * 7919) % 101) as f32 * 40.0)
+            .collect();
+        let params = CentroidParams::default();
+        let noise = crate::noise::estimate_noise(&params.noise, &mz, &intensity);
+        let snr = |i: usize| (intensity[i] as f64 / noise[i]) as f32;
+
+        // Defaults keep every point: the arrays become the columns, without a copy.
+        let (mz_at, intensity_at) = (mz.as_ptr(), intensity.as_ptr());
+        let all = Centroider::new(params.clone()).filter_centroids(mz.clone(), intensity.clone());
+        assert_eq!((all.mz.len(), all.intensity.len()), (400, 400));
+        let kept = Centroider::new(params.clone()).filter_centroids(mz, intensity.clone());
+        assert_eq!(kept.mz.as_ptr(), mz_at);
+        assert_ne!(kept.intensity.as_ptr(), intensity_at, "a clone was passed");
+        assert!(kept.mz == all.mz && kept.intensity == all.intensity && kept.snr == all.snr);
+        assert!(kept.fwhm_mz.len() == 400 && kept.fwhm_mz.iter().all(|w| w.is_nan()));
+        assert!((0..400).all(|i| kept.snr[i] == snr(i)));
+
+        // Thresholds keep exactly the points that pass both, in order.
+        let strict = CentroidParams {
+            min_snr: 1.5,
+            min_intensity: 1000.0,
+            ..params
+        };
+        let passing: Vec<usize> = (0..400)
+            .filter(|&i| intensity[i] >= 1000.0 && snr(i) as f64 >= 1.5)
+            .collect();
+        assert!(
+            !passing.is_empty() && passing.len() < 300,
+            "{}",
+            passing.len()
+        );
+        let filtered = Centroider::new(strict).filter_centroids(kept.mz.clone(), intensity.clone());
+        assert_eq!(filtered.len(), passing.len());
+        for (k, &i) in passing.iter().enumerate() {
+            assert_eq!(filtered.mz[k], kept.mz[i]);
+            assert_eq!(filtered.intensity[k], kept.intensity[i]);
+            assert_eq!(filtered.snr[k], snr(i));
+        }
+        assert_eq!(filtered.fwhm_mz.len(), passing.len());
     }
 
     #[test]

@@ -644,11 +644,10 @@ impl Pipeline {
         if !self.params.ms_levels.is_empty() && !self.params.ms_levels.contains(&ms_level) {
             return Outcome::Filtered;
         }
-        let (spectrum, repairs) = match raw.decode(path) {
+        let (mut spectrum, repairs) = match raw.decode(path) {
             Ok(decoded) => decoded,
             Err(e) => return Outcome::Bad(e),
         };
-        let meta = &spectrum.meta;
         let declared = spectrum.meta.declared_signal;
         let (auto, detected) =
             decide_signal_kind(declared, &spectrum.mz, &spectrum.intensity, scratch);
@@ -658,15 +657,20 @@ impl Pipeline {
             SignalPolicy::Declared => declared.unwrap_or(auto),
             SignalPolicy::Auto => auto,
         };
-        let mut peaks = PeakList::default();
-        match signal {
+        let n_points = spectrum.mz.len() as u32;
+        let tic = spectrum.intensity.iter().map(|&v| v as f64).sum();
+        let peaks = match signal {
             SignalKind::Profile => {
-                centroider.centroid_into(&spectrum.mz, &spectrum.intensity, &mut peaks)
+                let mut peaks = PeakList::default();
+                centroider.centroid_into(&spectrum.mz, &spectrum.intensity, &mut peaks);
+                peaks
             }
-            SignalKind::Centroid => {
-                centroider.filter_centroids_into(&spectrum.mz, &spectrum.intensity, &mut peaks)
-            }
-        }
+            SignalKind::Centroid => centroider.filter_centroids(
+                std::mem::take(&mut spectrum.mz),
+                std::mem::take(&mut spectrum.intensity),
+            ),
+        };
+        let meta = &spectrum.meta;
         let mut notes = Vec::new();
         if repairs.sorted {
             notes.push("m/z values were out of order and were sorted".to_string());
@@ -686,14 +690,13 @@ impl Pipeline {
                 notes.join("; ")
             )
         });
-        let tic = spectrum.intensity.iter().map(|&v| v as f64).sum();
         let deconvolution = self.params.deconvolve.applies_to(meta.ms_level).then(|| {
             let negative = meta.polarity == crate::spectrum::Polarity::Negative;
             deconvolver.deconvolve(&peaks.mz, &peaks.intensity, negative)
         });
         Outcome::Done(
             Box::new(ProcessedSpectrum {
-                n_points: spectrum.mz.len() as u32,
+                n_points,
                 meta: spectrum.meta,
                 signal,
                 detected_signal: detected,
