@@ -226,6 +226,7 @@ pub(crate) struct Splitter<R> {
     /// Offset in the stream of `buffer[0]`.
     base: u64,
     eof: bool,
+    end_tag: memmem::Finder<'static>,
 }
 
 fn is_space(b: u8) -> bool {
@@ -249,6 +250,7 @@ impl<R: Read> Splitter<R> {
             pos: 0,
             base: 0,
             eof: false,
+            end_tag: memmem::Finder::new(b"</spectrum"),
         }
     }
 
@@ -357,6 +359,18 @@ impl<R: Read> Splitter<R> {
         }
     }
 
+    /// The relative offset of the next `</spectrum` at or after `k` among the bytes read, if
+    /// no comment, CDATA section or processing instruction (`<!`, `<?`) comes before it: one
+    /// search over the element's content instead of a stop at every tag. `None` sends the
+    /// caller markup by markup ([`Splitter::next_markup`]) for the rest of the element.
+    fn end_tag_read(&self, k: usize) -> Option<usize> {
+        let from = self.pos + k;
+        let found = from + self.end_tag.find(&self.buffer[from..self.filled])?;
+        let declaration = memchr::memchr2_iter(b'!', b'?', &self.buffer[from..found])
+            .any(|i| self.buffer[from + i - 1] == b'<');
+        (!declaration).then_some(found - self.pos)
+    }
+
     /// The relative offset just after the next `pattern` at or after `k`.
     fn skip_past(&mut self, mut k: usize, pattern: &[u8], limit: u64) -> Result<usize, SplitError> {
         let finder = memmem::Finder::new(pattern);
@@ -463,8 +477,15 @@ impl<R: Read> Splitter<R> {
         }
         let (mut k, closes) = self.end_of_start_tag(1, limit)?;
         if !closes {
+            let mut markup_by_markup = false;
             k = loop {
-                k = self.next_markup(k, true, limit)?;
+                k = match self.end_tag_read(k).filter(|_| !markup_by_markup) {
+                    Some(candidate) => candidate,
+                    None => {
+                        markup_by_markup = true;
+                        self.next_markup(k, true, limit)?
+                    }
+                };
                 if k as u64 > limit {
                     return Err(SplitError::TooLarge {
                         start: self.offset(0),
@@ -607,6 +628,12 @@ mod tests {
             proptest::strategy::Just("<!-- </spectrum> <spectrum id=\"x\"> -->".to_string()),
             proptest::strategy::Just("<?pi </spectrum>?>".to_string()),
             proptest::strategy::Just(element.to_string()),
+            // mzML 1.0: an end tag that begins like the spectrum's own.
+            proptest::strategy::Just(if inside {
+                "<spectrumDescription><cvParam name=\"y\"/></spectrumDescription>".to_string()
+            } else {
+                String::new()
+            }),
         ]
     }
 
