@@ -315,7 +315,7 @@ trait AnyParam {
     fn accession(&self) -> Option<u32>;
     fn cv(&self) -> Option<ControlledVocabulary>;
     /// The unit, and whether one was named at all (mzdata reads a missing one as unknown).
-    fn unit(&self) -> (Unit, bool);
+    fn unit(&self) -> Lean<(Unit, bool)>;
     fn to_f64(&self) -> Option<f64>;
     fn to_i64(&self) -> Option<i64>;
     fn to_f32(&self) -> Lean<f32> {
@@ -333,8 +333,16 @@ struct InlineParam<'a> {
     value: &'a [u8],
     accession: Option<u32>,
     cv: Option<ControlledVocabulary>,
-    unit: Unit,
-    unit_given: bool,
+    /// The last of `unitName` and `unitAccession` (the one mzdata keeps), looked up only when
+    /// used, like the value: only a scan's start time needs its unit.
+    unit: Option<UnitAttribute<'a>>,
+}
+
+/// A unit as the parameter names it.
+#[derive(Clone, Copy)]
+enum UnitAttribute<'a> {
+    Name(&'a [u8]),
+    Accession(&'a [u8]),
 }
 
 impl AnyParam for InlineParam<'_> {
@@ -347,8 +355,14 @@ impl AnyParam for InlineParam<'_> {
     fn cv(&self) -> Option<ControlledVocabulary> {
         self.cv
     }
-    fn unit(&self) -> (Unit, bool) {
-        (self.unit, self.unit_given)
+    fn unit(&self) -> Lean<(Unit, bool)> {
+        Ok(match self.unit {
+            None => (Unit::Unknown, false),
+            Some(UnitAttribute::Name(name)) => (Unit::from_name(plain(name)?), true),
+            Some(UnitAttribute::Accession(accession)) => {
+                (Unit::from_accession(plain(accession)?), true)
+            }
+        })
     }
     fn to_f64(&self) -> Option<f64> {
         ValueRef::new(plain(self.value).ok()?).to_f64().ok()
@@ -368,8 +382,8 @@ impl AnyParam for Param {
     fn cv(&self) -> Option<ControlledVocabulary> {
         self.controlled_vocabulary
     }
-    fn unit(&self) -> (Unit, bool) {
-        (self.unit, !self.unit.is_unknown())
+    fn unit(&self) -> Lean<(Unit, bool)> {
+        Ok((self.unit, !self.unit.is_unknown()))
     }
     fn to_f64(&self) -> Option<f64> {
         ParamValue::to_f64(&self.value).ok()
@@ -514,8 +528,7 @@ fn inline_param(content: &[u8]) -> Lean<InlineParam<'_>> {
         value: b"",
         accession: None,
         cv: None,
-        unit: Unit::Unknown,
-        unit_given: false,
+        unit: None,
     };
     for attribute in (Attributes { rest: content }) {
         let (key, raw) = attribute?;
@@ -557,13 +570,11 @@ fn inline_param(content: &[u8]) -> Lean<InlineParam<'_>> {
             }
             // The last of the two unit attributes wins, as in mzdata.
             b"unitName" => {
-                param.unit = Unit::from_name(plain(raw)?);
-                param.unit_given = true;
+                param.unit = Some(UnitAttribute::Name(raw));
                 UNIT_NAME
             }
             b"unitAccession" => {
-                param.unit = Unit::from_accession(plain(raw)?);
-                param.unit_given = true;
+                param.unit = Some(UnitAttribute::Accession(raw));
                 UNIT_ACCESSION
             }
             // Values mzdata does not read.
@@ -864,7 +875,7 @@ impl<'c> Builder<'c> {
                         let value = param
                             .to_f64()
                             .ok_or(Unsure("a scan start time that is not a number"))?;
-                        let minutes = match param.unit() {
+                        let minutes = match param.unit()? {
                             (Unit::Minute, _) => value,
                             (Unit::Second, _) => value / 60.0,
                             (Unit::Millisecond, _) => value / 60000.0,
@@ -1381,6 +1392,24 @@ mod tests {
         assert_eq!(
             unsure(&with_scan(hours)),
             "a scan start time in another unit"
+        );
+        // Units are looked up only where used: both orders of the two unit attributes (the
+        // last wins, as in mzdata), and an entity in the unit of a parameter nothing reads.
+        let last_wins = r#"<cvParam cvRef="MS" accession="MS:1000016" name="scan start time" value="90" unitName="minute" unitAccession="UO:0000010"/>"#;
+        assert_eq!(
+            lean_equals_mzdata(&with_scan(last_wins)).start_time_minutes,
+            1.5
+        );
+        let entity_unused = r#"<cvParam cvRef="MS" accession="MS:1000016" name="scan start time" value="1.5"/>
+  <cvParam cvRef="MS" accession="MS:1000927" name="ion injection time" value="2" unitName="milli&amp;second"/>"#;
+        assert_eq!(
+            lean_equals_mzdata(&with_scan(entity_unused)).start_time_minutes,
+            1.5
+        );
+        let entity_used = r#"<cvParam cvRef="MS" accession="MS:1000016" name="scan start time" value="1.5" unitName="min&#117;te"/>"#;
+        assert_eq!(
+            unsure(&with_scan(entity_used)),
+            "an attribute value with entities or non-ASCII bytes"
         );
     }
 
