@@ -955,23 +955,11 @@ impl std::fmt::Debug for UnparsedSpectrum {
 impl UnparsedSpectrum {
     /// The same spectrum holding a copy of its bytes instead of a share of the reader's
     /// buffer.
-    fn detached(self) -> UnparsedSpectrum {
-        match self.0 {
-            Unparsed::Xml {
-                index,
-                xml,
-                context,
-                limits,
-                lean,
-            } => UnparsedSpectrum(Unparsed::Xml {
-                index,
-                xml: xml.detached(),
-                context,
-                limits,
-                lean,
-            }),
-            parsed => UnparsedSpectrum(parsed),
+    fn detached(mut self) -> UnparsedSpectrum {
+        if let Unparsed::Xml { xml, .. } = &mut self.0 {
+            *xml = xml.detached();
         }
+        self
     }
 
     /// Position in the file.

@@ -92,7 +92,7 @@ pub(crate) struct SpectrumXml {
 
 impl SpectrumXml {
     /// The same element in an allocation of its own, for a spectrum that may be kept long.
-    pub(crate) fn detached(self) -> SpectrumXml {
+    pub(crate) fn detached(&self) -> SpectrumXml {
         SpectrumXml {
             start: self.start,
             xml: Bytes::copy_from_slice(&self.xml),
