@@ -23,6 +23,11 @@ use quick_xml::events::{BytesStart, Event};
 /// How much is read from the stream at a time.
 const CHUNK: usize = 1 << 20;
 
+/// The least room a read is given: below it the buffer gets a new [`CHUNK`] of zeroed space.
+/// Decompressing streams return less than asked, often a few tens of kilobytes; zeroing a whole
+/// chunk for each of their reads would cost more than the reading.
+const MIN_READ: usize = 64 << 10;
+
 /// What every spectrum's parse needs from the file header.
 pub(crate) struct ParseContext {
     /// The input, for messages.
@@ -273,7 +278,7 @@ impl<R: Read> Splitter<R> {
         self.filled -= self.pos;
         self.base += self.pos as u64;
         self.pos = 0;
-        if self.buffer.len() - self.filled < CHUNK {
+        if self.buffer.len() - self.filled < MIN_READ {
             // Without the spare bytes first: a new allocation then copies only the data.
             self.buffer.truncate(self.filled);
             self.buffer.resize(self.filled + CHUNK, 0);
