@@ -484,7 +484,12 @@ impl<R: Read> Splitter<R> {
         if !closes {
             let mut markup_by_markup = false;
             k = loop {
-                k = match self.end_tag_read(k).filter(|_| !markup_by_markup) {
+                // (Once markup by markup, no more searches to the end of the bytes read.)
+                let candidate = match markup_by_markup {
+                    true => None,
+                    false => self.end_tag_read(k),
+                };
+                k = match candidate {
                     Some(candidate) => candidate,
                     None => {
                         markup_by_markup = true;
@@ -709,12 +714,9 @@ mod tests {
                 &doc.as_bytes()[start..start + xml.xml.len()],
                 expected.as_bytes()
             );
-            let detached = SpectrumXml {
-                start: xml.start,
-                xml: xml.xml.clone(),
-            }
-            .detached();
-            assert_eq!(detached.xml, xml.xml);
+            let detached = xml.detached();
+            assert_eq!((detached.start, &detached.xml), (xml.start, &xml.xml));
+            assert_ne!(detached.xml.as_ptr(), xml.xml.as_ptr(), "a copy of its own");
         }
     }
 
