@@ -14,13 +14,13 @@
 //! stops being a result), then the new one is written.
 
 use std::collections::BTreeMap;
-use std::fs::File;
 use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use mzforge::output::{
-    ResultDir, RunRecord, TableWriters, FEATURES_FILE, PEAKS_FILE, RUN_FILE, SPECTRA_FILE,
+    ResultDir, RunRecord, TableWriters, WritebackFile, FEATURES_FILE, PEAKS_FILE, RUN_FILE,
+    SPECTRA_FILE,
 };
 use mzforge::{CentroidMzMLWriter, MzmlPeaks, Pipeline, PipelineParams, SpectrumReader};
 use object_store::ObjectMeta;
@@ -291,7 +291,7 @@ fn file_sha256(path: &Path) -> Result<(u64, String)> {
 
 /// A table sink: a local file or an object upload.
 enum Sink {
-    File(BufWriter<File>),
+    File(BufWriter<WritebackFile>),
     Object(Box<ObjectWriter>),
 }
 
@@ -326,7 +326,7 @@ impl Staging {
         match self {
             Staging::Dir(dir) => {
                 let path = dir.file(name);
-                let file = File::create(&path).map_err(|source| Error::Io {
+                let file = WritebackFile::create(&path).map_err(|source| Error::Io {
                     path: path.display().to_string(),
                     source,
                 })?;
