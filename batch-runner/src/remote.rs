@@ -549,14 +549,11 @@ pub fn process(job: &Job<'_>, input: &Input, out: &Location) -> Result<Done> {
     match staging {
         Staging::Dir(dir) => {
             for sink in sinks {
+                // Flushed here, made durable by the directory's commit.
                 if let Sink::File(file) = sink {
-                    let file = file.into_inner().map_err(|e| Error::Io {
+                    file.into_inner().map_err(|e| Error::Io {
                         path: target.to_string(),
                         source: e.into_error(),
-                    })?;
-                    file.sync_all().map_err(|source| Error::Io {
-                        path: target.to_string(),
-                        source,
                     })?;
                 }
             }

@@ -157,11 +157,9 @@ fn run_one(
     if let Some(writer) = mzml {
         writer.finish()?;
     }
+    // Flushed here, made durable by the directory's commit.
     for writer in [Some(spectra), Some(peaks), features].into_iter().flatten() {
-        writer
-            .into_inner()
-            .map_err(|e| e.into_error())?
-            .sync_all()?;
+        writer.into_inner().map_err(|e| e.into_error())?;
     }
     let input_record = InputRecord::of(input, &digest)
         .with_context(|| format!("cannot read {}", input.display()))?;

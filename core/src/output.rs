@@ -642,11 +642,11 @@ impl<W: Write + Send + 'static> TableWriters<W> {
 const WRITEBACK_STEP: u64 = 1 << 20;
 
 /// A result file written front to back whose bytes are handed to the kernel for writing back
-/// as they accumulate (every MiB, Linux's `sync_file_range` without waiting),
-/// so that [`WritebackFile::sync_all`] at the end of a run waits for the last bytes only, not
-/// for the whole table: on a 542 MB input the final `fsync` of its 232 MB `peaks.parquet`
-/// took 137 ms after the run. The writing thread does not wait for the disk; errors surface
-/// in `sync_all`. Elsewhere than Linux it is a plain file.
+/// as they accumulate (every MiB, Linux's `sync_file_range` without waiting), so that the
+/// `fsync` of [`ResultDir::commit`] at the end of a run waits for the last bytes only, not for
+/// the whole table: on a 542 MB input the final `fsync` of its 232 MB `peaks.parquet` took
+/// 90–137 ms after the run, 1 ms with this. The writing thread does not wait for the disk;
+/// write errors surface in that `fsync`. Elsewhere than Linux it is a plain file.
 #[derive(Debug)]
 pub struct WritebackFile {
     file: File,
@@ -664,11 +664,6 @@ impl WritebackFile {
             written: 0,
             handed: 0,
         })
-    }
-
-    /// Waits until the file's data and metadata are on disk.
-    pub fn sync_all(&self) -> std::io::Result<()> {
-        self.file.sync_all()
     }
 
     /// Starts writing back the bytes written since the last call (advisory: the kernel may
@@ -777,19 +772,33 @@ impl ResultDir {
         )
     }
 
-    /// Moves the finished directory into place, replacing any previous result.
+    /// Makes every file in the directory durable (`fsync`) and moves the directory into
+    /// place, replacing any previous result. Its writers need only be flushed before.
     pub fn commit(mut self) -> Result<PathBuf> {
         let write_err = |source| Error::Write {
             path: self.target.clone(),
             source,
         };
-        // Make the files durable before they become visible.
-        for entry in fs::read_dir(&self.staging).map_err(write_err)? {
-            let entry = entry.map_err(write_err)?;
-            fs::File::open(entry.path())
-                .and_then(|f| f.sync_all())
-                .map_err(write_err)?;
-        }
+        // Make the files durable before they become visible, all at once: the file system
+        // commits its journal once for the lot instead of once per file.
+        let files = fs::read_dir(&self.staging)
+            .and_then(|entries| {
+                entries
+                    .map(|e| e.map(|e| e.path()))
+                    .collect::<std::io::Result<Vec<_>>>()
+            })
+            .map_err(write_err)?;
+        std::thread::scope(|scope| {
+            let syncs: Vec<_> = files
+                .iter()
+                .map(|path| scope.spawn(move || File::open(path).and_then(|f| f.sync_all())))
+                .collect();
+            syncs.into_iter().try_for_each(|sync| {
+                sync.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+        })
+        .map_err(write_err)?;
         if self.target.exists() {
             // `.<name>.partial-<pid>.old`: per process, and removed by a later run if this
             // one is killed between the two renames.
@@ -860,7 +869,6 @@ mod tests {
         }
         assert_eq!(file.handed, 3 * WRITEBACK_STEP);
         file.flush().unwrap();
-        file.sync_all().unwrap();
         let written = fs::read(&path).unwrap();
         assert_eq!(written.len(), chunks * chunk.len());
         assert!(written.chunks(chunk.len()).all(|c| c == chunk));

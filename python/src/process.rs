@@ -170,10 +170,10 @@ fn run_to_dir(
     let summary = pipeline.run(reader, &mut |batch| tables.write(batch))?;
     let (spectra, peaks, features) = tables.finish_all()?;
     for writer in [Some(spectra), Some(peaks), features].into_iter().flatten() {
+        // Flushed here, made durable by the directory's commit.
         writer
             .into_inner()
             .map_err(|e| e.into_error())
-            .and_then(|file| file.sync_all())
             .map_err(io_context(format!("cannot write {}", target.display())))?;
     }
     let input_record = InputRecord::of(input, &digest)
