@@ -667,7 +667,7 @@ impl WritebackFile {
     }
 
     /// Starts writing back the bytes written since the last call (advisory: the kernel may
-    /// decline, and `sync_all` still writes whatever is left).
+    /// decline, and the final `fsync` still writes whatever is left).
     fn hand_to_kernel(&mut self) {
         #[cfg(target_os = "linux")]
         {
@@ -791,10 +791,14 @@ impl ResultDir {
         std::thread::scope(|scope| {
             let syncs: Vec<_> = files
                 .iter()
-                .map(|path| scope.spawn(move || File::open(path).and_then(|f| f.sync_all())))
+                .map(|path| {
+                    std::thread::Builder::new()
+                        .spawn_scoped(scope, move || File::open(path).and_then(|f| f.sync_all()))
+                })
                 .collect();
             syncs.into_iter().try_for_each(|sync| {
-                sync.join()
+                sync?
+                    .join()
                     .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
             })
         })
