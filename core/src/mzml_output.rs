@@ -2,7 +2,6 @@
 //! centroid's charge when deconvolution ran), or the deconvolved peak list (one peak per
 //! isotopic envelope, at its monoisotopic m/z, with its charge).
 
-use std::fs::File;
 use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -17,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use crate::deconvolve::Deconvolution;
 use crate::error::{Error, Result};
 use crate::io::{SourceDescription, SourceMetadata};
+use crate::output::WritebackFile;
 use crate::spectrum::PeakList;
 
 /// What the peak list of each spectrum in a written mzML holds.
@@ -61,7 +61,7 @@ impl std::fmt::Display for MzmlPeaks {
     }
 }
 
-type Writer = mzdata::io::mzml::MzMLWriterType<BufWriter<File>>;
+type Writer = mzdata::io::mzml::MzMLWriterType<BufWriter<WritebackFile>>;
 
 /// The software and data-processing entries mzforge adds to the header of what it writes.
 const SOFTWARE_ID: &str = "mzforge";
@@ -99,7 +99,7 @@ fn write_error(path: &Path, source: std::io::Error) -> Error {
 }
 
 fn open_writer(path: &Path, source: &impl MSDataFileMetadata, count: u64) -> Result<Writer> {
-    let file = File::create(path).map_err(|e| write_error(path, e))?;
+    let file = WritebackFile::create(path).map_err(|e| write_error(path, e))?;
     let mut writer = Writer::new(BufWriter::new(file));
     writer.copy_metadata_from(source);
     writer.set_spectrum_count(count);
