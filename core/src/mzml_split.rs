@@ -238,6 +238,9 @@ pub(crate) struct Splitter<R> {
     /// Offset in the stream of `buffer[0]`.
     base: u64,
     eof: bool,
+    /// A read error met after part of a chunk was read: the next fill reports it, so that the
+    /// elements read before it are found first.
+    deferred: Option<std::io::Error>,
     end_tag: memmem::Finder<'static>,
     pool: ChunkPool,
 }
@@ -321,6 +324,7 @@ impl<R: Read> Splitter<R> {
             pos: 0,
             base: 0,
             eof: false,
+            deferred: None,
             end_tag: memmem::Finder::new(b"</spectrum"),
             pool: ChunkPool::default(),
         }
@@ -339,6 +343,9 @@ impl<R: Read> Splitter<R> {
     /// stream. The chunk is filled before anything is searched in it (streams that return
     /// less than asked, such as decompressors, are read again).
     fn fill(&mut self) -> std::io::Result<bool> {
+        if let Some(e) = self.deferred.take() {
+            return Err(e);
+        }
         if self.eof {
             return Ok(false);
         }
@@ -354,6 +361,10 @@ impl<R: Read> Splitter<R> {
                 }
                 Ok(n) => filled += n,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) if filled > carried => {
+                    self.deferred = Some(e);
+                    break;
+                }
                 Err(e) => return Err(e),
             }
         }
@@ -800,6 +811,38 @@ mod tests {
         );
         assert_eq!(kept.len(), 1);
         assert_eq!(&kept[0].1.xml[..], spectra[0].as_bytes());
+    }
+
+    #[test]
+    fn the_elements_read_before_a_read_error_come_before_it() {
+        // A stream that fails after the second element (a corrupt gzip member, a lost
+        // connection): both elements are found, then the error.
+        struct FailingAfter<'a>(&'a [u8]);
+        impl Read for FailingAfter<'_> {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                if self.0.is_empty() {
+                    return Err(std::io::Error::other("corrupt stream"));
+                }
+                let n = self.0.len().min(buf.len());
+                buf[..n].copy_from_slice(&self.0[..n]);
+                self.0 = &self.0[n..];
+                Ok(n)
+            }
+        }
+        let doc = "<mzML><run><spectrumList count=\"3\"><spectrum id=\"a\"></spectrum>\
+                   <spectrum id=\"b\"></spectrum><spectrum id=\"c\"></spec";
+        let mut splitter = Splitter::new(FailingAfter(doc.as_bytes()));
+        splitter.header(1 << 20).unwrap().unwrap();
+        for id in ["a", "b"] {
+            match splitter.next(1 << 20) {
+                Ok(Piece::Spectrum(xml)) => assert_eq!(xml.id(), id),
+                _ => panic!("spectrum {id} is found before the error"),
+            }
+        }
+        match splitter.next(1 << 20) {
+            Err(SplitError::Io(e)) => assert_eq!(e.to_string(), "corrupt stream"),
+            _ => panic!("the stream's error comes next"),
+        }
     }
 
     #[test]
