@@ -759,11 +759,12 @@ mod tests {
         }
     }
 
-    #[test]
-    fn chunks_are_reused_once_their_elements_are_dropped_and_not_before() {
-        let spectra: Vec<String> = (0..12000)
+    /// A document of `count` spectra of varied sizes (`k % cycle` base64 quads each), with
+    /// the spectra's elements.
+    fn many_spectra(count: usize, cycle: usize) -> (String, Vec<String>) {
+        let spectra: Vec<String> = (0..count)
             .map(|k| {
-                let filler = "QUJD".repeat(k % 211);
+                let filler = "QUJD".repeat(k % cycle);
                 format!(r#"<spectrum id="s{k}" index="{k}"><binary>{filler}</binary></spectrum>"#)
             })
             .collect();
@@ -772,6 +773,12 @@ mod tests {
             spectra.len(),
             spectra.join("\n")
         );
+        (doc, spectra)
+    }
+
+    #[test]
+    fn chunks_are_reused_once_their_elements_are_dropped_and_not_before() {
+        let (doc, spectra) = many_spectra(12000, 211);
         // Reads the document, holding the elements `keep` picks to the end; the number of
         // chunks read, the allocations they were read into, and the elements held.
         let split = |keep: &dyn Fn(usize) -> bool| {
@@ -849,17 +856,7 @@ mod tests {
     fn elements_kept_while_reading_goes_on_keep_their_bytes() {
         // Several read chunks of elements, all held until the end: each must still hold
         // its own bytes after the buffer they were split from was refilled and replaced.
-        let spectra: Vec<String> = (0..8000)
-            .map(|k| {
-                let filler = "QUJD".repeat(k % 197);
-                format!(r#"<spectrum id="s{k}" index="{k}"><binary>{filler}</binary></spectrum>"#)
-            })
-            .collect();
-        let doc = format!(
-            "<mzML><run><spectrumList count=\"{}\">\n{}\n</spectrumList></run></mzML>",
-            spectra.len(),
-            spectra.join("\n")
-        );
+        let (doc, spectra) = many_spectra(8000, 197);
         assert!(doc.len() > 3 * CHUNK, "the elements span several chunks");
         let mut splitter = Splitter::new(doc.as_bytes());
         splitter.header(1 << 20).unwrap().unwrap();
