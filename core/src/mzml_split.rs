@@ -36,6 +36,11 @@ const CARRIED: usize = 256 << 10;
 /// pipeline's queued and in-flight batches span.
 const POOLED_CHUNKS: usize = 4;
 
+/// The largest chunk the pool keeps: chunks grow with elements larger than [`CHUNK`] (profile
+/// spectra of several megabytes), and are reused for the next such elements, but a chunk grown
+/// for one huge element is let go.
+const POOLED_CHUNK_MAX: usize = 16 << 20;
+
 /// What every spectrum's parse needs from the file header.
 pub(crate) struct ParseContext {
     /// The input, for messages.
@@ -253,6 +258,7 @@ impl ChunkPool {
     /// A chunk of `len` initialised bytes (whatever they hold): a pooled one if it is large
     /// enough, else a new one.
     fn take(&self, len: usize) -> Vec<u8> {
+        // A pooled chunk too small for `len` is let go: the pool then fills with larger ones.
         let pooled = match self.0.lock() {
             Ok(mut pool) => pool.pop(),
             Err(_) => None,
@@ -288,10 +294,10 @@ impl AsRef<[u8]> for PooledChunk {
 }
 
 impl Drop for PooledChunk {
-    /// Back to the pool, if the splitter is still reading and the pool has room; only chunks
-    /// of the usual size, so that one huge element does not stay allocated.
+    /// Back to the pool, if the splitter is still reading and the pool has room (see
+    /// [`POOLED_CHUNK_MAX`]).
     fn drop(&mut self) {
-        if self.bytes.len() != CHUNK + CARRIED {
+        if self.bytes.len() > POOLED_CHUNK_MAX {
             return;
         }
         if let Some(pool) = self.pool.upgrade() {
@@ -350,7 +356,9 @@ impl<R: Read> Splitter<R> {
             return Ok(false);
         }
         let carried = self.available();
-        let mut chunk = self.pool.take(carried + CHUNK);
+        // At least twice what is carried: an element many chunks long is copied into each
+        // next chunk, so they grow geometrically and the copies stay linear in its size.
+        let mut chunk = self.pool.take((carried + CHUNK).max(2 * carried));
         chunk[..carried].copy_from_slice(&self.buffer[self.pos..]);
         let mut filled = carried;
         while filled < chunk.len() {
@@ -818,6 +826,42 @@ mod tests {
         );
         assert_eq!(kept.len(), 1);
         assert_eq!(&kept[0].1.xml[..], spectra[0].as_bytes());
+    }
+
+    #[test]
+    fn an_element_many_chunks_long_is_read_in_few_growing_chunks() {
+        // Counts the reads, each of which fills what it is given.
+        struct Counted<'a>(&'a [u8], usize);
+        impl Read for Counted<'_> {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                self.1 += 1;
+                let n = self.0.len().min(buf.len());
+                buf[..n].copy_from_slice(&self.0[..n]);
+                self.0 = &self.0[n..];
+                Ok(n)
+            }
+        }
+        let huge = format!(
+            r#"<spectrum id="huge"><binary>{}</binary></spectrum>"#,
+            "QUJD".repeat(10 << 20)
+        );
+        let doc = format!(
+            "<mzML><run><spectrumList count=\"2\">{huge}<spectrum id=\"next\"></spectrum>\
+             </spectrumList></run></mzML>"
+        );
+        let mut splitter = Splitter::new(Counted(doc.as_bytes(), 0));
+        splitter.header(1 << 30).unwrap().unwrap();
+        match splitter.next(1 << 30) {
+            Ok(Piece::Spectrum(xml)) => assert!(xml.xml == huge.as_bytes(), "the element's bytes"),
+            _ => panic!("the huge spectrum"),
+        }
+        match splitter.next(1 << 30) {
+            Ok(Piece::Spectrum(xml)) => assert_eq!(xml.id(), "next"),
+            _ => panic!("the spectrum after it"),
+        }
+        // 40 MiB in chunks that double: about log2(40) reads, not 40.
+        let reads = splitter.stream.1;
+        assert!(reads <= 10, "{reads} reads");
     }
 
     #[test]
