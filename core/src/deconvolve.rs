@@ -172,7 +172,9 @@ fn grid_point(mono_mass: f64) -> (f64, f64) {
     } else {
         20.0
     };
-    (step, (mono_mass / step).round().max(0.0))
+    // Half up through an integer conversion: `f64::round` is a call into libm on x86-64
+    // without SSE4.1 (the portable build), 3% of a whole run's samples from here.
+    (step, ((mono_mass / step + 0.5).max(0.0) as u64) as f64)
 }
 
 /// A slot per grid point up to [`MAX_ENVELOPE_MASS`]: 0..=3000 (1 Da), then 5 Da to 20 kDa,
@@ -1092,6 +1094,17 @@ mod tests {
             "{}",
             d.envelopes[0].neutral_mass
         );
+    }
+
+    #[test]
+    fn grid_points_are_the_nearest_as_rounding_gives_them() {
+        let masses = (0..400_000)
+            .map(|k| f64::from(k) * 0.37)
+            .chain([-3.0, -0.5, 0.0, 2_999.999, 3_000.0, 19_997.5, 20_000.0, 1e6]);
+        for mass in masses {
+            let (step, index) = grid_point(mass);
+            assert_eq!(index, (mass / step).round().max(0.0), "{mass} Da");
+        }
     }
 
     #[test]
