@@ -573,7 +573,10 @@ fn inline_param(content: &[u8]) -> Lean<InlineParam<'_>> {
                 param.unit = Some(UnitAttribute::Name(raw));
                 UNIT_NAME
             }
+            // Checked now, though looked up only when used: mzdata reads a unit name it cannot
+            // decode as Latin-1, but fails on such a unit accession (found by fuzzing).
             b"unitAccession" => {
+                plain(raw)?;
                 param.unit = Some(UnitAttribute::Accession(raw));
                 UNIT_ACCESSION
             }
@@ -1411,6 +1414,20 @@ mod tests {
             unsure(&with_scan(entity_used)),
             "an attribute value with entities or non-ASCII bytes"
         );
+        // A unit accession that is not UTF-8 fails mzdata's parse even where nothing reads it.
+        let accession_unused = r#"<cvParam cvRef="MS" accession="MS:1000016" name="scan start time" value="1.5"/>
+  <cvParam cvRef="MS" accession="MS:1000927" name="ion injection time" value="2" unitAccession="UO:#"/>"#;
+        let xml: Vec<u8> = with_scan(accession_unused)
+            .into_bytes()
+            .into_iter()
+            .map(|b| if b == b'#' { 0xff } else { b })
+            .collect();
+        match parse(&xml, &context()) {
+            Err(Unsure(why)) => {
+                assert_eq!(why, "an attribute value with entities or non-ASCII bytes")
+            }
+            Ok(lean) => panic!("parsed: {lean:?}"),
+        }
     }
 
     fn with_precursor(window: &str, ions: &str) -> String {
