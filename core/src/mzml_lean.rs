@@ -573,8 +573,9 @@ fn inline_param(content: &[u8]) -> Lean<InlineParam<'_>> {
                 param.unit = Some(UnitAttribute::Name(raw));
                 UNIT_NAME
             }
-            // Checked now, though looked up only when used: mzdata reads a unit name it cannot
-            // decode as Latin-1, but fails on such a unit accession (found by fuzzing).
+            // Checked now, though looked up only when used: mzdata reads a unit name that is not
+            // UTF-8 as Latin-1, but fails the spectrum on such a unit accession (or one with an
+            // entity it cannot resolve), used or not (found by fuzzing).
             b"unitAccession" => {
                 plain(raw)?;
                 param.unit = Some(UnitAttribute::Accession(raw));
