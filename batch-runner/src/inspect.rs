@@ -99,9 +99,11 @@ fn print_text(r: &Inspection) {
         "  format       {format}{}",
         if r.file.gzip { " (gzip)" } else { "" }
     );
-    if !r.file.instruments.is_empty() {
-        println!("  instrument   {}", r.file.instruments.join(", "));
-    }
+    let instruments = match r.file.instruments.as_slice() {
+        [] => "not named in the file".to_owned(),
+        models => models.join(", "),
+    };
+    println!("  instrument   {instruments}");
     match r.file.declared_spectrum_count {
         Some(n) if n != r.spectra => {
             println!("  spectra      {} (the file declares {n})", r.spectra)

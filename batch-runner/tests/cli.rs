@@ -591,13 +591,43 @@ fn inspect_summarises_a_run() {
     assert_eq!(report["levels"]["1"]["spectra"], 564);
     assert_eq!(report["levels"]["2"]["spectra"], 1120);
     assert_eq!(report["levels"]["2"]["declared_centroid"], 1120);
-    assert!(report["file"]["instruments"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .any(|i| i == "LTQ Orbitrap XL"));
+    assert_eq!(
+        report["file"]["instruments"],
+        serde_json::json!(["LTQ Orbitrap XL"])
+    );
     let text_out = mzforge(&["inspect", input.to_str().unwrap()]);
     assert!(String::from_utf8_lossy(&text_out.stdout).contains("RT"));
+}
+
+/// The instrument is its model, named once: not the serial number listed beside it, not
+/// once per instrument configuration, and not OpenMS's bare "instrument model" term.
+#[test]
+fn inspect_names_each_instrument_model_once() {
+    for (file, models) in [
+        ("profile/small.mzML", serde_json::json!(["LTQ FT"])),
+        ("edge/emptyScan.mzML", serde_json::json!(["LTQ Orbitrap"])),
+        (
+            "centroid-reference/PeakPickerHiRes_input.mzML",
+            serde_json::json!([]),
+        ),
+    ] {
+        let Some(input) = shared(file) else {
+            return;
+        };
+        let json = mzforge(&["inspect", input.to_str().unwrap(), "--json"]);
+        assert!(json.status.success(), "{file}: {}", text(&json));
+        let report: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+        assert_eq!(report["file"]["instruments"], models, "{file}");
+        let summary = text(&mzforge(&["inspect", input.to_str().unwrap()]));
+        let line = summary
+            .lines()
+            .find(|l| l.trim_start().starts_with("instrument"))
+            .unwrap_or_else(|| panic!("{file}: no instrument line in {summary}"));
+        match models.as_array().unwrap().first() {
+            Some(model) => assert!(line.ends_with(model.as_str().unwrap()), "{file}: {line}"),
+            None => assert!(line.ends_with("not named in the file"), "{file}: {line}"),
+        }
+    }
 }
 
 /// The result files of `<out>/<stem>`, by name (hidden staging directories excluded), or

@@ -52,8 +52,40 @@ pub struct FileInfo {
     pub gzip: bool,
     /// The spectrum count the file declares, if any (it can be wrong; it is never trusted).
     pub declared_spectrum_count: Option<u64>,
-    /// Instrument model names from the file header.
+    /// The instrument models the file header names, each once (serial numbers and the bare
+    /// "instrument model" term left out).
     pub instruments: Vec<String>,
+}
+
+/// PSI-MS accessions of the instrument configuration's parameters that name no model: the
+/// bare "instrument model" term, which converters (OpenMS among them) write when the model is
+/// unknown, and the attributes listed beside the model.
+const INSTRUMENT_MODEL_UNKNOWN: u32 = 1000031;
+const INSTRUMENT_ATTRIBUTES: [u32; 2] = [
+    1000529, // instrument serial number
+    1000032, // customization
+];
+
+/// The instrument models named by the instrument configurations' parameters (their shared
+/// parameter groups included), each once, in file order: the model terms' names, and the
+/// value of a bare "instrument model" term where it has one. Serial numbers and other
+/// attributes are left out, as is a bare term without a value.
+fn instrument_models<'a>(params: impl Iterator<Item = &'a mzdata::Param>) -> Vec<String> {
+    let mut models: Vec<String> = Vec::new();
+    for param in params {
+        if param.controlled_vocabulary != Some(mzdata::params::ControlledVocabulary::MS) {
+            continue;
+        }
+        let name = match param.accession {
+            Some(code) if INSTRUMENT_ATTRIBUTES.contains(&code) => continue,
+            Some(INSTRUMENT_MODEL_UNKNOWN) => param.value.to_string().trim().to_owned(),
+            _ => param.name.trim().to_owned(),
+        };
+        if !name.is_empty() && !models.contains(&name) {
+            models.push(name);
+        }
+    }
+    models
 }
 
 /// Bounds on what one input can make the reader allocate, so that a hostile file (a zlib or
@@ -471,17 +503,12 @@ impl SpectrumReader {
                     });
                 }
                 info.declared_spectrum_count = reader.spectrum_count_hint();
-                info.instruments = reader
-                    .instrument_configurations()
-                    .values()
-                    .flat_map(|config| {
-                        config
-                            .params()
-                            .iter()
-                            .filter(|p| p.is_controlled())
-                            .map(|p| p.name.clone())
-                    })
-                    .collect();
+                info.instruments = instrument_models(
+                    reader
+                        .instrument_configurations()
+                        .values()
+                        .flat_map(|config| config.params()),
+                );
                 match (splitter, header_bytes) {
                     (Some(splitter), Some(header))
                         if reader.state == MzMLParserState::SpectrumList =>
@@ -1650,6 +1677,27 @@ impl LeanParsed {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn instrument_models_leave_out_attributes_repeats_and_the_bare_model_term() {
+        use mzdata::params::ControlledVocabulary::{MS, UO};
+        let params = [
+            MS.param(1000448u32, "LTQ FT"),
+            MS.param_val(1000529u32, "instrument serial number", "SN06061F"),
+            MS.param(1000032u32, "customization"),
+            // A second configuration sharing the first one's parameter group.
+            MS.param(1000448u32, "LTQ FT"),
+            MS.param(1000031u32, "instrument model"),
+            MS.param_val(1000031u32, "instrument model", " Orbitrap Astral "),
+            UO.param(31u32, "minute"),
+            mzdata::Param::new_key_value("instrument", "a user's name for it"),
+        ];
+        assert_eq!(
+            instrument_models(params.iter()),
+            ["LTQ FT", "Orbitrap Astral"]
+        );
+        assert!(instrument_models([MS.param(1000031u32, "instrument model")].iter()).is_empty());
+    }
 
     /// Every mzML file of `../shared/data` (plain or gzip), but the broken ones of `edge/`.
     fn shared_mzml_files() -> Vec<PathBuf> {

@@ -133,7 +133,7 @@ class Reader:
     @property
     def info(self) -> dict[str, Any]:
         """``format`` (``"mzml"``/``"mgf"``/``"mzmlb"``), ``gzip``, ``declared_spectrum_count``,
-        ``instruments``."""
+        ``instruments`` (the instrument models the header names, each once)."""
     @property
     def warnings(self) -> list[str]: ...
     @property
