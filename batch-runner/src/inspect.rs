@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use mzforge::signal::detect_signal_kind;
-use mzforge::{FileInfo, SignalKind, SpectrumReader};
+use mzforge::{Error, FileInfo, SignalKind, SpectrumReader};
 use serde::Serialize;
 
 use crate::cli::InspectArgs;
@@ -30,8 +30,14 @@ struct Inspection {
     rt_seconds: Option<(f64, f64)>,
     mz: Option<(f64, f64)>,
     precursor_charges: BTreeMap<String, u64>,
+    /// Spectra without an m/z array (UV/PDA and other traces), which `mzforge run` leaves
+    /// out: counted, not reported as bad.
+    spectra_not_ms: u64,
     bad_spectra: Vec<String>,
 }
+
+/// Most bad spectra the text summary lists one by one (`--json` lists them all).
+const BAD_SPECTRA_LISTED: usize = 10;
 
 pub fn inspect(args: InspectArgs) -> Result<ExitCode> {
     let mut reader = SpectrumReader::open(&args.input)?;
@@ -43,6 +49,7 @@ pub fn inspect(args: InspectArgs) -> Result<ExitCode> {
         rt_seconds: None,
         mz: None,
         precursor_charges: BTreeMap::new(),
+        spectra_not_ms: 0,
         bad_spectra: Vec::new(),
     };
     let mut scratch = Vec::new();
@@ -81,6 +88,7 @@ pub fn inspect(args: InspectArgs) -> Result<ExitCode> {
                     report.mz = Some(report.mz.map_or((lo, hi), |(a, b)| (a.min(lo), b.max(hi))));
                 }
             }
+            Err(Error::NotMassSpectrum { .. }) => report.spectra_not_ms += 1,
             Err(e) => report.bad_spectra.push(e.to_string()),
         }
     }
@@ -111,8 +119,13 @@ fn print_text(r: &Inspection) {
         _ => println!("  spectra      {}", r.spectra),
     }
     for (level, s) in &r.levels {
+        // Level 0: spectra that declare none (non-MS traces among them).
+        let label = match level {
+            0 => "no MS level".to_owned(),
+            level => format!("MS{level}"),
+        };
         println!(
-            "  MS{level:<10} {} spectra: declared {} profile / {} centroid / {} undeclared; data look {} profile / {} centroid",
+            "  {label:<12} {} spectra: declared {} profile / {} centroid / {} undeclared; data look {} profile / {} centroid",
             s.spectra, s.declared_profile, s.declared_centroid, s.undeclared, s.looks_profile, s.looks_centroid
         );
     }
@@ -130,7 +143,19 @@ fn print_text(r: &Inspection) {
             .collect();
         println!("  precursor z  {}", charges.join(", "));
     }
-    for bad in &r.bad_spectra {
+    if r.spectra_not_ms > 0 {
+        println!(
+            "  not MS       {} spectra without an m/z array (UV/PDA or other traces; `mzforge run` leaves them out)",
+            r.spectra_not_ms
+        );
+    }
+    for bad in r.bad_spectra.iter().take(BAD_SPECTRA_LISTED) {
         println!("  bad spectrum {bad}");
+    }
+    if r.bad_spectra.len() > BAD_SPECTRA_LISTED {
+        println!(
+            "  bad spectra  {} more (`--json` lists every one)",
+            r.bad_spectra.len() - BAD_SPECTRA_LISTED
+        );
     }
 }

@@ -630,6 +630,85 @@ fn inspect_names_each_instrument_model_once() {
     }
 }
 
+/// Spectra without an m/z array (a UV trace) are counted as not MS, as `mzforge run` counts
+/// them, not listed as bad.
+#[test]
+fn inspect_counts_non_ms_traces_apart_from_bad_spectra() {
+    let Some(input) = shared("edge/mzML_with_UV.mzML") else {
+        return;
+    };
+    let json = mzforge(&["inspect", input.to_str().unwrap(), "--json"]);
+    assert!(json.status.success(), "{}", text(&json));
+    let report: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(report["spectra"], 128);
+    assert_eq!(report["spectra_not_ms"], 101);
+    assert_eq!(report["bad_spectra"], serde_json::json!([]));
+    let summary = text(&mzforge(&["inspect", input.to_str().unwrap()]));
+    assert!(summary.contains("not MS       101 spectra"), "{summary}");
+    assert!(!summary.contains("bad spectrum"), "{summary}");
+}
+
+/// A hand-made mzML of `n` MS1 spectra whose arrays are not base64.
+fn mzml_of_broken_spectra(n: usize) -> String {
+    let cv = |accession: &str, name: &str| {
+        format!(r#"<cvParam cvRef="MS" accession="{accession}" name="{name}" value=""/>"#)
+    };
+    let array = |kind: (&str, &str), float: (&str, &str)| {
+        format!(
+            r#"<binaryDataArray encodedLength="4">{}{}{}<binary>@@@@</binary></binaryDataArray>"#,
+            cv(float.0, float.1),
+            cv("MS:1000576", "no compression"),
+            cv(kind.0, kind.1),
+        )
+    };
+    let spectra: String = (0..n)
+        .map(|i| {
+            format!(
+                r#"<spectrum index="{i}" id="scan={}" defaultArrayLength="3">{}{}<binaryDataArrayList count="2">{}{}</binaryDataArrayList></spectrum>"#,
+                i + 1,
+                r#"<cvParam cvRef="MS" accession="MS:1000511" name="ms level" value="1"/>"#,
+                cv("MS:1000127", "centroid spectrum"),
+                array(("MS:1000514", "m/z array"), ("MS:1000523", "64-bit float")),
+                array(("MS:1000515", "intensity array"), ("MS:1000521", "32-bit float")),
+            )
+        })
+        .collect();
+    format!(
+        r#"<?xml version="1.0" encoding="utf-8"?>
+<mzML xmlns="http://psi.hupo.org/ms/mzml" id="crafted" version="1.1.0">
+<cvList count="1"><cv id="MS" fullName="PSI-MS" version="4.1.0" URI="https://example.org/psi-ms.obo"/></cvList>
+<fileDescription><fileContent>{}</fileContent></fileDescription>
+<softwareList count="1"><software id="crafted" version="1"/></softwareList>
+<instrumentConfigurationList count="1"><instrumentConfiguration id="IC1"/></instrumentConfigurationList>
+<dataProcessingList count="1"><dataProcessing id="dp"/></dataProcessingList>
+<run id="crafted" defaultInstrumentConfigurationRef="IC1">
+<spectrumList count="{n}" defaultDataProcessingRef="dp">
+{spectra}
+</spectrumList>
+</run>
+</mzML>
+"#,
+        cv("MS:1000579", "MS1 spectrum"),
+    )
+}
+
+/// The text summary lists the first ten bad spectra and counts the rest; `--json` has all.
+#[test]
+fn inspect_lists_ten_bad_spectra_and_counts_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("broken.mzML");
+    std::fs::write(&input, mzml_of_broken_spectra(12)).unwrap();
+    let json = mzforge(&["inspect", input.to_str().unwrap(), "--json"]);
+    assert!(json.status.success(), "{}", text(&json));
+    let report: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    let bad = report["bad_spectra"].as_array().unwrap();
+    assert_eq!(bad.len(), 12, "{bad:?}");
+    assert!(bad[11].as_str().unwrap().contains("scan=12"), "{bad:?}");
+    let summary = text(&mzforge(&["inspect", input.to_str().unwrap()]));
+    assert_eq!(summary.matches("bad spectrum ").count(), 10, "{summary}");
+    assert!(summary.contains("bad spectra  2 more"), "{summary}");
+}
+
 /// The result files of `<out>/<stem>`, by name (hidden staging directories excluded), or
 /// `None` when there is no result.
 fn result_files(dir: &Path) -> Option<std::collections::BTreeMap<String, Vec<u8>>> {
