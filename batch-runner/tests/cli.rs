@@ -447,6 +447,37 @@ fn broken_files_fail_cleanly_without_output() {
     }
 }
 
+/// A file whose every spectrum is bad fails like a broken file (exit 1, the file and its
+/// first bad spectrum named, nothing left in the output directory) instead of giving an empty
+/// result; the other inputs of the run still get theirs.
+#[test]
+fn a_file_of_bad_spectra_only_fails_and_the_others_still_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let broken = dir.path().join("broken.mzML");
+    std::fs::write(&broken, mzml_of_broken_spectra(3)).unwrap();
+    let good = fixture("sim_profile.mzML");
+    let out = dir.path().join("out");
+    let result = mzforge(&[
+        "run",
+        broken.to_str().unwrap(),
+        good.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(result.status.code(), Some(1), "{}", text(&result));
+    let message = text(&result);
+    assert!(
+        message.contains("broken.mzML: no spectrum could be used (3 skipped as bad)")
+            && message.contains("spectrum 0 (scan=1)"),
+        "{message}"
+    );
+    let results: Vec<_> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(results, ["sim_profile"]);
+}
+
 /// `--max-points-per-spectrum` below the input's spectra stops that input with an error naming
 /// the file, the spectrum and the setting, and leaves no output; raised, the same input runs.
 #[test]

@@ -46,6 +46,19 @@ pub enum Error {
         /// What is wrong with it.
         message: String,
     },
+    /// Every spectrum a run was to process was bad and skipped (the `skip` policy): the file
+    /// gives nothing, so it fails rather than giving an empty result that looks like success.
+    /// The source is the first spectrum's error.
+    #[error("{path}: no spectrum could be used ({skipped} skipped as bad), the first")]
+    NoUsableSpectrum {
+        /// The file.
+        path: PathBuf,
+        /// How many spectra were skipped.
+        skipped: u64,
+        /// The first skipped spectrum's error.
+        #[source]
+        first: Box<Error>,
+    },
     /// A spectrum without an m/z array (UV/PDA traces and other non-MS data in an mzML file).
     #[error("{path}: spectrum {index} ({native_id}) has no m/z array: not a mass spectrum")]
     NotMassSpectrum {

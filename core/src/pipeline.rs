@@ -360,6 +360,8 @@ impl Pipeline {
         let mut survey_deconvolver =
             Deconvolver::with_cache(self.params.deconvolve.clone(), self.patterns.clone());
         let mut next_envelope_id = 0u32;
+        // Kept for the error when no spectrum at all could be used.
+        let mut first_skipped: Option<Error> = None;
 
         let mut spectra_read = 0u64;
         let result = std::thread::scope(|scope| -> Result<()> {
@@ -452,6 +454,7 @@ impl Pipeline {
                             BadSpectrumPolicy::Skip => {
                                 summary.spectra_skipped += 1;
                                 summary.warn(format!("skipped: {error}"));
+                                first_skipped.get_or_insert(error);
                             }
                         },
                     }
@@ -536,6 +539,15 @@ impl Pipeline {
         });
         result?;
         summary.spectra_read = spectra_read;
+        if summary.spectra_written == 0 {
+            if let Some(first) = first_skipped {
+                return Err(Error::NoUsableSpectrum {
+                    path,
+                    skipped: summary.spectra_skipped,
+                    first: Box::new(first),
+                });
+            }
+        }
 
         if let Some(declared) = summary.file.declared_spectrum_count {
             if declared != summary.spectra_read {

@@ -60,6 +60,7 @@ pub fn kind_of(error: &Error) -> Kind {
         Error::UnknownFormat { .. }
         | Error::Malformed { .. }
         | Error::BadSpectrum { .. }
+        | Error::NoUsableSpectrum { .. }
         | Error::NotMassSpectrum { .. } => Kind::InvalidInput,
         Error::InvalidParameter { .. } => Kind::InvalidParameter,
         Error::Write { .. } => Kind::Output,

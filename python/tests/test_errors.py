@@ -64,14 +64,18 @@ def test_not_a_mass_spectrometry_file(tmp_path):
 
 
 def test_corrupt_spectrum_is_skipped_or_fails_as_asked(tmp_path):
+    # The file's only spectrum is corrupt: the reader skips it with a warning; a run has
+    # nothing left and fails, naming it, under either policy.
     path = shared("edge/FileFilter_39_input_corrupt.mzML")
-    result = mzforge.process(path)
-    assert result.summary["spectra_skipped"] == 1
-    assert any(w.startswith("skipped: ") and "Numpress" in w for w in result.warnings)
     reader = mzforge.open(path)
-    spectra = list(reader)
-    assert len(spectra) == len(reader) - 1
-    assert reader.warnings == [w for w in result.warnings if w.startswith("skipped: ")]
+    assert list(reader) == []
+    assert len(reader) == 1
+    assert len(reader.warnings) == 1
+    assert reader.warnings[0].startswith("skipped: ") and "Numpress" in reader.warnings[0]
+    with pytest.raises(mzforge.InvalidInputError, match=r"no spectrum could be used \(1 skipped") as info:
+        mzforge.process(path)
+    assert "spectrum 0" in str(info.value) and "Numpress" in str(info.value)
+    assert str(info.value) == cli_error("run", path, "--out", tmp_path, "--quiet")
     with pytest.raises(mzforge.InvalidInputError) as info:
         mzforge.process(path, on_bad_spectrum="fail")
     expected = cli_error("run", path, "--out", tmp_path, "--quiet", "--on-bad-spectrum", "fail")
@@ -80,6 +84,53 @@ def test_corrupt_spectrum_is_skipped_or_fails_as_asked(tmp_path):
         list(mzforge.open(path, on_bad_spectrum="fail"))
     with pytest.raises(mzforge.InvalidInputError, match="spectrum 0"):
         reader[0]
+
+
+def broken_spectra_mzml(n: int) -> str:
+    """A hand-made mzML of ``n`` MS1 spectra whose arrays are not base64."""
+
+    def cv(accession: str, name: str) -> str:
+        return f'<cvParam cvRef="MS" accession="{accession}" name="{name}" value=""/>'
+
+    def array(kind: tuple[str, str], dtype: tuple[str, str]) -> str:
+        params = cv(*dtype) + cv("MS:1000576", "no compression") + cv(*kind)
+        return f'<binaryDataArray encodedLength="4">{params}<binary>@@@@</binary></binaryDataArray>'
+
+    arrays = array(("MS:1000514", "m/z array"), ("MS:1000523", "64-bit float")) + array(
+        ("MS:1000515", "intensity array"), ("MS:1000521", "32-bit float")
+    )
+    spectra = "".join(
+        f'<spectrum index="{i}" id="scan={i + 1}" defaultArrayLength="3">'
+        '<cvParam cvRef="MS" accession="MS:1000511" name="ms level" value="1"/>'
+        f'{cv("MS:1000127", "centroid spectrum")}'
+        f'<binaryDataArrayList count="2">{arrays}</binaryDataArrayList></spectrum>'
+        for i in range(n)
+    )
+    return (
+        '<?xml version="1.0" encoding="utf-8"?>\n'
+        '<mzML xmlns="http://psi.hupo.org/ms/mzml" id="crafted" version="1.1.0">'
+        '<cvList count="1"><cv id="MS" fullName="PSI-MS" version="4.1.0" URI="https://example.org/psi-ms.obo"/></cvList>'
+        f'<fileDescription><fileContent>{cv("MS:1000579", "MS1 spectrum")}</fileContent></fileDescription>'
+        '<softwareList count="1"><software id="crafted" version="1"/></softwareList>'
+        '<instrumentConfigurationList count="1"><instrumentConfiguration id="IC1"/></instrumentConfigurationList>'
+        '<dataProcessingList count="1"><dataProcessing id="dp"/></dataProcessingList>'
+        '<run id="crafted" defaultInstrumentConfigurationRef="IC1">'
+        f'<spectrumList count="{n}" defaultDataProcessingRef="dp">{spectra}</spectrumList>'
+        "</run></mzML>\n"
+    )
+
+
+def test_a_file_of_bad_spectra_only_raises_instead_of_an_empty_result(tmp_path):
+    path = tmp_path / "broken.mzML"
+    path.write_text(broken_spectra_mzml(3))
+    with pytest.raises(mzforge.InvalidInputError, match=r"no spectrum could be used \(3 skipped") as info:
+        mzforge.process(path)
+    assert "spectrum 0 (scan=1)" in str(info.value)
+    assert str(info.value) == cli_error("run", path, "--out", tmp_path / "o", "--quiet")
+    # The reader still reads what it can, skipping each bad spectrum with a warning.
+    reader = mzforge.open(path)
+    assert list(reader) == []
+    assert len(reader.warnings) == 3
 
 
 @pytest.mark.parametrize(

@@ -59,22 +59,23 @@ fn empty_attributes_are_an_error_not_a_panic() {
     expect_error("edge/empty_XML.mzML", &["malformed", "ms level"]);
 }
 
+/// The file's one spectrum has a corrupt Numpress array: skipped, it leaves nothing, so the
+/// file fails, naming that spectrum (as it does under the `fail` policy).
 #[test]
-fn corrupt_numpress_spectrum_is_skipped_and_reported() {
-    let Some(s) = expect_ok("edge/FileFilter_39_input_corrupt.mzML") else {
-        return;
-    };
-    assert_eq!(s.spectra_skipped, 1);
-    assert!(
-        s.warnings
-            .iter()
-            .any(|w| w.contains("spectrum 0") && w.contains("Numpress")),
-        "{:?}",
-        s.warnings
-    );
+fn corrupt_numpress_spectrum_alone_in_its_file_fails_the_file() {
     let Some(path) = shared("edge/FileFilter_39_input_corrupt.mzML") else {
         return;
     };
+    match run(&path) {
+        Err(Error::NoUsableSpectrum { skipped, first, .. }) => {
+            assert_eq!(skipped, 1);
+            assert!(
+                matches!(*first, Error::BadSpectrum { index: 0, ref message, .. } if message.contains("Numpress")),
+                "{first}"
+            );
+        }
+        other => panic!("expected NoUsableSpectrum, got {other:?}"),
+    }
     let strict = PipelineParams {
         on_bad_spectrum: mzforge::pipeline::BadSpectrumPolicy::Fail,
         ..Default::default()

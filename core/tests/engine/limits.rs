@@ -439,6 +439,54 @@ fn corrupt_numpress_linear_and_slof_arrays_skip_their_spectrum_not_crash() {
     }
 }
 
+/// When every spectrum is bad, the skip policy has nothing to give: the file fails, with how
+/// many were skipped and the first one's error, rather than giving an empty result that looks
+/// like success. One good spectrum among them makes a result again.
+#[test]
+fn a_file_whose_every_spectrum_is_bad_fails_naming_the_first() {
+    let dir = tempfile::tempdir().unwrap();
+    // SLOF with an odd byte after the fixed point.
+    let mut odd_slof = 1000.0f64.to_be_bytes().to_vec();
+    odd_slof.extend_from_slice(&[1, 0, 2]);
+    let bad = |index| {
+        spectrum(
+            index,
+            2,
+            &(array(MZ_ARRAY, F64, NONE, &[0u8; 16])
+                + &array(INTENSITY_ARRAY, F32, SLOF, &odd_slof)),
+            "",
+        )
+    };
+    let all_bad = write(dir.path(), "all-bad.mzML", &mzml(&[bad(0), bad(1), bad(2)]));
+    match run(&all_bad, ReadLimits::default()) {
+        Err(Error::NoUsableSpectrum {
+            path,
+            skipped,
+            first,
+        }) => {
+            assert_eq!(path, all_bad);
+            assert_eq!(skipped, 3);
+            assert!(
+                matches!(*first, Error::BadSpectrum { index: 0, .. }),
+                "{first}"
+            );
+        }
+        other => panic!("expected NoUsableSpectrum, got {other:?}"),
+    }
+    let one_good = write(
+        dir.path(),
+        "one-good.mzML",
+        &mzml(&[bad(0), spectrum(1, 3, &plain_arrays(3), ""), bad(2)]),
+    );
+    let summary = run(&one_good, ReadLimits::default()).unwrap();
+    assert_eq!(
+        (summary.spectra_written, summary.spectra_skipped),
+        (1, 2),
+        "{:?}",
+        summary.warnings
+    );
+}
+
 #[test]
 fn zero_limits_are_invalid_parameters() {
     for limits in [
