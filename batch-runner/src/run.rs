@@ -81,7 +81,7 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
                     }
                     if summary.warnings_total > summary.warnings.len() as u64 {
                         eprintln!(
-                            "warning: ... {} more in run.json",
+                            "warning: ... and {} more, counted in run.json (`warnings_total`)",
                             summary.warnings_total - summary.warnings.len() as u64
                         );
                     }

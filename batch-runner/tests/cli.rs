@@ -478,6 +478,42 @@ fn a_file_of_bad_spectra_only_fails_and_the_others_still_run() {
     assert_eq!(results, ["sim_profile"]);
 }
 
+/// Past the summary's hundred warnings the command line says how many more there were and
+/// where they are counted; the file's one good spectrum is written.
+#[test]
+fn warnings_past_the_hundredth_are_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    // 105 bad spectra, the first made good: m/z 100, 100.5, 101 (f64), intensities 10, 50, 10.
+    let mzml = mzml_of_broken_spectra(106)
+        .replacen("@@@@", "AAAAAAAAWUAAAAAAACBZQAAAAAAAQFlA", 1)
+        .replacen("@@@@", "AAAgQQAASEIAACBB", 1);
+    let input = dir.path().join("mostly-bad.mzML");
+    std::fs::write(&input, mzml).unwrap();
+    let out = dir.path().join("out");
+    let result = mzforge(&[
+        "run",
+        input.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(result.status.success(), "{}", text(&result));
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert_eq!(
+        stderr.matches("warning: skipped: ").count(),
+        100,
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("warning: ... and 5 more, counted in run.json (`warnings_total`)"),
+        "{stderr}"
+    );
+    let record: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("mostly-bad/run.json")).unwrap()).unwrap();
+    assert_eq!(record["summary"]["spectra_written"], 1);
+    assert_eq!(record["summary"]["spectra_skipped"], 105);
+    assert_eq!(record["summary"]["warnings_total"], 105);
+}
+
 /// `--max-points-per-spectrum` below the input's spectra stops that input with an error naming
 /// the file, the spectrum and the setting, and leaves no output; raised, the same input runs.
 #[test]
