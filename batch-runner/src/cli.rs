@@ -69,7 +69,8 @@ pub struct RunArgs {
     #[arg(long, value_enum, value_name = "POLICY")]
     pub signal: Option<SignalArg>,
 
-    /// What to do with a spectrum whose arrays cannot be decoded [default: skip (and report)].
+    /// What to do with a spectrum whose arrays cannot be decoded [default: skip (and report);
+    /// a file none of whose spectra can be decoded fails all the same].
     #[arg(long, value_enum, value_name = "POLICY")]
     pub on_bad_spectrum: Option<BadSpectrumArg>,
 

@@ -43,7 +43,8 @@ pub enum SignalPolicy {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum BadSpectrumPolicy {
-    /// Report it in the warnings and go on without it.
+    /// Report it in the warnings and go on without it. A file none of whose spectra can be
+    /// decoded still fails ([`Error::NoUsableSpectrum`]): it has nothing to give.
     #[default]
     Skip,
     /// Stop with an error naming it.

@@ -438,7 +438,8 @@ def process(
     ``spectra.parquet``, ``peaks.parquet``, ``features.parquet`` and ``run.json``, exactly as
     ``mzforge run PATH --out DIR``, and the result's tables read those files back.
 
-    Raises :class:`InputReadError` / :class:`InvalidInputError` for unreadable input,
+    Raises :class:`InputReadError` / :class:`InvalidInputError` for unreadable input (a file
+    none of whose spectra can be decoded among it, whatever ``on_bad_spectrum`` says),
     :class:`InvalidParameterError` for bad parameters or a bad config, :class:`OutputError`
     when ``out`` cannot be written; the messages are the command line's.
     """
