@@ -1471,6 +1471,15 @@ fn prepare(array: &Encoded, limits: &ReadLimits) -> Result<Prepared, DecodeError
             let mut bytes = base64()?;
             if zlib {
                 bytes = inflate(&bytes)?;
+            } else if looks_like_zlib(&bytes) {
+                // msdk (MZmine) lists "zlib compression" and the Numpress term as two
+                // parameters, which OpenMS reads as Numpress followed by zlib; mzdata (and so
+                // the lean parser) keeps only the last term. Such data are a whole zlib stream
+                // (header, deflate data, Adler-32), which Numpress bytes never are: inflated
+                // when that holds, decoded as declared otherwise.
+                if let Ok(inflated) = inflate(&bytes) {
+                    bytes = inflated;
+                }
             }
             too_many_points(which, codec.count(&bytes) as u64, limits)?;
             codec
@@ -1480,6 +1489,21 @@ fn prepare(array: &Encoded, limits: &ReadLimits) -> Result<Prepared, DecodeError
         }
         // Anything else `mzdata` decodes or refuses itself.
         _ => Ok(Prepared::AsIs),
+    }
+}
+
+/// Whether `bytes` start with a zlib header (RFC 1950: deflate, a window of at most 32 KiB,
+/// no preset dictionary, the check bits right). Only a hint: the stream must still inflate
+/// and pass its checksum.
+fn looks_like_zlib(bytes: &[u8]) -> bool {
+    match bytes {
+        [cmf, flg, ..] => {
+            cmf & 0x0f == 8
+                && cmf >> 4 <= 7
+                && flg & 0x20 == 0
+                && (u16::from(*cmf) << 8 | u16::from(*flg)) % 31 == 0
+        }
+        _ => false,
     }
 }
 
@@ -1677,6 +1701,61 @@ impl LeanParsed {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A Numpress array as msdk writes it with "zlib compression" as a second parameter:
+    /// declared plain Numpress (mzdata keeps the last term), its bytes a zlib stream. It
+    /// decodes as Numpress after zlib; Numpress bytes whose first two bytes happen to form a
+    /// zlib header but are no zlib stream decode as declared.
+    #[test]
+    fn numpress_arrays_behind_a_second_zlib_parameter_are_inflated_first() {
+        use base64::Engine as _;
+        use std::io::Write as _;
+        let decode = |compression, bytes: &[u8]| {
+            let text = base64::engine::general_purpose::STANDARD.encode(bytes);
+            let array = Encoded {
+                which: &ArrayType::MZArray,
+                dtype: BinaryDataArrayType::Float64,
+                compression,
+                data: text.as_bytes(),
+                array: None,
+            };
+            match prepare(&array, &ReadLimits::default()) {
+                Ok(Prepared::Values(values)) => values,
+                Ok(_) => panic!("not decoded as Numpress"),
+                Err(e) => panic!("{e:?}"),
+            }
+        };
+        let mz = [100.25, 100.5, 250.125, 999.0];
+        let numpress = numpress_rs::numpress_compress(&mz, 1e5).unwrap();
+        let mut zlib = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+        zlib.write_all(&numpress).unwrap();
+        let zlibbed = zlib.finish().unwrap();
+        assert!(looks_like_zlib(&zlibbed));
+        assert!(!looks_like_zlib(&numpress));
+        let plain = decode(BinaryCompressionType::NumpressLinear, &numpress);
+        assert_eq!(
+            decode(BinaryCompressionType::NumpressLinearZlib, &zlibbed),
+            plain
+        );
+        assert_eq!(
+            decode(BinaryCompressionType::NumpressLinear, &zlibbed),
+            plain
+        );
+        for (value, decoded) in mz.iter().zip(&plain) {
+            assert!((value - decoded).abs() < 1e-4, "{value} {decoded}");
+        }
+        // A fixed point whose big-endian bytes start 0x78 0x01, a valid zlib header.
+        let fixed_point = f64::from_be_bytes([0x78, 0x01, 0, 0, 0, 0, 0, 0]);
+        let mut header_only = numpress.clone();
+        header_only[..8].copy_from_slice(&fixed_point.to_be_bytes());
+        assert!(looks_like_zlib(&header_only));
+        let as_declared = decode(BinaryCompressionType::NumpressLinear, &header_only);
+        assert_eq!(as_declared.len(), mz.len());
+        assert!(
+            as_declared.iter().all(|v| v.abs() < 1e-200),
+            "{as_declared:?}"
+        );
+    }
 
     #[test]
     fn instrument_models_leave_out_attributes_repeats_and_the_bare_model_term() {

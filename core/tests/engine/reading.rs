@@ -83,6 +83,51 @@ fn numpress_encoded_file_matches_its_zlib_original() {
     assert!(compared > 1000);
 }
 
+/// msdk's (MZmine's) writer lists "zlib compression" and "MS-Numpress linear prediction
+/// compression" as two parameters of each m/z array: Numpress followed by zlib, as OpenMS
+/// reads it. Every spectrum decodes, through the lean parser and through mzdata's, to what
+/// an independent decoder (flate2, then numpress-rs) gives the file's m/z arrays.
+#[test]
+fn numpress_with_zlib_as_a_second_parameter_decodes() {
+    use base64::Engine as _;
+    use std::io::Read as _;
+    let Some(path) = shared("encodings/MzValues_Zlib+Numpress.mzML") else {
+        return;
+    };
+    let text = std::fs::read_to_string(&path).unwrap();
+    let expected: Vec<Vec<f64>> = text
+        .split("<binaryDataArray ")
+        .filter(|array| array.contains("MS:1002312") && array.contains("MS:1000574"))
+        .map(|array| {
+            let start = array.find("<binary>").unwrap() + "<binary>".len();
+            let end = array.find("</binary>").unwrap();
+            let packed = base64::engine::general_purpose::STANDARD
+                .decode(&array[start..end])
+                .unwrap();
+            let mut numpress = Vec::new();
+            flate2::read::ZlibDecoder::new(packed.as_slice())
+                .read_to_end(&mut numpress)
+                .unwrap();
+            numpress_rs::numpress_decompress(&numpress).unwrap()
+        })
+        .collect();
+    assert_eq!(expected.len(), 6);
+    let lean = read_all(&path);
+    let mut reader = SpectrumReader::open(&path).unwrap();
+    reader.set_lean_parsing(false);
+    let mut by_mzdata = Vec::new();
+    while let Some(raw) = reader.next_raw().unwrap() {
+        by_mzdata.push(raw.decode(&path).unwrap().0);
+    }
+    assert_eq!(lean, by_mzdata);
+    assert_eq!(lean.len(), expected.len());
+    for (spectrum, mz) in lean.iter().zip(&expected) {
+        assert_eq!(&spectrum.mz, mz, "{}", spectrum.meta.native_id);
+        assert_eq!(spectrum.intensity.len(), mz.len());
+        assert!(mz.windows(2).all(|w| w[0] < w[1]) && mz[0] >= 100.0 && mz[mz.len() - 1] <= 1000.0);
+    }
+}
+
 #[test]
 fn compressed_uncompressed_and_gzip_files_decode_identically() {
     let (Some(a), Some(b), Some(c)) = (
