@@ -19,7 +19,7 @@ use crate::centroid::{CentroidParams, Centroider};
 use crate::deconvolve::{Deconvolution, DeconvolveParams, Deconvolver, PatternCache};
 use crate::error::{Error, Result};
 use crate::io::{
-    FileInfo, RawSpectrum, ReadLimits, SourceDescription, SpectrumReader, UnparsedSpectrum,
+    FileInfo, RawSpectrum, ReadLimits, Repairs, SourceDescription, SpectrumReader, UnparsedSpectrum,
 };
 use crate::signal::decide_signal_kind;
 use crate::spectrum::{PeakList, SignalKind, SpectrumMeta};
@@ -217,6 +217,12 @@ pub struct RunSummary {
     pub spectra_per_level: Vec<(u8, u64)>,
     /// Spectra left out because they have no m/z array (UV and other non-MS traces).
     pub spectra_not_ms: u64,
+    /// Spectra whose m/z values were out of order, sorted (with their intensities).
+    pub spectra_sorted: u64,
+    /// Spectra that had points with NaN or infinite values, dropped.
+    pub spectra_with_non_finite: u64,
+    /// Points dropped for NaN or infinite values.
+    pub points_dropped_non_finite: u64,
     /// Spectra processed as profile.
     pub profile_spectra: u64,
     /// Spectra processed as centroid.
@@ -269,8 +275,15 @@ pub struct Pipeline {
 
 enum Outcome {
     Filtered,
-    Done(Box<ProcessedSpectrum>, Option<String>),
+    Done(Box<ProcessedSpectrum>, Repairs),
     Bad(Error),
+}
+
+/// The first spectrum a repair was made to, for the run's one warning about that repair.
+#[derive(Default)]
+struct FirstRepaired {
+    sorted: Option<String>,
+    non_finite: Option<String>,
 }
 
 const QUEUE_BATCHES: usize = 4;
@@ -363,6 +376,7 @@ impl Pipeline {
         let mut next_envelope_id = 0u32;
         // Kept for the error when no spectrum at all could be used.
         let mut first_skipped: Option<Error> = None;
+        let mut first_repaired = FirstRepaired::default();
 
         let mut spectra_read = 0u64;
         let result = std::thread::scope(|scope| -> Result<()> {
@@ -439,9 +453,20 @@ impl Pipeline {
                 for outcome in outcomes {
                     match outcome {
                         Outcome::Filtered => {}
-                        Outcome::Done(spectrum, note) => {
-                            if let Some(note) = note {
-                                summary.warn(note);
+                        Outcome::Done(spectrum, repairs) => {
+                            let name = || {
+                                let meta = &spectrum.meta;
+                                format!("spectrum {} ({})", meta.index, meta.native_id)
+                            };
+                            if repairs.sorted {
+                                summary.spectra_sorted += 1;
+                                first_repaired.sorted.get_or_insert_with(name);
+                            }
+                            if repairs.dropped_non_finite > 0 {
+                                summary.spectra_with_non_finite += 1;
+                                summary.points_dropped_non_finite +=
+                                    repairs.dropped_non_finite as u64;
+                                first_repaired.non_finite.get_or_insert_with(name);
                             }
                             done.push(*spectrum);
                         }
@@ -564,6 +589,18 @@ impl Pipeline {
                 summary.spectra_not_ms
             ));
         }
+        if let Some(first) = first_repaired.sorted {
+            summary.warn(format!(
+                "{} spectra had m/z values out of order and were sorted (the first: {first})",
+                summary.spectra_sorted
+            ));
+        }
+        if let Some(first) = first_repaired.non_finite {
+            summary.warn(format!(
+                "{} points with NaN or infinite values were dropped from {} spectra (the first: {first})",
+                summary.points_dropped_non_finite, summary.spectra_with_non_finite
+            ));
+        }
         if summary.signal_disagreements > 0 {
             summary.warn(format!(
                 "{} spectra are declared as one of profile/centroid but their data are the other; processed as their data look",
@@ -684,25 +721,6 @@ impl Pipeline {
             ),
         };
         let meta = &spectrum.meta;
-        let mut notes = Vec::new();
-        if repairs.sorted {
-            notes.push("m/z values were out of order and were sorted".to_string());
-        }
-        if repairs.dropped_non_finite > 0 {
-            notes.push(format!(
-                "{} points with NaN or infinite values were dropped",
-                repairs.dropped_non_finite
-            ));
-        }
-        let note = (!notes.is_empty()).then(|| {
-            format!(
-                "{}: spectrum {} ({}): {}",
-                path.display(),
-                meta.index,
-                meta.native_id,
-                notes.join("; ")
-            )
-        });
         let deconvolution = self.params.deconvolve.applies_to(meta.ms_level).then(|| {
             let negative = meta.polarity == crate::spectrum::Polarity::Negative;
             deconvolver.deconvolve(&peaks.mz, &peaks.intensity, negative)
@@ -720,7 +738,7 @@ impl Pipeline {
                 first_envelope_id: 0,
                 source: self.keep_source.then(|| raw.source_description()),
             }),
-            note,
+            repairs,
         )
     }
 }

@@ -132,6 +132,27 @@ fn file_without_spectra_gives_an_empty_result() {
     assert_eq!(s.spectra_written, 0);
 }
 
+/// A test file of OpenMS's whose spectra list their peaks in no order: every spectrum is
+/// sorted, counted, and named in one warning.
+#[test]
+fn unsorted_spectra_are_sorted_with_one_warning() {
+    let Some(s) = expect_ok("runs/MapAlignmentAlgorithmPoseClustering_in1.mzML.gz") else {
+        return;
+    };
+    assert_eq!(s.spectra_written, 2035);
+    assert!(s.spectra_sorted > 2000, "{}", s.spectra_sorted);
+    let sorted: Vec<_> = s
+        .warnings
+        .iter()
+        .filter(|w| w.contains("were sorted"))
+        .collect();
+    assert_eq!(sorted.len(), 1, "{:?}", s.warnings);
+    assert!(
+        sorted[0].starts_with(&format!("{} spectra", s.spectra_sorted)),
+        "{sorted:?}"
+    );
+}
+
 #[test]
 fn lying_spectrum_count_is_ignored_with_a_warning() {
     let Some(s) = expect_ok("edge/example.mzML") else {

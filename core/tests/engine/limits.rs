@@ -487,6 +487,54 @@ fn a_file_whose_every_spectrum_is_bad_fails_naming_the_first() {
     );
 }
 
+/// Repairs (m/z sorted, points with NaN or infinite values dropped) are counted in the
+/// summary, with one warning per kind naming the first spectrum: a run of thousands of
+/// unsorted spectra does not bury its other warnings.
+#[test]
+fn repairs_are_counted_with_one_warning_each() {
+    let dir = tempfile::tempdir().unwrap();
+    let arrays = |mz: &[f64], intensity: &[f32]| {
+        let mz: Vec<u8> = mz.iter().flat_map(|v| v.to_le_bytes()).collect();
+        let intensity: Vec<u8> = intensity.iter().flat_map(|v| v.to_le_bytes()).collect();
+        array(MZ_ARRAY, F64, NONE, &mz) + &array(INTENSITY_ARRAY, F32, NONE, &intensity)
+    };
+    let file = write(
+        dir.path(),
+        "repairs.mzML",
+        &mzml(&[
+            spectrum(0, 3, &arrays(&[100.0, 101.0, 102.0], &[1.0, 2.0, 3.0]), ""),
+            spectrum(1, 3, &arrays(&[101.0, 100.0, 102.0], &[1.0, 2.0, 3.0]), ""),
+            spectrum(
+                2,
+                4,
+                &arrays(
+                    &[100.0, f64::NAN, 102.0, 103.0],
+                    &[1.0, 2.0, f32::INFINITY, 4.0],
+                ),
+                "",
+            ),
+            spectrum(
+                3,
+                3,
+                &arrays(&[102.0, 101.0, f64::INFINITY], &[1.0, 2.0, 3.0]),
+                "",
+            ),
+        ]),
+    );
+    let summary = run(&file, ReadLimits::default()).unwrap();
+    assert_eq!(summary.spectra_written, 4);
+    assert_eq!(summary.spectra_sorted, 2, "{:?}", summary.warnings);
+    assert_eq!(summary.spectra_with_non_finite, 2);
+    assert_eq!(summary.points_dropped_non_finite, 3);
+    assert_eq!(
+        summary.warnings,
+        [
+            "2 spectra had m/z values out of order and were sorted (the first: spectrum 1 (scan=2))",
+            "3 points with NaN or infinite values were dropped from 2 spectra (the first: spectrum 2 (scan=3))",
+        ]
+    );
+}
+
 #[test]
 fn zero_limits_are_invalid_parameters() {
     for limits in [
