@@ -646,14 +646,24 @@ fn usage_errors_and_missing_inputs() {
     }
 }
 
+/// `mzforge inspect INPUT --json`, which must succeed, parsed.
+fn inspect_json(input: &Path) -> serde_json::Value {
+    let result = mzforge(&["inspect", input.to_str().unwrap(), "--json"]);
+    assert!(
+        result.status.success(),
+        "{}: {}",
+        input.display(),
+        text(&result)
+    );
+    serde_json::from_slice(&result.stdout).unwrap()
+}
+
 #[test]
 fn inspect_summarises_a_run() {
     let Some(input) = shared("runs/BSA1.mzML") else {
         return;
     };
-    let result = mzforge(&["inspect", input.to_str().unwrap(), "--json"]);
-    assert!(result.status.success(), "{}", text(&result));
-    let report: serde_json::Value = serde_json::from_slice(&result.stdout).unwrap();
+    let report = inspect_json(&input);
     assert_eq!(report["spectra"], 1684);
     assert_eq!(report["levels"]["1"]["spectra"], 564);
     assert_eq!(report["levels"]["2"]["spectra"], 1120);
@@ -681,9 +691,7 @@ fn inspect_names_each_instrument_model_once() {
         let Some(input) = shared(file) else {
             return;
         };
-        let json = mzforge(&["inspect", input.to_str().unwrap(), "--json"]);
-        assert!(json.status.success(), "{file}: {}", text(&json));
-        let report: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+        let report = inspect_json(&input);
         assert_eq!(report["file"]["instruments"], models, "{file}");
         let summary = text(&mzforge(&["inspect", input.to_str().unwrap()]));
         let line = summary
@@ -704,9 +712,7 @@ fn inspect_counts_non_ms_traces_apart_from_bad_spectra() {
     let Some(input) = shared("edge/mzML_with_UV.mzML") else {
         return;
     };
-    let json = mzforge(&["inspect", input.to_str().unwrap(), "--json"]);
-    assert!(json.status.success(), "{}", text(&json));
-    let report: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    let report = inspect_json(&input);
     assert_eq!(report["spectra"], 128);
     assert_eq!(report["spectra_not_ms"], 101);
     assert_eq!(report["bad_spectra"], serde_json::json!([]));
@@ -765,9 +771,7 @@ fn inspect_lists_ten_bad_spectra_and_counts_the_rest() {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("broken.mzML");
     std::fs::write(&input, mzml_of_broken_spectra(12)).unwrap();
-    let json = mzforge(&["inspect", input.to_str().unwrap(), "--json"]);
-    assert!(json.status.success(), "{}", text(&json));
-    let report: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    let report = inspect_json(&input);
     let bad = report["bad_spectra"].as_array().unwrap();
     assert_eq!(bad.len(), 12, "{bad:?}");
     assert!(bad[11].as_str().unwrap().contains("scan=12"), "{bad:?}");
