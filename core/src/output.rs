@@ -643,10 +643,11 @@ const WRITEBACK_STEP: u64 = 1 << 20;
 
 /// A result file (the tables, the centroided mzML) written front to back whose bytes are
 /// handed to the kernel for writing back as they accumulate (every MiB, Linux's
-/// `sync_file_range` without waiting), so that the `fsync` of [`ResultDir::commit`] at the end of a run waits for the last bytes only, not for
-/// the whole table: on a 542 MB input the final `fsync` of its 232 MB `peaks.parquet` took
-/// 90–137 ms after the run, 1 ms with this. The writing thread does not wait for the disk;
-/// write errors surface in that `fsync`. Elsewhere than Linux it is a plain file.
+/// `sync_file_range` without waiting), so that the `fsync` of [`ResultDir::commit`] at the
+/// end of a run waits for the last bytes only, not for the whole table: on a 542 MB input
+/// the final `fsync` of its 232 MB `peaks.parquet` took 90–137 ms after the run, 1 ms with
+/// this. The writing thread does not wait for the disk; write errors surface in that
+/// `fsync`. Elsewhere than Linux it is a plain file.
 #[derive(Debug)]
 pub struct WritebackFile {
     file: File,
