@@ -723,46 +723,13 @@ fn inspect_counts_non_ms_traces_apart_from_bad_spectra() {
 
 /// A hand-made mzML of `n` MS1 spectra whose arrays are not base64.
 fn mzml_of_broken_spectra(n: usize) -> String {
-    let cv = |accession: &str, name: &str| {
-        format!(r#"<cvParam cvRef="MS" accession="{accession}" name="{name}" value=""/>"#)
+    use mzforge_fixtures::handmade::{
+        array_text, mzml, spectrum, F32, F64, INTENSITY_ARRAY, MZ_ARRAY, NONE,
     };
-    let array = |kind: (&str, &str), float: (&str, &str)| {
-        format!(
-            r#"<binaryDataArray encodedLength="4">{}{}{}<binary>@@@@</binary></binaryDataArray>"#,
-            cv(float.0, float.1),
-            cv("MS:1000576", "no compression"),
-            cv(kind.0, kind.1),
-        )
-    };
-    let spectra: String = (0..n)
-        .map(|i| {
-            format!(
-                r#"<spectrum index="{i}" id="scan={}" defaultArrayLength="3">{}{}<binaryDataArrayList count="2">{}{}</binaryDataArrayList></spectrum>"#,
-                i + 1,
-                r#"<cvParam cvRef="MS" accession="MS:1000511" name="ms level" value="1"/>"#,
-                cv("MS:1000127", "centroid spectrum"),
-                array(("MS:1000514", "m/z array"), ("MS:1000523", "64-bit float")),
-                array(("MS:1000515", "intensity array"), ("MS:1000521", "32-bit float")),
-            )
-        })
-        .collect();
-    format!(
-        r#"<?xml version="1.0" encoding="utf-8"?>
-<mzML xmlns="http://psi.hupo.org/ms/mzml" id="crafted" version="1.1.0">
-<cvList count="1"><cv id="MS" fullName="PSI-MS" version="4.1.0" URI="https://example.org/psi-ms.obo"/></cvList>
-<fileDescription><fileContent>{}</fileContent></fileDescription>
-<softwareList count="1"><software id="crafted" version="1"/></softwareList>
-<instrumentConfigurationList count="1"><instrumentConfiguration id="IC1"/></instrumentConfigurationList>
-<dataProcessingList count="1"><dataProcessing id="dp"/></dataProcessingList>
-<run id="crafted" defaultInstrumentConfigurationRef="IC1">
-<spectrumList count="{n}" defaultDataProcessingRef="dp">
-{spectra}
-</spectrumList>
-</run>
-</mzML>
-"#,
-        cv("MS:1000579", "MS1 spectrum"),
-    )
+    let arrays =
+        array_text(MZ_ARRAY, F64, NONE, "@@@@") + &array_text(INTENSITY_ARRAY, F32, NONE, "@@@@");
+    let spectra: Vec<String> = (0..n).map(|i| spectrum(i, 3, &arrays, "")).collect();
+    mzml(&spectra)
 }
 
 /// The text summary lists the first ten bad spectra and counts the rest; `--json` has all.

@@ -6,41 +6,10 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use base64::Engine as _;
 use mzforge::{Error, Pipeline, PipelineParams, ReadLimits, RunSummary, SpectrumReader};
-
-const MZ_ARRAY: (&str, &str) = ("MS:1000514", "m/z array");
-const INTENSITY_ARRAY: (&str, &str) = ("MS:1000515", "intensity array");
-const F64: (&str, &str) = ("MS:1000523", "64-bit float");
-const F32: (&str, &str) = ("MS:1000521", "32-bit float");
-const NONE: (&str, &str) = ("MS:1000576", "no compression");
-const ZLIB: (&str, &str) = ("MS:1000574", "zlib compression");
-const LINEAR: (&str, &str) = ("MS:1002312", "MS-Numpress linear prediction compression");
-const SLOF: (&str, &str) = ("MS:1002314", "MS-Numpress short logged float compression");
-const PIC_ZLIB: (&str, &str) = (
-    "MS:1002747",
-    "MS-Numpress positive integer compression followed by zlib compression",
-);
-
-fn cv((accession, name): (&str, &str)) -> String {
-    format!(r#"<cvParam cvRef="MS" accession="{accession}" name="{name}" value=""/>"#)
-}
-
-fn array(
-    kind: (&str, &str),
-    dtype: (&str, &str),
-    compression: (&str, &str),
-    data: &[u8],
-) -> String {
-    let text = base64::engine::general_purpose::STANDARD.encode(data);
-    format!(
-        "<binaryDataArray encodedLength=\"{}\">{}{}{}<binary>{text}</binary></binaryDataArray>",
-        text.len(),
-        cv(dtype),
-        cv(compression),
-        cv(kind)
-    )
-}
+use mzforge_fixtures::handmade::{
+    array, mzml, spectrum, F32, F64, INTENSITY_ARRAY, LINEAR, MZ_ARRAY, NONE, PIC_ZLIB, SLOF, ZLIB,
+};
 
 fn plain_arrays(n: usize) -> String {
     let mz: Vec<u8> = (0..n)
@@ -50,37 +19,6 @@ fn plain_arrays(n: usize) -> String {
         .flat_map(|i| ((i % 7) as f32 * 10.0).to_le_bytes())
         .collect();
     array(MZ_ARRAY, F64, NONE, &mz) + &array(INTENSITY_ARRAY, F32, NONE, &intensity)
-}
-
-fn spectrum(index: usize, points: usize, arrays: &str, extra: &str) -> String {
-    format!(
-        r#"<spectrum index="{index}" id="scan={}" defaultArrayLength="{points}">{}{}{extra}<binaryDataArrayList count="2">{arrays}</binaryDataArrayList></spectrum>
-"#,
-        index + 1,
-        r#"<cvParam cvRef="MS" accession="MS:1000511" name="ms level" value="1"/>"#,
-        cv(("MS:1000127", "centroid spectrum")),
-    )
-}
-
-fn mzml(spectra: &[String]) -> String {
-    format!(
-        r#"<?xml version="1.0" encoding="utf-8"?>
-<mzML xmlns="http://psi.hupo.org/ms/mzml" id="crafted" version="1.1.0">
-<cvList count="1"><cv id="MS" fullName="PSI-MS" version="4.1.0" URI="https://example.org/psi-ms.obo"/></cvList>
-<fileDescription><fileContent>{}</fileContent></fileDescription>
-<softwareList count="1"><software id="crafted" version="1"/></softwareList>
-<instrumentConfigurationList count="1"><instrumentConfiguration id="IC1"/></instrumentConfigurationList>
-<dataProcessingList count="1"><dataProcessing id="dp"/></dataProcessingList>
-<run id="crafted" defaultInstrumentConfigurationRef="IC1">
-<spectrumList count="{}" defaultDataProcessingRef="dp">
-{}</spectrumList>
-</run>
-</mzML>
-"#,
-        cv(("MS:1000579", "MS1 spectrum")),
-        spectra.len(),
-        spectra.concat()
-    )
 }
 
 fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
