@@ -30,8 +30,9 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// Input files or glob patterns (mzML, mzML.gz, MGF, MGF.gz; the format is sniffed);
-    /// also s3://bucket/key, s3://bucket/prefix/ and s3://bucket/prefix/*.mzML.
+    /// Input files, directories (every mzML, mzML.gz, mzMLb, MGF, MGF.gz file under them) or
+    /// glob patterns (the format is sniffed); also s3://bucket/key, s3://bucket/prefix/ and
+    /// s3://bucket/prefix/*.mzML.
     #[arg(required = true, value_name = "INPUT")]
     pub inputs: Vec<String>,
 

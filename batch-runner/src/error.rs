@@ -73,6 +73,14 @@ pub enum Error {
         /// What was asked for.
         url: String,
     },
+    /// An input pattern, directory or prefix names no input.
+    #[error("{pattern}: {what}")]
+    NothingMatches {
+        /// The glob pattern, directory or prefix.
+        pattern: String,
+        /// What was not found (`no file matches`...).
+        what: &'static str,
+    },
     /// The download of an input failed mid-stream (after retries).
     #[error("download of {url} failed: {message}")]
     Download {
@@ -132,7 +140,7 @@ impl Error {
     pub fn kind(&self) -> FailureKind {
         match self {
             Error::Storage { source, .. } => storage_kind(source),
-            Error::Missing { .. } => FailureKind::MissingInput,
+            Error::Missing { .. } | Error::NothingMatches { .. } => FailureKind::MissingInput,
             Error::Download { .. } | Error::Interrupted => FailureKind::Transient,
             Error::Engine(e) => match e {
                 mzforge::Error::InvalidParameter { .. } => FailureKind::Config,

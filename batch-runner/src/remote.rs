@@ -34,8 +34,14 @@ use crate::storage::{s3_url, Location, ObjectInfo, ObjectWriter, ReadProgress, S
 pub const MZML_FILE: &str = "centroided.mzML";
 /// File name of the object written last into a result prefix on S3.
 pub const MANIFEST_FILE: &str = "manifest.json";
-/// Extensions taken from a prefix listing (case-insensitive).
-const INPUT_EXTENSIONS: [&str; 4] = [".mzml", ".mgf", ".mzml.gz", ".mgf.gz"];
+/// Extensions of the files a directory or prefix contributes (case-insensitive).
+const INPUT_EXTENSIONS: [&str; 5] = [".mzml", ".mgf", ".mzml.gz", ".mgf.gz", ".mzmlb"];
+
+/// Whether a file or object name has one of the [`INPUT_EXTENSIONS`].
+fn is_input_name(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    INPUT_EXTENSIONS.iter().any(|ext| name.ends_with(ext))
+}
 
 /// An input, resolved: a local file or an object with its size and ETag.
 #[derive(Debug, Clone)]
@@ -94,22 +100,7 @@ pub fn resolve_inputs(storage: Option<&Storage>, patterns: &[String]) -> Result<
         match Location::parse(pattern)? {
             Location::Local(path) => {
                 let text = path.display().to_string();
-                if text.contains(['*', '?', '[']) {
-                    let mut matched: Vec<PathBuf> = glob::glob(&text)
-                        .map_err(|e| Error::invalid("glob pattern", format!("{text:?}: {e}")))?
-                        .filter_map(|entry| entry.ok())
-                        .filter(|p| p.is_file())
-                        .collect();
-                    if matched.is_empty() {
-                        return Err(Error::Missing { url: text });
-                    }
-                    matched.sort();
-                    inputs.extend(matched.into_iter().map(Input::Local));
-                } else if path.is_file() {
-                    inputs.push(Input::Local(path));
-                } else {
-                    return Err(Error::Missing { url: text });
-                }
+                inputs.extend(expand_local(&text)?.into_iter().map(Input::Local));
             }
             Location::S3 { bucket, key } => {
                 let storage = storage.ok_or_else(|| Error::Internal("no storage".into()))?;
@@ -128,8 +119,9 @@ pub fn resolve_inputs(storage: Option<&Storage>, patterns: &[String]) -> Result<
                         .filter(|m| glob.matches_with(m.location.as_ref(), options))
                         .collect();
                     if matched.is_empty() {
-                        return Err(Error::Missing {
-                            url: pattern.clone(),
+                        return Err(Error::NothingMatches {
+                            pattern: pattern.clone(),
+                            what: "no object matches",
                         });
                     }
                     inputs.extend(matched.into_iter().map(|meta| Input::Object {
@@ -140,14 +132,12 @@ pub fn resolve_inputs(storage: Option<&Storage>, patterns: &[String]) -> Result<
                     let matched: Vec<_> = storage
                         .list(&bucket, &key)?
                         .into_iter()
-                        .filter(|m| {
-                            let name = m.location.as_ref().to_ascii_lowercase();
-                            INPUT_EXTENSIONS.iter().any(|ext| name.ends_with(ext))
-                        })
+                        .filter(|m| is_input_name(m.location.as_ref()))
                         .collect();
                     if matched.is_empty() {
-                        return Err(Error::Missing {
-                            url: format!("{pattern} (no mzML or MGF object under this prefix)"),
+                        return Err(Error::NothingMatches {
+                            pattern: pattern.clone(),
+                            what: "no mzML, mzMLb or MGF object under this prefix",
                         });
                     }
                     inputs.extend(matched.into_iter().map(|meta| Input::Object {
@@ -162,6 +152,65 @@ pub fn resolve_inputs(storage: Option<&Storage>, patterns: &[String]) -> Result<
         }
     }
     Ok(inputs)
+}
+
+/// Expands one local input: a glob pattern (every file it matches), a directory (every mzML,
+/// mzMLb or MGF file under it, recursively, as an `s3://bucket/prefix/` input lists its
+/// objects) or a file; sorted. A pattern that matches nothing, a directory without such a file
+/// and a missing path are errors naming what was asked for.
+pub fn expand_local(text: &str) -> Result<Vec<PathBuf>> {
+    let mut matched = Vec::new();
+    if text.contains(['*', '?', '[']) {
+        matched = glob::glob(text)
+            .map_err(|e| Error::invalid("glob pattern", format!("{text:?}: {e}")))?
+            .filter_map(|entry| entry.ok())
+            .filter(|p| p.is_file())
+            .collect();
+        if matched.is_empty() {
+            return Err(Error::NothingMatches {
+                pattern: text.into(),
+                what: "no file matches",
+            });
+        }
+    } else {
+        let path = Path::new(text);
+        if path.is_file() {
+            return Ok(vec![path.to_path_buf()]);
+        }
+        if !path.is_dir() {
+            return Err(Error::Missing { url: text.into() });
+        }
+        collect_input_files(path, &mut matched)?;
+        if matched.is_empty() {
+            return Err(Error::NothingMatches {
+                pattern: text.into(),
+                what: "no mzML, mzMLb or MGF file in this directory",
+            });
+        }
+    }
+    matched.sort();
+    Ok(matched)
+}
+
+/// Adds the files under `dir` (recursively) whose names have an [`INPUT_EXTENSIONS`] one.
+fn collect_input_files(dir: &Path, found: &mut Vec<PathBuf>) -> Result<()> {
+    let io_error = |source| Error::Io {
+        path: dir.display().to_string(),
+        source,
+    };
+    for entry in std::fs::read_dir(dir).map_err(io_error)? {
+        let path = entry.map_err(io_error)?.path();
+        if path.is_dir() {
+            collect_input_files(&path, found)?;
+        } else if path.is_file()
+            && path
+                .file_name()
+                .is_some_and(|name| is_input_name(&name.to_string_lossy()))
+        {
+            found.push(path);
+        }
+    }
+    Ok(())
 }
 
 /// What to do with one input.

@@ -198,27 +198,11 @@ fn progress_bar(show: bool, total: Option<u64>, input: &Path) -> Option<Progress
 
 /// Paths as given, with glob patterns expanded (in sorted order). A pattern matching nothing
 /// is an error, as is a missing file.
+/// Every local input: see [`mzforge_batch_runner::remote::expand_local`].
 pub fn expand_inputs(patterns: &[String]) -> Result<Vec<PathBuf>> {
     let mut inputs = Vec::new();
     for pattern in patterns {
-        if pattern.contains(['*', '?', '[']) {
-            let mut matched: Vec<PathBuf> = glob::glob(pattern)
-                .with_context(|| format!("invalid glob pattern {pattern:?}"))?
-                .filter_map(|entry| entry.ok())
-                .filter(|p| p.is_file())
-                .collect();
-            if matched.is_empty() {
-                bail!("no file matches {pattern:?}");
-            }
-            matched.sort();
-            inputs.extend(matched);
-        } else {
-            let path = PathBuf::from(pattern);
-            if !path.is_file() {
-                bail!("cannot read {}: no such file", path.display());
-            }
-            inputs.push(path);
-        }
+        inputs.extend(mzforge_batch_runner::remote::expand_local(pattern)?);
     }
     Ok(inputs)
 }

@@ -206,6 +206,71 @@ fn many_inputs_by_glob_with_json_summaries_and_mzml() {
     }
 }
 
+#[test]
+fn a_directory_input_runs_every_mzml_or_mgf_file_under_it() {
+    let inputs = tempfile::tempdir().unwrap();
+    std::fs::create_dir(inputs.path().join("day2")).unwrap();
+    std::fs::copy(
+        fixture("sim_profile.mzML"),
+        inputs.path().join("first.mzML"),
+    )
+    .unwrap();
+    std::fs::copy(
+        fixture("sim_envelopes.mzML"),
+        inputs.path().join("day2").join("second.MZML"),
+    )
+    .unwrap();
+    std::fs::write(inputs.path().join("notes.txt"), "not an input\n").unwrap();
+    std::fs::copy(
+        fixture("sim_profile.truth.tsv"),
+        inputs.path().join("truth.tsv"),
+    )
+    .unwrap();
+
+    let out = tempfile::tempdir().unwrap();
+    let result = mzforge(&[
+        "run",
+        inputs.path().to_str().unwrap(),
+        "--out",
+        out.path().to_str().unwrap(),
+        "--json",
+        "--no-deconvolve",
+    ]);
+    assert!(result.status.success(), "{}", text(&result));
+    let written: Vec<String> = String::from_utf8_lossy(&result.stdout)
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .map(|line| line["output"].as_str().unwrap().to_string())
+        .collect();
+    // In input path order (day2/second.MZML before first.mzML), each under its stem.
+    let expected: Vec<String> = ["second", "first"]
+        .map(|stem| out.path().join(stem).display().to_string())
+        .into();
+    assert_eq!(written, expected);
+    for stem in ["first", "second"] {
+        assert!(
+            out.path().join(stem).join("peaks.parquet").is_file(),
+            "{stem}"
+        );
+    }
+
+    let empty = tempfile::tempdir().unwrap();
+    std::fs::write(empty.path().join("notes.txt"), "not an input\n").unwrap();
+    let none = mzforge(&[
+        "run",
+        empty.path().to_str().unwrap(),
+        "--out",
+        out.path().join("none").to_str().unwrap(),
+    ]);
+    assert_eq!(none.status.code(), Some(1));
+    assert!(
+        text(&none).contains("no mzML, mzMLb or MGF file in this directory"),
+        "{}",
+        text(&none)
+    );
+    assert!(!out.path().join("none").exists());
+}
+
 /// One spectrum of a written mzML: m/z, intensity and the charge array if there is one.
 type MzmlPeakList = (Vec<f64>, Vec<f32>, Option<Vec<i32>>);
 
