@@ -73,6 +73,12 @@ pub enum Error {
         /// What was asked for.
         url: String,
     },
+    /// A local input path that is neither a file nor a directory (the Python binding's words).
+    #[error("cannot read {path}: no such file")]
+    NoSuchFile {
+        /// The path.
+        path: String,
+    },
     /// An input pattern, directory or prefix names no input.
     #[error("{pattern}: {what}")]
     NothingMatches {
@@ -140,7 +146,9 @@ impl Error {
     pub fn kind(&self) -> FailureKind {
         match self {
             Error::Storage { source, .. } => storage_kind(source),
-            Error::Missing { .. } | Error::NothingMatches { .. } => FailureKind::MissingInput,
+            Error::Missing { .. } | Error::NoSuchFile { .. } | Error::NothingMatches { .. } => {
+                FailureKind::MissingInput
+            }
             Error::Download { .. } | Error::Interrupted => FailureKind::Transient,
             Error::Engine(e) => match e {
                 mzforge::Error::InvalidParameter { .. } => FailureKind::Config,

@@ -178,7 +178,7 @@ pub fn expand_local(text: &str) -> Result<Vec<PathBuf>> {
             return Ok(vec![path.to_path_buf()]);
         }
         if !path.is_dir() {
-            return Err(Error::Missing { url: text.into() });
+            return Err(Error::NoSuchFile { path: text.into() });
         }
         collect_input_files(path, &mut matched)?;
         if matched.is_empty() {
