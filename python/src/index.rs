@@ -25,6 +25,7 @@ pub struct OffsetIndex {
     ends: Vec<u64>,
     ids: Vec<String>,
     by_id: HashMap<String, u32>,
+    embedded_index_problem: Option<String>,
 }
 
 const SCAN_CHUNK: usize = 8 << 20;
@@ -49,8 +50,13 @@ impl OffsetIndex {
             return Ok(None);
         }
         let len = file.metadata().map_err(io_err(path))?.len();
-        let entries = match embedded_index(&file, len) {
-            Some(entries) if verified(&file, &entries) => entries,
+        let embedded = embedded_index(&file, len);
+        let embedded_index_problem = match &embedded {
+            Some(entries) => embedded_index_problem(&file, entries, len).map_err(io_err(path))?,
+            None => None,
+        };
+        let entries = match embedded {
+            Some(entries) if embedded_index_problem.is_none() => entries,
             _ => scan(&file, len).map_err(io_err(path))?,
         };
         let Some(&(first, _)) = entries.first() else {
@@ -84,7 +90,14 @@ impl OffsetIndex {
             ends,
             ids,
             by_id,
+            embedded_index_problem,
         }))
+    }
+
+    /// Why the file's own `<indexList>` was not used (the spectra were found by scanning the
+    /// file instead), when the file has one and it is wrong.
+    pub fn embedded_index_problem(&self) -> Option<&str> {
+        self.embedded_index_problem.as_deref()
     }
 
     /// Number of spectra.
@@ -177,25 +190,63 @@ fn embedded_index(file: &File, len: u64) -> Option<Vec<(u64, String)>> {
     (ascending && !entries.is_empty()).then_some(entries)
 }
 
-/// Whether every offset points at a `<spectrum` tag with the id the index gives.
-fn verified(file: &File, entries: &[(u64, String)]) -> bool {
+/// What is wrong with an embedded index, if anything: each offset must point at the start tag
+/// of the spectrum it names, whose `index` attribute (when it has one) is its position in the
+/// index, and no spectrum may follow the last one listed (an index that leaves spectra out
+/// would hide them from `len()` and `reader[i]`).
+fn embedded_index_problem(
+    file: &File,
+    entries: &[(u64, String)],
+    len: u64,
+) -> std::io::Result<Option<String>> {
     let mut buf = vec![0u8; TAG_PEEK];
-    entries.iter().all(|(offset, id)| {
-        let Ok(n) = read_at_most(file, &mut buf, *offset) else {
-            return false;
+    for (position, (offset, id)) in entries.iter().enumerate() {
+        let n = read_at_most(file, &mut buf, *offset)?;
+        let Some(tag) = spectrum_tag(&buf[..n]) else {
+            return Ok(Some(format!(
+                "its offset of spectrum {id} points at no spectrum"
+            )));
         };
-        spectrum_tag(&buf[..n]).is_some_and(|found| &found == id)
-    })
+        if attribute(tag, b"id").as_ref() != Some(id) {
+            return Ok(Some(format!(
+                "its offset of spectrum {id} points at another spectrum"
+            )));
+        }
+        let index = attribute(tag, b"index").and_then(|i| i.trim().parse::<usize>().ok());
+        if index.is_some_and(|index| index != position) {
+            return Ok(Some(format!(
+                "it lists spectrum {id} (index {}) in position {position}: it leaves spectra out",
+                index.unwrap_or_default()
+            )));
+        }
+    }
+    let Some((last, last_id)) = entries.last() else {
+        return Ok(None);
+    };
+    let list_end = find_from(file, *last, b"</spectrumList>", len)?.unwrap_or(len);
+    let mut from = last + 1;
+    while let Some(at) = find_from(file, from, b"<spectrum", list_end)?.filter(|&at| at < list_end)
+    {
+        let n = read_at_most(file, &mut buf, at)?;
+        if let Some(id) = spectrum_tag(&buf[..n]).and_then(|tag| attribute(tag, b"id")) {
+            return Ok(Some(format!(
+                "it lists {} spectra, but spectrum {id} follows the last one listed ({last_id})",
+                entries.len()
+            )));
+        }
+        from = at + 1;
+    }
+    Ok(None)
 }
 
-/// If `bytes` starts with a `<spectrum ...>` start tag, its escaped id.
-fn spectrum_tag(bytes: &[u8]) -> Option<String> {
+/// If `bytes` starts with a `<spectrum ...>` start tag, the inside of that tag.
+fn spectrum_tag(bytes: &[u8]) -> Option<&[u8]> {
     let rest = bytes.strip_prefix(b"<spectrum")?;
     if !rest.first().is_some_and(u8::is_ascii_whitespace) {
         return None;
     }
     let close = memchr::memchr(b'>', rest)?;
-    attribute(&rest[..close], b"id")
+    Some(&rest[..close])
 }
 
 /// The raw value of attribute `name` in the inside of a start tag.
@@ -237,7 +288,7 @@ fn scan(file: &File, len: u64) -> std::io::Result<Vec<(u64, String)>> {
             if at >= searchable {
                 break;
             }
-            if let Some(id) = spectrum_tag(&buf[at..n]) {
+            if let Some(id) = spectrum_tag(&buf[at..n]).and_then(|tag| attribute(tag, b"id")) {
                 entries.push((offset + at as u64, id));
             }
         }

@@ -272,7 +272,19 @@ impl Reader {
             .detach(|| OffsetIndex::build(&self.path))
             .py_err()?
             .map_or_else(|| Access::Sequential(Mutex::default()), Access::Indexed);
-        Ok(self.access.get_or_init(|| built))
+        Ok(self.access.get_or_init(|| {
+            // Only the reader's first build reports it (threads may race to build).
+            if let Access::Indexed(index) = &built {
+                if let Some(problem) = index.embedded_index_problem() {
+                    lock(&self.warnings).push(format!(
+                        "{}: the file's index is wrong ({problem}); its spectra were found by \
+                         scanning the file instead",
+                        self.path.display()
+                    ));
+                }
+            }
+            built
+        }))
     }
 
     fn len_inner(&self, py: Python<'_>) -> PyResult<u32> {
@@ -358,7 +370,9 @@ impl Reader {
         Ok(info)
     }
 
-    /// Spectra skipped while iterating, with the reason (as in `run.json`).
+    /// Spectra skipped while iterating, with the reason (as in `run.json`), and a wrong
+    /// `<indexList>` found when random access first looked at it (the spectra are then found by
+    /// scanning the file).
     #[getter]
     fn warnings(&self) -> Vec<String> {
         lock(&self.warnings).clone()

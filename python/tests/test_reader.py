@@ -81,6 +81,36 @@ def test_random_access_without_the_files_index(tmp_path):
     assert np.array_equal(reader[11].mz, mzforge.open(SIM)[11].mz)
 
 
+@pytest.mark.parametrize("left_out", [11, 19], ids=["a middle spectrum", "the last spectrum"])
+def test_an_index_that_leaves_spectra_out_is_not_trusted(tmp_path, left_out):
+    # Drop one spectrum's <offset> from the file's index: its other offsets are all right, so
+    # only the index attributes and what follows the last listed spectrum show the gap.
+    text = SIM.read_text()
+    entry = re.compile(rf'\s*<offset idRef="scan={left_out + 1}">\d+</offset>')
+    holey = tmp_path / "holey.mzML"
+    holey.write_text(entry.sub("", text, count=1))
+    reader = mzforge.open(holey)
+    assert reader.warnings == []
+    assert len(reader) == 20 == sum(1 for _ in reader)
+    assert reader[left_out].native_id == f"scan={left_out + 1}"
+    assert reader[f"scan={left_out + 1}"].index == left_out
+    assert np.array_equal(reader[left_out].mz, mzforge.open(SIM)[left_out].mz)
+    assert len(reader.warnings) == 1
+    assert "index is wrong" in reader.warnings[0] and "holey.mzML" in reader.warnings[0]
+    assert mzforge.open(SIM)[0] is not None and mzforge.open(SIM).warnings == []
+
+
+def test_a_real_file_whose_index_misses_its_last_spectrum():
+    # edge/example.mzML: 11 spectra, an index of 10 (and a spectrum count of 2918).
+    reader = mzforge.open(shared("edge/example.mzML"))
+    ids = [s.native_id for s in reader]
+    assert len(ids) == 11 and len(reader) == 11
+    assert reader.native_ids == ids
+    assert reader[-1].native_id == ids[10] == "controllerType=0 controllerNumber=1 scan=11"
+    assert reader[ids[10]].index == 10
+    assert any("follows the last one listed" in w for w in reader.warnings), reader.warnings
+
+
 def test_random_access_on_gzip_scans_sequentially(tmp_path):
     packed = tmp_path / "sim.mzML.gz"
     with open(SIM, "rb") as src, gzip.open(packed, "wb") as dst:

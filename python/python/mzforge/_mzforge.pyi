@@ -135,7 +135,9 @@ class Reader:
         """``format`` (``"mzml"``/``"mgf"``/``"mzmlb"``), ``gzip``, ``declared_spectrum_count``,
         ``instruments`` (the instrument models the header names, each once)."""
     @property
-    def warnings(self) -> list[str]: ...
+    def warnings(self) -> list[str]:
+        """Spectra skipped while iterating, with the reason, and a wrong ``<indexList>`` found
+        by random access (whose spectra are then found by scanning the file)."""
     @property
     def indexed(self) -> bool:
         """True when random access seeks (plain mzML), False when it scans (gzip, MGF)."""
