@@ -1660,7 +1660,54 @@ impl SpectrumReader {
             Parser::Mgf(reader) => mzdata::meta::FileMetadataConfig::from(reader.as_ref()),
             Parser::Finished => mzdata::meta::FileMetadataConfig::default(),
         };
+        let mut config = config;
+        if config.file_description().source_files.is_empty() {
+            config
+                .file_description_mut()
+                .source_files
+                .push(self.input_as_source_file());
+        }
         SourceMetadata(Arc::new(config))
+    }
+
+    /// The input itself as an mzML `sourceFile`, for a header that names no source file (MGF
+    /// has no header; an mzML may leave its `sourceFileList` out): its name, its directory as a
+    /// URI, and its format.
+    fn input_as_source_file(&self) -> mzdata::meta::SourceFile {
+        use mzdata::params::ControlledVocabulary;
+        let ms = ControlledVocabulary::MS;
+        let text = self.path.to_string_lossy();
+        let (directory, name) = match text.rsplit_once('/') {
+            Some((directory, name)) => (directory.to_string(), name.to_string()),
+            None => (".".to_string(), text.to_string()),
+        };
+        let location = if directory.contains("://") {
+            directory
+        } else {
+            let absolute = std::fs::canonicalize(if directory.is_empty() {
+                "/"
+            } else {
+                &directory
+            })
+            .map_or(directory, |p| p.to_string_lossy().into_owned());
+            format!("file://{absolute}")
+        };
+        let (file_format, id_format) = match self.info.format {
+            Some(InputFormat::Mgf) => (
+                Some(ms.param(1001062, "Mascot MGF format")),
+                Some(ms.param(1000774, "multiple peak list nativeID format")),
+            ),
+            Some(InputFormat::MzMLb) => (Some(ms.param(1002838, "mzMLb format")), None),
+            Some(InputFormat::MzML) | None => (Some(ms.param(1000584, "mzML format")), None),
+        };
+        mzdata::meta::SourceFile {
+            name,
+            location,
+            id: "mzforge_input".into(),
+            file_format,
+            id_format,
+            ..Default::default()
+        }
     }
 }
 

@@ -6,10 +6,12 @@ use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use mzdata::meta::{DataProcessing, ProcessingMethod, Software};
+use mzdata::meta::{DataProcessing, InstrumentConfiguration, ProcessingMethod, Software};
 use mzdata::params::ControlledVocabulary;
 use mzdata::prelude::*;
-use mzdata::spectrum::bindata::{BinaryArrayMap, BinaryDataArrayType, DataArray};
+use mzdata::spectrum::bindata::{
+    BinaryArrayMap, BinaryCompressionType, BinaryDataArrayType, DataArray,
+};
 use mzdata::spectrum::{ArrayType, RawSpectrum, SignalContinuity};
 use serde::{Deserialize, Serialize};
 
@@ -63,6 +65,11 @@ impl std::fmt::Display for MzmlPeaks {
 
 type Writer = mzdata::io::mzml::MzMLWriterType<BufWriter<WritebackFile>>;
 
+/// PSI-MS accessions of the spectrum representation term and its two children.
+const SPECTRUM_REPRESENTATION: u32 = 1000525;
+const CENTROID_SPECTRUM: u32 = 1000127;
+const PROFILE_SPECTRUM: u32 = 1000128;
+
 /// The software and data-processing entries mzforge adds to the header of what it writes.
 const SOFTWARE_ID: &str = "mzforge";
 const PROCESSING_ID: &str = "mzforge_processing";
@@ -102,6 +109,17 @@ fn open_writer(path: &Path, source: &impl MSDataFileMetadata, count: u64) -> Res
     let file = WritebackFile::create(path).map_err(|e| write_error(path, e))?;
     let mut writer = Writer::new(BufWriter::new(file));
     writer.copy_metadata_from(source);
+    if writer.instrument_configurations().is_empty() {
+        // mzML requires one (the run and every scan refer to it); an MGF input names none.
+        writer.instrument_configurations_mut().insert(
+            0,
+            InstrumentConfiguration {
+                id: 0,
+                params: vec![ControlledVocabulary::MS.param(1000031, "instrument model")],
+                ..Default::default()
+            },
+        );
+    }
     writer.set_spectrum_count(count);
     Ok(writer)
 }
@@ -134,6 +152,17 @@ fn describe_processing(writer: &mut Writer, peaks: MzmlPeaks) {
             software_reference: SOFTWARE_ID.into(),
             params,
         }],
+    });
+}
+
+/// Sets how the next spectrum's arrays are encoded: zlib, except that empty arrays are written
+/// uncompressed (an empty `<binary/>`, as ProteoWizard and OpenMS write them): OpenMS cannot
+/// read a zlib stream of no bytes ("Decompression error") and stops loading the file.
+fn encode_next_spectrum_as(writer: &mut Writer, empty: bool) {
+    writer.set_default_compression_method(if empty {
+        BinaryCompressionType::NoCompression
+    } else {
+        BinaryCompressionType::Zlib
     });
 }
 
@@ -190,6 +219,25 @@ fn peak_arrays(
     arrays
 }
 
+/// Whether `id` has the form mzML requires of a spectrum id (a nativeID): `key=value` pairs
+/// separated by single spaces (`\S+=\S+( \S+=\S+)*`).
+fn is_native_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.split(' ').all(|pair| {
+            !pair.chars().any(char::is_whitespace)
+                && pair
+                    .match_indices('=')
+                    .any(|(at, _)| at > 0 && at + 1 < pair.len())
+        })
+}
+
+/// Whether a spectrum's arrays hold no point.
+fn has_no_points(arrays: &BinaryArrayMap) -> bool {
+    arrays
+        .get(&ArrayType::MZArray)
+        .is_none_or(|mz| mz.data_len().is_ok_and(|n| n == 0))
+}
+
 impl CentroidMzMLWriter {
     /// Starts `path`, expecting about `expected_count` spectra, each written as `peaks` says.
     pub fn create(
@@ -218,11 +266,31 @@ impl CentroidMzMLWriter {
     ) -> Result<()> {
         let mut desc = (*description.0).clone();
         desc.signal_continuity = SignalContinuity::Centroid;
+        // The writer states the continuity from `signal_continuity`; a representation term
+        // kept from the input would contradict it (OpenSwath's inputs carry the bare
+        // "spectrum representation", which OpenMS then reads as an unknown type).
+        desc.params.retain(|p| {
+            !matches!(
+                p.accession,
+                Some(SPECTRUM_REPRESENTATION | CENTROID_SPECTRUM | PROFILE_SPECTRUM)
+            ) || p.controlled_vocabulary != Some(ControlledVocabulary::MS)
+        });
         desc.index = self.written as usize;
-        let spectrum = RawSpectrum::new(desc, peak_arrays(self.peaks, centroids, deconvolution));
+        if !is_native_id(&desc.id) {
+            // An MGF title (or any id that is no nativeID): written as ProteoWizard does, with
+            // the position as id and the title kept as the spectrum's title.
+            let title = std::mem::replace(&mut desc.id, format!("index={}", self.written));
+            // Before any userParam: mzML lists a spectrum's cvParams first.
+            let title = ControlledVocabulary::MS.param_val(1000796, "spectrum title", title);
+            desc.params.insert(0, title);
+        }
+        let arrays = peak_arrays(self.peaks, centroids, deconvolution);
+        let empty = has_no_points(&arrays);
+        let spectrum = RawSpectrum::new(desc, arrays);
         let writer = self.writer.as_mut().ok_or_else(|| {
             write_error(&self.path, std::io::Error::other("writer already finished"))
         })?;
+        encode_next_spectrum_as(writer, empty);
         writer
             .write(&spectrum)
             .map_err(|e| write_error(&self.path, e))?;
@@ -247,6 +315,10 @@ impl CentroidMzMLWriter {
             mzdata::io::MzMLReader::open_path(&draft).map_err(|e| write_error(&draft, e))?;
         let mut writer = open_writer(&self.path, &reader, self.written)?;
         for spectrum in reader.iter() {
+            encode_next_spectrum_as(
+                &mut writer,
+                spectrum.raw_arrays().is_some_and(has_no_points),
+            );
             writer
                 .write(&spectrum)
                 .map_err(|e| write_error(&self.path, e))?;
@@ -256,5 +328,37 @@ impl CentroidMzMLWriter {
             .map_err(|e| write_error(&self.path, e.into()))?;
         std::fs::remove_file(&draft).map_err(|e| write_error(&draft, e))?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn native_ids_are_key_value_pairs_separated_by_single_spaces() {
+        for id in [
+            "scan=1",
+            "controllerType=0 controllerNumber=1 scan=42",
+            "index=0",
+            "a=b=c",
+            "sample=1 period=1 cycle=2 experiment=1",
+            "é=ü",
+        ] {
+            assert!(is_native_id(id), "{id:?}");
+        }
+        for id in [
+            "",
+            "small.3.3.",
+            "=1",
+            "scan=",
+            "scan=1  index=2",
+            "scan=1 ",
+            "scan=1\tindex=2",
+            "title with spaces",
+            "é",
+        ] {
+            assert!(!is_native_id(id), "{id:?}");
+        }
     }
 }
