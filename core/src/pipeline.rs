@@ -274,7 +274,8 @@ pub struct Pipeline {
 }
 
 enum Outcome {
-    Filtered,
+    /// Left out by `ms_levels`: its level.
+    Filtered(u8),
     Done(Box<ProcessedSpectrum>, Repairs),
     Bad(Error),
 }
@@ -376,6 +377,7 @@ impl Pipeline {
         let mut next_envelope_id = 0u32;
         // Kept for the error when no spectrum at all could be used.
         let mut first_skipped: Option<Error> = None;
+        let mut levels_left_out: std::collections::BTreeMap<u8, u64> = Default::default();
         let mut first_repaired = FirstRepaired::default();
 
         let mut spectra_read = 0u64;
@@ -452,7 +454,7 @@ impl Pipeline {
                 done.clear();
                 for outcome in outcomes {
                     match outcome {
-                        Outcome::Filtered => {}
+                        Outcome::Filtered(level) => *levels_left_out.entry(level).or_default() += 1,
                         Outcome::Done(spectrum, repairs) => {
                             let name = || {
                                 let meta = &spectrum.meta;
@@ -575,6 +577,20 @@ impl Pipeline {
             }
         }
 
+        if summary.spectra_written == 0 && !levels_left_out.is_empty() {
+            let held: Vec<String> = levels_left_out
+                .iter()
+                .map(|(level, n)| match level {
+                    0 => format!("no MS level: {n}"),
+                    level => format!("MS{level}: {n}"),
+                })
+                .collect();
+            summary.warn(format!(
+                "no spectrum is of the MS levels asked for (ms_levels {:?}); the file holds {}",
+                self.params.ms_levels,
+                held.join(", ")
+            ));
+        }
         if let Some(declared) = summary.file.declared_spectrum_count {
             if declared != summary.spectra_read {
                 summary.warn(format!(
@@ -692,7 +708,7 @@ impl Pipeline {
         } = worker;
         let ms_level = raw.ms_level();
         if !self.params.ms_levels.is_empty() && !self.params.ms_levels.contains(&ms_level) {
-            return Outcome::Filtered;
+            return Outcome::Filtered(ms_level);
         }
         let (mut spectrum, repairs) = match raw.decode(path) {
             Ok(decoded) => decoded,

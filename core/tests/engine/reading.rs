@@ -475,3 +475,44 @@ fn a_run_hashes_its_input_as_it_reads_it() {
         assert_eq!(digest, Some(file_digest(&file).unwrap()));
     }
 }
+
+#[test]
+fn ms_levels_the_file_lacks_give_an_empty_result_with_a_warning_naming_its_levels() {
+    let Some(path) = shared("runs/MS3_nonHierarchical.mzML") else {
+        return;
+    };
+    let run = |ms_levels: Vec<u8>| {
+        let params = mzforge::PipelineParams {
+            ms_levels,
+            ..Default::default()
+        };
+        mzforge::Pipeline::new(params)
+            .unwrap()
+            .run_path(&path, &mut |_| Ok(()))
+            .unwrap()
+    };
+    let all = run(vec![]);
+    let count = |level| {
+        all.spectra_per_level
+            .iter()
+            .find(|(l, _)| *l == level)
+            .map_or(0, |(_, n)| *n)
+    };
+    let none = run(vec![4, 5]);
+    assert_eq!(none.spectra_written, 0);
+    assert_eq!(none.spectra_read, all.spectra_read);
+    let expected = format!(
+        "no spectrum is of the MS levels asked for (ms_levels [4, 5]); the file holds MS1: {}, MS2: {}, MS3: {}",
+        count(1),
+        count(2),
+        count(3)
+    );
+    assert!(none.warnings.contains(&expected), "{:?}", none.warnings);
+    // A level the file has: no such warning.
+    let ms3 = run(vec![3]);
+    assert_eq!(ms3.spectra_written, count(3));
+    assert!(ms3
+        .warnings
+        .iter()
+        .all(|w| !w.contains("MS levels asked for")));
+}
