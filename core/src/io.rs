@@ -896,14 +896,50 @@ fn read_one(
     }
 }
 
+/// What a panic of mzdata's parser said, in words: its messages end in Rust's debug form of
+/// the number parser's error (`ParseIntError { kind: PosOverflow }`), which is translated.
 fn panic_message(panic: Box<dyn std::any::Any + Send>) -> String {
-    if let Some(s) = panic.downcast_ref::<&str>() {
+    let message = if let Some(s) = panic.downcast_ref::<&str>() {
         (*s).to_owned()
     } else if let Some(s) = panic.downcast_ref::<String>() {
         s.clone()
     } else {
-        "unknown parser failure".into()
+        return "unknown parser failure".into();
+    };
+    in_words(message)
+}
+
+/// `message` with the debug forms of Rust's and mzdata's number-parsing errors put in words.
+fn in_words(mut message: String) -> String {
+    const WORDS: [(&str, &str); 7] = [
+        (
+            "ParseIntError { kind: PosOverflow }",
+            "the number is too large",
+        ),
+        (
+            "ParseIntError { kind: NegOverflow }",
+            "the number is too small",
+        ),
+        ("ParseIntError { kind: InvalidDigit }", "not a whole number"),
+        ("ParseIntError { kind: Empty }", "the value is empty"),
+        ("ParseFloatError { kind: Invalid }", "not a number"),
+        ("ParseFloatError { kind: Empty }", "the value is empty"),
+        ("FailedToExtractInt(Some(\"\"))", "the value is empty"),
+    ];
+    for (debug, words) in WORDS {
+        message = message.replace(debug, words);
     }
+    // mzdata's other failures to read an integer: `FailedToExtractInt(Some("x"))`.
+    while let Some(at) = message.find("FailedToExtractInt(Some(\"") {
+        let rest = &message[at + "FailedToExtractInt(Some(\"".len()..];
+        let Some(end) = rest.find("\"))") else { break };
+        let words = format!("{:?} is not a whole number", &rest[..end]);
+        message.replace_range(
+            at..at + "FailedToExtractInt(Some(\"".len() + end + 3,
+            &words,
+        );
+    }
+    message
 }
 
 fn sniff_format(head: &[u8]) -> Option<InputFormat> {
@@ -1753,6 +1789,28 @@ mod tests {
     /// declared plain Numpress (mzdata keeps the last term), its bytes a zlib stream. It
     /// decodes as Numpress after zlib; Numpress bytes whose first two bytes happen to form a
     /// zlib header but are no zlib stream decode as declared.
+    #[test]
+    fn debug_forms_of_number_errors_are_put_in_words() {
+        assert_eq!(
+            in_words(
+                "Failed to parse integer from `order`: ParseIntError { kind: PosOverflow }".into()
+            ),
+            "Failed to parse integer from `order`: the number is too large"
+        );
+        assert_eq!(
+            in_words("Failed to parse ms level: FailedToExtractInt(Some(\"\"))".into()),
+            "Failed to parse ms level: the value is empty"
+        );
+        assert_eq!(
+            in_words("Failed to parse ms level: FailedToExtractInt(Some(\"two\")) here".into()),
+            "Failed to parse ms level: \"two\" is not a whole number here"
+        );
+        assert_eq!(
+            in_words("FailedToExtractInt(Some(\"x".into()),
+            "FailedToExtractInt(Some(\"x"
+        );
+    }
+
     #[test]
     fn numpress_arrays_behind_a_second_zlib_parameter_are_inflated_first() {
         use base64::Engine as _;
