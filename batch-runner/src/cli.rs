@@ -21,7 +21,7 @@ pub struct Cli {
 pub enum Command {
     /// Process mzML/MGF files into DIR/<input stem>/{spectra,peaks}.parquet and run.json.
     Run(Box<RunArgs>),
-    /// Summarise a file: spectra per level, profile/centroid, RT and m/z ranges, instrument.
+    /// Summarise files: spectra per level, profile/centroid, RT and m/z ranges, instrument.
     Inspect(InspectArgs),
     /// One AWS Batch job of an analysis: the manifest's input AWS_BATCH_JOB_ARRAY_INDEX (exit 75
     /// = retryable, 65/66/78 = permanent).
@@ -137,9 +137,12 @@ pub struct RunArgs {
 
 #[derive(Debug, Args)]
 pub struct InspectArgs {
-    /// The file to summarise.
-    pub input: PathBuf,
-    /// Print the summary as JSON.
+    /// Files, directories (every mzML, mzML.gz, mzMLb, MGF, MGF.gz file under them) or glob
+    /// patterns to summarise, each in turn.
+    #[arg(required = true, value_name = "INPUT")]
+    pub inputs: Vec<String>,
+    /// Print one JSON object per input, one per line (`"status": "ok"` with the summary, or
+    /// `"status": "error"` with the error).
     #[arg(long)]
     pub json: bool,
 }

@@ -1,6 +1,7 @@
 //! `mzforge inspect`: what is in a file, at a glance.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Result;
@@ -24,6 +25,8 @@ struct LevelSummary {
 #[derive(Debug, Serialize)]
 struct Inspection {
     path: String,
+    /// Always "ok" (a failed input's object says "error"), as in `mzforge run --json`.
+    status: &'static str,
     file: FileInfo,
     spectra: u64,
     levels: BTreeMap<u8, LevelSummary>,
@@ -39,10 +42,48 @@ struct Inspection {
 /// Most bad spectra the text summary lists one by one (`--json` lists them all).
 const BAD_SPECTRA_LISTED: usize = 10;
 
+/// Summarises every input in turn; one that cannot be read is reported (on standard error, or
+/// as an error object with `--json`) and the others are still summarised; the exit status is 1
+/// if any failed.
 pub fn inspect(args: InspectArgs) -> Result<ExitCode> {
-    let mut reader = SpectrumReader::open(&args.input)?;
+    let mut inputs = Vec::new();
+    for pattern in &args.inputs {
+        inputs.extend(mzforge_batch_runner::remote::expand_local(pattern)?);
+    }
+    let mut failed = false;
+    for (i, input) in inputs.iter().enumerate() {
+        match inspect_one(input) {
+            Ok(report) if args.json => println!("{}", serde_json::to_string(&report)?),
+            Ok(report) => {
+                if i > 0 {
+                    println!();
+                }
+                print_text(&report);
+            }
+            Err(error) => {
+                failed = true;
+                if args.json {
+                    let line = serde_json::json!({
+                        "path": input, "status": "error", "error": error.to_string(),
+                    });
+                    println!("{line}");
+                }
+                eprintln!("error: {error}");
+            }
+        }
+    }
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn inspect_one(input: &Path) -> mzforge::Result<Inspection> {
+    let mut reader = SpectrumReader::open(input)?;
     let mut report = Inspection {
-        path: args.input.display().to_string(),
+        path: input.display().to_string(),
+        status: "ok",
         file: reader.info().clone(),
         spectra: 0,
         levels: BTreeMap::new(),
@@ -92,12 +133,7 @@ pub fn inspect(args: InspectArgs) -> Result<ExitCode> {
             Err(e) => report.bad_spectra.push(e.to_string()),
         }
     }
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
-        print_text(&report);
-    }
-    Ok(ExitCode::SUCCESS)
+    Ok(report)
 }
 
 fn print_text(r: &Inspection) {

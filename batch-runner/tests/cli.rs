@@ -724,6 +724,69 @@ fn inspect_json(input: &Path) -> serde_json::Value {
 }
 
 #[test]
+fn inspect_takes_several_inputs_and_reports_a_bad_one_without_stopping() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        fixture("sim_profile.mzML"),
+        dir.path().join("b_profile.mzML"),
+    )
+    .unwrap();
+    std::fs::copy(
+        fixture("sim_envelopes.mzML"),
+        dir.path().join("c_envelopes.mzML"),
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("a_broken.mzML"), "not mzML at all\n").unwrap();
+
+    let json = mzforge(&["inspect", dir.path().to_str().unwrap(), "--json"]);
+    assert_eq!(json.status.code(), Some(1), "{}", text(&json));
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&json.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let statuses: Vec<(&str, &str)> = lines
+        .iter()
+        .map(|l| {
+            let path = l["path"].as_str().unwrap();
+            let name = path.rsplit('/').next().unwrap();
+            (name, l["status"].as_str().unwrap())
+        })
+        .collect();
+    assert_eq!(
+        statuses,
+        [
+            ("a_broken.mzML", "error"),
+            ("b_profile.mzML", "ok"),
+            ("c_envelopes.mzML", "ok")
+        ]
+    );
+    assert!(lines[0]["error"]
+        .as_str()
+        .unwrap()
+        .contains("not an mzML or MGF file"));
+    assert_eq!(lines[1]["spectra"], 20);
+    assert!(String::from_utf8_lossy(&json.stderr).contains("a_broken.mzML"));
+
+    let good = [
+        dir.path().join("b_profile.mzML"),
+        dir.path().join("c_envelopes.mzML"),
+    ];
+    let both = mzforge(&[
+        "inspect",
+        good[0].to_str().unwrap(),
+        good[1].to_str().unwrap(),
+    ]);
+    assert!(both.status.success(), "{}", text(&both));
+    let stdout = String::from_utf8_lossy(&both.stdout);
+    let blocks: Vec<&str> = stdout.split("\n\n").collect();
+    assert_eq!(blocks.len(), 2, "{stdout}");
+    for (block, path) in blocks.iter().zip(&good) {
+        assert!(block.starts_with(path.to_str().unwrap()), "{block}");
+        assert!(block.contains("spectra      20"), "{block}");
+    }
+}
+
+#[test]
 fn inspect_summarises_a_run() {
     let Some(input) = shared("runs/BSA1.mzML") else {
         return;
