@@ -37,6 +37,38 @@ pub const MANIFEST_FILE: &str = "manifest.json";
 /// Extensions of the files a directory or prefix contributes (case-insensitive).
 const INPUT_EXTENSIONS: [&str; 5] = [".mzml", ".mgf", ".mzml.gz", ".mgf.gz", ".mzmlb"];
 
+/// Whether a directory or prefix holding a file or object of this name is an mzforge result
+/// (`run.json` of `mzforge run`, `manifest.json` of the cloud runner): a listing leaves it out,
+/// or results kept beside their inputs (`--out data/results`) would be run again, their
+/// `centroided.mzML` as an input.
+fn is_result_marker(name: &str) -> bool {
+    name == RUN_FILE || name == MANIFEST_FILE
+}
+
+/// The objects of the listing of `prefix` that are not inside an mzforge result below it (see
+/// [`is_result_marker`]; a result named as the prefix itself is listed whole, as a local
+/// directory given as the input is).
+fn outside_results(prefix: &str, objects: Vec<ObjectMeta>) -> Vec<ObjectMeta> {
+    let listed = format!("{}/", prefix.trim_end_matches('/'));
+    let results: std::collections::HashSet<String> = objects
+        .iter()
+        .filter_map(|m| {
+            let key = m.location.as_ref();
+            let (parent, name) = key.rsplit_once('/')?;
+            let parent = format!("{parent}/");
+            (is_result_marker(name) && parent != listed).then_some(parent)
+        })
+        .collect();
+    objects
+        .into_iter()
+        .filter(|m| {
+            let key = m.location.as_ref();
+            !key.match_indices('/')
+                .any(|(at, _)| results.contains(&key[..=at]))
+        })
+        .collect()
+}
+
 /// Whether a file or object name has one of the [`INPUT_EXTENSIONS`].
 fn is_input_name(name: &str) -> bool {
     let name = name.to_ascii_lowercase();
@@ -129,8 +161,7 @@ pub fn resolve_inputs(storage: Option<&Storage>, patterns: &[String]) -> Result<
                         meta,
                     }));
                 } else if pattern.ends_with('/') || key.is_empty() {
-                    let matched: Vec<_> = storage
-                        .list(&bucket, &key)?
+                    let matched: Vec<_> = outside_results(&key, storage.list(&bucket, &key)?)
                         .into_iter()
                         .filter(|m| is_input_name(m.location.as_ref()))
                         .collect();
@@ -155,8 +186,8 @@ pub fn resolve_inputs(storage: Option<&Storage>, patterns: &[String]) -> Result<
 }
 
 /// Expands one local input: a glob pattern (every file it matches), a directory (every mzML,
-/// mzMLb or MGF file under it, recursively, as an `s3://bucket/prefix/` input lists its
-/// objects) or a file; sorted. A pattern that matches nothing, a directory without such a file
+/// mzMLb or MGF file under it, recursively, but for hidden entries and earlier mzforge
+/// results, as an `s3://bucket/prefix/` input lists its objects) or a file; sorted. A pattern that matches nothing, a directory without such a file
 /// and a missing path are errors naming what was asked for.
 pub fn expand_local(text: &str) -> Result<Vec<PathBuf>> {
     let mut matched = Vec::new();
@@ -192,16 +223,27 @@ pub fn expand_local(text: &str) -> Result<Vec<PathBuf>> {
     Ok(matched)
 }
 
-/// Adds the files under `dir` (recursively) whose names have an [`INPUT_EXTENSIONS`] one.
+/// Adds the files under `dir` (recursively) whose names have an [`INPUT_EXTENSIONS`] one,
+/// leaving out hidden entries (a result directory's staging among them) and mzforge result
+/// directories (see [`is_result_marker`]).
 fn collect_input_files(dir: &Path, found: &mut Vec<PathBuf>) -> Result<()> {
     let io_error = |source| Error::Io {
         path: dir.display().to_string(),
         source,
     };
     for entry in std::fs::read_dir(dir).map_err(io_error)? {
-        let path = entry.map_err(io_error)?.path();
+        let entry = entry.map_err(io_error)?;
+        if entry.file_name().to_string_lossy().starts_with('.') {
+            continue;
+        }
+        let path = entry.path();
         if path.is_dir() {
-            collect_input_files(&path, found)?;
+            let is_result = [RUN_FILE, MANIFEST_FILE]
+                .iter()
+                .any(|marker| path.join(marker).is_file());
+            if !is_result {
+                collect_input_files(&path, found)?;
+            }
         } else if path.is_file()
             && path
                 .file_name()

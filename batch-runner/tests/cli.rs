@@ -271,6 +271,44 @@ fn a_directory_input_runs_every_mzml_or_mgf_file_under_it() {
     assert!(!out.path().join("none").exists());
 }
 
+#[test]
+fn results_kept_beside_their_inputs_are_not_run_again() {
+    let data = tempfile::tempdir().unwrap();
+    std::fs::copy(fixture("sim_profile.mzML"), data.path().join("first.mzML")).unwrap();
+    let results = data.path().join("results");
+    // A hidden directory (as a crashed run's staging is) holding an mzML is left out too.
+    std::fs::create_dir(data.path().join(".staging")).unwrap();
+    std::fs::copy(
+        fixture("sim_envelopes.mzML"),
+        data.path().join(".staging").join("partial.mzML"),
+    )
+    .unwrap();
+    for round in 0..2 {
+        let result = mzforge(&[
+            "run",
+            data.path().to_str().unwrap(),
+            "--out",
+            results.to_str().unwrap(),
+            "--mzml",
+            "--json",
+            "--no-deconvolve",
+        ]);
+        assert!(result.status.success(), "round {round}: {}", text(&result));
+        let outputs: Vec<String> = String::from_utf8_lossy(&result.stdout)
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .map(|l| l["output"].as_str().unwrap().to_string())
+            .collect();
+        // The second round does not take results/first/centroided.mzML for an input.
+        assert_eq!(
+            outputs,
+            [results.join("first").display().to_string()],
+            "round {round}"
+        );
+    }
+    assert!(results.join("first").join("centroided.mzML").is_file());
+}
+
 /// One spectrum of a written mzML: m/z, intensity and the charge array if there is one.
 type MzmlPeakList = (Vec<f64>, Vec<f32>, Option<Vec<i32>>);
 

@@ -317,6 +317,9 @@ fn run_s3_to_s3_on_real_files_is_complete_and_idempotent() {
     moto.put("inputs", "raw/BSA1.mzML", &bsa_bytes);
     moto.put("inputs", "raw/small.mzML.gz", &std::fs::read(&gz).unwrap());
     moto.put("inputs", "raw/notes.txt", b"not an input");
+    // An earlier result kept under the prefix: its mzML is no input.
+    moto.put("inputs", "raw/results/old/centroided.mzML", b"<mzML/>");
+    moto.put("inputs", "raw/results/old/manifest.json", b"{}");
 
     // A prefix as input: every mzML/MGF under it.
     let output = mzforge(
