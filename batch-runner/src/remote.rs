@@ -225,7 +225,7 @@ pub fn expand_local(text: &str) -> Result<Vec<PathBuf>> {
 
 /// Adds the files under `dir` (recursively) whose names have an [`INPUT_EXTENSIONS`] one,
 /// leaving out hidden entries (a result directory's staging among them) and mzforge result
-/// directories (see [`is_result_marker`]).
+/// directories (see [`is_result_marker`]), and not following links to directories.
 fn collect_input_files(dir: &Path, found: &mut Vec<PathBuf>) -> Result<()> {
     let io_error = |source| Error::Io {
         path: dir.display().to_string(),
@@ -237,7 +237,10 @@ fn collect_input_files(dir: &Path, found: &mut Vec<PathBuf>) -> Result<()> {
             continue;
         }
         let path = entry.path();
-        if path.is_dir() {
+        // Symbolic links to directories are not followed (as `find` does not): a link to an
+        // ancestor would never end.
+        let is_directory = entry.file_type().map_err(io_error)?.is_dir();
+        if is_directory {
             let is_result = [RUN_FILE, MANIFEST_FILE]
                 .iter()
                 .any(|marker| path.join(marker).is_file());

@@ -221,6 +221,8 @@ fn a_directory_input_runs_every_mzml_or_mgf_file_under_it() {
     )
     .unwrap();
     std::fs::write(inputs.path().join("notes.txt"), "not an input\n").unwrap();
+    // A link to an ancestor directory is not followed (it would never end).
+    std::os::unix::fs::symlink(inputs.path(), inputs.path().join("day2").join("loop")).unwrap();
     std::fs::copy(
         fixture("sim_profile.truth.tsv"),
         inputs.path().join("truth.tsv"),
