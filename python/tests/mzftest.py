@@ -5,10 +5,12 @@ run them."""
 
 from __future__ import annotations
 
+import importlib
 import os
 import shutil
 import subprocess
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -19,10 +21,20 @@ SHARED = Path(os.environ.get("MZFORGE_SHARED_DATA", REPO.parent / "shared" / "da
 
 
 def missing(what: str) -> None:
-    """Skips the test for a missing prerequisite; fails it in CI (`CI` set)."""
+    """Skips the test (or, called while a module is imported, the module) for a missing
+    prerequisite; fails it in CI (`CI` set)."""
     if os.environ.get("CI"):
         pytest.fail(f"{what} is missing: CI must run this test")
-    pytest.skip(f"{what} not found")
+    pytest.skip(f"{what} not found", allow_module_level=True)
+
+
+def require(module: str) -> ModuleType:
+    """Imports a test dependency: without it the tests that need it skip, and fail in CI."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        missing(f"the Python module {module}")
+        raise
 
 
 def shared(rel: str) -> Path:

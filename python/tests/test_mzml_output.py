@@ -16,12 +16,12 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from mzftest import FIXTURES, run_cli, shared
+from mzftest import FIXTURES, require, run_cli, shared
 
-oms = pytest.importorskip("pyopenms")
-lxml_etree = pytest.importorskip("lxml.etree")
-pyteomics_mzml = pytest.importorskip("pyteomics.mzml")
-psims = pytest.importorskip("psims")
+oms = require("pyopenms")
+lxml_etree = require("lxml.etree")
+pyteomics_mzml = require("pyteomics.mzml")
+psims = require("psims")
 
 # What mzdata's mzML writer (which mzforge uses) does against the schema, whatever the input:
 # `<run id="1">` (an xs:ID cannot start with a digit), an empty `<precursorList>` on spectra

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from mzftest import PYTHON_DIR
+from mzftest import PYTHON_DIR, require
 
-nbformat = pytest.importorskip("nbformat")
-nbclient = pytest.importorskip("nbclient")
+nbformat = require("nbformat")
+nbclient = require("nbclient")
 
 
 @pytest.mark.parametrize("name", ["quickstart.ipynb"])

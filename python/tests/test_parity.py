@@ -15,10 +15,10 @@ import pytest
 
 import mzforge
 
-from mzftest import shared
+from mzftest import require, shared
 
-pyteomics_mzml = pytest.importorskip("pyteomics.mzml")
-pyteomics_mgf = pytest.importorskip("pyteomics.mgf")
+pyteomics_mzml = require("pyteomics.mzml")
+pyteomics_mgf = require("pyteomics.mgf")
 
 FILES = [
     "runs/BSA1.mzML",  # indexed, uncompressed, 64-bit m/z, 32-bit intensity
