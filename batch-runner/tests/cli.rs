@@ -206,6 +206,15 @@ fn many_inputs_by_glob_with_json_summaries_and_mzml() {
     }
 }
 
+/// The result directories a `mzforge run --json` printed, in its order.
+fn result_dirs(result: &Output) -> Vec<String> {
+    String::from_utf8_lossy(&result.stdout)
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .map(|line| line["output"].as_str().unwrap().to_string())
+        .collect()
+}
+
 #[test]
 fn a_directory_input_runs_every_mzml_or_mgf_file_under_it() {
     let inputs = tempfile::tempdir().unwrap();
@@ -239,11 +248,7 @@ fn a_directory_input_runs_every_mzml_or_mgf_file_under_it() {
         "--no-deconvolve",
     ]);
     assert!(result.status.success(), "{}", text(&result));
-    let written: Vec<String> = String::from_utf8_lossy(&result.stdout)
-        .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
-        .map(|line| line["output"].as_str().unwrap().to_string())
-        .collect();
+    let written = result_dirs(&result);
     // In input path order (day2/second.MZML before first.mzML), each under its stem.
     let expected: Vec<String> = ["second", "first"]
         .map(|stem| out.path().join(stem).display().to_string())
@@ -296,11 +301,7 @@ fn results_kept_beside_their_inputs_are_not_run_again() {
             "--no-deconvolve",
         ]);
         assert!(result.status.success(), "round {round}: {}", text(&result));
-        let outputs: Vec<String> = String::from_utf8_lossy(&result.stdout)
-            .lines()
-            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
-            .map(|l| l["output"].as_str().unwrap().to_string())
-            .collect();
+        let outputs = result_dirs(&result);
         // The second round does not take results/first/centroided.mzML for an input.
         assert_eq!(
             outputs,
