@@ -37,16 +37,14 @@ pub const MANIFEST_FILE: &str = "manifest.json";
 /// Extensions of the files a directory or prefix contributes (case-insensitive).
 const INPUT_EXTENSIONS: [&str; 5] = [".mzml", ".mgf", ".mzml.gz", ".mgf.gz", ".mzmlb"];
 
-/// Whether a directory or prefix holding a file or object of this name is an mzforge result
-/// (`run.json` of `mzforge run`, `manifest.json` of the cloud runner): a listing leaves it out,
-/// or results kept beside their inputs (`--out data/results`) would be run again, their
+/// The files that make a directory or prefix holding one an mzforge result (`run.json` of
+/// `mzforge run`, `manifest.json` of the cloud runner): a listing leaves it out, or results
+/// kept beside their inputs (`--out data/results`) would be run again, their
 /// `centroided.mzML` as an input.
-fn is_result_marker(name: &str) -> bool {
-    name == RUN_FILE || name == MANIFEST_FILE
-}
+const RESULT_MARKERS: [&str; 2] = [RUN_FILE, MANIFEST_FILE];
 
 /// The objects of the listing of `prefix` that are not inside an mzforge result below it (see
-/// [`is_result_marker`]; a result named as the prefix itself is listed whole, as a local
+/// [`RESULT_MARKERS`]; a result named as the prefix itself is listed whole, as a local
 /// directory given as the input is).
 fn outside_results(prefix: &str, objects: Vec<ObjectMeta>) -> Vec<ObjectMeta> {
     let listed = format!("{}/", prefix.trim_end_matches('/'));
@@ -56,7 +54,7 @@ fn outside_results(prefix: &str, objects: Vec<ObjectMeta>) -> Vec<ObjectMeta> {
             let key = m.location.as_ref();
             let (parent, name) = key.rsplit_once('/')?;
             let parent = format!("{parent}/");
-            (is_result_marker(name) && parent != listed).then_some(parent)
+            (RESULT_MARKERS.contains(&name) && parent != listed).then_some(parent)
         })
         .collect();
     objects
@@ -187,8 +185,9 @@ pub fn resolve_inputs(storage: Option<&Storage>, patterns: &[String]) -> Result<
 
 /// Expands one local input: a glob pattern (every file it matches), a directory (every mzML,
 /// mzMLb or MGF file under it, recursively, but for hidden entries and earlier mzforge
-/// results, as an `s3://bucket/prefix/` input lists its objects) or a file; sorted. A pattern that matches nothing, a directory without such a file
-/// and a missing path are errors naming what was asked for.
+/// results, as an `s3://bucket/prefix/` input lists its objects) or a file; sorted. A pattern
+/// that matches nothing, a directory without such a file and a missing path are errors naming
+/// what was asked for.
 pub fn expand_local(text: &str) -> Result<Vec<PathBuf>> {
     let mut matched = Vec::new();
     if text.contains(['*', '?', '[']) {
@@ -225,7 +224,7 @@ pub fn expand_local(text: &str) -> Result<Vec<PathBuf>> {
 
 /// Adds the files under `dir` (recursively) whose names have an [`INPUT_EXTENSIONS`] one,
 /// leaving out hidden entries (a result directory's staging among them) and mzforge result
-/// directories (see [`is_result_marker`]), and not following links to directories.
+/// directories (see [`RESULT_MARKERS`]), and not following links to directories.
 fn collect_input_files(dir: &Path, found: &mut Vec<PathBuf>) -> Result<()> {
     let io_error = |source| Error::Io {
         path: dir.display().to_string(),
@@ -241,7 +240,7 @@ fn collect_input_files(dir: &Path, found: &mut Vec<PathBuf>) -> Result<()> {
         // ancestor would never end.
         let is_directory = entry.file_type().map_err(io_error)?.is_dir();
         if is_directory {
-            let is_result = [RUN_FILE, MANIFEST_FILE]
+            let is_result = RESULT_MARKERS
                 .iter()
                 .any(|marker| path.join(marker).is_file());
             if !is_result {

@@ -196,9 +196,8 @@ fn progress_bar(show: bool, total: Option<u64>, input: &Path) -> Option<Progress
     Some(bar)
 }
 
-/// Paths as given, with glob patterns expanded (in sorted order). A pattern matching nothing
-/// is an error, as is a missing file.
-/// Every local input: see [`mzforge_batch_runner::remote::expand_local`].
+/// Every local input: files as given, glob patterns and directories expanded (see
+/// [`mzforge_batch_runner::remote::expand_local`]).
 pub fn expand_inputs(patterns: &[String]) -> Result<Vec<PathBuf>> {
     let mut inputs = Vec::new();
     for pattern in patterns {

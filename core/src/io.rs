@@ -930,14 +930,18 @@ fn in_words(mut message: String) -> String {
         message = message.replace(debug, words);
     }
     // mzdata's other failures to read an integer: `FailedToExtractInt(Some("x"))`.
-    while let Some(at) = message.find("FailedToExtractInt(Some(\"") {
-        let rest = &message[at + "FailedToExtractInt(Some(\"".len()..];
-        let Some(end) = rest.find("\"))") else { break };
-        let words = format!("{:?} is not a whole number", &rest[..end]);
-        message.replace_range(
-            at..at + "FailedToExtractInt(Some(\"".len() + end + 3,
-            &words,
+    const OPEN: &str = "FailedToExtractInt(Some(\"";
+    const CLOSE: &str = "\"))";
+    while let Some(at) = message.find(OPEN) {
+        let value_at = at + OPEN.len();
+        let Some(end) = message[value_at..].find(CLOSE) else {
+            break;
+        };
+        let words = format!(
+            "{:?} is not a whole number",
+            &message[value_at..value_at + end]
         );
+        message.replace_range(at..value_at + end + CLOSE.len(), &words);
     }
     message
 }
@@ -1689,14 +1693,13 @@ impl PartialEq for SourceDescription {
 impl SpectrumReader {
     /// The file header, for [`CentroidMzMLWriter`](crate::CentroidMzMLWriter).
     pub fn source_metadata(&self) -> SourceMetadata {
-        let config = match &self.parser {
+        let mut config = match &self.parser {
             Parser::MzML(reader) | Parser::Split { header: reader, .. } => {
                 mzdata::meta::FileMetadataConfig::from(reader.as_ref())
             }
             Parser::Mgf(reader) => mzdata::meta::FileMetadataConfig::from(reader.as_ref()),
             Parser::Finished => mzdata::meta::FileMetadataConfig::default(),
         };
-        let mut config = config;
         if config.file_description().source_files.is_empty() {
             config
                 .file_description_mut()
@@ -1785,10 +1788,6 @@ impl LeanParsed {
 mod tests {
     use super::*;
 
-    /// A Numpress array as msdk writes it with "zlib compression" as a second parameter:
-    /// declared plain Numpress (mzdata keeps the last term), its bytes a zlib stream. It
-    /// decodes as Numpress after zlib; Numpress bytes whose first two bytes happen to form a
-    /// zlib header but are no zlib stream decode as declared.
     #[test]
     fn debug_forms_of_number_errors_are_put_in_words() {
         assert_eq!(
@@ -1811,6 +1810,10 @@ mod tests {
         );
     }
 
+    /// A Numpress array as msdk writes it with "zlib compression" as a second parameter:
+    /// declared plain Numpress (mzdata keeps the last term), its bytes a zlib stream. It
+    /// decodes as Numpress after zlib; Numpress bytes whose first two bytes happen to form a
+    /// zlib header but are no zlib stream decode as declared.
     #[test]
     fn numpress_arrays_behind_a_second_zlib_parameter_are_inflated_first() {
         use base64::Engine as _;

@@ -213,10 +213,10 @@ fn embedded_index_problem(
             )));
         }
         let index = attribute(tag, b"index").and_then(|i| i.trim().parse::<usize>().ok());
-        if index.is_some_and(|index| index != position) {
+        if let Some(index) = index.filter(|&index| index != position) {
             return Ok(Some(format!(
-                "it lists spectrum {id} (index {}) in position {position}: it leaves spectra out",
-                index.unwrap_or_default()
+                "it lists spectrum {id} (index {index}) in position {position}: it leaves \
+                 spectra out"
             )));
         }
     }
