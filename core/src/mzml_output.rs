@@ -2,6 +2,7 @@
 //! centroid's charge when deconvolution ran), or the deconvolved peak list (one peak per
 //! isotopic envelope, at its monoisotopic m/z, with its charge).
 
+use std::collections::HashSet;
 use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -20,6 +21,9 @@ use crate::error::{Error, Result};
 use crate::io::{SourceDescription, SourceMetadata};
 use crate::output::WritebackFile;
 use crate::spectrum::PeakList;
+
+mod mend;
+use mend::MendingWriter;
 
 /// What the peak list of each spectrum in a written mzML holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -63,7 +67,7 @@ impl std::fmt::Display for MzmlPeaks {
     }
 }
 
-type Writer = mzdata::io::mzml::MzMLWriterType<BufWriter<WritebackFile>>;
+type Writer = mzdata::io::mzml::MzMLWriterType<MendingWriter<BufWriter<WritebackFile>>>;
 
 /// PSI-MS accessions of the spectrum representation term and its two children.
 const SPECTRUM_REPRESENTATION: u32 = 1000525;
@@ -79,7 +83,7 @@ const PROCESSING_ID: &str = "mzforge_processing";
 /// with mzforge added as software and data processing.
 ///
 /// mzML states the spectrum count before the spectra; when the count is only known at the
-/// end and differs from the hint given, [`CentroidMzMLWriter::finish`] rewrites the file once
+/// end and differs from the hint given, [`CentroidMzMLWriter::finish`] copies the file once
 /// with the right count.
 pub struct CentroidMzMLWriter {
     path: PathBuf,
@@ -107,8 +111,11 @@ fn write_error(path: &Path, source: std::io::Error) -> Error {
 
 fn open_writer(path: &Path, source: &impl MSDataFileMetadata, count: u64) -> Result<Writer> {
     let file = WritebackFile::create(path).map_err(|e| write_error(path, e))?;
-    let mut writer = Writer::new(BufWriter::new(file));
+    let mut writer = Writer::new(MendingWriter::new(BufWriter::new(file)));
     writer.copy_metadata_from(source);
+    for file in &mut writer.file_description_mut().source_files {
+        file.location = as_uri(&file.location);
+    }
     if writer.instrument_configurations().is_empty() {
         // mzML requires one (the run and every scan refer to it); an MGF input names none.
         writer.instrument_configurations_mut().insert(
@@ -120,8 +127,125 @@ fn open_writer(path: &Path, source: &impl MSDataFileMetadata, count: u64) -> Res
             },
         );
     }
+    // A data processing with no method breaks the schema; mzdata reads none from an empty
+    // `<processingMethod/>` element, leaving its data processing empty (MzMLFile_2_minimal).
+    writer
+        .data_processings_mut()
+        .retain(|processing| !processing.methods.is_empty());
+    let mut ids = make_header_ids_valid(&mut writer);
+    let run_id = unique_id(&run_name(&writer), &mut ids);
+    let start_time = writer.run.start_time.map(|t| t.to_rfc3339());
+    let source_file = writer
+        .file_description()
+        .source_files
+        .first()
+        .map(|f| f.id.clone());
+    writer
+        .get_mut()
+        .map_err(|e| write_error(path, e))?
+        .describe_run(&run_id, start_time.as_deref(), source_file.as_deref());
     writer.set_spectrum_count(count);
     Ok(writer)
+}
+
+/// The input's run id; for an input without one (MGF), the name of its source file without
+/// extension.
+fn run_name(header: &impl MSDataFileMetadata) -> String {
+    header
+        .run_description()
+        .and_then(|r| r.id.clone())
+        .filter(|id| !id.is_empty())
+        .or_else(|| {
+            let name = &header.file_description().source_files.first()?.name;
+            let stem = name.split_once('.').map_or(name.as_str(), |(stem, _)| stem);
+            Some(stem.to_string()).filter(|s| !s.is_empty())
+        })
+        .unwrap_or_else(|| "run".into())
+}
+
+/// `name` as an `xs:ID` no other element has yet (`ids`), which it now has.
+fn unique_id(name: &str, ids: &mut HashSet<String>) -> String {
+    let id = mend::as_xml_id(name);
+    let mut unique = id.clone();
+    let mut n = 1;
+    while !ids.insert(unique.clone()) {
+        n += 1;
+        unique = format!("{id}_{n}");
+    }
+    unique
+}
+
+/// Gives the header's source files, software and data processing ids that are no `xs:ID`
+/// (`id:2`, `ChromaTOF HRT`) or that an earlier element has too (a data processing named
+/// as its software, `MSFragger`) valid, unique ones, and updates every reference to them.
+/// Returns the ids the header now holds, mzforge's own among them.
+fn make_header_ids_valid(writer: &mut Writer) -> HashSet<String> {
+    // mzdata's writer names instrument configurations `IC<n + 1>`.
+    let configurations = writer.instrument_configurations().keys();
+    let mut ids: HashSet<String> = (configurations.map(|id| format!("IC{}", u64::from(*id) + 1)))
+        .chain([SOFTWARE_ID, PROCESSING_ID].map(String::from))
+        .collect();
+    let renamed = |id: &mut String, ids: &mut HashSet<String>| {
+        let new = unique_id(id, ids);
+        (new != *id).then(|| (std::mem::replace(id, new.clone()), new))
+    };
+    let files: Vec<_> = (writer.file_description_mut().source_files.iter_mut())
+        .filter_map(|f| renamed(&mut f.id, &mut ids))
+        .collect();
+    let softwares: Vec<_> = (writer.softwares_mut().iter_mut())
+        .filter(|s| s.id != SOFTWARE_ID)
+        .filter_map(|s| renamed(&mut s.id, &mut ids))
+        .collect();
+    let processings: Vec<_> = (writer.data_processings_mut().iter_mut())
+        .filter_map(|d| renamed(&mut d.id, &mut ids))
+        .collect();
+    for sample in writer.samples_mut() {
+        // Samples are only listed (mzdata writes no `sampleRef`).
+        renamed(&mut sample.id, &mut ids);
+    }
+    let follow = |reference: &mut String, renames: &[(String, String)]| {
+        if let Some((_, new)) = renames.iter().find(|(old, _)| old == reference) {
+            *reference = new.clone();
+        }
+    };
+    for method in writer
+        .data_processings_mut()
+        .iter_mut()
+        .flat_map(|d| &mut d.methods)
+    {
+        follow(&mut method.software_reference, &softwares);
+    }
+    for configuration in writer.instrument_configurations_mut().values_mut() {
+        follow(&mut configuration.software_reference, &softwares);
+    }
+    for settings in writer.scan_settings_mut().into_iter().flatten() {
+        for reference in &mut settings.source_file_refs {
+            follow(reference, &files);
+        }
+    }
+    if let Some(reference) = &mut writer.run.default_source_file_id {
+        follow(reference, &files);
+    }
+    if let Some(reference) = &mut writer.run.default_data_processing_id {
+        follow(reference, &processings);
+    }
+    ids
+}
+
+/// A source file's location as a URI: ProteoWizard and others write Windows paths as
+/// `file://Z:/data` (a host `Z` with an empty port) or with backslashes; those become
+/// `file:///Z:/data`.
+fn as_uri(location: &str) -> String {
+    let location = location.replace('\\', "/");
+    match location.strip_prefix("file://") {
+        Some(path)
+            if path.as_bytes().first().is_some_and(u8::is_ascii_alphabetic)
+                && path.as_bytes().get(1) == Some(&b':') =>
+        {
+            format!("file:///{path}")
+        }
+        _ => location,
+    }
 }
 
 /// Adds mzforge to the header: a software entry and a data processing naming what was done.
@@ -145,14 +269,20 @@ fn describe_processing(writer: &mut Writer, peaks: MzmlPeaks) {
         .flat_map(|dp| dp.methods.iter().map(|m| m.order))
         .max()
         .map_or(0, |o| o.saturating_add(1));
-    writer.data_processings_mut().push(DataProcessing {
-        id: PROCESSING_ID.into(),
-        methods: vec![ProcessingMethod {
-            order,
-            software_reference: SOFTWARE_ID.into(),
-            params,
-        }],
-    });
+    let method = ProcessingMethod {
+        order,
+        software_reference: SOFTWARE_ID.into(),
+        params,
+    };
+    // The spectra refer to the first data processing (mzdata's writer makes it the default):
+    // mzforge's step is added to its methods, as ProteoWizard adds its own.
+    match writer.data_processings_mut().first_mut() {
+        Some(processing) => processing.methods.push(method),
+        None => writer.data_processings_mut().push(DataProcessing {
+            id: PROCESSING_ID.into(),
+            methods: vec![method],
+        }),
+    }
 }
 
 /// Sets how the next spectrum's arrays are encoded: zlib, except that empty arrays are written
@@ -231,6 +361,16 @@ fn is_native_id(id: &str) -> bool {
         })
 }
 
+/// Closes the document mzdata's writer has written into `path`, then ends it with the index
+/// and checksum of its mended bytes.
+fn close(mut writer: Writer, path: &Path) -> Result<()> {
+    writer.close().map_err(|e| write_error(path, e.into()))?;
+    writer
+        .get_mut()
+        .and_then(MendingWriter::finish)
+        .map_err(|e| write_error(path, e))
+}
+
 /// Whether a spectrum's arrays hold no point.
 fn has_no_points(arrays: &BinaryArrayMap) -> bool {
     arrays
@@ -300,32 +440,23 @@ impl CentroidMzMLWriter {
 
     /// Closes the document (index and checksum included).
     pub fn finish(mut self) -> Result<()> {
-        if let Some(mut writer) = self.writer.take() {
-            writer
-                .close()
-                .map_err(|e| write_error(&self.path, e.into()))?;
+        if let Some(writer) = self.writer.take() {
+            close(writer, &self.path)?;
         }
         if self.written == self.expected {
             return Ok(());
         }
-        // Rewrite once with the true count.
+        // Copy once with the true count: the bytes pass through a mending writer that states
+        // it and writes the index of the copy.
         let draft = self.path.with_extension("draft.mzML");
         std::fs::rename(&self.path, &draft).map_err(|e| write_error(&self.path, e))?;
-        let mut reader =
-            mzdata::io::MzMLReader::open_path(&draft).map_err(|e| write_error(&draft, e))?;
-        let mut writer = open_writer(&self.path, &reader, self.written)?;
-        for spectrum in reader.iter() {
-            encode_next_spectrum_as(
-                &mut writer,
-                spectrum.raw_arrays().is_some_and(has_no_points),
-            );
-            writer
-                .write(&spectrum)
-                .map_err(|e| write_error(&self.path, e))?;
-        }
-        writer
-            .close()
-            .map_err(|e| write_error(&self.path, e.into()))?;
+        let file = WritebackFile::create(&self.path).map_err(|e| write_error(&self.path, e))?;
+        let mut copy = MendingWriter::new(BufWriter::new(file));
+        copy.count_spectra_as(self.written);
+        let mut reader = std::fs::File::open(&draft).map_err(|e| write_error(&draft, e))?;
+        std::io::copy(&mut reader, &mut copy)
+            .and_then(|_| copy.finish())
+            .map_err(|e| write_error(&self.path, e))?;
         std::fs::remove_file(&draft).map_err(|e| write_error(&draft, e))?;
         Ok(())
     }
@@ -334,6 +465,26 @@ impl CentroidMzMLWriter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn windows_paths_become_file_uris() {
+        for (location, uri) in [
+            ("file://Z:/html/run", "file:///Z:/html/run"),
+            (
+                "file://E:\\Data\\Bruker\\run.d",
+                "file:///E:/Data/Bruker/run.d",
+            ),
+            (
+                "file:///R:/Nic/Chimera Validation",
+                "file:///R:/Nic/Chimera Validation",
+            ),
+            ("file:///data/runs", "file:///data/runs"),
+            ("s3://bucket/runs", "s3://bucket/runs"),
+            ("file://host/share", "file://host/share"),
+        ] {
+            assert_eq!(as_uri(location), uri);
+        }
+    }
 
     #[test]
     fn native_ids_are_key_value_pairs_separated_by_single_spaces() {

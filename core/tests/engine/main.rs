@@ -10,5 +10,6 @@ mod bad_input;
 mod deconvolution;
 mod fixtures;
 mod limits;
+mod mzml_output;
 mod reading;
 mod result_dir;

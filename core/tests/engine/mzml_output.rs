@@ -1,0 +1,43 @@
+//! Writing the centroided mzML ([`CentroidMzMLWriter`]) when the disk fails under it.
+
+use std::path::Path;
+
+use mzforge::{CentroidMzMLWriter, MzmlPeaks, Pipeline, PipelineParams, SpectrumReader};
+
+use crate::common::fixture;
+
+/// Runs `input` through the pipeline and writes its centroids as mzML to `out`.
+fn write_centroided_mzml(input: &Path, out: &Path) -> mzforge::Result<()> {
+    let reader = SpectrumReader::open(input)?;
+    let expected = reader.info().declared_spectrum_count.unwrap_or(0);
+    let metadata = reader.source_metadata();
+    let mut writer = CentroidMzMLWriter::create(out, &metadata, expected, MzmlPeaks::Centroids)?;
+    let pipeline = Pipeline::new(PipelineParams::default())?.keep_source_descriptions(true);
+    pipeline.run(reader, &mut |batch| {
+        for spectrum in batch {
+            if let Some(source) = &spectrum.source {
+                writer.write(source, &spectrum.peaks, spectrum.deconvolution.as_ref())?;
+            }
+        }
+        Ok(())
+    })?;
+    writer.finish()
+}
+
+/// mzdata's writer closes its document when dropped and panics if that fails; after a full
+/// disk it did, and took the process down instead of reporting the error.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_full_disk_is_a_write_error_naming_the_file_not_a_panic() {
+    // `/dev/full` opens as a file does and fails every write with "no space left on device".
+    let full = Path::new("/dev/full");
+    let outcome = std::panic::catch_unwind(|| {
+        write_centroided_mzml(&fixture("sim_profile.mzML"), full)
+    });
+    let error = outcome.expect("no panic").expect_err("a write error");
+    assert!(
+        matches!(&error, mzforge::Error::Write { path, .. } if path == full),
+        "{error}"
+    );
+    assert!(error.to_string().contains("/dev/full"), "{error}");
+}
