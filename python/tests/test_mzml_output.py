@@ -115,8 +115,10 @@ def test_the_centroided_mzml_reads_back_with_every_peak(tmp_path, schema, name):
     assert schema.validate(header), [e.message for e in schema.error_log][:5]
     assert_index_points_at_each_element(mzml.read_bytes(), len(expected))
     if is_mgf:
-        # MGF gives no injection times; none is stated (mzdata's writer states 0 ms).
+        # MGF gives no injection times or collision energies; none is stated (mzdata's writer
+        # states 0 ms and 0 eV).
         assert b'name="ion injection time"' not in mzml.read_bytes()
+        assert b'name="collision energy"' not in mzml.read_bytes()
 
 
 def assert_index_points_at_each_element(document: bytes, spectra: int) -> None:

@@ -10,9 +10,10 @@
 //!   `<componentList count="0">` in an instrument configuration without components, where the
 //!   schema allows each list to be absent, not empty;
 //! - writes `<softwareRef ref=""/>` in an instrument configuration that names no software;
-//! - states an "ion injection time" of 0 ms for every scan whose input gives none (its model
-//!   holds no difference between none and 0; an injection of 0 ms gathers no ions, so a 0 is
-//!   read as none and left out);
+//! - states an "ion injection time" of 0 ms for every scan and a "collision energy" of 0 eV
+//!   for every precursor whose input gives none (its model holds no difference between none
+//!   and 0; an injection of 0 ms gathers no ions and a collision of 0 eV breaks none, so a 0
+//!   is read as none and left out);
 //! - writes a precursor's collision energy after the activation's other parameters, so a
 //!   userParam there comes before a cvParam, where the schema wants every cvParam of an
 //!   element before its userParams (and any `referenceableParamGroupRef` before both);
@@ -41,7 +42,12 @@ const EMPTY_LISTS: [(&[u8], &[u8]); 3] = [
     (b"<componentList count=\"0\">", b"</componentList>"),
 ];
 const NO_SOFTWARE: &[u8] = b"<softwareRef ref=\"\"/>";
-const INJECTION_TIME: &[u8] = b"<cvParam accession=\"MS:1000927\"";
+/// The parameters mzdata's writer states as 0 when the input gives none: ion injection time,
+/// collision energy.
+const ZERO_WHEN_NONE: [&[u8]; 2] = [
+    b"<cvParam accession=\"MS:1000927\"",
+    b"<cvParam accession=\"MS:1000045\"",
+];
 const ZERO_VALUE: &[u8] = b" value=\"0\"";
 const RUN_NAMED_1: &[u8] = b"<run id=\"1\"";
 const SPECTRUM: &[u8] = b"<spectrum ";
@@ -213,7 +219,9 @@ impl<W: Write> MendingWriter<W> {
             }
             self.pass_on(&opening)?;
         }
-        if tag.starts_with(INJECTION_TIME) && memchr::memmem::find(tag, ZERO_VALUE).is_some() {
+        if ZERO_WHEN_NONE.iter().any(|p| tag.starts_with(p))
+            && memchr::memmem::find(tag, ZERO_VALUE).is_some()
+        {
             return Ok(());
         }
         if let Some(kind) = PARAMETERS.iter().position(|p| tag.starts_with(p)) {
@@ -421,6 +429,9 @@ mod tests {
           </scanList>
           <precursorList count=\"2\">
             <precursor spectrumRef=\"scan=1\">
+              <activation>
+                <cvParam accession=\"MS:1000045\" cvRef=\"MS\" name=\"collision energy\" value=\"0\" unitCvRef=\"UO\"/>
+              </activation>
             </precursor>
             <precursor spectrumRef=\"scan=0\">
               <selectedIonList count=\"0\">
@@ -467,7 +478,7 @@ lines\"/>
             assert!(!mended.contains(gone), "{gone} in\n{mended}");
         }
         for kept in [
-            "<precursorList count=\"2\">\n            <precursor spectrumRef=\"scan=1\">\n",
+            "<precursorList count=\"2\">\n            <precursor spectrumRef=\"scan=1\">\n              <activation>\n              </activation>\n",
             // A spectrum the document does not hold.
             "<precursor sourceFileRef=\"RAW1\" externalSpectrumID=\"scan=0\">\n              <activation>\n",
             "name=\"collision-induced dissociation\"/>\n                <cvParam accession=\"MS:1000045\" cvRef=\"MS\" name=\"collision energy\" value=\"35\"/>\n                <userParam name=\"ms level\" value=\"1\"/>\n              </activation>",

@@ -31,9 +31,8 @@ fn write_centroided_mzml(input: &Path, out: &Path) -> mzforge::Result<()> {
 fn a_full_disk_is_a_write_error_naming_the_file_not_a_panic() {
     // `/dev/full` opens as a file does and fails every write with "no space left on device".
     let full = Path::new("/dev/full");
-    let outcome = std::panic::catch_unwind(|| {
-        write_centroided_mzml(&fixture("sim_profile.mzML"), full)
-    });
+    let outcome =
+        std::panic::catch_unwind(|| write_centroided_mzml(&fixture("sim_profile.mzML"), full));
     let error = outcome.expect("no panic").expect_err("a write error");
     assert!(
         matches!(&error, mzforge::Error::Write { path, .. } if path == full),
