@@ -116,6 +116,7 @@ fn open_writer(path: &Path, source: &impl MSDataFileMetadata, count: u64) -> Res
     for file in &mut writer.file_description_mut().source_files {
         file.location = as_uri(&file.location);
     }
+    describe_content_as_centroided(&mut writer.file_description_mut().contents);
     if writer.instrument_configurations().is_empty() {
         // mzML requires one (the run and every scan refer to it); an MGF input names none.
         writer.instrument_configurations_mut().insert(
@@ -146,6 +147,24 @@ fn open_writer(path: &Path, source: &impl MSDataFileMetadata, count: u64) -> Res
         .describe_run(&run_id, start_time.as_deref(), source_file.as_deref());
     writer.set_spectrum_count(count);
     Ok(writer)
+}
+
+/// The file content of a centroided copy: every spectrum is centroided, whatever the input's
+/// were ("profile spectrum" and the bare "spectrum representation" give way to "centroid
+/// spectrum", stated once).
+fn describe_content_as_centroided(contents: &mut Vec<mzdata::params::Param>) {
+    let is_representation = |p: &mzdata::params::Param| {
+        p.controlled_vocabulary == Some(ControlledVocabulary::MS)
+            && matches!(
+                p.accession,
+                Some(SPECTRUM_REPRESENTATION | CENTROID_SPECTRUM | PROFILE_SPECTRUM)
+            )
+    };
+    if let Some(first) = contents.iter().position(is_representation) {
+        contents.retain(|p| !is_representation(p));
+        let centroid = ControlledVocabulary::MS.param(CENTROID_SPECTRUM, "centroid spectrum");
+        contents.insert(first.min(contents.len()), centroid);
+    }
 }
 
 /// The input's run id; for an input without one (MGF), the name of its source file without
@@ -465,6 +484,24 @@ impl CentroidMzMLWriter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_content_of_a_centroided_copy_is_centroid_spectra() {
+        let ms = ControlledVocabulary::MS;
+        let mut contents = vec![
+            ms.param(1000580, "MSn spectrum"),
+            ms.param(PROFILE_SPECTRUM, "profile spectrum"),
+            ms.param(CENTROID_SPECTRUM, "centroid spectrum"),
+            ms.param(1000579, "MS1 spectrum"),
+        ];
+        describe_content_as_centroided(&mut contents);
+        let names: Vec<&str> = contents.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names, ["MSn spectrum", "centroid spectrum", "MS1 spectrum"]);
+
+        let mut without = vec![ms.param(1000579, "MS1 spectrum")];
+        describe_content_as_centroided(&mut without);
+        assert_eq!(without.len(), 1, "no representation stated, none added");
+    }
 
     #[test]
     fn windows_paths_become_file_uris() {

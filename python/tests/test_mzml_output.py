@@ -101,6 +101,8 @@ def test_the_centroided_mzml_reads_back_with_every_peak(tmp_path, schema, name):
     assert configurations and run.get("defaultInstrumentConfigurationRef") in {
         c.get("id") for c in configurations
     }
+    contents = {p.get("accession") for p in header.findall(".//m:fileContent/m:cvParam", ns)}
+    assert "MS:1000128" not in contents, "a centroided file's content is no profile spectra"
     source_files = header.findall(".//m:sourceFile", ns)
     assert source_files
     if is_mgf:
