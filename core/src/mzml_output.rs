@@ -73,6 +73,9 @@ type Writer = mzdata::io::mzml::MzMLWriterType<MendingWriter<BufWriter<Writeback
 const SPECTRUM_REPRESENTATION: u32 = 1000525;
 const CENTROID_SPECTRUM: u32 = 1000127;
 const PROFILE_SPECTRUM: u32 = 1000128;
+/// PSI-MS accessions of the file content terms for MS1 and MSn spectra.
+const MS1_SPECTRUM: u32 = 1000579;
+const MSN_SPECTRUM: u32 = 1000580;
 
 /// The software and data-processing entries mzforge adds to the header of what it writes.
 const SOFTWARE_ID: &str = "mzforge";
@@ -414,6 +417,24 @@ impl CentroidMzMLWriter {
             expected: expected_count,
             written: 0,
         })
+    }
+
+    /// States in the file content only the spectra of `levels` (the MS levels kept, all if
+    /// empty): "MS1 spectrum" and "MSn spectrum" go when no spectrum of theirs is written.
+    pub fn for_ms_levels(mut self, levels: &[u8]) -> Self {
+        if let (Some(writer), false) = (self.writer.as_mut(), levels.is_empty()) {
+            let ms1 = levels.contains(&1);
+            let msn = levels.iter().any(|&level| level >= 2);
+            writer.file_description_mut().contents.retain(|p| {
+                p.controlled_vocabulary != Some(ControlledVocabulary::MS)
+                    || match p.accession {
+                        Some(MS1_SPECTRUM) => ms1,
+                        Some(MSN_SPECTRUM) => msn,
+                        _ => true,
+                    }
+            });
+        }
+        self
     }
 
     /// Appends one spectrum: its centroids and, if it was deconvolved, its deconvolution.

@@ -183,5 +183,9 @@ def test_a_header_the_schema_rejects_is_written_valid(tmp_path, schema, name):
     ][:5]
     for text in expected:
         assert text.encode() in document, text
+    if options == ("--ms-levels", "2"):
+        # The file content names only what the file holds.
+        assert b'name="MS1 spectrum"' not in document
+        assert b'name="MSn spectrum"' in document
     spectra = pq.read_metadata(result / "spectra.parquet").num_rows
     assert_index_points_at_each_element(document, spectra)
