@@ -17,7 +17,10 @@
 //! - writes a precursor's collision energy after the activation's other parameters, so a
 //!   userParam there comes before a cvParam, where the schema wants every cvParam of an
 //!   element before its userParams (and any `referenceableParamGroupRef` before both);
-//! - points each offset of its index at the line break before the element, not at the element.
+//! - points each offset of its index at the line break before the element, not at the element;
+//! - lists the parameters of the `referenceableParamGroup` it gathers from the instrument
+//!   configurations in an order that changes from run to run (a hash map's): they are put in
+//!   the order of their accessions, so the same input gives the same bytes.
 //!
 //! A precursor or scan may name, as `spectrumRef`, a spectrum the document does not hold: one
 //! left out by `--ms-levels`, or cut off with the part of the run the input was taken from.
@@ -54,6 +57,8 @@ const SPECTRUM: &[u8] = b"<spectrum ";
 const COUNT: &[u8] = b"<spectrumList count=\"";
 const CHROMATOGRAM: &[u8] = b"<chromatogram ";
 const INDEX_LIST: &[u8] = b"<indexList";
+const PARAM_GROUP: &[u8] = b"<referenceableParamGroup ";
+const PARAM_GROUP_END: &[u8] = b"</referenceableParamGroup>";
 /// The elements that may refer to a spectrum, with the reference as their first attribute.
 const SPECTRUM_REFERENCES: [&[u8]; 2] = [b"<precursor spectrumRef=\"", b"<scan spectrumRef=\""];
 /// The three kinds of parameter line, in the order the schema wants them within an element.
@@ -88,6 +93,8 @@ pub(super) struct MendingWriter<W: Write> {
     /// their bytes, and each line's kind (index in [`PARAMETERS`]) and end in `parameters`.
     parameters: Vec<u8>,
     parameter_lines: Vec<(usize, usize)>,
+    /// The lines are those of a `referenceableParamGroup`.
+    in_param_group: bool,
     /// Bytes passed on so far.
     position: u64,
     checksum: Sha1,
@@ -114,6 +121,7 @@ impl<W: Write> MendingWriter<W> {
             held: None,
             parameters: Vec::new(),
             parameter_lines: Vec::new(),
+            in_param_group: false,
             position: 0,
             checksum: Sha1::new(),
             spectra: Vec::new(),
@@ -230,6 +238,9 @@ impl<W: Write> MendingWriter<W> {
             return Ok(());
         }
         self.pass_on_parameters()?;
+        if tag.starts_with(PARAM_GROUP) || tag == PARAM_GROUP_END {
+            self.in_param_group = tag != PARAM_GROUP_END;
+        }
         if tag.starts_with(INDEX_LIST) {
             self.at_index = true;
             return Ok(());
@@ -250,73 +261,58 @@ impl<W: Write> MendingWriter<W> {
             let value = &tag[reference.len()..];
             let value = &value[..memchr::memchr(b'"', value).unwrap_or(value.len())];
             if !self.spectrum_ids.contains(value) {
-                let name = &reference[1..reference.len() - " spectrumRef=\"".len()];
+                let name = &reference[..reference.len() - " spectrumRef=\"".len()];
                 let rest = &tag[reference.len() + value.len() + 1..];
-                let mut element = line[..indent].to_vec();
-                element.push(b'<');
-                element.extend_from_slice(name);
-                if let Some(source_file) = &self.source_file {
-                    element.extend_from_slice(b" sourceFileRef=\"");
-                    element.extend_from_slice(source_file.as_bytes());
-                    element.extend_from_slice(b"\" externalSpectrumID=\"");
-                    element.extend_from_slice(value);
-                    element.push(b'"');
-                }
-                element.extend_from_slice(rest);
-                element.push(b'\n');
-                return self.pass_on(&element);
+                let external = match &self.source_file {
+                    Some(file) => [
+                        b" sourceFileRef=\"".as_slice(),
+                        file.as_bytes(),
+                        b"\" externalSpectrumID=\"",
+                        value,
+                        b"\"",
+                    ]
+                    .concat(),
+                    None => Vec::new(),
+                };
+                return self.pass_on(&rebuilt(&line[..indent], &[name, &external, rest]));
             }
         } else if tag.starts_with(CHROMATOGRAM) {
             self.chromatograms.push((id_of(tag).to_vec(), start));
         } else if let (Some(count), Some(rest)) = (self.spectrum_count, tag.strip_prefix(COUNT)) {
             let rest = &rest[memchr::memchr(b'"', rest).unwrap_or(rest.len())..];
-            let mut list = line[..indent].to_vec();
-            list.extend_from_slice(COUNT);
-            list.extend_from_slice(count.to_string().as_bytes());
-            list.extend_from_slice(rest);
-            list.push(b'\n');
-            return self.pass_on(&list);
+            let count = count.to_string();
+            return self.pass_on(&rebuilt(&line[..indent], &[COUNT, count.as_bytes(), rest]));
         } else if let Some(rest) = tag.strip_prefix(RUN_NAMED_1) {
-            let mut run = line[..indent].to_vec();
-            run.extend_from_slice(&self.run_start);
-            run.extend_from_slice(rest);
-            run.push(b'\n');
+            let run = rebuilt(&line[..indent], &[&self.run_start, rest]);
             return self.pass_on(&run);
         }
         self.pass_on(line)
     }
 
     /// Passes on the parameter lines held, each kind after the other, in their order within
-    /// a kind. Should one of them not end its element on its line (a value with a line break
-    /// in it), they are passed on as they came.
+    /// a kind (a parameter group's by their text, which begins with the accession). Should
+    /// one of them not end its element on its line (a value with a line break in it), they
+    /// are passed on as they came.
     fn pass_on_parameters(&mut self) -> io::Result<()> {
         let parameters = std::mem::take(&mut self.parameters);
-        let lines = std::mem::take(&mut self.parameter_lines);
-        let in_order = lines.windows(2).all(|pair| pair[0].0 <= pair[1].0);
+        let mut lines: Vec<(usize, &[u8])> = Vec::with_capacity(self.parameter_lines.len());
         let mut start = 0;
-        let each_whole = lines.iter().all(|&(_, end)| {
-            let line = &parameters[start..end];
+        for &(kind, end) in &self.parameter_lines {
+            lines.push((kind, &parameters[start..end]));
             start = end;
-            line.trim_ascii_end().ends_with(b"/>")
-        });
-        let mut result = Ok(());
-        if in_order || !each_whole {
-            result = self.pass_on(&parameters);
-        } else {
-            for kind in 0..PARAMETERS.len() {
-                let mut start = 0;
-                for &(line_kind, end) in &lines {
-                    if line_kind == kind && result.is_ok() {
-                        result = self.pass_on(&parameters[start..end]);
-                    }
-                    start = end;
-                }
+        }
+        self.parameter_lines.clear();
+        let each_whole = (lines.iter()).all(|(_, line)| line.trim_ascii_end().ends_with(b"/>"));
+        if each_whole {
+            if self.in_param_group {
+                lines.sort();
+            } else {
+                lines.sort_by_key(|&(kind, _)| kind);
             }
         }
+        let result = lines.iter().try_for_each(|(_, line)| self.pass_on(line));
         self.parameters = parameters;
         self.parameters.clear();
-        self.parameter_lines = lines;
-        self.parameter_lines.clear();
         result
     }
 
@@ -348,6 +344,11 @@ impl<W: Write> Write for MendingWriter<W> {
         }
         self.inner.flush().inspect_err(|_| self.failed = true)
     }
+}
+
+/// A line made of `indent` and `parts`, with its line break.
+fn rebuilt(indent: &[u8], parts: &[&[u8]]) -> Vec<u8> {
+    [indent, &parts.concat(), b"\n"].concat()
 }
 
 /// The `id` attribute's value (escaped, as written) of a start tag, empty if it has none.
@@ -403,6 +404,12 @@ mod tests {
     const DOCUMENT: &[u8] = b"<?xml version=\"1.0\" encoding=\"utf-8\"?>
 <indexedmzML>
   <mzML>
+    <referenceableParamGroupList count=\"1\">
+      <referenceableParamGroup id=\"shared\">
+        <cvParam accession=\"MS:1000529\" cvRef=\"MS\" name=\"instrument serial number\" value=\"1062B\"/>
+        <cvParam accession=\"MS:1000449\" cvRef=\"MS\" name=\"LTQ Orbitrap\"/>
+      </referenceableParamGroup>
+    </referenceableParamGroupList>
     <instrumentConfigurationList count=\"1\">
       <instrumentConfiguration id=\"IC1\">
         <componentList count=\"0\">
@@ -485,6 +492,8 @@ lines\"/>
             // A value over two lines: the lines are passed on as they came.
             "<userParam name=\"note\" value=\"two\nlines\"/>\n          <cvParam accession=\"MS:1000235\"",
             "value=\"0.5\"",
+            // A parameter group's parameters in the order of their accessions.
+            "name=\"LTQ Orbitrap\"/>\n        <cvParam accession=\"MS:1000529\"",
             "<run id=\"run_1\" startTimeStamp=\"2020-01-02T03:04:05Z\" defaultInstrumentConfigurationRef=\"IC1\">",
         ] {
             assert!(mended.contains(kept), "{kept} not in\n{mended}");

@@ -1,10 +1,11 @@
-//! Writing the centroided mzML ([`CentroidMzMLWriter`]) when the disk fails under it.
+//! Writing the centroided mzML ([`CentroidMzMLWriter`]): the same bytes for the same input,
+//! and an error, not a panic, when the disk fails under it.
 
 use std::path::Path;
 
 use mzforge::{CentroidMzMLWriter, MzmlPeaks, Pipeline, PipelineParams, SpectrumReader};
 
-use crate::common::fixture;
+use crate::common::{fixture, shared};
 
 /// Runs `input` through the pipeline and writes its centroids as mzML to `out`.
 fn write_centroided_mzml(input: &Path, out: &Path) -> mzforge::Result<()> {
@@ -39,4 +40,26 @@ fn a_full_disk_is_a_write_error_naming_the_file_not_a_panic() {
         "{error}"
     );
     assert!(error.to_string().contains("/dev/full"), "{error}");
+}
+
+/// mzdata's writer gathers parameters the instrument configurations share into a
+/// `referenceableParamGroup` and listed them in a hash map's order, which changes from run to
+/// run (`emptyScan.mzML`: "LTQ Orbitrap" and "instrument serial number" either way round).
+#[test]
+fn the_same_input_gives_the_same_bytes() {
+    let Some(input) = shared("edge/emptyScan.mzML") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let written: Vec<Vec<u8>> = (0..8)
+        .map(|round| {
+            let out = dir.path().join(format!("{round}.mzML"));
+            write_centroided_mzml(&input, &out).unwrap();
+            std::fs::read(&out).unwrap()
+        })
+        .collect();
+    assert!(String::from_utf8_lossy(&written[0]).contains("<referenceableParamGroup "));
+    for (round, bytes) in written.iter().enumerate().skip(1) {
+        assert!(bytes == &written[0], "round {round} wrote other bytes");
+    }
 }
