@@ -326,11 +326,7 @@ impl SpectrumReader {
     /// Opens a local file. The format is sniffed from the content, not the name.
     pub fn open(path: impl AsRef<Path>) -> Result<SpectrumReader> {
         let path = path.as_ref();
-        let file = File::open(path).map_err(|source| Error::Io {
-            path: path.to_owned(),
-            source,
-        })?;
-        SpectrumReader::open_file(path, Box::new(file))
+        SpectrumReader::open_file(path, Box::new(open_input(path)?))
     }
 
     /// Opens a local file and hashes its bytes as they are read: once the reader has been
@@ -340,10 +336,7 @@ impl SpectrumReader {
     /// readers that stopped early.
     pub fn open_digested(path: impl AsRef<Path>) -> Result<(SpectrumReader, InputDigest)> {
         let path = path.as_ref();
-        let file = File::open(path).map_err(|source| Error::Io {
-            path: path.to_owned(),
-            source,
-        })?;
+        let file = open_input(path)?;
         let digest = InputDigest::default();
         let reader = SpectrumReader::open_file(path, Box::new(digest.wrap(file)))?;
         Ok((reader, digest))
@@ -1688,6 +1681,23 @@ impl PartialEq for SourceDescription {
     fn eq(&self, other: &Self) -> bool {
         self.0.id == other.0.id && self.0.index == other.0.index
     }
+}
+
+/// Opens a local input file; a directory is refused with words (opened, it would fail on its
+/// first read with "Is a directory (os error 21)").
+fn open_input(path: &Path) -> Result<File> {
+    let io_err = |source| Error::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let file = File::open(path).map_err(io_err)?;
+    if file.metadata().is_ok_and(|m| m.is_dir()) {
+        return Err(io_err(std::io::Error::other(
+            "a directory, not a file (`mzforge run` takes directories and runs every mzML, \
+             mzMLb and MGF file under them)",
+        )));
+    }
+    Ok(file)
 }
 
 impl SpectrumReader {

@@ -55,6 +55,14 @@ def test_missing_file_raises_input_read_error(tmp_path):
         mzforge.open(missing)
 
 
+def test_a_directory_raises_input_read_error_in_words(tmp_path):
+    # `mzforge run` expands a directory into its files; `open` and `process` take one file.
+    for call in (mzforge.open, mzforge.process):
+        with pytest.raises(mzforge.InputReadError, match="a directory, not a file") as info:
+            call(tmp_path)
+        assert "os error" not in str(info.value)
+
+
 def test_not_a_mass_spectrometry_file(tmp_path):
     picture = tmp_path / "picture.mzML"
     picture.write_bytes(b"\x89PNG\r\n\x1a\n....")

@@ -291,3 +291,28 @@ fn not_mzml_at_all_is_named_as_such() {
     let missing = SpectrumReader::open(dir.path().join("missing.mzML")).unwrap_err();
     assert!(matches!(missing, Error::Io { .. }));
 }
+
+/// A directory given where a file is expected: said in words, not as "Is a directory (os
+/// error 21)" from the first read.
+#[test]
+fn a_directory_is_refused_in_words() {
+    let dir = tempfile::tempdir().unwrap();
+    for opened in [
+        SpectrumReader::open(dir.path()).map(|_| ()),
+        SpectrumReader::open_digested(dir.path()).map(|_| ()),
+        run(dir.path()).map(|_| ()),
+    ] {
+        let err = opened.expect_err("a directory is no input file");
+        assert!(
+            matches!(err, Error::Io { ref path, .. } if path == dir.path()),
+            "{err}"
+        );
+        let source = std::error::Error::source(&err).map(|s| s.to_string());
+        assert!(
+            source
+                .as_deref()
+                .is_some_and(|s| s.contains("a directory, not a file")),
+            "{source:?}"
+        );
+    }
+}
