@@ -1060,13 +1060,25 @@ impl UnparsedSpectrum {
             }
         }
         let message = match catch_unwind(AssertUnwindSafe(|| xml.parse(&context))) {
-            Ok(Ok(spectrum)) => {
+            Ok(Ok(mut spectrum)) => {
+                let repairs = catch_unwind(AssertUnwindSafe(|| {
+                    mzml_lean::mzdata_compression_repairs(&xml.xml, &context)
+                }));
+                if let (Ok(repairs), Some(arrays)) = (repairs, spectrum.arrays.as_mut()) {
+                    for (kind, compression) in repairs {
+                        if let Some(array) = arrays.get_mut(&kind) {
+                            if array.compression == BinaryCompressionType::Zlib {
+                                array.compression = compression;
+                            }
+                        }
+                    }
+                }
                 return Ok(RawSpectrum {
                     index,
                     inner: Inner::Mzdata(Box::new(spectrum)),
                     limits,
                     unresolved: None,
-                })
+                });
             }
             Ok(Err(message)) => message,
             Err(panic) => format!("parser failure: {}", panic_message(panic)),

@@ -17,7 +17,7 @@ use std::ops::Range;
 use memchr::{memchr, memchr3};
 use mzdata::params::{ControlledVocabulary, Param, ParamValue, Unit, ValueRef};
 use mzdata::spectrum::bindata::{BinaryCompressionType, BinaryDataArrayType};
-use mzdata::spectrum::{ScanPolarity, SignalContinuity};
+use mzdata::spectrum::{ArrayType, ScanPolarity, SignalContinuity};
 
 use crate::mzml_split::ParseContext;
 
@@ -1076,12 +1076,23 @@ fn isolation_param(window: &mut WindowState, param: &impl AnyParam) -> Lean<()> 
     Ok(())
 }
 
-/// An MS param of a `<binaryDataArray>`, as mzdata's `fill_binary_data_array` reads it.
+/// An MS param of a `<binaryDataArray>`, as mzdata's `fill_binary_data_array` reads it (the
+/// last compression term stands), but for "zlib compression" after a Numpress term: the two
+/// together are Numpress followed by zlib, as the combined terms say, where mzdata would
+/// keep zlib alone and read Numpress bytes as values.
+/// [`mzdata_compression_repairs`] gives mzdata's reading the same answer.
 fn array_param(array: &mut ArrayBuilder, accession: u32) {
     use BinaryCompressionType as C;
     match accession {
         1000576 => array.compression = Some(C::NoCompression),
-        1000574 => array.compression = Some(C::Zlib),
+        1000574 => {
+            array.compression = Some(match array.compression {
+                Some(C::NumpressLinear) => C::NumpressLinearZlib,
+                Some(C::NumpressPIC) => C::NumpressPICZlib,
+                Some(C::NumpressSLOF) => C::NumpressSLOFZlib,
+                _ => C::Zlib,
+            })
+        }
         1002312 => array.compression = Some(C::NumpressLinear),
         1002313 => array.compression = Some(C::NumpressPIC),
         1002314 => array.compression = Some(C::NumpressSLOF),
@@ -1222,6 +1233,38 @@ pub(crate) fn parse(xml: &[u8], context: &ParseContext) -> Lean<LeanSpectrum> {
         return Err(Unsure("markup after the spectrum closes"));
     }
     builder.finish()
+}
+
+/// The arrays of a spectrum element that list "zlib compression" after a Numpress term (the
+/// m/z and the intensity array, as the lean parser reads them, with their compression):
+/// mzdata keeps zlib alone for them. Empty, without parsing, for an element that names no
+/// Numpress term, itself or through a parameter group.
+pub(crate) fn mzdata_compression_repairs(
+    xml: &[u8],
+    context: &ParseContext,
+) -> Vec<(ArrayType, BinaryCompressionType)> {
+    use BinaryCompressionType as C;
+    let names = |needle: &str| memchr::memmem::find(xml, needle.as_bytes()).is_some();
+    if !names("MS:100231") && !names("referenceableParamGroupRef") {
+        return Vec::new();
+    }
+    let Ok(spectrum) = parse(xml, context) else {
+        return Vec::new();
+    };
+    [
+        (ArrayType::MZArray, spectrum.mz),
+        (ArrayType::IntensityArray, spectrum.intensity),
+    ]
+    .into_iter()
+    .filter_map(|(kind, array)| {
+        let compression = array?.compression;
+        matches!(
+            compression,
+            C::NumpressLinearZlib | C::NumpressPICZlib | C::NumpressSLOFZlib
+        )
+        .then_some((kind, compression))
+    })
+    .collect()
 }
 
 #[cfg(test)]

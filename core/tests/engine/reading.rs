@@ -516,3 +516,69 @@ fn ms_levels_the_file_lacks_give_an_empty_result_with_a_warning_naming_its_level
         .iter()
         .all(|w| !w.contains("MS levels asked for")));
 }
+
+/// Numpress and "zlib compression" as two parameters of an array, in either order, are
+/// Numpress followed by zlib (the combined terms' meaning): the bytes are inflated, then
+/// decoded as Numpress. mzdata keeps the last term alone, so with zlib last it read Numpress
+/// bytes as values; the lean parser and mzdata's reading (used when the full description is
+/// kept, for `--mzml`) now both give the values.
+#[test]
+fn numpress_and_zlib_as_two_parameters_decode_in_either_order() {
+    use mzforge_fixtures::handmade::{
+        cv, mzml, spectrum, F32, F64, INTENSITY_ARRAY, LINEAR, MZ_ARRAY, SLOF, ZLIB,
+    };
+    use std::io::Write as _;
+
+    let mz = [100.25, 150.5, 250.125, 999.0];
+    let intensity = [10.0f64, 2500.0, 7.5, 1e6];
+    let zlib = |bytes: &[u8]| {
+        let mut encoder =
+            flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+        encoder.write_all(bytes).unwrap();
+        encoder.finish().unwrap()
+    };
+    let linear = numpress_rs::numpress_compress(&mz, 1e5).unwrap();
+    let mut slof = Vec::new();
+    let fixed_point = numpress_rs::optimal_slof_fixed_point(&intensity);
+    numpress_rs::encode_slof(&intensity, &mut slof, fixed_point).unwrap();
+    let expected_mz = numpress_rs::numpress_decompress(&linear).unwrap();
+    let mut expected_intensity = Vec::new();
+    numpress_rs::decode_slof(&slof, &mut expected_intensity).unwrap();
+
+    let array = |kind, dtype, terms: &[_], bytes: &[u8]| {
+        use base64::Engine as _;
+        let text = base64::engine::general_purpose::STANDARD.encode(bytes);
+        let terms: String = terms.iter().map(|&t| cv(t)).collect();
+        format!(
+            "<binaryDataArray encodedLength=\"{}\">{}{terms}{}<binary>{text}</binary></binaryDataArray>",
+            text.len(),
+            cv(dtype),
+            cv(kind)
+        )
+    };
+    let zlib_last = array(MZ_ARRAY, F64, &[LINEAR, ZLIB], &zlib(&linear))
+        + &array(INTENSITY_ARRAY, F32, &[SLOF, ZLIB], &zlib(&slof));
+    let zlib_first = array(MZ_ARRAY, F64, &[ZLIB, LINEAR], &zlib(&linear))
+        + &array(INTENSITY_ARRAY, F32, &[ZLIB, SLOF], &zlib(&slof));
+    let document = mzml(&[
+        spectrum(0, mz.len(), &zlib_last, ""),
+        spectrum(1, mz.len(), &zlib_first, ""),
+    ]);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("numpress_zlib.mzML");
+    std::fs::write(&path, document).unwrap();
+
+    for lean in [true, false] {
+        let mut reader = SpectrumReader::open(&path).unwrap();
+        reader.set_lean_parsing(lean);
+        let mut read = 0;
+        while let Some(raw) = reader.next_raw().unwrap() {
+            let (spectrum, _) = raw.decode(&path).unwrap();
+            assert_eq!(spectrum.mz, expected_mz, "lean parsing {lean}");
+            let intensity: Vec<f32> = expected_intensity.iter().map(|&v| v as f32).collect();
+            assert_eq!(spectrum.intensity, intensity, "lean parsing {lean}");
+            read += 1;
+        }
+        assert_eq!(read, 2);
+    }
+}
