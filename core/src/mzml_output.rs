@@ -202,10 +202,19 @@ fn unique_id(name: &str, ids: &mut HashSet<String>) -> String {
 /// as its software, `MSFragger`) valid, unique ones, and updates every reference to them.
 /// Returns the ids the header now holds, mzforge's own among them.
 fn make_header_ids_valid(writer: &mut Writer) -> HashSet<String> {
-    // mzdata's writer names instrument configurations `IC<n + 1>`.
+    // mzdata's writer names instrument configurations `IC<n + 1>`; mzforge adds its software
+    // and, to a header without any, its data processing.
     let configurations = writer.instrument_configurations().keys();
+    let own_processing = writer
+        .data_processings()
+        .is_empty()
+        .then_some(PROCESSING_ID);
     let mut ids: HashSet<String> = (configurations.map(|id| format!("IC{}", u64::from(*id) + 1)))
-        .chain([SOFTWARE_ID, PROCESSING_ID].map(String::from))
+        .chain(
+            std::iter::once(SOFTWARE_ID)
+                .chain(own_processing)
+                .map(String::from),
+        )
         .collect();
     let renamed = |id: &mut String, ids: &mut HashSet<String>| {
         let new = unique_id(id, ids);
