@@ -18,6 +18,7 @@ use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
+use mzforge::digest::lower_hex;
 use mzforge::output::{
     ResultDir, RunRecord, TableWriters, WritebackFile, FEATURES_FILE, PEAKS_FILE, RUN_FILE,
     SPECTRA_FILE,
@@ -349,7 +350,7 @@ pub fn params_fingerprint(params: &PipelineParams) -> String {
     normal.threads = 0;
     normal.batch_size = PipelineParams::default().batch_size;
     let text = serde_json::to_string(&normal).unwrap_or_default();
-    hex(&Sha256::digest(text.as_bytes()))
+    lower_hex(&Sha256::digest(text.as_bytes()))
 }
 
 /// What makes two results the same: the parameters that change them and the mzML asked for
@@ -359,13 +360,9 @@ fn result_fingerprint(params: &PipelineParams, mzml: Option<MzmlPeaks>) -> Strin
         None => params_fingerprint(params),
         Some(peaks) => {
             let text = format!("{}\nmzml={peaks}", params_fingerprint(params));
-            hex(&Sha256::digest(text.as_bytes()))
+            lower_hex(&Sha256::digest(text.as_bytes()))
         }
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn now_seconds() -> u64 {

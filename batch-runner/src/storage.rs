@@ -526,7 +526,7 @@ impl ReadProgress {
             .lock()
             .map(|h| h.clone().finalize().to_vec())
             .unwrap_or_default();
-        digest.iter().map(|b| format!("{b:02x}")).collect()
+        mzforge::digest::lower_hex(&digest)
     }
 }
 

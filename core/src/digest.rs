@@ -23,6 +23,11 @@ pub fn file_digest(path: &Path) -> std::io::Result<(u64, String)> {
         .ok_or_else(|| std::io::Error::other("the file was not read to its end"))
 }
 
+/// `bytes` (a digest) as lower-case hex, as checksums are written.
+pub fn lower_hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// The digest of a stream being read elsewhere: a handle on the state that
 /// [`InputDigest::wrap`]'s reader updates with every read.
 #[derive(Clone, Default)]
@@ -67,14 +72,7 @@ impl InputDigest {
         if !state.whole {
             return None;
         }
-        let hex = state
-            .hasher
-            .clone()
-            .finalize()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
-        Some((state.bytes, hex))
+        Some((state.bytes, lower_hex(&state.hasher.clone().finalize())))
     }
 
     /// [`finish`](InputDigest::finish), or, where the stream was not read whole, the digest

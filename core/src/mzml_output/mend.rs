@@ -38,6 +38,8 @@ use std::io::{self, Write};
 
 use sha1::{Digest, Sha1};
 
+use crate::digest::lower_hex;
+
 /// The opening tag of a list the writer may leave empty, and its closing tag.
 const EMPTY_LISTS: [(&[u8], &[u8]); 3] = [
     (b"<precursorList count=\"0\">", b"</precursorList>"),
@@ -184,11 +186,7 @@ impl<W: Write> MendingWriter<W> {
         );
         tail.extend_from_slice(b"  <fileChecksum>");
         self.pass_on(&tail)?;
-        let checksum: String = std::mem::take(&mut self.checksum)
-            .finalize()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let checksum = lower_hex(&std::mem::take(&mut self.checksum).finalize());
         let end = format!("{checksum}</fileChecksum>\n</indexedmzML>\n");
         self.inner.write_all(end.as_bytes())?;
         self.inner.flush()
@@ -527,10 +525,7 @@ lines\"/>
         assert!(text[index_offset..].starts_with("<indexList count=\"2\">"));
 
         let end = text.find("<fileChecksum>").unwrap() + "<fileChecksum>".len();
-        let expected: String = Sha1::digest(&document[..end])
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let expected = lower_hex(&Sha1::digest(&document[..end]));
         assert_eq!(&text[end..end + 40], expected);
         assert!(text.ends_with("</fileChecksum>\n</indexedmzML>\n"));
         offsets.into_iter().map(|(id, _)| id).collect()
