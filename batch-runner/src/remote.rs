@@ -536,15 +536,12 @@ pub fn process(job: &Job<'_>, input: &Input, out: &Location) -> Result<Done> {
         &params_json,
     )?;
     let mut mzml = match job.mzml {
-        Some(peaks) => Some(
-            CentroidMzMLWriter::create(
-                &staging.local_file(MZML_FILE),
-                &reader.source_metadata(),
-                reader.info().declared_spectrum_count.unwrap_or(0),
-                peaks,
-            )?
-            .for_ms_levels(&job.pipeline.params().ms_levels),
-        ),
+        Some(peaks) => Some(CentroidMzMLWriter::for_reader(
+            &staging.local_file(MZML_FILE),
+            &reader,
+            peaks,
+            &job.pipeline.params().ms_levels,
+        )?),
         None => None,
     };
     let mut tic_total = 0.0f64;

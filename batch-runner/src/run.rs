@@ -119,15 +119,12 @@ fn run_one(
     let dir = ResultDir::create(target)?;
     let mut tables = dir.table_writers(params_json)?;
     let mut mzml = match mzml_peaks {
-        Some(peaks) => Some(
-            CentroidMzMLWriter::create(
-                &dir.file(MZML_FILE),
-                &reader.source_metadata(),
-                reader.info().declared_spectrum_count.unwrap_or(0),
-                peaks,
-            )?
-            .for_ms_levels(&pipeline.params().ms_levels),
-        ),
+        Some(peaks) => Some(CentroidMzMLWriter::for_reader(
+            &dir.file(MZML_FILE),
+            &reader,
+            peaks,
+            &pipeline.params().ms_levels,
+        )?),
         None => None,
     };
     let progress = progress_bar(show_progress, reader.info().declared_spectrum_count, input);

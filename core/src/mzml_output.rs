@@ -428,9 +428,22 @@ impl CentroidMzMLWriter {
         })
     }
 
+    /// Starts `path` for the spectra `reader` gives (its header, its declared count), each
+    /// written as `peaks` says, of the MS `levels` kept (all if empty).
+    pub fn for_reader(
+        path: &Path,
+        reader: &crate::SpectrumReader,
+        peaks: MzmlPeaks,
+        levels: &[u8],
+    ) -> Result<Self> {
+        let expected = reader.info().declared_spectrum_count.unwrap_or(0);
+        let writer = Self::create(path, &reader.source_metadata(), expected, peaks)?;
+        Ok(writer.for_ms_levels(levels))
+    }
+
     /// States in the file content only the spectra of `levels` (the MS levels kept, all if
     /// empty): "MS1 spectrum" and "MSn spectrum" go when no spectrum of theirs is written.
-    pub fn for_ms_levels(mut self, levels: &[u8]) -> Self {
+    fn for_ms_levels(mut self, levels: &[u8]) -> Self {
         if let (Some(writer), false) = (self.writer.as_mut(), levels.is_empty()) {
             let ms1 = levels.contains(&1);
             let msn = levels.iter().any(|&level| level >= 2);

@@ -10,9 +10,7 @@ use crate::common::{fixture, shared};
 /// Runs `input` through the pipeline and writes its centroids as mzML to `out`.
 fn write_centroided_mzml(input: &Path, out: &Path) -> mzforge::Result<()> {
     let reader = SpectrumReader::open(input)?;
-    let expected = reader.info().declared_spectrum_count.unwrap_or(0);
-    let metadata = reader.source_metadata();
-    let mut writer = CentroidMzMLWriter::create(out, &metadata, expected, MzmlPeaks::Centroids)?;
+    let mut writer = CentroidMzMLWriter::for_reader(out, &reader, MzmlPeaks::Centroids, &[])?;
     let pipeline = Pipeline::new(PipelineParams::default())?.keep_source_descriptions(true);
     pipeline.run(reader, &mut |batch| {
         for spectrum in batch {
