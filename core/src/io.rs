@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use mzdata::io::mgf::MGFReaderType;
+use mzdata::io::mgf::{MGFParserState, MGFReaderType};
 use mzdata::io::mzml::{MzMLParserState, MzMLReaderType};
 use mzdata::io::DetailLevel;
 use mzdata::prelude::*;
@@ -203,6 +203,66 @@ impl<R: Read> Read for CountingReader<R> {
 }
 
 const TAIL: usize = 64;
+
+/// The first bytes of the comment lines of MGF (Mascot's format allows them anywhere).
+const MGF_COMMENT_STARTS: [u8; 4] = [b'#', b';', b'!', b'/'];
+
+/// An MGF stream without its comment lines, which mzdata's reader takes for the end of the
+/// file before the first `BEGIN IONS` and for malformed lines inside a spectrum.
+struct MgfComments<R> {
+    inner: BufReader<R>,
+    /// The next byte starts a line.
+    line_start: bool,
+    /// Inside a comment line that the buffer held only the start of.
+    skipping: bool,
+}
+
+impl<R: Read> MgfComments<R> {
+    fn new(inner: R) -> Self {
+        MgfComments {
+            // Small: what it reads ahead counts against the spectrum's byte budget.
+            inner: BufReader::with_capacity(8 << 10, inner),
+            line_start: true,
+            skipping: false,
+        }
+    }
+}
+
+impl<R: Read> Read for MgfComments<R> {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        use std::io::BufRead;
+        loop {
+            let buf = self.inner.fill_buf()?;
+            if buf.is_empty() || out.is_empty() {
+                return Ok(0);
+            }
+            if self.skipping || (self.line_start && MGF_COMMENT_STARTS.contains(&buf[0])) {
+                let (skipped, ended) = match buf.iter().position(|&b| b == b'\n') {
+                    Some(end) => (end + 1, true),
+                    None => (buf.len(), false),
+                };
+                self.inner.consume(skipped);
+                self.skipping = !ended;
+                self.line_start = ended;
+                continue;
+            }
+            // Up to the end of the line before the next comment line that starts in view.
+            let limit = buf.len().min(out.len());
+            let n = (0..limit)
+                .find(|&i| {
+                    buf[i] == b'\n'
+                        && buf
+                            .get(i + 1)
+                            .is_some_and(|b| MGF_COMMENT_STARTS.contains(b))
+                })
+                .map_or(limit, |i| i + 1);
+            out[..n].copy_from_slice(&buf[..n]);
+            self.line_start = buf[n - 1] == b'\n';
+            self.inner.consume(n);
+            return Ok(n);
+        }
+    }
+}
 
 /// The input stream, shared between the parser and the reader so that the reader can read
 /// what the parser leaves (the index, the gzip trailer) and so check the whole input.
@@ -538,7 +598,8 @@ impl SpectrumReader {
                 }
             }
             InputFormat::Mgf => {
-                let mut reader = MGFReaderType::<DynRead>::new(counted);
+                let uncommented: DynRead = Box::new(MgfComments::new(counted));
+                let mut reader = MGFReaderType::<DynRead>::new(uncommented);
                 reader.detail_level = DetailLevel::Lazy;
                 Parser::Mgf(Box::new(reader))
             }
@@ -881,7 +942,18 @@ fn read_one(
                 Err(mzdata::io::MGFError::IOError(e))
                     if e.kind() == std::io::ErrorKind::UnexpectedEof =>
                 {
-                    Ok(None)
+                    // mzdata stops at a file-header line it does not understand as if the
+                    // file ended there: every spectrum after it would be lost without a word.
+                    if matches!(
+                        reader.state,
+                        MGFParserState::Start | MGFParserState::FileHeader
+                    ) {
+                        Err("a line before the first BEGIN IONS is neither a KEY=value \
+                             parameter nor a comment"
+                            .into())
+                    } else {
+                        Ok(None)
+                    }
                 }
                 Err(err) => Err(err.to_string()),
             }
@@ -952,7 +1024,12 @@ fn sniff_format(head: &[u8]) -> Option<InputFormat> {
     let mgf_like = trimmed.lines().take(200).any(|l| l.trim() == "BEGIN IONS");
     let header_like = trimmed.lines().next().is_some_and(|l| {
         let l = l.trim();
-        l.is_empty() || l.starts_with('#') || l.starts_with("BEGIN IONS") || l.contains('=')
+        l.is_empty()
+            || l.bytes()
+                .next()
+                .is_some_and(|b| MGF_COMMENT_STARTS.contains(&b))
+            || l.starts_with("BEGIN IONS")
+            || l.contains('=')
     });
     (mgf_like && header_like).then_some(InputFormat::Mgf)
 }

@@ -720,8 +720,11 @@ pub struct ResultDir {
 }
 
 impl ResultDir {
-    /// Prepares `target` (its parent is created if needed).
+    /// Prepares `target` (its parent is created if needed). What is at `target` already must
+    /// be an earlier result (a directory holding a `run.json`) or an empty directory: anything
+    /// else is the user's, and is refused rather than replaced.
     pub fn create(target: &Path) -> Result<ResultDir> {
+        check_replaceable(target)?;
         let parent = target
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
@@ -804,6 +807,8 @@ impl ResultDir {
             })
         })
         .map_err(write_err)?;
+        // Checked again: something may have appeared there while the result was written.
+        check_replaceable(&self.target)?;
         if self.target.exists() {
             // `.<name>.partial-<pid>.old`: per process, and removed by a later run if this
             // one is killed between the two renames.
@@ -819,6 +824,29 @@ impl ResultDir {
         self.committed = true;
         Ok(self.target.clone())
     }
+}
+
+/// Whether [`ResultDir::commit`] may replace what is at `target`: nothing, an empty directory
+/// or an earlier result (a directory holding a `run.json`). A directory of the user's own
+/// files (an input's folder named as its stem, say) or a file is refused, never removed.
+fn check_replaceable(target: &Path) -> Result<()> {
+    if fs::symlink_metadata(target).is_err() {
+        return Ok(());
+    }
+    let replaceable = target.is_dir()
+        && (target.join(RUN_FILE).is_file()
+            || fs::read_dir(target).is_ok_and(|mut entries| entries.next().is_none()));
+    if replaceable {
+        return Ok(());
+    }
+    Err(Error::InvalidParameter {
+        name: "out",
+        message: format!(
+            "{} exists and is not an mzforge result (no {RUN_FILE} in it); mzforge replaces only \
+             its own results: choose another output directory or move it away",
+            target.display()
+        ),
+    })
 }
 
 /// Removes the staging directories (`.<name>.partial-<pid>`, and `.old` ones) that runs killed

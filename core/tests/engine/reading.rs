@@ -262,6 +262,48 @@ fn mgf_files_read_with_retention_times_and_peaks() {
         .all(|s| !s.mz.is_empty() && s.mz.len() == s.intensity.len()));
 }
 
+/// MGF comment lines (`#`, `;`, `!`, `/` first) are skipped wherever they are; a file-header
+/// line that is neither a parameter nor a comment is an error, not the end of the file.
+#[test]
+fn mgf_comments_are_skipped_and_an_unreadable_header_line_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let block = |title: &str, extra: &str| {
+        format!(
+            "BEGIN IONS\nTITLE={title}\n{extra}PEPMASS=500.5\n100.0 10.0\n200.0 20.0\nEND IONS\n"
+        )
+    };
+    // One comment longer than any read buffer, so that it spans several reads.
+    let long = format!("# {}\n", "x".repeat(100_000));
+    let commented = dir.path().join("commented.mgf");
+    let text = format!(
+        "# written by a tool\n; its settings\nMASS=Monoisotopic\n{}! between\n{long}/ more\n{}",
+        block("a", ""),
+        block("b", "# inside\n")
+    );
+    std::fs::write(&commented, text).unwrap();
+    let spectra = read_all(&commented);
+    assert_eq!(spectra.len(), 2);
+    for s in &spectra {
+        assert_eq!(s.mz, [100.0, 200.0]);
+        assert_eq!(s.intensity, [10.0, 20.0]);
+    }
+    assert_eq!(spectra[1].meta.native_id, "b");
+
+    let junk = dir.path().join("junk.mgf");
+    std::fs::write(
+        &junk,
+        format!("MASS=Monoisotopic\njunk\n{}", block("a", "")),
+    )
+    .unwrap();
+    let mut reader = SpectrumReader::open(&junk).unwrap();
+    let err = reader.next_raw().unwrap_err();
+    assert!(matches!(err, mzforge::Error::Malformed { .. }), "{err}");
+    assert!(
+        err.to_string().contains("junk.mgf") && err.to_string().contains("BEGIN IONS"),
+        "{err}"
+    );
+}
+
 #[test]
 fn mislabelled_centroid_data_is_detected() {
     let Some(path) = shared("edge/centroided1.mzML") else {

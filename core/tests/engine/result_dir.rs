@@ -22,6 +22,7 @@ fn abandoned_staging_of_dead_processes_is_removed_and_live_ones_kept() {
     for round in 0..3 {
         let result = ResultDir::create(&target).unwrap();
         std::fs::write(result.file("peaks.parquet"), format!("round {round}")).unwrap();
+        std::fs::write(result.file("run.json"), "{}").unwrap();
         result.commit().unwrap();
     }
     assert!(!dead.exists() && !dead_old.exists());
@@ -46,6 +47,56 @@ fn abandoned_staging_of_dead_processes_is_removed_and_live_ones_kept() {
         names,
         [".other.partial-4294967295", ".res.partial-1", "res"]
     );
+}
+
+#[test]
+fn only_an_earlier_result_or_an_empty_directory_is_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    // The user's own folder named as the stem, holding the input itself, and a file.
+    let folder = dir.path().join("run1");
+    std::fs::create_dir(&folder).unwrap();
+    std::fs::write(folder.join("run1.mzML"), "<mzML/>").unwrap();
+    let file = dir.path().join("run2");
+    std::fs::write(&file, "notes").unwrap();
+    for target in [&folder, &file] {
+        let err = ResultDir::create(target).unwrap_err();
+        assert!(
+            matches!(err, mzforge::Error::InvalidParameter { name: "out", .. }),
+            "{err}"
+        );
+        assert!(err.to_string().contains("not an mzforge result"), "{err}");
+    }
+    // Something of the user's that appears while the result is written is not replaced either.
+    let late = dir.path().join("run3");
+    let result = ResultDir::create(&late).unwrap();
+    std::fs::write(result.file("run.json"), "{}").unwrap();
+    std::fs::create_dir(&late).unwrap();
+    std::fs::write(late.join("notes.txt"), "mine").unwrap();
+    assert!(result.commit().is_err());
+    assert_eq!(
+        std::fs::read_to_string(folder.join("run1.mzML")).unwrap(),
+        "<mzML/>"
+    );
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "notes");
+    assert_eq!(
+        std::fs::read_to_string(late.join("notes.txt")).unwrap(),
+        "mine"
+    );
+    // An empty directory and an earlier result are replaced.
+    let empty = dir.path().join("run4");
+    std::fs::create_dir(&empty).unwrap();
+    for _ in 0..2 {
+        let result = ResultDir::create(&empty).unwrap();
+        std::fs::write(result.file("run.json"), "{}").unwrap();
+        result.commit().unwrap();
+    }
+    assert!(empty.join("run.json").is_file());
+    let mut names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["run1", "run2", "run3", "run4"]);
 }
 
 /// The bundled simulated run, processed with the default parameters.
