@@ -68,7 +68,8 @@ pub struct Routing {
     pub lambda_max_bytes: u64,
     /// Most spectra in one input analysed in Lambda. Default 50 000.
     pub lambda_max_spectra: u64,
-    /// Most inputs of an analysis run in Lambda (one invocation each). Default 100.
+    /// Most inputs of an analysis run in Lambda (one invocation each). Default 100, which is
+    /// also the most ([`MAP_MAX_INPUTS`]).
     pub lambda_max_inputs: usize,
     /// Inputs up to this size are read whole by preprocess (counts are exact); larger ones
     /// only at their head. Default 256 MiB.
@@ -200,19 +201,44 @@ impl AnalysisManifest {
         let manifest: AnalysisManifest = storage.get_json(bucket, key)?.ok_or_else(|| {
             Error::invalid("manifest", format!("s3://{bucket}/{key} does not exist"))
         })?;
-        for (i, input) in manifest.inputs.iter().enumerate() {
+        manifest.check()?;
+        Ok(manifest)
+    }
+
+    /// Inputs in order, each with the stem its result is written under, no two with the same
+    /// (array children run at once: two would write one prefix), and valid parameters.
+    fn check(&self) -> Result<()> {
+        let mut stems = BTreeMap::new();
+        for (i, input) in self.inputs.iter().enumerate() {
             if input.index != i {
                 return Err(Error::invalid(
                     "manifest",
                     format!("input {i} has index {}", input.index),
                 ));
             }
+            let stem = mzforge::output::input_stem(&Location::parse(&input.url)?.file_name());
+            if input.stem != stem {
+                return Err(Error::invalid(
+                    "manifest",
+                    format!(
+                        "input {i} ({}) has stem {:?}, but its result is written under {stem:?}",
+                        input.url, input.stem
+                    ),
+                ));
+            }
+            if let Some(first) = stems.insert(stem, i) {
+                return Err(Error::invalid(
+                    "manifest",
+                    format!(
+                        "inputs {first} and {i} would both write {}/{}/",
+                        self.output, input.stem
+                    ),
+                ));
+            }
         }
-        manifest
-            .params
+        self.params
             .validate()
-            .map_err(|e| Error::invalid("manifest params", e))?;
-        Ok(manifest)
+            .map_err(|e| Error::invalid("manifest params", e))
     }
 
     /// The output prefix as a location.
@@ -331,9 +357,14 @@ pub fn probe(
     Ok(found)
 }
 
+/// Most inputs the Lambda route takes, whatever `lambdaMaxInputs` says: its Map gathers every
+/// input's entry (about 400 bytes) and analyze answer (about 800) into the execution's state,
+/// which Step Functions caps at 256 KiB; going over fails the execution past any Catch.
+pub const MAP_MAX_INPUTS: usize = 100;
+
 /// Lambda or Batch: Lambda when every input was read whole and is within the thresholds.
 pub fn route(inputs: &[AnalysisInput], routing: &Routing) -> &'static str {
-    let small = inputs.len() <= routing.lambda_max_inputs
+    let small = inputs.len() <= routing.lambda_max_inputs.min(MAP_MAX_INPUTS)
         && inputs.iter().all(|i| {
             i.scan == Scan::Full
                 && i.bytes <= routing.lambda_max_bytes
@@ -375,6 +406,63 @@ mod tests {
         assert_eq!(route(&[input(1 << 30, 100, Scan::Full)], &r), "batch");
         assert_eq!(route(&[input(1 << 20, 100_000, Scan::Full)], &r), "batch");
         assert_eq!(route(&[input(1 << 20, 10, Scan::Head)], &r), "batch");
+        // More inputs than the Map's state can hold go to Batch, whatever the request says.
+        let many = vec![input(1 << 10, 10, Scan::Full); MAP_MAX_INPUTS + 1];
+        let generous = Routing {
+            lambda_max_inputs: 10_000,
+            ..Routing::default()
+        };
+        assert_eq!(route(&many, &generous), "batch");
+        assert_eq!(route(&many[1..], &generous), "lambda");
+    }
+
+    fn manifest(inputs: Vec<AnalysisInput>) -> AnalysisManifest {
+        AnalysisManifest {
+            analysis_id: "a".into(),
+            params: PipelineParams::default(),
+            mzml: false,
+            mzml_peaks: Default::default(),
+            output: "s3://r/analyses/a/results".into(),
+            route: "batch".into(),
+            routing: Routing::default(),
+            inputs,
+        }
+    }
+
+    fn at(index: usize, url: &str, stem: &str) -> AnalysisInput {
+        AnalysisInput {
+            index,
+            url: url.into(),
+            stem: stem.into(),
+            ..input(1, 1, Scan::Full)
+        }
+    }
+
+    /// Two inputs with one stem would be written by two array children into one prefix at
+    /// once, and postprocess would count both as done.
+    #[test]
+    fn manifests_with_colliding_or_wrong_stems_are_refused() {
+        let good = manifest(vec![
+            at(0, "s3://b/x/run.mzML", "run"),
+            at(1, "s3://b/y/other.mgf", "other"),
+        ]);
+        assert!(good.check().is_ok());
+        let twice = manifest(vec![
+            at(0, "s3://b/x/run.mzML", "run"),
+            at(1, "s3://b/x/run.mzML", "run"),
+        ]);
+        let error = twice.check().unwrap_err();
+        assert_eq!(error.kind().exit_code(), 78);
+        assert!(error.to_string().contains("inputs 0 and 1"), "{error}");
+        let collide = manifest(vec![
+            at(0, "s3://b/x/run.mzML", "run"),
+            at(1, "s3://b/y/run.mzML.gz", "run"),
+        ]);
+        assert!(collide.check().is_err());
+        let wrong = manifest(vec![at(0, "s3://b/x/run.mzML", "other")]);
+        assert!(wrong.check().is_err());
+        let order = manifest(vec![at(1, "s3://b/x/run.mzML", "run")]);
+        assert!(order.check().is_err());
     }
 
     #[test]

@@ -3,8 +3,9 @@
 //! The job reads the analysis manifest (`--manifest s3://bucket/key`, or
 //! `s3://$MZFORGE_RESULTS_BUCKET/$MZFORGE_MANIFEST_KEY` as the state machine passes them), picks
 //! input `AWS_BATCH_JOB_ARRAY_INDEX` (a job without it, i.e. not an array child, runs every input
-//! in turn) and writes `<output>/<stem>/` with the manifest last; an input already done with the
-//! same parameters is skipped, so a retried job only redoes what is missing.
+//! in turn; one that fails is reported and the others still run) and writes `<output>/<stem>/`
+//! with the manifest last; an input already done with the same parameters is skipped, so a
+//! retried job only redoes what is missing.
 //!
 //! Exit codes (sysexits.h), for the job definition's retry strategy:
 //!
@@ -67,7 +68,13 @@ fn manifest_location(args: &BatchArgs) -> Result<(String, String)> {
     }
 }
 
-fn run_job(args: &BatchArgs) -> Result<Vec<serde_json::Value>> {
+/// One input's outcome: its JSON line, or its index, URL and error.
+type Outcome = std::result::Result<serde_json::Value, (usize, String, Error)>;
+
+/// Runs the job: a failure before any input (manifest, index, parameters) is an error; each
+/// input's failure is its outcome, so that a job running every input in turn reports a broken
+/// one and goes on with the others.
+fn run_job(args: &BatchArgs) -> Result<Vec<Outcome>> {
     let runtime = remote::io_runtime()?;
     crate::signals::install(runtime.handle());
     let storage = Storage::new(runtime.handle().clone());
@@ -90,10 +97,35 @@ fn run_job(args: &BatchArgs) -> Result<Vec<serde_json::Value>> {
         Some(i) => vec![i],
         None => (0..manifest.inputs.len()).collect(),
     };
-    let mut done = Vec::new();
+    if let Some(&index) = indices.iter().find(|&&i| i >= manifest.inputs.len()) {
+        return Err(Error::invalid(
+            "array index",
+            format!(
+                "{index} but the manifest has {} inputs",
+                manifest.inputs.len()
+            ),
+        ));
+    }
+    let mut outcomes = Vec::new();
     for index in indices {
-        let input = manifest.input(&storage, index)?;
-        let result = remote::process(&job, &input, &out)?;
+        if crate::signals::stop_requested() {
+            outcomes.push(Err((
+                index,
+                manifest.inputs[index].url.clone(),
+                Error::Interrupted,
+            )));
+            continue;
+        }
+        let processed = manifest
+            .input(&storage, index)
+            .and_then(|input| Ok((remote::process(&job, &input, &out)?, input)));
+        let (result, input) = match processed {
+            Ok(done) => done,
+            Err(error) => {
+                outcomes.push(Err((index, manifest.inputs[index].url.clone(), error)));
+                continue;
+            }
+        };
         eprintln!(
             "{}: {} -> {} ({} spectra, {} peaks)",
             input.url(),
@@ -102,43 +134,61 @@ fn run_job(args: &BatchArgs) -> Result<Vec<serde_json::Value>> {
             result.qc.spectra_written,
             result.qc.peaks
         );
-        done.push(serde_json::json!({
+        outcomes.push(Ok(serde_json::json!({
             "analysisId": manifest.analysis_id, "index": index, "input": input.url(),
             "status": result.status, "output": result.output,
-        }));
+        })));
     }
-    Ok(done)
+    Ok(outcomes)
 }
 
-/// Runs the job; the exit code says whether AWS Batch should retry (see the module docs).
+/// Prints a failure: a line for people on stderr, a JSON line on stdout.
+fn report(error: &Error, input: Option<(usize, &str)>) -> FailureKind {
+    let kind: FailureKind = error.kind();
+    eprintln!(
+        "error ({}, {}): {}",
+        kind.error_name(),
+        if kind.is_retryable() {
+            "retryable"
+        } else {
+            "permanent"
+        },
+        error.chain()
+    );
+    let mut line = serde_json::json!({
+        "status": "error", "error": kind.error_name(), "kind": kind,
+        "retryable": kind.is_retryable(), "cause": error.chain(),
+    });
+    if let Some((index, url)) = input {
+        line["index"] = index.into();
+        line["input"] = url.into();
+    }
+    println!("{line}");
+    kind
+}
+
+/// Runs the job; the exit code says whether AWS Batch should retry (see the module docs). When
+/// several inputs fail, any transient failure makes it 75 (a retry redoes only what is not
+/// done), else the first failure's code.
 pub fn run(args: BatchArgs) -> ExitCode {
-    match run_job(&args) {
-        Ok(done) => {
-            for line in done {
-                println!("{line}");
+    let outcomes = match run_job(&args) {
+        Ok(outcomes) => outcomes,
+        Err(error) => return ExitCode::from(report(&error, None).exit_code()),
+    };
+    let mut failed: Option<FailureKind> = None;
+    for outcome in outcomes {
+        match outcome {
+            Ok(line) => println!("{line}"),
+            Err((index, url, error)) => {
+                let kind = report(&error, Some((index, &url)));
+                if failed.is_none() || kind.is_retryable() {
+                    failed = Some(kind);
+                }
             }
-            ExitCode::SUCCESS
         }
-        Err(error) => {
-            let kind: FailureKind = error.kind();
-            eprintln!(
-                "error ({}, {}): {}",
-                kind.error_name(),
-                if kind.is_retryable() {
-                    "retryable"
-                } else {
-                    "permanent"
-                },
-                error.chain()
-            );
-            println!(
-                "{}",
-                serde_json::json!({
-                    "status": "error", "error": kind.error_name(), "kind": kind,
-                    "retryable": kind.is_retryable(), "cause": error.chain(),
-                })
-            );
-            ExitCode::from(kind.exit_code())
-        }
+    }
+    match failed {
+        None => ExitCode::SUCCESS,
+        Some(kind) => ExitCode::from(kind.exit_code()),
     }
 }

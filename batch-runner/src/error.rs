@@ -67,6 +67,15 @@ pub enum Error {
         #[source]
         source: object_store::Error,
     },
+    /// S3 cannot be set up from the environment (credentials, region, endpoint).
+    #[error("configure S3 for {url}")]
+    StorageConfig {
+        /// The bucket.
+        url: String,
+        /// The store's reason.
+        #[source]
+        source: object_store::Error,
+    },
     /// The input object or file does not exist.
     #[error("{url}: no such object or file")]
     Missing {
@@ -146,6 +155,7 @@ impl Error {
     pub fn kind(&self) -> FailureKind {
         match self {
             Error::Storage { source, .. } => storage_kind(source),
+            Error::StorageConfig { .. } => FailureKind::Config,
             Error::Missing { .. } | Error::NoSuchFile { .. } | Error::NothingMatches { .. } => {
                 FailureKind::MissingInput
             }
@@ -202,10 +212,26 @@ fn storage_kind(error: &object_store::Error) -> FailureKind {
         | E::UnknownConfigurationKey { .. } => FailureKind::Config,
         // The object changed while it was read: read it again.
         E::Precondition { .. } | E::NotModified { .. } => FailureKind::Transient,
+        // Lists and credential look-ups report the answer's status only in their text (the
+        // type that holds it is private to object_store): a bucket that does not exist, or
+        // access refused, is not worth a retry.
+        E::Generic { .. } => match http_status(error) {
+            Some(404) => FailureKind::MissingInput,
+            Some(401 | 403) => FailureKind::Config,
+            _ => FailureKind::Transient,
+        },
         // Everything else reached us after object_store's own retries: network errors,
         // throttling, 5xx. Retrying later is the right call.
         _ => FailureKind::Transient,
     }
+}
+
+/// The HTTP status an object_store error reports in its text
+/// (`... Server returned non-2xx status code: 404 Not Found: ...`), if any.
+fn http_status(error: &object_store::Error) -> Option<u16> {
+    let text = error.to_string();
+    let (_, rest) = text.split_once("non-2xx status code: ")?;
+    rest.get(..3)?.parse().ok()
 }
 
 /// Shorthand for results at the cloud edge.
@@ -230,5 +256,37 @@ mod tests {
         });
         assert_eq!(bad.kind(), FailureKind::BadInput);
         assert_eq!(bad.kind().exit_code(), 65);
+    }
+
+    /// object_store reports a list's answer only as text: a bucket that does not exist or
+    /// access refused must not be retried, a 5xx must.
+    #[test]
+    fn list_answers_are_classified_by_their_status() {
+        let listed = |status: &str| Error::Storage {
+            operation: "list",
+            url: "s3://b/p".into(),
+            source: object_store::Error::Generic {
+                store: "S3",
+                source: format!(
+                    "Error performing GET http://s3/b?list-type=2 in 5ms - Server returned \
+                     non-2xx status code: {status}: <Error><Code>X</Code></Error>"
+                )
+                .into(),
+            },
+        };
+        assert_eq!(listed("404 Not Found").kind(), FailureKind::MissingInput);
+        assert_eq!(listed("403 Forbidden").kind(), FailureKind::Config);
+        assert_eq!(
+            listed("503 Service Unavailable").kind(),
+            FailureKind::Transient
+        );
+        let unconfigured = Error::StorageConfig {
+            url: "s3://b".into(),
+            source: object_store::Error::Generic {
+                store: "S3",
+                source: "Missing SecretAccessKey".into(),
+            },
+        };
+        assert_eq!(unconfigured.kind().exit_code(), 78);
     }
 }

@@ -11,7 +11,7 @@
 //! Re-running the same input with the same parameters is idempotent: when the manifest names the
 //! same input (URL, size and ETag; SHA-256 for local files), the same parameters and the same
 //! version, the input is skipped. Otherwise the old manifest is deleted first (the old result
-//! stops being a result), then the new one is written.
+//! stops being a result), with what the new one will not rewrite, then the new one is written.
 
 use std::collections::BTreeMap;
 use std::io::{BufWriter, Read, Write};
@@ -122,9 +122,10 @@ impl Input {
     }
 }
 
-/// Expands paths, globs, `s3://` keys, `s3://bucket/prefix/` (every mzML/MGF under it) and
-/// `s3://bucket/prefix/*.mzML` patterns. A missing object or a pattern matching nothing is an
-/// error.
+/// Expands paths, globs, `s3://` keys, `s3://bucket/prefix/` (every mzML/MGF under it; also
+/// without the slash when no object has that key) and `s3://bucket/prefix/*.mzML` patterns (a
+/// key holding `*`, `?` or `[` names that object too). A missing object or a pattern matching
+/// nothing is an error.
 pub fn resolve_inputs(storage: Option<&Storage>, patterns: &[String]) -> Result<Vec<Input>> {
     let mut inputs = Vec::new();
     for pattern in patterns {
@@ -136,62 +137,84 @@ pub fn resolve_inputs(storage: Option<&Storage>, patterns: &[String]) -> Result<
             Location::S3 { bucket, key } => {
                 let storage = storage.ok_or_else(|| Error::Internal("no storage".into()))?;
                 let wildcard = key.find(['*', '?', '[']);
-                if let Some(at) = wildcard {
+                let matched = if let Some(at) = wildcard {
                     let prefix = key[..at].rsplit_once('/').map_or("", |(p, _)| p);
                     let glob = glob::Pattern::new(&key)
-                        .map_err(|e| Error::invalid("glob pattern", format!("{pattern:?}: {e}")))?;
+                        .map_err(|e| Error::invalid("glob pattern", format!("{pattern:?}: {e}")));
                     let options = glob::MatchOptions {
                         require_literal_separator: true,
                         ..Default::default()
                     };
+                    // An object whose name holds `*`, `?` or `[` (`run [rep1].mzML`) is itself.
                     let matched: Vec<_> = storage
                         .list(&bucket, prefix)?
                         .into_iter()
-                        .filter(|m| glob.matches_with(m.location.as_ref(), options))
+                        .filter(|m| {
+                            let name = m.location.as_ref();
+                            name == key
+                                || glob.as_ref().is_ok_and(|g| g.matches_with(name, options))
+                        })
                         .collect();
                     if matched.is_empty() {
+                        // A pattern that does not parse names nothing but itself.
+                        glob?;
                         return Err(Error::NothingMatches {
                             pattern: pattern.clone(),
                             what: "no object matches",
                         });
                     }
-                    inputs.extend(matched.into_iter().map(|meta| Input::Object {
-                        bucket: bucket.clone(),
-                        meta,
-                    }));
+                    matched
                 } else if pattern.ends_with('/') || key.is_empty() {
-                    let matched: Vec<_> = outside_results(&key, storage.list(&bucket, &key)?)
-                        .into_iter()
-                        .filter(|m| is_input_name(m.location.as_ref()))
-                        .collect();
+                    let matched = inputs_under(storage, &bucket, &key)?;
                     if matched.is_empty() {
                         return Err(Error::NothingMatches {
                             pattern: pattern.clone(),
                             what: "no mzML, mzMLb or MGF object under this prefix",
                         });
                     }
-                    inputs.extend(matched.into_iter().map(|meta| Input::Object {
-                        bucket: bucket.clone(),
-                        meta,
-                    }));
+                    matched
                 } else {
-                    let meta = storage.look_up_and_start(&bucket, &key)?;
-                    inputs.push(Input::Object { bucket, meta });
-                }
+                    match storage.look_up_and_start(&bucket, &key) {
+                        Ok(meta) => vec![meta],
+                        // `s3://bucket/raw` for `s3://bucket/raw/`, as a local directory is
+                        // named with or without its slash.
+                        Err(missing @ Error::Missing { .. }) => {
+                            let matched = inputs_under(storage, &bucket, &key).unwrap_or_default();
+                            if matched.is_empty() {
+                                return Err(missing);
+                            }
+                            matched
+                        }
+                        Err(error) => return Err(error),
+                    }
+                };
+                inputs.extend(matched.into_iter().map(|meta| Input::Object {
+                    bucket: bucket.clone(),
+                    meta,
+                }));
             }
         }
     }
     Ok(inputs)
 }
 
+/// The mzML, mzMLb and MGF objects under `prefix/` (recursively), leaving out earlier results.
+fn inputs_under(storage: &Storage, bucket: &str, prefix: &str) -> Result<Vec<ObjectMeta>> {
+    Ok(outside_results(prefix, storage.list(bucket, prefix)?)
+        .into_iter()
+        .filter(|m| is_input_name(m.location.as_ref()))
+        .collect())
+}
+
 /// Expands one local input: a glob pattern (every file it matches), a directory (every mzML,
 /// mzMLb or MGF file under it, recursively, but for hidden entries and earlier mzforge
-/// results, as an `s3://bucket/prefix/` input lists its objects) or a file; sorted. A pattern
-/// that matches nothing, a directory without such a file and a missing path are errors naming
-/// what was asked for.
+/// results, as an `s3://bucket/prefix/` input lists its objects) or one input (see
+/// [`is_one_input`]); sorted. A pattern that matches nothing, a directory without such a file
+/// and a missing path are errors naming what was asked for.
 pub fn expand_local(text: &str) -> Result<Vec<PathBuf>> {
     let mut matched = Vec::new();
-    if text.contains(['*', '?', '[']) {
+    // A file whose name holds `*`, `?` or `[` (`run [rep1].mzML`) is itself, not a pattern.
+    if text.contains(['*', '?', '[']) && !is_one_input(Path::new(text)) {
         matched = glob::glob(text)
             .map_err(|e| Error::invalid("glob pattern", format!("{text:?}: {e}")))?
             .filter_map(|entry| entry.ok())
@@ -205,7 +228,7 @@ pub fn expand_local(text: &str) -> Result<Vec<PathBuf>> {
         }
     } else {
         let path = Path::new(text);
-        if path.is_file() {
+        if is_one_input(path) {
             return Ok(vec![path.to_path_buf()]);
         }
         if !path.is_dir() {
@@ -221,6 +244,12 @@ pub fn expand_local(text: &str) -> Result<Vec<PathBuf>> {
     }
     matched.sort();
     Ok(matched)
+}
+
+/// A path read as one input: an existing file, or a stream the engine reads as one (a named
+/// pipe, `/dev/stdin`, a shell's `<(zcat run.mzML.gz)`): anything that exists but a directory.
+fn is_one_input(path: &Path) -> bool {
+    path.exists() && !path.is_dir()
 }
 
 /// Adds the files under `dir` (recursively) whose names have an [`INPUT_EXTENSIONS`] one,
@@ -474,7 +503,17 @@ pub fn process(job: &Job<'_>, input: &Input, out: &Location) -> Result<Done> {
         Location::S3 { bucket, key } => {
             let storage = storage()?;
             let manifest_key = format!("{key}/{MANIFEST_FILE}");
-            if let Some(old) = storage.get_json::<ResultManifest>(bucket, &manifest_key)? {
+            let old = match storage.get_json::<ResultManifest>(bucket, &manifest_key) {
+                Ok(old) => old,
+                // A manifest that does not parse (damaged, or of another version) marks no
+                // result: it goes, and the new result replaces whatever is there.
+                Err(Error::Invalid { .. }) => {
+                    storage.delete(bucket, &manifest_key)?;
+                    None
+                }
+                Err(error) => return Err(error),
+            };
+            if let Some(old) = old {
                 let same_input = match (&local_identity, input) {
                     (Some(id), _) => old.input.sha256 == id.sha256 && old.input.bytes == id.bytes,
                     (None, Input::Object { meta, .. }) => {
@@ -499,8 +538,26 @@ pub fn process(job: &Job<'_>, input: &Input, out: &Location) -> Result<Done> {
                         elapsed_seconds: started.elapsed().as_secs_f64(),
                     });
                 }
-                // The old result stops being a result before anything of the new one is written.
+                // The old result stops being a result before anything of the new one is written,
+                // and what it had that the new one will not (a `centroided.mzML` no longer asked
+                // for) goes, so that the prefix holds one result only.
                 storage.delete(bucket, &manifest_key)?;
+                let rewritten = |name: &str| {
+                    [SPECTRA_FILE, PEAKS_FILE, FEATURES_FILE, RUN_FILE].contains(&name)
+                        || (name == MZML_FILE && job.mzml.is_some())
+                };
+                for object in &old.objects {
+                    if let Ok(Location::S3 {
+                        bucket: old_bucket,
+                        key: old_key,
+                    }) = Location::parse(&object.url)
+                    {
+                        let name = old_key.strip_prefix(&format!("{key}/"));
+                        if old_bucket == *bucket && name.is_some_and(|n| !rewritten(n)) {
+                            storage.delete(bucket, &old_key)?;
+                        }
+                    }
+                }
             }
             Staging::Prefix {
                 storage: storage.clone(),
@@ -895,6 +952,19 @@ mod tests {
         assert_eq!(params_fingerprint(&a), params_fingerprint(&b));
         b.centroid.min_snr = 3.0;
         assert_ne!(params_fingerprint(&a), params_fingerprint(&b));
+    }
+
+    /// `run [rep1].mzML` is a file name that is also a glob pattern (matching `runr.mzML`...).
+    #[test]
+    fn a_file_named_like_a_pattern_is_that_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("run [rep1].mzML");
+        std::fs::write(&file, b"x").unwrap();
+        let named = expand_local(&file.display().to_string()).unwrap();
+        assert_eq!(named, vec![file.clone()]);
+        // Patterns are still patterns.
+        let pattern = dir.path().join("*.mzML").display().to_string();
+        assert_eq!(expand_local(&pattern).unwrap(), vec![file]);
     }
 
     #[test]

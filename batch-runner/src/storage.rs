@@ -49,7 +49,7 @@ pub const READ_QUEUE_CHUNKS: usize = 32;
 pub const DEFAULT_PART_BYTES: usize = 8 << 20;
 /// Parts uploading at once per object.
 pub const PARTS_IN_FLIGHT: usize = 4;
-/// Times a broken download is resumed before giving up.
+/// Times in a row a broken download is resumed without progress before giving up.
 const RESUMES: u32 = 4;
 
 /// Where an input or output lives.
@@ -247,8 +247,7 @@ impl Storage {
             );
         }
         let store: Arc<dyn ObjectStore> =
-            Arc::new(builder.build().map_err(|source| Error::Storage {
-                operation: "configure S3 for",
+            Arc::new(builder.build().map_err(|source| Error::StorageConfig {
                 url: format!("s3://{bucket}"),
                 source,
             })?);
@@ -668,6 +667,13 @@ impl Download {
                     | object_store::Error::PermissionDenied { .. }
                     | object_store::Error::Unauthenticated { .. }
             );
+            // Only failures in a row without a byte of progress count: a long download is cut
+            // by the client's request timeout (30 s, object_store's default, whose own body
+            // retries stop 90 s after a GET) whenever the parser holds it back, and an input
+            // taking more than a few minutes to process must still be read to its end.
+            if self.offset + pending.len() as u64 > from {
+                resumes = 0;
+            }
             resumes += 1;
             if permanent || resumes > RESUMES {
                 let _ = sender

@@ -732,6 +732,217 @@ fn batch_array_children_pick_their_input_and_exit_by_failure_class() {
     assert_eq!(run["params"]["centroid"]["min_snr"], 1.0);
 }
 
+/// The project's own generated input (no shared data needed).
+fn fixture_bytes() -> Vec<u8> {
+    std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/data/sim_profile.mzML"))
+        .unwrap()
+}
+
+/// A job without an array index runs every input: one that fails is reported and the others
+/// still run; a manifest naming one result prefix twice is refused before anything is written.
+#[test]
+fn batch_single_job_goes_on_past_a_failed_input() {
+    let Some(moto) = moto() else { return };
+    moto.bucket("uploads-s");
+    moto.bucket("results-s");
+    moto.put("uploads-s", "a/broken.mzML", b"this is not mzML");
+    moto.put("uploads-s", "a/good.mzML", &fixture_bytes());
+    let entry = |index: usize, key: &str, stem: &str| {
+        json!({
+            "index": index, "url": format!("s3://uploads-s/{key}"), "bytes": 1, "eTag": null,
+            "stem": stem, "format": "mzml", "gzip": false, "scan": "full", "spectra": 0,
+            "spectraPerLevel": {}, "profileSpectra": 0, "centroidSpectra": 0, "declaredSpectra": null,
+        })
+    };
+    let manifest = |id: &str, inputs: Vec<Value>| {
+        json!({
+            "analysisId": id, "params": {}, "mzml": false,
+            "output": format!("s3://results-s/analyses/{id}/results"),
+            "route": "batch", "routing": {}, "inputs": inputs,
+        })
+    };
+    let single = manifest(
+        "one",
+        vec![
+            entry(0, "a/broken.mzML", "broken"),
+            entry(1, "a/good.mzML", "good"),
+        ],
+    );
+    moto.put("results-s", "one.json", single.to_string().as_bytes());
+    let run = mzforge(
+        &moto,
+        &["batch", "--manifest", "s3://results-s/one.json"],
+        &[],
+    );
+    assert_eq!(run.status.code(), Some(65), "{}", text(&run));
+    let lines = json_lines(&run);
+    assert_eq!(lines.len(), 2, "{}", text(&run));
+    assert_eq!(lines[0]["index"], 0);
+    assert_eq!(lines[0]["error"], "Mzforge.BadInput");
+    assert_eq!(lines[1]["status"], "ok");
+    assert!(moto
+        .get("results-s", "analyses/one/results/good/manifest.json")
+        .is_some());
+    assert!(moto
+        .keys("results-s", "analyses/one/results/broken")
+        .is_empty());
+
+    let twice = manifest(
+        "two",
+        vec![
+            entry(0, "a/good.mzML", "good"),
+            entry(1, "a/good.mzML", "good"),
+        ],
+    );
+    moto.put("results-s", "two.json", twice.to_string().as_bytes());
+    let refused = mzforge(
+        &moto,
+        &["batch", "--manifest", "s3://results-s/two.json"],
+        &[],
+    );
+    assert_eq!(refused.status.code(), Some(78), "{}", text(&refused));
+    assert!(
+        text(&refused).contains("inputs 0 and 1"),
+        "{}",
+        text(&refused)
+    );
+    assert!(moto.keys("results-s", "analyses/two/").is_empty());
+}
+
+/// What an operator types: keys with spaces, brackets, unicode, `+`, `%` and `=`; a prefix
+/// without its slash; a re-run with other options into a prefix holding a result; a bucket
+/// that does not exist; credentials half set. Permanent mistakes must not ask for a retry.
+#[test]
+fn operator_keys_prefixes_reruns_and_configuration_errors() {
+    let Some(moto) = moto() else { return };
+    moto.bucket("raw-o");
+    moto.bucket("out-o");
+    let data = fixture_bytes();
+    // The helper sends keys as given: `%` and spaces are escaped for the request line.
+    let keys = [
+        ("deep/a/b/odd names/run [rep1].mzML", "run [rep1]"),
+        ("deep/a/b/odd names/ünï+x%y=z.mzML", "ünï+x%y=z"),
+    ];
+    for (key, _) in keys {
+        let escaped = key.replace('%', "%25").replace(' ', "%20");
+        moto.put("raw-o", &escaped, &data);
+    }
+    // A key whose name holds `[` is that object, not a pattern matching nothing.
+    let literal = mzforge(
+        &moto,
+        &[
+            "run",
+            "s3://raw-o/deep/a/b/odd names/run [rep1].mzML",
+            "--out",
+            "s3://out-o/one/",
+            "-q",
+        ],
+        &[],
+    );
+    assert!(literal.status.success(), "{}", text(&literal));
+    // A prefix named without its trailing slash is a prefix, as a local directory is.
+    let prefix = mzforge(
+        &moto,
+        &[
+            "run",
+            "s3://raw-o/deep/a/b/odd names",
+            "--out",
+            "s3://out-o/all",
+            "--json",
+        ],
+        &[],
+    );
+    assert!(prefix.status.success(), "{}", text(&prefix));
+    assert_eq!(json_lines(&prefix).len(), 2, "{}", text(&prefix));
+    for (_, stem) in keys {
+        let manifest = moto.json(
+            "out-o",
+            &format!("all/{stem}/manifest.json")
+                .replace('%', "%25")
+                .replace(' ', "%20"),
+        );
+        assert_eq!(manifest["complete"], true);
+    }
+
+    // A re-run with other options replaces the whole result: no mzML of the old one is left.
+    moto.put("raw-o", "plain/rerun.mzML", &data);
+    let input = "s3://raw-o/plain/rerun.mzML";
+    let first = mzforge(
+        &moto,
+        &["run", input, "--out", "s3://out-o/rerun/", "--mzml", "-q"],
+        &[],
+    );
+    assert!(first.status.success(), "{}", text(&first));
+    assert!(moto.get("out-o", "rerun/rerun/centroided.mzML").is_some());
+    let second = mzforge(
+        &moto,
+        &[
+            "run",
+            input,
+            "--out",
+            "s3://out-o/rerun/",
+            "--min-snr",
+            "7",
+            "-q",
+        ],
+        &[],
+    );
+    assert!(second.status.success(), "{}", text(&second));
+    let left: Vec<String> = moto
+        .keys("out-o", "rerun/")
+        .into_iter()
+        .map(|k| k.rsplit('/').next().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        left,
+        [
+            "features.parquet",
+            "manifest.json",
+            "peaks.parquet",
+            "run.json",
+            "spectra.parquet"
+        ],
+        "{left:?}"
+    );
+
+    // A damaged manifest (or one of another version) marks no result: it is replaced.
+    moto.put(
+        "out-o",
+        "damaged/rerun/manifest.json",
+        b"{\"complete\": tru",
+    );
+    let over = mzforge(
+        &moto,
+        &["run", input, "--out", "s3://out-o/damaged/", "-q"],
+        &[],
+    );
+    assert!(over.status.success(), "{}", text(&over));
+    assert_eq!(
+        moto.json("out-o", "damaged/rerun/manifest.json")["complete"],
+        true
+    );
+
+    // Permanent mistakes: a bucket that does not exist, a secret key not set.
+    let no_bucket = mzforge(
+        &moto,
+        &["run", "s3://no-such-bucket-o/", "--out", "s3://out-o/x/"],
+        &[],
+    );
+    assert_eq!(no_bucket.status.code(), Some(1), "{}", text(&no_bucket));
+    let mut half = Command::new(env!("CARGO_BIN_EXE_mzforge"));
+    half.args(["batch", "--manifest", "s3://out-o/analysis.json"])
+        .env_remove("AWS_PROFILE");
+    for (k, v) in moto.env() {
+        half.env(k, v);
+    }
+    let half = half
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .output()
+        .expect("run mzforge");
+    assert_eq!(half.status.code(), Some(78), "{}", text(&half));
+    assert!(text(&half).contains("SecretAccessKey"), "{}", text(&half));
+}
+
 // ---- Lambda: the real binary through the Runtime API ---------------------------------------
 
 /// A Lambda Runtime API endpoint: hands out queued events on `/next`, collects responses and
@@ -1050,6 +1261,97 @@ fn lambda_steps_run_an_analysis_end_to_end_with_typed_errors() {
         .as_str()
         .unwrap()
         .contains("corrupt.mzML.gz"));
+}
+
+/// The fixture with the m/z array of every other spectrum of the first 16 made undecodable:
+/// 8 spectra skipped as bad, each with a warning.
+fn fixture_with_bad_spectra() -> Vec<u8> {
+    let text = String::from_utf8(fixture_bytes()).unwrap();
+    let mut out = String::new();
+    let mut rest = text.as_str();
+    let mut arrays = 0;
+    while let Some(at) = rest.find("<binary>") {
+        let end = rest[at..].find("</binary>").unwrap() + at;
+        out.push_str(&rest[..at + "<binary>".len()]);
+        arrays += 1;
+        if arrays % 2 == 1 && arrays <= 16 {
+            out.push_str("@@@@@@@@@@@@");
+        } else {
+            out.push_str(&rest[at + "<binary>".len()..end]);
+        }
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    out.into_bytes()
+}
+
+/// Bad spectra are skipped and reported, the others analysed; analyze's answer, which the Map
+/// gathers into the execution's 256 KiB state for every input, lists one warning, not 100.
+#[test]
+fn lambda_analyze_answers_stay_small_when_spectra_are_bad() {
+    let Some(moto) = moto() else { return };
+    moto.bucket("uploads");
+    moto.bucket("results");
+    moto.put("uploads", "w/bad8.mzML", &fixture_with_bad_spectra());
+    let request = json!({"inputs": ["w/bad8.mzML"]});
+    moto.put(
+        "uploads",
+        "requests/w1.json",
+        request.to_string().as_bytes(),
+    );
+    let mut lambda = LambdaProcess::start(&moto, None);
+    let pre = lambda
+        .invoke(json!({"step": "preprocess", "analysisId": "w1",
+                       "request": {"bucket": "uploads", "key": "requests/w1.json"}}))
+        .expect("preprocess");
+    let item =
+        json!({"step": "analyze", "analysisId": "w1", "input": pre["inputs"][0], "index": 0});
+    let done = lambda.invoke(item).expect("analyze");
+    validate("analyze-output.json", std::slice::from_ref(&done));
+    assert_eq!(done["qc"]["spectra_written"], 12, "{done}");
+    assert_eq!(done["qc"]["warnings_total"], 8, "{done}");
+    assert_eq!(
+        done["qc"]["warnings"].as_array().unwrap().len(),
+        1,
+        "{done}"
+    );
+    let stored = moto.json("results", "analyses/w1/results/bad8/manifest.json");
+    assert_eq!(stored["qc"]["warnings"].as_array().unwrap().len(), 8);
+}
+
+/// Preprocess's answer becomes the execution's state, which Step Functions caps at 256 KiB
+/// (going over fails the execution past any Catch): an analysis of a thousand inputs goes to
+/// Batch with an answer that fits, and the inputs in analysis.json.
+#[test]
+fn preprocess_answers_fit_the_state_however_many_inputs() {
+    let Some(moto) = moto() else { return };
+    moto.bucket("uploads");
+    moto.bucket("results");
+    let mgf = b"BEGIN IONS\nTITLE=s1\nPEPMASS=500.25\nCHARGE=2+\n100.1 10\n200.2 20\nEND IONS\n";
+    let count = 1000;
+    for i in 0..count {
+        let key = format!(
+            "study-2026-12/instrument-qexactive-hf-x/plate-07/sample_{i:04}_replicate_1.mgf"
+        );
+        moto.put("uploads", &key, mgf);
+    }
+    let request = json!({"inputs": ["study-2026-12/"]});
+    moto.put(
+        "uploads",
+        "requests/many.json",
+        request.to_string().as_bytes(),
+    );
+    let mut lambda = LambdaProcess::start(&moto, Some("preprocess"));
+    let pre = lambda
+        .invoke(json!({"analysisId": "many", "request": {"bucket": "uploads", "key": "requests/many.json"}}))
+        .expect("preprocess");
+    validate("preprocess-output.json", std::slice::from_ref(&pre));
+    assert_eq!(pre["route"], "batch");
+    assert_eq!(pre["inputCount"], count);
+    let size = pre.to_string().len();
+    assert!(size < 256 * 1024, "preprocess answered {size} bytes");
+    let manifest = moto.json("results", "analyses/many/analysis.json");
+    assert_eq!(manifest["inputs"].as_array().unwrap().len(), count);
 }
 
 #[test]
@@ -1375,6 +1677,38 @@ fn faulty_connections_retry_or_fail_cleanly_and_reruns_converge() {
             unused
         );
     }
+}
+
+/// A download that keeps breaking but progresses every time is read to its end: object_store
+/// cuts every GET at its 30 s request timeout, so a long input processed from S3 sees many
+/// breaks in all. Only breaks in a row without progress give up. Here each connection is cut
+/// after 12 kB, some 40 times for the fixture: more than object_store's retries (6 per GET)
+/// and the download's resumes (4) allow in all.
+#[test]
+fn downloads_that_keep_progressing_are_read_to_the_end() {
+    let Some(moto) = moto() else { return };
+    moto.bucket("inputs-p");
+    moto.bucket("outputs-p");
+    moto.put("inputs-p", "cut.mzML", &fixture_bytes());
+    let cuts = vec![(Some("GET"), Fault::CutResponseAfter(12_000)); 60];
+    let proxy = FaultProxy::start(moto.port, cuts);
+    let endpoint = proxy.endpoint();
+    let run = mzforge(
+        &moto,
+        &[
+            "run",
+            "s3://inputs-p/cut.mzML",
+            "--out",
+            "s3://outputs-p/",
+            "-q",
+        ],
+        &[("AWS_ENDPOINT_URL", endpoint.as_str())],
+    );
+    let used = 60 - proxy.faults_left();
+    assert!(used > 35, "only {used} connections were cut");
+    assert!(run.status.success(), "{used} cuts: {}", text(&run));
+    let manifest = moto.json("outputs-p", "cut/manifest.json");
+    assert_eq!(manifest["input"]["sha256"], sha256_hex(&fixture_bytes()));
 }
 
 // ---- sustained load --------------------------------------------------------------------------

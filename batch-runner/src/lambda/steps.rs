@@ -136,12 +136,20 @@ fn preprocess(
     };
     let manifest_key = analysis::manifest_key(&event.analysis_id);
     storage.put_json(&results, &manifest_key, &manifest)?;
+    // The answer becomes the execution's state, capped at 256 KiB (going over fails the
+    // execution past any Catch). The Lambda route's Map iterates `inputs` (at most
+    // `MAP_MAX_INPUTS`); Batch jobs read them from analysis.json, so the batch route's answer
+    // lists none: some 700 inputs would not fit.
     let output = PreprocessOutput {
         analysis_id: event.analysis_id,
         route,
         input_count: probed.len(),
         total_bytes: probed.iter().map(|i| i.bytes).sum(),
-        inputs: probed,
+        inputs: if route == "lambda" {
+            probed
+        } else {
+            Vec::new()
+        },
         manifest_key,
         results_bucket: results,
         output: manifest.output,
@@ -152,6 +160,9 @@ fn preprocess(
     };
     serde_json::to_value(output).map_err(|e| Error::Internal(e.to_string()))
 }
+
+/// Warnings listed in analyze's answer (the count covers them all).
+const ANSWER_WARNINGS: usize = 1;
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -214,7 +225,12 @@ fn analyze(env: &Environment, event: AnalyzeEvent, deadline: Option<Instant>) ->
         deadline: budget(deadline, 0.1, Duration::from_secs(3)),
         force: false,
     };
-    let done = remote::process(&job, &input, &manifest.output_location()?)?;
+    let mut done = remote::process(&job, &input, &manifest.output_location()?)?;
+    // The Map gathers every answer into the execution's state, which Step Functions caps at
+    // 256 KiB; going over fails the execution past any Catch, so not even failure.json is
+    // written. Up to 100 warnings per input (a skipped spectrum each) would, so the answer
+    // carries the first only; all of them are in the result's manifest.json and summary.json.
+    done.qc.warnings.truncate(ANSWER_WARNINGS);
     Ok(json!({
         "analysisId": manifest.analysis_id,
         "index": index,
