@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use mzforge::isotopes::IsotopeModel;
@@ -19,7 +19,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Process mzML/MGF files into DIR/<input stem>/{spectra,peaks}.parquet and run.json.
+    /// Process mzML/MGF files into DIR/<input stem>/{spectra,peaks,features}.parquet and
+    /// run.json.
     Run(Box<RunArgs>),
     /// Summarise files: spectra per level, profile/centroid, RT and m/z ranges, instrument.
     Inspect(InspectArgs),
@@ -268,6 +269,14 @@ impl RunArgs {
             deconvolve.min_fit = v;
         }
         params.validate()?;
+        if self.mzml_peaks == Some(MzmlPeaks::Deconvolved) && !params.deconvolve.enabled {
+            // Without envelopes the mzML would hold the centroids under a header that says
+            // they were deisotoped and charge-deconvolved.
+            bail!(
+                "--mzml-peaks deconvolved needs deconvolution, which --no-deconvolve (or \
+                 `deconvolve.enabled = false` in the config) turns off"
+            );
+        }
         Ok(params)
     }
 }

@@ -42,33 +42,40 @@ struct Inspection {
 /// Most bad spectra the text summary lists one by one (`--json` lists them all).
 const BAD_SPECTRA_LISTED: usize = 10;
 
-/// Summarises every input in turn; one that cannot be read is reported (on standard error, or
-/// as an error object with `--json`) and the others are still summarised; the exit status is 1
-/// if any failed.
+/// Summarises every input in turn; one that cannot be read, or a pattern that names no file,
+/// is reported (on standard error, and as an error object with `--json`) and the others are
+/// still summarised; the exit status is 1 if any failed.
 pub fn inspect(args: InspectArgs) -> Result<ExitCode> {
-    let mut inputs = Vec::new();
-    for pattern in &args.inputs {
-        inputs.extend(mzforge_batch_runner::remote::expand_local(pattern)?);
-    }
     let mut failed = false;
-    for (i, input) in inputs.iter().enumerate() {
-        match inspect_one(input) {
-            Ok(report) if args.json => println!("{}", serde_json::to_string(&report)?),
-            Ok(report) => {
-                if i > 0 {
-                    println!();
-                }
-                print_text(&report);
-            }
+    let mut printed = false;
+    let mut report_error = |path: &Path, message: String| {
+        failed = true;
+        if args.json {
+            let line = serde_json::json!({ "path": path, "status": "error", "error": message });
+            println!("{line}");
+        }
+        eprintln!("error: {message}");
+    };
+    for pattern in &args.inputs {
+        let inputs = match mzforge_batch_runner::remote::expand_local(pattern) {
+            Ok(inputs) => inputs,
             Err(error) => {
-                failed = true;
-                if args.json {
-                    let line = serde_json::json!({
-                        "path": input, "status": "error", "error": error.to_string(),
-                    });
-                    println!("{line}");
+                report_error(Path::new(pattern), error.chain());
+                continue;
+            }
+        };
+        for input in &inputs {
+            match inspect_one(input) {
+                Ok(report) if args.json => println!("{}", serde_json::to_string(&report)?),
+                Ok(report) => {
+                    if printed {
+                        println!();
+                    }
+                    printed = true;
+                    print_text(&report);
                 }
-                eprintln!("error: {error}");
+                // The whole chain: "cannot read X" alone would hide the reason.
+                Err(error) => report_error(input, crate::chain(&error.into())),
             }
         }
     }

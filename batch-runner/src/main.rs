@@ -33,6 +33,12 @@ fn main() -> ExitCode {
                 .map(|s| s.to_string())
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_default();
+            // `println!` fails so when standard output is a pipe whose reader has gone
+            // (`mzforge inspect data/ | head`): not a bug. Quiet, with the status of a process
+            // that SIGPIPE ended (128 + 13), as other tools end there.
+            if message.starts_with("failed printing to stdout") && message.contains("os error 32") {
+                return ExitCode::from(141);
+            }
             eprintln!("error: internal failure (a bug; please report it): {message}");
             ExitCode::from(70)
         }

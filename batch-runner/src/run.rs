@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
@@ -20,6 +21,25 @@ pub const MZML_FILE: &str = "centroided.mzML";
 use crate::cli::RunArgs;
 
 pub fn run(args: RunArgs) -> Result<ExitCode> {
+    let json = args.json;
+    match run_all(args) {
+        // Before any input ran (parameters, inputs, output names): one JSON line all the same.
+        Err(error) if json => {
+            let message = crate::chain(&error);
+            println!("{}", json_error(&message));
+            eprintln!("error: {message}");
+            Ok(ExitCode::from(1))
+        }
+        outcome => outcome,
+    }
+}
+
+/// The `--json` line of a failure that concerns no one input.
+fn json_error(message: &str) -> serde_json::Value {
+    serde_json::json!({ "status": "error", "error": message })
+}
+
+fn run_all(args: RunArgs) -> Result<ExitCode> {
     let params = args.params()?;
     let out = args.out.to_string_lossy().into_owned();
     if mzforge_batch_runner::remote::needs_object_storage(&args.inputs, &out) {
@@ -38,6 +58,14 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
             // Before any input is processed (looking the inputs up): the same rule as for a
             // failed input, 75 when retrying is worth it, 1 otherwise.
             Err(error) => {
+                if json {
+                    let kind = error.kind();
+                    let line = serde_json::json!({
+                        "status": "error", "kind": kind, "retryable": kind.is_retryable(),
+                        "error": error.chain(),
+                    });
+                    println!("{line}");
+                }
                 eprintln!("error: {}", error.chain());
                 ExitCode::from(if error.kind().is_retryable() {
                     error.kind().exit_code()
@@ -54,8 +82,12 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
     let params_json = serde_json::to_string(&params)?;
     let show_progress = !args.quiet && !args.json && std::io::stderr().is_terminal();
 
+    let _signals = stop_on_signals()?;
     let mut failures = 0;
     for (input, target) in inputs.iter().zip(&targets) {
+        if STOP.load(Ordering::Relaxed) != 0 {
+            break;
+        }
         match run_one(&pipeline, &params_json, input, target, show_progress, mzml) {
             Ok(summary) => {
                 if args.json {
@@ -100,6 +132,11 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
             }
         }
     }
+    let stopped_by = STOP.load(Ordering::Relaxed);
+    if stopped_by != 0 {
+        // As a shell reports a process that the signal ended (128 + its number).
+        return Ok(ExitCode::from(128 + stopped_by));
+    }
     Ok(if failures == 0 {
         ExitCode::SUCCESS
     } else {
@@ -131,6 +168,15 @@ fn run_one(
     let mut last_log = Instant::now();
     let mut seen = 0u64;
     let summary = pipeline.run(reader, &mut |batch| {
+        if STOP.load(Ordering::Relaxed) != 0 {
+            return Err(mzforge::Error::Write {
+                path: target.to_owned(),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::Interrupted,
+                    "stopped by a signal before the result was complete; nothing was written",
+                ),
+            });
+        }
         tables.write(batch)?;
         if let Some(writer) = mzml.as_mut() {
             for spectrum in batch {
@@ -173,6 +219,48 @@ fn run_one(
         .with_context(|| format!("cannot write {}", run_json.display()))?;
     dir.commit()?;
     Ok(summary)
+}
+
+/// The number of the signal (SIGINT: Ctrl-C, or SIGTERM) that stopped the run, 0 before one.
+/// The run stops at its next batch of spectra and unwinds, which removes the unfinished
+/// result directory; a run killed outright leaves it behind, hidden, until a later run into
+/// the same place clears it.
+static STOP: AtomicU8 = AtomicU8::new(0);
+
+/// Listens for SIGINT and SIGTERM (on a one-thread runtime, kept for the run) and sets
+/// [`STOP`]; a second signal exits at once.
+fn stop_on_signals() -> Result<Option<tokio::runtime::Runtime>> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("mzforge-signals")
+            .enable_io()
+            .build()
+            .context("cannot start the signal listener")?;
+        for (kind, number) in [(SignalKind::interrupt(), 2), (SignalKind::terminate(), 15)] {
+            let mut stream = {
+                let _entered = runtime.enter();
+                signal(kind).context("cannot listen for stop signals")?
+            };
+            runtime.spawn(async move {
+                while stream.recv().await.is_some() {
+                    let earlier = STOP.swap(number, Ordering::Relaxed);
+                    if earlier != 0 {
+                        eprintln!("error: second stop signal: exiting at once");
+                        std::process::exit(128 + i32::from(earlier));
+                    }
+                    eprintln!(
+                        "stopping: the unfinished result is removed (a second Ctrl-C exits at once)"
+                    );
+                }
+            });
+        }
+        Ok(Some(runtime))
+    }
+    #[cfg(not(unix))]
+    Ok(None)
 }
 
 fn progress_bar(show: bool, total: Option<u64>, input: &Path) -> Option<ProgressBar> {

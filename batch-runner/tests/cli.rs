@@ -727,6 +727,228 @@ fn rerun_replaces_the_previous_result_atomically() {
     assert_eq!(names, vec!["sim_profile".to_string()]);
 }
 
+/// An input kept in a folder named as its stem, with `--out` the folder's parent: the result
+/// would take the folder's place. The folder (and the input in it) is the user's, not an
+/// earlier result, so the run refuses instead of deleting it.
+#[test]
+fn a_folder_of_the_users_where_the_result_would_go_is_never_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join("sim_profile");
+    std::fs::create_dir(&folder).unwrap();
+    let input = folder.join("sim_profile.mzML");
+    std::fs::copy(fixture("sim_profile.mzML"), &input).unwrap();
+    std::fs::write(folder.join("notes.txt"), "mine").unwrap();
+    let out = dir.path().to_str().unwrap();
+    let result = mzforge(&["run", input.to_str().unwrap(), "--out", out, "--json"]);
+    assert_eq!(result.status.code(), Some(1), "{}", text(&result));
+    let line: serde_json::Value = serde_json::from_slice(&result.stdout).unwrap();
+    assert_eq!(line["status"], "error");
+    assert!(
+        line["error"]
+            .as_str()
+            .unwrap()
+            .contains("is not an mzforge result"),
+        "{line}"
+    );
+    let mut names: Vec<String> = std::fs::read_dir(&folder)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["notes.txt", "sim_profile.mzML"]);
+    assert_eq!(
+        std::fs::read(&input).unwrap(),
+        std::fs::read(fixture("sim_profile.mzML")).unwrap()
+    );
+    // Nothing left beside it either.
+    let entries: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(entries, ["sim_profile"]);
+}
+
+/// A deconvolved peak list without deconvolution would be the centroids under a header that
+/// says they were deisotoped: refused before any work, from flags or from the config.
+#[test]
+fn a_deconvolved_mzml_without_deconvolution_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = fixture("sim_profile.mzML");
+    let config = dir.path().join("params.toml");
+    std::fs::write(&config, "[deconvolve]\nenabled = false\n").unwrap();
+    let out = dir.path().join("out");
+    for extra in [
+        &["--no-deconvolve"][..],
+        &["--config", config.to_str().unwrap()],
+    ] {
+        let mut args = vec![
+            "run",
+            input.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--mzml-peaks",
+            "deconvolved",
+        ];
+        args.extend_from_slice(extra);
+        let result = mzforge(&args);
+        assert_eq!(result.status.code(), Some(1), "{}", text(&result));
+        assert!(
+            text(&result).contains("--mzml-peaks deconvolved needs deconvolution"),
+            "{}",
+            text(&result)
+        );
+        assert!(!out.exists());
+    }
+}
+
+/// A named pipe (as `/dev/stdin` or a shell's `<(zcat run.mzML.gz)` are) is read like the file
+/// written into it, by `run` and by `inspect`; it used to be refused as "no such file".
+#[cfg(unix)]
+#[test]
+fn a_named_pipe_is_an_input_like_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("piped.mzML");
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let input = fixture("sim_profile.mzML");
+    let feed = || {
+        let (fifo, input) = (fifo.clone(), input.clone());
+        std::thread::spawn(move || std::fs::write(&fifo, std::fs::read(&input).unwrap()))
+    };
+    let out = dir.path().join("out");
+    let writer = feed();
+    let result = mzforge(&[
+        "run",
+        fifo.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--json",
+    ]);
+    // Checked first: a run that refused the pipe leaves its writer waiting for a reader.
+    assert!(result.status.success(), "{}", text(&result));
+    writer.join().unwrap().unwrap();
+    let record: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("piped/run.json")).unwrap()).unwrap();
+    assert_eq!(record["summary"]["spectra_written"], 20);
+    assert_eq!(
+        record["input"]["bytes"],
+        std::fs::metadata(&input).unwrap().len()
+    );
+
+    let writer = feed();
+    let inspected = mzforge(&["inspect", fifo.to_str().unwrap(), "--json"]);
+    assert!(inspected.status.success(), "{}", text(&inspected));
+    writer.join().unwrap().unwrap();
+    let summary: serde_json::Value = serde_json::from_slice(&inspected.stdout).unwrap();
+    assert_eq!(summary["spectra"], 20);
+}
+
+/// Ctrl-C (SIGINT) mid-run: the run stops, removes its unfinished result directory and exits
+/// 130; it used to die at once and leave the hidden staging directory behind. The input is a
+/// named pipe fed half a run, so that the signal surely comes while the run is reading (a
+/// larger one than the fixtures: the reader takes its first MiB before it starts).
+#[cfg(unix)]
+#[test]
+fn ctrl_c_mid_run_stops_and_leaves_nothing_behind() {
+    use std::io::{BufRead, Write};
+    let Some(input) = shared("runs/BSA1.mzML") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("piped.mzML");
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let out = dir.path().join("out");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mzforge"))
+        .args([
+            "run",
+            fifo.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let bytes = std::fs::read(input).unwrap();
+    let (first, rest) = bytes.split_at(bytes.len() / 2);
+    let mut pipe = std::fs::OpenOptions::new().write(true).open(&fifo).unwrap();
+    pipe.write_all(first).unwrap();
+    // The run has read the header and made its staging directory: it is mid-run.
+    let staging = out.join(format!(".piped.partial-{}", child.id()));
+    let waited = std::time::Instant::now();
+    while !staging.is_dir() {
+        assert!(
+            waited.elapsed() < std::time::Duration::from_secs(120),
+            "no staging directory {}",
+            staging.display()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let sent = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    // Only once the run has taken the signal in does the rest of the input come.
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut seen = String::new();
+    loop {
+        let mut line = String::new();
+        if stderr.read_line(&mut line).unwrap() == 0 {
+            break;
+        }
+        seen.push_str(&line);
+        if line.starts_with("stopping") {
+            break;
+        }
+    }
+    assert!(seen.contains("stopping"), "stderr: {seen:?}");
+    // The run may stop before it has read everything: the pipe may be closed by then.
+    let _ = pipe.write_all(rest);
+    drop(pipe);
+    let mut tail = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut tail).unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "stderr: {seen}{tail}");
+    assert!(tail.contains("stopped by a signal"), "{tail}");
+    let left: Vec<_> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+}
+
+/// `--json` gives JSON on standard output whatever fails, also before any input runs.
+#[test]
+fn json_output_is_json_also_when_nothing_could_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let input = fixture("sim_profile.mzML");
+    let input = input.to_str().unwrap();
+    let no_match = dir.path().join("*.mzML");
+    for args in [
+        vec![no_match.to_str().unwrap()],
+        vec![input, "--ms-levels", "0"],
+        vec![input, input],
+    ] {
+        let mut all = vec!["run", "--out", out.to_str().unwrap(), "--json"];
+        all.extend(args);
+        let result = mzforge(&all);
+        assert_eq!(result.status.code(), Some(1), "{}", text(&result));
+        let line: serde_json::Value = serde_json::from_slice(&result.stdout)
+            .unwrap_or_else(|e| panic!("{all:?}: not JSON ({e}): {}", text(&result)));
+        assert_eq!(line["status"], "error", "{line}");
+        assert!(!line["error"].as_str().unwrap().is_empty());
+    }
+}
+
 #[test]
 fn usage_errors_and_missing_inputs() {
     let missing = mzforge(&["run", "/nonexistent/x.mzML", "--out", "/tmp/never"]);
@@ -808,6 +1030,32 @@ fn inspect_takes_several_inputs_and_reports_a_bad_one_without_stopping() {
     assert_eq!(lines[1]["spectra"], 20);
     assert!(String::from_utf8_lossy(&json.stderr).contains("a_broken.mzML"));
 
+    // A path that does not exist, or a pattern that matches nothing, among them is reported the
+    // same way, and the others are still summarised.
+    let missing = dir.path().join("missing.mzML");
+    let no_match = dir.path().join("*.mgf");
+    let good = dir.path().join("b_profile.mzML");
+    let mixed = mzforge(&[
+        "inspect",
+        missing.to_str().unwrap(),
+        no_match.to_str().unwrap(),
+        good.to_str().unwrap(),
+        "--json",
+    ]);
+    assert_eq!(mixed.status.code(), Some(1), "{}", text(&mixed));
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&mixed.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let statuses: Vec<_> = lines.iter().map(|l| l["status"].clone()).collect();
+    assert_eq!(statuses, ["error", "error", "ok"], "{}", text(&mixed));
+    assert_eq!(lines[0]["path"], missing.to_str().unwrap());
+    assert!(lines[1]["error"]
+        .as_str()
+        .unwrap()
+        .contains("no file matches"));
+    assert_eq!(lines[2]["spectra"], 20);
+
     let good = [
         dir.path().join("b_profile.mzML"),
         dir.path().join("c_envelopes.mzML"),
@@ -825,6 +1073,38 @@ fn inspect_takes_several_inputs_and_reports_a_bad_one_without_stopping() {
         assert!(block.starts_with(path.to_str().unwrap()), "{block}");
         assert!(block.contains("spectra      20"), "{block}");
     }
+}
+
+/// A file that cannot be read is reported with the reason, not only "cannot read X".
+#[cfg(target_os = "linux")]
+#[test]
+fn inspect_says_why_a_file_cannot_be_read() {
+    // Reading /proc/self/mem from its start fails (EIO) for any user, root included.
+    let result = mzforge(&["inspect", "/proc/self/mem"]);
+    assert_eq!(result.status.code(), Some(1), "{}", text(&result));
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert!(
+        stderr.contains("cannot read /proc/self/mem: ") && stderr.contains("os error"),
+        "{stderr}"
+    );
+}
+
+/// `mzforge inspect data/ | head`: standard output closes early. Not an internal failure.
+#[cfg(unix)]
+#[test]
+fn a_closed_standard_output_is_not_reported_as_a_bug() {
+    use std::os::fd::OwnedFd;
+    use std::os::unix::net::UnixStream;
+    let (reader, writer) = UnixStream::pair().unwrap();
+    drop(reader);
+    let result = Command::new(env!("CARGO_BIN_EXE_mzforge"))
+        .args(["inspect", fixture("sim_profile.mzML").to_str().unwrap()])
+        .stdout(std::process::Stdio::from(OwnedFd::from(writer)))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert!(!stderr.contains("internal failure"), "{stderr}");
+    assert_eq!(result.status.code(), Some(141), "{stderr}");
 }
 
 #[test]
