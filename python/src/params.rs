@@ -156,8 +156,12 @@ pub fn make_params(
         d.enabled = v;
     }
     if let Some((low, high)) = charge_range {
-        let charge =
-            |v: i64| u32::try_from(v).map_err(|_| invalid("charge_range", "charges must be >= 0"));
+        let charge = |v: i64| match u32::try_from(v) {
+            Ok(z) => Ok(z),
+            // Too large for any charge: the engine's check below names its limit.
+            Err(_) if v > 0 => Ok(u32::MAX),
+            Err(_) => Err(invalid("charge_range", "charges must be >= 0")),
+        };
         d.charge_min = charge(low)?;
         d.charge_max = charge(high)?;
         d.auto_charge = false;

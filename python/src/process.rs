@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::{Schema, SchemaRef};
@@ -60,10 +61,12 @@ pub fn process(
     }
     let params_json = serde_json::to_string(&params).map_err(|e| Kind::Other.err(e.to_string()))?;
     let pipeline = Pipeline::new(params).py_err()?;
+    let mut interrupts = Interrupts::new(py, &path)?;
     match out {
         None => {
-            let (spectra, peaks, features, summary) =
-                py.detach(|| in_memory(&pipeline, &path)).map_err(to_py)?;
+            let (spectra, peaks, features, summary) = py
+                .detach(|| in_memory(&pipeline, &path, &mut interrupts))
+                .map_err(|e| interrupts.or(to_py(e)))?;
             let metadata = HashMap::from([
                 ("mzforge.params".to_string(), params_json.clone()),
                 ("mzforge.version".to_string(), mzforge::VERSION.to_string()),
@@ -90,8 +93,8 @@ pub fn process(
         Some(out) => {
             let target = out.join(input_stem_of_path(&path));
             let summary = py
-                .detach(|| run_to_dir(&pipeline, &params_json, &path, &target))
-                .map_err(|e| e.into_py())?;
+                .detach(|| run_to_dir(&pipeline, &params_json, &path, &target, &mut interrupts))
+                .map_err(|e| interrupts.or(e.into_py()))?;
             Ok(RunResult {
                 spectra: None,
                 peaks: None,
@@ -101,6 +104,63 @@ pub fn process(
                 output: Some(target),
             })
         }
+    }
+}
+
+/// How often, at most, a run looks for a Ctrl-C.
+const INTERRUPT_CHECK_INTERVAL: Duration = Duration::from_millis(100);
+
+/// Ctrl-C during a run. Python runs signal handlers only on its main thread and only when it
+/// has the GIL, which a run has released; so between batches (at most every
+/// [`INTERRUPT_CHECK_INTERVAL`], and only for a call from the main thread) the run takes the
+/// GIL to run pending handlers. An exception from one (`KeyboardInterrupt`) stops the run,
+/// which deletes its unfinished result directory, and is raised instead of the run's error.
+struct Interrupts {
+    main_thread: bool,
+    last_check: Option<Instant>,
+    path: PathBuf,
+    raised: Option<PyErr>,
+}
+
+impl Interrupts {
+    fn new(py: Python<'_>, path: &Path) -> PyResult<Interrupts> {
+        let threading = py.import("threading")?;
+        let main_thread = threading
+            .call_method0("current_thread")?
+            .is(&threading.call_method0("main_thread")?);
+        Ok(Interrupts {
+            main_thread,
+            last_check: None,
+            path: path.to_owned(),
+            raised: None,
+        })
+    }
+
+    /// Runs pending signal handlers (with the GIL); an error stops the run.
+    fn check(&mut self) -> mzforge::Result<()> {
+        if !self.main_thread
+            || self
+                .last_check
+                .is_some_and(|t| t.elapsed() < INTERRUPT_CHECK_INTERVAL)
+        {
+            return Ok(());
+        }
+        self.last_check = Some(Instant::now());
+        match Python::attach(|py| py.check_signals()) {
+            Ok(()) => Ok(()),
+            Err(raised) => {
+                self.raised = Some(raised);
+                Err(mzforge::Error::Io {
+                    path: self.path.clone(),
+                    source: std::io::ErrorKind::Interrupted.into(),
+                })
+            }
+        }
+    }
+
+    /// The exception that stopped the run: a signal handler's, else `error`.
+    fn or(&mut self, error: PyErr) -> PyErr {
+        self.raised.take().unwrap_or(error)
     }
 }
 
@@ -115,11 +175,16 @@ type Tables = (
     RunSummary,
 );
 
-fn in_memory(pipeline: &Pipeline, path: &Path) -> mzforge::Result<Tables> {
+fn in_memory(
+    pipeline: &Pipeline,
+    path: &Path,
+    interrupts: &mut Interrupts,
+) -> mzforge::Result<Tables> {
     let mut spectra = Vec::new();
     let mut peaks = Vec::new();
     let mut features = Vec::new();
     let summary = pipeline.run_path(path, &mut |batch| {
+        interrupts.check()?;
         if !batch.is_empty() {
             spectra.push(spectra_batch(batch)?);
             peaks.push(peaks_batch(batch)?);
@@ -163,11 +228,15 @@ fn run_to_dir(
     params_json: &str,
     input: &Path,
     target: &Path,
+    interrupts: &mut Interrupts,
 ) -> Result<RunSummary, DirError> {
     let (reader, digest) = mzforge::SpectrumReader::open_digested(input)?;
     let dir = ResultDir::create(target)?;
     let mut tables = dir.table_writers(params_json)?;
-    let summary = pipeline.run(reader, &mut |batch| tables.write(batch))?;
+    let summary = pipeline.run(reader, &mut |batch| {
+        interrupts.check()?;
+        tables.write(batch)
+    })?;
     let (spectra, peaks, features) = tables.finish_all()?;
     for writer in [Some(spectra), Some(peaks), features].into_iter().flatten() {
         // Flushed here, made durable by the directory's commit.

@@ -3,13 +3,14 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 
 use mzforge::{Error, RawSpectrum, SpectrumReader};
 use numpy::{IntoPyArray, PyArray1};
 use pyo3::exceptions::{PyIndexError, PyKeyError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::PyDict;
+use pyo3::types::{PyDict, PyInt};
 
 use crate::errors::{to_py, IntoPy};
 use crate::index::OffsetIndex;
@@ -156,12 +157,14 @@ fn decode_at(raw: &RawSpectrum, path: &Path, index: u32) -> Result<mzforge::Spec
 }
 
 /// Random access for files that cannot seek: a sequential reader moved forward as needed
-/// (and reopened to go back), remembering every native id it has passed.
+/// (and reopened to go back), remembering every native id it has passed (in `ids`, the first
+/// position of each, and in `in_order`, one per position: ids may repeat).
 #[derive(Debug, Default)]
 struct Sequential {
     reader: Option<SpectrumReader>,
     next: u32,
     ids: HashMap<String, u32>,
+    in_order: Vec<String>,
     count: Option<u32>,
 }
 
@@ -189,6 +192,9 @@ impl Sequential {
                 self.ids
                     .entry(raw.native_id().to_owned())
                     .or_insert(raw.index());
+                if raw.index() as usize == self.in_order.len() {
+                    self.in_order.push(raw.native_id().to_owned());
+                }
                 self.next = raw.index() + 1;
                 Ok(Some(raw))
             }
@@ -253,13 +259,15 @@ pub struct Reader {
     first: Mutex<Option<SpectrumReader>>,
     access: OnceLock<Access>,
     warnings: Arc<Mutex<Vec<String>>>,
-    closed: std::sync::atomic::AtomicBool,
+    /// The open files of this reader's iterators, which `close()` closes too.
+    iterators: Mutex<Vec<Weak<Mutex<Option<SpectrumReader>>>>>,
+    closed: Arc<AtomicBool>,
 }
 
 impl Reader {
     fn check_open(&self) -> PyResult<()> {
-        if self.closed.load(std::sync::atomic::Ordering::Relaxed) {
-            return Err(PyValueError::new_err("I/O operation on a closed reader"));
+        if self.closed.load(Ordering::Relaxed) {
+            return Err(closed_error());
         }
         Ok(())
     }
@@ -341,7 +349,8 @@ impl Reader {
             first: Mutex::new(Some(reader)),
             access: OnceLock::new(),
             warnings: Arc::default(),
-            closed: Default::default(),
+            iterators: Mutex::default(),
+            closed: Arc::default(),
         })
     }
 
@@ -395,15 +404,8 @@ impl Reader {
                 Ok((0..index.len()).map(|i| index.id(i).to_owned()).collect())
             }
             Access::Sequential(seq) => {
-                let n = py.detach(|| lock(seq).len(&self.path)).py_err()?;
-                let guard = lock(seq);
-                let mut ids = vec![String::new(); n as usize];
-                for (id, &i) in &guard.ids {
-                    if let Some(slot) = ids.get_mut(i as usize) {
-                        slot.clone_from(id);
-                    }
-                }
-                Ok(ids)
+                py.detach(|| lock(seq).len(&self.path)).py_err()?;
+                Ok(lock(seq).in_order.clone())
             }
         }
     }
@@ -426,6 +428,13 @@ impl Reader {
                 )));
             }
             return self.read_at(py, k as u32);
+        }
+        if key.is_instance_of::<PyInt>() {
+            // Beyond i64: out of range whatever the file holds.
+            let n = self.len_inner(py)?;
+            return Err(PyIndexError::new_err(format!(
+                "spectrum index {key} out of range ({n} spectra)"
+            )));
         }
         if let Ok(id) = key.extract::<String>() {
             let position = match self.access(py)? {
@@ -452,22 +461,35 @@ impl Reader {
             Some(reader) => reader,
             None => py.detach(|| SpectrumReader::open(&self.path)).py_err()?,
         };
+        let slot = Arc::new(Mutex::new(Some(reader)));
+        let mut iterators = lock(&self.iterators);
+        iterators.retain(|it| it.strong_count() > 0);
+        iterators.push(Arc::downgrade(&slot));
         Ok(SpectrumIterator {
             path: self.path.clone(),
             skip_bad: self.skip_bad,
-            reader: Mutex::new(Some(reader)),
+            reader: slot,
             warnings: self.warnings.clone(),
+            closed: self.closed.clone(),
         })
     }
 
-    /// Releases the open file handles.
-    fn close(&self) {
-        self.closed
-            .store(true, std::sync::atomic::Ordering::Relaxed);
-        lock(&self.first).take();
-        if let Some(Access::Sequential(seq)) = self.access.get() {
-            lock(seq).reader = None;
-        }
+    /// Releases the open file handles, its iterators' too (which then raise `ValueError`, as
+    /// the reader does).
+    fn close(&self, py: Python<'_>) {
+        self.closed.store(true, Ordering::Relaxed);
+        // Without the GIL: another thread may be inside a read that holds one of these locks.
+        py.detach(|| {
+            lock(&self.first).take();
+            for slot in lock(&self.iterators).drain(..) {
+                if let Some(slot) = slot.upgrade() {
+                    lock(&slot).take();
+                }
+            }
+            if let Some(Access::Sequential(seq)) = self.access.get() {
+                lock(seq).reader = None;
+            }
+        });
     }
 
     fn __enter__(slf: Py<Self>) -> Py<Self> {
@@ -475,8 +497,8 @@ impl Reader {
     }
 
     #[pyo3(signature = (*_args))]
-    fn __exit__(&self, _args: &Bound<'_, pyo3::types::PyTuple>) -> bool {
-        self.close();
+    fn __exit__(&self, py: Python<'_>, _args: &Bound<'_, pyo3::types::PyTuple>) -> bool {
+        self.close(py);
         false
     }
 
@@ -485,14 +507,21 @@ impl Reader {
     }
 }
 
-/// Iteration over a [`Reader`].
+fn closed_error() -> PyErr {
+    PyValueError::new_err("I/O operation on a closed reader")
+}
+
+/// Iteration over a [`Reader`]; closing the reader closes it too.
 #[pyclass(frozen, module = "mzforge._mzforge")]
 #[derive(Debug)]
 pub struct SpectrumIterator {
     path: PathBuf,
     skip_bad: bool,
-    reader: Mutex<Option<SpectrumReader>>,
+    /// None once exhausted or closed.
+    reader: Arc<Mutex<Option<SpectrumReader>>>,
     warnings: Arc<Mutex<Vec<String>>>,
+    /// The reader's.
+    closed: Arc<AtomicBool>,
 }
 
 #[pymethods]
@@ -502,6 +531,9 @@ impl SpectrumIterator {
     }
 
     fn __next__(&self, py: Python<'_>) -> PyResult<Option<Spectrum>> {
+        if self.closed.load(Ordering::Relaxed) {
+            return Err(closed_error());
+        }
         let next = py.detach(|| -> Result<Option<mzforge::Spectrum>, Error> {
             let mut slot = lock(&self.reader);
             loop {

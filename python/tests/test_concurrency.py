@@ -6,6 +6,8 @@ from __future__ import annotations
 import faulthandler
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 import warnings
@@ -132,3 +134,54 @@ def test_fork_while_another_thread_is_inside_a_run(watchdog, fifo):
     feed(fifo, SIM.read_bytes())
     a.join(120)
     assert "value" in a_box, a_box.get("error")
+
+
+@pytest.mark.parametrize("out", [False, True])
+def test_ctrl_c_stops_a_long_run(watchdog, fifo, tmp_path, out):
+    # A child process runs `process` on a named pipe that the test keeps feeding with
+    # spectra, as a very long run. Ctrl-C (SIGINT) must stop the run and raise
+    # KeyboardInterrupt from `process`: the child stops reading, so the pipe breaks while the
+    # test still has spectra to write. (Before, the run went on to the end of its input and
+    # Python raised only after it returned.)
+    sim = SIM.read_bytes()
+    first, end = sim.index(b"<spectrum "), sim.index(b"</spectrum>") + len(b"</spectrum>")
+    spectrum = sim[first:end]
+    assert spectrum.startswith(b'<spectrum index="0" id="scan=1"')
+    results = tmp_path / "results"
+    child = subprocess.Popen(
+        [sys.executable, "-c", CTRL_C_CHILD, str(fifo), str(results) if out else ""],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    total = 20_000  # far more than the child reads between two checks for Ctrl-C
+    written = 0
+    try:
+        with open(fifo, "wb") as w:  # opens once the child's run has opened the pipe
+            w.write(sim[:first])
+            for i in range(total):
+                tag = f'<spectrum index="{i}" id="scan={i + 1}"'.encode()
+                w.write(tag + spectrum[len(b'<spectrum index="0" id="scan=1"') :])
+                written += 1
+                if i == 2:
+                    child.send_signal(signal.SIGINT)
+            w.write(b"</spectrumList></run></mzML></indexedmzML>\n")
+    except BrokenPipeError:
+        pass
+    stdout, _ = child.communicate(timeout=120)
+    assert stdout.strip() == "KeyboardInterrupt", stdout
+    assert written < total
+    if out:
+        assert not results.exists() or not any(results.iterdir())  # nothing partial is kept
+
+
+CTRL_C_CHILD = """
+import sys
+import mzforge
+path, out = sys.argv[1], sys.argv[2] or None
+try:
+    result = mzforge.process(path, out=out, threads=1, batch_size=1, deconvolve=False)
+except KeyboardInterrupt:
+    print("KeyboardInterrupt", flush=True)
+else:
+    print("finished", result.summary["spectra_written"], flush=True)
+"""

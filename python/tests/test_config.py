@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 import mzforge
@@ -101,3 +102,17 @@ def test_bad_configs_raise_invalid_parameter_naming_the_problem(tmp_path):
         mzforge.process(SIM, config=tmp_path / "missing.toml")
     with pytest.raises(TypeError):
         mzforge.process(SIM, config=config, min_snrr=2)  # a misspelt keyword is an error
+
+
+def test_a_dict_config_may_hold_numpy_numbers():
+    # As the keywords may: json.dumps refused them ("Object of type int64 is not JSON
+    # serializable").
+    plain = {"threads": 2, "ms_levels": [1], "centroid": {"min_snr": 3.0}}
+    numpy = {
+        "threads": np.int64(2),
+        "ms_levels": np.array([1]),
+        "centroid": {"min_snr": np.float32(3)},
+    }
+    assert mzforge.process(SIM, config=numpy).params == mzforge.process(SIM, config=plain).params
+    with pytest.raises(TypeError, match="invalid config mapping: a set is not a parameter value"):
+        mzforge.process(SIM, config={"ms_levels": {1}})

@@ -164,6 +164,32 @@ def test_unknown_policy_names_the_parameter():
         mzforge.open(FIXTURES / "sim_profile.mzML", on_bad_spectrum="ignore")
 
 
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"ms_levels": 1}, "invalid parameter `ms_levels`: must be a sequence of MS levels"),
+        ({"ms_levels": "12"}, "invalid parameter `ms_levels`: must be a sequence of MS levels"),
+        ({"charge_range": 8}, "invalid parameter `charge_range`: must be a (min, max) pair"),
+    ],
+)
+def test_a_parameter_of_the_wrong_type_is_named(kwargs, message):
+    # These two are converted in Python, where the TypeError said only "'int' object is not
+    # iterable" (the native side names the others in the exception's notes).
+    with pytest.raises(TypeError) as info:
+        mzforge.process(FIXTURES / "sim_profile.mzML", **kwargs)
+    assert str(info.value).startswith(message)
+
+
+def test_a_charge_too_large_for_32_bits_gets_the_engines_limit_not_a_sign_error():
+    with pytest.raises(mzforge.InvalidParameterError) as info:
+        mzforge.process(FIXTURES / "sim_profile.mzML", charge_range=(1, 2**40))
+    assert str(info.value) == (
+        "invalid parameter `deconvolve.charge_max`: charges above 200 are not supported"
+    )
+    with pytest.raises(mzforge.InvalidParameterError, match="`charge_range`: charges must be >= 0"):
+        mzforge.process(FIXTURES / "sim_profile.mzML", charge_range=(-(2**40), 4))
+
+
 # One 744k-point spectrum; processing it is slow in the debug build CI tests, and the engine's
 # own tests process it.
 READ_ONLY = {"5B8egg_500ng_30V450ms18msReal_Ramp3_01.mzML_one_scan.gz"}

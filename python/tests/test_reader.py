@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import os
 import re
 import shutil
 from pathlib import Path
@@ -150,6 +151,59 @@ def test_closed_reader_refuses_work():
         len(reader)
     with pytest.raises(ValueError, match="closed"):
         iter(reader)
+
+
+def test_closing_the_reader_closes_its_iterators(tmp_path):
+    # An iterator has its own open file: close() closes it too, and the iterator then refuses
+    # to go on, as a closed file does (it used to read on to the end).
+    gz = tmp_path / "sim_profile.mzML.gz"
+    gz.write_bytes(gzip.compress(SIM.read_bytes()))
+    for path in (SIM, gz):
+        with mzforge.open(path) as reader:
+            started, exhausted = iter(reader), iter(reader)
+            next(started)
+            assert len(list(exhausted)) == 20
+        with pytest.raises(ValueError, match="closed"):
+            next(started)
+        with pytest.raises(ValueError, match="closed"):
+            next(exhausted)
+
+
+def test_an_int_too_large_for_64_bits_is_out_of_range_not_a_type_error():
+    reader = mzforge.open(SIM)
+    for i in (2**64, -(2**70)):
+        with pytest.raises(IndexError, match=f"spectrum index {i} out of range \\(20 spectra\\)"):
+            reader[i]
+    assert reader[np.int64(-1)].index == 19
+
+
+def test_paths_may_be_str_path_or_bytes(tmp_path):
+    # Bytes, as os.listdir(b".") gives them, also for a name that is not UTF-8.
+    odd = tmp_path / os.fsdecode(b"run \xff.mzML")
+    shutil.copy(SIM, odd)
+    for path in (SIM, str(SIM), bytes(SIM), odd, os.fsencode(odd)):
+        assert len(mzforge.open(path)) == 20
+        assert mzforge.process(path, deconvolve=False).summary["spectra_written"] == 20
+    result = mzforge.process(os.fsencode(odd), out=os.fsencode(tmp_path / "out"))
+    # (The engine names the result directory after the input lossily: "run \ufffd".)
+    assert result.output.parent == tmp_path / "out" and (result.output / "run.json").is_file()
+    with pytest.raises(TypeError, match="not int"):
+        mzforge.open(1)
+
+
+def test_native_ids_of_a_file_that_cannot_seek_keep_repeated_ids(tmp_path):
+    # Ids may repeat (MGF titles); native_ids listed only the first of each, "" for the others.
+    block = b"BEGIN IONS\nTITLE=same\nPEPMASS=500.0\n100.0 10.0\n200.0 20.0\nEND IONS\n"
+    mgf = tmp_path / "repeated.mgf"
+    mgf.write_bytes(block * 2 + block.replace(b"same", b"other") + block)
+    gz = tmp_path / "repeated.mgf.gz"
+    gz.write_bytes(gzip.compress(mgf.read_bytes()))
+    for path in (mgf, gz):
+        reader = mzforge.open(path)
+        assert not reader.indexed
+        assert reader.native_ids == ["same", "same", "other", "same"]
+        assert [s.native_id for s in reader] == reader.native_ids
+        assert reader["same"].index == 0 and reader["other"].index == 2
 
 
 def test_info_and_repr():

@@ -7,6 +7,7 @@ import functools
 import inspect
 import json
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Literal, Mapping, ParamSpec, Sequence, TypeVar
@@ -18,7 +19,7 @@ from . import _mzforge
 if TYPE_CHECKING:
     import pyarrow
 
-StrPath = str | os.PathLike[str]
+StrPath = str | bytes | os.PathLike[str] | os.PathLike[bytes]
 P = ParamSpec("P")
 R = TypeVar("R")
 
@@ -35,7 +36,7 @@ def open(path: StrPath, *, on_bad_spectrum: Literal["skip", "fail"] = "skip") ->
     (``on_bad_spectrum="skip"``, the command line's default) or raises
     :class:`InvalidInputError` (``"fail"``).
     """
-    return _mzforge.Reader(path, on_bad_spectrum)
+    return _mzforge.Reader(os.fsdecode(path), on_bad_spectrum)
 
 
 @dataclass(frozen=True, repr=False)
@@ -73,6 +74,14 @@ _PARAMETER_NAMES = (
 Config = StrPath | Mapping[str, Any]
 
 
+def _config_value(value: Any) -> Any:
+    """A numpy scalar or array in a config mapping, as plain numbers (the keywords take them
+    too); anything else JSON cannot hold is refused."""
+    if isinstance(value, (np.generic, np.ndarray)):
+        return value.tolist()
+    raise TypeError(f"invalid config mapping: a {type(value).__name__} is not a parameter value")
+
+
 def _config(config: Config | None) -> dict[str, str]:
     """The ``make_params`` arguments for a config: a TOML file (``mzforge run --config``), a
     JSON file (a ``params`` object, or a whole ``run.json``, whose ``params`` are taken), or a
@@ -81,11 +90,11 @@ def _config(config: Config | None) -> dict[str, str]:
         return {}
     if isinstance(config, Mapping):
         return {
-            "config_text": json.dumps(dict(config)),
+            "config_text": json.dumps(dict(config), default=_config_value),
             "config_format": "json",
             "config_origin": "mapping",
         }
-    path = Path(config)
+    path = Path(os.fsdecode(config))
     text = path.read_text(encoding="utf-8")
     if path.suffix.lower() != ".json":
         return {"config_text": text, "config_format": "toml", "config_origin": str(path)}
@@ -107,10 +116,20 @@ def _params(config: Config | None = None, **given: Any) -> _mzforge.Params:
     unknown = set(given) - set(_PARAMETER_NAMES)
     if unknown:
         raise TypeError(f"unknown parameter(s): {', '.join(sorted(unknown))}")
-    if given.get("ms_levels") is not None:
-        given["ms_levels"] = list(given["ms_levels"])
-    if given.get("charge_range") is not None:
-        given["charge_range"] = tuple(given["charge_range"])
+    # Converted here, so a value of the wrong type is named here (the native side names the
+    # others).
+    for name, kind, what in (
+        ("ms_levels", list, "a sequence of MS levels"),
+        ("charge_range", tuple, "a (min, max) pair of charges"),
+    ):
+        value = given.get(name)
+        if value is None:
+            continue
+        if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
+            raise TypeError(
+                f"invalid parameter `{name}`: must be {what} or None, not {type(value).__name__}"
+            )
+        given[name] = kind(value)
     # charge_range=None is the default: the automatic range (it cannot undo a config's range).
     if "charge_range" in given and given["charge_range"] is None:
         del given["charge_range"]
@@ -395,7 +414,7 @@ def _process(arguments: dict[str, Any]) -> RunResult:
     path = arguments.pop("path")
     out = arguments.pop("out", None)
     params = _params(arguments.pop("config", None), **arguments)
-    native = _mzforge.process(os.fspath(path), params, None if out is None else os.fspath(out))
+    native = _mzforge.process(os.fsdecode(path), params, None if out is None else os.fsdecode(out))
     return RunResult(native)
 
 

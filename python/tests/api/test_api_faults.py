@@ -94,8 +94,10 @@ class Faulty:
 
     def analysis(self, aid: int, until: tuple[str, ...]) -> dict:
         for _ in range(1200):
-            a = self.c.get(f"/v1/analyses/{aid}").json()
-            if a["status"] in until:
+            answer = self.c.get(f"/v1/analyses/{aid}")
+            a = answer.json()
+            # While a fault cuts the database off, the API answers 503 ("try again"): polled on.
+            if answer.status_code != 503 and a["status"] in until:
                 return a
             time.sleep(0.1)
         raise AssertionError(a)

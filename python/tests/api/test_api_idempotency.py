@@ -459,7 +459,7 @@ def test_migrations_run_at_once_by_several_processes(db_url: str, tmp_path: Path
     engine = create_engine(db_url)
     try:
         with engine.connect() as c:
-            assert c.execute(text("SELECT version_num FROM alembic_version")).scalars().all() == ["0003"]
+            assert c.execute(text("SELECT version_num FROM alembic_version")).scalars().all() == ["0004"]
         insp = inspect(engine)
         for table in ("analyses", "uploads"):
             columns = {c["name"] for c in insp.get_columns(table)}

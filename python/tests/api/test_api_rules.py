@@ -294,6 +294,19 @@ def test_restart_marks_orphaned_analyses_failed(tmp_path: Path) -> None:
         engine.dispose()
 
 
+def test_a_deleted_uploads_id_is_never_given_to_another(api) -> None:
+    # SQLite gave the next upload the id of the newest one once that was deleted, so an
+    # analysis of the deleted upload named another file in its upload_ids (migration 0004).
+    gone = api.upload(shared("mgf/small.mgf"), name="gone.mgf").json()["id"]
+    aid = api.wait(api.analyse([gone]).json()["id"])["id"]
+    assert api.client.delete(f"/v1/uploads/{gone}", headers=api.h()).status_code == 204
+    new = api.upload(shared("mgf/small.mgf"), name="new.mgf").json()["id"]
+    assert new != gone
+    assert api.client.get(f"/v1/uploads/{gone}", headers=api.h()).status_code == 404
+    analysis = api.client.get(f"/v1/analyses/{aid}", headers=api.h()).json()
+    assert analysis["upload_ids"] == [gone]
+
+
 def test_an_upload_in_use_cannot_be_deleted(db_url: str, tmp_path: Path) -> None:
     hold = tmp_path / "hold"
     hold.touch()

@@ -81,8 +81,9 @@ class Upload(IdempotencyKeyed, Base):
     storage_key: Mapped[str] = mapped_column(String(1024))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
+    # SQLite: ids are never reused (analyses name their uploads by id; migration 0004).
     __table_args__ = (Index("ix_uploads_user_id_idempotency_key", "user_id", "idempotency_key",
-                            unique=True),)
+                            unique=True), {"sqlite_autoincrement": True})
 
 
 class Analysis(IdempotencyKeyed, Base):
