@@ -463,6 +463,14 @@ impl SpectrumReader {
             path: path.clone(),
             reason: describe_head(&head),
         })?;
+        if format == InputFormat::Mgf && is_msalign(&head) {
+            return Err(Error::UnknownFormat {
+                path,
+                reason: "it is an msalign file (TopFD's or FLASHDeconv's deconvolved neutral \
+                         masses, not m/z values); mzforge reads mzML, mzMLb and MGF"
+                    .into(),
+            });
+        }
         if let Some(version) = pre_release_mzml(&head) {
             return Err(Error::UnknownFormat {
                 path,
@@ -1032,6 +1040,30 @@ fn sniff_format(head: &[u8]) -> Option<InputFormat> {
             || l.contains('=')
     });
     (mgf_like && header_like).then_some(InputFormat::Mgf)
+}
+
+/// Whether an MGF-like head is an msalign file (TopFD's, FLASHDeconv's): ion blocks of
+/// deconvolved neutral masses and charges, whose masses read as MGF would pass for m/z values.
+/// Its blocks carry keys MGF has not (`PRECURSOR_MASS`, `MS_ONE_ID`, `FRACTION_ID`) and no
+/// `PEPMASS`; FLASHDeconv's files also say so in their first comment.
+fn is_msalign(head: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(head);
+    let mut lines = text.lines().map(str::trim);
+    let header: Vec<&str> = lines
+        .by_ref()
+        .take_while(|l| !l.eq_ignore_ascii_case("BEGIN IONS"))
+        .collect();
+    if header
+        .iter()
+        .any(|l| l.starts_with('#') && l.to_ascii_lowercase().contains("msalign"))
+    {
+        return true;
+    }
+    let block: Vec<&str> = lines
+        .take_while(|l| !l.eq_ignore_ascii_case("END IONS"))
+        .collect();
+    let key = |name: &str| block.iter().any(|l| l.starts_with(name));
+    !key("PEPMASS=") && (key("PRECURSOR_MASS=") || key("MS_ONE_ID=") || key("FRACTION_ID="))
 }
 
 /// The version of a pre-1.0 draft mzML document (0.99.x), which mzforge does not read.

@@ -304,6 +304,41 @@ fn mgf_comments_are_skipped_and_an_unreadable_header_line_is_an_error() {
     );
 }
 
+/// An msalign file (deconvolved neutral masses in MGF-like blocks) is refused in words, not
+/// read as MGF with its masses taken for m/z values: FLASHDeconv's (a comment says so) and
+/// TopFD's (keys MGF has not), while an MGF with a `PEPMASS` is still MGF.
+#[test]
+fn msalign_files_are_refused_not_read_as_mgf() {
+    let Some(flashdeconv) = shared("deconvolution/reference_aqpz/toppic_ms2.msalign") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let topfd = dir.path().join("run_ms2.msalign");
+    std::fs::write(
+        &topfd,
+        "BEGIN IONS\nID=0\nFRACTION_ID=0\nSCANS=12\nRETENTION_TIME=4.2\nACTIVATION=HCD\n\
+         MS_ONE_ID=0\nPRECURSOR_MZ=500.25\nPRECURSOR_CHARGE=2\nPRECURSOR_MASS=998.48\n\
+         301.1532 1200.5 1\n402.2011 800.25 1\nEND IONS\n",
+    )
+    .unwrap();
+    for path in [&flashdeconv, &topfd] {
+        let err = SpectrumReader::open(path).map(|_| ()).unwrap_err();
+        assert!(matches!(err, mzforge::Error::UnknownFormat { .. }), "{err}");
+        let text = err.to_string();
+        assert!(
+            text.contains("msalign") && text.contains(&path.display().to_string()),
+            "{text}"
+        );
+    }
+    let mgf = dir.path().join("with_pepmass.mgf");
+    std::fs::write(
+        &mgf,
+        "BEGIN IONS\nTITLE=a\nPEPMASS=500.25\nPRECURSOR_MASS=998.48\n100.0 10.0\nEND IONS\n",
+    )
+    .unwrap();
+    assert_eq!(read_all(&mgf).len(), 1);
+}
+
 #[test]
 fn mislabelled_centroid_data_is_detected() {
     let Some(path) = shared("edge/centroided1.mzML") else {

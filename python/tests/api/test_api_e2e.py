@@ -148,6 +148,9 @@ def test_gzip_and_mgf_uploads_are_sniffed(api) -> None:
     # The name does not decide: an mzML called .txt is still mzML.
     r = api.upload(shared("profile/three_test_scans.mzML"), name="renamed.txt")
     assert r.status_code == 201 and r.json()["format"] == "mzml"
+    # An msalign file (deconvolved masses in MGF-like blocks) is not MGF: the engine refuses it.
+    r = api.upload(shared("deconvolution/reference_aqpz/toppic_ms2.msalign"), name="masses.mgf")
+    assert r.status_code == 415, r.text
 
 
 def test_two_uploads_in_one_analysis(api) -> None:

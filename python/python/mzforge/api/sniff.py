@@ -17,8 +17,30 @@ def _text_format(head: bytes) -> str | None:
         line = line.strip()
         if not line or line.startswith((b"#", b";", b"!", b"/")) or b"=" in line.split(b" ")[0]:
             continue  # comments and global MGF parameters (CHARGE=2+)
-        return "mgf" if line.upper() == b"BEGIN IONS" else None
+        if line.upper() != b"BEGIN IONS":
+            return None
+        return None if _is_msalign(head) else "mgf"
     return None
+
+
+def _is_msalign(head: bytes) -> bool:
+    """An msalign file (TopFD's, FLASHDeconv's): MGF-like blocks of deconvolved neutral masses,
+    which the engine refuses (read as MGF, the masses would pass for m/z values). The engine's
+    rule (``is_msalign`` in core/src/io.rs): a header comment naming msalign, or a first block
+    with ``PRECURSOR_MASS``, ``MS_ONE_ID`` or ``FRACTION_ID`` and no ``PEPMASS``."""
+    lines = iter(line.strip() for line in head.splitlines())
+    for line in lines:
+        if line.upper() == b"BEGIN IONS":
+            break
+        if line.startswith(b"#") and b"msalign" in line.lower():
+            return True
+    block = []
+    for line in lines:
+        if line.upper() == b"END IONS":
+            break
+        block.append(line)
+    keys = {line.split(b"=", 1)[0] for line in block if b"=" in line}
+    return b"PEPMASS" not in keys and bool(keys & {b"PRECURSOR_MASS", b"MS_ONE_ID", b"FRACTION_ID"})
 
 
 def sniff(head: bytes) -> str | None:
