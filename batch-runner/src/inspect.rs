@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Result;
-use mzforge::signal::detect_signal_kind;
+use mzforge::signal::decide_signal_kind;
 use mzforge::{Error, FileInfo, SignalKind, SpectrumReader};
 use serde::Serialize;
 
@@ -19,6 +19,10 @@ struct LevelSummary {
     undeclared: u64,
     looks_profile: u64,
     looks_centroid: u64,
+    /// What `mzforge run` (`--signal auto`, the default) takes the spectra for: the look,
+    /// except that a declared peak list without zero intensities stays one.
+    run_profile: u64,
+    run_centroid: u64,
     points: u64,
 }
 
@@ -127,10 +131,20 @@ fn inspect_one(input: &Path) -> mzforge::Result<Inspection> {
         match raw.decode(reader.path()) {
             Ok((spectrum, _)) => {
                 level.points += spectrum.mz.len() as u64;
-                match detect_signal_kind(&spectrum.mz, &spectrum.intensity, &mut scratch) {
+                let (decision, look) = decide_signal_kind(
+                    meta.declared_signal,
+                    &spectrum.mz,
+                    &spectrum.intensity,
+                    &mut scratch,
+                );
+                match look {
                     Some(SignalKind::Profile) => level.looks_profile += 1,
                     Some(SignalKind::Centroid) => level.looks_centroid += 1,
                     None => {}
+                }
+                match decision {
+                    SignalKind::Profile => level.run_profile += 1,
+                    SignalKind::Centroid => level.run_centroid += 1,
                 }
                 if let (Some(&lo), Some(&hi)) = (spectrum.mz.first(), spectrum.mz.last()) {
                     report.mz = Some(report.mz.map_or((lo, hi), |(a, b)| (a.min(lo), b.max(hi))));
@@ -168,8 +182,8 @@ fn print_text(r: &Inspection) {
             level => format!("MS{level}"),
         };
         println!(
-            "  {label:<12} {} spectra: declared {} profile / {} centroid / {} undeclared; data look {} profile / {} centroid",
-            s.spectra, s.declared_profile, s.declared_centroid, s.undeclared, s.looks_profile, s.looks_centroid
+            "  {label:<12} {} spectra: declared {} profile / {} centroid / {} undeclared; data look {} profile / {} centroid; run takes {} profile / {} centroid",
+            s.spectra, s.declared_profile, s.declared_centroid, s.undeclared, s.looks_profile, s.looks_centroid, s.run_profile, s.run_centroid
         );
     }
     if let Some((a, b)) = r.rt_seconds {

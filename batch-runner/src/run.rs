@@ -285,11 +285,18 @@ fn progress_bar(show: bool, total: Option<u64>, input: &Path) -> Option<Progress
 }
 
 /// Every local input: files as given, glob patterns and directories expanded (see
-/// [`mzforge_batch_runner::remote::expand_local`]).
+/// [`mzforge_batch_runner::remote::expand_local`]), in order. A file named more than once
+/// (`data/*.mzML data/BSA1.mzML`, `a.mzML ./a.mzML`) is run once, where it is first named.
 pub fn expand_inputs(patterns: &[String]) -> Result<Vec<PathBuf>> {
     let mut inputs = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     for pattern in patterns {
-        inputs.extend(mzforge_batch_runner::remote::expand_local(pattern)?);
+        for input in mzforge_batch_runner::remote::expand_local(pattern)? {
+            let identity = std::fs::canonicalize(&input).unwrap_or_else(|_| input.clone());
+            if seen.insert(identity) {
+                inputs.push(input);
+            }
+        }
     }
     Ok(inputs)
 }
@@ -315,6 +322,22 @@ fn output_targets(inputs: &[PathBuf], out: &Path) -> Result<Vec<PathBuf>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_file_named_twice_is_run_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a.mzML"), dir.path().join("b.mzML"));
+        std::fs::write(&a, "").unwrap();
+        std::fs::write(&b, "").unwrap();
+        let named = |p: &Path| p.to_str().unwrap().to_owned();
+        let inputs = expand_inputs(&[
+            named(&b),
+            named(&dir.path().join("*.mzML")),
+            named(&dir.path().join(".").join("a.mzML")),
+        ])
+        .unwrap();
+        assert_eq!(inputs, [b, a]);
+    }
 
     #[test]
     fn duplicate_stems_are_refused() {

@@ -933,10 +933,14 @@ fn json_output_is_json_also_when_nothing_could_run() {
     let input = fixture("sim_profile.mzML");
     let input = input.to_str().unwrap();
     let no_match = dir.path().join("*.mzML");
+    // Another file with the same stem (the same file named twice runs once).
+    let copy = dir.path().join("copy").join("sim_profile.mzML");
+    std::fs::create_dir(copy.parent().unwrap()).unwrap();
+    std::fs::copy(input, &copy).unwrap();
     for args in [
         vec![no_match.to_str().unwrap()],
         vec![input, "--ms-levels", "0"],
-        vec![input, input],
+        vec![input, copy.to_str().unwrap()],
     ] {
         let mut all = vec!["run", "--out", out.to_str().unwrap(), "--json"];
         all.extend(args);
@@ -1168,6 +1172,59 @@ fn inspect_counts_non_ms_traces_apart_from_bad_spectra() {
     let summary = text(&mzforge(&["inspect", input.to_str().unwrap()]));
     assert!(summary.contains("not MS       101 spectra"), "{summary}");
     assert!(!summary.contains("bad spectrum"), "{summary}");
+}
+
+/// What inspect says `run` takes the spectra for is what `run` does: also where the data's
+/// look and the run's decision differ (a declared peak list that looks like profile data but
+/// has no zero intensities stays a peak list) and on a mislabelled file.
+#[test]
+fn inspect_says_what_run_takes_the_spectra_for() {
+    let out = tempfile::tempdir().unwrap();
+    for file in [
+        "deconvolution/Averaged_221110_CytoOnly.mzML",
+        "edge/centroided1.mzML",
+        "profile/small.mzML",
+    ] {
+        let Some(input) = shared(file) else {
+            return;
+        };
+        let report = inspect_json(&input);
+        let sum = |key: &str| -> u64 {
+            report["levels"]
+                .as_object()
+                .unwrap()
+                .values()
+                .map(|level| level[key].as_u64().unwrap())
+                .sum()
+        };
+        let target = out.path().join(file.replace('/', "_"));
+        let result = mzforge(&[
+            "run",
+            input.to_str().unwrap(),
+            "--out",
+            target.to_str().unwrap(),
+            "--no-deconvolve",
+            "--json",
+        ]);
+        assert!(result.status.success(), "{file}: {}", text(&result));
+        let line: serde_json::Value = serde_json::from_slice(&result.stdout).unwrap();
+        let summary = &line["summary"];
+        assert_eq!(
+            sum("run_profile"),
+            summary["profile_spectra"],
+            "{file}: {line}"
+        );
+        assert_eq!(
+            sum("run_centroid"),
+            summary["centroid_spectra"],
+            "{file}: {line}"
+        );
+    }
+    // The case where look and decision differ is among them.
+    let cyto = inspect_json(&shared("deconvolution/Averaged_221110_CytoOnly.mzML").unwrap());
+    let level = &cyto["levels"]["1"];
+    assert_eq!(level["looks_profile"], 1, "{cyto}");
+    assert_eq!(level["run_centroid"], 1, "{cyto}");
 }
 
 /// A hand-made mzML of `n` MS1 spectra whose arrays are not base64.
