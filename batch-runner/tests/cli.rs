@@ -73,6 +73,16 @@ fn text(out: &Output) -> String {
     )
 }
 
+/// The names in a directory, sorted (hidden ones too).
+fn entry_names(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
 #[test]
 fn runs_the_bundled_fixture_and_writes_readable_tables() {
     let dir = tempfile::tempdir().unwrap();
@@ -117,11 +127,7 @@ fn runs_the_bundled_fixture_and_writes_readable_tables() {
     assert_eq!(run["summary"]["spectra_written"], 20);
     assert_eq!(run["input"]["sha256"].as_str().unwrap().len(), 64);
     // Nothing but the result directory is left in the output folder.
-    let entries: Vec<_> = std::fs::read_dir(&out)
-        .unwrap()
-        .map(|e| e.unwrap().file_name())
-        .collect();
-    assert_eq!(entries, vec![std::ffi::OsString::from("sim_profile")]);
+    assert_eq!(entry_names(&out), ["sim_profile"]);
 }
 
 #[test]
@@ -577,11 +583,7 @@ fn a_file_of_bad_spectra_only_fails_and_the_others_still_run() {
             && message.contains("spectrum 0 (scan=1)"),
         "{message}"
     );
-    let results: Vec<_> = std::fs::read_dir(&out)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    assert_eq!(results, ["sim_profile"]);
+    assert_eq!(entry_names(&out), ["sim_profile"]);
 }
 
 /// Past the summary's hundred warnings the command line says how many more there were and
@@ -720,11 +722,7 @@ fn rerun_replaces_the_previous_result_atomically() {
         .unwrap()
         .len();
     assert!(second > first);
-    let names: Vec<String> = std::fs::read_dir(dir.path())
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    assert_eq!(names, vec!["sim_profile".to_string()]);
+    assert_eq!(entry_names(dir.path()), ["sim_profile"]);
 }
 
 /// An input kept in a folder named as its stem, with `--out` the folder's parent: the result
@@ -750,22 +748,13 @@ fn a_folder_of_the_users_where_the_result_would_go_is_never_replaced() {
             .contains("is not an mzforge result"),
         "{line}"
     );
-    let mut names: Vec<String> = std::fs::read_dir(&folder)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    assert_eq!(names, ["notes.txt", "sim_profile.mzML"]);
+    assert_eq!(entry_names(&folder), ["notes.txt", "sim_profile.mzML"]);
     assert_eq!(
         std::fs::read(&input).unwrap(),
         std::fs::read(fixture("sim_profile.mzML")).unwrap()
     );
     // Nothing left beside it either.
-    let entries: Vec<String> = std::fs::read_dir(dir.path())
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    assert_eq!(entries, ["sim_profile"]);
+    assert_eq!(entry_names(dir.path()), ["sim_profile"]);
 }
 
 /// A deconvolved peak list without deconvolution would be the centroids under a header that
@@ -918,10 +907,7 @@ fn ctrl_c_mid_run_stops_and_leaves_nothing_behind() {
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(130), "stderr: {seen}{tail}");
     assert!(tail.contains("stopped by a signal"), "{tail}");
-    let left: Vec<_> = std::fs::read_dir(&out)
-        .unwrap()
-        .map(|e| e.unwrap().file_name())
-        .collect();
+    let left = entry_names(&out);
     assert!(left.is_empty(), "left behind: {left:?}");
 }
 
@@ -1365,11 +1351,8 @@ fn sigkill_at_random_moments_never_leaves_a_partial_or_mixed_result() {
                 }
             }
         }
-        let visible: Vec<String> = std::fs::read_dir(&out)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .filter(|n| !n.starts_with('.'))
-            .collect();
+        let mut visible = entry_names(&out);
+        visible.retain(|n| !n.starts_with('.'));
         assert!(
             visible.is_empty() || visible == ["BSA1"],
             "iteration {iteration}: {visible:?}"
@@ -1390,9 +1373,6 @@ fn sigkill_at_random_moments_never_leaves_a_partial_or_mixed_result() {
         reference[0]
     );
     // ...and clears what the killed runs left (their staging directories).
-    let entries: Vec<String> = std::fs::read_dir(&out)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
+    let entries = entry_names(&out);
     assert_eq!(entries, ["BSA1"], "left behind: {entries:?}");
 }
