@@ -76,8 +76,9 @@ pub struct RunArgs {
     #[arg(long, value_enum, value_name = "POLICY")]
     pub on_bad_spectrum: Option<BadSpectrumArg>,
 
-    /// Skip charge-state deconvolution (no features.parquet rows, no charges on peaks).
-    #[arg(long)]
+    /// Skip charge-state deconvolution (no features.parquet rows, no charges on peaks); the
+    /// deconvolution options cannot be given with it.
+    #[arg(long, conflicts_with_all = ["charge_range", "isotope_model", "tolerance_ppm", "min_fit"])]
     pub no_deconvolve: bool,
 
     /// Charges to consider, e.g. `1-8` or `1-60` for intact proteins; an explicit range turns

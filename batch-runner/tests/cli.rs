@@ -758,7 +758,8 @@ fn a_folder_of_the_users_where_the_result_would_go_is_never_replaced() {
 }
 
 /// A deconvolved peak list without deconvolution would be the centroids under a header that
-/// says they were deisotoped: refused before any work, from flags or from the config.
+/// says they were deisotoped: refused before any work, from flags or from the config; and
+/// deconvolution settings with --no-deconvolve are a usage error.
 #[test]
 fn a_deconvolved_mzml_without_deconvolution_is_refused() {
     let dir = tempfile::tempdir().unwrap();
@@ -783,6 +784,31 @@ fn a_deconvolved_mzml_without_deconvolution_is_refused() {
         assert_eq!(result.status.code(), Some(1), "{}", text(&result));
         assert!(
             text(&result).contains("--mzml-peaks deconvolved needs deconvolution"),
+            "{}",
+            text(&result)
+        );
+        assert!(!out.exists());
+    }
+    // Deconvolution settings beside --no-deconvolve would be ignored without a word: a usage
+    // error naming both.
+    for (flag, value) in [
+        ("--charge-range", "1-60"),
+        ("--isotope-model", "glycan"),
+        ("--tolerance-ppm", "5"),
+        ("--min-fit", "0.5"),
+    ] {
+        let result = mzforge(&[
+            "run",
+            input.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--no-deconvolve",
+            flag,
+            value,
+        ]);
+        assert_eq!(result.status.code(), Some(2), "{}", text(&result));
+        assert!(
+            text(&result).contains("--no-deconvolve") && text(&result).contains(flag),
             "{}",
             text(&result)
         );
