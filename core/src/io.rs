@@ -248,12 +248,10 @@ impl<R: Read> Read for MgfComments<R> {
             }
             // Up to the end of the line before the next comment line that starts in view.
             let limit = buf.len().min(out.len());
-            let n = (0..limit)
+            let n = memchr::memchr_iter(b'\n', &buf[..limit])
                 .find(|&i| {
-                    buf[i] == b'\n'
-                        && buf
-                            .get(i + 1)
-                            .is_some_and(|b| MGF_COMMENT_STARTS.contains(b))
+                    buf.get(i + 1)
+                        .is_some_and(|b| MGF_COMMENT_STARTS.contains(b))
                 })
                 .map_or(limit, |i| i + 1);
             out[..n].copy_from_slice(&buf[..n]);
