@@ -85,6 +85,18 @@ def test_process_results_give_the_same_deconvolution_per_spectrum():
         np.testing.assert_array_equal(getattr(direct, name), getattr(from_run, name), name)
 
 
+def test_a_spectrum_the_result_does_not_hold_is_an_index_error_not_an_empty_result():
+    run = mzforge.process(FIXTURES / "sim_envelopes.mzML", ms_levels=[1])
+    held = run.spectra["spectrum_index"].to_pylist()
+    assert len(run.deconvolution(held[-1]).peak_mz) > 0
+    for missing in (max(held) + 1, 10**6, -1):
+        with pytest.raises(IndexError, match=f"spectrum_index {missing} is not in this result"):
+            run.deconvolution(missing)
+    assert len(run.deconvolution(np.int64(held[0])).peak_mz) > 0
+    with pytest.raises(TypeError, match="must be an int"):
+        run.deconvolution("0")
+
+
 def peptide_centroids():
     """The centroids `mzforge.process` finds in the Deisotoper test spectrum."""
     d = mzforge.process(shared(DEISOTOPER)).deconvolution(0)

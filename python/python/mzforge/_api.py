@@ -273,6 +273,15 @@ class Deconvolution:
         import pyarrow as pa
         import pyarrow.compute as pc
 
+        if isinstance(spectrum_index, bool) or not isinstance(spectrum_index, (int, np.integer)):
+            raise TypeError(f"spectrum_index must be an int, not {type(spectrum_index).__name__}")
+        indices = result.spectra["spectrum_index"]
+        if spectrum_index < 0 or not pc.any(pc.equal(indices, spectrum_index)).as_py():
+            # An empty result would pass for a spectrum without envelopes.
+            raise IndexError(
+                f"spectrum_index {spectrum_index} is not in this result ({len(indices)} spectra; "
+                "spectra left out by ms_levels or skipped as bad are not)"
+            )
         features = result.features.filter(
             pc.equal(result.features["spectrum_index"], spectrum_index)
         )
@@ -398,7 +407,8 @@ class RunResult:
 
     def deconvolution(self, spectrum_index: int) -> Deconvolution:
         """The envelopes of one spectrum (by its ``spectrum_index``) and its peaks' charges, in
-        the shape :func:`deconvolve` returns (envelope ids counted from 0 in the spectrum)."""
+        the shape :func:`deconvolve` returns (envelope ids counted from 0 in the spectrum).
+        ``IndexError`` for an index the result does not hold."""
         return Deconvolution._from_run(self, spectrum_index)
 
     def __repr__(self) -> str:
