@@ -209,8 +209,9 @@ fn inputs_under(storage: &Storage, bucket: &str, prefix: &str) -> Result<Vec<Obj
 /// Expands one local input: a glob pattern (every file it matches), a directory (every mzML,
 /// mzMLb or MGF file under it, recursively, but for hidden entries and earlier mzforge
 /// results, as an `s3://bucket/prefix/` input lists its objects) or one input (anything that
-/// exists but a directory: a file, a named pipe, `/dev/stdin`); sorted. A pattern that matches nothing, a directory without such a file
-/// and a missing path are errors naming what was asked for.
+/// exists but a directory: a file, a named pipe, `/dev/stdin`); sorted. A pattern that matches
+/// nothing, a directory without such a file and a missing path are errors naming what was
+/// asked for.
 pub fn expand_local(text: &str) -> Result<Vec<PathBuf>> {
     let mut matched = Vec::new();
     // A file whose name holds `*`, `?` or `[` (`run [rep1].mzML`) is itself, not a pattern.
