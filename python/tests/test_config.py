@@ -100,6 +100,10 @@ def test_bad_configs_raise_invalid_parameter_naming_the_problem(tmp_path):
         mzforge.process(SIM, config=tmp_path / "params.json")
     with pytest.raises(FileNotFoundError):
         mzforge.process(SIM, config=tmp_path / "missing.toml")
+    # A file that is not text (a UnicodeDecodeError before).
+    (tmp_path / "latin1.toml").write_bytes(b"# r\xe9glages\n[centroid]\nmin_snr = 1\n")
+    with pytest.raises(mzforge.InvalidParameterError, match="latin1.toml: not UTF-8 text"):
+        mzforge.process(SIM, config=tmp_path / "latin1.toml")
     with pytest.raises(TypeError):
         mzforge.process(SIM, config=config, min_snrr=2)  # a misspelt keyword is an error
 

@@ -3,6 +3,7 @@ messages, and never crash the interpreter."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 import mzforge
@@ -170,11 +171,17 @@ def test_unknown_policy_names_the_parameter():
         ({"ms_levels": 1}, "invalid parameter `ms_levels`: must be a sequence of MS levels"),
         ({"ms_levels": "12"}, "invalid parameter `ms_levels`: must be a sequence of MS levels"),
         ({"charge_range": 8}, "invalid parameter `charge_range`: must be a (min, max) pair"),
+        # These said only "'float' object cannot be interpreted as an integer", "must be real
+        # number, not str" and "'int' object cannot be converted to 'PyBool'".
+        ({"threads": 1.5}, "invalid parameter `threads`: must be an integer, not float"),
+        ({"threads": True}, "invalid parameter `threads`: must be an integer, not bool"),
+        ({"min_snr": "3"}, "invalid parameter `min_snr`: must be a number, not str"),
+        ({"deconvolve": 1}, "invalid parameter `deconvolve`: must be True or False, not int"),
+        ({"signal": 3}, "invalid parameter `signal`: must be a string, not int"),
+        ({"charge_range": (1, 8.5)}, "invalid parameter `charge_range`: must be an integer"),
     ],
 )
 def test_a_parameter_of_the_wrong_type_is_named(kwargs, message):
-    # These two are converted in Python, where the TypeError said only "'int' object is not
-    # iterable" (the native side names the others in the exception's notes).
     with pytest.raises(TypeError) as info:
         mzforge.process(FIXTURES / "sim_profile.mzML", **kwargs)
     assert str(info.value).startswith(message)
@@ -188,6 +195,52 @@ def test_a_charge_too_large_for_32_bits_gets_the_engines_limit_not_a_sign_error(
     )
     with pytest.raises(mzforge.InvalidParameterError, match="`charge_range`: charges must be >= 0"):
         mzforge.process(FIXTURES / "sim_profile.mzML", charge_range=(-(2**40), 4))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"threads": 2**64}, "invalid parameter `threads`: must be at most 4096"),
+        ({"batch_size": 2**70}, "invalid parameter `batch_size`: must be between 1 and"),
+        ({"ms_levels": [2**70]}, "invalid parameter `ms_levels`: MS levels run from 1 to 255"),
+        ({"threads": -(2**64)}, "invalid parameter `threads`: must be >= 0"),
+    ],
+)
+def test_an_integer_beyond_64_bits_gets_the_engines_limit_not_an_overflow_error(kwargs, message):
+    # These raised OverflowError("Python int too large to convert to C long").
+    with pytest.raises(mzforge.InvalidParameterError) as info:
+        mzforge.process(FIXTURES / "sim_profile.mzML", **kwargs)
+    assert str(info.value).startswith(message)
+
+
+def test_numpy_numbers_are_taken_as_keywords():
+    result = mzforge.process(
+        FIXTURES / "sim_profile.mzML", threads=np.int64(1), min_snr=np.float32(2),
+        deconvolve=np.bool_(False), ms_levels=np.array([1]),
+    )
+    assert result.params["threads"] == 1 and result.params["centroid"]["min_snr"] == 2.0
+    assert result.params["deconvolve"]["enabled"] is False
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "flags"),
+    [
+        ({"tolerance_ppm": 5.0}, ["--tolerance-ppm", "5"]),
+        ({"charge_range": (1, 8)}, ["--charge-range", "1-8"]),
+        ({"isotope_model": "glycan"}, ["--isotope-model", "glycan"]),
+        ({"min_fit": 0.5}, ["--min-fit", "0.5"]),
+    ],
+)
+def test_a_deconvolution_setting_without_deconvolution_is_refused(tmp_path, kwargs, flags):
+    # It was ignored without a word, where the command line refuses the same flags.
+    name = next(iter(kwargs))
+    with pytest.raises(mzforge.InvalidParameterError) as info:
+        mzforge.process(FIXTURES / "sim_profile.mzML", deconvolve=False, **kwargs)
+    assert str(info.value).startswith(f"invalid parameter `{name}`: has no effect with deconvolve=False")
+    done = run_cli("run", FIXTURES / "sim_profile.mzML", "--out", tmp_path, "--no-deconvolve", *flags)
+    assert done.returncode == 2 and "cannot be used with" in done.stderr
+    # charge_range=None is the default, not a setting.
+    assert mzforge.process(FIXTURES / "sim_profile.mzML", deconvolve=False, charge_range=None)
 
 
 # One 744k-point spectrum; processing it is slow in the debug build CI tests, and the engine's

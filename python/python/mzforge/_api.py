@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import inspect
 import json
+import numbers
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Callable, Literal, Mapping, ParamSpec, Se
 import numpy as np
 
 from . import _mzforge
+from ._errors import InvalidInputError, InvalidParameterError
 
 if TYPE_CHECKING:
     import pyarrow
@@ -95,18 +97,70 @@ def _config(config: Config | None) -> dict[str, str]:
             "config_origin": "mapping",
         }
     path = Path(os.fsdecode(config))
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise InvalidParameterError(f"invalid config {path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
     if path.suffix.lower() != ".json":
         return {"config_text": text, "config_format": "toml", "config_origin": str(path)}
     try:
         document = json.loads(text)
     except json.JSONDecodeError as e:
-        from ._errors import InvalidParameterError
-
         raise InvalidParameterError(f"invalid config {path}: {e}") from None
     if isinstance(document, dict) and isinstance(document.get("params"), dict):
         document = document["params"]  # a run.json: repeat that run's parameters
     return {"config_text": json.dumps(document), "config_format": "json", "config_origin": str(path)}
+
+
+# The keywords' kinds, checked before the native side converts them, so that a value of the
+# wrong type is named (the native side names values out of range).
+_INTEGERS = ("threads", "batch_size", "max_missing")
+_CHOICES = ("signal", "on_bad_spectrum", "isotope_model")
+# Deconvolution's settings, which deconvolve=False leaves without effect.
+_DECONVOLUTION = ("charge_range", "isotope_model", "tolerance_ppm", "min_fit")
+_INT64 = (-(2**63), 2**63 - 1)
+
+
+def _is_integer(value: Any) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
+
+
+def _integer(name: str, value: Any) -> int:
+    """An integer keyword as a Python int; beyond 64 bits it is clamped, so that the engine's
+    range check names it rather than an ``OverflowError``."""
+    if not _is_integer(value):
+        raise TypeError(f"invalid parameter `{name}`: must be an integer, not {type(value).__name__}")
+    return min(max(int(value), _INT64[0]), _INT64[1])
+
+
+def _keyword(name: str, value: Any) -> Any:
+    """One keyword of :func:`process`, checked for its kind and converted to what the native
+    side takes."""
+    wrong = None
+    if name in _INTEGERS:
+        return _integer(name, value)
+    if name in _CHOICES:
+        if not isinstance(value, str):
+            wrong = "a string"
+    elif name == "deconvolve":
+        if not isinstance(value, (bool, np.bool_)):
+            wrong = "True or False"
+        else:
+            return bool(value)
+    elif name in ("ms_levels", "charge_range"):
+        what = "a sequence of MS levels" if name == "ms_levels" else "a (min, max) pair of charges"
+        if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
+            wrong = what
+        else:
+            items = [_integer(name, v) for v in value]
+            return items if name == "ms_levels" else tuple(items)
+    elif not isinstance(value, numbers.Real) or isinstance(value, (bool, np.bool_)):
+        wrong = "a number"
+    else:
+        return float(value)
+    if wrong is not None:
+        raise TypeError(f"invalid parameter `{name}`: must be {wrong}, not {type(value).__name__}")
+    return value
 
 
 def _params(config: Config | None = None, **given: Any) -> _mzforge.Params:
@@ -116,23 +170,19 @@ def _params(config: Config | None = None, **given: Any) -> _mzforge.Params:
     unknown = set(given) - set(_PARAMETER_NAMES)
     if unknown:
         raise TypeError(f"unknown parameter(s): {', '.join(sorted(unknown))}")
-    # Converted here, so a value of the wrong type is named here (the native side names the
-    # others).
-    for name, kind, what in (
-        ("ms_levels", list, "a sequence of MS levels"),
-        ("charge_range", tuple, "a (min, max) pair of charges"),
-    ):
-        value = given.get(name)
-        if value is None:
-            continue
-        if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
-            raise TypeError(
-                f"invalid parameter `{name}`: must be {what} or None, not {type(value).__name__}"
-            )
-        given[name] = kind(value)
     # charge_range=None is the default: the automatic range (it cannot undo a config's range).
     if "charge_range" in given and given["charge_range"] is None:
         del given["charge_range"]
+    given = {name: _keyword(name, value) for name, value in given.items()}
+    if given.get("deconvolve") is False:
+        # As `mzforge run --no-deconvolve --tolerance-ppm 5` is a usage error: a setting that
+        # cannot act is a mistake to point out, not to ignore.
+        ignored = [name for name in _DECONVOLUTION if name in given]
+        if ignored:
+            raise InvalidParameterError(
+                f"invalid parameter `{ignored[0]}`: has no effect with deconvolve=False "
+                "(no deconvolution is done)"
+            )
     return _mzforge.make_params(**_config(config), **given)
 
 
@@ -190,8 +240,6 @@ def _arrays(mz: Any, intensity: Any) -> tuple[np.ndarray, np.ndarray]:
     mz = np.ascontiguousarray(mz, dtype=np.float64)
     intensity = np.ascontiguousarray(intensity, dtype=np.float32)
     if mz.ndim != 1 or intensity.ndim != 1:
-        from ._errors import InvalidInputError
-
         raise InvalidInputError(
             f"m/z and intensity must be 1-D arrays, not {mz.ndim}-D and {intensity.ndim}-D"
         )
@@ -337,8 +385,6 @@ def deconvolve(
     ascending).
     """
     if polarity not in ("positive", "negative", "unknown"):
-        from ._errors import InvalidParameterError
-
         raise InvalidParameterError(
             f"invalid parameter `polarity`: must be one of positive, negative, unknown, not {polarity!r}"
         )

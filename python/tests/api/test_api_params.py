@@ -53,3 +53,21 @@ def test_endpoint_and_presets(api) -> None:
     assert set(body["presets"]) == {"peptides", "intact_protein", "metabolomics"}
     for name, preset in body["presets"].items():
         assert params.resolve(preset) == {**params.defaults(), **preset}, name
+
+
+def test_deconvolution_settings_without_deconvolution() -> None:
+    # A form sends every field: left at their defaults they are dropped, so switching
+    # deconvolution off alone is accepted (as the metabolomics preset does).
+    every_field = {**params.defaults(), "deconvolve": False}
+    assert params.resolve(every_field)["deconvolve"] is False
+    assert params.engine_params_json(every_field)["deconvolve"]["enabled"] is False
+    # Set to anything else they are refused, as `mzforge run --no-deconvolve --charge-range`
+    # is (they were ignored without a word).
+    for name, value in [("charge_range", [1, 60]), ("tolerance_ppm", 20.0), ("min_fit", 0.5),
+                        ("isotope_model", "glycan")]:
+        try:
+            params.resolve({"deconvolve": False, name: value})
+        except mzforge.InvalidParameterError as e:
+            assert f"`{name}`: has no effect with deconvolve=False" in str(e)
+        else:
+            raise AssertionError(f"{name} without deconvolution was accepted")

@@ -117,8 +117,19 @@ def test_unknown_or_invalid_parameters_are_422(api) -> None:
     assert r.status_code == 422 and "charge" in r.json()["detail"]
     r = api.analyse([up], {"deconvolve": "yes"})
     assert r.status_code == 422 and "deconvolve must be boolean" in r.json()["detail"]
+    r = api.analyse([up], {"deconvolve": False, "charge_range": [1, 60]})
+    assert r.status_code == 422 and "`charge_range`: has no effect with deconvolve=False" in r.json()["detail"]
     assert api.client.post("/v1/analyses", headers=api.h(), json={"upload_ids": []}).status_code == 422
     assert api.client.get("/v1/analyses", headers=api.h()).json()["total"] == 0
+
+
+def test_a_null_charge_range_is_the_automatic_range(api) -> None:
+    # The documented default (`null`), sent explicitly, was a 500: the range check compared
+    # None with the limits.
+    up = api.upload(shared("mgf/small.mgf")).json()["id"]
+    r = api.analyse([up], {"charge_range": None, "deconvolve": False})
+    assert r.status_code in (201, 202), r.text
+    assert r.json()["params"]["charge_range"] is None
 
 
 def test_oversized_upload_is_413(db_url: str, tmp_path: Path) -> None:

@@ -138,7 +138,7 @@ def _check_type(name: str, value: Any) -> None:
         )
     if not ok:
         raise InvalidParameterError(f"{name} must be {kind}, not {json.dumps(value)}")
-    if name in _LIMITS:
+    if name in _LIMITS and value is not None:
         lo, hi = _LIMITS[name]
         values = value if isinstance(value, list) else [value]
         if any(not lo <= v <= hi for v in values):
@@ -176,7 +176,14 @@ def resolve(given: Any) -> dict[str, Any]:
 
 
 def engine_params(resolved: dict[str, Any]) -> _mzforge.Params:
+    """The engine's parameters for a full set. Without deconvolution its settings are left
+    out where they hold their defaults (a form sends every field); set to anything else they
+    are refused, as :func:`mzforge.process` and ``mzforge run --no-deconvolve`` refuse them."""
     kwargs = dict(resolved)
+    if kwargs.get("deconvolve") is False:
+        for name in _api._DECONVOLUTION:
+            if name in kwargs and kwargs[name] == PARAMETERS[name]["default"]:
+                del kwargs[name]
     if kwargs.get("charge_range") is not None:
         kwargs["charge_range"] = tuple(kwargs["charge_range"])
     return _api._params(**kwargs)
