@@ -37,6 +37,8 @@ fn _mzforge(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<reader::Reader>()?;
     m.add_class::<reader::Spectrum>()?;
     m.add_class::<reader::Precursor>()?;
+    m.add_function(wrap_pyfunction!(reader::_rebuild_spectrum, m)?)?;
+    m.add_function(wrap_pyfunction!(reader::_rebuild_precursor, m)?)?;
     m.add_class::<reader::SpectrumIterator>()?;
     m.add_class::<process::RunResult>()?;
     m.add_class::<arrow_export::ArrowTable>()?;

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 
 use mzforge::{Error, RawSpectrum, SpectrumReader};
-use numpy::{IntoPyArray, PyArray1};
+use numpy::{IntoPyArray, PyArray1, PyUntypedArrayMethods};
 use pyo3::exceptions::{PyIndexError, PyKeyError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyInt};
@@ -35,6 +35,19 @@ pub struct Precursor {
 
 #[pymethods]
 impl Precursor {
+    /// Pickling (a spectrum sent to a worker process takes its precursor along).
+    fn __reduce__<'py>(&self, py: Python<'py>) -> PyResult<(Bound<'py, PyAny>, (PrecursorState,))> {
+        let state = (
+            self.mz,
+            self.charge,
+            self.intensity,
+            self.isolation_target_mz,
+            self.isolation_lower_mz,
+            self.isolation_upper_mz,
+        );
+        Ok((rebuilder(py, "_rebuild_precursor")?, (state,)))
+    }
+
     fn __repr__(&self) -> String {
         format!(
             "Precursor(mz={}, charge={})",
@@ -81,8 +94,117 @@ pub struct Spectrum {
     n_points: usize,
 }
 
+type PrecursorState = (
+    f64,
+    Option<i32>,
+    Option<f32>,
+    Option<f64>,
+    Option<f64>,
+    Option<f64>,
+);
+
+/// A pickled spectrum's fields; its words (polarity, declared signal) are `W`.
+type SpectrumState<W> = (
+    u32,
+    String,
+    u8,
+    f64,
+    W,
+    Option<W>,
+    Option<Py<Precursor>>,
+    Option<(f64, f64)>,
+    Py<PyArray1<f64>>,
+    Py<PyArray1<f32>>,
+);
+
+/// The module function `__reduce__` names to rebuild a pickled object.
+fn rebuilder<'py>(py: Python<'py>, name: &str) -> PyResult<Bound<'py, PyAny>> {
+    py.import("mzforge._mzforge")?.getattr(name)
+}
+
+/// Rebuilds a pickled [`Precursor`].
+#[pyfunction]
+pub fn _rebuild_precursor(state: PrecursorState) -> Precursor {
+    let (mz, charge, intensity, isolation_target_mz, isolation_lower_mz, isolation_upper_mz) =
+        state;
+    Precursor {
+        mz,
+        charge,
+        intensity,
+        isolation_target_mz,
+        isolation_lower_mz,
+        isolation_upper_mz,
+    }
+}
+
+/// Rebuilds a pickled [`Spectrum`]; the words are those `__reduce__` wrote.
+#[pyfunction]
+pub fn _rebuild_spectrum(py: Python<'_>, state: SpectrumState<String>) -> PyResult<Spectrum> {
+    let (
+        index,
+        native_id,
+        ms_level,
+        rt_seconds,
+        polarity,
+        signal,
+        precursor,
+        scan_window,
+        mz,
+        intensity,
+    ) = state;
+    let word = |w: &str, words: &[&'static str]| {
+        words
+            .iter()
+            .find(|known| **known == w)
+            .copied()
+            .ok_or_else(|| PyValueError::new_err(format!("not a pickled Spectrum: {w:?}")))
+    };
+    let n_points = PyUntypedArrayMethods::len(mz.bind(py));
+    if PyUntypedArrayMethods::len(intensity.bind(py)) != n_points {
+        return Err(PyValueError::new_err(
+            "not a pickled Spectrum: m/z and intensity differ in length",
+        ));
+    }
+    Ok(Spectrum {
+        index,
+        native_id,
+        ms_level,
+        rt_seconds,
+        polarity: word(&polarity, &["positive", "negative", "unknown"])?,
+        signal_declared: signal
+            .map(|s| word(&s, &["profile", "centroid"]))
+            .transpose()?,
+        precursor,
+        scan_window,
+        mz,
+        intensity,
+        n_points,
+    })
+}
+
 #[pymethods]
 impl Spectrum {
+    /// Pickling, so spectra can be sent to worker processes (`multiprocessing`,
+    /// `concurrent.futures`); the arrays go as numpy pickles them.
+    fn __reduce__<'py>(
+        &self,
+        py: Python<'py>,
+    ) -> PyResult<(Bound<'py, PyAny>, (SpectrumState<&'static str>,))> {
+        let state = (
+            self.index,
+            self.native_id.clone(),
+            self.ms_level,
+            self.rt_seconds,
+            self.polarity,
+            self.signal_declared,
+            self.precursor.as_ref().map(|p| p.clone_ref(py)),
+            self.scan_window,
+            self.mz.clone_ref(py),
+            self.intensity.clone_ref(py),
+        );
+        Ok((rebuilder(py, "_rebuild_spectrum")?, (state,)))
+    }
+
     fn __len__(&self) -> usize {
         self.n_points
     }

@@ -407,11 +407,25 @@ class RunResult:
     when one was written."""
 
     def __init__(self, native: _mzforge.RunResult) -> None:
-        self._native = native
+        self._native: _mzforge.RunResult | None = native
         self.params: dict[str, Any] = json.loads(native.params_json)
         self.summary: dict[str, Any] = json.loads(native.summary_json)
         self.output: Path | None = Path(native.output) if native.output is not None else None
         self._tables: dict[str, pyarrow.Table] = {}
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickling (a result returned from a worker process): the tables go along, read
+        whole, so the copy holds without the native result or the files of ``output``."""
+        tables = {name: self._table(name) for name in ("spectra", "peaks", "features")}
+        return {"params": self.params, "summary": self.summary, "output": self.output,
+                "tables": tables}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self._native = None
+        self.params = state["params"]
+        self.summary = state["summary"]
+        self.output = state["output"]
+        self._tables = dict(state["tables"])
 
     @property
     def warnings(self) -> list[str]:
@@ -422,7 +436,7 @@ class RunResult:
         if name not in self._tables:
             import pyarrow as pa
 
-            native = getattr(self._native, name)
+            native = None if self._native is None else getattr(self._native, name)
             if native is not None:
                 # Zero-copy: the Arrow C stream hands Rust's buffers to pyarrow.
                 self._tables[name] = pa.RecordBatchReader.from_stream(native).read_all()
