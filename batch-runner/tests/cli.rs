@@ -15,6 +15,18 @@ fn mzforge(args: &[&str]) -> Output {
         .expect("run mzforge")
 }
 
+/// `mzforge run INPUT --out OUT FLAGS...`.
+fn mzforge_run(input: &Path, out: &Path, flags: &[&str]) -> Output {
+    let mut args = vec![
+        "run",
+        input.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    args.extend_from_slice(flags);
+    mzforge(&args)
+}
+
 fn shared(rel: &str) -> Option<PathBuf> {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../../shared/data")
@@ -88,14 +100,7 @@ fn runs_the_bundled_fixture_and_writes_readable_tables() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
     let input = fixture("sim_profile.mzML");
-    let result = mzforge(&[
-        "run",
-        input.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--min-snr",
-        "3",
-    ]);
+    let result = mzforge_run(&input, &out, &["--min-snr", "3"]);
     assert!(result.status.success(), "{}", text(&result));
     let target = out.join("sim_profile");
     let (spectra, metadata) = read_parquet(&target.join("spectra.parquet"));
@@ -136,14 +141,7 @@ fn cli_output_equals_the_library_pipeline() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let result = mzforge(&[
-        "run",
-        input.to_str().unwrap(),
-        "--out",
-        dir.path().to_str().unwrap(),
-        "-j",
-        "2",
-    ]);
+    let result = mzforge_run(&input, dir.path(), &["-j", "2"]);
     assert!(result.status.success(), "{}", text(&result));
     let (peaks, _) = read_parquet(&dir.path().join("three_test_scans/peaks.parquet"));
     let mz: Vec<f64> = peaks
@@ -245,14 +243,7 @@ fn a_directory_input_runs_every_mzml_or_mgf_file_under_it() {
     .unwrap();
 
     let out = tempfile::tempdir().unwrap();
-    let result = mzforge(&[
-        "run",
-        inputs.path().to_str().unwrap(),
-        "--out",
-        out.path().to_str().unwrap(),
-        "--json",
-        "--no-deconvolve",
-    ]);
+    let result = mzforge_run(inputs.path(), out.path(), &["--json", "--no-deconvolve"]);
     assert!(result.status.success(), "{}", text(&result));
     let written = result_dirs(&result);
     // In input path order (day2/second.MZML before first.mzML), each under its stem.
@@ -269,12 +260,7 @@ fn a_directory_input_runs_every_mzml_or_mgf_file_under_it() {
 
     let empty = tempfile::tempdir().unwrap();
     std::fs::write(empty.path().join("notes.txt"), "not an input\n").unwrap();
-    let none = mzforge(&[
-        "run",
-        empty.path().to_str().unwrap(),
-        "--out",
-        out.path().join("none").to_str().unwrap(),
-    ]);
+    let none = mzforge_run(empty.path(), &out.path().join("none"), &[]);
     assert_eq!(none.status.code(), Some(1));
     assert!(
         text(&none).contains("no mzML, mzMLb or MGF file in this directory"),
@@ -297,15 +283,11 @@ fn results_kept_beside_their_inputs_are_not_run_again() {
     )
     .unwrap();
     for round in 0..2 {
-        let result = mzforge(&[
-            "run",
-            data.path().to_str().unwrap(),
-            "--out",
-            results.to_str().unwrap(),
-            "--mzml",
-            "--json",
-            "--no-deconvolve",
-        ]);
+        let result = mzforge_run(
+            data.path(),
+            &results,
+            &["--mzml", "--json", "--no-deconvolve"],
+        );
         assert!(result.status.success(), "round {round}: {}", text(&result));
         let outputs = result_dirs(&result);
         // The second round does not take results/first/centroided.mzML for an input.
@@ -483,16 +465,11 @@ fn config_file_sets_parameters_and_flags_override_it() {
     .unwrap();
     let input = fixture("sim_profile.mzML");
     let out = dir.path().join("out");
-    let result = mzforge(&[
-        "run",
-        input.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--config",
-        config.to_str().unwrap(),
-        "--min-snr",
-        "7",
-    ]);
+    let result = mzforge_run(
+        &input,
+        &out,
+        &["--config", config.to_str().unwrap(), "--min-snr", "7"],
+    );
     assert!(result.status.success(), "{}", text(&result));
     let run: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out.join("sim_profile/run.json")).unwrap()).unwrap();
@@ -501,25 +478,11 @@ fn config_file_sets_parameters_and_flags_override_it() {
     assert_eq!(run["params"]["ms_levels"], serde_json::json!([1]));
 
     std::fs::write(&config, "[centroid]\nmin_snr = -1\n").unwrap();
-    let bad = mzforge(&[
-        "run",
-        input.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--config",
-        config.to_str().unwrap(),
-    ]);
+    let bad = mzforge_run(&input, &out, &["--config", config.to_str().unwrap()]);
     assert_eq!(bad.status.code(), Some(1));
     assert!(text(&bad).contains("min_snr"), "{}", text(&bad));
     std::fs::write(&config, "[centroid]\nmin_sn = 1\n").unwrap();
-    let unknown = mzforge(&[
-        "run",
-        input.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--config",
-        config.to_str().unwrap(),
-    ]);
+    let unknown = mzforge_run(&input, &out, &["--config", config.to_str().unwrap()]);
     assert_eq!(unknown.status.code(), Some(1));
     assert!(text(&unknown).contains("min_sn"), "{}", text(&unknown));
 }
@@ -538,12 +501,7 @@ fn broken_files_fail_cleanly_without_output() {
         let Some(input) = shared(rel) else { return };
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("out");
-        let result = mzforge(&[
-            "run",
-            input.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-        ]);
+        let result = mzforge_run(&input, &out, &[]);
         assert_eq!(result.status.code(), Some(1), "{rel}: {}", text(&result));
         let name = input.file_name().unwrap().to_string_lossy().into_owned();
         assert!(text(&result).contains(&name), "{rel}: {}", text(&result));
@@ -598,12 +556,7 @@ fn warnings_past_the_hundredth_are_counted() {
     let input = dir.path().join("mostly-bad.mzML");
     std::fs::write(&input, mzml).unwrap();
     let out = dir.path().join("out");
-    let result = mzforge(&[
-        "run",
-        input.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let result = mzforge_run(&input, &out, &[]);
     assert!(result.status.success(), "{}", text(&result));
     let stderr = String::from_utf8_lossy(&result.stderr);
     assert_eq!(
@@ -629,16 +582,7 @@ fn limit_flags_stop_a_run_cleanly_and_raise_the_limit() {
     let dir = tempfile::tempdir().unwrap();
     let input = fixture("sim_profile.mzML");
     let out = dir.path().join("out");
-    let run = |extra: &[&str]| {
-        let mut args = vec![
-            "run",
-            input.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-        ];
-        args.extend_from_slice(extra);
-        mzforge(&args)
-    };
+    let run = |flags: &[&str]| mzforge_run(&input, &out, flags);
     let refused = run(&["--max-points-per-spectrum", "100"]);
     assert_eq!(refused.status.code(), Some(1), "{}", text(&refused));
     for fragment in [
@@ -797,15 +741,7 @@ fn a_deconvolved_mzml_without_deconvolution_is_refused() {
         ("--tolerance-ppm", "5"),
         ("--min-fit", "0.5"),
     ] {
-        let result = mzforge(&[
-            "run",
-            input.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-            "--no-deconvolve",
-            flag,
-            value,
-        ]);
+        let result = mzforge_run(&input, &out, &["--no-deconvolve", flag, value]);
         assert_eq!(result.status.code(), Some(2), "{}", text(&result));
         assert!(
             text(&result).contains("--no-deconvolve") && text(&result).contains(flag),
@@ -835,13 +771,7 @@ fn a_named_pipe_is_an_input_like_a_file() {
     };
     let out = dir.path().join("out");
     let writer = feed();
-    let result = mzforge(&[
-        "run",
-        fifo.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--json",
-    ]);
+    let result = mzforge_run(&fifo, &out, &["--json"]);
     // Checked first: a run that refused the pipe leaves its writer waiting for a reader.
     assert!(result.status.success(), "{}", text(&result));
     writer.join().unwrap().unwrap();
@@ -1210,14 +1140,7 @@ fn inspect_says_what_run_takes_the_spectra_for() {
                 .sum()
         };
         let target = out.path().join(file.replace('/', "_"));
-        let result = mzforge(&[
-            "run",
-            input.to_str().unwrap(),
-            "--out",
-            target.to_str().unwrap(),
-            "--no-deconvolve",
-            "--json",
-        ]);
+        let result = mzforge_run(&input, &target, &["--no-deconvolve", "--json"]);
         assert!(result.status.success(), "{file}: {}", text(&result));
         let line: serde_json::Value = serde_json::from_slice(&result.stdout).unwrap();
         let summary = &line["summary"];
