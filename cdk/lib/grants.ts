@@ -55,3 +55,25 @@ export function grantBucket(grantee: iam.IGrantable, ackScope: IConstruct, bucke
     reason: `object keys in the ${bucket.purpose} bucket are data-dependent (analysis ids); the bucket itself is named exactly`,
   });
 }
+
+/**
+ * Where the engine publishes one result per input in the results bucket:
+ * `analyses/<analysisId>/results/<stem>/` (batch-runner/src/analysis.rs `results_prefix`).
+ */
+export const RESULT_OBJECTS = 'analyses/*/results/*';
+
+/**
+ * Lets the engine replace a stale result, and only that: before a result of another engine version
+ * or other parameters (or a damaged `manifest.json`) is rewritten, the engine deletes the old
+ * `manifest.json`, then the old result's objects the new one will not rewrite
+ * (batch-runner/src/remote.rs `process`). Without `s3:DeleteObject` that is AccessDenied, which the
+ * engine reports as a configuration error (exit 78, `Mzforge.InvalidRequest`): never retried.
+ */
+export function grantResultReplacement(grantee: iam.IGrantable, ackScope: IConstruct, results: DataBucketRef): void {
+  const resource = `${bucketArn(results.bucketName)}/${RESULT_OBJECTS}`;
+  grantee.grantPrincipal.addToPrincipalPolicy(new iam.PolicyStatement({ actions: ['s3:DeleteObject'], resources: [resource] }));
+  Validations.of(ackScope).acknowledge({
+    id: `AwsSolutions-IAM5[Resource::${resource}]`,
+    reason: 'the engine deletes only inside per-input result prefixes (analyses/<analysisId>/results/<stem>/), whose ids are data-dependent',
+  });
+}

@@ -75,12 +75,12 @@ describe('AWS Batch', () => {
     });
   });
 
-  test('the job role reads uploads and writes results, nothing else', () => {
+  test('the job role reads uploads and writes results (replacing stale ones), nothing else', () => {
     const [[, jd]] = resourcesOf(dev, 'AWS::Batch::JobDefinition');
     const roleId = jd.Properties!.ContainerProperties.JobRoleArn['Fn::GetAtt'][0];
     const actions = statementsOfRole(dev, roleId).flatMap((s) => [s.Action].flat());
     expect(new Set(actions)).toEqual(
-      new Set(['s3:ListBucket', 's3:GetObject', 's3:PutObject', 's3:AbortMultipartUpload', 'kms:Decrypt', 'kms:GenerateDataKey']),
+      new Set(['s3:ListBucket', 's3:GetObject', 's3:PutObject', 's3:AbortMultipartUpload', 's3:DeleteObject', 'kms:Decrypt', 'kms:GenerateDataKey']),
     );
     const names = bucketNames(ENVIRONMENTS.dev);
     const puts = statementsOfRole(dev, roleId).filter((s) => [s.Action].flat().includes('s3:PutObject'));
@@ -189,7 +189,7 @@ describe('analysis API (EKS)', () => {
     const container = deployment.spec.template.spec.containers[0];
     expect(container.ports).toEqual([{ name: 'http', containerPort: 8000 }]);
     expect(container.readinessProbe.httpGet).toEqual({ path: '/readyz', port: 8000 });
-    expect(container.livenessProbe.httpGet).toEqual({ path: '/readyz', port: 8000 });
+    expect(container.livenessProbe.httpGet).toEqual({ path: '/healthz', port: 8000 });
     expect(container.securityContext.allowPrivilegeEscalation).toBe(false);
     // The server the image runs: `mzforge-api serve` on the container port, writing only to /tmp.
     expect(container.command).toEqual(['mzforge-api']);

@@ -1,7 +1,7 @@
 import { Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { PIPELINE } from '../lib/config';
-import { PipelineStack } from '../lib/stacks/pipeline-stack';
+import { PipelineStack, STAGE_BATCH_IMAGE } from '../lib/stacks/pipeline-stack';
 import { cdkJsonContext, placeholderAssets, resourcesOf, testApp } from './helpers';
 
 const app = testApp({ context: cdkJsonContext() });
@@ -47,6 +47,20 @@ test('the build step runs the tests, builds the wheel, the Lambda zip, and synth
     expect(spec).toContain(command);
   }
   expect(synth.Environment.Type).toBe('ARM_CONTAINER');
+});
+
+test('the build step stages the arm64 Batch image binary (batch-runner/dist/linux-arm64) before it synthesizes', () => {
+  const projects = resourcesOf(t, 'AWS::CodeBuild::Project').map(([, p]) => p.Properties!);
+  const synth = projects.find((p) => JSON.stringify(p.Source.BuildSpec).includes('cdk synth'))!;
+  const commands: string[] = JSON.parse(synth.Source.BuildSpec).phases.build.commands;
+  const staged = commands.findIndex((c) => c.includes('build-image.sh --arch arm64 --stage-only'));
+  const synthesized = commands.findIndex((c) => c.includes('cdk synth'));
+  expect(STAGE_BATCH_IMAGE).toBe('bash batch-runner/build-image.sh --arch arm64 --stage-only');
+  expect(staged).toBeGreaterThan(commands.indexOf('bash .ci/run'));
+  expect(staged).toBeLessThan(synthesized);
+  // Not the unoptimised amd64 binary that `make cloud` (in .ci/run) leaves in dist/.
+  expect(commands[staged]).not.toContain('--quick');
+  expect(commands[staged]).toContain('rm -rf batch-runner/dist');
 });
 
 test('the artifact key rotates, and cdk-nag finds nothing unacknowledged', () => {

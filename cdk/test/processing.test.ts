@@ -32,12 +32,15 @@ describe('engine Lambdas', () => {
     expect(logGroups.size).toBe(engine.length);
   });
 
-  test('only postprocess and record-failure get the database secret', () => {
-    const withSecret = engine
-      .filter(([, f]) => f.Properties!.Environment.Variables.MZFORGE_DATABASE_SECRET_ARN !== undefined)
-      .map(([, f]) => f.Properties!.Environment.Variables.MZFORGE_STEP)
-      .sort();
-    expect(withSecret).toEqual(['postprocess', 'record-failure']);
+  test('no engine function gets the database secret (the runner never reads one; the API reconciles status from S3)', () => {
+    const withSecret = engine.filter(([, f]) => f.Properties!.Environment.Variables.MZFORGE_DATABASE_SECRET_ARN !== undefined);
+    expect(withSecret).toEqual([]);
+    const roles = new Set(engine.map(([, f]) => f.Properties!.Role['Fn::GetAtt'][0]));
+    const secretReads = resourcesOf(dev, 'AWS::IAM::Policy')
+      .filter(([, p]) => (p.Properties!.Roles as any[]).some((r) => roles.has(r.Ref)))
+      .flatMap(([, p]) => p.Properties!.PolicyDocument.Statement)
+      .filter((s: any) => [s.Action].flat().some((a: string) => a.startsWith('secretsmanager:')));
+    expect(secretReads).toEqual([]);
   });
 
   test('record-failure may write failure.json to the results bucket, and read no uploads', () => {

@@ -28,7 +28,7 @@ const NAMES: Record<string, string> = {
   'database secret rotation function': 'secretRotation',
   'RDS PostgreSQL': 'database',
 };
-const DB_CLIENTS = ['frontEndInstances', 'apiNodes', 'lambda', 'secretRotation'];
+const DB_CLIENTS = ['frontEndInstances', 'apiNodes', 'secretRotation'];
 
 function collectRules(env: EnvName): Rule[] {
   const { stateful, stateless } = templatesFor(env);

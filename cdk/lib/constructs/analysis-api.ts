@@ -290,6 +290,9 @@ export interface ApiManifestOptions {
   readonly env: Record<string, string>;
 }
 
+/** The API's liveness endpoint (`GET /healthz`: the process answers; python/python/mzforge/api/app.py). */
+export const API_LIVENESS_PATH = '/healthz';
+
 /** The read-only root file system leaves /tmp (an emptyDir) as the only writable place. */
 export const API_RUNTIME_ENV: Record<string, string> = {
   MZFORGE_DATA_DIR: '/tmp/mzforge',
@@ -300,8 +303,8 @@ export const API_RUNTIME_ENV: Record<string, string> = {
 /** Kubernetes objects of the analysis API (plain data: unit-tested without a cluster). */
 export function apiManifests(o: ApiManifestOptions): Record<string, any>[] {
   const labels = { 'app.kubernetes.io/name': API_NAME, 'app.kubernetes.io/part-of': 'mzforge' };
-  const probe = (initialDelaySeconds: number) => ({
-    httpGet: { path: HEALTH_PATH, port: APP_PORT },
+  const probe = (path: string, initialDelaySeconds: number) => ({
+    httpGet: { path, port: APP_PORT },
     initialDelaySeconds,
     periodSeconds: 10,
     timeoutSeconds: 3,
@@ -339,8 +342,12 @@ export function apiManifests(o: ApiManifestOptions): Record<string, any>[] {
                 ports: [{ name: 'http', containerPort: APP_PORT }],
                 env: Object.entries({ ...API_RUNTIME_ENV, ...o.env }).map(([name, value]) => ({ name, value })),
                 resources: { requests: { cpu: '250m', memory: '512Mi' }, limits: { memory: '1Gi' } },
-                readinessProbe: probe(5),
-                livenessProbe: probe(30),
+                // Ready: the database and the buckets answer (`/readyz`, 503 otherwise), so a pod
+                // leaves the Service while they do not. Alive: the process answers (`/healthz`):
+                // a database fail-over must not restart every pod (the restart runs the migrations,
+                // which wait for the database, into CrashLoopBackOff).
+                readinessProbe: probe(HEALTH_PATH, 5),
+                livenessProbe: probe(API_LIVENESS_PATH, 30),
                 securityContext: {
                   allowPrivilegeEscalation: false,
                   readOnlyRootFilesystem: true,

@@ -1,4 +1,4 @@
-import { RemovalPolicy, Size, Validations } from 'aws-cdk-lib';
+import { RemovalPolicy, Size, Stack, Validations } from 'aws-cdk-lib';
 import * as batch from 'aws-cdk-lib/aws-batch';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecr_assets from 'aws-cdk-lib/aws-ecr-assets';
@@ -7,7 +7,28 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { AssetPaths, EnvConfig } from '../config';
-import { DataBucketRef, grantBucket } from '../grants';
+import { DataBucketRef, grantBucket, grantResultReplacement } from '../grants';
+
+/**
+ * `mzforge batch` exits 75 (EX_TEMPFAIL) for transient failures (network, throttling, 5xx, an
+ * input changed mid-read) and for SIGTERM (Spot interruption, job stop): the only exit code worth
+ * a retry. 65 (bad input), 66 (missing input), 78 (configuration), 70 (internal) and 2 (usage)
+ * are permanent (batch-runner/src/error.rs `FailureKind::exit_code`, batch-runner/src/batch.rs).
+ */
+export const RETRYABLE_EXIT_CODE = 75;
+
+/**
+ * The job's command (the image's entry point is `mzforge`): `mzforge batch` with one worker thread
+ * per vCPU of the job. Without `--threads` the engine starts one per core of the *host*: Batch on
+ * EC2 enforces a job's vCPUs as CPU shares, not as a quota that the engine could see, so a 2-vCPU
+ * job on a 64-core c7g.16xlarge would run 64 workers (each with its own buffers) in 4 GiB.
+ */
+export function batchJobCommand(vcpus: number): string[] {
+  return ['batch', '--threads', String(vcpus)];
+}
+
+/** The Batch hosts are Graviton: the image is built for linux/arm64 only. */
+export const BATCH_IMAGE_ARCH = 'arm64';
 
 export interface BatchComputeProps {
   readonly config: EnvConfig;
@@ -80,15 +101,21 @@ export class BatchCompute extends Construct {
     });
     grantBucket(this.jobRole, this.jobRole, props.uploads, 'read');
     grantBucket(this.jobRole, this.jobRole, props.results, 'readwrite');
+    // A result of another version or other parameters is replaced: its manifest.json goes first.
+    grantResultReplacement(this.jobRole, this.jobRole, props.results);
 
     const executionRole = new iam.Role(this, 'ExecutionRole', {
       assumedBy: new iam.ServicePrincipal('ecs-tasks.amazonaws.com'),
       description: 'batch-runner jobs: pull the image, write logs',
     });
 
+    // The Dockerfile copies `dist/linux-${TARGETARCH}/mzforge`, the static binary that
+    // `batch-runner/build-image.sh --arch arm64 --stage-only` stages (the pipeline runs it before
+    // synth); TARGETARCH is passed as build-image.sh passes it, not left to BuildKit's default.
     const image = ecs.ContainerImage.fromAsset(props.assets.batchImageDirectory, {
       file: props.assets.batchImageDockerfile,
       platform: ecr_assets.Platform.LINUX_ARM64,
+      buildArgs: { TARGETARCH: BATCH_IMAGE_ARCH },
     });
 
     this.jobDefinition = new batch.EcsJobDefinition(this, 'JobDefinition', {
@@ -99,7 +126,12 @@ export class BatchCompute extends Construct {
         jobRole: this.jobRole,
         executionRole,
         readonlyRootFilesystem: false,
+        command: batchJobCommand(c.jobVcpus),
         environment: {
+          // The ECS agent on EC2 sets no region (Fargate does); without one the runner's S3 client
+          // (object_store) signs for us-east-1 and every request to the buckets here fails.
+          AWS_REGION: Stack.of(this).region,
+          AWS_DEFAULT_REGION: Stack.of(this).region,
           MZFORGE_ENVIRONMENT: config.envName,
           MZFORGE_UPLOADS_BUCKET: props.uploads.bucketName,
           MZFORGE_RESULTS_BUCKET: props.results.bucketName,
@@ -114,7 +146,7 @@ export class BatchCompute extends Construct {
         // ...so is an image pull hiccup; a job that fails on its own (non-zero exit) is not.
         batch.RetryStrategy.of(batch.Action.RETRY, batch.Reason.CANNOT_PULL_CONTAINER),
         // `mzforge batch` exits 75 (EX_TEMPFAIL) for transient failures and SIGTERM.
-        batch.RetryStrategy.of(batch.Action.RETRY, batch.Reason.custom({ onExitCode: '75' })),
+        batch.RetryStrategy.of(batch.Action.RETRY, batch.Reason.custom({ onExitCode: String(RETRYABLE_EXIT_CODE) })),
         batch.RetryStrategy.of(batch.Action.EXIT, batch.Reason.NON_ZERO_EXIT_CODE),
       ],
       propagateTags: true,

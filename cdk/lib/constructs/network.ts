@@ -94,11 +94,11 @@ export class Network extends Construct {
     this.frontEndInstanceSg.connections.allowFrom(this.frontEndAlbSg, ec2.Port.tcp(APP_PORT), 'front-end ALB to gunicorn');
     this.apiNodeSg.connections.allowFrom(this.apiAlbSg, ec2.Port.tcp(API_NODE_PORT), 'API ALB to the API NodePort');
 
-    // Compute -> database on 5432 only.
+    // Compute -> database on 5432 only. The pipeline's Lambdas do not use the database (the
+    // analysis API reconciles status from S3), so they cannot reach it.
     for (const [source, why] of [
       [this.frontEndInstanceSg, 'front end'],
       [this.apiNodeSg, 'analysis API'],
-      [this.lambdaSg, 'pipeline Lambdas'],
       [this.secretRotationSg, 'secret rotation'],
     ] as const) {
       this.databaseSg.connections.allowFrom(source, ec2.Port.tcp(POSTGRES_PORT), `PostgreSQL from ${why}`);
@@ -107,6 +107,6 @@ export class Network extends Construct {
 
   /** The security groups allowed to reach the database (for tests and documentation). */
   public get databaseClients(): ec2.SecurityGroup[] {
-    return [this.frontEndInstanceSg, this.apiNodeSg, this.lambdaSg, this.secretRotationSg];
+    return [this.frontEndInstanceSg, this.apiNodeSg, this.secretRotationSg];
   }
 }

@@ -4,12 +4,11 @@ import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
-import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
 import { AssetPaths, EnvConfig } from '../config';
-import { DataBucketRef, grantBucket } from '../grants';
+import { DataBucketRef, grantBucket, grantResultReplacement } from '../grants';
 import { BatchCompute } from './batch-compute';
 
 /**
@@ -31,10 +30,10 @@ export const TRANSIENT_BATCH_ERRORS = ['Batch.AWSBatchException', 'Batch.ServerE
  * schemas in `batch-runner/schemas/` (named in each state's comment).
  */
 export const ENGINE_STEPS = {
-  preprocess: { schema: 'preprocess-output.json', db: false },
-  analyze: { schema: 'analyze-output.json', db: false },
-  postprocess: { schema: 'postprocess-output.json', db: true },
-  'record-failure': { schema: 'failure.json', db: true },
+  preprocess: { schema: 'preprocess-output.json' },
+  analyze: { schema: 'analyze-output.json' },
+  postprocess: { schema: 'postprocess-output.json' },
+  'record-failure': { schema: 'failure.json' },
 } as const;
 export type EngineStep = keyof typeof ENGINE_STEPS;
 
@@ -48,7 +47,6 @@ export interface ProcessingProps {
   readonly securityGroup: ec2.ISecurityGroup;
   readonly uploads: DataBucketRef;
   readonly results: DataBucketRef;
-  readonly databaseSecret: secretsmanager.ISecret;
   readonly batch: BatchCompute;
 }
 
@@ -95,7 +93,6 @@ export class Processing extends Construct {
           MZFORGE_ENVIRONMENT: config.envName,
           MZFORGE_UPLOADS_BUCKET: props.uploads.bucketName,
           MZFORGE_RESULTS_BUCKET: props.results.bucketName,
-          ...(ENGINE_STEPS[step].db ? { MZFORGE_DATABASE_SECRET_ARN: props.databaseSecret.secretArn } : {}),
           RUST_LOG: 'info',
         },
       });
@@ -114,11 +111,13 @@ export class Processing extends Construct {
     grantBucket(f.preprocess, f.preprocess, props.results, 'write');
     grantBucket(f.analyze, f.analyze, props.uploads, 'read');
     grantBucket(f.analyze, f.analyze, props.results, 'readwrite');
+    // A result of another version or other parameters is replaced: its manifest.json goes first.
+    grantResultReplacement(f.analyze, f.analyze, props.results);
     grantBucket(f.postprocess, f.postprocess, props.results, 'readwrite');
     // record-failure writes analyses/<id>/failure.json, which the analysis API reconciles.
     grantBucket(f['record-failure'], f['record-failure'], props.results, 'write');
-    props.databaseSecret.grantRead(f.postprocess);
-    props.databaseSecret.grantRead(f['record-failure']);
+    // No engine step reads the database: the analysis API reconciles an analysis' status from
+    // summary.json / failure.json, so none gets the database secret.
 
     // ---- the state machine -------------------------------------------------------------------
     const invoke = (stateId: string, fn: lambda.IFunction, comment: string, extra: Partial<tasks.LambdaInvokeProps> = {}) => {

@@ -15,6 +15,9 @@ export interface PipelineStackProps extends StackProps {
 /** Where cargo-lambda puts the engine's Lambda package (relative to the repository root). */
 export const LAMBDA_ZIP = 'target/lambda/mzforge-lambda/bootstrap.zip';
 
+/** Stages the arm64 Batch image's build context (static binary, CA bundle) under batch-runner/dist/. */
+export const STAGE_BATCH_IMAGE = 'bash batch-runner/build-image.sh --arch arm64 --stage-only';
+
 /**
  * CDK Pipelines: source from the repository through a CodeConnections connection; one synth step
  * that runs every test of the project, builds the Python wheel and the Lambda zip and synthesizes;
@@ -51,6 +54,10 @@ export class PipelineStack extends Stack {
         // The engine wheel and the Lambda package (arm64, provided.al2023).
         'maturin build --release --manifest-path python/Cargo.toml --out dist',
         'cargo lambda build --release --arm64 --output-format zip --bin mzforge-lambda',
+        // The Batch image's build context: batch-runner/Dockerfile copies the static binary from
+        // dist/linux-$TARGETARCH/, which only build-image.sh stages (`make cloud` in .ci/run
+        // leaves an unoptimised amd64 one there, and no arm64 one). Release build, arm64 only.
+        `rm -rf batch-runner/dist && ${STAGE_BATCH_IMAGE}`,
         // Synthesize against the real build outputs.
         'cd cdk',
         `npx cdk synth -c lambdaCode=../${LAMBDA_ZIP} -c batchImageDirectory=../batch-runner`,

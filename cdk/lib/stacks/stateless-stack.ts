@@ -72,7 +72,6 @@ export class StatelessStack extends Stack {
       securityGroup: network.lambdaSg,
       uploads,
       results,
-      databaseSecret,
       batch: this.batch,
     });
     tagComponent(this.processing, config, 'processing');
