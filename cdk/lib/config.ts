@@ -92,6 +92,13 @@ export interface BatchConfig {
   readonly jobTimeout: Duration;
   /** Attempts per job, including retries after a Spot interruption. */
   readonly jobAttempts: number;
+  /**
+   * The longest an analysis may take, start to end (the state machine's timeout). An array job's
+   * children run in waves of `maxvCpus / jobVcpus`, each child up to `jobAttempts` attempts of
+   * `jobTimeout`, so this bounds the Batch route as a whole; it must hold at least one child's
+   * every attempt.
+   */
+  readonly analysisTimeout: Duration;
 }
 
 export interface LambdaConfig {
@@ -205,6 +212,7 @@ export const ENVIRONMENTS: Record<EnvName, EnvConfig> = {
       jobMemoryMiB: 4096,
       jobTimeout: Duration.hours(2),
       jobAttempts: 3,
+      analysisTimeout: Duration.hours(24),
     },
     lambda: { memoryMiB: 1769, timeout: Duration.minutes(5) },
     wafRateLimitPer5Min: 2000,
@@ -258,6 +266,7 @@ export const ENVIRONMENTS: Record<EnvName, EnvConfig> = {
       jobMemoryMiB: 8192,
       jobTimeout: Duration.hours(6),
       jobAttempts: 5,
+      analysisTimeout: Duration.days(7),
     },
     lambda: { memoryMiB: 3008, timeout: Duration.minutes(10) },
     wafRateLimitPer5Min: 1000,

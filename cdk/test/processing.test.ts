@@ -91,6 +91,24 @@ describe('state machine', () => {
     expect(map.Next).toBe('Postprocess');
   });
 
+  test('a Batch job may use all its attempts, and an array job many waves, before a timeout ends it', () => {
+    // Each attempt ends at the job definition's jobTimeout (the task overrode it with one attempt
+    // plus an hour), and the execution's timeout holds every attempt of a child (prod's was 24 h
+    // against 5 attempts of 6 h).
+    for (const [name, t] of [['dev', dev], ['prod', prod]] as const) {
+      const c = ENVIRONMENTS[name].batch;
+      const def = stateMachineDefinition(t);
+      expect(def.TimeoutSeconds).toBe(c.analysisTimeout.toSeconds());
+      expect(def.TimeoutSeconds).toBeGreaterThan(c.jobAttempts * c.jobTimeout.toSeconds());
+      for (const task of ['AnalyzeInBatchArray', 'AnalyzeInBatch']) {
+        expect(def.States[task].Parameters.Timeout).toBeUndefined();
+        expect(def.States[task].TimeoutSeconds).toBeUndefined();
+      }
+      const [[, jd]] = resourcesOf(t, 'AWS::Batch::JobDefinition');
+      expect(jd.Properties!.Timeout).toEqual({ AttemptDurationSeconds: c.jobTimeout.toSeconds() });
+    }
+  });
+
   test('the Batch route submits a .sync job, as an array job when there are several inputs', () => {
     const choice = states.BatchArrayOrSingle;
     expect(choice.Choices).toEqual([{ Variable: '$.inputCount', NumericGreaterThan: 1, Next: 'AnalyzeInBatchArray' }]);

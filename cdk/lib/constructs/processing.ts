@@ -195,7 +195,11 @@ export class Processing extends Construct {
         },
         resultPath: '$.batchJob',
         resultSelector: { 'jobId.$': '$.JobId', 'status.$': '$.Status' },
-        taskTimeout: sfn.Timeout.duration(config.batch.jobTimeout.plus(Duration.hours(1))),
+        // No `taskTimeout`: for this task it overrides the job definition's per-attempt timeout
+        // (Batch's AttemptDurationSeconds), which the job definition already sets to jobTimeout.
+        // A child may be retried (up to jobAttempts x jobTimeout) and an array job's children
+        // run in waves as vCPUs allow; the analysis as a whole is bounded by the state machine's
+        // timeout (analysisTimeout).
       });
       task.addRetry({
         errors: TRANSIENT_BATCH_ERRORS,
@@ -231,7 +235,7 @@ export class Processing extends Construct {
       comment: 'mzforge analysis: preprocess, analyse in Lambda or Batch, postprocess',
       definitionBody: sfn.DefinitionBody.fromChainable(preprocess.next(route)),
       stateMachineType: sfn.StateMachineType.STANDARD,
-      timeout: Duration.hours(24),
+      timeout: config.batch.analysisTimeout,
       tracingEnabled: true,
       logs: { destination: this.stateMachineLogGroup, level: sfn.LogLevel.ALL, includeExecutionData: false },
     });
