@@ -362,6 +362,24 @@ pub fn probe(
 /// which Step Functions caps at 256 KiB; going over fails the execution past any Catch.
 pub const MAP_MAX_INPUTS: usize = 100;
 
+/// Most inputs one analysis takes: an AWS Batch array job has at most 10,000 children, one
+/// per input. Past it Batch's own refusal would come after every input was probed.
+pub const MAX_INPUTS: usize = 10_000;
+
+/// Refuses an analysis of more inputs than [`MAX_INPUTS`], in words.
+pub fn check_input_count(count: usize) -> Result<()> {
+    if count > MAX_INPUTS {
+        return Err(Error::invalid(
+            "request",
+            format!(
+                "{count} inputs; an analysis takes at most {MAX_INPUTS} (one AWS Batch array \
+                 child each): split it into several analyses"
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// Lambda or Batch: Lambda when every input was read whole and is within the thresholds.
 pub fn route(inputs: &[AnalysisInput], routing: &Routing) -> &'static str {
     let small = inputs.len() <= routing.lambda_max_inputs.min(MAP_MAX_INPUTS)
@@ -414,6 +432,16 @@ mod tests {
         };
         assert_eq!(route(&many, &generous), "batch");
         assert_eq!(route(&many[1..], &generous), "lambda");
+    }
+
+    #[test]
+    fn more_inputs_than_a_batch_array_holds_are_refused_in_words() {
+        assert!(check_input_count(MAX_INPUTS).is_ok());
+        let message = check_input_count(MAX_INPUTS + 1).unwrap_err().to_string();
+        assert!(
+            message.contains("10001 inputs") && message.contains("at most 10000"),
+            "{message}"
+        );
     }
 
     fn manifest(inputs: Vec<AnalysisInput>) -> AnalysisManifest {

@@ -7,6 +7,7 @@
 //! - [`batch`]: AWS Batch (array) jobs: an analysis manifest and `AWS_BATCH_JOB_ARRAY_INDEX`.
 //! - [`lambda`]: the Step Functions steps (`preprocess`, `analyze`, `postprocess`,
 //!   `record-failure`) with typed errors.
+//! - [`fan_out`]: one object-store call per input, many at once, answers in input order.
 //! - [`error`]: one error type whose [`error::FailureKind`] says retryable or permanent; exit
 //!   codes and Step Functions error names derive from it.
 //!
@@ -16,6 +17,7 @@
 pub mod analysis;
 pub mod batch;
 pub mod error;
+pub mod fan_out;
 pub mod lambda;
 pub mod remote;
 pub mod signals;

@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 use super::{Environment, Step};
 use crate::analysis::{self, AnalysisInput, AnalysisManifest, Request};
 use crate::error::{Error, Result};
+use crate::fan_out;
 use crate::remote::{self, Job, Qc, ResultManifest, MANIFEST_FILE};
 use crate::storage::{s3_url, Location};
 
@@ -104,6 +105,7 @@ fn preprocess(
         })
         .collect();
     let inputs = remote::resolve_inputs(Some(storage), &patterns)?;
+    analysis::check_input_count(inputs.len())?;
     let mut stems = BTreeMap::new();
     for input in &inputs {
         if let Some(previous) = stems.insert(input.stem(), input.url()) {
@@ -118,11 +120,9 @@ fn preprocess(
         }
     }
     let probe_deadline = budget(deadline, 0.25, Duration::from_secs(5));
-    let probed = inputs
-        .iter()
-        .enumerate()
-        .map(|(i, input)| analysis::probe(storage, input, i, &request.routing, probe_deadline))
-        .collect::<Result<Vec<_>>>()?;
+    let probed = fan_out::try_map(&inputs, fan_out::STEP_WORKERS, |i, input| {
+        analysis::probe(storage, input, i, &request.routing, probe_deadline)
+    })?;
     let route = analysis::route(&probed, &request.routing);
     let manifest = AnalysisManifest {
         analysis_id: event.analysis_id.clone(),
@@ -276,11 +276,14 @@ fn postprocess(env: &Environment, event: PostprocessEvent) -> Result<Value> {
     else {
         return Err(Error::Internal("output is not s3".into()));
     };
+    let published = fan_out::try_map(&manifest.inputs, fan_out::STEP_WORKERS, |_, entry| {
+        let manifest_key = format!("{prefix}/{}/{MANIFEST_FILE}", entry.stem);
+        storage.get_json::<ResultManifest>(&bucket, &manifest_key)
+    })?;
     let mut inputs = Vec::new();
     let mut missing = Vec::new();
-    for entry in &manifest.inputs {
-        let manifest_key = format!("{prefix}/{}/{MANIFEST_FILE}", entry.stem);
-        match storage.get_json::<ResultManifest>(&bucket, &manifest_key)? {
+    for (entry, result) in manifest.inputs.iter().zip(published) {
+        match result {
             Some(result) if result.complete => inputs.push(InputSummary {
                 index: entry.index,
                 input: entry.url.clone(),
