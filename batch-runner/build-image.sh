@@ -76,7 +76,13 @@ done
 # ---- 2. the build context --------------------------------------------------------------------
 mkdir -p "$dist/rootfs/etc/ssl/certs" "$dist/rootfs/tmp"
 chmod 1777 "$dist/rootfs/tmp"
-cp /etc/ssl/certs/ca-certificates.crt "$dist/rootfs/etc/ssl/certs/ca-certificates.crt"
+# The host's CA bundle, where Debian/Ubuntu or Amazon Linux/Fedora keep it (the image has none).
+ca_bundle=""
+for candidate in /etc/ssl/certs/ca-certificates.crt /etc/pki/tls/certs/ca-bundle.crt; do
+  [ -s "$candidate" ] && { ca_bundle=$candidate; break; }
+done
+[ -n "$ca_bundle" ] || { echo "build-image: no CA bundle on this host" >&2; exit 1; }
+cp "$ca_bundle" "$dist/rootfs/etc/ssl/certs/ca-certificates.crt"
 $stage_only && { log "staged $dist"; exit 0; }
 
 # ---- 3. images -----------------------------------------------------------------------------------
