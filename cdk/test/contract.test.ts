@@ -12,7 +12,7 @@ import { ENVIRONMENTS, EnvName, bucketNames } from '../lib/config';
 import { API_LIVENESS_PATH, apiManifests } from '../lib/constructs/analysis-api';
 import { BATCH_IMAGE_ARCH, RETRYABLE_EXIT_CODE } from '../lib/constructs/batch-compute';
 import { HEALTH_PATH } from '../lib/constructs/front-end';
-import { TRANSIENT_LAMBDA_ERRORS } from '../lib/constructs/processing';
+import { TOO_LARGE_FOR_LAMBDA, TRANSIENT_LAMBDA_ERRORS } from '../lib/constructs/processing';
 import { RESULT_OBJECTS } from '../lib/grants';
 import { CfnResourceJson, resourcesOf, stageFor, stateMachineDefinition, templatesFor } from './helpers';
 
@@ -112,6 +112,10 @@ describe('retries: exactly what the runner calls retryable', () => {
       expect(retried).toContain(names.Transient);
       for (const name of [...permanent, 'States.ALL', 'States.TaskFailed']) expect(retried).not.toContain(name);
     }
+  });
+
+  test('the Lambda route falls back to Batch on the error analyze raises for an input too slow for it', () => {
+    expect(failureArms(errorRs, 'error_name').TooLarge).toBe(TOO_LARGE_FOR_LAMBDA);
   });
 });
 

@@ -2,7 +2,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { Match } from 'aws-cdk-lib/assertions';
 import { ENVIRONMENTS, bucketNames } from '../lib/config';
-import { ENGINE_STEPS, REQUEST_PREFIX, TRANSIENT_BATCH_ERRORS, TRANSIENT_LAMBDA_ERRORS } from '../lib/constructs/processing';
+import { ENGINE_STEPS, REQUEST_PREFIX, TOO_LARGE_FOR_LAMBDA, TRANSIENT_BATCH_ERRORS, TRANSIENT_LAMBDA_ERRORS } from '../lib/constructs/processing';
 import { resourcesOf, stateMachineDefinition, templatesFor } from './helpers';
 
 const dev = templatesFor('dev').stateless;
@@ -147,9 +147,16 @@ describe('state machine', () => {
   });
 
   test('failures are caught, recorded by RecordFailure, and end the execution as failed', () => {
-    for (const name of ['Preprocess', 'AnalyzeEachInput', 'AnalyzeInBatchArray', 'AnalyzeInBatch', 'Postprocess']) {
-      expect(states[name].Catch).toEqual([{ ErrorEquals: ['States.ALL'], ResultPath: '$.error', Next: 'RecordFailure' }]);
+    const recorded = { ErrorEquals: ['States.ALL'], ResultPath: '$.error', Next: 'RecordFailure' };
+    for (const name of ['Preprocess', 'AnalyzeInBatchArray', 'AnalyzeInBatch', 'Postprocess']) {
+      expect(states[name].Catch).toEqual([recorded]);
     }
+    // The Map: an input too slow for a Lambda sends the analysis to Batch (it failed the whole
+    // analysis); catchers are tried in order, so that one comes first.
+    expect(states.AnalyzeEachInput.Catch).toEqual([
+      { ErrorEquals: [TOO_LARGE_FOR_LAMBDA], ResultPath: '$.lambdaFallback', Next: 'BatchArrayOrSingle' },
+      recorded,
+    ]);
     expect(states.RecordFailure.Parameters.FunctionName).toMatch(/Enginerecordfailure/);
     expect(states.RecordFailure.Next).toBe('AnalysisFailed');
     expect(states.AnalysisFailed.Type).toBe('Fail');

@@ -22,6 +22,8 @@ export const TRANSIENT_LAMBDA_ERRORS = [
   'Lambda.SdkClientException',
   'Lambda.TooManyRequestsException',
 ];
+/** The error analyze raises for an input it cannot finish in a Lambda's time (batch-runner/src/error.rs). */
+export const TOO_LARGE_FOR_LAMBDA = 'Mzforge.TooLargeForLambda';
 export const TRANSIENT_BATCH_ERRORS = ['Batch.AWSBatchException', 'Batch.ServerException'];
 
 /**
@@ -161,19 +163,17 @@ export class Processing extends Construct {
       invoke('Postprocess', f.postprocess, `merges results and marks the analysis done (schema ${ENGINE_STEPS.postprocess.schema})`),
     ).next(new sfn.Succeed(this, 'AnalysisSucceeded'));
 
-    const analyzeEachInput = catchInto(
-      new sfn.Map(this, 'AnalyzeEachInput', {
-        comment: 'one Lambda analysis per input file of the analysis',
-        itemsPath: '$.inputs',
-        itemSelector: {
-          'analysisId.$': '$.analysisId',
-          'input.$': '$$.Map.Item.Value',
-          'index.$': '$$.Map.Item.Index',
-        },
-        maxConcurrency: 10,
-        resultPath: '$.analyses',
-      }),
-    );
+    const analyzeEachInput = new sfn.Map(this, 'AnalyzeEachInput', {
+      comment: 'one Lambda analysis per input file of the analysis',
+      itemsPath: '$.inputs',
+      itemSelector: {
+        'analysisId.$': '$.analysisId',
+        'input.$': '$$.Map.Item.Value',
+        'index.$': '$$.Map.Item.Index',
+      },
+      maxConcurrency: 10,
+      resultPath: '$.analyses',
+    });
     analyzeEachInput.itemProcessor(
       invoke('AnalyzeInLambda', f.analyze, `analyses one input (schema ${ENGINE_STEPS.analyze.schema})`),
     );
@@ -214,6 +214,13 @@ export class Processing extends Construct {
     const batchRoute = new sfn.Choice(this, 'BatchArrayOrSingle', { comment: 'array jobs need two or more children' })
       .when(sfn.Condition.numberGreaterThan('$.inputCount', 1), submitJob('AnalyzeInBatchArray', sfn.JsonPath.numberAt('$.inputCount')))
       .otherwise(submitJob('AnalyzeInBatch', undefined));
+
+    // An input analyze finds too slow for a Lambda's time (it refuses up front, before any work)
+    // sends the analysis to Batch: the Batch jobs read analysis.json, and skip the inputs whose
+    // results the Lambdas already published. The state keeps preprocess's answer (inputCount,
+    // manifestKey); the Map's error goes aside. Every other error is recorded as a failure.
+    analyzeEachInput.addCatch(batchRoute, { errors: [TOO_LARGE_FOR_LAMBDA], resultPath: '$.lambdaFallback' });
+    catchInto(analyzeEachInput);
 
     const route = new sfn.Choice(this, 'RouteBySize', { comment: 'preprocess decides: small analyses in Lambda, large ones in Batch' })
       .when(sfn.Condition.stringEquals('$.route', 'lambda'), analyzeEachInput)
