@@ -133,6 +133,9 @@ pub enum Scan {
     Full,
     /// Only its head (large input, or the time budget ran out): counts are a lower bound.
     Head,
+    /// The input could not be read (unreadable, broken or missing): its failure is recorded
+    /// in its result prefix and the analysis goes on with the others. Counts are 0.
+    Failed,
 }
 
 /// One input of an analysis, as preprocess found it.
@@ -357,6 +360,36 @@ pub fn probe(
     Ok(found)
 }
 
+/// The entry of an input `probe` could not read: counts 0, [`Scan::Failed`].
+pub fn failed_probe(input: &Input, index: usize) -> AnalysisInput {
+    let (bytes, e_tag) = match input {
+        Input::Object { meta, .. } => (meta.size, meta.e_tag.clone()),
+        Input::Local(_) => (0, None),
+    };
+    let url = input.url();
+    let lower = url.to_ascii_lowercase();
+    AnalysisInput {
+        index,
+        format: if lower.ends_with(".mgf") || lower.ends_with(".mgf.gz") {
+            "mgf"
+        } else {
+            "mzml"
+        }
+        .into(),
+        gzip: lower.ends_with(".gz"),
+        url,
+        bytes,
+        e_tag,
+        stem: input.stem(),
+        scan: Scan::Failed,
+        spectra: 0,
+        spectra_per_level: BTreeMap::new(),
+        profile_spectra: 0,
+        centroid_spectra: 0,
+        declared_spectra: None,
+    }
+}
+
 /// Most inputs the Lambda route takes, whatever `lambdaMaxInputs` says: its Map gathers every
 /// input's entry (about 400 bytes) and analyze answer (about 800) into the execution's state,
 /// which Step Functions caps at 256 KiB; going over fails the execution past any Catch.
@@ -382,8 +415,9 @@ pub fn check_input_count(count: usize) -> Result<()> {
 
 /// Lambda or Batch: Lambda when every input was read whole and is within the thresholds.
 pub fn route(inputs: &[AnalysisInput], routing: &Routing) -> &'static str {
+    // An input that could not be read costs nothing to route.
     let small = inputs.len() <= routing.lambda_max_inputs.min(MAP_MAX_INPUTS)
-        && inputs.iter().all(|i| {
+        && inputs.iter().filter(|i| i.scan != Scan::Failed).all(|i| {
             i.scan == Scan::Full
                 && i.bytes <= routing.lambda_max_bytes
                 && i.spectra <= routing.lambda_max_spectra

@@ -3,9 +3,11 @@
 //! The job reads the analysis manifest (`--manifest s3://bucket/key`, or
 //! `s3://$MZFORGE_RESULTS_BUCKET/$MZFORGE_MANIFEST_KEY` as the state machine passes them), picks
 //! input `AWS_BATCH_JOB_ARRAY_INDEX` (a job without it, i.e. not an array child, runs every input
-//! in turn; one that fails is reported and the others still run) and writes `<output>/<stem>/`
-//! with the manifest last; an input already done with the same parameters is skipped, so a
-//! retried job only redoes what is missing.
+//! in turn) and writes `<output>/<stem>/` with the manifest last; an input already done with
+//! the same parameters is skipped, so a retried job only redoes what is missing. An input that
+//! fails on its own (unreadable, broken, missing) is recorded in
+//! `<output>/<stem>/failure.json` instead and the job exits 0, so that an array job, and the
+//! analysis, go on with the other inputs; postprocess lists it.
 //!
 //! Exit codes (sysexits.h), for the job definition's retry strategy:
 //!
@@ -13,8 +15,7 @@
 //! |---|---|---|
 //! | 0 | done, or already done | — |
 //! | 75 | transient: network, throttling, 5xx, input changed mid-read, SIGTERM (Spot interruption) | yes |
-//! | 65 | the input is not readable mzML/MGF or is broken | no |
-//! | 66 | the input object does not exist | no |
+//! | 66 | the analysis manifest does not exist | no |
 //! | 78 | configuration: manifest, index, parameters, environment, access denied | no |
 //! | 70 | internal error (a bug) | no |
 
@@ -119,10 +120,32 @@ fn run_job(args: &BatchArgs) -> Result<Vec<Outcome>> {
         let processed = manifest
             .input(&storage, index)
             .and_then(|input| Ok((remote::process(&job, &input, &out)?, input)));
+        let entry = &manifest.inputs[index];
         let (result, input) = match processed {
             Ok(done) => done,
+            // The input's own fault: recorded in its result prefix, and the job (and the
+            // analysis) goes on; postprocess lists it.
+            Err(error) if remote::is_input_failure(&error) => {
+                let recorded =
+                    remote::record_input_failure(&storage, &out, &entry.stem, &entry.url, &error);
+                outcomes.push(match recorded {
+                    Ok(failure) => {
+                        eprintln!(
+                            "{}: failed ({}): {}",
+                            entry.url, failure.error, failure.cause
+                        );
+                        Ok(serde_json::json!({
+                            "analysisId": manifest.analysis_id, "index": index,
+                            "input": entry.url, "status": "failed", "error": failure.error,
+                            "cause": failure.cause,
+                        }))
+                    }
+                    Err(not_recorded) => Err((index, entry.url.clone(), not_recorded)),
+                });
+                continue;
+            }
             Err(error) => {
-                outcomes.push(Err((index, manifest.inputs[index].url.clone(), error)));
+                outcomes.push(Err((index, entry.url.clone(), error)));
                 continue;
             }
         };

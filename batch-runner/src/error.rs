@@ -145,6 +145,14 @@ pub enum Error {
         /// Inputs without a published result.
         missing: Vec<String>,
     },
+    /// Every input of an analysis failed on its own (each recorded in its `failure.json`).
+    #[error("no input could be analysed ({count} failed), the first: {first}")]
+    NoInputUsable {
+        /// How many inputs failed.
+        count: usize,
+        /// The first failed input and its cause.
+        first: String,
+    },
     /// A bug or an unexpected state.
     #[error("internal failure: {0}")]
     Internal(String),
@@ -174,6 +182,7 @@ impl Error {
             Error::Invalid { .. } => FailureKind::Config,
             Error::TimeBudget { .. } => FailureKind::TooLarge,
             Error::Incomplete { .. } => FailureKind::Config,
+            Error::NoInputUsable { .. } => FailureKind::BadInput,
             Error::Internal(_) => FailureKind::Internal,
         }
     }

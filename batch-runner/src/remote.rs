@@ -35,6 +35,65 @@ use crate::storage::{s3_url, Location, ObjectInfo, ObjectWriter, ReadProgress, S
 pub const MZML_FILE: &str = "centroided.mzML";
 /// File name of the object written last into a result prefix on S3.
 pub const MANIFEST_FILE: &str = "manifest.json";
+/// File name of the record an input that failed on its own (unreadable, broken, missing)
+/// leaves in its result prefix on S3 instead of a result: the analysis goes on with its other
+/// inputs, and postprocess lists it.
+pub const INPUT_FAILURE_FILE: &str = "failure.json";
+/// The longest cause an input's failure record keeps (a Lambda route's Map gathers them all
+/// into a 256 KiB state).
+const FAILURE_CAUSE_CHARS: usize = 1000;
+
+/// Why one input of an analysis has no result: `<output>/<stem>/failure.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InputFailure {
+    /// The input, `s3://bucket/key`.
+    pub input: String,
+    /// Step Functions error name (`Mzforge.BadInput`, `Mzforge.MissingInput`).
+    pub error: String,
+    /// What was wrong, for people (at most 1000 characters).
+    pub cause: String,
+    /// Seconds since the Unix epoch.
+    pub failed_at: u64,
+}
+
+/// Whether `error` is the input's own (unreadable, broken or missing input): recorded for that
+/// input while the analysis goes on with the others. Every other failure (transient,
+/// configuration, internal) stops the step as before.
+pub fn is_input_failure(error: &Error) -> bool {
+    matches!(
+        error.kind(),
+        FailureKind::BadInput | FailureKind::MissingInput
+    )
+}
+
+/// Records that `url` (result prefix `<out>/<stem>`) failed with `error`.
+pub fn record_input_failure(
+    storage: &Storage,
+    out: &Location,
+    stem: &str,
+    url: &str,
+    error: &Error,
+) -> Result<InputFailure> {
+    let Location::S3 { bucket, key } = out.join(stem) else {
+        return Err(Error::Internal(
+            "input failures are recorded on S3 only".into(),
+        ));
+    };
+    let mut cause = error.chain();
+    if let Some((cut, _)) = cause.char_indices().nth(FAILURE_CAUSE_CHARS) {
+        cause.truncate(cut);
+        cause.push('…');
+    }
+    let failure = InputFailure {
+        input: url.to_string(),
+        error: error.kind().error_name().to_string(),
+        cause,
+        failed_at: now_seconds(),
+    };
+    storage.put_json(&bucket, &format!("{key}/{INPUT_FAILURE_FILE}"), &failure)?;
+    Ok(failure)
+}
 /// Extensions of the files a directory or prefix contributes (case-insensitive).
 const INPUT_EXTENSIONS: [&str; 5] = [".mzml", ".mgf", ".mzml.gz", ".mgf.gz", ".mzmlb"];
 
@@ -746,6 +805,8 @@ pub fn process(job: &Job<'_>, input: &Input, out: &Location) -> Result<Done> {
                 completed_at: now_seconds(),
             };
             storage.put_json(&bucket, &format!("{key}/{MANIFEST_FILE}"), &manifest)?;
+            // An earlier run's record of this input failing is no longer true.
+            storage.delete(&bucket, &format!("{key}/{INPUT_FAILURE_FILE}"))?;
         }
     }
     Ok(Done {

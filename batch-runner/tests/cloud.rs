@@ -704,12 +704,27 @@ fn batch_array_children_pick_their_input_and_exit_by_failure_class() {
     let again = child("1");
     assert!(again.status.success(), "{}", text(&again));
     assert_eq!(json_lines(&again)[0]["status"], "skipped");
-    // Permanent failures: bad input 65, missing input 66, index out of range 78.
-    assert_eq!(child("2").status.code(), Some(65));
-    assert!(moto
-        .keys("results-b", "analyses/job1/results/corrupt")
-        .is_empty());
-    assert_eq!(child("3").status.code(), Some(66));
+    // An input's own failure (broken, missing) is recorded in its result prefix and the child
+    // exits 0, so that the array job, and the analysis, go on (it exited 65 / 66, failing the
+    // whole array job); no result is published for it.
+    for (index, stem, error) in [
+        ("2", "corrupt", "Mzforge.BadInput"),
+        ("3", "gone", "Mzforge.MissingInput"),
+    ] {
+        let failed = child(index);
+        assert!(failed.status.success(), "{}", text(&failed));
+        assert_eq!(json_lines(&failed)[0]["status"], "failed");
+        let prefix = format!("analyses/job1/results/{stem}");
+        assert_eq!(
+            moto.keys("results-b", &prefix),
+            vec![format!("{prefix}/failure.json")]
+        );
+        let record = moto.json("results-b", &format!("{prefix}/failure.json"));
+        validate("input-failure.json", std::slice::from_ref(&record));
+        assert_eq!(record["error"], error);
+        assert!(record["cause"].as_str().unwrap().contains(stem), "{record}");
+    }
+    // Permanent failures of the job itself: index out of range 78.
     assert_eq!(child("9").status.code(), Some(78));
     let no_manifest = mzforge(
         &moto,
@@ -738,7 +753,7 @@ fn fixture_bytes() -> Vec<u8> {
         .unwrap()
 }
 
-/// A job without an array index runs every input: one that fails is reported and the others
+/// A job without an array index runs every input: one that fails is recorded and the others
 /// still run; a manifest naming one result prefix twice is refused before anything is written.
 #[test]
 fn batch_single_job_goes_on_past_a_failed_input() {
@@ -774,18 +789,37 @@ fn batch_single_job_goes_on_past_a_failed_input() {
         &["batch", "--manifest", "s3://results-s/one.json"],
         &[],
     );
-    assert_eq!(run.status.code(), Some(65), "{}", text(&run));
+    assert_eq!(run.status.code(), Some(0), "{}", text(&run));
     let lines = json_lines(&run);
     assert_eq!(lines.len(), 2, "{}", text(&run));
     assert_eq!(lines[0]["index"], 0);
+    assert_eq!(lines[0]["status"], "failed");
     assert_eq!(lines[0]["error"], "Mzforge.BadInput");
     assert_eq!(lines[1]["status"], "ok");
     assert!(moto
         .get("results-s", "analyses/one/results/good/manifest.json")
         .is_some());
-    assert!(moto
-        .keys("results-s", "analyses/one/results/broken")
-        .is_empty());
+    assert_eq!(
+        moto.keys("results-s", "analyses/one/results/broken"),
+        vec!["analyses/one/results/broken/failure.json".to_string()]
+    );
+    // Once the input is fixed, a re-run publishes its result and the record goes.
+    moto.put("uploads-s", "a/broken.mzML", &fixture_bytes());
+    let fixed = mzforge(
+        &moto,
+        &["batch", "--manifest", "s3://results-s/one.json"],
+        &[],
+    );
+    assert!(fixed.status.success(), "{}", text(&fixed));
+    let keys = moto.keys("results-s", "analyses/one/results/broken");
+    assert!(
+        keys.iter().any(|k| k.ends_with("/manifest.json")),
+        "{keys:?}"
+    );
+    assert!(
+        !keys.iter().any(|k| k.ends_with("/failure.json")),
+        "{keys:?}"
+    );
 
     let twice = manifest(
         "two",
@@ -1317,6 +1351,131 @@ fn lambda_analyze_answers_stay_small_when_spectra_are_bad() {
     );
     let stored = moto.json("results", "analyses/w1/results/bad8/manifest.json");
     assert_eq!(stored["qc"]["warnings"].as_array().unwrap().len(), 8);
+}
+
+/// An analysis of several files goes on past the ones that cannot be analysed: each is
+/// recorded in its result prefix and listed in the summary, and the others' results stand (one
+/// broken file failed the whole analysis). Only when no file can be analysed does it fail.
+#[test]
+fn lambda_analysis_goes_on_past_inputs_that_cannot_be_analysed() {
+    let (Some(moto), Some(good), Some(corrupt)) = (
+        moto(),
+        shared("profile/three_test_scans.mzML"),
+        shared("edge/MzMLFile_6_uncompresscor.MzML.gz"),
+    ) else {
+        return;
+    };
+    moto.bucket("uploads");
+    moto.bucket("results");
+    moto.put("uploads", "m/good.mzML", &std::fs::read(&good).unwrap());
+    // Fails when preprocess reads it.
+    moto.put(
+        "uploads",
+        "m/corrupt.mzML.gz",
+        &std::fs::read(&corrupt).unwrap(),
+    );
+    // Reads, but fails in analyze: `on_bad_spectrum = fail` and eight undecodable spectra.
+    moto.put("uploads", "m/bad8.mzML", &fixture_with_bad_spectra());
+    let request = json!({"inputs": ["m/"], "params": {"on_bad_spectrum": "fail"}});
+    moto.put(
+        "uploads",
+        "requests/m1.json",
+        request.to_string().as_bytes(),
+    );
+    let mut lambda = LambdaProcess::start(&moto, None);
+    let pre = lambda
+        .invoke(json!({"step": "preprocess", "analysisId": "m1",
+                       "request": {"bucket": "uploads", "key": "requests/m1.json"}}))
+        .expect("preprocess goes on past an input it cannot read");
+    validate("preprocess-output.json", std::slice::from_ref(&pre));
+    assert_eq!(pre["route"], "lambda", "{pre}");
+    let inputs = pre["inputs"].as_array().unwrap().clone();
+    let scan = |stem: &str| inputs.iter().find(|i| i["stem"] == stem).unwrap()["scan"].clone();
+    assert_eq!(scan("corrupt"), "failed");
+    assert_eq!(scan("good"), "full");
+    validate(
+        "analysis-manifest.json",
+        &[moto.json("results", "analyses/m1/analysis.json")],
+    );
+
+    let mut answers = Vec::new();
+    for (index, input) in inputs.iter().enumerate() {
+        let item = json!({"step": "analyze", "analysisId": "m1", "input": input, "index": index});
+        answers.push(
+            lambda
+                .invoke(item)
+                .expect("analyze answers, also for a failed input"),
+        );
+    }
+    validate("analyze-output.json", &answers);
+    let answer = |stem: &str| answers.iter().find(|a| a["stem"] == stem).unwrap().clone();
+    assert_eq!(answer("good")["status"], "ok");
+    for stem in ["corrupt", "bad8"] {
+        let failed = answer(stem);
+        assert_eq!(failed["status"], "failed", "{failed}");
+        assert_eq!(failed["error"], "Mzforge.BadInput", "{failed}");
+        let prefix = format!("analyses/m1/results/{stem}");
+        assert_eq!(
+            moto.keys("results", &prefix),
+            vec![format!("{prefix}/failure.json")]
+        );
+        validate(
+            "input-failure.json",
+            &[moto.json("results", &format!("{prefix}/failure.json"))],
+        );
+    }
+    assert!(
+        answer("bad8")["cause"]
+            .as_str()
+            .unwrap()
+            .contains("spectrum"),
+        "{}",
+        answer("bad8")
+    );
+
+    let post = lambda
+        .invoke(json!({"step": "postprocess", "analysisId": "m1"}))
+        .expect("postprocess");
+    validate("postprocess-output.json", std::slice::from_ref(&post));
+    assert_eq!(post["failedCount"], 2, "{post}");
+    let summary = moto.json("results", "analyses/m1/summary.json");
+    validate("summary.json", std::slice::from_ref(&summary));
+    assert_eq!(summary["inputs"].as_array().unwrap().len(), 1);
+    assert_eq!(summary["totals"]["peaks"], answer("good")["qc"]["peaks"]);
+    let failed = summary["failed"].as_array().unwrap();
+    let failed_inputs: Vec<_> = failed
+        .iter()
+        .map(|f| f["input"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        failed_inputs,
+        ["s3://uploads/m/bad8.mzML", "s3://uploads/m/corrupt.mzML.gz"]
+    );
+
+    // Nothing usable: the analysis fails, naming the first input and its reason.
+    let request = json!({"inputs": ["m/bad8.mzML"], "params": {"on_bad_spectrum": "fail"}});
+    moto.put(
+        "uploads",
+        "requests/m2.json",
+        request.to_string().as_bytes(),
+    );
+    let pre = lambda
+        .invoke(json!({"step": "preprocess", "analysisId": "m2",
+                       "request": {"bucket": "uploads", "key": "requests/m2.json"}}))
+        .expect("preprocess");
+    let item =
+        json!({"step": "analyze", "analysisId": "m2", "input": pre["inputs"][0], "index": 0});
+    assert_eq!(lambda.invoke(item).expect("analyze")["status"], "failed");
+    let none = lambda
+        .invoke(json!({"step": "postprocess", "analysisId": "m2"}))
+        .unwrap_err();
+    assert_eq!(none["errorType"], "Mzforge.BadInput", "{none}");
+    let message = none["errorMessage"].as_str().unwrap();
+    assert!(
+        message.contains("no input could be analysed (1 failed)") && message.contains("bad8.mzML"),
+        "{message}"
+    );
+    assert!(moto.get("results", "analyses/m2/summary.json").is_none());
 }
 
 /// Preprocess's answer becomes the execution's state, which Step Functions caps at 256 KiB

@@ -11,7 +11,9 @@ use super::{Environment, Step};
 use crate::analysis::{self, AnalysisInput, AnalysisManifest, Request};
 use crate::error::{Error, Result};
 use crate::fan_out;
-use crate::remote::{self, Job, Qc, ResultManifest, MANIFEST_FILE};
+use crate::remote::{
+    self, InputFailure, Job, Qc, ResultManifest, INPUT_FAILURE_FILE, MANIFEST_FILE,
+};
 use crate::storage::{s3_url, Location};
 
 /// Runs `step` on `payload`.
@@ -120,16 +122,42 @@ fn preprocess(
         }
     }
     let probe_deadline = budget(deadline, 0.25, Duration::from_secs(5));
-    let probed = fan_out::try_map(&inputs, fan_out::STEP_WORKERS, |i, input| {
-        analysis::probe(storage, input, i, &request.routing, probe_deadline)
-    })?;
+    let output = s3_url(&results, &analysis::results_prefix(&event.analysis_id));
+    let out = Location::parse(&output)?;
+    // An input that cannot be read is recorded as failed (its result prefix says why) and the
+    // analysis goes on with the others; when none can be read the analysis fails here.
+    let mut first_failure = None;
+    let probed = fan_out::try_map(
+        &inputs,
+        fan_out::STEP_WORKERS,
+        |i, input| match analysis::probe(storage, input, i, &request.routing, probe_deadline) {
+            Err(error) if remote::is_input_failure(&error) => {
+                remote::record_input_failure(storage, &out, &input.stem(), &input.url(), &error)?;
+                Ok((analysis::failed_probe(input, i), Some(error)))
+            }
+            other => other.map(|found| (found, None)),
+        },
+    )?
+    .into_iter()
+    .map(|(found, error)| {
+        if first_failure.is_none() {
+            first_failure = error;
+        }
+        found
+    })
+    .collect::<Vec<_>>();
+    if probed.iter().all(|i| i.scan == analysis::Scan::Failed) {
+        if let Some(error) = first_failure {
+            return Err(error);
+        }
+    }
     let route = analysis::route(&probed, &request.routing);
     let manifest = AnalysisManifest {
         analysis_id: event.analysis_id.clone(),
         params: params.clone(),
         mzml: request.mzml,
         mzml_peaks: request.mzml_peaks,
-        output: s3_url(&results, &analysis::results_prefix(&event.analysis_id)),
+        output,
         route: route.to_string(),
         routing: request.routing.clone(),
         inputs: probed.clone(),
@@ -216,7 +244,6 @@ fn analyze(env: &Environment, event: AnalyzeEvent, deadline: Option<Instant>) ->
             });
         }
     }
-    let input = manifest.input(&env.storage, index)?;
     let pipeline = Pipeline::new(manifest.params.clone())?.keep_source_descriptions(manifest.mzml);
     let job = Job {
         pipeline: &pipeline,
@@ -225,7 +252,29 @@ fn analyze(env: &Environment, event: AnalyzeEvent, deadline: Option<Instant>) ->
         deadline: budget(deadline, 0.1, Duration::from_secs(3)),
         force: false,
     };
-    let mut done = remote::process(&job, &input, &manifest.output_location()?)?;
+    let out = manifest.output_location()?;
+    let processed = manifest
+        .input(&env.storage, index)
+        .and_then(|input| remote::process(&job, &input, &out));
+    let mut done = match processed {
+        Ok(done) => done,
+        // The input's own fault: recorded in its result prefix; the Map (and the analysis) goes
+        // on with the other inputs, and postprocess lists it.
+        Err(error) if remote::is_input_failure(&error) => {
+            let failure =
+                remote::record_input_failure(&env.storage, &out, &entry.stem, &entry.url, &error)?;
+            return Ok(json!({
+                "analysisId": manifest.analysis_id,
+                "index": index,
+                "input": entry.url,
+                "stem": entry.stem,
+                "status": "failed",
+                "error": failure.error,
+                "cause": failure.cause,
+            }));
+        }
+        Err(error) => return Err(error),
+    };
     // The Map gathers every answer into the execution's state, which Step Functions caps at
     // 256 KiB; going over fails the execution past any Catch, so not even failure.json is
     // written. Up to 100 warnings per input (a skipped spectrum each) would, so the answer
@@ -249,6 +298,16 @@ struct PostprocessEvent {
     analysis_id: String,
     #[serde(default)]
     manifest_key: Option<String>,
+}
+
+/// An input of the analysis without a result, and why (its `failure.json`).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct FailedInput {
+    index: usize,
+    input: String,
+    error: String,
+    cause: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -276,27 +335,49 @@ fn postprocess(env: &Environment, event: PostprocessEvent) -> Result<Value> {
     else {
         return Err(Error::Internal("output is not s3".into()));
     };
+    // Each input's result manifest, or else the record of its failure.
     let published = fan_out::try_map(&manifest.inputs, fan_out::STEP_WORKERS, |_, entry| {
-        let manifest_key = format!("{prefix}/{}/{MANIFEST_FILE}", entry.stem);
-        storage.get_json::<ResultManifest>(&bucket, &manifest_key)
+        let result_prefix = format!("{prefix}/{}", entry.stem);
+        let result = storage
+            .get_json::<ResultManifest>(&bucket, &format!("{result_prefix}/{MANIFEST_FILE}"))?;
+        if result.as_ref().is_some_and(|r| r.complete) {
+            return Ok((result, None));
+        }
+        let failure = storage
+            .get_json::<InputFailure>(&bucket, &format!("{result_prefix}/{INPUT_FAILURE_FILE}"))?;
+        Ok((None, failure))
     })?;
     let mut inputs = Vec::new();
+    let mut failed = Vec::new();
     let mut missing = Vec::new();
-    for (entry, result) in manifest.inputs.iter().zip(published) {
-        match result {
-            Some(result) if result.complete => inputs.push(InputSummary {
+    for (entry, published) in manifest.inputs.iter().zip(published) {
+        match published {
+            (Some(result), _) => inputs.push(InputSummary {
                 index: entry.index,
                 input: entry.url.clone(),
                 output: s3_url(&bucket, &format!("{prefix}/{}", entry.stem)),
                 qc: result.qc,
             }),
-            _ => missing.push(entry.url.clone()),
+            (None, Some(failure)) => failed.push(FailedInput {
+                index: entry.index,
+                input: entry.url.clone(),
+                error: failure.error,
+                cause: failure.cause,
+            }),
+            (None, None) => missing.push(entry.url.clone()),
         }
     }
     if !missing.is_empty() {
         return Err(Error::Incomplete {
             analysis_id: manifest.analysis_id,
             missing,
+        });
+    }
+    if inputs.is_empty() {
+        // Nothing to show: the analysis failed, for the first input's reason.
+        return Err(Error::NoInputUsable {
+            count: failed.len(),
+            first: format!("{}: {}", failed[0].input, failed[0].cause),
         });
     }
     let totals = json!({
@@ -316,6 +397,7 @@ fn postprocess(env: &Environment, event: PostprocessEvent) -> Result<Value> {
             .unwrap_or_default(),
         "params": manifest.params,
         "inputs": inputs,
+        "failed": failed,
         "totals": totals,
     });
     let summary_key = analysis::summary_key(&manifest.analysis_id);
@@ -325,6 +407,7 @@ fn postprocess(env: &Environment, event: PostprocessEvent) -> Result<Value> {
         "status": "complete",
         "summaryKey": summary_key,
         "inputCount": manifest.inputs.len(),
+        "failedCount": failed.len(),
         "totals": totals,
     }))
 }
