@@ -97,19 +97,23 @@ def emulate_state_machine(execution_input: dict, results_bucket: str, tmp: Path)
     inputs = [f"s3://{req['bucket']}/{k}" for k in request["inputs"]]
     r = subprocess.run([str(mzforge_cli()), "run", *inputs, "--out", out, "--config", str(config),
                         "--json", "-q"], capture_output=True, text=True)
-    if r.returncode != 0:
-        cause = r.stderr.strip().removeprefix("error: ")
+    lines = [json.loads(line) for line in r.stdout.splitlines() if line.strip()]
+    done = [d for d in lines if d.get("status") != "error"]
+    # As Postprocess: an input that failed on its own is listed; with none done, the analysis fails.
+    failed = [{"index": inputs.index(d["input"]), "input": d["input"], "error": "Mzforge.BadInput",
+               "cause": d["error"]} for d in lines if d.get("status") == "error"]
+    if not done:
+        cause = failed[0]["cause"] if failed else r.stderr.strip().removeprefix("error: ")
         s3.put_object(Bucket=results_bucket, Key=f"analyses/{run_id}/failure.json", Body=json.dumps(
             {"analysisId": run_id, "status": "failed", "error": "Mzforge.BadInput", "cause": cause,
              "retryable": False, "recorded": True, "failureKey": f"analyses/{run_id}/failure.json",
              "note": None}))
         return
-    done = [json.loads(line) for line in r.stdout.splitlines() if line.strip()]
-    summary_inputs = [{**d["qc"], "index": i, "input": d["input"], "output": d["output"] + "/"}
-                      for i, d in enumerate(done)]
+    summary_inputs = [{**d["qc"], "index": inputs.index(d["input"]), "input": d["input"],
+                       "output": d["output"] + "/"} for d in done]
     summary = {"analysisId": run_id, "status": "complete", "mzforgeVersion": "emulated",
                "route": "lambda", "completedAt": 0, "params": request["params"],
-               "inputs": summary_inputs,
+               "inputs": summary_inputs, "failed": failed,
                "totals": {"spectra": sum(i["spectra_written"] for i in summary_inputs),
                           "peaks": sum(i["peaks"] for i in summary_inputs),
                           "tic": sum(i["tic_total"] for i in summary_inputs),
@@ -179,6 +183,20 @@ def test_step_functions_executions(sfn_env: dict, tmp_path: Path) -> None:
         failed = api.client.get(f"/v1/analyses/{bad['id']}", headers=api.h()).json()
         assert failed["status"] == "failed" and "malformed input" in failed["error"], failed
         assert api.client.get(f"/v1/analyses/{bad['id']}/results/spectra", headers=api.h()).status_code == 409
+
+        # A failing input among others: their results stand, it is listed with its reason.
+        mixed = api.analyse([up["id"], api.upload(cut).json()["id"]], {"on_bad_spectrum": "fail"}).json()
+        arn = sfn.list_executions(stateMachineArn=sfn_env["MZFORGE_STATE_MACHINE_ARN"])["executions"]
+        mixed_exec = next(e for e in arn if e["name"].startswith(f"test-{mixed['id']}-"))
+        emulate_state_machine(json.loads(sfn.describe_execution(executionArn=mixed_exec["executionArn"])["input"]),
+                              sfn_env["MZFORGE_RESULTS_BUCKET"], tmp_path)
+        mixed = api.client.get(f"/v1/analyses/{mixed['id']}", headers=api.h()).json()
+        assert mixed["status"] == "succeeded", mixed
+        (failed_input,) = mixed["summary"]["failed_inputs"]
+        assert failed_input["filename"] == "BSA1_cut.mzML" and "malformed input" in failed_input["cause"]
+        assert "s3://" not in failed_input["cause"], failed_input  # the file's name, not its key
+        r = api.client.get(f"/v1/analyses/{mixed['id']}/results/peaks?format=parquet", headers=api.h())
+        assert set(pq.read_table(io.BytesIO(r.content))["upload_id"].to_pylist()) == {up["id"]}
 
         # Cancelling stops the execution.
         c = api.analyse([up["id"]]).json()

@@ -3,6 +3,7 @@ PostgreSQL)."""
 
 from __future__ import annotations
 
+import io
 import os
 import signal
 import subprocess
@@ -11,6 +12,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pyarrow.parquet as pq
 import pytest
 from sqlalchemy import create_engine, text
 
@@ -151,6 +153,28 @@ def test_oversized_upload_is_413(db_url: str, tmp_path: Path) -> None:
         small = tmp_path / "one.mgf"
         small.write_text("BEGIN IONS\nPEPMASS=500.5\nCHARGE=2+\n100.0 10\n200.0 20\nEND IONS\n")
         assert api.upload(small).status_code == 201  # below the limit
+
+
+def test_an_analysis_goes_on_past_a_file_that_fails(api, tmp_path: Path) -> None:
+    # One broken file among several failed the whole analysis and threw the others' results
+    # away; now they stand, and the broken one is listed with its reason.
+    data = shared("runs/BSA1.mzML").read_bytes()
+    cut = tmp_path / "BSA1_cut.mzML"
+    cut.write_bytes(data[: len(data) // 2])
+    good = api.upload(shared("mgf/small.mgf")).json()["id"]
+    bad = api.upload(cut).json()["id"]
+    a = api.wait(api.analyse([good, bad], {"on_bad_spectrum": "fail"}).json()["id"])
+    assert a["status"] == "succeeded", a
+    (failed,) = a["summary"]["failed_inputs"]
+    assert failed["upload_id"] == bad and failed["filename"] == "BSA1_cut.mzML"
+    assert failed["error"] == "Mzforge.BadInput"
+    assert failed["cause"].startswith("BSA1_cut.mzML: ") and "malformed input" in failed["cause"]
+    assert str(tmp_path) not in failed["cause"] and "storage" not in failed["cause"]
+    assert a["summary"]["spectra"] > 0
+    peaks = api.client.get(f"/v1/analyses/{a['id']}/results/peaks?format=parquet", headers=api.h())
+    assert peaks.status_code == 200
+    upload_ids = pq.read_table(io.BytesIO(peaks.content))["upload_id"].to_pylist()
+    assert upload_ids and set(upload_ids) == {good}
 
 
 def test_file_failing_mid_analysis(api, tmp_path: Path) -> None:

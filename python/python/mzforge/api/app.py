@@ -53,12 +53,21 @@ class UploadOut(BaseModel):
     created_at: dt.datetime
 
 
+class FailedInput(BaseModel):
+    """An input of a succeeded analysis that has no result, and why (the others' results stand)."""
+    upload_id: int
+    filename: str
+    error: Literal["Mzforge.BadInput", "Mzforge.MissingInput"]
+    cause: str
+
+
 class Summary(BaseModel):
     spectra_per_level: dict[str, int]
     spectra: int
     peaks: int
     features: int
     warnings: list[str]
+    failed_inputs: list[FailedInput] = []
 
 
 class AnalysisOut(BaseModel):

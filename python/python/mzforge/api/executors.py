@@ -300,13 +300,10 @@ class StepFunctionsExecutor(Executor):
         if summary:
             s = json.loads(summary)
             prefix = layout.results_prefix(analysis.run_id)
-            outputs = {i["input"]: i["output"] for i in s.get("inputs", [])}
-            inputs = []
-            for item in analysis.inputs:
-                out = outputs.get(self.storage.url("uploads", item["key"]))
-                stem = (out or "").rstrip("/").rsplit("/", 1)[-1]
-                inputs.append({**item, "result_prefix": f"{prefix}{stem}/" if out else None})
-            values.update(status="succeeded", summary=summary_for_api(s), inputs=inputs,
+            inputs = layout.items_with_outcomes(analysis.inputs, s, lambda key: self.storage.url("uploads", key),
+                                                prefix)
+            values.update(status="succeeded", summary=summary_for_api(s, layout.failed_inputs(inputs)),
+                          inputs=inputs,
                           finished_at=now, result_location=self.storage.url("results", prefix))
         elif failure:
             f = json.loads(failure)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 REQUEST_PREFIX = "requests/"
@@ -57,9 +58,37 @@ def new_run_id(environment: str, analysis_id: int) -> str:
     return f"{env}-{analysis_id}-{uuid.uuid4().hex[:12]}"
 
 
-def summary_for_api(summary: dict[str, Any]) -> dict[str, Any]:
+def items_with_outcomes(items: list[dict[str, Any]], summary: dict[str, Any],
+                        url_of: Callable[[str], str], prefix: str) -> list[dict[str, Any]]:
+    """The analysis' inputs (``upload_id``, ``filename``, ``key``), each with its
+    ``result_prefix`` (None without a result) and, for an input that failed on its own, its
+    ``failure`` (error name, and cause with the storage URL replaced by the file's name), from
+    a ``summary.json`` (local, or written by the state machine's Postprocess)."""
+    outputs = {i["input"]: i["output"] for i in summary.get("inputs", [])}
+    failures = {f["input"]: f for f in summary.get("failed", [])}
+    out = []
+    for item in items:
+        url = url_of(item["key"])
+        output = outputs.get(url)
+        entry = {**item, "result_prefix": None}
+        if output:
+            entry["result_prefix"] = f"{prefix}{output.rstrip('/').rsplit('/', 1)[-1]}/"
+        if url in failures:
+            f = failures[url]
+            entry["failure"] = {"error": f["error"], "cause": f["cause"].replace(url, item["filename"])}
+        out.append(entry)
+    return out
+
+
+def failed_inputs(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The summary's ``failed_inputs``: the inputs of :func:`items_with_outcomes` that failed."""
+    return [{"upload_id": i["upload_id"], "filename": i["filename"], **i["failure"]}
+            for i in items if "failure" in i]
+
+
+def summary_for_api(summary: dict[str, Any], failed: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """The analysis object's ``summary`` from a ``summary.json`` (local or written by the state
-    machine's Postprocess)."""
+    machine's Postprocess), with the inputs that failed on their own (:func:`failed_inputs`)."""
     per_level: dict[str, int] = {}
     warnings: list[str] = []
     features = 0
@@ -75,4 +104,5 @@ def summary_for_api(summary: dict[str, Any]) -> dict[str, Any]:
         "peaks": totals.get("peaks", 0),
         "features": features,
         "warnings": warnings[:100],
+        "failed_inputs": failed or [],
     }

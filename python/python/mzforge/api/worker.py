@@ -98,7 +98,15 @@ def run_inputs(storage: Storage, run_id: str, inputs: list[dict[str, Any]], para
     prefix = layout.results_prefix(run_id)
     engine_json = engine_params_json(params)
     summary_inputs = []
+    failed: list[dict[str, Any]] = []
     stems: set[str] = set()
+
+    def input_failed(index: int, item: dict[str, Any], error: str, cause: str) -> None:
+        # The input's own fault: listed, and the analysis goes on with the others (as the
+        # cloud route does).
+        failed.append({"index": index, "input": storage.url("uploads", item["key"]),
+                       "error": error, "cause": cause})
+
     with tempfile.TemporaryDirectory(prefix="mzforge-analysis-") as tmp:
         for index, item in enumerate(inputs):
             out = Path(tmp) / f"input-{index}"
@@ -110,14 +118,18 @@ def run_inputs(storage: Storage, run_id: str, inputs: list[dict[str, Any]], para
                         message = str(e).replace(str(path), item["filename"])
                         if not message.startswith(item["filename"]):
                             message = f"{item['filename']}: {message}"
+                        if isinstance(e, mzforge.InvalidInputError):
+                            input_failed(index, item, "Mzforge.BadInput", message)
+                            continue
                         kind = ("Mzforge.InvalidRequest" if isinstance(e, mzforge.InvalidParameterError)
-                                else "Mzforge.BadInput")
+                                else "Mzforge.Internal")
                         raise AnalysisFailed(message, kind) from None
                     sha = _sha256(path)
                     size = path.stat().st_size
             except FileNotFoundError:
-                raise AnalysisFailed(f"{item['filename']}: the upload no longer exists",
-                                     "Mzforge.MissingInput") from None
+                input_failed(index, item, "Mzforge.MissingInput",
+                             f"{item['filename']}: the upload no longer exists")
+                continue
             (stem_dir,) = [d for d in out.iterdir() if d.is_dir()]
             stem = stem_dir.name
             if stem in stems:
@@ -144,6 +156,12 @@ def run_inputs(storage: Storage, run_id: str, inputs: list[dict[str, Any]], para
                               json.dumps(manifest, indent=1).encode())
             summary_inputs.append({**qc, "index": index, "input": storage.url("uploads", item["key"]),
                                    "output": storage.url("results", f"{prefix}{stem}/")})
+    if not summary_inputs:
+        # Nothing to show: the analysis fails, for the first input's reason.
+        first = failed[0]
+        cause = first["cause"] if len(failed) == 1 else (
+            f"no input could be analysed ({len(failed)} failed), the first: {first['cause']}")
+        raise AnalysisFailed(cause, first["error"])
     summary = {
         "analysisId": run_id,
         "status": "complete",
@@ -152,6 +170,7 @@ def run_inputs(storage: Storage, run_id: str, inputs: list[dict[str, Any]], para
         "completedAt": int(time.time()),
         "params": engine_json,
         "inputs": summary_inputs,
+        "failed": failed,
         "totals": {
             "spectra": sum(i["spectra_written"] for i in summary_inputs),
             "peaks": sum(i["peaks"] for i in summary_inputs),
@@ -204,12 +223,13 @@ def main(argv: list[str] | None = None) -> int:
         record_failure(storage, run_id, "Mzforge.Internal", f"{type(e).__name__}: {e}")
         outcome = {"status": "failed", "error": f"internal error: {type(e).__name__}: {e}"}
     else:
+        items = layout.items_with_outcomes(inputs, summary, lambda key: storage.url("uploads", key),
+                                           layout.results_prefix(run_id))
         outcome = {
             "status": "succeeded",
-            "summary": summary_for_api(summary),
+            "summary": summary_for_api(summary, layout.failed_inputs(items)),
             "result_location": storage.url("results", layout.results_prefix(run_id)),
-            "inputs": [{**item, "result_prefix": layout.results_prefix(run_id) + i["output"].rstrip("/").rsplit("/", 1)[-1] + "/"}
-                       for item, i in zip(inputs, summary["inputs"])],
+            "inputs": items,
         }
     def record() -> str:
         """Records the outcome; returns the analysis' status after it."""
