@@ -71,3 +71,17 @@ def test_deconvolution_settings_without_deconvolution() -> None:
             assert f"`{name}`: has no effect with deconvolve=False" in str(e)
         else:
             raise AssertionError(f"{name} without deconvolution was accepted")
+
+
+def test_every_preset_runs_an_analysis(api) -> None:
+    # The metabolomics preset (deconvolution off) was accepted and then failed in the worker,
+    # which handed the engine every resolved setting, deconvolution's too.
+    from apitest import shared
+
+    up = api.upload(shared("profile/three_test_scans.mzML")).json()["id"]
+    for name, preset in params.PRESETS.items():
+        a = api.wait(api.analyse([up], preset).json()["id"])
+        assert a["status"] == "succeeded", (name, a["error"])
+        assert a["params"]["deconvolve"] == preset.get("deconvolve", True), name
+        assert a["summary"]["spectra"] > 0, name
+        assert (a["summary"]["features"] == 0) == (preset.get("deconvolve") is False), name

@@ -175,10 +175,11 @@ def resolve(given: Any) -> dict[str, Any]:
     return resolved
 
 
-def engine_params(resolved: dict[str, Any]) -> _mzforge.Params:
-    """The engine's parameters for a full set. Without deconvolution its settings are left
-    out where they hold their defaults (a form sends every field); set to anything else they
-    are refused, as :func:`mzforge.process` and ``mzforge run --no-deconvolve`` refuse them."""
+def process_keywords(resolved: dict[str, Any]) -> dict[str, Any]:
+    """The keywords of :func:`mzforge.process` for a full set. Without deconvolution its
+    settings are left out where they hold their defaults (a form sends every field); set to
+    anything else they are refused, as :func:`mzforge.process` and ``mzforge run
+    --no-deconvolve`` refuse them."""
     kwargs = dict(resolved)
     if kwargs.get("deconvolve") is False:
         for name in _api._DECONVOLUTION:
@@ -186,7 +187,12 @@ def engine_params(resolved: dict[str, Any]) -> _mzforge.Params:
                 del kwargs[name]
     if kwargs.get("charge_range") is not None:
         kwargs["charge_range"] = tuple(kwargs["charge_range"])
-    return _api._params(**kwargs)
+    return kwargs
+
+
+def engine_params(resolved: dict[str, Any]) -> _mzforge.Params:
+    """The engine's parameters for a full set (see :func:`process_keywords`)."""
+    return _api._params(**process_keywords(resolved))
 
 
 def engine_params_json(resolved: dict[str, Any]) -> dict[str, Any]:

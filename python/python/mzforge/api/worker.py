@@ -93,7 +93,7 @@ def run_inputs(storage: Storage, run_id: str, inputs: list[dict[str, Any]], para
                threads: int) -> dict[str, Any]:
     """Processes every input into ``analyses/<run_id>/results/<stem>/`` and writes
     ``summary.json``; returns the summary. Raises :class:`AnalysisFailed`."""
-    from .params import engine_params_json
+    from .params import engine_params_json, process_keywords
 
     prefix = layout.results_prefix(run_id)
     engine_json = engine_params_json(params)
@@ -113,7 +113,8 @@ def run_inputs(storage: Storage, run_id: str, inputs: list[dict[str, Any]], para
             try:
                 with storage.local_copy("uploads", item["key"]) as path:
                     try:
-                        result = mzforge.process(path, out=out, **{**params, "threads": threads})
+                        result = mzforge.process(path, out=out, **{**process_keywords(params),
+                                                                   "threads": threads})
                     except mzforge.MzforgeError as e:
                         message = str(e).replace(str(path), item["filename"])
                         if not message.startswith(item["filename"]):
