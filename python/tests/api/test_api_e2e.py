@@ -151,6 +151,20 @@ def test_gzip_and_mgf_uploads_are_sniffed(api) -> None:
     # An msalign file (deconvolved masses in MGF-like blocks) is not MGF: the engine refuses it.
     r = api.upload(shared("deconvolution/reference_aqpz/toppic_ms2.msalign"), name="masses.mgf")
     assert r.status_code == 415, r.text
+    # Said for what it is, with what to upload instead (it said "is not mzML, mzML.gz or MGF").
+    assert r.json()["detail"].startswith("upload 'masses.mgf' is an msalign file"), r.text
+    assert "upload the mzML or MGF run the masses came from" in r.json()["detail"]
+
+
+def test_warnings_of_an_analysis_of_several_files_name_their_file(api) -> None:
+    # "the file declares 2918 spectra but holds 11" did not say which file.
+    ids = [api.upload(shared("edge/example.mzML")).json()["id"],
+           api.upload(shared("mgf/small.mgf")).json()["id"]]
+    a = api.wait(api.analyse(ids).json()["id"])
+    assert a["status"] == "succeeded", a
+    warnings = a["summary"]["warnings"]
+    assert any(w.startswith("example.mzML: the file declares") for w in warnings), warnings
+    assert all(w.startswith(("example.mzML: ", "small.mgf: ")) for w in warnings), warnings
 
 
 def test_two_uploads_in_one_analysis(api) -> None:

@@ -302,7 +302,8 @@ class StepFunctionsExecutor(Executor):
             prefix = layout.results_prefix(analysis.run_id)
             inputs = layout.items_with_outcomes(analysis.inputs, s, lambda key: self.storage.url("uploads", key),
                                                 prefix)
-            values.update(status="succeeded", summary=summary_for_api(s, layout.failed_inputs(inputs)),
+            names = {self.storage.url("uploads", i["key"]): i["filename"] for i in analysis.inputs}
+            values.update(status="succeeded", summary=summary_for_api(s, layout.failed_inputs(inputs), names),
                           inputs=inputs,
                           finished_at=now, result_location=self.storage.url("results", prefix))
         elif failure:

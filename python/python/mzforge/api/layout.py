@@ -86,16 +86,21 @@ def failed_inputs(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
             for i in items if "failure" in i]
 
 
-def summary_for_api(summary: dict[str, Any], failed: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def summary_for_api(summary: dict[str, Any], failed: list[dict[str, Any]] | None = None,
+                    names: dict[str, str] | None = None) -> dict[str, Any]:
     """The analysis object's ``summary`` from a ``summary.json`` (local or written by the state
-    machine's Postprocess), with the inputs that failed on their own (:func:`failed_inputs`)."""
+    machine's Postprocess), with the inputs that failed on their own (:func:`failed_inputs`).
+    ``names`` maps inputs' storage URLs to their file names, which begin their warnings (in an
+    analysis of several files a warning did not say which)."""
     per_level: dict[str, int] = {}
     warnings: list[str] = []
     features = 0
     for i in summary.get("inputs", []):
         for level, n in i.get("spectra_per_level", []):
             per_level[str(level)] = per_level.get(str(level), 0) + n
-        warnings.extend(i.get("warnings", []))
+        name = (names or {}).get(i.get("input", ""))
+        warnings.extend(f"{name}: {w}" if name and not w.startswith(name) else w
+                        for w in i.get("warnings", []))
         features += i.get("features") or 0
     totals = summary.get("totals", {})
     return {

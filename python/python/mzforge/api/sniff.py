@@ -54,3 +54,22 @@ def sniff(head: bytes) -> str | None:
         fmt = _text_format(inner)
         return None if fmt is None else fmt + ".gz"
     return _text_format(head)
+
+
+def _inner(head: bytes) -> bytes:
+    """The text of ``head``, decompressed when it is gzip (as far as it goes)."""
+    if head.startswith(GZIP_MAGIC):
+        try:
+            return zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(head, SNIFF_BYTES)
+        except zlib.error:
+            return b""
+    return head
+
+
+def refusal(filename: str, head: bytes) -> str:
+    """Why an upload whose :func:`sniff` is None is refused, in words that say what to do."""
+    if _is_msalign(_inner(head)):
+        return (f"upload {filename!r} is an msalign file (deconvolved masses from TopFD or "
+                "FLASHDeconv), not spectra; mzforge deconvolves spectra itself: upload the mzML "
+                "or MGF run the masses came from")
+    return f"upload {filename!r} is not mzML, mzML.gz or MGF"

@@ -15,7 +15,7 @@ from typing import IO
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import Request
 
-from .sniff import SNIFF_BYTES, sniff
+from .sniff import SNIFF_BYTES, refusal, sniff
 
 
 class UploadRejected(Exception):
@@ -61,7 +61,7 @@ async def receive_upload(request: Request, max_bytes: int, staging: Path) -> Rec
         head = bytes(state["head"])
         fmt = sniff(head)
         if fmt is None:
-            raise UploadRejected(415, f"upload {state['filename']!r} is not mzML, mzML.gz or MGF")
+            raise UploadRejected(415, refusal(state["filename"], head))
         state["format"] = fmt
         state["file"] = tempfile.NamedTemporaryFile(dir=staging, prefix="upload-", delete=False)
         write(head)

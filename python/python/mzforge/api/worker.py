@@ -228,7 +228,8 @@ def main(argv: list[str] | None = None) -> int:
                                            layout.results_prefix(run_id))
         outcome = {
             "status": "succeeded",
-            "summary": summary_for_api(summary, layout.failed_inputs(items)),
+            "summary": summary_for_api(summary, layout.failed_inputs(items),
+                                       {storage.url("uploads", i["key"]): i["filename"] for i in inputs}),
             "result_location": storage.url("results", layout.results_prefix(run_id)),
             "inputs": items,
         }
