@@ -106,7 +106,10 @@ class Stack:
             web_cmd = [gunicorn, "mzforge_web.wsgi:application", "--bind", f"127.0.0.1:{web_port}",
                        "--workers", "2", "--threads", "4", "--timeout", "300", "--access-logfile", "-"]
         else:
-            web_env["DJANGO_DEBUG"] = "1"
+            # Static files come from the app's folder (settings: WHITENOISE_USE_FINDERS in the
+            # try-out), so DEBUG stays off: a scientist trying the site sees its own pages for a
+            # wrong address or a failure, not Django's debug pages (DJANGO_DEBUG=1 brings those).
+            web_env.setdefault("DJANGO_DEBUG", "0")
             web_cmd = manage + ["runserver", "--noreload", f"127.0.0.1:{web_port}"]
         self.procs.append(subprocess.Popen(web_cmd, env=web_env, cwd=WEB, stdout=web_log.open("w"),
                                            stderr=subprocess.STDOUT, start_new_session=True))

@@ -126,6 +126,8 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# The e-mail address is the username, kept lower-cased: log-in accepts it as typed.
+AUTHENTICATION_BACKENDS = ["portal.backends.EmailBackend"]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "analyses"
 LOGOUT_REDIRECT_URL = "home"
@@ -136,6 +138,9 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
+# The try-out (run-local.sh: runserver, no collectstatic) serves the app's static files as they
+# are, with DEBUG off as in a deployment; a deployment serves the collected, hashed ones.
+WHITENOISE_USE_FINDERS = LOCAL or DEBUG
 STATIC_ROOT = Path(os.environ.get("DJANGO_STATIC_ROOT") or BASE_DIR / "staticfiles")
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
@@ -180,6 +185,8 @@ if not LOCAL:
     SECURE_SSL_REDIRECT = os.environ.get("DJANGO_SSL_REDIRECT", "1") == "1"
     SECURE_REDIRECT_EXEMPT = [r"^readyz$", r"^healthz$"]
 SESSION_COOKIE_HTTPONLY = True
+# A form sent from an out-of-date page is explained in plain words (reload), also to the upload script.
+CSRF_FAILURE_VIEW = "portal.views.csrf_failure"
 X_FRAME_OPTIONS = "DENY"
 
 LOGGING = {

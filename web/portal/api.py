@@ -168,6 +168,9 @@ class ApiClient:
     def uploads(self, limit: int = 100, offset: int = 0) -> dict:
         return self._request("GET", "/v1/uploads", params={"limit": limit, "offset": offset})
 
+    def get_upload(self, upload_id: int) -> dict:
+        return self._request("GET", f"/v1/uploads/{upload_id}")
+
     def delete_upload(self, upload_id: int) -> None:
         self._request("DELETE", f"/v1/uploads/{upload_id}")
 

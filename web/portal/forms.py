@@ -2,12 +2,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import uuid
 from typing import Any
 
 from django import forms
 from django.contrib.auth import get_user_model
 from django.contrib.auth.forms import UserCreationForm
+
+from .templatetags.portal_extras import when
+from .uploads import human_size
 
 CUSTOM = "custom"
 PRESET_LABELS = {
@@ -71,18 +75,37 @@ class SignUpForm(UserCreationForm):
         return user
 
 
-def _text_list(value: str) -> list[int]:
-    """'1,2' / '1 2' / '1-60' -> [1, 2] / [1, 60]."""
-    cleaned = value.replace("-", ",").replace(" ", ",")
-    parts = [p for p in cleaned.split(",") if p]
-    try:
-        return [int(p) for p in parts]
-    except ValueError:
-        raise forms.ValidationError("Enter whole numbers separated by commas, like 1,2 or 1-60.") from None
+LIST_RANGE_MAX = 1000
+
+
+def _text_list(value: str, pair: bool) -> list[int]:
+    """'1,2' / '1 2' -> [1, 2]. A range 'a-b' is the pair [a, b] for a pair field (charges
+    '1-60') and every number from a to b for a list (MS levels '1-3' -> [1, 2, 3]: not [1, 3])."""
+    items: list[int] = []
+    for part in re.sub(r"\s*-\s*", "-", value).replace(",", " ").split():
+        bounds = part.split("-")
+        if pair and len(bounds) > 2 and all(b.isdigit() for b in bounds):
+            raise forms.ValidationError("Enter a range as two whole numbers, like 1-60.")
+        if not all(b.isdigit() for b in bounds) or len(bounds) > 2:
+            raise forms.ValidationError(
+                f"'{part}' is not a whole number or a range: enter positive whole numbers separated by commas, "
+                "like 1,2, or a range like 1-60.")
+        numbers = [int(b) for b in bounds]
+        if len(numbers) == 2 and not pair:
+            low, high = numbers
+            if low > high:
+                raise forms.ValidationError(f"The range {part} runs backwards; write the smaller number first, "
+                                            f"like {high}-{low}.")
+            if high - low >= LIST_RANGE_MAX:
+                raise forms.ValidationError(f"The range {part} is too long.")
+            numbers = list(range(low, high + 1))
+        items.extend(numbers)
+    return items
 
 
 class ListField(forms.CharField):
-    """A list of integers typed as text ('1,2', '1-60'); empty means the default (null or [])."""
+    """A list of integers typed as text ('1,2', '1-3'), or a pair ('1-60'); empty means the
+    default (null or [])."""
 
     def __init__(self, *, empty_value: Any, pair: bool = False, **kwargs: Any):
         self.list_empty = empty_value
@@ -98,9 +121,13 @@ class ListField(forms.CharField):
         text = (super().clean(value) or "").strip()
         if not text:
             return self.list_empty
-        items = _text_list(text)
-        if self.pair and len(items) != 2:
-            raise forms.ValidationError("Enter a range as two whole numbers, like 1-60.")
+        items = _text_list(text, self.pair)
+        if self.pair:
+            if len(items) != 2:
+                raise forms.ValidationError("Enter a range as two whole numbers, like 1-60.")
+            if items[0] > items[1]:
+                raise forms.ValidationError(f"The range {text} runs backwards; write the smaller number first, "
+                                            f"like {items[1]}-{items[0]}.")
         return items
 
 
@@ -139,20 +166,31 @@ def parameter_field(name: str, spec: dict) -> forms.Field:
     return forms.CharField(**common)
 
 
+def upload_label(upload: dict, uploads: list[dict]) -> str:
+    """A file's name; with its size and upload time when another file has the same name (the same
+    run uploaded twice, or two runs named alike), so the person can tell which one they tick."""
+    name = upload["filename"]
+    if sum(u["filename"] == name for u in uploads) < 2:
+        return name
+    return f"{name} ({human_size(upload['size'])}, uploaded {when(upload.get('created_at'))}, #{upload['id']})"
+
+
 class AnalysisForm(KeyedForm):
     """Uploads to analyse, a name, a preset or custom parameters (from the API's help), and the
     form's key: submitting the same form twice starts one analysis, not two."""
 
     name = forms.CharField(max_length=200, required=False, help_text="Optional; shown in the list.")
     uploads = forms.MultipleChoiceField(
-        widget=forms.CheckboxSelectMultiple, help_text="One analysis over every file ticked."
+        widget=forms.CheckboxSelectMultiple, help_text="One analysis over every file ticked.",
+        error_messages={"invalid_choice": "Select a valid choice: file #%(value)s is not among your files any more "
+                                          "(deleted, perhaps in another tab). Tick the files to analyse again."},
     )
     preset = forms.ChoiceField(widget=forms.RadioSelect)
 
     def __init__(self, *args: Any, uploads: list[dict], parameters: dict, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.api_parameters = parameters
-        self.fields["uploads"].choices = [(str(u["id"]), u["filename"]) for u in uploads]
+        self.fields["uploads"].choices = [(str(u["id"]), upload_label(u, uploads)) for u in uploads]
         presets = parameters.get("presets", {})
         self.fields["preset"].choices = [(k, PRESET_LABELS.get(k, k.replace("_", " "))) for k in presets] + [
             (CUSTOM, "Custom parameters")
@@ -172,6 +210,10 @@ class AnalysisForm(KeyedForm):
         data = super().clean()
         preset = data.get("preset")
         if preset and preset != CUSTOM:
+            # The custom fields are hidden and unused: what they hold (left from an earlier choice
+            # of Custom) cannot stop the analysis with an error the page does not show.
+            for pname in self.param_names:
+                self._errors.pop(f"p_{pname}", None)
             data["params"] = dict(self.api_parameters["presets"][preset])
             return data
         params: dict[str, Any] = {}
@@ -188,3 +230,10 @@ class AnalysisForm(KeyedForm):
 
     def presets_json(self) -> str:
         return json.dumps(self.api_parameters.get("presets", {}))
+
+    def defaults_json(self) -> str:
+        """The engine's defaults: the page's script starts each preset from them, so the custom
+        fields never hold a mix of two presets."""
+        help_ = self.api_parameters.get("help", {})
+        defaults = self.api_parameters.get("defaults") or {k: v.get("default") for k, v in help_.items()}
+        return json.dumps(defaults)

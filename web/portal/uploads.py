@@ -15,6 +15,8 @@ from django.core.files.uploadhandler import StopUpload, TemporaryFileUploadHandl
 
 ALLOWED_SUFFIXES = (".mzml", ".mzml.gz", ".mgf", ".mgf.gz")
 SNIFF_BYTES = 64 * 1024
+MSALIGN = ("'{name}' is an msalign file (deconvolved masses from TopFD or FLASHDeconv), not MGF spectra; "
+           "mzforge deconvolves spectra itself: upload the mzML (or MGF) run the masses came from.")
 
 
 class UploadTooLarge(Exception):
@@ -45,6 +47,25 @@ def human_size(n: int) -> str:
     return f"{n} bytes"
 
 
+def is_msalign(head: bytes) -> bool:
+    """An msalign file (TopFD's, FLASHDeconv's): MGF-like blocks of deconvolved neutral masses,
+    which the engine refuses. The API's rule (mzforge.api.sniff): a comment naming msalign before
+    the first block, or a first block with PRECURSOR_MASS, MS_ONE_ID or FRACTION_ID and no PEPMASS."""
+    lines = iter(line.strip() for line in head.splitlines())
+    for line in lines:
+        if line.upper() == b"BEGIN IONS":
+            break
+        if line.startswith(b"#") and b"msalign" in line.lower():
+            return True
+    keys = set()
+    for line in lines:
+        if line.upper() == b"END IONS":
+            break
+        if b"=" in line:
+            keys.add(line.split(b"=", 1)[0].upper())
+    return b"PEPMASS" not in keys and bool(keys & {b"PRECURSOR_MASS", b"MS_ONE_ID", b"FRACTION_ID"})
+
+
 def sniff_format(name: str, head: bytes) -> str:
     """Returns "mzml", "mzml.gz", "mgf" or "mgf.gz" from the first bytes of a file, or raises ValueError
     with a message for the person who uploaded it. The file name's ending must agree."""
@@ -65,6 +86,8 @@ def sniff_format(name: str, head: bytes) -> str:
                 raise ValueError(f"'{name}' holds gzip-compressed mzML; its name should end in .mzML.gz.")
             return "mzml.gz"
         if b"BEGIN IONS" in text:
+            if is_msalign(text):
+                raise ValueError(MSALIGN.format(name=name))
             if not lower.endswith(".mgf.gz"):
                 raise ValueError(f"'{name}' holds gzip-compressed MGF; its name should end in .mgf.gz.")
             return "mgf.gz"
@@ -76,6 +99,8 @@ def sniff_format(name: str, head: bytes) -> str:
             raise ValueError(f"'{name}' holds mzML but its name ends in .mgf; rename it to .mzML.")
         return "mzml"
     if b"BEGIN IONS" in head:
+        if is_msalign(head):
+            raise ValueError(MSALIGN.format(name=name))
         if not lower.endswith(".mgf"):
             raise ValueError(f"'{name}' holds MGF but its name does not end in .mgf; rename it.")
         return "mgf"

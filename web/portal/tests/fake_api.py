@@ -181,7 +181,8 @@ class FakeApi:
 
     @staticmethod
     def public(item: dict) -> dict:
-        return {k: v for k, v in item.items() if k != "owner"}
+        # "owner" and "_"-prefixed test settings (an analysis's `_indices`) are not the API's.
+        return {k: v for k, v in item.items() if k != "owner" and not k.startswith("_")}
 
     def route(self, request: httpx.Request, user: dict) -> httpx.Response:
         path, method, q = request.url.path, request.method, request.url.params
@@ -205,6 +206,10 @@ class FakeApi:
             if up is None:
                 return self.err(404, f"upload {m[1]} not found")
             if method == "DELETE":
+                busy = [a["id"] for a in self.analyses.values()
+                        if up["id"] in a["upload_ids"] and a["status"] in ("queued", "running")]
+                if busy:
+                    return self.err(409, f"upload {up['id']} is used by unfinished analysis {busy[0]}")
                 del self.uploads[up["id"]]
                 return httpx.Response(204)
             return httpx.Response(200, json=self.public(up))
@@ -247,9 +252,10 @@ class FakeApi:
         if m2 := re.fullmatch(r"/results/(spectra|peaks|features)", rest):
             fmt = q.get("format", "parquet")
             if fmt == "json":
+                # Spectrum indices are the file's own: `_indices` gives gaps (spectra left out).
                 rows = [[i, f"scan={i + 1}", 1 if i != 1 else 2, 10.0 * i, "profile", 100, 10 * (i + 1),
                          1000.0 * (i + 1), 445.12, None if i != 1 else 445.12, None if i != 1 else 2, i]
-                        for i in range(3)]
+                        for i in a.get("_indices", range(3))]
                 off, lim = int(q.get("offset", 0)), int(q.get("limit", 1000))
                 return httpx.Response(200, json={"columns": SPECTRA_COLUMNS, "rows": rows[off:off + lim],
                                                  "total": len(rows), "limit": lim, "offset": off})
@@ -260,7 +266,7 @@ class FakeApi:
                 "content-disposition": f'attachment; filename="{name}"'})
         if m2 := re.fullmatch(r"/spectra/(\d+)", rest):
             i = int(m2[1])
-            if i > 2:
+            if i not in a.get("_indices", range(3)):
                 return self.err(404, f"spectrum {i} not found")
             return httpx.Response(200, json={
                 "index": i, "native_id": f"scan={i + 1}", "ms_level": 1, "rt_seconds": 10.0 * i, "signal": "profile",

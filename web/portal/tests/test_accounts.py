@@ -80,6 +80,19 @@ def test_login_and_logout(client, alice):
     assert client.get(reverse("uploads")).status_code == 302
 
 
+def test_login_takes_the_address_as_typed(client, fake_api):
+    """Sign-up keeps "Carol@Example.org" as carol@example.org; logging in as she typed it (or as
+    a phone capitalises it, with a stray space) is the same account."""
+    client.post(reverse("signup"), SIGNUP)
+    client.post(reverse("logout"))
+    for typed in ["Carol@Example.org", " CAROL@example.org ", "carol@example.org"]:
+        response = client.post(reverse("login"), {"username": typed, "password": SIGNUP["password1"]})
+        assert response.status_code == 302 and response.url == reverse("analyses"), typed
+        client.post(reverse("logout"))
+    wrong = client.post(reverse("login"), {"username": "Carol@Example.org", "password": "not-hers"})
+    assert "do not match" in wrong.content.decode()
+
+
 def test_password_reset_by_email(client, alice):
     client.post(reverse("password_reset"), {"email": "alice@example.org"})
     assert len(mail.outbox) == 1

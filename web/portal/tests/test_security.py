@@ -63,6 +63,28 @@ def test_posts_without_a_csrf_token_are_refused(alice, fake_api, name, args, dat
     assert len(fake_api.requests) == before
 
 
+def test_a_form_from_an_out_of_date_page_says_reload(alice, fake_api):
+    """A page opened before logging in again (here, in another tab) carries a token that no longer
+    holds: the refusal says what to do, to the page and to the upload script."""
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(alice[0])
+    page = client.get(reverse("uploads")).content.decode()
+    old_token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page)[1]
+    client.force_login(alice[0])  # a new log-in rotates the token
+    client.cookies.pop("csrftoken", None)
+    client.get(reverse("uploads"))
+    before = len(fake_api.requests)
+    response = client.post(reverse("upload_file"), {"file": _mzml("a.mzML")}, HTTP_X_CSRFTOKEN=old_token,
+                           HTTP_X_REQUESTED_WITH="XMLHttpRequest")
+    assert response.status_code == 403
+    assert "Reload the page and try again" in response.json()["error"]
+    form = client.post(reverse("new_analysis"), {"csrfmiddlewaretoken": "x" * 64, "preset": "peptides"})
+    text = form.content.decode()
+    assert form.status_code == 403 and "This page is out of date" in text and "Log out" in text
+    assert "CSRF" not in text
+    assert len(fake_api.requests) == before
+
+
 def test_a_user_never_sees_another_users_work(client, fake_api, alice, bob):
     theirs = fake_api.add_analysis(alice[1], name="alice's secret run")
     client.force_login(bob[0])

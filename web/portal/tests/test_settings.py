@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 WEB = Path(__file__).resolve().parents[2]
 PROD = {"MZFORGE_ENVIRONMENT": "prod", "DJANGO_SECRET_KEY": "x" * 60 + "-not-a-real-key-but-long-and-random-ish",
         "DJANGO_ALLOWED_HOSTS": "www.example.org,example.org", "DATABASE_URL": "sqlite:////tmp/mzforge-web-check.db",
@@ -72,3 +74,15 @@ def test_the_cdk_front_ends_environment_is_understood(tmp_path):
     assert result.stdout.splitlines()[-1].split() == [
         "k3y-from-secrets-manager-", "mzf_admin_token_from_secrets_manager", "django.db.backends.postgresql",
         "db.internal", "mzforge", "u", "https://example.org", "HTTP_X_FORWARDED_PROTO"]
+
+
+@pytest.mark.django_db
+def test_the_try_out_serves_its_pages_and_static_files_with_debug_off(client, settings):
+    """run-local.sh runs the site with DEBUG off (no debug pages for a scientist trying it) and no
+    collectstatic: the static files are served from the app's folder."""
+    assert settings.DEBUG is False
+    style = client.get("/static/portal/style.css")
+    assert style.status_code == 200 and b"".join(style.streaming_content)
+    page = client.get("/no/such/page/")
+    text = page.content.decode()
+    assert page.status_code == 404 and "There is no page at this address" in text and "Log in" in text

@@ -52,6 +52,24 @@ def test_sniff_rejects_with_plain_words(name, data, message):
         sniff_format(name, data)
 
 
+MSALIGN = [b"#TopFD 1.5 msalign\nBEGIN IONS\nID=0\nPRECURSOR_MASS=1000.5\n500.2\t100\t1\nEND IONS\n",
+           b"BEGIN IONS\nID=0\nSCANS=1\nMS_ONE_ID=0\nPRECURSOR_MASS=1000.5\nEND IONS\n"]
+
+
+@pytest.mark.parametrize("data", MSALIGN)
+@pytest.mark.parametrize("gz", [False, True])
+def test_an_msalign_file_is_named_for_what_it_is(alice_client, fake_api, data, gz):
+    """Deconvolved masses in MGF-like blocks: the API refuses them as "not mzML, mzML.gz or MGF",
+    which someone holding an .mgf file cannot act on; the site says what it is and what to upload."""
+    name = "masses_ms2.msalign.mgf" + (".gz" if gz else "")
+    response = post(alice_client, name, gzip.compress(data) if gz else data, **XHR)
+    assert response.status_code == 415 and not fake_api.uploads
+    assert response.json()["error"] == (
+        f"'{name}' is an msalign file (deconvolved masses from TopFD or FLASHDeconv), not MGF spectra; "
+        "mzforge deconvolves spectra itself: upload the mzML (or MGF) run the masses came from.")
+    assert sniff_format("ok.mgf", MGF) == "mgf"  # an MGF with PEPMASS is not msalign
+
+
 def test_upload_reaches_the_api_byte_for_byte(alice_client, fake_api):
     data = MZML + b"x" * 300_000  # larger than one chunk
     response = post(alice_client, "BSA run.mzML", data, **XHR)
@@ -301,3 +319,28 @@ def test_another_file_under_a_taken_key_is_refused_in_plain_words(alice_client, 
     assert len(upload_requests(fake_api)) == 2 and len(fake_api.uploads) == 1
     (body,) = fake_api.upload_bodies.values()
     assert body == MZML + b"a"
+
+
+def test_deleting_names_the_file_and_a_second_click_is_explained(alice_client, fake_api):
+    post(alice_client, "run 1.mzML", MZML, **XHR)
+    (upload_id,) = fake_api.uploads
+    first = alice_client.post(reverse("delete_upload", args=[upload_id]), follow=True)
+    assert "File deleted: &#x27;run 1.mzML&#x27;." in first.content.decode()
+    # A double click or the back button: the second request finds nothing to delete.
+    second = alice_client.post(reverse("delete_upload", args=[upload_id]))
+    text = second.content.decode()
+    assert second.status_code == 404 and "it may have been deleted already" in text
+    assert f'href="{reverse("uploads")}">Your files</a>' in text
+
+
+def test_a_file_an_analysis_is_using_is_not_deleted_and_the_page_says_why(alice_client, fake_api, alice):
+    post(alice_client, "busy.mzML", MZML, **XHR)
+    (upload_id,) = fake_api.uploads
+    running = fake_api.add_analysis(alice[1], status="running", upload_ids=[upload_id])
+    response = alice_client.post(reverse("delete_upload", args=[upload_id]))
+    # Back on the files page (a reload there sends nothing again), with the reason and what to do.
+    assert response.status_code == 302 and response.url == reverse("uploads")
+    page = alice_client.get(response.url).content.decode()
+    assert (f"&#x27;busy.mzML&#x27; was not deleted: analysis {running['id']} is still using it. "
+            "Wait for it to finish (or cancel it), then delete the file.") in page
+    assert upload_id in fake_api.uploads

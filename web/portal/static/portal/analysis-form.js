@@ -1,10 +1,12 @@
 /* The new-analysis form: custom fields show only for "Custom parameters"; picking a preset
- * copies its values into them, so a preset can be a starting point for custom values. */
+ * sets them to the engine's defaults with the preset's values on top (never what an earlier
+ * preset left there), so a preset can be a starting point for custom values. */
 (function () {
   "use strict";
   var form = document.getElementById("analysis-form");
   if (!form) return;
   var presets = JSON.parse(form.dataset.presets || "{}");
+  var defaults = JSON.parse(form.dataset.defaults || "{}");
   var custom = document.getElementById("custom-params");
   function fill(values) {
     Object.keys(values).forEach(function (k) {
@@ -21,7 +23,7 @@
     custom.hidden = name !== "custom";
     var summary = document.getElementById("preset-summary");
     if (name !== "custom" && presets[name]) {
-      fill(presets[name]);
+      fill(Object.assign({}, defaults, presets[name]));
       summary.textContent = "Sets " + Object.keys(presets[name]).map(function (k) {
         var v = presets[name][k];
         return k.replace(/_/g, " ") + " = " + (Array.isArray(v) ? v.join(k.indexOf("range") >= 0 ? "-" : ",") : v);

@@ -1,17 +1,31 @@
-/* The analysis page's summary charts: spectra per MS level, TIC over RT, peaks/features per spectrum. */
+/* The analysis page's summary charts: spectra per MS level, TIC over RT, peaks/features per spectrum.
+ * With several input files every chart is of the file chosen on the page (summary.json's rows are
+ * that file's); with one, the spectra per level are the analysis's own counts. */
 (function () {
   "use strict";
   var box = document.getElementById("analysis");
   var levelsEl = document.getElementById("levels-data");
   if (!box || !levelsEl) return;
-  var levels = JSON.parse(levelsEl.textContent) || {};
-  var keys = Object.keys(levels).sort(function (a, b) { return a - b; });
-  MzPlot.create(document.getElementById("chart-levels"), {
-    layers: [{ kind: "bars", x: keys, labels: keys.map(function (k) { return "MS" + k; }), y: keys.map(function (k) { return levels[k]; }) }]
-  });
+  function drawLevels(levels) {
+    var keys = Object.keys(levels).sort(function (a, b) { return a - b; });
+    var canvas = document.getElementById("chart-levels");
+    canvas.dataset.levels = JSON.stringify(levels);
+    MzPlot.create(canvas, {
+      layers: [{ kind: "bars", x: keys, labels: keys.map(function (k) { return "MS" + k; }), y: keys.map(function (k) { return levels[k]; }) }]
+    });
+  }
+  var perInput = !!box.dataset.perInput;
+  if (!perInput) drawLevels(JSON.parse(levelsEl.textContent) || {});
   fetch(box.dataset.summaryUrl, { credentials: "same-origin" })
     .then(function (r) { return r.json().then(function (j) { if (!r.ok) throw new Error(j.error || r.statusText); return j; }); })
     .then(function (d) {
+      if (perInput && !d.total) {
+        var none = document.createElement("p");
+        none.className = "error"; none.id = "no-spectra"; none.textContent = "No spectra in this file: nothing to chart.";
+        document.querySelector(".charts").replaceWith(none);
+        return;
+      }
+      if (perInput) drawLevels(d.spectra_per_level || {});
       var ms1 = { x: [], y: [] };
       d.rt_seconds.forEach(function (rt, i) { if (d.ms_level[i] === 1) { ms1.x.push(rt / 60); ms1.y.push(d.tic[i]); } });
       var tic = ms1.x.length ? ms1 : { x: d.rt_seconds.map(function (r) { return r / 60; }), y: d.tic };
@@ -24,6 +38,13 @@
         xLabel: "spectrum index (blue: peaks, orange: features)",
         integerX: true
       });
+      if (d.truncated) {
+        var note = document.createElement("p");
+        note.className = "help"; note.id = "charts-truncated";
+        note.textContent = "The charts show the first " + d.spectrum_index.length.toLocaleString("en") + " of " +
+          d.total.toLocaleString("en") + " spectra; the downloads hold them all.";
+        document.querySelector(".charts").after(note);
+      }
       box.dataset.chartsReady = "1";
     })
     .catch(function (e) {
