@@ -126,8 +126,7 @@ fn preprocess(
     let out = Location::parse(&output)?;
     // An input that cannot be read is recorded as failed (its result prefix says why) and the
     // analysis goes on with the others; when none can be read the analysis fails here.
-    let mut first_failure = None;
-    let probed = fan_out::try_map(
+    let (probed, failures): (Vec<_>, Vec<_>) = fan_out::try_map(
         &inputs,
         fan_out::STEP_WORKERS,
         |i, input| match analysis::probe(storage, input, i, &request.routing, probe_deadline) {
@@ -139,15 +138,9 @@ fn preprocess(
         },
     )?
     .into_iter()
-    .map(|(found, error)| {
-        if first_failure.is_none() {
-            first_failure = error;
-        }
-        found
-    })
-    .collect::<Vec<_>>();
+    .unzip();
     if probed.iter().all(|i| i.scan == analysis::Scan::Failed) {
-        if let Some(error) = first_failure {
+        if let Some(error) = failures.into_iter().flatten().next() {
             return Err(error);
         }
     }
