@@ -1451,6 +1451,17 @@ fn lambda_analysis_goes_on_past_inputs_that_cannot_be_analysed() {
         failed_inputs,
         ["s3://uploads/m/bad8.mzML", "s3://uploads/m/corrupt.mzML.gz"]
     );
+    assert_eq!(summary["route"], "lambda");
+    // Handed over to Batch (an input too slow for a Lambda): the state carries the Batch task's
+    // answer, and the summary says who analysed the inputs (it said "lambda", the manifest's).
+    lambda
+        .invoke(json!({"step": "postprocess", "analysisId": "m1",
+                       "batchJob": {"jobId": "j-1", "status": "SUCCEEDED"}}))
+        .expect("postprocess after Batch");
+    assert_eq!(
+        moto.json("results", "analyses/m1/summary.json")["route"],
+        "batch"
+    );
 
     // Nothing usable: the analysis fails, naming the first input and its reason.
     let request = json!({"inputs": ["m/bad8.mzML"], "params": {"on_bad_spectrum": "fail"}});

@@ -291,6 +291,10 @@ struct PostprocessEvent {
     analysis_id: String,
     #[serde(default)]
     manifest_key: Option<String>,
+    /// The Batch task's answer, in the state when Batch analysed the inputs: also when the
+    /// Lambda route handed them over (an input too slow for a Lambda).
+    #[serde(default)]
+    batch_job: Option<Value>,
 }
 
 /// An input of the analysis without a result, and why (its `failure.json`).
@@ -383,7 +387,7 @@ fn postprocess(env: &Environment, event: PostprocessEvent) -> Result<Value> {
         "analysisId": manifest.analysis_id,
         "status": "complete",
         "mzforgeVersion": mzforge::VERSION,
-        "route": manifest.route,
+        "route": if event.batch_job.is_some() { "batch" } else { manifest.route.as_str() },
         "completedAt": std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs())
