@@ -541,6 +541,13 @@ fn a_file_of_bad_spectra_only_fails_and_the_others_still_run() {
             && message.contains("spectrum 0 (scan=1)"),
         "{message}"
     );
+    // The file is named once (it was named again before the first spectrum's error).
+    let line = message
+        .lines()
+        .find(|l| l.contains("no spectrum could be used"))
+        .unwrap();
+    assert_eq!(line.matches("broken.mzML").count(), 1, "{line}");
+    assert!(line.contains("the first: spectrum 0 (scan=1): "), "{line}");
     assert_eq!(entry_names(&out), ["sim_profile"]);
 }
 

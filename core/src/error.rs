@@ -48,15 +48,14 @@ pub enum Error {
     },
     /// Every spectrum a run was to process was bad and skipped (the `skip` policy): the file
     /// gives nothing, so it fails rather than giving an empty result that looks like success.
-    /// The source is the first spectrum's error.
-    #[error("{path}: no spectrum could be used ({skipped} skipped as bad), the first")]
+    /// The message ends with the first spectrum's error, without the file's path again.
+    #[error("{path}: no spectrum could be used ({skipped} skipped as bad), the first: {}", first.without_path())]
     NoUsableSpectrum {
         /// The file.
         path: PathBuf,
         /// How many spectra were skipped.
         skipped: u64,
         /// The first skipped spectrum's error.
-        #[source]
         first: Box<Error>,
     },
     /// A spectrum without an m/z array (UV/PDA traces and other non-MS data in an mzML file).
@@ -110,6 +109,22 @@ pub enum Error {
     /// Arrow refused a batch (a bug if it happens).
     #[error("cannot build arrow batch")]
     Arrow(#[source] arrow::error::ArrowError),
+}
+
+impl Error {
+    /// The message, without the file's path where it begins with it (a spectrum's error
+    /// quoted inside another error about the same file).
+    fn without_path(&self) -> String {
+        match self {
+            Error::BadSpectrum {
+                index,
+                native_id,
+                message,
+                ..
+            } => format!("spectrum {index} ({native_id}): {message}"),
+            other => other.to_string(),
+        }
+    }
 }
 
 impl From<parquet::errors::ParquetError> for Error {
