@@ -1,6 +1,8 @@
-"""Cold start of the mzforge-lambda binary on a local invoke.
+"""Cold start of the mzforge-lambda binary on a local invoke; preprocess of many inputs behind
+S3 latency.
 
 usage: python3 batch-runner/bench-lambda.py BOOTSTRAP [RUNS] [--qemu]
+       python3 batch-runner/bench-lambda.py BOOTSTRAP --inputs N [--latency-ms L] [RUNS]
 
 Plays AWS Lambda's Runtime API (the provided.al2023 protocol: GET .../invocation/next, POST
 .../response) on 127.0.0.1, starts a moto S3 server with a small mzML and a request, and for RUNS
@@ -8,6 +10,10 @@ fresh processes measures: spawn -> first /next poll (init), and spawn -> first r
 `preprocess` invocation (init + S3 client set-up + reading and probing the input), then one warm
 invocation in the same process. Prints medians in milliseconds. --qemu runs an arm64 BOOTSTRAP
 under qemu-aarch64 (much slower than Graviton; an upper bound).
+
+With --inputs N: N small MGF inputs under one prefix, and S3 reached through a proxy that holds
+each request L ms (default 20, about S3's first-byte latency) before passing it on; prints the
+median of RUNS warm `preprocess` invocations (each probes every input and writes analysis.json).
 """
 
 import http.server
@@ -77,6 +83,81 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.end_headers()
 
 
+class LatencyProxy(threading.Thread):
+    """A TCP proxy to 127.0.0.1:``port`` that holds each request ``latency`` seconds: data from the
+    client after an answer (or first on a connection) starts a request."""
+
+    def __init__(self, port: int, latency: float):
+        super().__init__(daemon=True)
+        self.target, self.latency = port, latency
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(256)
+        self.port = self.listener.getsockname()[1]
+
+    def run(self):
+        while True:
+            client, _ = self.listener.accept()
+            server = socket.create_connection(("127.0.0.1", self.target))
+            answered = threading.Event()
+            answered.set()
+            threading.Thread(target=self.pipe, args=(client, server, answered, True), daemon=True).start()
+            threading.Thread(target=self.pipe, args=(server, client, answered, False), daemon=True).start()
+
+    def pipe(self, source, sink, answered, requests):
+        try:
+            while data := source.recv(1 << 16):
+                if requests and answered.is_set():
+                    answered.clear()
+                    time.sleep(self.latency)
+                elif not requests:
+                    answered.set()
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (source, sink):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+
+def many_inputs(bootstrap: str, env: dict, s3, inputs: int, latency_ms: float, runs: int) -> None:
+    mgf = b"BEGIN IONS\nTITLE=s1\nPEPMASS=500.25\nCHARGE=2+\n100.1 10\n200.2 20\nEND IONS\n"
+    for i in range(inputs):
+        s3.put_object(Bucket="uploads", Key=f"many/sample_{i:05d}.mgf", Body=mgf)
+    s3.put_object(Bucket="uploads", Key="requests/many.json", Body=json.dumps({"inputs": ["many/"]}))
+    proxy = LatencyProxy(int(env["AWS_ENDPOINT_URL"].rsplit(":", 1)[1]), latency_ms / 1000)
+    proxy.start()
+    env = dict(env, AWS_ENDPOINT_URL=f"http://127.0.0.1:{proxy.port}")
+    api = RuntimeApi()
+    threading.Thread(target=api.serve_forever, daemon=True).start()
+    env["AWS_LAMBDA_RUNTIME_API"] = f"127.0.0.1:{api.server_address[1]}"
+    process = subprocess.Popen([bootstrap], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    event = {"analysisId": "many", "request": {"bucket": "uploads", "key": "requests/many.json"}}
+    seconds = []
+    try:
+        for n in range(runs + 1):  # the first invocation is the cold one, left out
+            sent = time.perf_counter()
+            api.events.put((f"m{n}", event))
+            path, result, answered = api.results.get(timeout=1800)
+            assert path.endswith("/response"), result
+            assert result["inputCount"] == inputs, result
+            if n:
+                seconds.append(answered - sent)
+    finally:
+        process.kill()
+        process.wait()
+        api.shutdown()
+    print(json.dumps({"bootstrap": bootstrap, "inputs": inputs, "latency_ms": latency_ms, "runs": runs,
+                      "preprocess_seconds_median": round(statistics.median(seconds), 2)}))
+
+
+def option(name: str, default: str) -> str:
+    return sys.argv[sys.argv.index(name) + 1] if name in sys.argv else default
+
+
 def main():
     bootstrap = sys.argv[1]
     runs = int(sys.argv[2]) if len(sys.argv) > 2 and not sys.argv[2].startswith("-") else 5
@@ -98,6 +179,12 @@ def main():
             except Exception:
                 time.sleep(0.1)
         s3.create_bucket(Bucket="results")
+        if "--inputs" in sys.argv:
+            positional = [a for a in sys.argv[2:] if a.isdigit() and sys.argv[sys.argv.index(a) - 1] not in
+                          ("--inputs", "--latency-ms")]
+            many_inputs(bootstrap, env, s3, int(option("--inputs", "1000")),
+                        float(option("--latency-ms", "20")), int(positional[0]) if positional else 3)
+            return
         s3.upload_file(os.path.join(DATA, "profile", "three_test_scans.mzML"), "uploads", "d/three_test_scans.mzML")
         s3.put_object(Bucket="uploads", Key="requests/cold.json", Body=json.dumps({"inputs": ["d/"]}))
         event = {"analysisId": "cold", "request": {"bucket": "uploads", "key": "requests/cold.json"}}
