@@ -12,8 +12,8 @@ pub const STEP_WORKERS: usize = 8;
 
 /// `f(index, item)` for every item, on up to `workers` threads; the answers in item order, or
 /// the error of the first item (by position) that failed, as a sequential loop gives: items
-/// are taken in order, none is started after a failure, and every item before a failed one
-/// has been started, so it finishes and its own error, if any, comes first.
+/// are taken in order and no more are taken once a failure is seen, and every item before a
+/// failed one was taken before it, so it finishes and its own error, if any, comes first.
 pub fn try_map<T, R, F>(items: &[T], workers: usize, f: F) -> Result<Vec<R>>
 where
     T: Sync,
