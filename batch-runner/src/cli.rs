@@ -41,6 +41,13 @@ pub struct RunArgs {
     #[arg(long, short, value_name = "DIR")]
     pub out: PathBuf,
 
+    /// Results of the files under a directory input keep their subfolders: `run data/ --out
+    /// res/` writes res/plate1/A1/ for data/plate1/A1.mzML, so files of one name in several
+    /// folders can run together [default: every result directly under --out]. Local inputs
+    /// and output only.
+    #[arg(long)]
+    pub keep_folders: bool,
+
     /// Parameters from a TOML file (same names as run.json's "params"); flags override it.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,

@@ -44,6 +44,9 @@ fn run_all(args: RunArgs) -> Result<ExitCode> {
     let out = args.out.to_string_lossy().into_owned();
     if mzforge_batch_runner::remote::needs_object_storage(&args.inputs, &out) {
         use mzforge_batch_runner::remote::{run_cli, CliOptions};
+        if args.keep_folders {
+            bail!("--keep-folders takes local inputs and a local --out only");
+        }
         let mzml = args.mzml_output();
         let (inputs, json, quiet) = (args.inputs, args.json, args.quiet);
         let options = CliOptions {
@@ -75,8 +78,9 @@ fn run_all(args: RunArgs) -> Result<ExitCode> {
             }
         });
     }
-    let inputs = expand_inputs(&args.inputs)?;
-    let targets = output_targets(&inputs, &args.out)?;
+    let found = expand_inputs(&args.inputs)?;
+    let targets = output_targets(&found, &args.out, args.keep_folders)?;
+    let inputs: Vec<PathBuf> = found.into_iter().map(|(input, _)| input).collect();
     let mzml = args.mzml_output();
     let pipeline = Pipeline::new(params.clone())?.keep_source_descriptions(mzml.is_some());
     let params_json = serde_json::to_string(&params)?;
@@ -285,36 +289,58 @@ fn progress_bar(show: bool, total: Option<u64>, input: &Path) -> Option<Progress
 }
 
 /// Every local input: files as given, glob patterns and directories expanded (see
-/// [`mzforge_batch_runner::remote::expand_local`]), in order. A file named more than once
-/// (`data/*.mzML data/BSA1.mzML`, `a.mzML ./a.mzML`) is run once, where it is first named.
-pub fn expand_inputs(patterns: &[String]) -> Result<Vec<PathBuf>> {
+/// [`mzforge_batch_runner::remote::expand_local`]), in order, each with its folder below the
+/// directory input it was found under (empty for files and patterns named on the command line,
+/// and for files directly in it). A file named more than once (`data/*.mzML data/BSA1.mzML`,
+/// `a.mzML ./a.mzML`) is run once, where it is first named.
+fn expand_inputs(patterns: &[String]) -> Result<Vec<(PathBuf, PathBuf)>> {
     let mut inputs = Vec::new();
     let mut seen = std::collections::HashSet::new();
     for pattern in patterns {
+        let root = Path::new(pattern);
+        let from_directory = root.is_dir();
         for input in mzforge_batch_runner::remote::expand_local(pattern)? {
             let identity = std::fs::canonicalize(&input).unwrap_or_else(|_| input.clone());
             if seen.insert(identity) {
-                inputs.push(input);
+                let folder = match (from_directory, input.parent()) {
+                    (true, Some(parent)) => parent.strip_prefix(root).unwrap_or(Path::new("")),
+                    _ => Path::new(""),
+                };
+                let folder = folder.to_path_buf();
+                inputs.push((input, folder));
             }
         }
     }
     Ok(inputs)
 }
 
-fn output_targets(inputs: &[PathBuf], out: &Path) -> Result<Vec<PathBuf>> {
-    let mut seen: BTreeMap<String, &Path> = BTreeMap::new();
+/// Each input's result directory: `out/<stem>`, or `out/<folder>/<stem>` with `keep_folders`.
+/// Two inputs with one result directory are refused before anything runs.
+fn output_targets(
+    inputs: &[(PathBuf, PathBuf)],
+    out: &Path,
+    keep_folders: bool,
+) -> Result<Vec<PathBuf>> {
+    let mut seen: BTreeMap<PathBuf, &Path> = BTreeMap::new();
     let mut targets = Vec::new();
-    for input in inputs {
-        let stem = input_stem_of_path(input);
-        if let Some(previous) = seen.insert(stem.clone(), input) {
+    for (input, folder) in inputs {
+        let relative = match keep_folders {
+            true => folder.join(input_stem_of_path(input)),
+            false => PathBuf::from(input_stem_of_path(input)),
+        };
+        if let Some(previous) = seen.insert(relative.clone(), input) {
+            let hint = match keep_folders {
+                true => "run them into different --out directories",
+                false => "run them into different --out directories, or keep the folders they are in with --keep-folders",
+            };
             bail!(
-                "{} and {} would both write {}; run them into different --out directories",
+                "{} and {} would both write {}; {hint}",
                 previous.display(),
                 input.display(),
-                out.join(&stem).display()
+                out.join(&relative).display()
             );
         }
-        targets.push(out.join(stem));
+        targets.push(out.join(relative));
     }
     Ok(targets)
 }
@@ -336,13 +362,58 @@ mod tests {
             named(&dir.path().join(".").join("a.mzML")),
         ])
         .unwrap();
-        assert_eq!(inputs, [b, a]);
+        let paths: Vec<_> = inputs.into_iter().map(|(input, _)| input).collect();
+        assert_eq!(paths, [b, a]);
     }
 
     #[test]
-    fn duplicate_stems_are_refused() {
-        let inputs = vec![PathBuf::from("a/run.mzML"), PathBuf::from("b/run.mzML.gz")];
-        let err = output_targets(&inputs, Path::new("out")).unwrap_err();
-        assert!(err.to_string().contains("would both write"));
+    fn duplicate_stems_are_refused_unless_their_folders_are_kept() {
+        let inputs = vec![
+            (PathBuf::from("d/a/run.mzML"), PathBuf::from("a")),
+            (PathBuf::from("d/b/run.mzML.gz"), PathBuf::from("b")),
+        ];
+        let err = output_targets(&inputs, Path::new("out"), false).unwrap_err();
+        assert!(err.to_string().contains("would both write"), "{err}");
+        assert!(err.to_string().contains("--keep-folders"), "{err}");
+        let targets = output_targets(&inputs, Path::new("out"), true).unwrap();
+        assert_eq!(targets, [Path::new("out/a/run"), Path::new("out/b/run")]);
+        // Kept folders that still meet are refused.
+        let same = vec![
+            (PathBuf::from("d/a/run.mzML"), PathBuf::from("a")),
+            (PathBuf::from("e/a/run.mgf"), PathBuf::from("a")),
+        ];
+        assert!(output_targets(&same, Path::new("out"), true).is_err());
+    }
+
+    #[test]
+    fn files_under_a_directory_input_know_their_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        for rel in ["top.mzML", "plate1/A1.mzML", "plate2/deep/A1.mgf"] {
+            let path = dir.path().join(rel);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, "").unwrap();
+        }
+        let named = |p: &Path| p.to_str().unwrap().to_owned();
+        let loose = dir.path().join("plate1/A1.mzML");
+        // A file named on its own has no folder, even when a directory input holds it too.
+        let inputs = expand_inputs(&[named(&loose), named(dir.path())]).unwrap();
+        let folders: Vec<_> = inputs
+            .iter()
+            .map(|(input, folder)| {
+                let rel = input.strip_prefix(dir.path()).unwrap();
+                (
+                    rel.to_str().unwrap().to_owned(),
+                    folder.to_str().unwrap().to_owned(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            folders,
+            [
+                ("plate1/A1.mzML".to_owned(), "".to_owned()),
+                ("plate2/deep/A1.mgf".to_owned(), "plate2/deep".to_owned()),
+                ("top.mzML".to_owned(), "".to_owned()),
+            ]
+        );
     }
 }

@@ -270,6 +270,78 @@ fn a_directory_input_runs_every_mzml_or_mgf_file_under_it() {
     assert!(!out.path().join("none").exists());
 }
 
+/// Files of one name in several folders (a plate per folder, a well per file) run together
+/// with --keep-folders, each result in its folder; without it they are refused before any
+/// work, and the message says how.
+#[test]
+fn keep_folders_runs_same_named_files_of_several_folders() {
+    let data = tempfile::tempdir().unwrap();
+    for (rel, fixture_name) in [
+        ("plate1/A1.mzML", "sim_profile.mzML"),
+        ("plate2/A1.mzML", "sim_profile.mzML"),
+        ("plate2/B1.mzML", "sim_envelopes.mzML"),
+        ("loose.mzML", "sim_profile.mzML"),
+    ] {
+        let path = data.path().join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::copy(fixture(fixture_name), &path).unwrap();
+    }
+    let out = tempfile::tempdir().unwrap();
+    let refused = mzforge_run(data.path(), out.path(), &["-q", "--no-deconvolve"]);
+    assert_eq!(refused.status.code(), Some(1), "{}", text(&refused));
+    assert!(
+        text(&refused).contains("--keep-folders"),
+        "{}",
+        text(&refused)
+    );
+    assert!(entry_names(out.path()).is_empty());
+
+    let kept = mzforge_run(
+        data.path(),
+        out.path(),
+        &["--keep-folders", "--json", "--no-deconvolve"],
+    );
+    assert!(kept.status.success(), "{}", text(&kept));
+    for rel in ["plate1/A1", "plate2/A1", "plate2/B1", "loose"] {
+        assert!(out.path().join(rel).join("run.json").is_file(), "{rel}");
+    }
+    assert_eq!(entry_names(out.path()), ["loose", "plate1", "plate2"]);
+    let outputs: Vec<String> = String::from_utf8_lossy(&kept.stdout)
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["output"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert!(
+        outputs.iter().any(|o| o.ends_with("plate2/A1")),
+        "{outputs:?}"
+    );
+    // Run again: the earlier results are replaced, the folders holding them are not in the way.
+    let again = mzforge_run(
+        data.path(),
+        out.path(),
+        &["--keep-folders", "-q", "--no-deconvolve"],
+    );
+    assert!(again.status.success(), "{}", text(&again));
+    // On S3 the flag is refused rather than ignored.
+    let remote = mzforge(&[
+        "run",
+        data.path().to_str().unwrap(),
+        "--out",
+        "s3://bucket/prefix",
+        "--keep-folders",
+    ]);
+    assert_eq!(remote.status.code(), Some(1), "{}", text(&remote));
+    assert!(
+        text(&remote).contains("--keep-folders takes local inputs"),
+        "{}",
+        text(&remote)
+    );
+}
+
 #[test]
 fn results_kept_beside_their_inputs_are_not_run_again() {
     let data = tempfile::tempdir().unwrap();

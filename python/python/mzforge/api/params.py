@@ -95,7 +95,7 @@ PARAMETERS: dict[str, dict[str, Any]] = {
 # terminal output, and the reading limits that guard against hostile files, which the API keeps
 # at the engine's defaults).
 NOT_PARAMETERS = {
-    "--out", "--config", "--mzml", "--mzml-peaks", "--json", "--quiet", "--help",
+    "--out", "--keep-folders", "--config", "--mzml", "--mzml-peaks", "--json", "--quiet", "--help",
     "--max-points-per-spectrum", "--max-array-bytes", "--max-spectra", "--max-spectrum-bytes",
 }
 
