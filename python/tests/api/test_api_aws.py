@@ -182,6 +182,8 @@ def test_step_functions_executions(sfn_env: dict, tmp_path: Path) -> None:
                               sfn_env["MZFORGE_RESULTS_BUCKET"], tmp_path)
         failed = api.client.get(f"/v1/analyses/{bad['id']}", headers=api.h()).json()
         assert failed["status"] == "failed" and "malformed input" in failed["error"], failed
+        # Named by the file's name, not its storage key (s3://.../uploads/<user>/<uuid>/...).
+        assert "s3://" not in failed["error"] and "BSA1_cut.mzML" in failed["error"], failed
         assert api.client.get(f"/v1/analyses/{bad['id']}/results/spectra", headers=api.h()).status_code == 409
 
         # A failing input among others: their results stand, it is listed with its reason.

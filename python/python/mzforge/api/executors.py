@@ -308,7 +308,10 @@ class StepFunctionsExecutor(Executor):
                           finished_at=now, result_location=self.storage.url("results", prefix))
         elif failure:
             f = json.loads(failure)
-            values.update(status="failed", finished_at=now, error=f.get("cause") or f.get("error"))
+            error = f.get("cause") or f.get("error") or ""
+            for item in analysis.inputs:  # the files' names, not their storage keys
+                error = error.replace(self.storage.url("uploads", item["key"]), item["filename"])
+            values.update(status="failed", finished_at=now, error=error)
         elif analysis.runner:
             d = self.sfn.describe_execution(executionArn=analysis.runner)
             state = d["status"]
