@@ -21,6 +21,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from . import api
 from .forms import AnalysisForm, SignUpForm, UploadForm
 from .models import ApiAccount
+from .templatetags.portal_extras import when
 from .uploads import human_size, read_head, sniff_format
 
 log = logging.getLogger(__name__)
@@ -201,10 +202,50 @@ def upload_file(request: HttpRequest) -> HttpResponse:
         return fail(exc.detail, exc.status if exc.status < 500 else 502)
     finally:
         upload.close()
+    copies = earlier_copies(client, created)
+    notice = duplicate_notice(created, copies)
     if xhr:
-        return JsonResponse({"upload": created}, status=201)
+        if notice:  # shown by the script at once, and on the files page it reloads when done
+            messages.warning(request, notice)
+        return JsonResponse({"upload": created, "duplicate_of": copies[0] if copies else None, "notice": notice},
+                            status=201)
     messages.success(request, f"Uploaded {created['filename']}.")
+    if notice:
+        messages.warning(request, notice)
     return redirect("uploads")
+
+
+# A new upload is compared with the user's newest this many files (the API's largest page): one
+# list call however many files there are; a copy of a file older than those is not noticed.
+DUPLICATE_SCAN = 1000
+
+
+def earlier_copies(client: api.ApiClient, created: dict) -> list[dict]:
+    """The user's files uploaded before `created` with the same content (the API's SHA-256),
+    oldest first. Only a notice depends on it: if the list call fails the upload stands, unchecked."""
+    sha256 = created.get("sha256")
+    if not sha256:
+        return []
+    try:
+        items = client.uploads(limit=DUPLICATE_SCAN)["items"]
+    except api.ApiError as exc:
+        log.warning("upload %s not compared with earlier files: %s", created["id"], exc.detail)
+        return []
+    return sorted((u for u in items if u.get("sha256") == sha256 and u["id"] < created["id"]),
+                  key=lambda u: u["id"])
+
+
+def duplicate_notice(created: dict, copies: list[dict]) -> str | None:
+    """Says that a new upload repeats a file the user already has, and which. Uploading the same
+    content again may be meant (under another name, say), so the new copy is neither refused nor
+    deleted: the user decides."""
+    if not copies:
+        return None
+    first, more = copies[0], len(copies) - 1
+    others = f" and {more} other file{'s' if more > 1 else ''} of yours" if more else ""
+    return (f"'{created['filename']}' (#{created['id']}) has the same content as '{first['filename']}' "
+            f"(#{first['id']}, uploaded {when(first.get('created_at'))}){others}. If you uploaded it "
+            f"again by mistake, you can delete the new copy, #{created['id']}; keeping both is fine too.")
 
 
 @require_POST

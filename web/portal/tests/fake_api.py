@@ -199,8 +199,14 @@ class FakeApi:
             return self.keyed_create(request, user, self.uploads, fingerprint,
                                      lambda: self.create_upload(filename, data, user))
         if path == "/v1/uploads":
-            items = [self.public(u) for u in self.uploads.values() if u["owner"] == user["id"]]
-            return httpx.Response(200, json={"items": items, "total": len(items), "limit": 100, "offset": 0})
+            # Newest first, a page of at most 1000 (the real API's limits).
+            off, lim = int(q.get("offset", 0)), int(q.get("limit", 100))
+            if not 1 <= lim <= 1000 or off < 0:
+                return self.err(422, "query.limit: Input should be less than or equal to 1000")
+            items = [self.public(u) for u in sorted(self.uploads.values(), key=lambda u: -u["id"])
+                     if u["owner"] == user["id"]]
+            return httpx.Response(200, json={"items": items[off:off + lim], "total": len(items), "limit": lim,
+                                             "offset": off})
         if m := re.fullmatch(r"/v1/uploads/(\d+)", path):
             up = self.own(self.uploads, int(m[1]), user)
             if up is None:

@@ -25,7 +25,7 @@ ORIGIN = "http://site.test"
 
 def in_browser(responses: dict[str, tuple[str, str]], path: str, action):
     """Opens `path` in Chromium, answered from `responses` (path with query -> (content type,
-    body): pages the test client rendered, JSON) and the static folder (/static/portal/...), and
+    body[, status]): pages the test client rendered, JSON) and the static folder (/static/portal/...), and
     returns `action(page)`; a script error fails the test. The Django responses are made before
     the browser starts (Playwright's event loop and Django's database do not mix)."""
     if not Path(CHROMIUM).exists():
@@ -40,8 +40,8 @@ def in_browser(responses: dict[str, tuple[str, str]], path: str, action):
             name = url.removeprefix("/static/portal/").split("?")[0]
             return route.fulfill(status=200, content_type="text/javascript", body=(STATIC / name).read_text())
         if url in responses:
-            content_type, body = responses[url]
-            return route.fulfill(status=200, content_type=content_type, body=body)
+            content_type, body, *status = responses[url]
+            return route.fulfill(status=status[0] if status else 200, content_type=content_type, body=body)
         return route.fulfill(status=404, content_type="text/plain", body=f"not in the test's responses: {url}")
 
     errors: list[str] = []
@@ -141,3 +141,29 @@ def test_charts_of_a_long_run_say_they_show_only_its_start(alice_client, fake_ap
         return page.inner_text("#charts-truncated") if page.query_selector("#charts-truncated") else None
 
     assert in_browser(responses, path, note) == "The charts show the first 3 of 80,000 spectra; the downloads hold them all."
+
+
+def test_the_upload_script_names_the_earlier_copy_of_a_file(alice_client, fake_api, tmp_path):
+    """The script shows the site's notice on the file's line. Another file refused here keeps the
+    page from reloading, so the line is what the user reads."""
+    alice_client.post(reverse("upload_file"), {"file": SimpleUploadedFile("run.mzML", b"<mzML>")})
+    path = reverse("uploads")
+    responses = {path: rendered(alice_client, path)}
+    # The site's own answer to the script's request for the copy.
+    answer = alice_client.post(reverse("upload_file"), {"file": SimpleUploadedFile("copy.mzML", b"<mzML>")},
+                               HTTP_X_REQUESTED_WITH="XMLHttpRequest")
+    assert answer.status_code == 201
+    responses[reverse("upload_file")] = ("application/json", answer.content.decode(), 201)
+    (tmp_path / "copy.mzML").write_bytes(b"<mzML>")
+    (tmp_path / "notes.txt").write_bytes(b"hello")
+    first = min(fake_api.uploads)
+
+    def upload(page):
+        page.set_input_files("#id_files", [str(tmp_path / "copy.mzML"), str(tmp_path / "notes.txt")])
+        page.click("#upload-button")
+        page.wait_for_selector("#upload-progress li.done")
+        return page.inner_text("#upload-progress li.done.duplicate .note")
+
+    note = in_browser(responses, path, upload)
+    assert note.startswith("uploaded. 'copy.mzML'") and f"same content as 'run.mzML' (#{first}," in note
+    assert "you can delete the new copy" in note

@@ -88,7 +88,7 @@ def test_upload_is_spooled_to_a_temporary_file_and_streamed(alice_client, fake_a
 
     class Inspecting(httpx.BaseTransport):
         def handle_request(self, request):
-            if request.url.path == "/v1/uploads":
+            if request.url.path == "/v1/uploads" and request.method == "POST":
                 # Before anything reads it: httpx's multipart stream holds the open file object
                 # and reads it in chunks while sending.
                 files = [f.file for f in getattr(request.stream, "fields", []) if hasattr(f, "file")]
@@ -259,7 +259,7 @@ def test_a_transient_failure_is_retried_with_the_same_key(alice_client, fake_api
     keys = [r.headers.get("Idempotency-Key") for r in upload_requests(fake_api)]
     assert len(keys) == 2 and keys[0] == keys[1] and keys[0]
     # The retry found the upload the lost answer was about, or made the first one.
-    last = fake_api.responses[-1]
+    last = [r for r in fake_api.responses if r.request.method == "POST"][-1]
     assert last.request.url.path == "/v1/uploads"
     assert last.headers.get("Idempotent-Replayed") == ("true" if after_commit else None)
 
@@ -344,3 +344,87 @@ def test_a_file_an_analysis_is_using_is_not_deleted_and_the_page_says_why(alice_
     assert (f"&#x27;busy.mzML&#x27; was not deleted: analysis {running['id']} is still using it. "
             "Wait for it to finish (or cancel it), then delete the file.") in page
     assert upload_id in fake_api.uploads
+
+
+# --- a file the user already has ------------------------------------------------------------------
+
+
+def list_requests(fake_api) -> list[httpx.Request]:
+    return [r for r in fake_api.requests if r.url.path == "/v1/uploads" and r.method == "GET"]
+
+
+def test_a_copy_sent_by_the_form_is_kept_and_the_files_page_names_the_earlier_file(alice_client, fake_api):
+    post(alice_client, "run.mzML", MZML)
+    post(alice_client, "other.mgf", MGF)
+    (first, other) = sorted(fake_api.uploads)
+    fake_api.uploads[first]["created_at"] = "2026-03-04T05:06:00Z"
+    before = len(list_requests(fake_api))
+    response = post(alice_client, "run again.mzML", MZML)
+    assert len(list_requests(fake_api)) == before + 1  # one list call, not one per file
+    page = alice_client.get(response["Location"]).content.decode()
+    copy = max(fake_api.uploads)
+    assert len(fake_api.uploads) == 3  # neither refused nor deleted
+    assert (f'<li class="warning">&#x27;run again.mzML&#x27; (#{copy}) has the same content as &#x27;run.mzML&#x27; '
+            f"(#{first}, uploaded 2026-03-04 05:06 UTC). If you uploaded it again by mistake, you can delete the "
+            f"new copy, #{copy}; keeping both is fine too.</li>") in page
+    assert "Uploaded run again.mzML." in page
+    assert f'run again.mzML <span class="upload-id">#{copy}</span>' in page  # the table shows the ids
+
+
+def test_a_copy_sent_by_the_script_is_named_in_its_answer_and_on_the_reloaded_page(alice_client, fake_api):
+    key = page_key(alice_client)
+    first = post_keyed(alice_client, key, "run.mzML", MZML).json()
+    assert first["notice"] is None and first["duplicate_of"] is None
+    second = post_keyed(alice_client, key, "copy.mzML", MZML)  # same bytes, another name
+    assert second.status_code == 201
+    body = second.json()
+    assert body["duplicate_of"] == first["upload"]
+    assert body["notice"].startswith(f"'copy.mzML' (#{body['upload']['id']}) has the same content as "
+                                     f"'run.mzML' (#{first['upload']['id']}, uploaded 2026-01-01 00:00 UTC).")
+    # The script reloads the files page when every file is done: the notice is there too, once.
+    page = alice_client.get(reverse("uploads")).content.decode()
+    assert page.count("has the same content as &#x27;run.mzML&#x27;") == 1
+    assert len(fake_api.uploads) == 2
+
+
+def test_a_third_copy_names_the_first_and_counts_the_others(alice_client, fake_api):
+    ids = [post(alice_client, f"r{i}.mzML", MZML, **XHR).json()["upload"]["id"] for i in range(4)]
+    notice = post(alice_client, "r4.mzML", MZML, **XHR).json()["notice"]
+    assert f"same content as 'r0.mzML' (#{ids[0]}, uploaded 2026-01-01 00:00 UTC) and 3 other files of yours." \
+        in notice
+    notice = [post(alice_client, f"x{i}.mgf", MGF, **XHR).json()["notice"] for i in range(2)][1]
+    assert "as 'x0.mgf'" in notice and "other file" not in notice
+
+
+def test_other_content_or_another_users_copy_is_no_duplicate(alice_client, fake_api, bob):
+    fake_api.create_upload("bobs.mzML", MZML, fake_api.users[bob[1]])  # Bob's: not Alice's to know
+    post(alice_client, "a.mzML", MZML + b" ", **XHR)
+    body = post(alice_client, "b.mzML", MZML, **XHR).json()
+    assert body["notice"] is None and body["duplicate_of"] is None
+    page = alice_client.get(reverse("uploads")).content.decode()
+    assert "same content" not in page
+
+
+def test_the_same_request_again_is_no_duplicate_of_itself(alice_client, fake_api):
+    """"Try again" after a lost answer gets the upload the first attempt made: not a copy."""
+    key = page_key(alice_client)
+    post_keyed(alice_client, key, "run.mzML", MZML)
+    again = post_keyed(alice_client, key, "run.mzML", MZML).json()
+    assert again["notice"] is None and len(fake_api.uploads) == 1
+
+
+def test_a_failed_comparison_leaves_the_upload_standing(alice_client, fake_api, caplog):
+    post(alice_client, "run.mzML", MZML, **XHR)
+    inner = fake_api.transport()
+
+    class ListingFails(httpx.BaseTransport):
+        def handle_request(self, request):
+            if request.url.path == "/v1/uploads" and request.method == "GET":
+                return httpx.Response(500, json={"detail": "boom"})
+            return inner.handle_request(request)
+
+    api.TRANSPORT = ListingFails()
+    response = post(alice_client, "copy.mzML", MZML, **XHR)
+    assert response.status_code == 201 and response.json()["notice"] is None
+    assert len(fake_api.uploads) == 2
+    assert "not compared with earlier files: boom" in caplog.text

@@ -1,7 +1,8 @@
 /* Uploads each chosen file in its own request with a progress bar. A file that fails shows why;
  * when the failure was the connection or the server (not the file), a "Try again" button restarts
  * that file alone. Every request carries the page's form key: a file sent again from this page
- * (a double click, "Try again" after a lost answer) is the upload the first request made. */
+ * (a double click, "Try again" after a lost answer) is the upload the first request made. A file
+ * whose content the user already has is uploaded all the same, and its note names the earlier one. */
 (function () {
   "use strict";
   var form = document.getElementById("upload-form");
@@ -40,7 +41,13 @@
       xhr.onload = function () {
         var body = {};
         try { body = JSON.parse(xhr.responseText); } catch (e) { /* not JSON */ }
-        if (xhr.status === 201) { bar.value = 1; item.className = "done"; note.textContent = "uploaded"; resolve(true); }
+        if (xhr.status === 201) {
+          bar.value = 1; item.className = body.notice ? "done duplicate" : "done";
+          // A file the user already has: said here at once (the page is not reloaded while
+          // another file has failed) and, by the site, on the files page after the reload.
+          note.textContent = body.notice ? "uploaded. " + body.notice : "uploaded";
+          resolve(true);
+        }
         else failed(body.error || ("The upload failed (HTTP " + xhr.status + ")."), xhr.status >= 500 || xhr.status === 408);
       };
       xhr.onerror = function () { failed("The connection was lost during the upload.", true); };
