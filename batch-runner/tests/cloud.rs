@@ -1486,6 +1486,8 @@ fn lambda_analysis_goes_on_past_inputs_that_cannot_be_analysed() {
         message.contains("no input could be analysed (1 failed)") && message.contains("bad8.mzML"),
         "{message}"
     );
+    // The file is named once (the cause already begins with it).
+    assert_eq!(message.matches("bad8.mzML").count(), 1, "{message}");
     assert!(moto.get("results", "analyses/m2/summary.json").is_none());
 }
 

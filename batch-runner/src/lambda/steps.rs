@@ -371,10 +371,18 @@ fn postprocess(env: &Environment, event: PostprocessEvent) -> Result<Value> {
         });
     }
     if inputs.is_empty() {
-        // Nothing to show: the analysis failed, for the first input's reason.
+        // Nothing to show: the analysis failed, for the first input's reason (whose cause
+        // names the input already, as the engine's errors do).
+        let first =
+            failed
+                .first()
+                .map_or_else(String::new, |f| match f.cause.starts_with(&f.input) {
+                    true => f.cause.clone(),
+                    false => format!("{}: {}", f.input, f.cause),
+                });
         return Err(Error::NoInputUsable {
             count: failed.len(),
-            first: format!("{}: {}", failed[0].input, failed[0].cause),
+            first,
         });
     }
     let totals = json!({
