@@ -409,18 +409,19 @@ def analysis(request: HttpRequest, analysis_id: int) -> HttpResponse:
     a = client.analysis(analysis_id)
     names = file_names(client) if a.get("upload_ids") else {}
     selected = chosen_upload(request, a)
+    failed = failed_inputs(a)
+    files = input_names(a, names)
     return render(
         request,
         "portal/analysis.html",
         {
             "a": a,
             "finished": a["status"] in FINISHED,
-            "files": input_names(a, names),
-            "inputs": [(i, name, i in failed_inputs(a))
-                       for i, name in zip(a.get("upload_ids") or [], input_names(a, names))],
+            "files": files,
+            "inputs": [(i, name, i in failed) for i, name in zip(a.get("upload_ids") or [], files)],
             "failed_inputs": [f["cause"] if f["cause"].startswith(f["filename"]) else f"{f['filename']}: {f['cause']}"
-                              for f in failed_inputs(a).values()],
-            "analysed": len(a.get("upload_ids") or []) - len(failed_inputs(a)),
+                              for f in failed.values()],
+            "analysed": len(a.get("upload_ids") or []) - len(failed),
             "selected": selected,
             "selected_name": None if selected is None else file_label(selected, names),
             "q": upload_query(a, selected),

@@ -300,10 +300,11 @@ class StepFunctionsExecutor(Executor):
         if summary:
             s = json.loads(summary)
             prefix = layout.results_prefix(analysis.run_id)
-            inputs = layout.items_with_outcomes(analysis.inputs, s, lambda key: self.storage.url("uploads", key),
-                                                prefix)
-            names = {self.storage.url("uploads", i["key"]): i["filename"] for i in analysis.inputs}
-            values.update(status="succeeded", summary=summary_for_api(s, layout.failed_inputs(inputs), names),
+            def url_of(key: str) -> str:
+                return self.storage.url("uploads", key)
+
+            inputs = layout.items_with_outcomes(analysis.inputs, s, url_of, prefix)
+            values.update(status="succeeded", summary=summary_for_api(s, inputs, url_of),
                           inputs=inputs,
                           finished_at=now, result_location=self.storage.url("results", prefix))
         elif failure:

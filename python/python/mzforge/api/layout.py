@@ -80,25 +80,23 @@ def items_with_outcomes(items: list[dict[str, Any]], summary: dict[str, Any],
     return out
 
 
-def failed_inputs(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The summary's ``failed_inputs``: the inputs of :func:`items_with_outcomes` that failed."""
-    return [{"upload_id": i["upload_id"], "filename": i["filename"], **i["failure"]}
-            for i in items if "failure" in i]
-
-
-def summary_for_api(summary: dict[str, Any], failed: list[dict[str, Any]] | None = None,
-                    names: dict[str, str] | None = None) -> dict[str, Any]:
+def summary_for_api(summary: dict[str, Any], items: list[dict[str, Any]] | None = None,
+                    url_of: Callable[[str], str] | None = None) -> dict[str, Any]:
     """The analysis object's ``summary`` from a ``summary.json`` (local or written by the state
-    machine's Postprocess), with the inputs that failed on their own (:func:`failed_inputs`).
-    ``names`` maps inputs' storage URLs to their file names, which begin their warnings (in an
-    analysis of several files a warning did not say which)."""
+    machine's Postprocess). With the inputs of :func:`items_with_outcomes` and their storage
+    URLs, the ones that failed on their own are listed (``failed_inputs``) and each warning
+    begins with its file's name (in an analysis of several files it did not say which)."""
+    items = items or []
+    names = {url_of(i["key"]): i["filename"] for i in items} if url_of else {}
+    failed = [{"upload_id": i["upload_id"], "filename": i["filename"], **i["failure"]}
+              for i in items if "failure" in i]
     per_level: dict[str, int] = {}
     warnings: list[str] = []
     features = 0
     for i in summary.get("inputs", []):
         for level, n in i.get("spectra_per_level", []):
             per_level[str(level)] = per_level.get(str(level), 0) + n
-        name = (names or {}).get(i.get("input", ""))
+        name = names.get(i.get("input", ""))
         warnings.extend(f"{name}: {w}" if name and not w.startswith(name) else w
                         for w in i.get("warnings", []))
         features += i.get("features") or 0
@@ -109,5 +107,5 @@ def summary_for_api(summary: dict[str, Any], failed: list[dict[str, Any]] | None
         "peaks": totals.get("peaks", 0),
         "features": features,
         "warnings": warnings[:100],
-        "failed_inputs": failed or [],
+        "failed_inputs": failed,
     }

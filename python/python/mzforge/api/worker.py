@@ -224,12 +224,13 @@ def main(argv: list[str] | None = None) -> int:
         record_failure(storage, run_id, "Mzforge.Internal", f"{type(e).__name__}: {e}")
         outcome = {"status": "failed", "error": f"internal error: {type(e).__name__}: {e}"}
     else:
-        items = layout.items_with_outcomes(inputs, summary, lambda key: storage.url("uploads", key),
-                                           layout.results_prefix(run_id))
+        def url_of(key: str) -> str:
+            return storage.url("uploads", key)
+
+        items = layout.items_with_outcomes(inputs, summary, url_of, layout.results_prefix(run_id))
         outcome = {
             "status": "succeeded",
-            "summary": summary_for_api(summary, layout.failed_inputs(items),
-                                       {storage.url("uploads", i["key"]): i["filename"] for i in inputs}),
+            "summary": summary_for_api(summary, items, url_of),
             "result_location": storage.url("results", layout.results_prefix(run_id)),
             "inputs": items,
         }
