@@ -321,7 +321,7 @@ class Deconvolution:
         import pyarrow as pa
         import pyarrow.compute as pc
 
-        if isinstance(spectrum_index, bool) or not isinstance(spectrum_index, (int, np.integer)):
+        if not _is_integer(spectrum_index):
             raise TypeError(f"spectrum_index must be an int, not {type(spectrum_index).__name__}")
         indices = result.spectra["spectrum_index"]
         if spectrum_index < 0 or not pc.any(pc.equal(indices, spectrum_index)).as_py():
