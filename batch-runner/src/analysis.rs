@@ -208,33 +208,29 @@ impl AnalysisManifest {
         Ok(manifest)
     }
 
-    /// Inputs in order, each with the stem its result is written under, no two with the same
-    /// (array children run at once: two would write one prefix), and valid parameters.
+    /// Inputs in order, each with the result name [`mzforge::output::result_dir_names`] gives
+    /// it (so no two alike: array children run at once, two would write one prefix), and
+    /// valid parameters.
     fn check(&self) -> Result<()> {
-        let mut stems = BTreeMap::new();
-        for (i, input) in self.inputs.iter().enumerate() {
+        let file_names = self
+            .inputs
+            .iter()
+            .map(|input| Location::parse(&input.url).map(|l| l.file_name()))
+            .collect::<Result<Vec<_>>>()?;
+        let names = mzforge::output::result_dir_names(&file_names);
+        for (i, (input, name)) in self.inputs.iter().zip(&names).enumerate() {
             if input.index != i {
                 return Err(Error::invalid(
                     "manifest",
                     format!("input {i} has index {}", input.index),
                 ));
             }
-            let stem = mzforge::output::input_stem(&Location::parse(&input.url)?.file_name());
-            if input.stem != stem {
+            if input.stem != *name {
                 return Err(Error::invalid(
                     "manifest",
                     format!(
-                        "input {i} ({}) has stem {:?}, but its result is written under {stem:?}",
+                        "input {i} ({}) has stem {:?}, but its result is written under {name:?}",
                         input.url, input.stem
-                    ),
-                ));
-            }
-            if let Some(first) = stems.insert(stem, i) {
-                return Err(Error::invalid(
-                    "manifest",
-                    format!(
-                        "inputs {first} and {i} would both write {}/{}/",
-                        self.output, input.stem
                     ),
                 ));
             }
@@ -292,6 +288,7 @@ pub fn probe(
     storage: &Storage,
     input: &Input,
     index: usize,
+    result_name: &str,
     routing: &Routing,
     deadline: Option<Instant>,
 ) -> Result<AnalysisInput> {
@@ -316,7 +313,7 @@ pub fn probe(
         url: url.clone(),
         bytes: meta.size,
         e_tag: meta.e_tag.clone(),
-        stem: input.stem(),
+        stem: result_name.to_string(),
         format: match info.format {
             Some(mzforge::InputFormat::Mgf) => "mgf".into(),
             _ => "mzml".into(),
@@ -361,7 +358,7 @@ pub fn probe(
 }
 
 /// The entry of an input `probe` could not read: counts 0, [`Scan::Failed`].
-pub fn failed_probe(input: &Input, index: usize) -> AnalysisInput {
+pub fn failed_probe(input: &Input, index: usize, result_name: &str) -> AnalysisInput {
     let (bytes, e_tag) = match input {
         Input::Object { meta, .. } => (meta.size, meta.e_tag.clone()),
         Input::Local(_) => (0, None),
@@ -380,7 +377,7 @@ pub fn failed_probe(input: &Input, index: usize) -> AnalysisInput {
         url,
         bytes,
         e_tag,
-        stem: input.stem(),
+        stem: result_name.to_string(),
         scan: Scan::Failed,
         spectra: 0,
         spectra_per_level: BTreeMap::new(),
@@ -500,8 +497,9 @@ mod tests {
         }
     }
 
-    /// Two inputs with one stem would be written by two array children into one prefix at
-    /// once, and postprocess would count both as done.
+    /// Two inputs with one result name would be written by two array children into one prefix
+    /// at once, and postprocess would count both as done: a manifest names each input's result
+    /// as `result_dir_names` does, or is refused.
     #[test]
     fn manifests_with_colliding_or_wrong_stems_are_refused() {
         let good = manifest(vec![
@@ -509,18 +507,21 @@ mod tests {
             at(1, "s3://b/y/other.mgf", "other"),
         ]);
         assert!(good.check().is_ok());
-        let twice = manifest(vec![
-            at(0, "s3://b/x/run.mzML", "run"),
-            at(1, "s3://b/x/run.mzML", "run"),
+        let numbered = manifest(vec![
+            at(0, "s3://b/plate1/A1.mzML", "A1"),
+            at(1, "s3://b/plate2/A1.mzML.gz", "A1-2"),
         ]);
-        let error = twice.check().unwrap_err();
-        assert_eq!(error.kind().exit_code(), 78);
-        assert!(error.to_string().contains("inputs 0 and 1"), "{error}");
+        assert!(numbered.check().is_ok());
         let collide = manifest(vec![
             at(0, "s3://b/x/run.mzML", "run"),
             at(1, "s3://b/y/run.mzML.gz", "run"),
         ]);
-        assert!(collide.check().is_err());
+        let error = collide.check().unwrap_err();
+        assert_eq!(error.kind().exit_code(), 78);
+        assert!(
+            error.to_string().contains("input 1") && error.to_string().contains("\"run-2\""),
+            "{error}"
+        );
         let wrong = manifest(vec![at(0, "s3://b/x/run.mzML", "other")]);
         assert!(wrong.check().is_err());
         let order = manifest(vec![at(1, "s3://b/x/run.mzML", "run")]);

@@ -117,10 +117,13 @@ fn run_job(args: &BatchArgs) -> Result<Vec<Outcome>> {
             )));
             continue;
         }
-        let processed = manifest
-            .input(&storage, index)
-            .and_then(|input| Ok((remote::process(&job, &input, &out)?, input)));
         let entry = &manifest.inputs[index];
+        let processed = manifest.input(&storage, index).and_then(|input| {
+            Ok((
+                remote::process(&job, &input, &out.join(&entry.stem))?,
+                input,
+            ))
+        });
         let (result, input) = match processed {
             Ok(done) => done,
             // The input's own fault: recorded in its result prefix, and the job (and the

@@ -41,10 +41,10 @@ pub struct RunArgs {
     #[arg(long, short, value_name = "DIR")]
     pub out: PathBuf,
 
-    /// Results of the files under a directory input keep their subfolders: `run data/ --out
-    /// res/` writes res/plate1/A1/ for data/plate1/A1.mzML, so files of one name in several
-    /// folders can run together [default: every result directly under --out]. Local inputs
-    /// and output only.
+    /// Results of the files under a directory or s3:// prefix input keep their subfolders:
+    /// `run data/ --out res/` writes res/plate1/A1/ for data/plate1/A1.mzML (and
+    /// s3://b/plates/ gives OUT/plate1/A1/ for s3://b/plates/plate1/A1.mzML), so files of one
+    /// name in several folders can run together [default: every result directly under --out]
     #[arg(long)]
     pub keep_folders: bool,
 

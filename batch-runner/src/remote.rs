@@ -184,18 +184,44 @@ impl Input {
 /// Expands paths, globs, `s3://` keys, `s3://bucket/prefix/` (every mzML/MGF under it; also
 /// without the slash when no object has that key) and `s3://bucket/prefix/*.mzML` patterns (a
 /// key holding `*`, `?` or `[` names that object too). A missing object or a pattern matching
-/// nothing is an error.
+/// nothing is an error. An input named twice (itself and a prefix holding it) is one input.
 pub fn resolve_inputs(storage: Option<&Storage>, patterns: &[String]) -> Result<Vec<Input>> {
+    Ok(resolve_inputs_in_folders(storage, patterns)?
+        .into_iter()
+        .map(|(input, _)| input)
+        .collect())
+}
+
+/// [`resolve_inputs`], each input with its folder below the directory or prefix it was found
+/// under (`plate1` for `s3://b/plates/plate1/A1.mzML` found under `s3://b/plates/`; empty for
+/// inputs named themselves or by a pattern, and for those directly in the prefix), where it is
+/// first named.
+pub fn resolve_inputs_in_folders(
+    storage: Option<&Storage>,
+    patterns: &[String],
+) -> Result<Vec<(Input, String)>> {
     let mut inputs = Vec::new();
     for pattern in patterns {
         match Location::parse(pattern)? {
             Location::Local(path) => {
                 let text = path.display().to_string();
-                inputs.extend(expand_local(&text)?.into_iter().map(Input::Local));
+                let root = path.is_dir().then_some(path.as_path());
+                inputs.extend(expand_local(&text)?.into_iter().map(|file| {
+                    let folder = match (root, file.parent()) {
+                        (Some(root), Some(parent)) => parent
+                            .strip_prefix(root)
+                            .map(|f| f.to_string_lossy().into_owned())
+                            .unwrap_or_default(),
+                        _ => String::new(),
+                    };
+                    (Input::Local(file), folder)
+                }));
             }
             Location::S3 { bucket, key } => {
                 let storage = storage.ok_or_else(|| Error::Internal("no storage".into()))?;
                 let wildcard = key.find(['*', '?', '[']);
+                // The prefix a listing was made under, when the pattern named one.
+                let mut listed: Option<String> = None;
                 let matched = if let Some(at) = wildcard {
                     let prefix = key[..at].rsplit_once('/').map_or("", |(p, _)| p);
                     let glob = glob::Pattern::new(&key)
@@ -224,6 +250,7 @@ pub fn resolve_inputs(storage: Option<&Storage>, patterns: &[String]) -> Result<
                     }
                     matched
                 } else if pattern.ends_with('/') || key.is_empty() {
+                    listed = Some(key.clone());
                     let matched = inputs_under(storage, &bucket, &key)?;
                     if matched.is_empty() {
                         return Err(Error::NothingMatches {
@@ -238,6 +265,7 @@ pub fn resolve_inputs(storage: Option<&Storage>, patterns: &[String]) -> Result<
                         // `s3://bucket/raw` for `s3://bucket/raw/`, as a local directory is
                         // named with or without its slash.
                         Err(missing @ Error::Missing { .. }) => {
+                            listed = Some(key.clone());
                             let matched = inputs_under(storage, &bucket, &key).unwrap_or_default();
                             if matched.is_empty() {
                                 return Err(missing);
@@ -247,14 +275,42 @@ pub fn resolve_inputs(storage: Option<&Storage>, patterns: &[String]) -> Result<
                         Err(error) => return Err(error),
                     }
                 };
-                inputs.extend(matched.into_iter().map(|meta| Input::Object {
-                    bucket: bucket.clone(),
-                    meta,
+                inputs.extend(matched.into_iter().map(|meta| {
+                    let folder = listed
+                        .as_deref()
+                        .map(|prefix| folder_below(prefix, meta.location.as_ref()))
+                        .unwrap_or_default();
+                    let input = Input::Object {
+                        bucket: bucket.clone(),
+                        meta,
+                    };
+                    (input, folder)
                 }));
             }
         }
     }
+    // An input named twice (itself and a prefix holding it) is one input, as `mzforge run`
+    // takes a local file named twice.
+    let mut seen = std::collections::HashSet::new();
+    inputs.retain(|(input, _)| seen.insert(input.url()));
     Ok(inputs)
+}
+
+/// The folder of `key` below `prefix` (`plates/`, `plates` or the whole bucket): `plate1` for
+/// `plates/plate1/A1.mzML`, empty for `plates/A1.mzML`.
+fn folder_below(prefix: &str, key: &str) -> String {
+    let prefix = prefix.trim_end_matches('/');
+    let below = match prefix {
+        "" => key,
+        _ => key
+            .strip_prefix(prefix)
+            .and_then(|rest| rest.strip_prefix('/'))
+            .unwrap_or(key),
+    };
+    below
+        .rsplit_once('/')
+        .map_or("", |(folder, _)| folder)
+        .to_string()
 }
 
 /// The mzML, mzMLb and MGF objects under `prefix/` (recursively), leaving out earlier results.
@@ -530,11 +586,12 @@ impl Staging {
     }
 }
 
-/// Processes one input into `out/<stem>/`. On S3 the result is published by its manifest; see
-/// the module docs. Errors carry their [`FailureKind`].
-pub fn process(job: &Job<'_>, input: &Input, out: &Location) -> Result<Done> {
+/// Processes one input into its result location `target` (`<out>/<result name>`). On S3 the
+/// result is published by its manifest; see the module docs. Errors carry their
+/// [`FailureKind`].
+pub fn process(job: &Job<'_>, input: &Input, target: &Location) -> Result<Done> {
     let started = Instant::now();
-    let target = out.join(&input.stem());
+    let target = target.clone();
     let params = job.pipeline.params();
     let params_json = serde_json::to_string(params)
         .map_err(|e| Error::Internal(format!("cannot serialise parameters: {e}")))?;
@@ -890,6 +947,9 @@ pub struct CliOptions {
     pub json: bool,
     /// `--quiet`.
     pub quiet: bool,
+    /// `--keep-folders`: each result under the input's folder below the prefix it was found
+    /// under (`OUT/plate1/A1/`).
+    pub keep_folders: bool,
 }
 
 /// Whether `mzforge run` needs object storage for these arguments.
@@ -918,19 +978,29 @@ pub fn run_cli(params: PipelineParams, options: CliOptions) -> Result<u8> {
     crate::signals::install(runtime.handle());
     let storage = Storage::new(runtime.handle().clone());
     let out = Location::parse(&options.out)?;
-    let inputs = resolve_inputs(Some(&storage), &options.inputs)?;
-    let mut stems = BTreeMap::new();
-    for input in &inputs {
-        if let Some(previous) = stems.insert(input.stem(), input.url()) {
+    let found = resolve_inputs_in_folders(Some(&storage), &options.inputs)?;
+    let mut targets = BTreeMap::new();
+    let mut inputs = Vec::new();
+    for (input, folder) in found {
+        let name = match options.keep_folders && !folder.is_empty() {
+            true => format!("{folder}/{}", input.stem()),
+            false => input.stem(),
+        };
+        if let Some(previous) = targets.insert(name.clone(), input.url()) {
+            let hint = match options.keep_folders {
+                true => "run them into different --out locations",
+                false => "run them into different --out locations, or keep the folders they are in with --keep-folders",
+            };
             return Err(Error::invalid(
                 "inputs",
                 format!(
-                    "{previous} and {} would both write {}; run them into different --out locations",
+                    "{previous} and {} would both write {}; {hint}",
                     input.url(),
-                    out.join(&input.stem())
+                    out.join(&name)
                 ),
             ));
         }
+        inputs.push((input, name));
     }
     let pipeline = Pipeline::new(params)?.keep_source_descriptions(options.mzml.is_some());
     let job = Job {
@@ -941,12 +1011,12 @@ pub fn run_cli(params: PipelineParams, options: CliOptions) -> Result<u8> {
         force: false,
     };
     let (mut permanent, mut transient) = (0, 0);
-    for input in &inputs {
+    for (input, name) in &inputs {
         if crate::signals::stop_requested() {
             transient += 1;
             continue;
         }
-        match process(&job, input, &out) {
+        match process(&job, input, &out.join(name)) {
             Ok(done) => {
                 if options.json {
                     println!(

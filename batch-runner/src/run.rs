@@ -44,9 +44,6 @@ fn run_all(args: RunArgs) -> Result<ExitCode> {
     let out = args.out.to_string_lossy().into_owned();
     if mzforge_batch_runner::remote::needs_object_storage(&args.inputs, &out) {
         use mzforge_batch_runner::remote::{run_cli, CliOptions};
-        if args.keep_folders {
-            bail!("--keep-folders takes local inputs and a local --out only");
-        }
         let mzml = args.mzml_output();
         let (inputs, json, quiet) = (args.inputs, args.json, args.quiet);
         let options = CliOptions {
@@ -55,6 +52,7 @@ fn run_all(args: RunArgs) -> Result<ExitCode> {
             mzml,
             json,
             quiet,
+            keep_folders: args.keep_folders,
         };
         return Ok(match run_cli(params, options) {
             Ok(code) => ExitCode::from(code),

@@ -326,20 +326,6 @@ fn keep_folders_runs_same_named_files_of_several_folders() {
         &["--keep-folders", "-q", "--no-deconvolve"],
     );
     assert!(again.status.success(), "{}", text(&again));
-    // On S3 the flag is refused rather than ignored.
-    let remote = mzforge(&[
-        "run",
-        data.path().to_str().unwrap(),
-        "--out",
-        "s3://bucket/prefix",
-        "--keep-folders",
-    ]);
-    assert_eq!(remote.status.code(), Some(1), "{}", text(&remote));
-    assert!(
-        text(&remote).contains("--keep-folders takes local inputs"),
-        "{}",
-        text(&remote)
-    );
 }
 
 #[test]

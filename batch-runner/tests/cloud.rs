@@ -836,11 +836,147 @@ fn batch_single_job_goes_on_past_a_failed_input() {
     );
     assert_eq!(refused.status.code(), Some(78), "{}", text(&refused));
     assert!(
-        text(&refused).contains("inputs 0 and 1"),
+        text(&refused).contains("input 1") && text(&refused).contains("\"good-2\""),
         "{}",
         text(&refused)
     );
     assert!(moto.keys("results-s", "analyses/two/").is_empty());
+
+    // Two objects of one name, each under the result name preprocess gives it: both published.
+    moto.put("uploads-s", "b/good.mzML", &fixture_bytes());
+    let numbered = manifest(
+        "three",
+        vec![
+            entry(0, "a/good.mzML", "good"),
+            entry(1, "b/good.mzML", "good-2"),
+        ],
+    );
+    moto.put("results-s", "three.json", numbered.to_string().as_bytes());
+    let both = mzforge(
+        &moto,
+        &["batch", "--manifest", "s3://results-s/three.json"],
+        &[],
+    );
+    assert!(both.status.success(), "{}", text(&both));
+    for (stem, key) in [("good", "a/good.mzML"), ("good-2", "b/good.mzML")] {
+        let run = moto.json(
+            "results-s",
+            &format!("analyses/three/results/{stem}/run.json"),
+        );
+        assert_eq!(
+            run["input"]["path"],
+            format!("s3://uploads-s/{key}"),
+            "{run}"
+        );
+    }
+}
+
+/// A plate per folder, a well per file, on S3: without --keep-folders the two `A1.mzML` are
+/// refused before anything is written (the message says how); with it each result keeps its
+/// folder below the prefix, from S3 to S3, from S3 to a local directory and from a local
+/// directory to S3.
+#[test]
+fn keep_folders_runs_same_named_objects_of_several_folders() {
+    let Some(moto) = moto() else { return };
+    moto.bucket("plates-k");
+    moto.bucket("out-k");
+    let data = fixture_bytes();
+    for key in [
+        "plates/plate1/A1.mzML",
+        "plates/plate2/A1.mzML",
+        "plates/loose.mzML",
+    ] {
+        moto.put("plates-k", key, &data);
+    }
+    let refused = mzforge(
+        &moto,
+        &[
+            "run",
+            "s3://plates-k/plates/",
+            "--out",
+            "s3://out-k/res",
+            "-q",
+        ],
+        &[],
+    );
+    assert_eq!(refused.status.code(), Some(1), "{}", text(&refused));
+    assert!(
+        text(&refused).contains("plate2/A1.mzML") && text(&refused).contains("--keep-folders"),
+        "{}",
+        text(&refused)
+    );
+    assert!(moto.keys("out-k", "res").is_empty());
+
+    let kept = mzforge(
+        &moto,
+        &[
+            "run",
+            "s3://plates-k/plates",
+            "--out",
+            "s3://out-k/res",
+            "--keep-folders",
+            "--json",
+            "--no-deconvolve",
+        ],
+        &[],
+    );
+    assert!(kept.status.success(), "{}", text(&kept));
+    for (rel, key) in [
+        ("plate1/A1", "plates/plate1/A1.mzML"),
+        ("plate2/A1", "plates/plate2/A1.mzML"),
+        ("loose", "plates/loose.mzML"),
+    ] {
+        let manifest = moto.json("out-k", &format!("res/{rel}/manifest.json"));
+        assert_eq!(manifest["input"]["path"], format!("s3://plates-k/{key}"));
+    }
+
+    let local_out = tempfile::tempdir().unwrap();
+    let to_local = mzforge(
+        &moto,
+        &[
+            "run",
+            "s3://plates-k/plates/",
+            "--out",
+            local_out.path().to_str().unwrap(),
+            "--keep-folders",
+            "-q",
+            "--no-deconvolve",
+        ],
+        &[],
+    );
+    assert!(to_local.status.success(), "{}", text(&to_local));
+    for rel in ["plate1/A1", "plate2/A1", "loose"] {
+        assert!(
+            local_out.path().join(rel).join("run.json").is_file(),
+            "{rel}"
+        );
+    }
+
+    let local_in = tempfile::tempdir().unwrap();
+    for rel in ["p1/B2.mzML", "p2/B2.mzML"] {
+        let path = local_in.path().join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, &data).unwrap();
+    }
+    let from_local = mzforge(
+        &moto,
+        &[
+            "run",
+            local_in.path().to_str().unwrap(),
+            "--out",
+            "s3://out-k/fromlocal",
+            "--keep-folders",
+            "-q",
+            "--no-deconvolve",
+        ],
+        &[],
+    );
+    assert!(from_local.status.success(), "{}", text(&from_local));
+    for rel in ["p1/B2", "p2/B2"] {
+        assert!(moto
+            .get("out-k", &format!("fromlocal/{rel}/manifest.json"))
+            .is_some());
+    }
 }
 
 /// What an operator types: keys with spaces, brackets, unicode, `+`, `%` and `=`; a prefix
@@ -1489,6 +1625,104 @@ fn lambda_analysis_goes_on_past_inputs_that_cannot_be_analysed() {
     // The file is named once (the cause already begins with it).
     assert_eq!(message.matches("bad8.mzML").count(), 1, "{message}");
     assert!(moto.get("results", "analyses/m2/summary.json").is_none());
+}
+
+/// A plate per folder, a well per file: inputs of one name get results of their own (`A1`,
+/// `A1-2`, in input order), each holding its own input's tables; an object named twice (itself
+/// and a prefix holding it) is analysed once.
+#[test]
+fn lambda_analysis_gives_same_named_inputs_results_of_their_own() {
+    let (Some(moto), Some(real)) = (moto(), shared("profile/three_test_scans.mzML")) else {
+        return;
+    };
+    moto.bucket("uploads");
+    moto.bucket("results");
+    moto.put(
+        "uploads",
+        "plates/plate1/A1.mzML",
+        &std::fs::read(&real).unwrap(),
+    );
+    moto.put("uploads", "plates/plate2/A1.mzML", &fixture_bytes());
+    moto.put("uploads", "plates/plate2/a1-2.mzML", &fixture_bytes());
+    let request = json!({"inputs": ["plates/plate2/A1.mzML", "plates/"]});
+    moto.put(
+        "uploads",
+        "requests/p1.json",
+        request.to_string().as_bytes(),
+    );
+    let mut lambda = LambdaProcess::start(&moto, None);
+    let pre = lambda
+        .invoke(json!({"step": "preprocess", "analysisId": "p1",
+                       "request": {"bucket": "uploads", "key": "requests/p1.json"}}))
+        .expect("preprocess takes inputs of one name");
+    validate("preprocess-output.json", std::slice::from_ref(&pre));
+    let inputs = pre["inputs"].as_array().unwrap().clone();
+    let named: Vec<(&str, &str)> = inputs
+        .iter()
+        .map(|i| (i["url"].as_str().unwrap(), i["stem"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        named,
+        [
+            ("s3://uploads/plates/plate2/A1.mzML", "A1"),
+            ("s3://uploads/plates/plate1/A1.mzML", "A1-3"),
+            ("s3://uploads/plates/plate2/a1-2.mzML", "a1-2"),
+        ]
+    );
+    validate(
+        "analysis-manifest.json",
+        &[moto.json("results", "analyses/p1/analysis.json")],
+    );
+    for (index, input) in inputs.iter().enumerate() {
+        let item = json!({"step": "analyze", "analysisId": "p1", "input": input, "index": index});
+        let answer = lambda.invoke(item).expect("analyze");
+        assert_eq!(answer["status"], "ok", "{answer}");
+    }
+    lambda
+        .invoke(json!({"step": "postprocess", "analysisId": "p1"}))
+        .expect("postprocess");
+    let summary = moto.json("results", "analyses/p1/summary.json");
+    validate("summary.json", std::slice::from_ref(&summary));
+    let outputs: Vec<(&str, &str)> = summary["inputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| (i["input"].as_str().unwrap(), i["output"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        outputs,
+        [
+            (
+                "s3://uploads/plates/plate2/A1.mzML",
+                "s3://results/analyses/p1/results/A1"
+            ),
+            (
+                "s3://uploads/plates/plate1/A1.mzML",
+                "s3://results/analyses/p1/results/A1-3"
+            ),
+            (
+                "s3://uploads/plates/plate2/a1-2.mzML",
+                "s3://results/analyses/p1/results/a1-2"
+            ),
+        ]
+    );
+    // Each result is its own input's: the real file has 3 spectra, the simulated one 20.
+    for (stem, path, spectra) in [
+        ("A1", "s3://uploads/plates/plate2/A1.mzML", 20),
+        ("A1-3", "s3://uploads/plates/plate1/A1.mzML", 3),
+    ] {
+        let run = moto.json("results", &format!("analyses/p1/results/{stem}/run.json"));
+        assert_eq!(run["input"]["path"], path, "{run}");
+        assert_eq!(run["summary"]["spectra_written"], spectra, "{run}");
+        let rows = parquet_rows(
+            moto.get(
+                "results",
+                &format!("analyses/p1/results/{stem}/spectra.parquet"),
+            )
+            .unwrap(),
+        );
+        assert_eq!(rows, spectra);
+    }
 }
 
 /// Preprocess's answer becomes the execution's state, which Step Functions caps at 256 KiB

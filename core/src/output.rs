@@ -64,6 +64,33 @@ pub fn input_stem(file_name: &str) -> String {
     }
 }
 
+/// The result directory name of each input of one analysis, given their file names in order:
+/// each its [`input_stem`], except that an input whose stem an earlier input already has
+/// (ignoring case: results are also copied to case-insensitive file systems) gets the stem with
+/// the smallest suffix `-2`, `-3`, ... that no other input is named. So a plate per folder, a
+/// well per file (`plate1/A1.mzML`, `plate2/A1.mzML`) gives `A1` and `A1-2`, and an input
+/// really named `A1-2.mzML` keeps its own name whatever its position.
+pub fn result_dir_names<S: AsRef<str>>(file_names: &[S]) -> Vec<String> {
+    let stems: Vec<String> = file_names.iter().map(|f| input_stem(f.as_ref())).collect();
+    let mut taken: std::collections::HashSet<String> =
+        stems.iter().map(|s| s.to_lowercase()).collect();
+    let mut first_seen = std::collections::HashSet::new();
+    stems
+        .into_iter()
+        .map(|stem| {
+            if first_seen.insert(stem.to_lowercase()) {
+                return stem;
+            }
+            let name = (2..)
+                .map(|n| format!("{stem}-{n}"))
+                .find(|name| !taken.contains(&name.to_lowercase()))
+                .expect("an unbounded range has a free name");
+            taken.insert(name.to_lowercase());
+            name
+        })
+        .collect()
+}
+
 /// [`input_stem`] of the file name of `path` (`a/b/run1.mzML.gz` → `run1`).
 pub fn input_stem_of_path(path: &Path) -> String {
     input_stem(
@@ -919,6 +946,24 @@ mod tests {
         );
         assert_eq!(input_stem_of_path(Path::new("plain")), "plain");
         assert_eq!(input_stem_of_path(Path::new(".mzML")), "input");
+    }
+
+    #[test]
+    fn result_dir_names_number_repeated_stems_and_keep_real_names() {
+        let names = result_dir_names(&[
+            "A1.mzML",
+            "B1.mzML.gz",
+            "a1.mzML",
+            "A1.mgf",
+            "A1-2.mzML",
+            "B1.mzML",
+        ]);
+        assert_eq!(names, ["A1", "B1", "a1-3", "A1-4", "A1-2", "B1-2"]);
+        let unique: std::collections::HashSet<String> =
+            names.iter().map(|n| n.to_lowercase()).collect();
+        assert_eq!(unique.len(), names.len());
+        assert_eq!(result_dir_names(&["x.mzML", "y.mzML"]), ["x", "y"]);
+        assert!(result_dir_names::<&str>(&[]).is_empty());
     }
 
     /// `run.json`'s fields, in the order every producer writes them.

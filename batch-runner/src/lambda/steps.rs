@@ -1,6 +1,5 @@
 //! The four steps, synchronous (run on a blocking thread by [`super::handle`]).
 
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use mzforge::Pipeline;
@@ -108,37 +107,28 @@ fn preprocess(
         .collect();
     let inputs = remote::resolve_inputs(Some(storage), &patterns)?;
     analysis::check_input_count(inputs.len())?;
-    let mut stems = BTreeMap::new();
-    for input in &inputs {
-        if let Some(previous) = stems.insert(input.stem(), input.url()) {
-            return Err(Error::invalid(
-                "request",
-                format!(
-                    "{previous} and {} have the same name {:?}; results would collide",
-                    input.url(),
-                    input.stem()
-                ),
-            ));
-        }
-    }
+    // Inputs of one name (a plate per folder, a well per file) get results of their own:
+    // `A1`, `A1-2`.
+    let file_names: Vec<String> = inputs.iter().map(remote::Input::file_name).collect();
+    let names = mzforge::output::result_dir_names(&file_names);
     let probe_deadline = budget(deadline, 0.25, Duration::from_secs(5));
     let output = s3_url(&results, &analysis::results_prefix(&event.analysis_id));
     let out = Location::parse(&output)?;
     // An input that cannot be read is recorded as failed (its result prefix says why) and the
     // analysis goes on with the others; when none can be read the analysis fails here.
-    let (probed, failures): (Vec<_>, Vec<_>) = fan_out::try_map(
-        &inputs,
-        fan_out::STEP_WORKERS,
-        |i, input| match analysis::probe(storage, input, i, &request.routing, probe_deadline) {
-            Err(error) if remote::is_input_failure(&error) => {
-                remote::record_input_failure(storage, &out, &input.stem(), &input.url(), &error)?;
-                Ok((analysis::failed_probe(input, i), Some(error)))
+    let (probed, failures): (Vec<_>, Vec<_>) =
+        fan_out::try_map(&inputs, fan_out::STEP_WORKERS, |i, input| {
+            let name = &names[i];
+            match analysis::probe(storage, input, i, name, &request.routing, probe_deadline) {
+                Err(error) if remote::is_input_failure(&error) => {
+                    remote::record_input_failure(storage, &out, name, &input.url(), &error)?;
+                    Ok((analysis::failed_probe(input, i, name), Some(error)))
+                }
+                other => other.map(|found| (found, None)),
             }
-            other => other.map(|found| (found, None)),
-        },
-    )?
-    .into_iter()
-    .unzip();
+        })?
+        .into_iter()
+        .unzip();
     if probed.iter().all(|i| i.scan == analysis::Scan::Failed) {
         if let Some(error) = failures.into_iter().flatten().next() {
             return Err(error);
@@ -248,7 +238,7 @@ fn analyze(env: &Environment, event: AnalyzeEvent, deadline: Option<Instant>) ->
     let out = manifest.output_location()?;
     let processed = manifest
         .input(&env.storage, index)
-        .and_then(|input| remote::process(&job, &input, &out));
+        .and_then(|input| remote::process(&job, &input, &out.join(&entry.stem)));
     let mut done = match processed {
         Ok(done) => done,
         // The input's own fault: recorded in its result prefix; the Map (and the analysis) goes
