@@ -34,6 +34,7 @@ fn _mzforge(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(deconvolve::deconvolve, m)?)?;
     m.add_function(wrap_pyfunction!(process::process, m)?)?;
     m.add_function(wrap_pyfunction!(process::simd_backend, m)?)?;
+    m.add_function(wrap_pyfunction!(process::result_dir_names, m)?)?;
     m.add_class::<reader::Reader>()?;
     m.add_class::<reader::Spectrum>()?;
     m.add_class::<reader::Precursor>()?;

@@ -45,6 +45,13 @@ pub fn simd_backend() -> &'static str {
     mzforge::simd::Backend::detect().name()
 }
 
+/// The result directory name of each input of one analysis, from their file names in order
+/// (`mzforge::output::result_dir_names`): the API names results as the cloud runner does.
+#[pyfunction]
+pub fn result_dir_names(file_names: Vec<String>) -> Vec<String> {
+    mzforge::output::result_dir_names(&file_names)
+}
+
 /// Processes one file; see the Python `mzforge.process`.
 #[pyfunction]
 #[pyo3(signature = (path, params, out = None))]

@@ -12,6 +12,10 @@ __version__: str
 def simd_backend() -> str:
     """The SIMD backend this CPU uses: ``"avx2"``, ``"neon"`` or ``"scalar"``."""
 
+def result_dir_names(file_names: list[str]) -> list[str]:
+    """The result directory name of each input of one analysis, from their file names in
+    order: the stem, with ``-2``, ``-3``, ... for later inputs of a stem already taken."""
+
 def default_params() -> str: ...
 @final
 class Params:

@@ -7,6 +7,7 @@ import hashlib
 import io
 import json
 import subprocess
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -179,10 +180,27 @@ def test_two_uploads_in_one_analysis(api) -> None:
     assert {row[0] for row in only_b["rows"]} == {b_id}
     assert page["total"] == a["summary"]["spectra"] == only_b["total"] + (page["total"] - only_b["total"])
     assert api.client.get(f"{base}?upload_id=999", headers=api.h()).status_code == 404
-    # Two uploads with the same result directory name are refused up front.
-    c_id = api.upload(shared("profile/three_test_scans.mzML")).json()["id"]
-    r = api.analyse([a_id, c_id])
-    assert r.status_code == 422 and "same result directory" in r.json()["detail"]
+
+
+def test_uploads_of_one_name_are_analysed_together(api) -> None:
+    # A plate per folder, a well per file: two "A1.mzML" (and an "a1.mgf") were refused in one
+    # analysis ("would have the same result directory; analyse them separately"). Each gets a
+    # result of its own now, named as the cloud runner names them.
+    ids = [api.upload(shared("profile/three_test_scans.mzML"), name="A1.mzML").json()["id"],
+           api.upload(shared("edge/example.mzML"), name="A1.mzML").json()["id"],
+           api.upload(shared("mgf/small.mgf"), name="a1.mgf").json()["id"]]
+    a = api.wait(api.analyse(ids).json()["id"])
+    assert a["status"] == "succeeded", a
+    results = Path(a["result_location"])
+    assert sorted(p.name for p in results.iterdir()) == ["A1", "A1-2", "a1-3"], a["result_location"]
+    # Each upload's rows are its own file's.
+    base = f"/v1/analyses/{a['id']}/results/spectra"
+    counts = [api.client.get(f"{base}?upload_id={i}", headers=api.h()).json()["total"] for i in ids]
+    alone = []
+    for name in ("profile/three_test_scans.mzML", "edge/example.mzML", "mgf/small.mgf"):
+        only = api.wait(api.analyse([api.upload(shared(name)).json()["id"]]).json()["id"])
+        alone.append(only["summary"]["spectra"])
+    assert counts == alone and len(set(counts)) == 3, (counts, alone)
 
 
 def test_lists_paging_and_delete(api) -> None:

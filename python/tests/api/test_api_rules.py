@@ -4,6 +4,7 @@ PostgreSQL)."""
 from __future__ import annotations
 
 import io
+import json
 import os
 import signal
 import subprocess
@@ -175,6 +176,13 @@ def test_an_analysis_goes_on_past_a_file_that_fails(api, tmp_path: Path) -> None
     assert peaks.status_code == 200
     upload_ids = pq.read_table(io.BytesIO(peaks.content))["upload_id"].to_pylist()
     assert upload_ids and set(upload_ids) == {good}
+    # As on the cloud route, the failed input's result directory holds why (input-failure.json).
+    results = api.settings.data_dir / "storage" / "results" / "analyses"
+    (record,) = results.glob("*/results/BSA1_cut/*")
+    assert record.name == "failure.json"
+    failure = json.loads(record.read_text())
+    assert sorted(failure) == ["cause", "error", "failedAt", "input"]
+    assert failure["error"] == "Mzforge.BadInput" and failure["cause"] == failed["cause"]
 
 
 def test_file_failing_mid_analysis(api, tmp_path: Path) -> None:

@@ -519,14 +519,6 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
         uploads = [own_upload(s, user, i) for i in body.upload_ids]
         if len(set(body.upload_ids)) != len(body.upload_ids):
             raise HTTPException(422, "upload_ids lists an upload twice")
-        stems: dict[str, Upload] = {}
-        for u in uploads:
-            stem = layout.stem_guess(u.filename)
-            if stem in stems:
-                raise HTTPException(422, f"uploads {stems[stem].id} ({stems[stem].filename}) and {u.id} "
-                                         f"({u.filename}) would have the same result directory; "
-                                         "analyse them separately")
-            stems[stem] = u
         return Analysis(user_id=user.id, name=body.name, run_id=f"pending-{uuid.uuid4().hex}",
                         status="queued", upload_ids=body.upload_ids, params=resolved,
                         backend=request.app.state.executor.name,

@@ -1,5 +1,5 @@
 """Where things live in storage; the same layout as the AWS state machine's
-(``batch-runner/src/analysis.rs``): ``analyses/<analysisId>/results/<stem>/`` with each input's
+(``batch-runner/src/analysis.rs``): ``analyses/<analysisId>/results/<name>/`` with each input's
 Parquet files, ``run.json`` and ``manifest.json`` (written last), then
 ``analyses/<analysisId>/summary.json`` (written last of all: the analysis is complete) or
 ``analyses/<analysisId>/failure.json``."""
@@ -38,19 +38,6 @@ def safe_filename(name: str) -> str:
 
 def upload_key(user_id: int, filename: str) -> str:
     return f"uploads/{user_id}/{uuid.uuid4().hex}/{safe_filename(filename)}"
-
-
-def stem_guess(filename: str) -> str:
-    """The result directory name of a file, as the engine's ``input_stem`` names it (file name
-    without compression and format extensions), lowercased for collision checks."""
-    name = filename.lower()
-    for ext in (".gz", ".bz2", ".zst", ".xz"):
-        if name.endswith(ext):
-            name = name[: -len(ext)]
-    for ext in (".mzml", ".mgf"):
-        if name.endswith(ext):
-            name = name[: -len(ext)]
-    return name or "input"
 
 
 def new_run_id(environment: str, analysis_id: int) -> str:

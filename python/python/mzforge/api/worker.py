@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 from sqlalchemy import select, update
 
 import mzforge
+from mzforge._mzforge import result_dir_names
 
 from . import layout
 from .layout import summary_for_api
@@ -89,23 +90,38 @@ def params_sha256(engine_params: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()
 
 
+# The longest cause an input's failure record keeps (as the cloud runner's).
+FAILURE_CAUSE_CHARS = 1000
+
+
 def run_inputs(storage: Storage, run_id: str, inputs: list[dict[str, Any]], params: dict[str, Any],
                threads: int) -> dict[str, Any]:
-    """Processes every input into ``analyses/<run_id>/results/<stem>/`` and writes
-    ``summary.json``; returns the summary. Raises :class:`AnalysisFailed`."""
+    """Processes every input into ``analyses/<run_id>/results/<name>/`` and writes
+    ``summary.json``; returns the summary. Raises :class:`AnalysisFailed`.
+
+    Each input's result name is the cloud runner's (its stem, ``-2``, ``-3``, ... for later
+    inputs of a stem already taken); an input that fails on its own leaves a ``failure.json``
+    there instead (``batch-runner/schemas/input-failure.json``), as on the cloud route."""
     from .params import engine_params_json, process_keywords
 
     prefix = layout.results_prefix(run_id)
     engine_json = engine_params_json(params)
     summary_inputs = []
     failed: list[dict[str, Any]] = []
-    stems: set[str] = set()
+    names = result_dir_names([item["key"].rsplit("/", 1)[-1] for item in inputs])
+    # A run again of the same analysis (a worker restarted mid-way) starts from nothing.
+    storage.delete_prefix("results", prefix)
 
     def input_failed(index: int, item: dict[str, Any], error: str, cause: str) -> None:
-        # The input's own fault: listed, and the analysis goes on with the others (as the
-        # cloud route does).
-        failed.append({"index": index, "input": storage.url("uploads", item["key"]),
-                       "error": error, "cause": cause})
+        # The input's own fault: recorded and listed, and the analysis goes on with the others
+        # (as the cloud route does).
+        if len(cause) > FAILURE_CAUSE_CHARS:
+            cause = cause[:FAILURE_CAUSE_CHARS] + "…"
+        record = {"input": storage.url("uploads", item["key"]), "error": error, "cause": cause,
+                  "failedAt": int(time.time())}
+        storage.put_bytes("results", f"{prefix}{names[index]}/failure.json",
+                          json.dumps(record, indent=1).encode())
+        failed.append({"index": index, **{k: record[k] for k in ("input", "error", "cause")}})
 
     with tempfile.TemporaryDirectory(prefix="mzforge-analysis-") as tmp:
         for index, item in enumerate(inputs):
@@ -131,14 +147,10 @@ def run_inputs(storage: Storage, run_id: str, inputs: list[dict[str, Any]], para
                 input_failed(index, item, "Mzforge.MissingInput",
                              f"{item['filename']}: the upload no longer exists")
                 continue
-            (stem_dir,) = [d for d in out.iterdir() if d.is_dir()]
-            stem = stem_dir.name
-            if stem in stems:
-                raise AnalysisFailed(f"two inputs have the result directory name {stem!r}",
-                                     "Mzforge.InvalidRequest")
-            stems.add(stem)
+            (result_dir,) = [d for d in out.iterdir() if d.is_dir()]
+            stem = names[index]
             objects = []
-            for f in sorted(stem_dir.iterdir()):
+            for f in sorted(result_dir.iterdir()):
                 key = f"{prefix}{stem}/{f.name}"
                 size_f = f.stat().st_size
                 storage.put_file("results", key, f)
