@@ -257,6 +257,27 @@ impl RunArgs {
         if self.no_deconvolve {
             deconvolve.enabled = false;
         }
+        // clap refuses these flags beside --no-deconvolve; a config file that turns
+        // deconvolution off must refuse them too, or they would be recorded in run.json as if
+        // they had been used.
+        if !deconvolve.enabled {
+            let given: Vec<&str> = [
+                ("--charge-range", self.charge_range.is_some()),
+                ("--isotope-model", self.isotope_model.is_some()),
+                ("--tolerance-ppm", self.tolerance_ppm.is_some()),
+                ("--min-fit", self.min_fit.is_some()),
+            ]
+            .into_iter()
+            .filter_map(|(flag, is_given)| is_given.then_some(flag))
+            .collect();
+            if !given.is_empty() {
+                bail!(
+                    "{} set deconvolution, which `deconvolve.enabled = false` in the config turns \
+                     off; remove them or turn it on",
+                    given.join(", ")
+                );
+            }
+        }
         if let Some((low, high)) = self.charge_range {
             deconvolve.charge_min = low;
             deconvolve.charge_max = high;

@@ -34,6 +34,7 @@ struct Inspection {
     file: FileInfo,
     spectra: u64,
     levels: BTreeMap<u8, LevelSummary>,
+    /// Scan start times of the mass spectra (non-MS traces left out, as `mzforge run` does).
     rt_seconds: Option<(f64, f64)>,
     mz: Option<(f64, f64)>,
     precursor_charges: BTreeMap<String, u64>,
@@ -122,13 +123,19 @@ fn inspect_one(input: &Path) -> mzforge::Result<Inspection> {
                 .unwrap_or_else(|| "unknown".into());
             *report.precursor_charges.entry(key).or_default() += 1;
         }
-        let rt = meta.rt_seconds;
-        report.rt_seconds = Some(
-            report
-                .rt_seconds
-                .map_or((rt, rt), |(a, b)| (a.min(rt), b.max(rt))),
-        );
-        match raw.decode(reader.path()) {
+        let decoded = raw.decode(reader.path());
+        // The RT range is the mass spectra's, as `mzforge run` writes them: UV/PDA traces
+        // (no m/z array) often span the whole LC gradient and would stretch it far beyond
+        // the MS acquisition.
+        if !matches!(decoded, Err(Error::NotMassSpectrum { .. })) {
+            let rt = meta.rt_seconds;
+            report.rt_seconds = Some(
+                report
+                    .rt_seconds
+                    .map_or((rt, rt), |(a, b)| (a.min(rt), b.max(rt))),
+            );
+        }
+        match decoded {
             Ok((spectrum, _)) => {
                 level.points += spectrum.mz.len() as u64;
                 let (decision, look) = decide_signal_kind(

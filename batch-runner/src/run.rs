@@ -76,6 +76,14 @@ fn run_all(args: RunArgs) -> Result<ExitCode> {
             }
         });
     }
+    // Said once, before anything runs: otherwise every input fails on its own with "cannot
+    // write OUT/<stem>: File exists", which names neither --out nor what is wrong with it.
+    if args.out.exists() && !args.out.is_dir() {
+        bail!(
+            "--out {} is a file, not a directory: results are directories under it",
+            args.out.display()
+        );
+    }
     let found = expand_inputs(&args.inputs)?;
     let targets = output_targets(&found, &args.out, args.keep_folders)?;
     let inputs: Vec<PathBuf> = found.into_iter().map(|(input, _)| input).collect();

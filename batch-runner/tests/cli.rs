@@ -545,6 +545,128 @@ fn config_file_sets_parameters_and_flags_override_it() {
     assert!(text(&unknown).contains("min_sn"), "{}", text(&unknown));
 }
 
+/// A config file that turns deconvolution off refuses the deconvolution flags, as
+/// `--no-deconvolve` does: they used to be accepted, ignored and recorded in run.json as if
+/// they had been used.
+#[test]
+fn deconvolution_flags_are_refused_when_the_config_turns_deconvolution_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("params.toml");
+    std::fs::write(&config, "[deconvolve]\nenabled = false\n").unwrap();
+    let input = fixture("sim_profile.mzML");
+    let out = dir.path().join("out");
+    let config_flag = ["--config", config.to_str().unwrap()];
+    for flags in [
+        &["--charge-range", "1-60"][..],
+        &["--isotope-model", "glycan"],
+        &["--tolerance-ppm", "5"],
+        &["--min-fit", "0.5"],
+    ] {
+        let result = mzforge_run(&input, &out, &[&config_flag[..], flags].concat());
+        assert_eq!(
+            result.status.code(),
+            Some(1),
+            "{flags:?}: {}",
+            text(&result)
+        );
+        let message = text(&result);
+        assert!(message.contains(flags[0]), "{flags:?}: {message}");
+        assert!(
+            message.contains("`deconvolve.enabled = false`"),
+            "{flags:?}: {message}"
+        );
+        assert!(!out.exists(), "{flags:?}: a result was written");
+    }
+    // Without them the config runs, with no envelopes.
+    let result = mzforge_run(&input, &out, &config_flag);
+    assert!(result.status.success(), "{}", text(&result));
+}
+
+/// `--out` naming a file is refused once, naming the flag, before anything runs; every input
+/// used to fail on its own with "cannot write OUT/<stem>: File exists".
+#[test]
+fn an_out_that_is_a_file_is_refused_naming_the_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("results");
+    std::fs::write(&out, "notes").unwrap();
+    let result = mzforge_run(&fixture("sim_profile.mzML"), &out, &[]);
+    assert_eq!(result.status.code(), Some(1), "{}", text(&result));
+    let message = text(&result);
+    assert!(
+        message.contains(&format!(
+            "--out {} is a file, not a directory",
+            out.display()
+        )),
+        "{message}"
+    );
+    assert_eq!(message.matches("error:").count(), 1, "{message}");
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "notes");
+}
+
+/// A mislabelled file is reported, which way and with its first spectrum, whatever `--signal`
+/// says: `--signal declared` on `centroided1.mzML` (profile declared, peak lists inside) used to
+/// be silent. A forced kind on a well-labelled file is no disagreement (it used to be reported
+/// as "their data are the other; processed as their data look", both false), and spectra that
+/// declare nothing are a warning too (they were only a count in run.json).
+#[test]
+fn mislabelled_and_undeclared_spectra_are_reported_whatever_signal_says() {
+    let (Some(mislabelled), Some(labelled), Some(undeclared)) = (
+        shared("edge/centroided1.mzML"),
+        shared("centroid-reference/openms-3.6/three_test_scans.sn0.mzML"),
+        shared("encodings/FileFilter_49_input.mzML"),
+    ) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let run = |input: &Path, flags: &[&str]| -> (String, serde_json::Value) {
+        let out = dir.path().join("out");
+        let result = mzforge_run(input, &out, &[flags, &["--no-deconvolve"]].concat());
+        assert!(result.status.success(), "{}", text(&result));
+        let stem = mzforge::output::input_stem_of_path(input);
+        let record = std::fs::read(out.join(stem).join("run.json")).unwrap();
+        (
+            String::from_utf8_lossy(&result.stderr).into_owned(),
+            serde_json::from_slice(&record).unwrap(),
+        )
+    };
+    let mislabel = "warning: 100 spectra are declared profile but their data are a peak list \
+                    (the first: spectrum 0 (scan=1)); ";
+    for (flags, done) in [
+        (&[][..], "processed as their data look"),
+        (
+            &["--signal", "declared"],
+            "processed as declared (`signal = declared`)",
+        ),
+        (
+            &["--signal", "profile"],
+            "processed as profile (`signal = profile`)",
+        ),
+    ] {
+        let (stderr, record) = run(&mislabelled, flags);
+        assert!(
+            stderr.contains(&format!("{mislabel}{done}")),
+            "{flags:?}: {stderr}"
+        );
+        assert_eq!(record["summary"]["signal_disagreements"], 100, "{flags:?}");
+    }
+
+    let (stderr, record) = run(&labelled, &["--signal", "profile"]);
+    assert!(!stderr.contains("declared"), "{stderr}");
+    assert_eq!(record["summary"]["signal_disagreements"], 0);
+    assert_eq!(record["summary"]["profile_spectra"], 3);
+
+    let (stderr, record) = run(&undeclared, &[]);
+    assert!(
+        stderr.contains(
+            "warning: 100 spectra declare neither profile nor centroid (the first: spectrum 0 \
+             (spectrum=0)); processed as their data look: 50 as profile, 50 as centroid"
+        ),
+        "{stderr}"
+    );
+    assert_eq!(record["summary"]["signal_undeclared"], 100);
+    assert_eq!(record["summary"]["warnings_total"], 1);
+}
+
 /// Every broken file in ../shared/data/edge: non-zero exit, a message naming the file, and no
 /// result directory.
 #[test]
@@ -1179,6 +1301,26 @@ fn inspect_counts_non_ms_traces_apart_from_bad_spectra() {
     let summary = text(&mzforge(&["inspect", input.to_str().unwrap()]));
     assert!(summary.contains("not MS       101 spectra"), "{summary}");
     assert!(!summary.contains("bad spectrum"), "{summary}");
+}
+
+/// The RT range is the mass spectra's: the UV traces of `mzML_with_UV.mzML` start at 42 s,
+/// its MS1 scans at 1126 s, and inspect used to say "RT 42.00 - 1139.97 s", far from the
+/// `rt_seconds` that `mzforge run` writes.
+#[test]
+fn inspect_rt_range_leaves_non_ms_traces_out() {
+    let Some(input) = shared("edge/mzML_with_UV.mzML") else {
+        return;
+    };
+    let report = inspect_json(&input);
+    let range = report["rt_seconds"].as_array().unwrap();
+    let (first, last) = (range[0].as_f64().unwrap(), range[1].as_f64().unwrap());
+    assert!((first - 1126.036).abs() < 1e-3, "{report}");
+    assert!((last - 1139.973).abs() < 1e-3, "{report}");
+    let summary = text(&mzforge(&["inspect", input.to_str().unwrap()]));
+    assert!(
+        summary.contains("RT           1126.04 - 1139.97 s"),
+        "{summary}"
+    );
 }
 
 /// What inspect says `run` takes the spectra for is what `run` does: also where the data's

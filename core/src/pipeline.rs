@@ -227,8 +227,10 @@ pub struct RunSummary {
     pub profile_spectra: u64,
     /// Spectra processed as centroid.
     pub centroid_spectra: u64,
-    /// Spectra processed as the other kind than the file declares (their data overruled the
-    /// declaration).
+    /// Spectra whose data contradict their declaration: declared profile but a peak list, or
+    /// declared centroid but profile data (as the `auto` policy judges them, whatever `signal`
+    /// the run used, so that a mislabelled file is reported also when the declaration or a
+    /// forced kind was trusted).
     pub signal_disagreements: u64,
     /// Spectra with no declaration.
     pub signal_undeclared: u64,
@@ -276,7 +278,9 @@ pub struct Pipeline {
 enum Outcome {
     /// Left out by `ms_levels`: its level.
     Filtered(u8),
-    Done(Box<ProcessedSpectrum>, Repairs),
+    /// Processed, with the repairs made and what the `auto` policy takes it for (kept beside
+    /// the kind used, which `signal` may have forced, to report mislabelled spectra).
+    Done(Box<ProcessedSpectrum>, Repairs, SignalKind),
     Bad(Error),
 }
 
@@ -285,6 +289,64 @@ enum Outcome {
 struct FirstRepaired {
     sorted: Option<String>,
     non_finite: Option<String>,
+}
+
+/// Spectra whose declaration is missing or contradicted by their data, for the run's warnings
+/// about them: a file that says nothing, or the wrong thing, is named, never handled silently.
+#[derive(Default)]
+struct SignalDeclarations {
+    declared_profile_look_centroid: u64,
+    declared_centroid_look_profile: u64,
+    first_contradicted: Option<String>,
+    undeclared_as_profile: u64,
+    undeclared_as_centroid: u64,
+    first_undeclared: Option<String>,
+}
+
+impl SignalDeclarations {
+    /// The warnings, saying what was done under `policy`.
+    fn warnings(&self, policy: SignalPolicy) -> Vec<String> {
+        let mut warnings = Vec::new();
+        let forced = |kind: &str| format!("processed as {kind} (`signal = {kind}`)");
+        if let Some(first) = &self.first_contradicted {
+            let what = match (
+                self.declared_profile_look_centroid,
+                self.declared_centroid_look_profile,
+            ) {
+                (n, 0) => {
+                    format!("{n} spectra are declared profile but their data are a peak list")
+                }
+                (0, n) => format!("{n} spectra are declared centroid but their data are profile"),
+                (a, b) => format!(
+                    "{} spectra are mislabelled: {a} declared profile are a peak list, {b} \
+                     declared centroid are profile data",
+                    a + b
+                ),
+            };
+            let done = match policy {
+                SignalPolicy::Auto => "processed as their data look".to_owned(),
+                SignalPolicy::Declared => "processed as declared (`signal = declared`)".to_owned(),
+                SignalPolicy::Profile => forced("profile"),
+                SignalPolicy::Centroid => forced("centroid"),
+            };
+            warnings.push(format!("{what} (the first: {first}); {done}"));
+        }
+        if let Some(first) = &self.first_undeclared {
+            let (profile, centroid) = (self.undeclared_as_profile, self.undeclared_as_centroid);
+            let done = match policy {
+                SignalPolicy::Auto | SignalPolicy::Declared => format!(
+                    "processed as their data look: {profile} as profile, {centroid} as centroid"
+                ),
+                SignalPolicy::Profile => forced("profile"),
+                SignalPolicy::Centroid => forced("centroid"),
+            };
+            warnings.push(format!(
+                "{} spectra declare neither profile nor centroid (the first: {first}); {done}",
+                profile + centroid
+            ));
+        }
+        warnings
+    }
 }
 
 const QUEUE_BATCHES: usize = 4;
@@ -379,6 +441,7 @@ impl Pipeline {
         let mut first_skipped: Option<Error> = None;
         let mut levels_left_out: std::collections::BTreeMap<u8, u64> = Default::default();
         let mut first_repaired = FirstRepaired::default();
+        let mut declarations = SignalDeclarations::default();
 
         let mut spectra_read = 0u64;
         let result = std::thread::scope(|scope| -> Result<()> {
@@ -455,11 +518,33 @@ impl Pipeline {
                 for outcome in outcomes {
                     match outcome {
                         Outcome::Filtered(level) => *levels_left_out.entry(level).or_default() += 1,
-                        Outcome::Done(spectrum, repairs) => {
+                        Outcome::Done(spectrum, repairs, looks) => {
                             let name = || {
                                 let meta = &spectrum.meta;
                                 format!("spectrum {} ({})", meta.index, meta.native_id)
                             };
+                            match (spectrum.meta.declared_signal, looks) {
+                                (None, _) => {
+                                    match spectrum.signal {
+                                        SignalKind::Profile => {
+                                            declarations.undeclared_as_profile += 1
+                                        }
+                                        SignalKind::Centroid => {
+                                            declarations.undeclared_as_centroid += 1
+                                        }
+                                    }
+                                    declarations.first_undeclared.get_or_insert_with(name);
+                                }
+                                (Some(SignalKind::Profile), SignalKind::Centroid) => {
+                                    declarations.declared_profile_look_centroid += 1;
+                                    declarations.first_contradicted.get_or_insert_with(name);
+                                }
+                                (Some(SignalKind::Centroid), SignalKind::Profile) => {
+                                    declarations.declared_centroid_look_profile += 1;
+                                    declarations.first_contradicted.get_or_insert_with(name);
+                                }
+                                _ => {}
+                            }
                             if repairs.sorted {
                                 summary.spectra_sorted += 1;
                                 first_repaired.sorted.get_or_insert_with(name);
@@ -511,10 +596,8 @@ impl Pipeline {
                         SignalKind::Profile => summary.profile_spectra += 1,
                         SignalKind::Centroid => summary.centroid_spectra += 1,
                     }
-                    match s.meta.declared_signal {
-                        None => summary.signal_undeclared += 1,
-                        Some(declared) if declared != s.signal => summary.signal_disagreements += 1,
-                        _ => {}
+                    if s.meta.declared_signal.is_none() {
+                        summary.signal_undeclared += 1;
                     }
                 }
                 summary.spectra_written += done.len() as u64;
@@ -617,11 +700,10 @@ impl Pipeline {
                 summary.points_dropped_non_finite, summary.spectra_with_non_finite
             ));
         }
-        if summary.signal_disagreements > 0 {
-            summary.warn(format!(
-                "{} spectra are declared as one of profile/centroid but their data are the other; processed as their data look",
-                summary.signal_disagreements
-            ));
+        summary.signal_disagreements = declarations.declared_profile_look_centroid
+            + declarations.declared_centroid_look_profile;
+        for warning in declarations.warnings(self.params.signal) {
+            summary.warn(warning);
         }
         summary.spectra_per_level = per_level
             .iter()
@@ -755,6 +837,7 @@ impl Pipeline {
                 source: self.keep_source.then(|| raw.source_description()),
             }),
             repairs,
+            auto,
         )
     }
 }

@@ -182,7 +182,7 @@ fn mislabelled_profile_declaration_is_reported_and_data_win() {
     assert!(s
         .warnings
         .iter()
-        .any(|w| w.contains("but their data are the other")));
+        .any(|w| w.starts_with("100 spectra are declared profile but their data are a peak list")));
 }
 
 #[test]
