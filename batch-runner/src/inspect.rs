@@ -169,7 +169,11 @@ fn print_text(r: &Inspection) {
     let format = r.file.format.map(|f| format!("{f:?}")).unwrap_or_default();
     println!(
         "  format       {format}{}",
-        if r.file.gzip { " (gzip)" } else { "" }
+        match (r.file.gzip, r.file.bzip2) {
+            (true, _) => " (gzip)",
+            (_, true) => " (bzip2)",
+            _ => "",
+        }
     );
     let instruments = match r.file.instruments.as_slice() {
         [] => "not named in the file".to_owned(),

@@ -95,7 +95,15 @@ pub fn record_input_failure(
     Ok(failure)
 }
 /// Extensions of the files a directory or prefix contributes (case-insensitive).
-const INPUT_EXTENSIONS: [&str; 5] = [".mzml", ".mgf", ".mzml.gz", ".mgf.gz", ".mzmlb"];
+const INPUT_EXTENSIONS: [&str; 7] = [
+    ".mzml",
+    ".mgf",
+    ".mzml.gz",
+    ".mgf.gz",
+    ".mzml.bz2",
+    ".mgf.bz2",
+    ".mzmlb",
+];
 
 /// The files that make a directory or prefix holding one an mzforge result (`run.json` of
 /// `mzforge run`, `manifest.json` of the cloud runner): a listing leaves it out, or results

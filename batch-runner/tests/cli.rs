@@ -270,6 +270,52 @@ fn a_directory_input_runs_every_mzml_or_mgf_file_under_it() {
     assert!(!out.path().join("none").exists());
 }
 
+/// A bzip2-compressed mzML reads as its gzip-compressed and plain twins do (it was "not an
+/// mzML or MGF file"), a directory input lists it, and a cut one fails naming its stream.
+#[test]
+fn bzip2_inputs_read_like_their_gzip_and_plain_twins() {
+    let (Some(bz2), Some(gz), Some(plain)) = (
+        shared("encodings/MzMLFile_6_uncompressed.mzML.bz2"),
+        shared("encodings/MzMLFile_6_uncompressed.mzML.gz"),
+        shared("encodings/MzMLFile_6_uncompressed.mzML"),
+    ) else {
+        return;
+    };
+    let tables_of = |input: &Path| {
+        let out = tempfile::tempdir().unwrap();
+        let run = mzforge_run(input, out.path(), &["-q", "--no-deconvolve"]);
+        assert!(run.status.success(), "{}", text(&run));
+        let result = out.path().join("MzMLFile_6_uncompressed");
+        let spectra = read_parquet(&result.join("spectra.parquet")).0;
+        (spectra, read_parquet(&result.join("peaks.parquet")).0)
+    };
+    let from_bz2 = tables_of(&bz2);
+    assert_eq!(from_bz2.0.iter().map(|b| b.num_rows()).sum::<usize>(), 4);
+    assert_eq!(from_bz2, tables_of(&gz));
+    assert_eq!(from_bz2, tables_of(&plain));
+    let inspected = mzforge(&["inspect", bz2.to_str().unwrap()]);
+    assert!(
+        text(&inspected).contains("MzML (bzip2)"),
+        "{}",
+        text(&inspected)
+    );
+
+    let data = tempfile::tempdir().unwrap();
+    std::fs::copy(&bz2, data.path().join("run.mzML.bz2")).unwrap();
+    let bytes = std::fs::read(&bz2).unwrap();
+    std::fs::write(data.path().join("cut.mzML.bz2"), &bytes[..bytes.len() / 2]).unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let listed = mzforge_run(data.path(), out.path(), &["-q", "--no-deconvolve"]);
+    assert_eq!(listed.status.code(), Some(1), "{}", text(&listed));
+    assert!(out.path().join("run/peaks.parquet").is_file());
+    assert!(!out.path().join("cut").exists());
+    assert!(
+        text(&listed).contains("cut.mzML.bz2") && text(&listed).contains("bzip2 stream"),
+        "{}",
+        text(&listed)
+    );
+}
+
 /// Files of one name in several folders (a plate per folder, a well per file) run together
 /// with --keep-folders, each result in its folder; without it they are refused before any
 /// work, and the message says how.

@@ -50,6 +50,8 @@ pub struct FileInfo {
     pub format: Option<InputFormat>,
     /// Whether the stream was gzip-compressed.
     pub gzip: bool,
+    /// Whether the stream was bzip2-compressed.
+    pub bzip2: bool,
     /// The spectrum count the file declares, if any (it can be wrong; it is never trusted).
     pub declared_spectrum_count: Option<u64>,
     /// The instrument models the file header names, each once (serial numbers and the bare
@@ -346,7 +348,7 @@ impl LastFound {
     }
 }
 
-/// A sequential reader of one mzML or MGF input (plain or gzip-compressed), yielding spectra
+/// A sequential reader of one mzML or MGF input (plain, gzip- or bzip2-compressed), yielding spectra
 /// with their arrays still encoded.
 pub struct SpectrumReader {
     path: PathBuf,
@@ -444,13 +446,23 @@ impl SpectrumReader {
         };
         let (head, stream) = peek(stream, SNIFF_BYTES).map_err(io_err)?;
         let gzip = head.starts_with(&[0x1f, 0x8b]);
+        let bzip2 = is_bzip2(&head);
         let bytes_read = Arc::new(AtomicU64::new(0));
-        let (stream, head): (BufReader<DynRead>, Vec<u8>) = if gzip {
+        let (stream, head): (BufReader<DynRead>, Vec<u8>) = if gzip || bzip2 {
             let compressed = BufReader::with_capacity(READ_BUFFER, stream);
-            let decoder: DynRead = Box::new(flate2::read::MultiGzDecoder::new(compressed));
+            let (decoder, kind): (DynRead, &str) = match gzip {
+                true => (
+                    Box::new(flate2::bufread::MultiGzDecoder::new(compressed)),
+                    "gzip",
+                ),
+                false => (
+                    Box::new(bzip2::bufread::MultiBzDecoder::new(compressed)),
+                    "bzip2",
+                ),
+            };
             let (head, decoded) = peek(decoder, SNIFF_BYTES).map_err(|e| Error::Malformed {
                 path: path.clone(),
-                location: "in the gzip stream".into(),
+                location: format!("in the {kind} stream"),
                 message: e.to_string(),
             })?;
             (BufReader::with_capacity(READ_BUFFER, decoded), head)
@@ -497,6 +509,7 @@ impl SpectrumReader {
         let mut info = FileInfo {
             format: Some(format),
             gzip,
+            bzip2,
             ..Default::default()
         };
         let parser = match format {
@@ -516,6 +529,9 @@ impl SpectrumReader {
                     Err(e) => {
                         let message = match e {
                             SplitError::Io(e) if gzip => format!("the gzip stream is corrupt: {e}"),
+                            SplitError::Io(e) if bzip2 => {
+                                format!("the bzip2 stream is corrupt: {e}")
+                            }
                             SplitError::Io(e) => format!("read failed: {e}"),
                             _ => "the header could not be read".into(),
                         };
@@ -827,12 +843,12 @@ impl SpectrumReader {
         }
     }
 
-    /// A failed read of the input (of the gzip stream, when compressed).
+    /// A failed read of the input (of the gzip or bzip2 stream, when compressed).
     fn read_failure(&mut self, failure: String) -> Error {
-        let message = if self.info.gzip {
-            format!("the gzip stream is corrupt: {failure}")
-        } else {
-            format!("read failed: {failure}")
+        let message = match (self.info.gzip, self.info.bzip2) {
+            (true, _) => format!("the gzip stream is corrupt: {failure}"),
+            (_, true) => format!("the bzip2 stream is corrupt: {failure}"),
+            _ => format!("read failed: {failure}"),
         };
         self.malformed(message)
     }
@@ -1017,6 +1033,11 @@ fn in_words(mut message: String) -> String {
     message
 }
 
+/// Whether `head` starts a bzip2 stream: `BZh` and a block size digit.
+fn is_bzip2(head: &[u8]) -> bool {
+    head.len() >= 4 && head.starts_with(b"BZh") && (b'1'..=b'9').contains(&head[3])
+}
+
 fn sniff_format(head: &[u8]) -> Option<InputFormat> {
     let text = String::from_utf8_lossy(&head[..head.len().min(4096)]);
     let trimmed = text.trim_start_matches('\u{feff}').trim_start();
@@ -1081,6 +1102,22 @@ fn describe_head(head: &[u8]) -> String {
     }
     if head.starts_with(HDF5_SIGNATURE) {
         return "it is an HDF5 file (mzMLb?), which mzforge reads from a local path only".into();
+    }
+    // Compressions mzforge does not read: their bytes shown as text would only look like
+    // garbage.
+    let compressions: [(&[u8], &str); 3] = [
+        (b"\xfd7zXZ\x00", "xz"),
+        (b"\x28\xb5\x2f\xfd", "zstd"),
+        (b"PK\x03\x04", "zip"),
+    ];
+    if let Some((_, name)) = compressions
+        .iter()
+        .find(|(magic, _)| head.starts_with(magic))
+    {
+        return format!(
+            "it is {name}-compressed; mzforge reads plain, gzip- and bzip2-compressed files: \
+             decompress it first"
+        );
     }
     let shown: String = String::from_utf8_lossy(&head[..head.len().min(40)])
         .chars()
@@ -2015,7 +2052,7 @@ mod tests {
         assert!(instrument_models([MS.param(1000031u32, "instrument model")].iter()).is_empty());
     }
 
-    /// Every mzML file of `../shared/data` (plain or gzip), but the broken ones of `edge/`.
+    /// Every mzML file of `../shared/data` (plain, gzip or bzip2), but the broken ones of `edge/`.
     fn shared_mzml_files() -> Vec<PathBuf> {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data");
         if !root.is_dir() {
@@ -2035,7 +2072,10 @@ mod tests {
                 let name = path.file_name().unwrap().to_string_lossy().to_lowercase();
                 if path.is_dir() {
                     dirs.push(path);
-                } else if name.ends_with(".mzml") || name.ends_with(".mzml.gz") {
+                } else if name.ends_with(".mzml")
+                    || name.ends_with(".mzml.gz")
+                    || name.ends_with(".mzml.bz2")
+                {
                     files.push(path);
                 }
             }
@@ -2051,6 +2091,8 @@ mod tests {
         let (head, file) = peek(file, 2).unwrap();
         let stream: DynRead = if head == [0x1f, 0x8b] {
             Box::new(flate2::read::MultiGzDecoder::new(BufReader::new(file)))
+        } else if head == *b"BZ" {
+            Box::new(bzip2::read::MultiBzDecoder::new(BufReader::new(file)))
         } else {
             file
         };
