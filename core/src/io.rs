@@ -1954,6 +1954,24 @@ impl LeanParsed {
 mod tests {
     use super::*;
 
+    /// Compressions mzforge does not read are named, with what to do, instead of their bytes.
+    #[test]
+    fn unread_compressions_are_named() {
+        for (head, name) in [
+            (&b"\xfd7zXZ\x00\x00\x04"[..], "xz"),
+            (&b"\x28\xb5\x2f\xfd\x00"[..], "zstd"),
+            (&b"PK\x03\x04\x14\x00"[..], "zip"),
+        ] {
+            let said = describe_head(head);
+            assert!(
+                said.starts_with(&format!("it is {name}-compressed")),
+                "{said}"
+            );
+            assert!(said.ends_with("decompress it first"), "{said}");
+        }
+        assert!(describe_head(b"hello").contains("\"hello\""));
+    }
+
     #[test]
     fn debug_forms_of_number_errors_are_put_in_words() {
         assert_eq!(
