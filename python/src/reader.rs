@@ -1,7 +1,7 @@
 //! `mzforge.open(path)`: spectra one at a time, with numpy arrays that own the decoded data
 //! (moved from Rust, never copied).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
@@ -10,7 +10,7 @@ use mzforge::{Error, RawSpectrum, SpectrumReader};
 use numpy::{IntoPyArray, PyArray1, PyUntypedArrayMethods};
 use pyo3::exceptions::{PyIndexError, PyKeyError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyInt};
+use pyo3::types::{PyDict, PyInt, PyList, PySlice};
 
 use crate::errors::{to_py, IntoPy};
 use crate::index::OffsetIndex;
@@ -370,7 +370,23 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// A reader of one mzML or MGF file (plain or gzip). Iterating gives every mass spectrum in
+/// A reader's warnings, each listed once: every iteration starts from the beginning and meets
+/// the same bad spectra again, which would otherwise be listed again on each pass.
+#[derive(Debug, Default)]
+struct Warnings {
+    listed: Vec<String>,
+    seen: HashSet<String>,
+}
+
+impl Warnings {
+    fn push(&mut self, warning: String) {
+        if self.seen.insert(warning.clone()) {
+            self.listed.push(warning);
+        }
+    }
+}
+
+/// A reader of one mzML or MGF file (plain, gzip or bzip2). Iterating gives every mass spectrum in
 /// file order; `reader[i]` and `reader["native id"]` read one spectrum.
 #[pyclass(frozen, module = "mzforge._mzforge")]
 #[derive(Debug)]
@@ -380,7 +396,7 @@ pub struct Reader {
     info: mzforge::FileInfo,
     first: Mutex<Option<SpectrumReader>>,
     access: OnceLock<Access>,
-    warnings: Arc<Mutex<Vec<String>>>,
+    warnings: Arc<Mutex<Warnings>>,
     /// The open files of this reader's iterators, which `close()` closes too.
     iterators: Mutex<Vec<Weak<Mutex<Option<SpectrumReader>>>>>,
     closed: Arc<AtomicBool>,
@@ -422,6 +438,50 @@ impl Reader {
             Access::Indexed(index) => Ok(index.len() as u32),
             Access::Sequential(seq) => py.detach(|| lock(seq).len(&self.path)).py_err(),
         }
+    }
+
+    /// Position of the first spectrum with this native id.
+    fn position_of(&self, py: Python<'_>, native_id: &str) -> PyResult<Option<u32>> {
+        match self.access(py)? {
+            Access::Indexed(index) => Ok(index.position(native_id)),
+            Access::Sequential(seq) => py
+                .detach(|| lock(seq).position(&self.path, native_id))
+                .py_err(),
+        }
+    }
+
+    fn out_of_range(&self, index: &str, n: i64) -> PyErr {
+        PyIndexError::new_err(format!(
+            "{}: spectrum index {index} out of range ({n} spectra)",
+            self.path.display()
+        ))
+    }
+
+    /// The spectra of a slice, in its order. They are read in file order (and reversed after
+    /// for a negative step): a reader that cannot seek would reopen the file for every step
+    /// backwards.
+    fn read_slice<'py>(
+        &self,
+        py: Python<'py>,
+        slice: &Bound<'py, PySlice>,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let n = self.len_inner(py)?;
+        let range = slice.indices(n as isize)?;
+        let mut positions: Vec<u32> = (0..range.slicelength)
+            .map(|k| (range.start + k as isize * range.step) as u32)
+            .collect();
+        let backwards = range.step < 0;
+        if backwards {
+            positions.reverse();
+        }
+        let mut spectra = positions
+            .into_iter()
+            .map(|i| Py::new(py, self.read_at(py, i)?))
+            .collect::<PyResult<Vec<_>>>()?;
+        if backwards {
+            spectra.reverse();
+        }
+        PyList::new(py, spectra)
     }
 
     fn read_at(&self, py: Python<'_>, i: u32) -> PyResult<Spectrum> {
@@ -496,6 +556,7 @@ impl Reader {
             },
         )?;
         info.set_item("gzip", self.info.gzip)?;
+        info.set_item("bzip2", self.info.bzip2)?;
         info.set_item("declared_spectrum_count", self.info.declared_spectrum_count)?;
         info.set_item("instruments", self.info.instruments.clone())?;
         Ok(info)
@@ -506,7 +567,7 @@ impl Reader {
     /// scanning the file).
     #[getter]
     fn warnings(&self) -> Vec<String> {
-        lock(&self.warnings).clone()
+        lock(&self.warnings).listed.clone()
     }
 
     /// Whether random access seeks (`True`: plain mzML, through an offset index) or scans
@@ -538,42 +599,57 @@ impl Reader {
         Ok(self.len_inner(py)? as usize)
     }
 
-    /// `reader[i]` (negative counts from the end) or `reader["native id"]`.
-    fn __getitem__(&self, py: Python<'_>, key: &Bound<'_, PyAny>) -> PyResult<Spectrum> {
+    /// `reader[i]` (negative counts from the end), `reader["native id"]`, or a slice
+    /// (`reader[10:20]`, `reader[::-1]`): a list of spectra.
+    fn __getitem__<'py>(
+        &self,
+        py: Python<'py>,
+        key: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
         self.check_open()?;
         if let Ok(i) = key.extract::<i64>() {
             let n = self.len_inner(py)? as i64;
             let k = if i < 0 { i + n } else { i };
             if k < 0 || k >= n {
-                return Err(PyIndexError::new_err(format!(
-                    "spectrum index {i} out of range ({n} spectra)"
-                )));
+                return Err(self.out_of_range(&i.to_string(), n));
             }
-            return self.read_at(py, k as u32);
+            return Ok(Bound::new(py, self.read_at(py, k as u32)?)?.into_any());
         }
         if key.is_instance_of::<PyInt>() {
             // Beyond i64: out of range whatever the file holds.
-            let n = self.len_inner(py)?;
-            return Err(PyIndexError::new_err(format!(
-                "spectrum index {key} out of range ({n} spectra)"
-            )));
+            let n = self.len_inner(py)? as i64;
+            return Err(self.out_of_range(&key.to_string(), n));
+        }
+        if let Ok(slice) = key.cast::<PySlice>() {
+            return Ok(self.read_slice(py, slice)?.into_any());
         }
         if let Ok(id) = key.extract::<String>() {
-            let position = match self.access(py)? {
-                Access::Indexed(index) => index.position(&id),
-                Access::Sequential(seq) => {
-                    py.detach(|| lock(seq).position(&self.path, &id)).py_err()?
-                }
-            };
-            return match position {
-                Some(i) => self.read_at(py, i),
-                None => Err(PyKeyError::new_err(id)),
+            return match self.position_of(py, &id)? {
+                Some(i) => Ok(Bound::new(py, self.read_at(py, i)?)?.into_any()),
+                None => Err(PyKeyError::new_err(format!(
+                    "{}: no spectrum has the native id {id:?}",
+                    self.path.display()
+                ))),
             };
         }
         Err(PyTypeError::new_err(format!(
-            "spectra are looked up by position (int) or native id (str), not {}",
+            "spectra are looked up by position (int), native id (str) or slice, not {}",
             key.get_type().name()?
         )))
+    }
+
+    /// `"native id" in reader`: whether the file holds a spectrum with that id. Without it,
+    /// Python would answer by iterating and comparing each spectrum with the string: always
+    /// False, after decoding the whole file.
+    fn __contains__(&self, py: Python<'_>, key: &Bound<'_, PyAny>) -> PyResult<bool> {
+        self.check_open()?;
+        match key.extract::<String>() {
+            Ok(id) => Ok(self.position_of(py, &id)?.is_some()),
+            Err(_) => Err(PyTypeError::new_err(format!(
+                "`in` looks up a native id (str), not {}; positions run from 0 to len(reader) - 1",
+                key.get_type().name()?
+            ))),
+        }
     }
 
     /// Every mass spectrum in file order (each `iter()` starts from the beginning).
@@ -641,7 +717,7 @@ pub struct SpectrumIterator {
     skip_bad: bool,
     /// None once exhausted or closed.
     reader: Arc<Mutex<Option<SpectrumReader>>>,
-    warnings: Arc<Mutex<Vec<String>>>,
+    warnings: Arc<Mutex<Warnings>>,
     /// The reader's.
     closed: Arc<AtomicBool>,
 }

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import ast
 import inspect
 import json
+import typing
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +27,29 @@ def test_typing_files_ship_with_the_package():
     package = Path(mzforge.__file__).parent
     assert (package / "py.typed").is_file()
     assert (package / "_mzforge.pyi").is_file()
+
+
+def _stub_annotation(class_name: str, member: str) -> str:
+    """The annotation of a property (its return) or method in ``_mzforge.pyi``, as written."""
+    stub = ast.parse((Path(mzforge.__file__).parent / "_mzforge.pyi").read_text())
+    for node in ast.walk(stub):
+        if isinstance(node, ast.ClassDef) and node.name == class_name:
+            for item in node.body:
+                if isinstance(item, ast.FunctionDef) and item.name == member:
+                    return ast.unparse(item.returns) if item.returns else ""
+    raise AssertionError(f"{class_name}.{member} is not in the stub")
+
+
+def test_spectrum_words_are_typed_as_the_literals_the_functions_take():
+    # polarity was stubbed as `str`, so the README's `deconvolve(..., polarity=s.polarity)`
+    # failed `mypy --strict` (a str is not the Literal that `polarity` takes).
+    taken = typing.get_type_hints(mzforge.deconvolve)["polarity"]
+    assert _stub_annotation("Spectrum", "polarity") == repr(taken).replace("typing.", "")
+    assert _stub_annotation("Spectrum", "signal_declared") == "Literal['profile', 'centroid'] | None"
+    reader = mzforge.open(Path(__file__).resolve().parents[2] / "fixtures/data/sim_profile.mzML")
+    spectrum = reader[0]
+    assert spectrum.polarity in typing.get_args(taken)
+    assert spectrum.signal_declared in ("profile", "centroid")
 
 
 def _signature_defaults(function) -> dict:
@@ -130,6 +155,19 @@ def test_bad_centroid_parameters_raise_with_the_engines_message(kwargs, message)
         mzforge.centroid(mz, intensity, **kwargs)
     assert str(info.value) == message
     assert isinstance(info.value, ValueError)
+
+
+def test_scalars_and_none_are_not_spectra():
+    # A scalar became a one-point spectrum (np.ascontiguousarray makes arrays at least 1-D)
+    # and None a NaN, reported as "m/z value 0 is not finite".
+    with pytest.raises(mzforge.InvalidInputError, match="1-D arrays, not 0-D and 0-D"):
+        mzforge.centroid(500.0, 1e5)
+    with pytest.raises(mzforge.InvalidInputError, match="1-D arrays, not 0-D and 0-D"):
+        mzforge.deconvolve(np.float64(500.0), np.float32(1e5))
+    with pytest.raises(TypeError, match="mz must be a 1-D array of numbers, not None"):
+        mzforge.centroid(None, [1.0])
+    with pytest.raises(TypeError, match="intensity must be a 1-D array of numbers, not None"):
+        mzforge.deconvolve([500.0], None)
 
 
 def test_exception_hierarchy():

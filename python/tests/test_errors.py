@@ -179,12 +179,21 @@ def test_unknown_policy_names_the_parameter():
         ({"deconvolve": 1}, "invalid parameter `deconvolve`: must be True or False, not int"),
         ({"signal": 3}, "invalid parameter `signal`: must be a string, not int"),
         ({"charge_range": (1, 8.5)}, "invalid parameter `charge_range`: must be an integer"),
+        # These raised a bare ValueError("expected tuple of length 2, but got tuple of
+        # length 1") that named no parameter.
+        ({"charge_range": (8,)}, "invalid parameter `charge_range`: must be a (min, max) pair of charges, not 1 value"),
+        ({"charge_range": [1, 4, 8]}, "invalid parameter `charge_range`: must be a (min, max) pair of charges, not 3 values"),
     ],
 )
 def test_a_parameter_of_the_wrong_type_is_named(kwargs, message):
     with pytest.raises(TypeError) as info:
         mzforge.process(FIXTURES / "sim_profile.mzML", **kwargs)
     assert str(info.value).startswith(message)
+
+
+def test_deconvolve_names_a_charge_range_that_is_not_a_pair():
+    with pytest.raises(TypeError, match=r"`charge_range`: must be a \(min, max\) pair of charges, not 1 value"):
+        mzforge.deconvolve([500.0, 500.5], [1.0, 1.0], charge_range=(4,))
 
 
 def test_a_charge_too_large_for_32_bits_gets_the_engines_limit_not_a_sign_error():

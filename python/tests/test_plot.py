@@ -81,6 +81,17 @@ def test_a_process_result_draws_the_envelopes_of_the_given_spectrum():
         plot_spectrum(deconvolution=run)
 
 
+def test_a_process_result_refuses_a_spectrum_of_another_file():
+    # Envelopes are looked up by the spectrum's index alone: another file's spectrum 0 got
+    # this result's spectrum-0 envelopes drawn over it, without a word.
+    run = mzforge.process(shared(DEISOTOPER))
+    with mzforge.open(FIXTURES / "sim_envelopes.mzML") as reader:
+        stranger = reader[0]
+    with pytest.raises(ValueError, match="is not the result's spectrum 0") as info:
+        plot_spectrum(stranger, deconvolution=run)
+    assert stranger.native_id in str(info.value)
+
+
 def test_many_charges_get_distinct_colours():
     run = mzforge.process(shared("deconvolution/Averaged_221110_UbiqOnly.mzML"))
     d = run.deconvolution(0)

@@ -212,3 +212,54 @@ def test_info_and_repr():
     assert reader.info["declared_spectrum_count"] == 20
     assert "sim_profile.mzML" in repr(reader)
     assert Path(reader.path) == SIM
+
+
+def _sim_gzip(tmp_path: Path) -> Path:
+    packed = tmp_path / "sim.mzML.gz"
+    packed.write_bytes(gzip.compress(SIM.read_bytes()))
+    return packed
+
+
+def test_in_looks_up_native_ids(tmp_path):
+    # `in` fell back to iterating: it decoded every spectrum, compared each with the string
+    # and answered False for an id that reader[id] finds.
+    for path in (SIM, _sim_gzip(tmp_path), shared("mgf/small.mgf")):
+        reader = mzforge.open(path)
+        last = reader.native_ids[-1]
+        assert last in reader
+        assert reader[last].native_id == last
+        assert "no such id" not in reader
+        with pytest.raises(TypeError, match="native id"):
+            3 in reader  # noqa: B015 - a position is not what `in` tests
+
+
+def test_slices_give_lists_of_spectra_in_slice_order(tmp_path):
+    for path in (SIM, _sim_gzip(tmp_path)):
+        reader = mzforge.open(path)
+        ids = reader.native_ids
+        for key in (slice(2, 5), slice(None, None, -1), slice(-3, None), slice(15, 2, -4),
+                    slice(4, 4), slice(100, 200)):
+            spectra = reader[key]
+            assert isinstance(spectra, list)
+            assert [s.native_id for s in spectra] == ids[key]
+            assert [s.index for s in spectra] == list(range(len(ids)))[key]
+        assert np.array_equal(reader[3:4][0].mz, reader[3].mz)
+
+
+def test_lookup_errors_name_the_file():
+    # They said only "spectrum index 20 out of range (20 spectra)" and "'scan=999'": in a
+    # notebook with several readers open, not which file was meant.
+    reader = mzforge.open(SIM)
+    with pytest.raises(IndexError, match="spectrum index 20 out of range") as info:
+        reader[20]
+    assert str(SIM) in str(info.value)
+    with pytest.raises(KeyError, match="scan=999") as info:
+        reader["scan=999"]
+    assert str(SIM) in str(info.value)
+
+
+def test_a_skipped_spectrum_is_listed_once_however_often_the_file_is_iterated():
+    reader = mzforge.open(shared("edge/FileFilter_39_input_corrupt.mzML"))
+    for _ in range(3):
+        assert list(reader) == []
+    assert len(reader.warnings) == 1 and "Numpress" in reader.warnings[0]

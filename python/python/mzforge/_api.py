@@ -27,12 +27,14 @@ R = TypeVar("R")
 
 
 def open(path: StrPath, *, on_bad_spectrum: Literal["skip", "fail"] = "skip") -> _mzforge.Reader:
-    """Opens an mzML or MGF file (plain or gzip; the format is read from the content).
+    """Opens an mzML or MGF file (plain, gzip or bzip2; the format is read from the content).
 
     The reader iterates every mass spectrum in file order (non-MS traces such as UV are left
     out, as ``mzforge run`` leaves them out); ``reader[i]`` and ``reader["native id"]`` read one
     spectrum, seeking through an offset index on plain mzML and scanning on gzip or MGF;
-    ``len(reader)`` counts the spectra in the file. Use it as a context manager to close it.
+    ``reader[10:20]`` gives a list of spectra; ``"native id" in reader`` tells whether the file
+    holds that id; ``len(reader)`` counts the spectra in the file. Use it as a context manager
+    to close it.
 
     A spectrum whose arrays cannot be decoded is skipped and listed in ``reader.warnings``
     (``on_bad_spectrum="skip"``, the command line's default) or raises
@@ -153,13 +155,23 @@ def _keyword(name: str, value: Any) -> Any:
             wrong = what
         else:
             items = [_integer(name, v) for v in value]
-            return items if name == "ms_levels" else tuple(items)
+            if name == "ms_levels":
+                return items
+            if len(items) != 2:
+                # Checked here: the native side's message ("expected tuple of length 2")
+                # would not say which parameter.
+                wrong, value = what, tuple(items)
+            else:
+                return tuple(items)
     elif not isinstance(value, numbers.Real) or isinstance(value, (bool, np.bool_)):
         wrong = "a number"
     else:
         return float(value)
     if wrong is not None:
-        raise TypeError(f"invalid parameter `{name}`: must be {wrong}, not {type(value).__name__}")
+        given = type(value).__name__
+        if isinstance(value, tuple):
+            given = f"{len(value)} value{'s' if len(value) != 1 else ''}"
+        raise TypeError(f"invalid parameter `{name}`: must be {wrong}, not {given}")
     return value
 
 
@@ -237,13 +249,18 @@ def centroid(
 def _arrays(mz: Any, intensity: Any) -> tuple[np.ndarray, np.ndarray]:
     """m/z as float64 and intensity as float32, contiguous and 1-D (not copied when they
     already are); the native side checks lengths, finiteness and order."""
-    mz = np.ascontiguousarray(mz, dtype=np.float64)
-    intensity = np.ascontiguousarray(intensity, dtype=np.float32)
+    if mz is None or intensity is None:
+        # np.asarray(None, float) is [nan], which would be reported as a non-finite m/z.
+        missing = "mz" if mz is None else "intensity"
+        raise TypeError(f"{missing} must be a 1-D array of numbers, not None")
+    # The dimensions are checked before np.ascontiguousarray, which turns a scalar into a
+    # one-point spectrum instead of refusing it.
+    mz, intensity = np.asarray(mz, dtype=np.float64), np.asarray(intensity, dtype=np.float32)
     if mz.ndim != 1 or intensity.ndim != 1:
         raise InvalidInputError(
             f"m/z and intensity must be 1-D arrays, not {mz.ndim}-D and {intensity.ndim}-D"
         )
-    return mz, intensity
+    return np.ascontiguousarray(mz), np.ascontiguousarray(intensity)
 
 
 @dataclass(frozen=True, repr=False)

@@ -2,7 +2,7 @@
 
 import os
 from pathlib import Path
-from typing import Any, Iterator, final
+from typing import Any, Iterator, Literal, SupportsIndex, final, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -107,10 +107,11 @@ class Spectrum:
     @property
     def rt_seconds(self) -> float: ...
     @property
-    def polarity(self) -> str:
-        """``"positive"``, ``"negative"`` or ``"unknown"``."""
+    def polarity(self) -> Literal["positive", "negative", "unknown"]:
+        """``"positive"``, ``"negative"`` or ``"unknown"`` (what ``deconvolve(polarity=)``
+        takes)."""
     @property
-    def signal_declared(self) -> str | None:
+    def signal_declared(self) -> Literal["profile", "centroid"] | None:
         """``"profile"``, ``"centroid"`` or None: what the file declares."""
     @property
     def precursor(self) -> Precursor | None: ...
@@ -136,7 +137,7 @@ class SpectrumIterator(Iterator[Spectrum]):
 class Reader:
     """A reader of one mzML or MGF file; see :func:`mzforge.open`."""
 
-    def __init__(self, path: str | os.PathLike[str], on_bad_spectrum: str = "skip") -> None: ...
+    def __new__(cls, path: str | os.PathLike[str], on_bad_spectrum: str = "skip") -> Reader: ...
     @property
     def path(self) -> Path: ...
     @property
@@ -153,7 +154,13 @@ class Reader:
     @property
     def native_ids(self) -> list[str]: ...
     def __len__(self) -> int: ...
-    def __getitem__(self, key: int | str) -> Spectrum: ...
+    @overload
+    def __getitem__(self, key: SupportsIndex | str, /) -> Spectrum:
+        """By position (negative counts from the end) or by native id."""
+    @overload
+    def __getitem__(self, key: slice, /) -> list[Spectrum]: ...
+    def __contains__(self, native_id: str, /) -> bool:
+        """Whether a spectrum has this native id (``TypeError`` for anything but a str)."""
     def __iter__(self) -> SpectrumIterator: ...
     def close(self) -> None: ...
     def __enter__(self) -> Reader: ...

@@ -62,13 +62,17 @@ def plot_spectrum(
     Give a :class:`mzforge.Spectrum`, or ``mz`` and ``intensity`` arrays (either may be left
     out when ``deconvolution`` is given: then its peaks are drawn alone). ``deconvolution`` is
     what :func:`mzforge.deconvolve` returned, or a :func:`mzforge.process` result, whose
-    envelopes of ``spectrum`` (by its index) are drawn. ``mz_range`` limits the m/z axis (and
+    envelopes of ``spectrum`` (by its index) are drawn (``ValueError`` when ``spectrum`` is not
+    that result's spectrum at its index, e.g. one of another file). ``mz_range`` limits the m/z axis (and
     the y axis to what is visible); ``ax`` draws into existing axes.
     """
+    from ._api import RunResult
+
     plt = _pyplot()
-    if deconvolution is not None and not hasattr(deconvolution, "peak_charge"):
+    if isinstance(deconvolution, RunResult):
         if spectrum is None:
             raise TypeError("plotting a process() result's envelopes needs the spectrum")
+        _check_spectrum_of(deconvolution, spectrum)
         deconvolution = deconvolution.deconvolution(spectrum.index)
     if spectrum is not None:
         mz, intensity = spectrum.mz, spectrum.intensity
@@ -120,6 +124,28 @@ def plot_spectrum(
     ax.legend(loc="upper right", frameon=False, fontsize="small",
               ncol=1 + len(ax.get_legend_handles_labels()[0]) // 14)
     return ax
+
+
+def _check_spectrum_of(run: RunResult, spectrum: Spectrum) -> None:
+    """Refuses a spectrum that is not the run's spectrum at its index. The envelopes are
+    looked up by index alone, so a spectrum of another file (or a reader of another file)
+    would otherwise get that file's envelopes drawn over it without a word."""
+    import pyarrow.compute as pc
+
+    spectra = run.spectra
+    row = spectra.filter(pc.equal(spectra["spectrum_index"], spectrum.index))
+    if row.num_rows == 0:
+        return  # run.deconvolution() names the missing index
+    native_id = row["native_id"][0].as_py()
+    rt_seconds = row["rt_seconds"][0].as_py()
+    n_points = row["n_points"][0].as_py()
+    if (native_id, rt_seconds, n_points) != (spectrum.native_id, spectrum.rt_seconds, len(spectrum)):
+        raise ValueError(
+            f"spectrum {spectrum.index} ({spectrum.native_id!r}, RT {spectrum.rt_seconds:.3f} s, "
+            f"{len(spectrum)} points) is not the result's spectrum {spectrum.index} "
+            f"({native_id!r}, RT {rt_seconds:.3f} s, {n_points} points): the result was made "
+            "from another file"
+        )
 
 
 def _draw_envelopes(ax: Axes, deconvolution: Deconvolution, mz_range: Any) -> float:
