@@ -3,6 +3,7 @@ fetch every table in every format, a spectrum and its plots; the results equal `
 
 from __future__ import annotations
 
+import bz2
 import hashlib
 import io
 import json
@@ -15,6 +16,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from apitest import mzforge_cli, shared
+from mzforge.api.sniff import SNIFF_BYTES
 
 PARAMS = {"min_snr": 1.0, "charge_range": [1, 6]}
 CLI_FLAGS = ["--min-snr", "1", "--charge-range", "1-6"]
@@ -155,6 +157,44 @@ def test_gzip_and_mgf_uploads_are_sniffed(api) -> None:
     # Said for what it is, with what to upload instead (it said "is not mzML, mzML.gz or MGF").
     assert r.json()["detail"].startswith("upload 'masses.mgf' is an msalign file"), r.text
     assert "upload the mzML or MGF run the masses came from" in r.json()["detail"]
+
+
+def test_a_bzip2_upload_is_analysed_like_its_gzip_twin(api) -> None:
+    summaries = {}
+    for name, fmt in (("MzMLFile_6_uncompressed.mzML.bz2", "mzml.bz2"),
+                      ("MzMLFile_6_uncompressed.mzML.gz", "mzml.gz")):
+        r = api.upload(shared(f"encodings/{name}"))
+        assert r.status_code == 201, r.text
+        assert r.json()["format"] == fmt
+        a = api.wait(api.analyse([r.json()["id"]]).json()["id"])
+        assert a["status"] == "succeeded", a
+        summaries[fmt] = a["summary"]
+    counts = ("spectra", "spectra_per_level", "peaks", "features")
+    assert summaries["mzml.bz2"]["spectra"] == 4
+    assert {k: summaries["mzml.bz2"][k] for k in counts} == {k: summaries["mzml.gz"][k] for k in counts}
+
+
+def test_a_bzip2_run_is_analysed_like_the_plain_file(api, cli_result, tmp_path) -> None:
+    """A bzip2 run whose first block (the whole file here) is larger than 64 KiB: bzip2 gives no
+    text until a block is read whole, so the upload is sniffed from more than the first 64 KiB
+    (test_api_sniff.py feeds it in pieces). The analysis, and the spectrum view, which reads the
+    profile back from the compressed upload, equal `mzforge run` on the plain file."""
+    path = tmp_path / "three_test_scans.mzML.bz2"
+    path.write_bytes(bz2.compress(shared("profile/three_test_scans.mzML").read_bytes()))
+    assert bz2.BZ2Decompressor().decompress(path.read_bytes()[:SNIFF_BYTES]) == b""  # the premise
+    r = api.upload(path)
+    assert r.status_code == 201, r.text
+    up = r.json()
+    assert up["format"] == "mzml.bz2" and up["size"] == path.stat().st_size
+    a = api.wait(api.analyse([up["id"]], PARAMS).json()["id"])
+    assert a["status"] == "succeeded", a
+    run = cli_result["run"]["summary"]
+    assert a["summary"]["spectra"] == run["spectra_written"]
+    assert a["summary"]["peaks"] == run["peaks_written"]
+    assert a["summary"]["features"] == run["features_written"] > 0
+    s = api.client.get(f"/v1/analyses/{a['id']}/spectra/0", headers=api.h()).json()
+    assert s["signal"] == "profile" and len(s["profile"]["mz"]) > 100
+    assert s["centroids"]["mz"] == [p["mz"] for p in cli_result["peaks"].to_pylist() if p["spectrum_index"] == 0]
 
 
 def test_warnings_of_an_analysis_of_several_files_name_their_file(api) -> None:

@@ -91,7 +91,7 @@ def test_admin_creates_users(api) -> None:
 def test_wrong_content_is_415_naming_the_file(api) -> None:
     r = api.client.post("/v1/uploads", headers=api.h(), files={"file": ("notes.txt", b"hello\n" * 100)})
     assert r.status_code == 415
-    assert r.json()["detail"] == "upload 'notes.txt' is not mzML, mzML.gz or MGF"
+    assert r.json()["detail"] == "upload 'notes.txt' is not mzML or MGF (plain, gzip- or bzip2-compressed)"
     r = api.client.post("/v1/uploads", headers=api.h(), files={"file": ("empty.mzML", b"")})
     assert r.status_code == 415
     # A gzip stream that is not mzML inside.
@@ -106,6 +106,22 @@ def test_wrong_content_is_415_naming_the_file(api) -> None:
     assert not staging.exists() or list(staging.iterdir()) == []
     uploads = api.settings.data_dir / "storage" / "uploads"
     assert [p for p in uploads.rglob("*") if p.is_file()] == []
+
+
+def test_a_damaged_bzip2_upload_is_415_in_plain_words(api) -> None:
+    """A bzip2 stream cut short gives no text at all (bzip2 writes a block only once it has read
+    it whole): not "is not mzML", which someone holding a .mzML.bz2 file cannot act on."""
+    whole = shared("encodings/MzMLFile_6_uncompressed.mzML.bz2").read_bytes()
+    damaged = bytearray(whole)
+    damaged[100:200] = bytes(100)  # inside the first block: its checksum fails
+    for name, data in (("cut.mzML.bz2", whole[:len(whole) // 2]), ("damaged.mzML.bz2", bytes(damaged))):
+        r = api.client.post("/v1/uploads", headers=api.h(), files={"file": (name, data)})
+        assert r.status_code == 415, r.text
+        assert r.json()["detail"] == (f"upload {name!r} is bzip2-compressed but cannot be "
+                                      "decompressed: it is damaged or cut short")
+    assert api.client.get("/v1/uploads", headers=api.h()).json()["total"] == 0
+    staging = api.settings.data_dir / "tmp"
+    assert not staging.exists() or list(staging.iterdir()) == []
 
 
 def test_unknown_or_invalid_parameters_are_422(api) -> None:

@@ -49,7 +49,7 @@ class UploadOut(BaseModel):
     filename: str
     size: int
     sha256: str
-    format: Literal["mzml", "mzml.gz", "mgf", "mgf.gz"]
+    format: Literal["mzml", "mzml.gz", "mzml.bz2", "mgf", "mgf.gz", "mgf.bz2"]
     created_at: dt.datetime
 
 

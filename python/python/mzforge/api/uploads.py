@@ -1,7 +1,8 @@
 """Streamed multipart uploads: the request body is parsed as it arrives (python-multipart's
-push parser), the file part is sniffed from its first 64 KiB, hashed and written to a staging
-file chunk by chunk, and refused as soon as it is too large or not mzML/MGF. Nothing is held
-whole in memory; nothing partial is kept."""
+push parser), the file part is sniffed from its first 64 KiB (a bzip2 file's from its whole first
+block, up to about 900 kB: see sniff.head_bytes), hashed and written to a staging file chunk by
+chunk, and refused as soon as it is too large or not mzML/MGF. Nothing is held whole in memory;
+nothing partial is kept."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from typing import IO
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import Request
 
-from .sniff import SNIFF_BYTES, refusal, sniff
+from .sniff import SNIFF_BYTES, head_bytes, refusal, sniff
 
 
 class UploadRejected(Exception):
@@ -97,7 +98,7 @@ async def receive_upload(request: Request, max_bytes: int, staging: Path) -> Rec
             raise UploadRejected(413, f"upload {state['filename']!r} is larger than the limit of {max_bytes} bytes")
         if state["format"] is None:
             state["head"] += chunk
-            if len(state["head"]) >= SNIFF_BYTES:
+            if len(state["head"]) >= head_bytes(state["head"]):
                 decide()
         else:
             write(chunk)
