@@ -24,6 +24,7 @@ from tryout import Stack  # noqa: E402
 DATA = Path(os.environ.get("MZFORGE_SHARED_DATA") or WEB.parent.parent / "shared" / "data")
 RUN = DATA / "profile" / "three_test_scans.mzML"  # Q Exactive profile MS1/MS2, charges 2-3, 238 kB
 BROKEN = DATA / "edge" / "MzMLFile_3_invalid.mzML"  # mzML whose header the engine cannot parse
+BZIP2_RUN = DATA / "encodings" / "MzMLFile_6_uncompressed.mzML.bz2"  # 4 MS1 spectra, bzip2 -9
 CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = Path(os.environ.get("WEB_ARTIFACTS") or WEB / "test-artifacts" / "e2e")
 TIMEOUT_MS = 180_000
@@ -62,7 +63,7 @@ def browser():
 
 @pytest.fixture(scope="module")
 def data():
-    need(RUN.exists() and BROKEN.exists(), f"no real data at {RUN.parent.parent}")
+    need(RUN.exists() and BROKEN.exists() and BZIP2_RUN.exists(), f"no real data at {RUN.parent.parent}")
 
 
 def test_sign_up_upload_analyse_plot_download(data, browser, stack):
@@ -219,7 +220,15 @@ def test_sign_up_upload_analyse_plot_download(data, browser, stack):
     assert "malformed input" in page.inner_text("#analyses-table")
     shot("analyses-list")
 
-    # 10. Log out; the pages need a login again.
+    # 10. A bzip2-compressed run passes the page's script, the site's check and the API's.
+    page.click("header >> text=Files")
+    page.set_input_files("#id_files", str(BZIP2_RUN))
+    with page.expect_navigation():
+        page.click("#upload-button")
+    assert "mzml.bz2" in page.inner_text(f"#uploads-table tr:has-text('{BZIP2_RUN.name}')")
+    shot("bzip2-uploaded")
+
+    # 11. Log out; the pages need a login again.
     page.click("button:has-text('Log out')")
     page.goto(analysis_url)
     assert "/accounts/login/" in page.url

@@ -179,7 +179,8 @@ def upload_file(request: HttpRequest) -> HttpResponse:
     if getattr(request, "upload_too_large", False):
         return fail(f"The file is too large: the limit is {human_size(limit)} per file.", 413)
     if upload is None:
-        return fail("No file was sent. Choose an mzML or MGF file (.mzML, .mzML.gz, .mgf, .mgf.gz).", 400)
+        return fail("No file was sent. Choose an mzML or MGF file (.mzML, .mzML.gz, .mzML.bz2, .mgf, .mgf.gz, "
+                    ".mgf.bz2).", 400)
     form = UploadForm(request.POST)
     if not form.is_valid():
         return fail("This page is out of date. Reload it and upload the file again.", 400)

@@ -1,8 +1,13 @@
 """Uploads: content checks, size limits, spooling to disk and streaming to the API, the form's
 key (Idempotency-Key) and retries after transient failures."""
 
+import base64
+import bz2
 import gzip
+import io
 import os
+import random
+import re
 from pathlib import Path
 
 import httpx
@@ -11,7 +16,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from portal import api
-from portal.uploads import sniff_format
+from portal.uploads import ALLOWED_SUFFIXES, SNIFF_BYTES, read_head, sniff_format
 
 from .conftest import form_key
 
@@ -26,11 +31,20 @@ def post(client, name, data, **extra):
     return client.post(reverse("upload_file"), {"file": SimpleUploadedFile(name, data)}, **extra)
 
 
+def bzip2_run() -> bytes:
+    """A bzip2-compressed mzML whose first block (the whole file) is larger than 64 KB compressed,
+    as every real run's is: bzip2 gives no text before a block has been read to its end."""
+    arrays = base64.b64encode(random.Random(5).randbytes(300_000))
+    return bz2.compress(MZML + b"<binary>" + arrays + b"</binary></mzML></indexedmzML>\n")
+
+
 @pytest.mark.parametrize(("name", "data", "fmt"), [
     ("run.mzML", MZML, "mzml"), ("RUN.MZML", MZML, "mzml"), ("run.mzML.gz", gzip.compress(MZML), "mzml.gz"),
     ("spectra.mgf", MGF, "mgf"), ("spectra.MGF.gz", gzip.compress(MGF), "mgf.gz"),
+    ("run.mzML.bz2", bz2.compress(MZML), "mzml.bz2"), ("spectra.MGF.BZ2", bz2.compress(MGF), "mgf.bz2"),
+    ("run.mzML.bz2", bz2.compress(MZML, compresslevel=1), "mzml.bz2"),
 ])
-def test_sniff_accepts_the_three_formats(name, data, fmt):
+def test_sniff_accepts_each_format(name, data, fmt):
     assert sniff_format(name, data) == fmt
 
 
@@ -43,6 +57,15 @@ def test_sniff_accepts_the_three_formats(name, data, fmt):
     ("run.mzML.gz", gzip.compress(MGF), "its name should end in .mgf.gz"),
     ("x.mgf.gz", gzip.compress(MZML), "its name should end in .mzML.gz"),
     ("run.mzML.gz", b"\x1f\x8b\x08\x00garbage-garbage", "cannot be decompressed"),
+    ("run.mzML", bz2.compress(MZML), "holds bzip2-compressed mzML; its name should end in .mzML.bz2"),
+    ("run.mzML.gz", bz2.compress(MZML), "its name should end in .mzML.bz2"),
+    ("x.mzML.bz2", bz2.compress(MGF), "holds bzip2-compressed MGF; its name should end in .mgf.bz2"),
+    ("x.mgf.bz2", gzip.compress(MGF), "its name should end in .mgf.gz"),
+    ("run.mzML.bz2", MZML, "ends in .bz2 but is not bzip2-compressed"),
+    ("run.mzML.bz2", bz2.compress(b"<html></html>"), "is bzip2-compressed but holds neither mzML nor MGF"),
+    ("run.mzML.bz2", b"BZh9" + b"garbage" * 10, "looks bzip2-compressed but cannot be decompressed"),
+    # Cut inside its first block: bzip2 gives no text at all (and no error).
+    ("run.mzML.bz2", bz2.compress(MZML * 20)[:150], "cannot be decompressed; it may be damaged or cut short"),
     ("x.mgf", b"<mzML>", "holds mzML but its name ends in .mgf"),
     ("x.mzML", MGF, "holds MGF but its name does not end in .mgf"),
     ("x.mgf", b"nothing here", "is not an MGF file"),
@@ -57,12 +80,12 @@ MSALIGN = [b"#TopFD 1.5 msalign\nBEGIN IONS\nID=0\nPRECURSOR_MASS=1000.5\n500.2\
 
 
 @pytest.mark.parametrize("data", MSALIGN)
-@pytest.mark.parametrize("gz", [False, True])
-def test_an_msalign_file_is_named_for_what_it_is(alice_client, fake_api, data, gz):
-    """Deconvolved masses in MGF-like blocks: the API refuses them as "not mzML, mzML.gz or MGF",
-    which someone holding an .mgf file cannot act on; the site says what it is and what to upload."""
-    name = "masses_ms2.msalign.mgf" + (".gz" if gz else "")
-    response = post(alice_client, name, gzip.compress(data) if gz else data, **XHR)
+@pytest.mark.parametrize(("suffix", "compress"), [("", bytes), (".gz", gzip.compress), (".bz2", bz2.compress)])
+def test_an_msalign_file_is_named_for_what_it_is(alice_client, fake_api, data, suffix, compress):
+    """Deconvolved masses in MGF-like blocks: the API refuses them as "not mzML or MGF", which
+    someone holding an .mgf file cannot act on; the site says what it is and what to upload."""
+    name = "masses_ms2.msalign.mgf" + suffix
+    response = post(alice_client, name, compress(data), **XHR)
     assert response.status_code == 415 and not fake_api.uploads
     assert response.json()["error"] == (
         f"'{name}' is an msalign file (deconvolved masses from TopFD or FLASHDeconv), not MGF spectra; "
@@ -122,6 +145,43 @@ def test_mgf_and_gzip_uploads(alice_client, fake_api):
     assert post(alice_client, "s.mgf", MGF, **XHR).status_code == 201
     assert post(alice_client, "r.mzML.gz", gzip.compress(MZML), **XHR).status_code == 201
     assert len(fake_api.upload_bodies) == 2
+
+
+def test_a_bzip2_upload_is_checked_from_its_whole_first_block_and_sent_byte_for_byte(alice_client, fake_api):
+    data = bzip2_run()
+    assert len(data) > 2 * SNIFF_BYTES
+    with pytest.raises(ValueError, match="cannot be decompressed"):  # the first 64 KB alone: no text
+        sniff_format("run.mzML.bz2", data[:SNIFF_BYTES])
+    assert sniff_format("run.mzML.bz2", read_head(io.BytesIO(data))) == "mzml.bz2"
+    response = post(alice_client, "run.mzML.bz2", data, **XHR)
+    assert response.status_code == 201, response.content
+    (body,) = fake_api.upload_bodies.values()
+    assert body == data
+
+
+def test_a_damaged_bzip2_upload_is_refused_before_the_api(alice_client, fake_api):
+    cut = bzip2_run()[:100_000]
+    response = post(alice_client, "run.mzML.bz2", cut, **XHR)
+    assert response.status_code == 415
+    assert response.json()["error"] == ("'run.mzML.bz2' looks bzip2-compressed but cannot be decompressed; "
+                                        "it may be damaged or cut short.")
+    assert not fake_api.upload_bodies
+
+
+def test_the_page_offers_every_accepted_ending(alice_client, fake_api):
+    """The file chooser's filter and the page's script (which refuses other names before sending)
+    let through every name the site accepts: .bz2 names were refused in the browser."""
+    page = alice_client.get(reverse("uploads")).content.decode()
+    accept = re.search(r'<input id="id_files"[^>]* accept="([^"]*)"', page).group(1).lower().split(",")
+    script = (Path(api.__file__).parent / "static" / "portal" / "upload.js").read_text()
+    ok = re.compile(re.search(r"var OK = /(.*)/i;", script).group(1), re.IGNORECASE)
+    endings = (".mzml", ".mzml.gz", ".mzml.bz2", ".mgf", ".mgf.gz", ".mgf.bz2")
+    assert sorted(ALLOWED_SUFFIXES) == sorted(endings)
+    for suffix in endings:
+        assert "." + suffix.rsplit(".", 1)[-1] in accept, suffix
+        assert ok.search("run" + suffix.upper()) and ok.search("run" + suffix), suffix
+        assert suffix in page.lower(), suffix  # the label names it
+    assert not ok.search("run.mzML.xz") and not ok.search("notes.txt")
 
 
 def test_not_mzml_is_refused_before_the_api(alice_client, fake_api):

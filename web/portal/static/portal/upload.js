@@ -12,7 +12,7 @@
   var maxBytes = Number(form.dataset.maxBytes);
   var csrf = form.querySelector("[name=csrfmiddlewaretoken]").value;
   var requestKey = form.querySelector("[name=request_key]").value;
-  var OK = /\.(mzml|mgf)(\.gz)?$/i;
+  var OK = /\.(mzml|mgf)(\.(gz|bz2))?$/i;  // portal.uploads.ALLOWED_SUFFIXES
 
   function sizeText(n) {
     if (n < 1024) return n + " bytes";
@@ -74,7 +74,7 @@
       list.appendChild(item);
       if (!OK.test(file.name)) {
         item.className = "failed";
-        item.querySelector(".note").textContent = "'" + file.name + "' is not an mzML or MGF file (.mzML, .mzML.gz, .mgf, .mgf.gz).";
+        item.querySelector(".note").textContent = "'" + file.name + "' is not an mzML or MGF file (.mzML, .mzML.gz, .mzML.bz2, .mgf, .mgf.gz, .mgf.bz2).";
         return null;
       }
       if (file.size > maxBytes) {
