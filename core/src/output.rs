@@ -521,6 +521,16 @@ struct TableThread<W> {
 impl<W: Write + Send + 'static> TableThread<W> {
     fn start(table: &'static str, sink: W, schema: SchemaRef, params_json: &str) -> Result<Self> {
         let props = writer_properties(&schema, params_json);
+        // The same entries on the Arrow schema the file embeds: pyarrow takes a table's
+        // metadata from that schema alone when the file has one, so with the Parquet
+        // key-value entries only, `pq.read_table(path).schema.metadata` was None.
+        let metadata: std::collections::HashMap<String, String> = props
+            .key_value_metadata()
+            .into_iter()
+            .flatten()
+            .filter_map(|kv| Some((kv.key.clone(), kv.value.clone()?)))
+            .collect();
+        let schema = Arc::new(Schema::clone(&schema).with_metadata(metadata));
         let mut writer =
             ArrowWriter::try_new(sink, schema, Some(props)).map_err(table_error(table))?;
         let (sender, receiver) = sync_channel(QUEUED_TABLE_BATCHES);
