@@ -433,6 +433,17 @@ fn nulls(valid: BooleanBuffer) -> Option<NullBuffer> {
 /// than a dictionary of nearly distinct ids.
 const INCREASING_ID_COLUMNS: [&str; 2] = ["spectrum_index", "envelope_id"];
 
+/// The metadata every result table carries, in its Parquet key-value entries and on its Arrow
+/// schema (which is where pyarrow looks): the parameters (`mzforge.params`, as JSON) and the
+/// engine version (`mzforge.version`). The Python wheel's in-memory tables carry the same. In
+/// this order, so that a file's bytes are the same from one run to the next.
+pub fn table_metadata(params_json: &str) -> [(String, String); 2] {
+    [
+        ("mzforge.params".to_string(), params_json.to_string()),
+        ("mzforge.version".to_string(), crate::VERSION.to_string()),
+    ]
+}
+
 /// The Parquet settings of one table: zstd level 1 (on `BSA1.mzML`'s tables 0.5% larger than
 /// level 3, and the whole `mzforge run --no-deconvolve` 7% faster), bounded row groups, the
 /// parameters in the metadata, and every floating-point column stored `BYTE_STREAM_SPLIT`
@@ -442,13 +453,14 @@ const INCREASING_ID_COLUMNS: [&str; 2] = ["spectrum_index", "envelope_id"];
 /// 479k peaks made `peaks.parquet` 9.3 MB in 70 ms; split into byte planes, zstd finds their
 /// shared exponents and leading bytes: 5.8 MB in 23 ms (benches/README.md, 2026-12-05).
 fn writer_properties(schema: &Schema, params_json: &str) -> WriterProperties {
+    let key_values = table_metadata(params_json)
+        .into_iter()
+        .map(|(key, value)| KeyValue::new(key, value))
+        .collect();
     let mut builder = WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).unwrap_or_default()))
         .set_max_row_group_row_count(Some(256 * 1024))
-        .set_key_value_metadata(Some(vec![
-            KeyValue::new("mzforge.params".to_string(), params_json.to_string()),
-            KeyValue::new("mzforge.version".to_string(), crate::VERSION.to_string()),
-        ]));
+        .set_key_value_metadata(Some(key_values));
     for field in schema.fields() {
         let encoding = if field.data_type().is_floating() {
             Encoding::BYTE_STREAM_SPLIT
@@ -524,12 +536,8 @@ impl<W: Write + Send + 'static> TableThread<W> {
         // The same entries on the Arrow schema the file embeds: pyarrow takes a table's
         // metadata from that schema alone when the file has one, so with the Parquet
         // key-value entries only, `pq.read_table(path).schema.metadata` was None.
-        let metadata: std::collections::HashMap<String, String> = props
-            .key_value_metadata()
-            .into_iter()
-            .flatten()
-            .filter_map(|kv| Some((kv.key.clone(), kv.value.clone()?)))
-            .collect();
+        let metadata: std::collections::HashMap<_, _> =
+            table_metadata(params_json).into_iter().collect();
         let schema = Arc::new(Schema::clone(&schema).with_metadata(metadata));
         let mut writer =
             ArrowWriter::try_new(sink, schema, Some(props)).map_err(table_error(table))?;

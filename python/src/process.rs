@@ -11,8 +11,8 @@ use arrow::array::RecordBatch;
 use arrow::datatypes::{Schema, SchemaRef};
 use mzforge::output::{
     features_batch, features_schema, input_stem_of_path, peaks_batch, peaks_schema, spectra_batch,
-    spectra_schema, InputRecord, ResultDir, RunRecord, FEATURES_FILE, PEAKS_FILE, RUN_FILE,
-    SPECTRA_FILE,
+    spectra_schema, table_metadata, InputRecord, ResultDir, RunRecord, FEATURES_FILE, PEAKS_FILE,
+    RUN_FILE, SPECTRA_FILE,
 };
 use mzforge::{Pipeline, RunSummary};
 use pyo3::prelude::*;
@@ -74,10 +74,8 @@ pub fn process(
             let (spectra, peaks, features, summary) = py
                 .detach(|| in_memory(&pipeline, &path, &mut interrupts))
                 .map_err(|e| interrupts.or(to_py(e)))?;
-            let metadata = HashMap::from([
-                ("mzforge.params".to_string(), params_json.clone()),
-                ("mzforge.version".to_string(), mzforge::VERSION.to_string()),
-            ]);
+            let metadata: HashMap<String, String> =
+                table_metadata(&params_json).into_iter().collect();
             let table =
                 |schema: SchemaRef, batches: Vec<RecordBatch>| -> PyResult<Py<ArrowTable>> {
                     let schema = Arc::new(Schema::clone(&schema).with_metadata(metadata.clone()));
