@@ -213,17 +213,13 @@ pub fn resolve_inputs_in_folders(
         match Location::parse(pattern)? {
             Location::Local(path) => {
                 let text = path.display().to_string();
-                let root = path.is_dir().then_some(path.as_path());
-                inputs.extend(expand_local(&text)?.into_iter().map(|file| {
-                    let folder = match (root, file.parent()) {
-                        (Some(root), Some(parent)) => parent
-                            .strip_prefix(root)
-                            .map(|f| f.to_string_lossy().into_owned())
-                            .unwrap_or_default(),
-                        _ => String::new(),
-                    };
-                    (Input::Local(file), folder)
-                }));
+                inputs.extend(
+                    expand_local_in_folders(&text)?
+                        .into_iter()
+                        .map(|(file, folder)| {
+                            (Input::Local(file), folder.to_string_lossy().into_owned())
+                        }),
+                );
             }
             Location::S3 { bucket, key } => {
                 let storage = storage.ok_or_else(|| Error::Internal("no storage".into()))?;
@@ -297,10 +293,18 @@ pub fn resolve_inputs_in_folders(
             }
         }
     }
-    // An input named twice (itself and a prefix holding it) is one input, as `mzforge run`
-    // takes a local file named twice.
+    // An input named twice (itself and a prefix holding it; `a.mzML` and `./a.mzML`) is one
+    // input, as `mzforge run` takes a local file named twice.
     let mut seen = std::collections::HashSet::new();
-    inputs.retain(|(input, _)| seen.insert(input.url()));
+    inputs.retain(|(input, _)| {
+        seen.insert(match input {
+            Input::Local(path) => std::fs::canonicalize(path)
+                .unwrap_or_else(|_| path.clone())
+                .display()
+                .to_string(),
+            Input::Object { .. } => input.url(),
+        })
+    });
     Ok(inputs)
 }
 
@@ -327,6 +331,37 @@ fn inputs_under(storage: &Storage, bucket: &str, prefix: &str) -> Result<Vec<Obj
         .into_iter()
         .filter(|m| is_input_name(m.location.as_ref()))
         .collect())
+}
+
+/// [`expand_local`], each file with its folder below `text` when `text` names a directory
+/// (`plate1` for `plates/plate1/A1.mzML` under `plates/`; empty for files directly in it and
+/// for files and patterns named themselves): where `--keep-folders` puts its result.
+pub fn expand_local_in_folders(text: &str) -> Result<Vec<(PathBuf, PathBuf)>> {
+    let root = Path::new(text);
+    let from_directory = root.is_dir();
+    Ok(expand_local(text)?
+        .into_iter()
+        .map(|file| {
+            let folder = match (from_directory, file.parent()) {
+                (true, Some(parent)) => parent.strip_prefix(root).unwrap_or(Path::new("")),
+                _ => Path::new(""),
+            };
+            let folder = folder.to_path_buf();
+            (file, folder)
+        })
+        .collect())
+}
+
+/// What to do about two inputs that would write one result, said the same by `mzforge run`
+/// with local and with object storage.
+pub fn same_result_hint(keep_folders: bool) -> &'static str {
+    match keep_folders {
+        true => "run them into different --out locations",
+        false => {
+            "run them into different --out locations, or keep the folders they are in with \
+             --keep-folders"
+        }
+    }
 }
 
 /// Expands one local input: a glob pattern (every file it matches), a directory (every mzML,
@@ -995,10 +1030,7 @@ pub fn run_cli(params: PipelineParams, options: CliOptions) -> Result<u8> {
             false => input.stem(),
         };
         if let Some(previous) = targets.insert(name.clone(), input.url()) {
-            let hint = match options.keep_folders {
-                true => "run them into different --out locations",
-                false => "run them into different --out locations, or keep the folders they are in with --keep-folders",
-            };
+            let hint = same_result_hint(options.keep_folders);
             return Err(Error::invalid(
                 "inputs",
                 format!(

@@ -303,16 +303,9 @@ fn expand_inputs(patterns: &[String]) -> Result<Vec<(PathBuf, PathBuf)>> {
     let mut inputs = Vec::new();
     let mut seen = std::collections::HashSet::new();
     for pattern in patterns {
-        let root = Path::new(pattern);
-        let from_directory = root.is_dir();
-        for input in mzforge_batch_runner::remote::expand_local(pattern)? {
+        for (input, folder) in mzforge_batch_runner::remote::expand_local_in_folders(pattern)? {
             let identity = std::fs::canonicalize(&input).unwrap_or_else(|_| input.clone());
             if seen.insert(identity) {
-                let folder = match (from_directory, input.parent()) {
-                    (true, Some(parent)) => parent.strip_prefix(root).unwrap_or(Path::new("")),
-                    _ => Path::new(""),
-                };
-                let folder = folder.to_path_buf();
                 inputs.push((input, folder));
             }
         }
@@ -335,10 +328,7 @@ fn output_targets(
             false => PathBuf::from(input_stem_of_path(input)),
         };
         if let Some(previous) = seen.insert(relative.clone(), input) {
-            let hint = match keep_folders {
-                true => "run them into different --out directories",
-                false => "run them into different --out directories, or keep the folders they are in with --keep-folders",
-            };
+            let hint = mzforge_batch_runner::remote::same_result_hint(keep_folders);
             bail!(
                 "{} and {} would both write {}; {hint}",
                 previous.display(),
