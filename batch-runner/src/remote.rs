@@ -634,7 +634,6 @@ impl Staging {
 /// [`FailureKind`].
 pub fn process(job: &Job<'_>, input: &Input, target: &Location) -> Result<Done> {
     let started = Instant::now();
-    let target = target.clone();
     let params = job.pipeline.params();
     let params_json = serde_json::to_string(params)
         .map_err(|e| Error::Internal(format!("cannot serialise parameters: {e}")))?;
@@ -658,7 +657,7 @@ pub fn process(job: &Job<'_>, input: &Input, target: &Location) -> Result<Done> 
         Input::Object { .. } => None,
     };
 
-    let staging = match &target {
+    let staging = match target {
         Location::Local(dir) => Staging::Dir(ResultDir::create(dir)?),
         Location::S3 { bucket, key } => {
             let storage = storage()?;
