@@ -31,8 +31,8 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// Input files, directories (every mzML, mzML.gz, mzMLb, MGF, MGF.gz file under them) or
-    /// glob patterns (the format is sniffed); also s3://bucket/key, s3://bucket/prefix/ and
+    /// Input files, directories (every .mzML, .mzML.gz, .mzML.bz2, .mzMLb, .mgf, .mgf.gz,
+    /// .mgf.bz2 file under them) or glob patterns (the format is sniffed); also s3://bucket/key, s3://bucket/prefix/ and
     /// s3://bucket/prefix/*.mzML.
     #[arg(required = true, value_name = "INPUT")]
     pub inputs: Vec<String>,
@@ -146,8 +146,8 @@ pub struct RunArgs {
 
 #[derive(Debug, Args)]
 pub struct InspectArgs {
-    /// Files, directories (every mzML, mzML.gz, mzMLb, MGF, MGF.gz file under them) or glob
-    /// patterns to summarise, each in turn.
+    /// Files, directories (every .mzML, .mzML.gz, .mzML.bz2, .mzMLb, .mgf, .mgf.gz, .mgf.bz2
+    /// file under them) or glob patterns to summarise, each in turn.
     #[arg(required = true, value_name = "INPUT")]
     pub inputs: Vec<String>,
     /// Print one JSON object per input, one per line (`"status": "ok"` with the summary, or
@@ -307,5 +307,39 @@ impl RunArgs {
             );
         }
         Ok(params)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+    use mzforge_batch_runner::remote::INPUT_EXTENSIONS;
+
+    use super::Cli;
+
+    /// The help of `run` and `inspect` lists every extension a directory input contributes,
+    /// so it cannot fall behind the readers (it once omitted the bzip2 ones).
+    #[test]
+    fn help_names_every_extension_a_directory_contributes() {
+        let mut cli = Cli::command();
+        for name in ["run", "inspect"] {
+            let help = cli
+                .find_subcommand_mut(name)
+                .expect(name)
+                .render_long_help()
+                .to_string()
+                .to_ascii_lowercase()
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ");
+            for extension in INPUT_EXTENSIONS {
+                let listed = format!("{extension},");
+                let last = format!("{extension} file");
+                assert!(
+                    help.contains(&listed) || help.contains(&last),
+                    "`mzforge {name} --help` does not name {extension}"
+                );
+            }
+        }
     }
 }

@@ -95,7 +95,7 @@ pub fn record_input_failure(
     Ok(failure)
 }
 /// Extensions of the files a directory or prefix contributes (case-insensitive).
-const INPUT_EXTENSIONS: [&str; 7] = [
+pub const INPUT_EXTENSIONS: [&str; 7] = [
     ".mzml",
     ".mgf",
     ".mzml.gz",
