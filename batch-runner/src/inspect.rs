@@ -34,8 +34,12 @@ struct Inspection {
     file: FileInfo,
     spectra: u64,
     levels: BTreeMap<u8, LevelSummary>,
-    /// Scan start times of the mass spectra (non-MS traces left out, as `mzforge run` does).
+    /// Scan start times of the mass spectra (non-MS traces left out, as `mzforge run` does)
+    /// that have one; `null` when none has.
     rt_seconds: Option<(f64, f64)>,
+    /// Mass spectra whose file gives no scan start time (null `rt_seconds` in what
+    /// `mzforge run` writes), left out of the range.
+    spectra_without_rt: u64,
     mz: Option<(f64, f64)>,
     precursor_charges: BTreeMap<String, u64>,
     /// Spectra without an m/z array (UV/PDA and other traces), which `mzforge run` leaves
@@ -100,6 +104,7 @@ fn inspect_one(input: &Path) -> mzforge::Result<Inspection> {
         spectra: 0,
         levels: BTreeMap::new(),
         rt_seconds: None,
+        spectra_without_rt: 0,
         mz: None,
         precursor_charges: BTreeMap::new(),
         spectra_not_ms: 0,
@@ -128,12 +133,16 @@ fn inspect_one(input: &Path) -> mzforge::Result<Inspection> {
         // (no m/z array) often span the whole LC gradient and would stretch it far beyond
         // the MS acquisition.
         if !matches!(decoded, Err(Error::NotMassSpectrum { .. })) {
-            let rt = meta.rt_seconds;
-            report.rt_seconds = Some(
-                report
-                    .rt_seconds
-                    .map_or((rt, rt), |(a, b)| (a.min(rt), b.max(rt))),
-            );
+            match meta.rt_seconds {
+                Some(rt) => {
+                    report.rt_seconds = Some(
+                        report
+                            .rt_seconds
+                            .map_or((rt, rt), |(a, b)| (a.min(rt), b.max(rt))),
+                    )
+                }
+                None => report.spectra_without_rt += 1,
+            }
         }
         match decoded {
             Ok((spectrum, _)) => {
@@ -197,8 +206,17 @@ fn print_text(r: &Inspection) {
             s.spectra, s.declared_profile, s.declared_centroid, s.undeclared, s.looks_profile, s.looks_centroid, s.run_profile, s.run_centroid
         );
     }
-    if let Some((a, b)) = r.rt_seconds {
-        println!("  RT           {a:.2} - {b:.2} s");
+    let without_rt = match r.spectra_without_rt {
+        0 => String::new(),
+        1 => " (1 spectrum has none)".to_owned(),
+        n => format!(" ({n} spectra have none)"),
+    };
+    match r.rt_seconds {
+        Some((a, b)) => println!("  RT           {a:.2} - {b:.2} s{without_rt}"),
+        None if r.spectra_without_rt > 0 => {
+            println!("  RT           none in the file{without_rt}")
+        }
+        None => {}
     }
     if let Some((a, b)) = r.mz {
         println!("  m/z          {a:.4} - {b:.4}");

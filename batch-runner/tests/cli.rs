@@ -1369,6 +1369,72 @@ fn inspect_rt_range_leaves_non_ms_traces_out() {
     );
 }
 
+/// A spectrum whose file gives no scan start time (scan 21 of tiny.pwiz) is left out of the
+/// RT range and counted, not taken for one at 0 s; `run` writes a null `rt_seconds` for it. A
+/// file without any retention time says so.
+#[test]
+fn inspect_counts_spectra_without_retention_time() {
+    let Some(input) = shared("edge/tiny.pwiz.1.1.mzML") else {
+        return;
+    };
+    let report = inspect_json(&input);
+    assert_eq!(report["spectra_without_rt"], 1, "{report}");
+    let range = report["rt_seconds"].as_array().unwrap();
+    let (first, last) = (range[0].as_f64().unwrap(), range[1].as_f64().unwrap());
+    assert!((first - 42.05).abs() < 1e-9, "{report}");
+    assert!((last - 5.9905 * 60.0).abs() < 1e-9, "{report}");
+    let summary = text(&mzforge(&["inspect", input.to_str().unwrap()]));
+    assert!(
+        summary.contains("RT           42.05 - 359.43 s (1 spectrum has none)"),
+        "{summary}"
+    );
+
+    let out = tempfile::tempdir().unwrap();
+    let result = mzforge_run(&input, out.path(), &[]);
+    assert!(result.status.success(), "{}", text(&result));
+    let file = File::open(out.path().join("tiny.pwiz.1.1/spectra.parquet")).unwrap();
+    let batches: Vec<RecordBatch> = ParquetRecordBatchReaderBuilder::try_new(file)
+        .unwrap()
+        .build()
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let (mut nulls, mut ids) = (Vec::new(), Vec::new());
+    for batch in &batches {
+        let rt = batch.column_by_name("rt_seconds").unwrap();
+        let rt = rt.as_any().downcast_ref::<Float64Array>().unwrap();
+        let id = batch.column_by_name("native_id").unwrap();
+        let id = id.as_any().downcast_ref::<StringArray>().unwrap();
+        for i in 0..batch.num_rows() {
+            ids.push(id.value(i).to_owned());
+            nulls.push(rt.is_null(i));
+        }
+    }
+    let without: Vec<&String> = ids
+        .iter()
+        .zip(&nulls)
+        .filter(|(_, n)| **n)
+        .map(|(id, _)| id)
+        .collect();
+    assert_eq!(without, ["scan=21"]);
+
+    let mgf = out.path().join("untimed.mgf");
+    std::fs::write(
+        &mgf,
+        "BEGIN IONS\nTITLE=a\nPEPMASS=500.5\n100.0 10.0\nEND IONS\n\
+         BEGIN IONS\nTITLE=b\nPEPMASS=500.5\n100.0 10.0\nEND IONS\n",
+    )
+    .unwrap();
+    let report = inspect_json(&mgf);
+    assert_eq!(report["rt_seconds"], serde_json::Value::Null, "{report}");
+    assert_eq!(report["spectra_without_rt"], 2, "{report}");
+    let summary = text(&mzforge(&["inspect", mgf.to_str().unwrap()]));
+    assert!(
+        summary.contains("RT           none in the file (2 spectra have none)"),
+        "{summary}"
+    );
+}
+
 /// What inspect says `run` takes the spectra for is what `run` does: also where the data's
 /// look and the run's decision differ (a declared peak list that looks like profile data but
 /// has no zero intensities stays a peak list) and on a mislabelled file.

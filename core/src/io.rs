@@ -211,13 +211,29 @@ const MGF_COMMENT_STARTS: [u8; 4] = [b'#', b';', b'!', b'/'];
 
 /// An MGF stream without its comment lines, which mzdata's reader takes for the end of the
 /// file before the first `BEGIN IONS` and for malformed lines inside a spectrum.
+///
+/// Each `BEGIN IONS` line is followed by [`UNKNOWN_RT`]: mzdata's model has no unknown
+/// retention time (an entry without `RTINSECONDS` reads as one at 0 s), so every entry starts
+/// with a NaN one, which an `RTINSECONDS` line of the entry replaces (see `meta_of`).
 struct MgfComments<R> {
     inner: BufReader<R>,
     /// The next byte starts a line.
     line_start: bool,
     /// Inside a comment line that the buffer held only the start of.
     skipping: bool,
+    /// The start of the line being passed on (up to [`LINE_START`] bytes), to tell a
+    /// `BEGIN IONS` line when the buffer held only part of it.
+    line: Vec<u8>,
+    /// What is left to pass on of [`UNKNOWN_RT`] after a `BEGIN IONS` line.
+    pending: &'static [u8],
 }
+
+/// The line put after each `BEGIN IONS` (Rust's and so mzdata's number parser reads `NaN`).
+const UNKNOWN_RT: &[u8] = b"RTINSECONDS=NaN\n";
+
+/// How much of a line is kept to tell a `BEGIN IONS` line: longer ones (with more
+/// surrounding white space than that) are not taken for one.
+const LINE_START: usize = 64;
 
 impl<R: Read> MgfComments<R> {
     fn new(inner: R) -> Self {
@@ -226,13 +242,44 @@ impl<R: Read> MgfComments<R> {
             inner: BufReader::with_capacity(8 << 10, inner),
             line_start: true,
             skipping: false,
+            line: Vec::with_capacity(LINE_START),
+            pending: &[],
         }
     }
+}
+
+/// How many of `passed` (the bytes about to be passed on, `line` holding the start of the line
+/// they continue) to pass on now, and whether they end a `BEGIN IONS` line: up to the end of
+/// the first such line among them. `line` is left holding the start of the line they end in.
+fn up_to_begin_ions(line: &mut Vec<u8>, passed: &[u8]) -> (usize, bool) {
+    // One byte past the limit marks a line too long to be `BEGIN IONS`.
+    let keep = |line: &mut Vec<u8>, bytes: &[u8]| {
+        let room = (LINE_START + 1).saturating_sub(line.len());
+        line.extend_from_slice(&bytes[..bytes.len().min(room)]);
+    };
+    let mut start = 0;
+    for end in memchr::memchr_iter(b'\n', passed) {
+        keep(line, &passed[start..end]);
+        let begins = line.trim_ascii() == b"BEGIN IONS";
+        line.clear();
+        start = end + 1;
+        if begins {
+            return (start, true);
+        }
+    }
+    keep(line, &passed[start..]);
+    (passed.len(), false)
 }
 
 impl<R: Read> Read for MgfComments<R> {
     fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
         use std::io::BufRead;
+        if !self.pending.is_empty() {
+            let n = self.pending.len().min(out.len());
+            out[..n].copy_from_slice(&self.pending[..n]);
+            self.pending = &self.pending[n..];
+            return Ok(n);
+        }
         loop {
             let buf = self.inner.fill_buf()?;
             if buf.is_empty() || out.is_empty() {
@@ -256,6 +303,10 @@ impl<R: Read> Read for MgfComments<R> {
                         .is_some_and(|b| MGF_COMMENT_STARTS.contains(b))
                 })
                 .map_or(limit, |i| i + 1);
+            let (n, begins) = up_to_begin_ions(&mut self.line, &buf[..n]);
+            if begins {
+                self.pending = UNKNOWN_RT;
+            }
             out[..n].copy_from_slice(&buf[..n]);
             self.line_start = buf[n - 1] == b'\n';
             self.inner.consume(n);
@@ -1719,7 +1770,8 @@ fn decode_arrays(
 struct MetaParts<'a> {
     native_id: &'a str,
     ms_level: u8,
-    start_time_minutes: f64,
+    /// The first scan's start time, `None` (or NaN, see [`meta_of`]) when the file gives none.
+    start_time_minutes: Option<f64>,
     polarity: ScanPolarity,
     continuity: SignalContinuity,
     /// The first precursor: its first ion (m/z, intensity, charge), and its isolation window
@@ -1759,7 +1811,10 @@ fn build_meta(index: u32, parts: MetaParts) -> SpectrumMeta {
         index,
         native_id: parts.native_id.to_owned(),
         ms_level: parts.ms_level,
-        rt_seconds: parts.start_time_minutes * 60.0,
+        rt_seconds: parts
+            .start_time_minutes
+            .map(|minutes| minutes * 60.0)
+            .filter(|seconds| seconds.is_finite()),
         polarity,
         precursor,
         scan_window,
@@ -1785,7 +1840,10 @@ pub(crate) fn meta_of(index: u32, s: &MultiLayerSpectrum) -> SpectrumMeta {
         MetaParts {
             native_id: s.id(),
             ms_level: s.ms_level(),
-            start_time_minutes: s.start_time(),
+            // mzdata's model has no "unknown" start time (a scan without one reads as 0):
+            // where mzforge reads it through mzdata, an unknown one is set to NaN
+            // (`SpectrumXml::parse`, `MgfComments`).
+            start_time_minutes: s.acquisition().first_scan().map(|scan| scan.start_time),
             polarity: s.polarity(),
             continuity: s.signal_continuity(),
             precursor,
@@ -2201,7 +2259,17 @@ mod tests {
                 let Inner::Mzdata(ours) = &ours.inner else {
                     panic!("{name}: a lean parse")
                 };
-                assert_eq!(ours.description(), theirs.description(), "{name}");
+                let unknown = ours
+                    .acquisition()
+                    .first_scan()
+                    .is_some_and(|scan| scan.start_time.is_nan());
+                let theirs = &start_time_unknown(theirs, unknown);
+                // NaN is no NaN's equal: compared by their text.
+                assert_eq!(
+                    format!("{:?}", ours.description()),
+                    format!("{:?}", theirs.description()),
+                    "{name}"
+                );
                 assert_eq!(arrays(ours), arrays(theirs), "{name}");
             }
             if split && !expected.is_empty() {
@@ -2213,6 +2281,18 @@ mod tests {
             compared >= 30 || shared_mzml_files().is_empty(),
             "{compared}"
         );
+    }
+
+    /// mzdata's spectrum with its first scan's start time unknown (NaN), as mzforge reads a
+    /// scan without one, if `unknown`: mzdata's reading must then have made it 0 (or have no
+    /// scan).
+    fn start_time_unknown(theirs: &MultiLayerSpectrum, unknown: bool) -> MultiLayerSpectrum {
+        let mut theirs = theirs.clone();
+        if let (true, Some(scan)) = (unknown, theirs.description.acquisition.first_scan_mut()) {
+            assert_eq!(scan.start_time, 0.0, "{}", theirs.description.id);
+            scan.start_time = f64::NAN;
+        }
+        theirs
     }
 
     /// Decoded arrays (bit for bit) with their repairs, or the error's text.
@@ -2328,6 +2408,7 @@ mod tests {
             let mut lean = 0;
             for (k, (ours, theirs)) in found.iter().zip(&expected).enumerate() {
                 let index = k as u32;
+                let theirs = &start_time_unknown(theirs, ours.meta().rt_seconds.is_none());
                 assert_eq!(
                     format!("{:?}", ours.meta()),
                     format!("{:?}", meta_of(index, theirs)),

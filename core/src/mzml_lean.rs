@@ -67,8 +67,9 @@ type Lean<T> = Result<T, Unsure>;
 pub(crate) struct LeanSpectrum {
     pub(crate) native_id: String,
     pub(crate) ms_level: u8,
-    /// The first scan's start time in minutes, converted as mzdata does (0 without a scan).
-    pub(crate) start_time_minutes: f64,
+    /// The first scan's start time in minutes, converted as mzdata does; `None` without a
+    /// scan or when the first scan states none.
+    pub(crate) start_time_minutes: Option<f64>,
     pub(crate) polarity: ScanPolarity,
     pub(crate) continuity: SignalContinuity,
     /// The first `<precursor>`, if any.
@@ -603,7 +604,7 @@ struct Builder<'c> {
     state: State,
     native_id: String,
     ms_level: u8,
-    start_time_minutes: f64,
+    start_time_minutes: Option<f64>,
     polarity: ScanPolarity,
     continuity: SignalContinuity,
     scans: usize,
@@ -628,7 +629,7 @@ impl<'c> Builder<'c> {
             state: State::Start,
             native_id: String::new(),
             ms_level: 0,
-            start_time_minutes: 0.0,
+            start_time_minutes: None,
             polarity: ScanPolarity::Unknown,
             continuity: SignalContinuity::Unknown,
             scans: 0,
@@ -888,7 +889,7 @@ impl<'c> Builder<'c> {
                             (_, true) => return Err(Unsure("a scan start time in another unit")),
                         };
                         if self.scans == 1 {
-                            self.start_time_minutes = minutes;
+                            self.start_time_minutes = Some(minutes);
                         }
                     }
                     b"ion injection time" => {
@@ -1428,7 +1429,7 @@ mod tests {
                 r#"<cvParam cvRef="MS" accession="MS:1000016" name="scan start time" value="1.5" {unit}/>"#
             );
             let lean = lean_equals_mzdata(&with_scan(&time));
-            assert_eq!(lean.start_time_minutes, minutes, "{unit}");
+            assert_eq!(lean.start_time_minutes, Some(minutes), "{unit}");
             assert_eq!(lean.scan_window, Some((100.0, 2000.5)));
             assert_eq!(lean.ms_level, 2);
             assert_eq!(lean.polarity, ScanPolarity::Positive);
@@ -1445,13 +1446,13 @@ mod tests {
         let last_wins = r#"<cvParam cvRef="MS" accession="MS:1000016" name="scan start time" value="90" unitName="minute" unitAccession="UO:0000010"/>"#;
         assert_eq!(
             lean_equals_mzdata(&with_scan(last_wins)).start_time_minutes,
-            1.5
+            Some(1.5)
         );
         let entity_unused = r#"<cvParam cvRef="MS" accession="MS:1000016" name="scan start time" value="1.5"/>
   <cvParam cvRef="MS" accession="MS:1000927" name="ion injection time" value="2" unitName="milli&amp;second"/>"#;
         assert_eq!(
             lean_equals_mzdata(&with_scan(entity_unused)).start_time_minutes,
-            1.5
+            Some(1.5)
         );
         let entity_used = r#"<cvParam cvRef="MS" accession="MS:1000016" name="scan start time" value="1.5" unitName="min&#117;te"/>"#;
         assert_eq!(

@@ -162,8 +162,19 @@ impl SpectrumXml {
         builder.reference_param_groups = Some(&context.param_groups);
         builder.set_run_data_processing(context.run_data_processing.clone());
         let mut state = MzMLParserState::SpectrumList;
+        // mzdata reads a scan without a start time as one at 0: whether the first scan states
+        // one is followed here, as mzdata's builder routes parameters.
+        let mut scans = 0usize;
+        let mut start_time_stated = false;
         loop {
             let event = reader.read_event().map_err(|e| e.to_string())?;
+            match &event {
+                Event::Start(e) if e.name().as_ref() == b"scan" => scans += 1,
+                Event::Empty(e) if scans == 1 && state == MzMLParserState::Scan => {
+                    start_time_stated |= states_start_time(e, context);
+                }
+                _ => {}
+            }
             let next = match &event {
                 Event::Start(e) => builder.start_element(e, state),
                 Event::End(e) => builder.end_element(e, state),
@@ -185,7 +196,27 @@ impl SpectrumXml {
         }
         let mut spectrum = MultiLayerSpectrum::default();
         builder.into_spectrum(&mut spectrum);
+        if !start_time_stated {
+            // Unknown, not 0: see `io::meta_of`.
+            if let Some(scan) = spectrum.description.acquisition.first_scan_mut() {
+                scan.start_time = f64::NAN;
+            }
+        }
         Ok(spectrum)
+    }
+}
+
+/// Whether a parameter element inside a `<scan>` gives its start time, as mzdata reads one: a
+/// `cvParam` or `userParam` named "scan start time", or a `referenceableParamGroupRef` to a
+/// group holding one.
+fn states_start_time(element: &BytesStart, context: &ParseContext) -> bool {
+    const NAME: &str = "scan start time";
+    match element.name().as_ref() {
+        b"cvParam" | b"userParam" => attribute(element, b"name").is_some_and(|n| n == NAME),
+        b"referenceableParamGroupRef" => attribute(element, b"ref")
+            .and_then(|id| context.param_groups.get(&id))
+            .is_some_and(|params| params.iter().any(|p| p.name == NAME)),
+        _ => false,
     }
 }
 

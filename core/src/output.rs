@@ -173,7 +173,7 @@ pub fn spectra_schema() -> SchemaRef {
                 Field::new("spectrum_index", DataType::UInt32, false),
                 Field::new("native_id", DataType::Utf8, false),
                 Field::new("ms_level", DataType::UInt8, false),
-                Field::new("rt_seconds", DataType::Float64, false),
+                Field::new("rt_seconds", DataType::Float64, true),
                 Field::new("polarity", DataType::Utf8, false),
                 Field::new("signal", DataType::Utf8, false),
                 Field::new("signal_declared", DataType::Utf8, true),
@@ -316,7 +316,7 @@ pub fn spectra_batch(spectra: &[ProcessedSpectrum]) -> Result<RecordBatch> {
         index.append_value(m.index);
         native_id.append_value(&m.native_id);
         ms_level.append_value(m.ms_level);
-        rt.append_value(m.rt_seconds);
+        rt.append_option(m.rt_seconds);
         polarity.append_value(m.polarity.as_str());
         signal.append_value(s.signal.as_str());
         declared.append_option(m.declared_signal.map(|k| k.as_str()));

@@ -174,6 +174,31 @@ struct SurveyMemory {
 }
 
 impl SurveyMemory {
+    /// The survey scans (of a lower MS level, the same polarity) acquired last before an MSn
+    /// scan at `rt_seconds`, newest first. By retention time, as files sorted by MS level
+    /// exist; when the MSn scan or one of those survey scans has no retention time, by
+    /// position in the file instead (every survey scan remembered was read before it).
+    fn before(&self, rt_seconds: Option<f64>, level: u8, negative: bool) -> Vec<&SurveyScan> {
+        let candidates = self
+            .scans
+            .iter()
+            .rev()
+            .filter(|v| v.ms_level < level && v.negative == negative);
+        let by_rt: Option<Vec<(f64, &SurveyScan)>> = candidates
+            .clone()
+            .map(|v| Some((v.rt_seconds?, v)))
+            .collect();
+        match (rt_seconds, by_rt) {
+            (Some(rt), Some(mut timed)) => {
+                timed.retain(|(t, _)| *t <= rt + 1e-6);
+                // Stable: of equal times, the one read last comes first.
+                timed.sort_by(|a, b| b.0.total_cmp(&a.0));
+                timed.into_iter().map(|(_, v)| v).collect()
+            }
+            _ => candidates.collect(),
+        }
+    }
+
     fn remember(&mut self, scan: SurveyScan) {
         if self.seen_msn {
             self.interleaved = true;
@@ -194,7 +219,7 @@ impl SurveyMemory {
 /// A recent survey scan, to check the precursors of the MSn scans that follow it.
 #[derive(Debug, Default)]
 struct SurveyScan {
-    rt_seconds: f64,
+    rt_seconds: Option<f64>,
     ms_level: u8,
     negative: bool,
     mz: Vec<f64>,
@@ -729,17 +754,7 @@ impl Pipeline {
         if let Some(precursor) = &s.meta.precursor {
             if precursor.mz.is_finite() && self.params.deconvolve.enabled {
                 let tolerance = precursor.mz * 2.0 * self.params.deconvolve.tolerance_ppm * 1e-6;
-                // The survey scans acquired last before this one (by retention time: files
-                // sorted by MS level exist), newest first.
-                let rt = s.meta.rt_seconds;
-                let mut before: Vec<&SurveyScan> = surveys
-                    .scans
-                    .iter()
-                    .filter(|v| {
-                        v.ms_level < level && v.negative == negative && v.rt_seconds <= rt + 1e-6
-                    })
-                    .collect();
-                before.sort_by(|a, b| b.rt_seconds.total_cmp(&a.rt_seconds));
+                let before = surveys.before(s.meta.rt_seconds, level, negative);
                 for survey in before.into_iter().take(SURVEYS_TRIED) {
                     let held = survey.deconvolution.as_ref().and_then(|d| {
                         let from = survey.mz.partition_point(|&m| m < precursor.mz - tolerance);
@@ -839,5 +854,41 @@ impl Pipeline {
             repairs,
             auto,
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn survey(rt_seconds: Option<f64>, ms_level: u8) -> SurveyScan {
+        SurveyScan {
+            rt_seconds,
+            ms_level,
+            mz: vec![rt_seconds.unwrap_or(-1.0)],
+            ..Default::default()
+        }
+    }
+
+    fn order(memory: &SurveyMemory, rt: Option<f64>) -> Vec<f64> {
+        (memory.before(rt, 2, false).iter())
+            .map(|s| s.mz[0])
+            .collect()
+    }
+
+    #[test]
+    fn survey_scans_before_an_msn_scan_by_time_or_else_by_file_order() {
+        let mut memory = SurveyMemory::default();
+        // A file sorted by MS level: the times, not the order, say which came last.
+        for rt in [30.0, 10.0, 20.0, 40.0] {
+            memory.remember(survey(Some(rt), 1));
+        }
+        memory.remember(survey(Some(15.0), 2));
+        assert_eq!(order(&memory, Some(25.0)), [20.0, 10.0]);
+        // Without a time for the MSn scan: the order the surveys were read in, last first.
+        assert_eq!(order(&memory, None), [40.0, 20.0, 10.0, 30.0]);
+        // One survey scan without a time: file order too (no time to compare it by).
+        memory.remember(survey(None, 1));
+        assert_eq!(order(&memory, Some(25.0)), [-1.0, 40.0, 20.0, 10.0, 30.0]);
     }
 }

@@ -72,8 +72,9 @@ pub struct SpectrumMeta {
     pub native_id: String,
     /// MS level (1 for survey scans). Spectra that do not declare one are read as level 1.
     pub ms_level: u8,
-    /// Scan start time in seconds.
-    pub rt_seconds: f64,
+    /// Scan start time in seconds; `None` when the file gives none (no `scan start time` on
+    /// the spectrum's first scan, no `RTINSECONDS` in an MGF entry), never a made-up 0.
+    pub rt_seconds: Option<f64>,
     /// Polarity.
     pub polarity: Polarity,
     /// The first precursor, for MSn spectra.

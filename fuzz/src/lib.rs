@@ -329,7 +329,8 @@ fn random_spectrum(bytes: &mut Bytes, index: u32) -> ProcessedSpectrum {
         index,
         native_id: bytes.string(),
         ms_level: bytes.u8(),
-        rt_seconds: bytes.f64(),
+        // Unknown (null in `spectra.parquet`) when the flag says so.
+        rt_seconds: (flags & 64 == 0).then(|| bytes.f64()),
         polarity: match bytes.u8() % 3 {
             0 => Polarity::Positive,
             1 => Polarity::Negative,

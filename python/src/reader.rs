@@ -70,9 +70,9 @@ pub struct Spectrum {
     /// MS level (1 for survey scans).
     #[pyo3(get)]
     ms_level: u8,
-    /// Scan start time in seconds.
+    /// Scan start time in seconds, or None when the file gives none.
     #[pyo3(get)]
-    rt_seconds: f64,
+    rt_seconds: Option<f64>,
     /// `"positive"`, `"negative"` or `"unknown"`.
     #[pyo3(get)]
     polarity: &'static str,
@@ -108,7 +108,7 @@ type SpectrumState<W> = (
     u32,
     String,
     u8,
-    f64,
+    Option<f64>,
     W,
     Option<W>,
     Option<Py<Precursor>>,
@@ -210,9 +210,13 @@ impl Spectrum {
     }
 
     fn __repr__(&self) -> String {
+        let rt_seconds = match self.rt_seconds {
+            Some(rt) => format!("{rt:.3}"),
+            None => "None".to_owned(),
+        };
         format!(
-            "Spectrum(index={}, native_id={:?}, ms_level={}, rt_seconds={:.3}, points={})",
-            self.index, self.native_id, self.ms_level, self.rt_seconds, self.n_points
+            "Spectrum(index={}, native_id={:?}, ms_level={}, rt_seconds={rt_seconds}, points={})",
+            self.index, self.native_id, self.ms_level, self.n_points
         )
     }
 }

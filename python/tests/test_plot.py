@@ -109,3 +109,17 @@ def test_profile_and_centroids_still_draw_without_deconvolution():
     labels = [line.get_label() for line in ax.get_lines()]
     assert "profile" in labels and f"centroids ({len(peaks)})" in labels
     assert not charge_markers(ax)
+
+
+def test_a_spectrum_without_retention_time_is_titled_without_one():
+    path = shared("edge/tiny.pwiz.1.1.mzML")
+    run = mzforge.process(path)
+    with mzforge.open(path) as reader:
+        spectrum = reader[2]
+    assert spectrum.rt_seconds is None
+    ax = plot_spectrum(spectrum, deconvolution=run)
+    assert ax.get_title() == "scan=21 · MS1 · no RT"
+    with mzforge.open(FIXTURES / "sim_envelopes.mzML") as reader:
+        stranger = reader[2]
+    with pytest.raises(ValueError, match="no RT"):
+        plot_spectrum(stranger, deconvolution=run)

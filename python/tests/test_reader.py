@@ -263,3 +263,32 @@ def test_a_skipped_spectrum_is_listed_once_however_often_the_file_is_iterated():
     for _ in range(3):
         assert list(reader) == []
     assert len(reader.warnings) == 1 and "Numpress" in reader.warnings[0]
+
+
+def test_a_spectrum_without_retention_time_has_none_not_zero(tmp_path):
+    # Scan 21 of tiny.pwiz has an empty <scan>: no scan start time. It used to read as 0 s.
+    with mzforge.open(shared("edge/tiny.pwiz.1.1.mzML")) as reader:
+        spectra = list(reader)
+    assert [s.native_id for s in spectra][2] == "scan=21"
+    assert spectra[2].rt_seconds is None
+    assert "rt_seconds=None" in repr(spectra[2])
+    assert spectra[0].rt_seconds == pytest.approx(5.8905 * 60)
+    assert spectra[3].rt_seconds == pytest.approx(42.05)
+    assert "rt_seconds=353.430" in repr(spectra[0])
+    # The same in the results: a null in spectra.parquet.
+    run = mzforge.process(shared("edge/tiny.pwiz.1.1.mzML"))
+    table = run.spectra
+    assert table.schema.field("rt_seconds").nullable
+    rts = dict(zip(table["native_id"].to_pylist(), table["rt_seconds"].to_pylist()))
+    assert rts["scan=21"] is None
+    assert rts["scan=19"] == pytest.approx(5.8905 * 60)
+    # An MGF entry without RTINSECONDS has none either.
+    mgf = tmp_path / "two.mgf"
+    mgf.write_text(
+        "BEGIN IONS\nTITLE=timed\nRTINSECONDS=12.5\nPEPMASS=500.5\n100.0 10.0\nEND IONS\n"
+        "BEGIN IONS\nTITLE=untimed\nPEPMASS=500.5\n100.0 10.0\nEND IONS\n"
+    )
+    with mzforge.open(mgf) as reader:
+        timed, untimed = list(reader)
+    assert timed.rt_seconds == pytest.approx(12.5)
+    assert untimed.rt_seconds is None

@@ -14,6 +14,8 @@
 //!   for every precursor whose input gives none (its model holds no difference between none
 //!   and 0; an injection of 0 ms gathers no ions and a collision of 0 eV breaks none, so a 0
 //!   is read as none and left out);
+//! - states a "scan start time" for every scan; where the input gives none, mzforge's reader
+//!   sets it to NaN (see `io::meta_of`), and that line is left out rather than invent a time;
 //! - writes a precursor's collision energy after the activation's other parameters, so a
 //!   userParam there comes before a cvParam, where the schema wants every cvParam of an
 //!   element before its userParams (and any `referenceableParamGroupRef` before both);
@@ -54,6 +56,9 @@ const ZERO_WHEN_NONE: [&[u8]; 2] = [
     b"<cvParam accession=\"MS:1000045\"",
 ];
 const ZERO_VALUE: &[u8] = b" value=\"0\"";
+/// A scan start time the input does not give (NaN, see the module's documentation).
+const START_TIME: &[u8] = b"<cvParam accession=\"MS:1000016\"";
+const NAN_VALUE: &[u8] = b" value=\"NaN\"";
 const RUN_NAMED_1: &[u8] = b"<run id=\"1\"";
 const SPECTRUM: &[u8] = b"<spectrum ";
 const COUNT: &[u8] = b"<spectrumList count=\"";
@@ -228,6 +233,9 @@ impl<W: Write> MendingWriter<W> {
         if ZERO_WHEN_NONE.iter().any(|p| tag.starts_with(p))
             && memchr::memmem::find(tag, ZERO_VALUE).is_some()
         {
+            return Ok(());
+        }
+        if tag.starts_with(START_TIME) && memchr::memmem::find(tag, NAN_VALUE).is_some() {
             return Ok(());
         }
         if let Some(kind) = PARAMETERS.iter().position(|p| tag.starts_with(p)) {
@@ -420,6 +428,7 @@ mod tests {
         <spectrum id=\"scan=1\" index=\"0\" defaultArrayLength=\"0\">
           <scanList count=\"1\">
             <scan instrumentConfigurationRef=\"IC1\">
+              <cvParam accession=\"MS:1000016\" cvRef=\"MS\" name=\"scan start time\" value=\"NaN\" unitCvRef=\"UO\" unitAccession=\"UO:0000031\" unitName=\"minute\"/>
               <cvParam accession=\"MS:1000927\" cvRef=\"MS\" name=\"ion injection time\" value=\"0\"/>
             </scan>
           </scanList>
@@ -429,6 +438,7 @@ mod tests {
         <spectrum id=\"a=&quot;b&quot;\" index=\"1\" defaultArrayLength=\"0\">
           <scanList count=\"1\">
             <scan instrumentConfigurationRef=\"IC1\">
+              <cvParam accession=\"MS:1000016\" cvRef=\"MS\" name=\"scan start time\" value=\"0\" unitCvRef=\"UO\" unitAccession=\"UO:0000031\" unitName=\"minute\"/>
               <cvParam accession=\"MS:1000927\" cvRef=\"MS\" name=\"ion injection time\" value=\"0.5\"/>
             </scan>
           </scanList>
@@ -476,7 +486,10 @@ lines\"/>
             "softwareRef",
             "precursorList count=\"0\"",
             "selectedIonList",
-            "value=\"0\"",
+            "value=\"0\"/>",
+            "name=\"collision energy\" value=\"0\"",
+            // A scan start time the input did not give.
+            "NaN",
             "<run id=\"1\"",
             "999",
         ] {
@@ -490,6 +503,8 @@ lines\"/>
             // A value over two lines: the lines are passed on as they came.
             "<userParam name=\"note\" value=\"two\nlines\"/>\n          <cvParam accession=\"MS:1000235\"",
             "value=\"0.5\"",
+            // A scan start time of 0 that the input gave.
+            "name=\"scan start time\" value=\"0\" unitCvRef",
             // A parameter group's parameters in the order of their accessions.
             "name=\"LTQ Orbitrap\"/>\n        <cvParam accession=\"MS:1000529\"",
             "<run id=\"run_1\" startTimeStamp=\"2020-01-02T03:04:05Z\" defaultInstrumentConfigurationRef=\"IC1\">",

@@ -207,6 +207,49 @@ fn precursor_charges_agree_with_the_instrument() {
     }
 }
 
+/// Without retention times, the survey scan an MSn precursor is checked in is the one read
+/// last before it: on runs whose MS1 and MSn scans are interleaved in time order, with every
+/// scan start time taken out, every precursor check is the one made with them. (A run sorted
+/// by MS level, as BSA1 is, needs the times: without them its checks are made in the last
+/// survey scans read.)
+#[test]
+fn precursor_checks_without_retention_times_follow_the_file_order() {
+    for rel in [
+        "runs/MS3_nonHierarchical.mzML",
+        "runs/171103_PMA_TK_QC_04-4to5min.mzML",
+    ] {
+        let Some(path) = shared(rel) else {
+            return;
+        };
+        let text = std::fs::read_to_string(&path).unwrap();
+        let stripped: String = text
+            .lines()
+            .filter(|line| !line.contains("name=\"scan start time\""))
+            .flat_map(|line| [line, "\n"])
+            .collect();
+        let dir = tempfile::tempdir().unwrap();
+        let without_rt = dir.path().join("without_rt.mzML");
+        std::fs::write(&without_rt, stripped).unwrap();
+
+        let with = process(&path, PipelineParams::default());
+        let without = process(&without_rt, PipelineParams::default());
+        assert!(with.iter().all(|s| s.meta.rt_seconds.is_some()), "{rel}");
+        assert!(without.iter().all(|s| s.meta.rt_seconds.is_none()), "{rel}");
+        assert_eq!(with.len(), without.len(), "{rel}");
+        let checked = with.iter().filter(|s| s.precursor_check.is_some()).count();
+        eprintln!("{rel}: {checked} precursors checked");
+        assert!(checked >= 50, "{rel}: {checked} precursors checked");
+        for (a, b) in with.iter().zip(&without) {
+            assert_eq!(a.meta.native_id, b.meta.native_id, "{rel}");
+            assert_eq!(
+                a.precursor_check, b.precursor_check,
+                "{rel}: {}",
+                a.meta.native_id
+            );
+        }
+    }
+}
+
 /// The simulator's envelopes (charges 1–4, known monoisotopic masses): recall and precision
 /// at signal-to-noise 10 and above, masses within 5 ppm.
 #[test]

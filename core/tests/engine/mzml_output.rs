@@ -61,3 +61,40 @@ fn the_same_input_gives_the_same_bytes() {
         assert!(bytes == &written[0], "round {round} wrote other bytes");
     }
 }
+
+/// The centroided copy of a spectrum without a scan start time states none (mzdata's writer
+/// would state 0); the others keep theirs, and reading the copy gives the same times.
+#[test]
+fn no_scan_start_time_is_invented() {
+    let Some(input) = shared("edge/tiny.pwiz.1.1.mzML") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("tiny.centroided.mzML");
+    write_centroided_mzml(&input, &out).unwrap();
+    let text = std::fs::read_to_string(&out).unwrap();
+    let spectra: Vec<&str> = text.split("<spectrum ").skip(1).collect();
+    assert_eq!(spectra.len(), 4);
+    for (i, element) in spectra.iter().enumerate() {
+        let element = element.split("</spectrum>").next().unwrap();
+        assert_eq!(
+            element.contains("scan start time"),
+            i != 2,
+            "spectrum {i}: {element}"
+        );
+        assert!(!element.contains("NaN"), "spectrum {i}: {element}");
+    }
+    let times = |path: &Path| -> Vec<Option<f64>> {
+        let reader = SpectrumReader::open(path).unwrap();
+        reader.map(|raw| raw.unwrap().meta().rt_seconds).collect()
+    };
+    let (before, after) = (times(&input), times(&out));
+    assert_eq!(after[2], None);
+    assert_eq!(before.len(), after.len());
+    for (a, b) in before.iter().zip(&after) {
+        assert_eq!(a.is_some(), b.is_some());
+        if let (Some(a), Some(b)) = (a, b) {
+            assert!((a - b).abs() < 1e-6, "{a} vs {b}");
+        }
+    }
+}

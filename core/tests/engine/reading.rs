@@ -157,9 +157,8 @@ fn gzip_run_without_index_streams_every_spectrum() {
     let spectra = read_all(&path);
     assert_eq!(spectra.len(), 2035);
     assert!(spectra.iter().all(|s| s.meta.ms_level == 1));
-    assert!(spectra
-        .windows(2)
-        .all(|w| w[0].meta.rt_seconds <= w[1].meta.rt_seconds));
+    let rts: Vec<f64> = spectra.iter().map(|s| s.meta.rt_seconds.unwrap()).collect();
+    assert!(rts.windows(2).all(|w| w[0] <= w[1]));
 }
 
 #[test]
@@ -249,14 +248,9 @@ fn mgf_files_read_with_retention_times_and_peaks() {
     assert_eq!(reader.info().format, Some(InputFormat::Mgf));
     let spectra = read_all(&path);
     assert!(spectra.len() > 10);
-    assert!(spectra
-        .windows(2)
-        .all(|w| w[0].meta.rt_seconds < w[1].meta.rt_seconds));
-    assert!(
-        (spectra[0].meta.rt_seconds - 0.6731).abs() < 1e-3,
-        "{}",
-        spectra[0].meta.rt_seconds
-    );
+    let rts: Vec<f64> = spectra.iter().map(|s| s.meta.rt_seconds.unwrap()).collect();
+    assert!(rts.windows(2).all(|w| w[0] < w[1]));
+    assert!((rts[0] - 0.6731).abs() < 1e-3, "{}", rts[0]);
     assert!(spectra
         .iter()
         .all(|s| !s.mz.is_empty() && s.mz.len() == s.intensity.len()));
@@ -395,7 +389,7 @@ fn mzmlb_spectra_equal_their_mzml_twin() {
         assert_eq!(x.meta.native_id, y.meta.native_id);
         assert_eq!(x.meta.declared_signal, y.meta.declared_signal);
         assert_eq!(x.meta.scan_window, y.meta.scan_window);
-        assert!((x.meta.rt_seconds - y.meta.rt_seconds).abs() < 1e-9);
+        assert!((x.meta.rt_seconds.unwrap() - y.meta.rt_seconds.unwrap()).abs() < 1e-9);
         assert_eq!(x.mz.len(), y.mz.len());
         for (p, q) in x.mz.iter().zip(&y.mz) {
             // float32 storage: 2^-24 relative.
@@ -658,4 +652,162 @@ fn numpress_and_zlib_as_two_parameters_decode_in_either_order() {
         }
         assert_eq!(read, 2);
     }
+}
+
+/// A spectrum whose file gives no scan start time has no retention time, not one of 0 s:
+/// scan 21 of tiny.pwiz (an empty `<scan>`), whichever parser reads it, and a null in
+/// `spectra.parquet`; the other spectra keep theirs (in minutes and in seconds).
+#[test]
+fn a_scan_without_start_time_has_no_retention_time() {
+    use arrow::array::Array;
+    let Some(path) = shared("edge/tiny.pwiz.1.1.mzML") else {
+        return;
+    };
+    for lean in [true, false] {
+        let mut reader = SpectrumReader::open(&path).unwrap();
+        reader.set_lean_parsing(lean);
+        let mut metas = Vec::new();
+        while let Some(raw) = reader.next_raw().unwrap() {
+            metas.push(raw.meta());
+        }
+        assert_eq!(metas.len(), 4, "lean parsing {lean}");
+        assert_eq!(metas[2].native_id, "scan=21");
+        assert_eq!(metas[2].rt_seconds, None, "lean parsing {lean}");
+        let rt = |i: usize| metas[i].rt_seconds.unwrap();
+        assert!((rt(0) - 5.8905 * 60.0).abs() < 1e-9, "{}", rt(0));
+        assert!((rt(1) - 5.9905 * 60.0).abs() < 1e-9, "{}", rt(1));
+        assert!((rt(3) - 42.05).abs() < 1e-9, "{}", rt(3));
+    }
+
+    let mut processed = Vec::new();
+    mzforge::Pipeline::new(mzforge::PipelineParams::default())
+        .unwrap()
+        .run_path(&path, &mut |batch| {
+            processed.extend_from_slice(batch);
+            Ok(())
+        })
+        .unwrap();
+    let batch = mzforge::output::spectra_batch(&processed).unwrap();
+    let schema = batch.schema();
+    let field = schema.field_with_name("rt_seconds").unwrap();
+    assert!(field.is_nullable());
+    let column = batch
+        .column_by_name("rt_seconds")
+        .unwrap()
+        .as_any()
+        .downcast_ref::<arrow::array::Float64Array>()
+        .unwrap();
+    let ids = batch
+        .column_by_name("native_id")
+        .unwrap()
+        .as_any()
+        .downcast_ref::<arrow::array::StringArray>()
+        .unwrap();
+    let at = (0..ids.len()).find(|&i| ids.value(i) == "scan=21").unwrap();
+    assert!(column.is_null(at), "{column:?}");
+    assert_eq!(column.null_count(), 1, "{column:?}");
+}
+
+/// A scan start time of 0 is a time; no scan, or a scan without one, is none: in both parsers.
+#[test]
+fn a_start_time_of_zero_is_kept_and_a_missing_one_is_none() {
+    use mzforge_fixtures::handmade::{
+        array, mzml, spectrum, F32, F64, INTENSITY_ARRAY, MZ_ARRAY, NONE,
+    };
+    let mz: Vec<u8> = [100.0f64, 100.5]
+        .iter()
+        .flat_map(|v| v.to_le_bytes())
+        .collect();
+    let intensity: Vec<u8> = [10.0f32, 20.0]
+        .iter()
+        .flat_map(|v| v.to_le_bytes())
+        .collect();
+    let arrays = array(MZ_ARRAY, F64, NONE, &mz) + &array(INTENSITY_ARRAY, F32, NONE, &intensity);
+    let time = |value: &str| {
+        format!(
+            r#"<scanList count="1"><scan><cvParam cvRef="MS" accession="MS:1000016" name="scan start time" value="{value}" unitCvRef="UO" unitAccession="UO:0000010" unitName="second"/></scan></scanList>"#
+        )
+    };
+    let document = mzml(&[
+        spectrum(0, 2, &arrays, &time("0")),
+        spectrum(
+            1,
+            2,
+            &arrays,
+            r#"<scanList count="1"><scan></scan></scanList>"#,
+        ),
+        spectrum(2, 2, &arrays, ""),
+        spectrum(3, 2, &arrays, &time("7.5")),
+        // A second scan's time is not the first scan's.
+        spectrum(
+            4,
+            2,
+            &arrays,
+            r#"<scanList count="2"><scan></scan><scan><cvParam cvRef="MS" accession="MS:1000016" name="scan start time" value="9" unitCvRef="UO" unitAccession="UO:0000010" unitName="second"/></scan></scanList>"#,
+        ),
+    ]);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("times.mzML");
+    std::fs::write(&path, document).unwrap();
+    for lean in [true, false] {
+        let mut reader = SpectrumReader::open(&path).unwrap();
+        reader.set_lean_parsing(lean);
+        let mut rts = Vec::new();
+        while let Some(raw) = reader.next_raw().unwrap() {
+            rts.push(raw.meta().rt_seconds);
+        }
+        assert_eq!(
+            rts,
+            [Some(0.0), None, None, Some(7.5), None],
+            "lean parsing {lean}"
+        );
+    }
+}
+
+/// An MGF entry without `RTINSECONDS` has no retention time (not 0 s), wherever its
+/// `BEGIN IONS` falls in the reads; `RTINSECONDS=0` is a time.
+#[test]
+fn mgf_entries_without_rtinseconds_have_no_retention_time() {
+    let mut text = String::from("# a comment\nMASS=Monoisotopic\n");
+    let mut expected = Vec::new();
+    // Entries of varied lengths, so that `BEGIN IONS` lines straddle the reads' buffers.
+    for i in 0..600 {
+        let rt = match i % 3 {
+            0 => None,
+            1 => Some(i as f64 * 1.5),
+            _ => Some(0.0),
+        };
+        let begin = if i % 5 == 0 {
+            "  BEGIN IONS \r\n"
+        } else {
+            "BEGIN IONS\n"
+        };
+        text.push_str(begin);
+        text.push_str(&format!("TITLE=entry {i}{}\n", "x".repeat(i % 37)));
+        if i % 7 == 0 {
+            text.push_str("# a comment inside\n");
+        }
+        if let Some(rt) = rt {
+            text.push_str(&format!("RTINSECONDS={rt}\n"));
+        }
+        text.push_str("PEPMASS=500.5\n100.0 10.0\n200.0 20.0\nEND IONS\n");
+        expected.push(rt);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("times.mgf");
+    std::fs::write(&path, text).unwrap();
+    let spectra = read_all(&path);
+    assert_eq!(spectra.len(), expected.len());
+    for (i, (s, rt)) in spectra.iter().zip(&expected).enumerate() {
+        match (s.meta.rt_seconds, rt) {
+            (None, None) => {}
+            (Some(got), Some(rt)) => assert!((got - rt).abs() < 1e-9, "entry {i}: {got}"),
+            (got, _) => panic!("entry {i}: {got:?}, expected {rt:?}"),
+        }
+    }
+    assert_eq!(
+        spectra[5].meta.native_id,
+        format!("entry 5{}", "x".repeat(5))
+    );
+    assert!(spectra.iter().all(|s| s.mz == [100.0, 200.0]));
 }

@@ -105,7 +105,9 @@ class Spectrum:
     @property
     def ms_level(self) -> int: ...
     @property
-    def rt_seconds(self) -> float: ...
+    def rt_seconds(self) -> float | None:
+        """Scan start time in seconds; None when the file gives none (no ``scan start time``,
+        no ``RTINSECONDS``), never a made-up 0."""
     @property
     def polarity(self) -> Literal["positive", "negative", "unknown"]:
         """``"positive"``, ``"negative"`` or ``"unknown"`` (what ``deconvolve(polarity=)``

@@ -77,10 +77,7 @@ def plot_spectrum(
     if spectrum is not None:
         mz, intensity = spectrum.mz, spectrum.intensity
         if title is None:
-            title = (
-                f"{spectrum.native_id} · MS{spectrum.ms_level} · "
-                f"RT {spectrum.rt_seconds:.1f} s"
-            )
+            title = f"{spectrum.native_id} · MS{spectrum.ms_level} · {_rt_text(spectrum.rt_seconds, 1)}"
     if (mz is None or intensity is None) and deconvolution is not None:
         mz, intensity = deconvolution.peak_mz, deconvolution.peak_intensity
         centroided = True
@@ -141,11 +138,16 @@ def _check_spectrum_of(run: RunResult, spectrum: Spectrum) -> None:
     n_points = row["n_points"][0].as_py()
     if (native_id, rt_seconds, n_points) != (spectrum.native_id, spectrum.rt_seconds, len(spectrum)):
         raise ValueError(
-            f"spectrum {spectrum.index} ({spectrum.native_id!r}, RT {spectrum.rt_seconds:.3f} s, "
-            f"{len(spectrum)} points) is not the result's spectrum {spectrum.index} "
-            f"({native_id!r}, RT {rt_seconds:.3f} s, {n_points} points): the result was made "
-            "from another file"
+            f"spectrum {spectrum.index} ({spectrum.native_id!r}, "
+            f"{_rt_text(spectrum.rt_seconds, 3)}, {len(spectrum)} points) is not the result's "
+            f"spectrum {spectrum.index} ({native_id!r}, {_rt_text(rt_seconds, 3)}, "
+            f"{n_points} points): the result was made from another file"
         )
+
+
+def _rt_text(rt_seconds: float | None, decimals: int) -> str:
+    """``RT 12.3 s``, or ``no RT`` for a spectrum whose file gives no retention time."""
+    return "no RT" if rt_seconds is None else f"RT {rt_seconds:.{decimals}f} s"
 
 
 def _draw_envelopes(ax: Axes, deconvolution: Deconvolution, mz_range: Any) -> float:
