@@ -260,3 +260,48 @@ def test_lists_paging_and_delete(api) -> None:
     # Cancelling a finished analysis is refused.
     r = api.client.delete(f"/v1/analyses/{an[0]}", headers=api.h())
     assert r.status_code == 409 and "succeeded" in r.json()["detail"]
+
+
+def test_spectra_without_retention_time_are_null_and_left_out_by_rt_filters(api) -> None:
+    # Scan 21 of tiny.pwiz has no scan start time: null, not 0 s, in every table and view.
+    up = api.upload(shared("edge/tiny.pwiz.1.1.mzML")).json()
+    a = api.wait(api.analyse([up["id"]], PARAMS).json()["id"])
+    assert a["status"] == "succeeded", a
+    base = f"/v1/analyses/{a['id']}/results"
+    page = api.client.get(f"{base}/spectra", headers=api.h()).json()
+    rt, nid = page["columns"].index("rt_seconds"), page["columns"].index("native_id")
+    rts = {row[nid]: row[rt] for row in page["rows"]}
+    assert rts["scan=21"] is None
+    assert rts["scan=19"] == pytest.approx(5.8905 * 60)
+    timed = {k for k, v in rts.items() if v is not None}
+    assert timed and len(timed) == len(rts) - 1
+    for query in ("min_rt=0", "max_rt=1e9", "min_rt=-1e9&max_rt=1e9"):
+        page = api.client.get(f"{base}/spectra?{query}", headers=api.h()).json()
+        assert {row[nid] for row in page["rows"]} == timed, query
+    r = api.client.get(f"{base}/spectra?format=parquet", headers=api.h())
+    t = pq.read_table(io.BytesIO(r.content))
+    assert t.schema.field("rt_seconds").nullable and t["rt_seconds"].null_count == 1
+    r = api.client.get(f"{base}/spectra?format=csv", headers=api.h())
+    assert r.status_code == 200
+    assert pacsv.read_csv(io.BytesIO(r.content))["rt_seconds"].null_count == 1
+    # The spectrum view and its plots.
+    r = api.client.get(f"/v1/analyses/{a['id']}/spectra/2", headers=api.h())
+    assert r.status_code == 200, r.text
+    assert r.json()["native_id"] == "scan=21" and r.json()["rt_seconds"] is None
+    for ext in ("svg", "png"):
+        r = api.client.get(f"/v1/analyses/{a['id']}/spectra/2/plot.{ext}", headers=api.h())
+        assert r.status_code == 200, r.text
+    # The OpenAPI description says what an RT filter does with them.
+    params = api.client.get("/openapi.json").json()["paths"][
+        "/v1/analyses/{analysis_id}/results/{table}"]["get"]["parameters"]
+    described = {p["name"]: p.get("description", "") for p in params}
+    assert "without a retention time" in described["min_rt"]
+    assert "without a retention time" in described["max_rt"]
+
+
+def test_a_plot_title_says_when_there_is_no_retention_time() -> None:
+    from mzforge.api import plotting
+
+    data = {"native_id": "scan=21", "ms_level": 1, "rt_seconds": None, "profile": None,
+            "centroids": {"mz": [], "intensity": [], "charge": [], "envelope_id": []}}
+    assert plotting.render(data, "svg").startswith(b"<?xml")

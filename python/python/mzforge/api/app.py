@@ -595,6 +595,9 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
         return analysis_out(a)
 
     # ---- results ----
+    RT_FILTER = ("retention time bound in seconds (inclusive); spectra without a retention time "
+                 "(null rt_seconds: the file gives none) are left out")
+
     @app.get("/v1/analyses/{analysis_id}/results/{table}", tags=["results"],
              responses={**ERRORS, 409: {"description": "the analysis has not succeeded"},
                         200: {"content": {"application/json": {"schema": JsonRows.model_json_schema()},
@@ -606,9 +609,18 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
                     upload_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
                     spectrum_index: Annotated[int | None, Query(ge=0, le=2**32 - 1)] = None,
                     min_mz: float | None = None, max_mz: float | None = None,
-                    min_rt: float | None = None, max_rt: float | None = None,
+                    min_rt: Annotated[float | None, Query(description=RT_FILTER)] = None,
+                    max_rt: Annotated[float | None, Query(description=RT_FILTER)] = None,
                     limit: Annotated[int, Query(ge=1, le=10000)] = 1000,
                     offset: Offset = 0) -> Response:
+        """A result table of a succeeded analysis, every input's rows with an ``upload_id``
+        column in front, as paged JSON, Parquet or CSV.
+
+        Filters: ``upload_id``, ``spectrum_index``; ``min_mz``/``max_mz`` (the precursor m/z
+        for spectra, the peak or feature m/z otherwise); ``min_rt``/``max_rt`` in seconds, on
+        the spectrum's ``rt_seconds``. ``rt_seconds`` is null for a spectrum whose file gives
+        no retention time: a retention-time filter leaves such spectra (and their peaks and
+        features) out."""
         a = succeeded(request, s, user, analysis_id)
         if upload_id is not None and upload_id not in a.upload_ids:
             raise HTTPException(404, f"upload {upload_id} is not an input of analysis {a.id}")

@@ -78,7 +78,9 @@ def render(data: dict[str, Any], fmt: str) -> bytes:
     ax.set_ylim(0, top * 1.08)
     ax.set_xlabel("m/z")
     ax.set_ylabel("intensity")
-    ax.set_title(f"{data['native_id']} · MS{data['ms_level']} · RT {data['rt_seconds']:.1f} s")
+    rt = data["rt_seconds"]
+    rt_text = "no RT" if rt is None else f"RT {rt:.1f} s"
+    ax.set_title(f"{data['native_id']} · MS{data['ms_level']} · {rt_text}")
     ax.legend(loc="upper right", frameon=False, fontsize=8)
     fig.tight_layout()
     buf = io.BytesIO()

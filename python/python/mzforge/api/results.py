@@ -1,6 +1,6 @@
 """Result tables of a succeeded analysis: every input's Parquet file, with an ``upload_id``
-column in front, filtered by upload, spectrum index, m/z and retention time, served as Parquet,
-CSV or paged JSON."""
+column in front, filtered by upload, spectrum index, m/z and retention time (which leaves out
+spectra without one: null ``rt_seconds``), served as Parquet, CSV or paged JSON."""
 
 from __future__ import annotations
 
@@ -45,11 +45,13 @@ def read_input_table(storage: Storage, prefix: str, table: str) -> pa.Table:
 
 
 def _rt_mask(t: pa.Table, f: Filters) -> Any:
+    """The spectra within the retention-time bounds; a spectrum without one (null
+    ``rt_seconds``: its file gives none) is not within any."""
     mask = None
     if f.min_rt is not None:
-        mask = pc.greater_equal(t["rt_seconds"], f.min_rt)
+        mask = pc.fill_null(pc.greater_equal(t["rt_seconds"], f.min_rt), False)
     if f.max_rt is not None:
-        m = pc.less_equal(t["rt_seconds"], f.max_rt)
+        m = pc.fill_null(pc.less_equal(t["rt_seconds"], f.max_rt), False)
         mask = m if mask is None else pc.and_(mask, m)
     return mask
 
