@@ -259,7 +259,9 @@ class FakeApi:
             fmt = q.get("format", "parquet")
             if fmt == "json":
                 # Spectrum indices are the file's own: `_indices` gives gaps (spectra left out).
-                rows = [[i, f"scan={i + 1}", 1 if i != 1 else 2, 10.0 * i, "profile", 100, 10 * (i + 1),
+                # `_no_rt`: spectra whose file gives no retention time (null rt_seconds).
+                rows = [[i, f"scan={i + 1}", 1 if i != 1 else 2, None if i in a.get("_no_rt", ()) else 10.0 * i,
+                         "profile", 100, 10 * (i + 1),
                          1000.0 * (i + 1), 445.12, None if i != 1 else 445.12, None if i != 1 else 2, i]
                         for i in a.get("_indices", range(3))]
                 off, lim = int(q.get("offset", 0)), int(q.get("limit", 1000))
@@ -275,7 +277,8 @@ class FakeApi:
             if i not in a.get("_indices", range(3)):
                 return self.err(404, f"spectrum {i} not found")
             return httpx.Response(200, json={
-                "index": i, "native_id": f"scan={i + 1}", "ms_level": 1, "rt_seconds": 10.0 * i, "signal": "profile",
+                "index": i, "native_id": f"scan={i + 1}", "ms_level": 1,
+                "rt_seconds": None if i in a.get("_no_rt", ()) else 10.0 * i, "signal": "profile",
                 "profile": {"mz": [445.0, 445.1, 445.2], "intensity": [0.0, 50.0, 0.0]},
                 "centroids": {"mz": [445.1, 445.6, 500.0], "intensity": [50.0, 30.0, 5.0], "charge": [2, 2, None],
                               "envelope_id": [0, 0, None]},

@@ -201,6 +201,20 @@ def test_spectrum_browser_and_plot_data(alice_client, fake_api, alice):
     assert missing.status_code == 404
 
 
+def test_a_spectrum_without_retention_time_shows_a_dash_not_zero(alice_client, fake_api, alice):
+    # The file gave spectrum 2 no retention time: rt_seconds is null, shown as "—".
+    a = fake_api.add_analysis(alice[1], _no_rt={2})
+    page = alice_client.get(reverse("spectra", args=[a["id"]])).content.decode()
+    cells = re.findall(r"<td>scan=(\d)</td><td>\d</td><td>(.*?)</td>", page)
+    assert [(scan, re.sub(r"<[^>]+>", "", rt)) for scan, rt in cells] == [
+        ("1", "0.00"), ("2", "10.00"), ("3", "—")]
+    spectrum = alice_client.get(reverse("spectrum", args=[a["id"], 2])).content.decode()
+    assert "RT — (the file gives none)" in spectrum and "RT  s" not in spectrum
+    assert "RT 10.00 s" in alice_client.get(reverse("spectrum", args=[a["id"], 1])).content.decode()
+    summary = alice_client.get(reverse("analysis_summary", args=[a["id"]])).json()
+    assert summary["rt_seconds"] == [0.0, 10.0, None]
+
+
 def test_download_is_streamed_from_the_api_with_the_users_token(alice_client, fake_api, alice):
     a = fake_api.add_analysis(alice[1])
     response = alice_client.get(reverse("download", args=[a["id"], "peaks", "csv"]))

@@ -143,6 +143,25 @@ def test_charts_of_a_long_run_say_they_show_only_its_start(alice_client, fake_ap
     assert in_browser(responses, path, note) == "The charts show the first 3 of 80,000 spectra; the downloads hold them all."
 
 
+def test_the_tic_chart_leaves_out_spectra_without_retention_time(alice_client, fake_api, alice):
+    # null rt_seconds (the file gives none) used to be drawn at 0 min (null / 60 is 0 in JS).
+    a = fake_api.add_analysis(alice[1])
+    path = reverse("analysis", args=[a["id"]])
+    summary = {"total": 4, "truncated": False, "spectra_per_level": {"1": 3, "2": 1},
+               "spectrum_index": [0, 1, 2, 3], "ms_level": [1, 1, 2, 1], "rt_seconds": [None, 60.0, 90.0, 120.0],
+               "tic": [5.0, 6.0, 7.0, 8.0], "n_peaks": [1, 2, 3, 4], "n_features": [0, 1, 0, 1]}
+    responses = {path: rendered(alice_client, path),
+                 reverse("analysis_summary", args=[a["id"]]): ("application/json", json.dumps(summary))}
+
+    def chart(page):
+        page.wait_for_selector("#analysis[data-charts-ready]")
+        note = page.query_selector("#charts-no-rt")
+        return page.get_attribute("#chart-tic", "data-points"), note.inner_text() if note else None
+
+    assert in_browser(responses, path, chart) == (
+        "2", "1 spectrum has no retention time in the file and is left out of the TIC chart.")
+
+
 def test_the_upload_script_names_the_earlier_copy_of_a_file(alice_client, fake_api, tmp_path):
     """The script shows the site's notice on the file's line. Another file refused here keeps the
     page from reloading, so the line is what the user reads."""

@@ -26,10 +26,25 @@
         return;
       }
       if (perInput) drawLevels(d.spectra_per_level || {});
-      var ms1 = { x: [], y: [] };
-      d.rt_seconds.forEach(function (rt, i) { if (d.ms_level[i] === 1) { ms1.x.push(rt / 60); ms1.y.push(d.tic[i]); } });
-      var tic = ms1.x.length ? ms1 : { x: d.rt_seconds.map(function (r) { return r / 60; }), y: d.tic };
-      MzPlot.create(document.getElementById("chart-tic"), { layers: [{ kind: "line", x: tic.x, y: tic.y }], xLabel: "retention time (min)" });
+      // Spectra whose file gives no retention time (null rt_seconds) have no place on the time
+      // axis: left out, and counted in a note (null / 60 would have put them at 0).
+      var ms1 = { x: [], y: [] }, all = { x: [], y: [] }, withoutRt = 0;
+      d.rt_seconds.forEach(function (rt, i) {
+        if (rt === null || rt === undefined) { withoutRt += 1; return; }
+        all.x.push(rt / 60); all.y.push(d.tic[i]);
+        if (d.ms_level[i] === 1) { ms1.x.push(rt / 60); ms1.y.push(d.tic[i]); }
+      });
+      var tic = ms1.x.length ? ms1 : all;
+      var ticCanvas = document.getElementById("chart-tic");
+      ticCanvas.dataset.points = String(tic.x.length);
+      MzPlot.create(ticCanvas, { layers: [{ kind: "line", x: tic.x, y: tic.y }], xLabel: "retention time (min)" });
+      if (withoutRt) {
+        var noRt = document.createElement("p");
+        noRt.className = "help"; noRt.id = "charts-no-rt";
+        noRt.textContent = withoutRt.toLocaleString("en") + (withoutRt === 1 ? " spectrum has" : " spectra have") +
+          " no retention time in the file and " + (withoutRt === 1 ? "is" : "are") + " left out of the TIC chart.";
+        document.querySelector(".charts").after(noRt);
+      }
       MzPlot.create(document.getElementById("chart-counts"), {
         layers: [
           { kind: "sticks", x: d.spectrum_index, y: d.n_peaks, color: "#1f5fa8", width: 1 },
