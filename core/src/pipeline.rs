@@ -248,6 +248,8 @@ pub struct RunSummary {
     pub spectra_with_non_finite: u64,
     /// Points dropped for NaN or infinite values.
     pub points_dropped_non_finite: u64,
+    /// Spectra written whose file gives no retention time (`rt_seconds` null).
+    pub spectra_without_rt: u64,
     /// Spectra processed as profile.
     pub profile_spectra: u64,
     /// Spectra processed as centroid.
@@ -314,6 +316,8 @@ enum Outcome {
 struct FirstRepaired {
     sorted: Option<String>,
     non_finite: Option<String>,
+    /// Not a repair: the first spectrum without a retention time, which is left unknown.
+    without_rt: Option<String>,
 }
 
 /// Spectra whose declaration is missing or contradicted by their data, for the run's warnings
@@ -580,6 +584,10 @@ impl Pipeline {
                                     repairs.dropped_non_finite as u64;
                                 first_repaired.non_finite.get_or_insert_with(name);
                             }
+                            if spectrum.meta.rt_seconds.is_none() {
+                                summary.spectra_without_rt += 1;
+                                first_repaired.without_rt.get_or_insert_with(name);
+                            }
                             done.push(*spectrum);
                         }
                         Outcome::Bad(Error::NotMassSpectrum { .. }) => summary.spectra_not_ms += 1,
@@ -723,6 +731,15 @@ impl Pipeline {
             summary.warn(format!(
                 "{} points with NaN or infinite values were dropped from {} spectra (the first: {first})",
                 summary.points_dropped_non_finite, summary.spectra_with_non_finite
+            ));
+        }
+        if let Some(first) = first_repaired.without_rt {
+            let count = match summary.spectra_without_rt {
+                1 => "1 spectrum gives".to_owned(),
+                n => format!("{n} spectra give"),
+            };
+            summary.warn(format!(
+                "{count} no retention time (the first: {first}): rt_seconds is null there"
             ));
         }
         summary.signal_disagreements = declarations.declared_profile_look_centroid

@@ -680,13 +680,20 @@ fn a_scan_without_start_time_has_no_retention_time() {
     }
 
     let mut processed = Vec::new();
-    mzforge::Pipeline::new(mzforge::PipelineParams::default())
+    let summary = mzforge::Pipeline::new(mzforge::PipelineParams::default())
         .unwrap()
         .run_path(&path, &mut |batch| {
             processed.extend_from_slice(batch);
             Ok(())
         })
         .unwrap();
+    // Said, not only left null: counted and warned about once, naming the first.
+    assert_eq!(summary.spectra_without_rt, 1);
+    let warned: Vec<_> = (summary.warnings.iter())
+        .filter(|w| w.contains("no retention time"))
+        .collect();
+    assert_eq!(warned.len(), 1, "{:?}", summary.warnings);
+    assert!(warned[0].contains("spectrum 2 (scan=21)"), "{}", warned[0]);
     let batch = mzforge::output::spectra_batch(&processed).unwrap();
     let schema = batch.schema();
     let field = schema.field_with_name("rt_seconds").unwrap();
