@@ -194,6 +194,75 @@ fn mzml_peaks_parser() -> impl TypedValueParser<Value = MzmlPeaks> {
 }
 
 impl RunArgs {
+    /// An invalid parameter named as the user gave it: by its flag when a flag set it, by its
+    /// path in the config file otherwise (the engine names the path alone).
+    fn name_as_given(&self, error: mzforge::Error) -> anyhow::Error {
+        let mzforge::Error::InvalidParameter { name, message } = &error else {
+            return error.into();
+        };
+        let flags = [
+            ("threads", "--threads", self.threads.is_some()),
+            ("ms_levels", "--ms-levels", self.ms_levels.is_some()),
+            ("centroid.min_snr", "--min-snr", self.min_snr.is_some()),
+            (
+                "centroid.min_intensity",
+                "--min-intensity",
+                self.min_intensity.is_some(),
+            ),
+            (
+                "centroid.noise.window_mz",
+                "--noise-window",
+                self.noise_window.is_some(),
+            ),
+            (
+                "limits.max_points_per_spectrum",
+                "--max-points-per-spectrum",
+                self.max_points_per_spectrum.is_some(),
+            ),
+            (
+                "limits.max_array_bytes",
+                "--max-array-bytes",
+                self.max_array_bytes.is_some(),
+            ),
+            (
+                "limits.max_spectra",
+                "--max-spectra",
+                self.max_spectra.is_some(),
+            ),
+            (
+                "limits.max_spectrum_bytes",
+                "--max-spectrum-bytes",
+                self.max_spectrum_bytes.is_some(),
+            ),
+            (
+                "deconvolve.charge_min",
+                "--charge-range",
+                self.charge_range.is_some(),
+            ),
+            (
+                "deconvolve.charge_max",
+                "--charge-range",
+                self.charge_range.is_some(),
+            ),
+            (
+                "deconvolve.tolerance_ppm",
+                "--tolerance-ppm",
+                self.tolerance_ppm.is_some(),
+            ),
+            ("deconvolve.min_fit", "--min-fit", self.min_fit.is_some()),
+        ];
+        match flags.iter().find(|(path, _, given)| path == name && *given) {
+            Some((_, flag, _)) => anyhow::anyhow!("invalid {flag}: {message}"),
+            None => match &self.config {
+                Some(config) => anyhow::anyhow!(
+                    "invalid parameter `{name}` in {}: {message}",
+                    config.display()
+                ),
+                None => error.into(),
+            },
+        }
+    }
+
     /// The mzML to write, if any (`--mzml`, `--mzml-peaks`).
     pub fn mzml_output(&self) -> Option<MzmlPeaks> {
         (self.mzml || self.mzml_peaks.is_some()).then(|| self.mzml_peaks.unwrap_or_default())
@@ -297,7 +366,9 @@ impl RunArgs {
         if let Some(v) = self.min_fit {
             deconvolve.min_fit = v;
         }
-        params.validate()?;
+        params
+            .validate()
+            .map_err(|error| self.name_as_given(error))?;
         if self.mzml_peaks == Some(MzmlPeaks::Deconvolved) && !params.deconvolve.enabled {
             // Without envelopes the mzML would hold the centroids under a header that says
             // they were deisotoped and charge-deconvolved.

@@ -628,6 +628,64 @@ fn deconvolution_flags_are_refused_when_the_config_turns_deconvolution_off() {
     assert!(result.status.success(), "{}", text(&result));
 }
 
+/// An out-of-range value is named as it was given: by its flag, or by its path in the config
+/// file; it used to be the engine's name either way (`noise.window_mz` for `--noise-window`).
+#[test]
+fn an_invalid_value_is_named_by_its_flag_or_its_place_in_the_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = fixture("sim_profile.mzML");
+    let out = dir.path().join("out");
+    for (flags, expected) in [
+        (
+            &["--noise-window", "0"][..],
+            "error: invalid --noise-window: must be a positive number of m/z units",
+        ),
+        (
+            &["--tolerance-ppm", "5000"],
+            "error: invalid --tolerance-ppm: must be in (0, 1000]",
+        ),
+        (
+            &["--charge-range", "9-3"],
+            "error: invalid --charge-range: charges must satisfy",
+        ),
+        (
+            &["--max-spectra", "0"],
+            "error: invalid --max-spectra: must be between 1 and",
+        ),
+    ] {
+        let result = mzforge_run(&input, &out, flags);
+        assert_eq!(
+            result.status.code(),
+            Some(1),
+            "{flags:?}: {}",
+            text(&result)
+        );
+        assert!(
+            text(&result).contains(expected),
+            "{flags:?}: {}",
+            text(&result)
+        );
+        assert!(!out.exists(), "{flags:?}: a result was written");
+    }
+    let config = dir.path().join("params.toml");
+    std::fs::write(&config, "[centroid.noise]\nwindow_mz = 0\n").unwrap();
+    let config_flag = ["--config", config.to_str().unwrap()];
+    let result = mzforge_run(&input, &out, &config_flag);
+    assert_eq!(result.status.code(), Some(1), "{}", text(&result));
+    let expected = format!(
+        "error: invalid parameter `centroid.noise.window_mz` in {}: must be a positive",
+        config.display()
+    );
+    assert!(text(&result).contains(&expected), "{}", text(&result));
+    // A flag overrides the config's value, which is then no error.
+    let result = mzforge_run(
+        &input,
+        &out,
+        &[&config_flag[..], &["--noise-window", "50"]].concat(),
+    );
+    assert!(result.status.success(), "{}", text(&result));
+}
+
 /// `--out` naming a file is refused once, naming the flag, before anything runs; every input
 /// used to fail on its own with "cannot write OUT/<stem>: File exists".
 #[test]

@@ -59,37 +59,43 @@ impl CentroidParams {
             message: message.into(),
         };
         if !(self.min_snr >= 0.0 && self.min_snr.is_finite()) {
-            return Err(bad("min_snr", "must be a finite number >= 0"));
+            return Err(bad("centroid.min_snr", "must be a finite number >= 0"));
         }
         if !(self.min_intensity >= 0.0 && self.min_intensity.is_finite()) {
-            return Err(bad("min_intensity", "must be a finite number >= 0"));
+            return Err(bad(
+                "centroid.min_intensity",
+                "must be a finite number >= 0",
+            ));
         }
         if self.spacing_difference_gap.is_nan() || self.spacing_difference_gap < 0.0 {
             return Err(bad(
-                "spacing_difference_gap",
+                "centroid.spacing_difference_gap",
                 "must be >= 0 (0 disables the check)",
             ));
         }
         if self.spacing_difference.is_nan() || self.spacing_difference < 0.0 {
             return Err(bad(
-                "spacing_difference",
+                "centroid.spacing_difference",
                 "must be >= 0 (0 disables the check)",
             ));
         }
         if !(self.noise.window_mz > 0.0 && self.noise.window_mz.is_finite()) {
             return Err(bad(
-                "noise.window_mz",
+                "centroid.noise.window_mz",
                 "must be a positive number of m/z units",
             ));
         }
         if self.noise.bin_count < 3 || self.noise.bin_count > 100_000 {
-            return Err(bad("noise.bin_count", "must be between 3 and 100000"));
+            return Err(bad(
+                "centroid.noise.bin_count",
+                "must be between 3 and 100000",
+            ));
         }
         if self.noise.min_points == 0 {
-            return Err(bad("noise.min_points", "must be at least 1"));
+            return Err(bad("centroid.noise.min_points", "must be at least 1"));
         }
         if self.noise.max_stdev_factor.is_nan() || self.noise.max_stdev_factor <= 0.0 {
-            return Err(bad("noise.max_stdev_factor", "must be > 0"));
+            return Err(bad("centroid.noise.max_stdev_factor", "must be > 0"));
         }
         Ok(())
     }

@@ -89,7 +89,9 @@ pub enum Error {
     /// A parameter is out of range or inconsistent.
     #[error("invalid parameter `{name}`: {message}")]
     InvalidParameter {
-        /// The parameter's name, as in the config file and CLI.
+        /// The parameter's path in a config file (and `run.json`'s `params`), e.g.
+        /// `centroid.noise.window_mz`; the command line and the wheel name their own flag or
+        /// keyword instead when one set it.
         name: &'static str,
         /// Why it was rejected.
         message: String,

@@ -144,7 +144,7 @@ def test_centroid_rejects_arrays_that_are_not_a_spectrum():
     [
         ({"min_snr": -1}, "invalid parameter `min_snr`: must be a finite number >= 0"),
         ({"min_snr": float("nan")}, "invalid parameter `min_snr`: must be a finite number >= 0"),
-        ({"noise_window": 0}, "invalid parameter `noise.window_mz`: must be a positive number of m/z units"),
+        ({"noise_window": 0}, "invalid parameter `noise_window`: must be a positive number of m/z units"),
         ({"spacing_difference": -1}, "invalid parameter `spacing_difference`: must be >= 0 (0 disables the check)"),
         ({"max_missing": -1}, "invalid parameter `max_missing`: must be >= 0"),
     ],

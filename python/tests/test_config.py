@@ -90,8 +90,13 @@ def test_bad_configs_raise_invalid_parameter_naming_the_problem(tmp_path):
     assert done.stderr.strip() == f"error: {message}"  # the command line's message
     # Values are checked after the keywords are applied, as the command line does.
     config.write_text("[centroid]\nmin_snr = -1\n")
-    with pytest.raises(mzforge.InvalidParameterError, match="invalid parameter `min_snr`"):
+    with pytest.raises(mzforge.InvalidParameterError) as info:
         mzforge.process(SIM, config=config)
+    # Named by its path in the config, as the command line names it.
+    message = str(info.value)
+    assert message == f"invalid parameter `centroid.min_snr` in {config}: must be a finite number >= 0"
+    done = run_cli("run", SIM, "--out", tmp_path / "o", "--quiet", "--config", config)
+    assert done.returncode == 1 and done.stderr.strip() == f"error: {message}"
     assert mzforge.process(SIM, config=config, min_snr=2).params["centroid"]["min_snr"] == 2.0
     with pytest.raises(mzforge.InvalidParameterError, match="unknown field `thread`"):
         mzforge.process(SIM, config={"thread": 2})
