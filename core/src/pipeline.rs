@@ -21,7 +21,7 @@ use crate::error::{Error, Result};
 use crate::io::{
     FileInfo, RawSpectrum, ReadLimits, Repairs, SourceDescription, SpectrumReader, UnparsedSpectrum,
 };
-use crate::signal::decide_signal_kind;
+use crate::signal::{decide_signal_kind, MIN_POINTS_TO_CLASSIFY};
 use crate::spectrum::{PeakList, SignalKind, SpectrumMeta};
 
 /// How to decide whether a spectrum is profile or centroid.
@@ -329,6 +329,8 @@ struct SignalDeclarations {
     first_contradicted: Option<String>,
     undeclared_as_profile: u64,
     undeclared_as_centroid: u64,
+    /// Undeclared spectra with too few points for their data to be judged.
+    undeclared_unjudged: u64,
     first_undeclared: Option<String>,
 }
 
@@ -362,16 +364,29 @@ impl SignalDeclarations {
         }
         if let Some(first) = &self.first_undeclared {
             let (profile, centroid) = (self.undeclared_as_profile, self.undeclared_as_centroid);
+            let unjudged = self.undeclared_unjudged;
+            let too_few = format!(
+                "too few points to judge (under {MIN_POINTS_TO_CLASSIFY} non-zero), taken as \
+                 centroid"
+            );
             let done = match policy {
-                SignalPolicy::Auto | SignalPolicy::Declared => format!(
-                    "processed as their data look: {profile} as profile, {centroid} as centroid"
-                ),
+                SignalPolicy::Auto | SignalPolicy::Declared if profile + centroid == 0 => too_few,
+                SignalPolicy::Auto | SignalPolicy::Declared => {
+                    let looks = format!(
+                        "processed as their data look: {profile} as profile, {centroid} as \
+                         centroid"
+                    );
+                    match unjudged {
+                        0 => looks,
+                        n => format!("{looks}; {n} with {too_few}"),
+                    }
+                }
                 SignalPolicy::Profile => forced("profile"),
                 SignalPolicy::Centroid => forced("centroid"),
             };
             warnings.push(format!(
                 "{} spectra declare neither profile nor centroid (the first: {first}); {done}",
-                profile + centroid
+                profile + centroid + unjudged
             ));
         }
         warnings
@@ -554,11 +569,12 @@ impl Pipeline {
                             };
                             match (spectrum.meta.declared_signal, looks) {
                                 (None, _) => {
-                                    match spectrum.signal {
-                                        SignalKind::Profile => {
+                                    match (spectrum.detected_signal, spectrum.signal) {
+                                        (None, _) => declarations.undeclared_unjudged += 1,
+                                        (Some(_), SignalKind::Profile) => {
                                             declarations.undeclared_as_profile += 1
                                         }
-                                        SignalKind::Centroid => {
+                                        (Some(_), SignalKind::Centroid) => {
                                             declarations.undeclared_as_centroid += 1
                                         }
                                     }
@@ -891,6 +907,45 @@ mod tests {
         (memory.before(rt, 2, false).iter())
             .map(|s| s.mz[0])
             .collect()
+    }
+
+    /// Undeclared spectra too short to judge are said to be taken as centroid, not to have
+    /// been processed "as their data look" (they used to be counted among those).
+    #[test]
+    fn undeclared_spectra_too_short_to_judge_are_named_as_such() {
+        let first = Some("spectrum 0 (scan=1)".to_owned());
+        let short = SignalDeclarations {
+            undeclared_unjudged: 3,
+            first_undeclared: first.clone(),
+            ..Default::default()
+        };
+        assert_eq!(
+            short.warnings(SignalPolicy::Auto),
+            [
+                "3 spectra declare neither profile nor centroid (the first: spectrum 0 (scan=1)); \
+              too few points to judge (under 16 non-zero), taken as centroid"
+            ]
+        );
+        let mixed = SignalDeclarations {
+            undeclared_as_profile: 2,
+            undeclared_as_centroid: 1,
+            ..short
+        };
+        assert_eq!(
+            mixed.warnings(SignalPolicy::Declared),
+            [
+                "6 spectra declare neither profile nor centroid (the first: spectrum 0 (scan=1)); \
+              processed as their data look: 2 as profile, 1 as centroid; 3 with too few points \
+              to judge (under 16 non-zero), taken as centroid"
+            ]
+        );
+        assert_eq!(
+            mixed.warnings(SignalPolicy::Profile),
+            [
+                "6 spectra declare neither profile nor centroid (the first: spectrum 0 (scan=1)); \
+              processed as profile (`signal = profile`)"
+            ]
+        );
     }
 
     #[test]
