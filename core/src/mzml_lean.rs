@@ -381,7 +381,7 @@ impl AnyParam for InlineParam<'_> {
         ValueRef::new(plain(self.value).ok()?).to_i64().ok()
     }
     fn value_is(&self, text: &str) -> Lean<bool> {
-        Ok(ValueRef::new(plain(self.value)?).to_string() == text)
+        Ok(ValueRef::new(plain(self.value)?) == text)
     }
 }
 
@@ -405,7 +405,7 @@ impl AnyParam for Param {
         ParamValue::to_i64(&self.value).ok()
     }
     fn value_is(&self, text: &str) -> Lean<bool> {
-        Ok(self.value.to_string() == text)
+        Ok(self.value == text)
     }
 }
 
