@@ -1705,3 +1705,69 @@ fn sigkill_at_random_moments_never_leaves_a_partial_or_mixed_result() {
     let entries = entry_names(&out);
     assert_eq!(entries, ["BSA1"], "left behind: {entries:?}");
 }
+
+/// `peaks.parquet` has an `ion_mobility` column: each peak's 1/K0 for the timsTOF run (whose
+/// centroids pass through, every one with its mobility), null for a file without mobility;
+/// `spectra.parquet` names the array's kind and unit and gives each MS2 scan's 1/K0. The
+/// tables are the same bytes from run to run.
+#[test]
+fn peaks_carry_ion_mobility_for_the_timstof_run_and_nulls_for_bsa1() {
+    let Some(tims) =
+        shared("runs/20200204_BU_8B8egg_1ug_uL_7charges_60_min_Slot2-11_1_244.mzML.gz")
+    else {
+        return;
+    };
+    let Some(bsa) = shared("runs/BSA1.mzML") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let again = tempfile::tempdir().unwrap();
+    for out in [dir.path(), again.path()] {
+        let result = mzforge_run(&tims, out, &["--no-deconvolve", "--ms-levels", "2"]);
+        assert!(result.status.success(), "{}", text(&result));
+    }
+    let stem = "20200204_BU_8B8egg_1ug_uL_7charges_60_min_Slot2-11_1_244";
+    for table in ["peaks.parquet", "spectra.parquet"] {
+        let bytes = |root: &Path| std::fs::read(root.join(stem).join(table)).unwrap();
+        assert!(bytes(dir.path()) == bytes(again.path()), "{table} differs");
+    }
+    let (peaks, _) = read_parquet(&dir.path().join(stem).join("peaks.parquet"));
+    let mut n = 0;
+    for batch in &peaks {
+        let mobility = column::<Float64Array>(batch, "ion_mobility");
+        assert_eq!(mobility.null_count(), 0);
+        assert!(mobility.values().iter().all(|v| (0.5..2.0).contains(v)));
+        n += mobility.len();
+    }
+    assert!(n > 10_000, "{n}");
+    let (spectra, _) = read_parquet(&dir.path().join(stem).join("spectra.parquet"));
+    for batch in &spectra {
+        let kind = column::<StringArray>(batch, "ion_mobility_kind");
+        let unit = column::<StringArray>(batch, "ion_mobility_unit");
+        let scan = column::<Float64Array>(batch, "scan_ion_mobility");
+        let scan_kind = column::<StringArray>(batch, "scan_ion_mobility_kind");
+        for i in 0..batch.num_rows() {
+            assert_eq!(kind.value(i), "mean inverse reduced ion mobility array");
+            assert_eq!(unit.value(i), "volt-second per square centimeter");
+            assert!(scan.is_valid(i) && (0.5..2.0).contains(&scan.value(i)));
+            assert_eq!(scan_kind.value(i), "inverse reduced ion mobility");
+        }
+    }
+
+    let result = mzforge_run(&bsa, dir.path(), &["--no-deconvolve"]);
+    assert!(result.status.success(), "{}", text(&result));
+    let (peaks, _) = read_parquet(&dir.path().join("BSA1/peaks.parquet"));
+    let rows: usize = peaks.iter().map(|b| b.num_rows()).sum();
+    assert!(rows > 100_000);
+    for batch in &peaks {
+        let mobility = column::<Float64Array>(batch, "ion_mobility");
+        assert_eq!(mobility.null_count(), mobility.len());
+    }
+    let (spectra, _) = read_parquet(&dir.path().join("BSA1/spectra.parquet"));
+    for batch in &spectra {
+        for name in ["ion_mobility_kind", "scan_ion_mobility"] {
+            let c = batch.column_by_name(name).unwrap();
+            assert_eq!(c.null_count(), c.len(), "{name}");
+        }
+    }
+}

@@ -274,10 +274,30 @@ impl Centroider {
     /// Passes a centroided spectrum through, computing signal-to-noise and applying the
     /// intensity and signal-to-noise thresholds. FWHM is unknown (NaN). The arrays become the
     /// peak list's m/z and intensity columns (filtered in place): no copy.
-    pub fn filter_centroids(&mut self, mut mz: Vec<f64>, mut intensity: Vec<f32>) -> PeakList {
+    pub fn filter_centroids(&mut self, mz: Vec<f64>, intensity: Vec<f32>) -> PeakList {
+        self.filter_centroids_with_mobility(mz, intensity, None)
+    }
+
+    /// [`Centroider::filter_centroids`], with each point's ion mobility: the peaks kept keep
+    /// theirs, in the peak list's `ion_mobility` column (filtered in place, in step with the
+    /// other columns).
+    pub fn filter_centroids_with_mobility(
+        &mut self,
+        mut mz: Vec<f64>,
+        mut intensity: Vec<f32>,
+        mut ion_mobility: Option<Vec<f64>>,
+    ) -> PeakList {
         let n = mz.len().min(intensity.len());
         mz.truncate(n);
         intensity.truncate(n);
+        if let Some(mobility) = &mut ion_mobility {
+            // Decoding checks the lengths; a caller's arrays that disagree lose the mobility.
+            if mobility.len() < n {
+                ion_mobility = None;
+            } else {
+                mobility.truncate(n);
+            }
+        }
         let p = &self.params;
         self.window.reset(&p.noise, &intensity);
         self.window.noise_all(&mz, &mut self.noise);
@@ -295,16 +315,23 @@ impl Centroider {
                     snrs.push(snr(point) as f32);
                     mz[k] = mz[i];
                     intensity[k] = intensity[i];
+                    if let Some(mobility) = &mut ion_mobility {
+                        mobility[k] = mobility[i];
+                    }
                     k += 1;
                 }
             }
             mz.truncate(k);
             intensity.truncate(k);
+            if let Some(mobility) = &mut ion_mobility {
+                mobility.truncate(k);
+            }
             return PeakList {
                 mz,
                 intensity,
                 snr: snrs,
                 fwhm_mz: vec![f32::NAN; k],
+                ion_mobility,
             };
         }
         // Every point kept, as with the default thresholds: whole columns.
@@ -318,6 +345,7 @@ impl Centroider {
             intensity,
             snr,
             fwhm_mz: vec![f32::NAN; n],
+            ion_mobility,
         }
     }
 }

@@ -28,7 +28,10 @@ use crate::digest::InputDigest;
 use crate::error::{Error, Result};
 use crate::mzml_lean::{self, EncodedArray, IonValues, LeanSpectrum, WindowValues};
 use crate::mzml_split::{ParseContext, Piece, SpectrumXml, SplitError, Splitter};
-use crate::spectrum::{Polarity, Precursor, SignalKind, Spectrum, SpectrumMeta};
+use crate::spectrum::{
+    IonMobilityArrayInfo, IonMobilityKind, Polarity, Precursor, ScanMobility, ScanMobilityKind,
+    SignalKind, Spectrum, SpectrumMeta,
+};
 
 /// The formats mzforge reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -1385,7 +1388,7 @@ impl RawSpectrum {
             }))
             .map_err(|panic| bad(format!("array decoder failure: {}", panic_message(panic))))?,
         };
-        let (mut mz, mut intensity) = match decoded {
+        let (mut mz, mut intensity, mut mobility) = match decoded {
             Ok(arrays) => arrays,
             Err(DecodeError::NoMzArray) => {
                 return Err(Error::NotMassSpectrum {
@@ -1416,18 +1419,34 @@ impl RawSpectrum {
                 intensity.len()
             )));
         }
+        if let Some((values, kind)) = &mobility {
+            if values.len() != mz.len() {
+                return Err(bad(format!(
+                    "m/z array has {} values but ion mobility array ({}) has {}",
+                    mz.len(),
+                    kind.as_str(),
+                    values.len()
+                )));
+            }
+        }
         let mut repairs = Repairs::default();
         let finite = |m: f64, i: f32| m.is_finite() && i.is_finite();
         if mz.iter().zip(&intensity).any(|(&m, &i)| !finite(m, i)) {
             let before = mz.len();
-            let (m2, i2): (Vec<f64>, Vec<f32>) = mz
+            let keep: Vec<bool> = mz
                 .iter()
                 .zip(&intensity)
-                .filter(|(&m, &i)| finite(m, i))
-                .map(|(&m, &i)| (m, i))
-                .unzip();
-            mz = m2;
-            intensity = i2;
+                .map(|(&m, &i)| finite(m, i))
+                .collect();
+            let kept = |k: &usize| keep[*k];
+            mz = (0..mz.len()).filter(kept).map(|k| mz[k]).collect();
+            intensity = (0..intensity.len())
+                .filter(kept)
+                .map(|k| intensity[k])
+                .collect();
+            if let Some((values, _)) = &mut mobility {
+                *values = (0..values.len()).filter(kept).map(|k| values[k]).collect();
+            }
             repairs.dropped_non_finite = before - mz.len();
         }
         if mz.windows(2).any(|w| w[1] < w[0]) {
@@ -1435,6 +1454,9 @@ impl RawSpectrum {
             order.sort_by(|&a, &b| mz[a as usize].total_cmp(&mz[b as usize]));
             mz = order.iter().map(|&k| mz[k as usize]).collect();
             intensity = order.iter().map(|&k| intensity[k as usize]).collect();
+            if let Some((values, _)) = &mut mobility {
+                *values = order.iter().map(|&k| values[k as usize]).collect();
+            }
             repairs.sorted = true;
         }
         Ok((
@@ -1442,6 +1464,7 @@ impl RawSpectrum {
                 meta: self.meta(),
                 mz,
                 intensity,
+                ion_mobility: mobility.map(|(values, _)| values),
             },
             repairs,
         ))
@@ -1474,21 +1497,91 @@ pub(crate) fn too_many_points(
     Ok(())
 }
 
-/// "m/z array", "intensity array", or mzdata's name for other arrays.
+/// "m/z array", "intensity array", the ion mobility array's term, or mzdata's name for other
+/// arrays.
 fn array_label(which: &ArrayType) -> String {
     match which {
         ArrayType::MZArray => "m/z array".into(),
         ArrayType::IntensityArray => "intensity array".into(),
-        other => format!("{other} array"),
+        other => match mobility_kind(other) {
+            Some(kind) => format!("ion mobility array ({})", kind.as_str()),
+            None => format!("{other} array"),
+        },
     }
 }
+
+/// mzdata's array type for each kind of ion mobility array, in the order one is chosen when a
+/// spectrum has several.
+fn mobility_array_types() -> [(ArrayType, IonMobilityKind); 9] {
+    use IonMobilityKind as K;
+    [
+        (
+            ArrayType::MeanInverseReducedIonMobilityArray,
+            K::MeanInverseReducedIonMobility,
+        ),
+        (ArrayType::MeanDriftTimeArray, K::MeanDriftTime),
+        (ArrayType::MeanIonMobilityArray, K::MeanIonMobility),
+        (
+            ArrayType::RawInverseReducedIonMobilityArray,
+            K::RawInverseReducedIonMobility,
+        ),
+        (ArrayType::RawDriftTimeArray, K::RawDriftTime),
+        (ArrayType::RawIonMobilityArray, K::RawIonMobility),
+        (
+            ArrayType::DeconvolutedInverseReducedIonMobilityArray,
+            K::DeconvolutedInverseReducedIonMobility,
+        ),
+        (
+            ArrayType::DeconvolutedDriftTimeArray,
+            K::DeconvolutedDriftTime,
+        ),
+        (
+            ArrayType::nonstandard(IonMobilityKind::OpenMsIonMobility.as_str()),
+            K::OpenMsIonMobility,
+        ),
+    ]
+}
+
+/// The kind of ion mobility array mzdata's array type is, if it is one.
+fn mobility_kind(which: &ArrayType) -> Option<IonMobilityKind> {
+    mobility_array_types()
+        .into_iter()
+        .find(|(array_type, _)| array_type == which)
+        .map(|(_, kind)| kind)
+}
+
+/// mzdata's array type for a kind of ion mobility array.
+pub(crate) fn mobility_array_type(kind: IonMobilityKind) -> ArrayType {
+    mobility_array_types()
+        .into_iter()
+        .find(|(_, k)| *k == kind)
+        .map_or(ArrayType::Unknown, |(array_type, _)| array_type)
+}
+
+/// The ion mobility array of mzdata's arrays, if any (the first of
+/// [`mobility_array_types`] when there are several). Nothing is looked up when every array
+/// is m/z or intensity, as in files without mobility.
+fn mobility_array(
+    arrays: &mzdata::spectrum::BinaryArrayMap,
+) -> Option<(&DataArray, IonMobilityKind)> {
+    let other = |t: &ArrayType| !matches!(t, ArrayType::MZArray | ArrayType::IntensityArray);
+    if !arrays.iter().any(|(t, _)| other(t)) {
+        return None;
+    }
+    mobility_array_types()
+        .into_iter()
+        .find_map(|(array_type, kind)| arrays.get(&array_type).map(|array| (array, kind)))
+}
+
+/// Decoded m/z, intensity and (with its kind) ion mobility arrays.
+type DecodedArrays = (Vec<f64>, Vec<f32>, Option<(Vec<f64>, IonMobilityKind)>);
 
 fn decode_map(
     arrays: &mzdata::spectrum::BinaryArrayMap,
     limits: &ReadLimits,
-) -> std::result::Result<(Vec<f64>, Vec<f32>), DecodeError> {
+) -> std::result::Result<DecodedArrays, DecodeError> {
     if arrays.is_empty() {
-        return Ok((Vec::new(), Vec::new()));
+        return Ok((Vec::new(), Vec::new(), None));
     }
     let Some(mz_array) = arrays.get(&ArrayType::MZArray) else {
         return Err(DecodeError::NoMzArray);
@@ -1498,7 +1591,11 @@ fn decode_map(
         .get(&ArrayType::IntensityArray)
         .ok_or_else(no_intensity)?;
     let intensity = intensity_values(&Encoded::of(intensity_array), limits)?;
-    Ok((mz, intensity))
+    let mobility = match mobility_array(arrays) {
+        Some((array, kind)) => Some((mobility_values(&Encoded::of(array), limits)?, kind)),
+        None => None,
+    };
+    Ok((mz, intensity, mobility))
 }
 
 fn no_intensity() -> DecodeError {
@@ -1510,9 +1607,9 @@ fn decode_lean(
     spectrum: &LeanSpectrum,
     xml: &[u8],
     limits: &ReadLimits,
-) -> std::result::Result<(Vec<f64>, Vec<f32>), DecodeError> {
+) -> std::result::Result<DecodedArrays, DecodeError> {
     if !spectrum.has_arrays {
-        return Ok((Vec::new(), Vec::new()));
+        return Ok((Vec::new(), Vec::new(), None));
     }
     let encoded = |which, array: &EncodedArray| Encoded {
         which,
@@ -1530,10 +1627,26 @@ fn decode_lean(
         &encoded(&ArrayType::IntensityArray, intensity_array),
         limits,
     )?;
-    Ok((mz, intensity))
+    let mobility = match &spectrum.mobility {
+        Some((array, kind, _)) => {
+            let which = mobility_array_type(*kind);
+            Some((mobility_values(&encoded(&which, array), limits)?, *kind))
+        }
+        None => None,
+    };
+    Ok((mz, intensity, mobility))
 }
 
 fn mz_values(array: &Encoded, limits: &ReadLimits) -> Result<Vec<f64>, DecodeError> {
+    f64_values(array, limits, "m/z array")
+}
+
+fn mobility_values(array: &Encoded, limits: &ReadLimits) -> Result<Vec<f64>, DecodeError> {
+    f64_values(array, limits, &array_label(array.which))
+}
+
+/// An array's values as `f64`, as mzdata's `to_f64` gives them; `label` names it in errors.
+fn f64_values(array: &Encoded, limits: &ReadLimits, label: &str) -> Result<Vec<f64>, DecodeError> {
     let array = match prepare(array, limits)? {
         Prepared::Values(values) => return Ok(values),
         Prepared::Decoded(decoded) => Cow::Owned(decoded),
@@ -1545,7 +1658,7 @@ fn mz_values(array: &Encoded, limits: &ReadLimits) -> Result<Vec<f64>, DecodeErr
     array
         .to_f64()
         .map(Cow::into_owned)
-        .map_err(|e| DecodeError::Broken(format!("cannot decode the m/z array: {e}")))
+        .map_err(|e| DecodeError::Broken(format!("cannot decode the {label}: {e}")))
 }
 
 fn intensity_values(array: &Encoded, limits: &ReadLimits) -> Result<Vec<f32>, DecodeError> {
@@ -1750,11 +1863,11 @@ fn looks_like_zlib(bytes: &[u8]) -> bool {
 fn decode_arrays(
     spectrum: &MultiLayerSpectrum,
     limits: &ReadLimits,
-) -> std::result::Result<(Vec<f64>, Vec<f32>), DecodeError> {
+) -> std::result::Result<DecodedArrays, DecodeError> {
     if let Some(arrays) = spectrum.raw_arrays() {
         return decode_map(arrays, limits);
     }
-    let peaks = match spectrum.peaks() {
+    let (mz, intensity): (Vec<f64>, Vec<f32>) = match spectrum.peaks() {
         RefPeakDataLevel::Centroid(peaks) => peaks.iter().map(|p| (p.mz, p.intensity)).unzip(),
         RefPeakDataLevel::Deconvoluted(peaks) => {
             peaks.iter().map(|p| (p.mz(), p.intensity)).unzip()
@@ -1762,8 +1875,8 @@ fn decode_arrays(
         RefPeakDataLevel::RawData(arrays) => return decode_map(arrays, limits),
         RefPeakDataLevel::Missing => (Vec::new(), Vec::new()),
     };
-    too_many_points(&ArrayType::MZArray, peaks.0.len() as u64, limits)?;
-    Ok(peaks)
+    too_many_points(&ArrayType::MZArray, mz.len() as u64, limits)?;
+    Ok((mz, intensity, None))
 }
 
 /// What [`SpectrumMeta`] is made of, as mzdata's spectrum holds it.
@@ -1779,6 +1892,10 @@ struct MetaParts<'a> {
     precursor: Option<(Option<IonValues>, WindowValues)>,
     /// The first scan's first window (lower, upper).
     scan_window: Option<(f32, f32)>,
+    /// The ion mobility array's kind and the unit its term names.
+    mobility_array: Option<(IonMobilityKind, mzdata::params::Unit)>,
+    /// The first scan's ion mobility value.
+    scan_mobility: Option<(f64, ScanMobilityKind)>,
 }
 
 fn build_meta(index: u32, parts: MetaParts) -> SpectrumMeta {
@@ -1819,6 +1936,18 @@ fn build_meta(index: u32, parts: MetaParts) -> SpectrumMeta {
         precursor,
         scan_window,
         declared_signal,
+        ion_mobility_array: parts
+            .mobility_array
+            .map(|(kind, unit)| IonMobilityArrayInfo {
+                kind,
+                unit: match unit.for_param().1 {
+                    "" => kind.default_unit().map(str::to_owned),
+                    name => Some(name.to_owned()),
+                },
+            }),
+        scan_ion_mobility: parts
+            .scan_mobility
+            .map(|(value, kind)| ScanMobility { value, kind }),
     }
 }
 
@@ -1830,11 +1959,23 @@ pub(crate) fn meta_of(index: u32, s: &MultiLayerSpectrum) -> SpectrumMeta {
             (window.target, window.lower_bound, window.upper_bound),
         )
     });
-    let scan_window = s
-        .acquisition()
-        .first_scan()
+    let first_scan = s.acquisition().first_scan();
+    let scan_window = first_scan
         .and_then(|scan| scan.scan_windows.first())
         .map(|w| (w.lower_bound, w.upper_bound));
+    // As `IonMobilityMeasure::ion_mobility`, with the term it found.
+    let scan_mobility = first_scan
+        .and_then(|scan| scan.ion_mobility_type())
+        .and_then(|param| {
+            let kind = ScanMobilityKind::ALL
+                .into_iter()
+                .find(|kind| Some(kind.accession()) == param.accession)?;
+            Some((param.value.to_f64().ok()?, kind))
+        });
+    let mobility_array = s
+        .raw_arrays()
+        .and_then(mobility_array)
+        .map(|(array, kind)| (kind, array.unit));
     build_meta(
         index,
         MetaParts {
@@ -1848,6 +1989,8 @@ pub(crate) fn meta_of(index: u32, s: &MultiLayerSpectrum) -> SpectrumMeta {
             continuity: s.signal_continuity(),
             precursor,
             scan_window,
+            mobility_array,
+            scan_mobility,
         },
     )
 }
@@ -1863,6 +2006,8 @@ pub(crate) fn lean_meta(index: u32, s: &LeanSpectrum) -> SpectrumMeta {
             continuity: s.continuity,
             precursor: s.precursor.as_ref().map(|p| (p.ion, p.window)),
             scan_window: s.scan_window,
+            mobility_array: s.mobility.as_ref().map(|(_, kind, unit)| (*kind, *unit)),
+            scan_mobility: s.scan_mobility,
         },
     )
 }
@@ -1879,9 +2024,13 @@ impl std::fmt::Debug for SourceMetadata {
 }
 
 /// The full description of one input spectrum (all its cvParams, scans, precursors), kept to
-/// write it back out.
+/// write it back out, with the kind and unit of its ion mobility array, if it has one (to
+/// write the mobility of the peaks kept under the same term).
 #[derive(Clone)]
-pub struct SourceDescription(pub(crate) Box<mzdata::spectrum::SpectrumDescription>);
+pub struct SourceDescription(
+    pub(crate) Box<mzdata::spectrum::SpectrumDescription>,
+    pub(crate) Option<(ArrayType, mzdata::params::Unit)>,
+);
 
 impl std::fmt::Debug for SourceDescription {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -1979,11 +2128,23 @@ impl RawSpectrum {
     /// spectrum the lean parser read is parsed again, by mzdata, for it (the pipeline asks
     /// for mzdata's parse up front when it keeps every description).
     pub fn source_description(&self) -> SourceDescription {
-        let description = match &self.inner {
-            Inner::Mzdata(spectrum) => spectrum.description().clone(),
-            Inner::Lean(lean) => lean.full_description(self.index),
+        let (description, mobility) = match &self.inner {
+            Inner::Mzdata(spectrum) => (
+                spectrum.description().clone(),
+                spectrum
+                    .raw_arrays()
+                    .and_then(mobility_array)
+                    .map(|(array, _)| (array.name.clone(), array.unit)),
+            ),
+            Inner::Lean(lean) => (
+                lean.full_description(self.index),
+                lean.spectrum
+                    .mobility
+                    .as_ref()
+                    .map(|(_, kind, unit)| (mobility_array_type(*kind), *unit)),
+            ),
         };
-        SourceDescription(Box::new(description))
+        SourceDescription(Box::new(description), mobility)
     }
 }
 

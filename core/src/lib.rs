@@ -48,7 +48,10 @@ pub use io::{FileInfo, InputFormat, RawSpectrum, ReadLimits, SpectrumReader, Unp
 pub use mzml_output::{CentroidMzMLWriter, MzmlPeaks};
 pub use noise::NoiseParams;
 pub use pipeline::{Pipeline, PipelineParams, ProcessedSpectrum, RunSummary};
-pub use spectrum::{PeakList, Polarity, Precursor, SignalKind, Spectrum, SpectrumMeta};
+pub use spectrum::{
+    IonMobilityArrayInfo, IonMobilityKind, PeakList, Polarity, Precursor, ScanMobility,
+    ScanMobilityKind, SignalKind, Spectrum, SpectrumMeta,
+};
 
 /// The engine's version, as recorded in outputs.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -20,6 +20,7 @@ use mzdata::spectrum::bindata::{BinaryCompressionType, BinaryDataArrayType};
 use mzdata::spectrum::{ArrayType, ScanPolarity, SignalContinuity};
 
 use crate::mzml_split::ParseContext;
+use crate::spectrum::{IonMobilityKind, ScanMobilityKind};
 
 /// Every `&` in the element, also in text and attribute values this parser skips, must start
 /// one of XML's five named references or a character reference to an XML character: quick-xml
@@ -80,6 +81,11 @@ pub(crate) struct LeanSpectrum {
     pub(crate) has_arrays: bool,
     pub(crate) mz: Option<EncodedArray>,
     pub(crate) intensity: Option<EncodedArray>,
+    /// The per-point ion mobility array, its kind and the unit its term names.
+    pub(crate) mobility: Option<(EncodedArray, IonMobilityKind, Unit)>,
+    /// The first scan's ion mobility value, as mzdata's `IonMobilityMeasure::ion_mobility`
+    /// finds it.
+    pub(crate) scan_mobility: Option<(f64, ScanMobilityKind)>,
 }
 
 /// A selected ion's m/z, intensity and charge.
@@ -284,6 +290,8 @@ enum ArrayName {
     Unnamed,
     Mz,
     Intensity,
+    /// A per-point ion mobility array, and the unit its term names.
+    Mobility(IonMobilityKind, Unit),
     Other,
 }
 
@@ -319,6 +327,8 @@ trait AnyParam {
     fn unit(&self) -> Lean<(Unit, bool)>;
     fn to_f64(&self) -> Option<f64>;
     fn to_i64(&self) -> Option<i64>;
+    /// Whether the value is `text` as mzdata reads it (its `Value` printed back).
+    fn value_is(&self, text: &str) -> Lean<bool>;
     fn to_f32(&self) -> Lean<f32> {
         self.to_f64()
             .map(|v| v as f32)
@@ -371,6 +381,9 @@ impl AnyParam for InlineParam<'_> {
     fn to_i64(&self) -> Option<i64> {
         ValueRef::new(plain(self.value).ok()?).to_i64().ok()
     }
+    fn value_is(&self, text: &str) -> Lean<bool> {
+        Ok(ValueRef::new(plain(self.value)?) == text)
+    }
 }
 
 impl AnyParam for Param {
@@ -391,6 +404,9 @@ impl AnyParam for Param {
     }
     fn to_i64(&self) -> Option<i64> {
         ParamValue::to_i64(&self.value).ok()
+    }
+    fn value_is(&self, text: &str) -> Lean<bool> {
+        Ok(self.value == text)
     }
 }
 
@@ -620,6 +636,12 @@ struct Builder<'c> {
     has_arrays: bool,
     mz: Option<ArrayBuilder>,
     intensity: Option<ArrayBuilder>,
+    mobility: Option<ArrayBuilder>,
+    /// Ion mobility arrays seen (mzdata keeps one per kind; this parser only one).
+    mobility_arrays: usize,
+    /// The first scan's ion mobility values, first of each kind ([`ScanMobilityKind::ALL`]
+    /// order).
+    scan_mobility: [Option<f64>; 4],
 }
 
 impl<'c> Builder<'c> {
@@ -643,6 +665,9 @@ impl<'c> Builder<'c> {
             has_arrays: false,
             mz: None,
             intensity: None,
+            mobility: None,
+            mobility_arrays: 0,
+            scan_mobility: [None; 4],
         }
     }
 
@@ -774,6 +799,10 @@ impl<'c> Builder<'c> {
                 match array.name {
                     ArrayName::Mz => self.mz = Some(array),
                     ArrayName::Intensity => self.intensity = Some(array),
+                    ArrayName::Mobility(..) => {
+                        self.mobility_arrays += 1;
+                        self.mobility = Some(array);
+                    }
                     ArrayName::Unnamed | ArrayName::Other => {}
                 }
                 State::BinaryDataArrayList
@@ -895,7 +924,7 @@ impl<'c> Builder<'c> {
                     b"ion injection time" => {
                         param.to_f32()?;
                     }
-                    _ => {}
+                    _ => self.scan_param(param)?,
                 }
                 Ok(())
             }
@@ -903,7 +932,7 @@ impl<'c> Builder<'c> {
                 if self.scans == 0 {
                     return Err(Unsure("scan content without a scan"));
                 }
-                Ok(())
+                self.scan_param(param)
             }
             State::ScanWindow => {
                 if self.scans == 0 {
@@ -976,8 +1005,7 @@ impl<'c> Builder<'c> {
                 let Some(accession) = param.accession() else {
                     return Err(Unsure("an MS param without an accession"));
                 };
-                array_param(&mut self.array, accession);
-                Ok(())
+                array_param(&mut self.array, accession, param)
             }
         }
     }
@@ -1014,6 +1042,22 @@ impl<'c> Builder<'c> {
             precursor.window = (window.target, window.lower, window.upper);
             precursor
         });
+        if self.mobility_arrays > 1 {
+            return Err(Unsure("several ion mobility arrays"));
+        }
+        let mobility = match self.mobility {
+            Some(array) => {
+                let ArrayName::Mobility(kind, unit) = array.name else {
+                    return Err(Unsure("an ion mobility array without its kind"));
+                };
+                encoded(Some(array))?.map(|encoded| (encoded, kind, unit))
+            }
+            None => None,
+        };
+        let scan_mobility = ScanMobilityKind::ALL
+            .iter()
+            .zip(self.scan_mobility)
+            .find_map(|(&kind, value)| value.map(|value| (value, kind)));
         Ok(LeanSpectrum {
             native_id: self.native_id,
             ms_level: self.ms_level,
@@ -1025,7 +1069,35 @@ impl<'c> Builder<'c> {
             has_arrays: self.has_arrays,
             mz: encoded(self.mz)?,
             intensity: encoded(self.intensity)?,
+            mobility,
+            scan_mobility,
         })
+    }
+
+    /// A parameter of the first scan that is not its start or injection time: mzdata keeps
+    /// it among the scan's parameters, where `IonMobilityMeasure::ion_mobility` finds the
+    /// first parameter of each mobility term.
+    fn scan_param(&mut self, param: &impl AnyParam) -> Lean<()> {
+        if self.scans != 1 || param.cv() != Some(ControlledVocabulary::MS) {
+            return Ok(());
+        }
+        let Some(accession) = param.accession() else {
+            return Ok(());
+        };
+        let Some(slot) = ScanMobilityKind::ALL
+            .iter()
+            .position(|kind| kind.accession() == accession)
+        else {
+            return Ok(());
+        };
+        if self.scan_mobility[slot].is_none() {
+            // mzdata logs a value it cannot convert and gives no mobility at all.
+            let value = param
+                .to_f64()
+                .ok_or(Unsure("an ion mobility that is not a number"))?;
+            self.scan_mobility[slot] = Some(value);
+        }
+        Ok(())
     }
 }
 
@@ -1082,8 +1154,11 @@ fn isolation_param(window: &mut WindowState, param: &impl AnyParam) -> Lean<()> 
 /// together are Numpress followed by zlib, as the combined terms say, where mzdata would
 /// keep zlib alone and read Numpress bytes as values.
 /// [`mzdata_compression_repairs`] gives mzdata's reading the same answer.
-fn array_param(array: &mut ArrayBuilder, accession: u32) {
+fn array_param(array: &mut ArrayBuilder, accession: u32, param: &impl AnyParam) -> Lean<()> {
     use BinaryCompressionType as C;
+    use IonMobilityKind as K;
+    // mzdata names the array after the term and takes the term's unit as the array's.
+    let mobility = |kind| -> Lean<ArrayName> { Ok(ArrayName::Mobility(kind, param.unit()?.0)) };
     match accession {
         1000576 => array.compression = Some(C::NoCompression),
         1000574 => {
@@ -1112,12 +1187,22 @@ fn array_param(array: &mut ArrayBuilder, accession: u32) {
         1001479 => array.dtype = BinaryDataArrayType::ASCII,
         1000514 => array.name = ArrayName::Mz,
         1000515 => array.name = ArrayName::Intensity,
-        1000516 | 1000517 | 1000595 | 1000617 | 1000786 | 1002477 | 1002816 | 1003006 | 1003007
-        | 1003153 | 1003156 | 1003008 | 1003154 | 1003155 | 1003157 | 1003158 | 1003870 => {
+        1002816 => array.name = mobility(K::MeanIonMobility)?,
+        1002477 => array.name = mobility(K::MeanDriftTime)?,
+        1003006 => array.name = mobility(K::MeanInverseReducedIonMobility)?,
+        1003007 => array.name = mobility(K::RawIonMobility)?,
+        1003153 => array.name = mobility(K::RawDriftTime)?,
+        1003008 => array.name = mobility(K::RawInverseReducedIonMobility)?,
+        // mzdata 0.68 reads both terms as its deconvoluted drift time array.
+        1003154 | 1003156 => array.name = mobility(K::DeconvolutedDriftTime)?,
+        1003155 => array.name = mobility(K::DeconvolutedInverseReducedIonMobility)?,
+        1000786 if param.value_is("Ion Mobility")? => array.name = mobility(K::OpenMsIonMobility)?,
+        1000516 | 1000517 | 1000595 | 1000617 | 1000786 | 1003157 | 1003158 | 1003870 => {
             array.name = ArrayName::Other
         }
         _ => {}
     }
+    Ok(())
 }
 
 /// Where the start tag beginning at `at` (its `<`) ends: the index of its `>` (quoted
@@ -1237,7 +1322,8 @@ pub(crate) fn parse(xml: &[u8], context: &ParseContext) -> Lean<LeanSpectrum> {
 }
 
 /// The arrays of a spectrum element that list "zlib compression" after a Numpress term (the
-/// m/z and the intensity array, as the lean parser reads them, with their compression):
+/// m/z, intensity and ion mobility arrays, as the lean parser reads them, with their
+/// compression):
 /// mzdata keeps zlib alone for them. Empty, without parsing, for an element that names no
 /// Numpress term, itself or through a parameter group.
 pub(crate) fn mzdata_compression_repairs(
@@ -1252,11 +1338,15 @@ pub(crate) fn mzdata_compression_repairs(
     let Ok(spectrum) = parse(xml, context) else {
         return Vec::new();
     };
+    let mobility = spectrum
+        .mobility
+        .map(|(array, kind, _)| (crate::io::mobility_array_type(kind), Some(array)));
     [
         (ArrayType::MZArray, spectrum.mz),
         (ArrayType::IntensityArray, spectrum.intensity),
     ]
     .into_iter()
+    .chain(mobility)
     .filter_map(|(kind, array)| {
         let compression = array?.compression;
         matches!(
@@ -1683,8 +1773,9 @@ mod tests {
 
     #[test]
     fn what_mzdata_ignores_is_ignored() {
-        // Non-empty cvParams, empty structural elements, unknown elements and an ion
-        // mobility array: mzdata skips them, and so does this parser.
+        // Non-empty cvParams, empty structural elements, unknown elements and an array that
+        // is neither m/z, intensity nor ion mobility: mzdata skips them, and so does this
+        // parser.
         let xml = element(
             "i",
             &format!(
@@ -1694,10 +1785,11 @@ mod tests {
         )
         .replace(
             "</binaryDataArrayList>",
-            r#"<binaryDataArray><cvParam cvRef="MS" accession="MS:1002816" name="mean ion mobility array"/>
+            r#"<binaryDataArray><cvParam cvRef="MS" accession="MS:1000517" name="signal to noise array"/>
 <cvParam cvRef="MS" accession="MS:1003780" name="zstd"/><binary>////</binary></binaryDataArray></binaryDataArrayList>"#,
         );
         let lean = lean_equals_mzdata(&xml);
+        assert!(lean.mobility.is_none() && lean.scan_mobility.is_none());
         assert_eq!(lean.ms_level, 2);
         assert!(lean.precursor.is_none());
         assert!(lean.mz.is_some() && lean.intensity.is_some());
@@ -1706,5 +1798,126 @@ mod tests {
         assert!(!lean_equals_mzdata(bare).has_arrays);
         let empty = element("e", MS2).replace("<binary>AACAPwAAAEA=</binary>", "<binary/>");
         assert_eq!(lean_equals_mzdata(&empty).intensity.unwrap().data, 0..0);
+    }
+
+    /// `element` with a third array: ion mobility named by `term` (a `cvParam`'s attributes
+    /// after `accession=`), 32-bit, uncompressed, two values.
+    fn with_mobility(term: &str) -> String {
+        element("m", MS2).replace(
+            "</binaryDataArrayList>",
+            &format!(
+                r#"<binaryDataArray encodedLength="12">
+<cvParam cvRef="MS" accession="MS:1000521" name="32-bit float"/>
+<cvParam cvRef="MS" accession="MS:1000576" name="no compression"/>
+<cvParam cvRef="MS" accession={term}/>
+<binary>AABAPwAAYD8=</binary></binaryDataArray></binaryDataArrayList>"#
+            ),
+        )
+    }
+
+    #[test]
+    fn ion_mobility_arrays_are_read_as_mzdata_names_them() {
+        use IonMobilityKind as K;
+        let vs = r#"unitCvRef="MS" unitAccession="MS:1002814" unitName="volt-second per square centimeter""#;
+        let cases = [
+            (format!(r#""MS:1003006" name="mean inverse reduced ion mobility array" {vs}"#), K::MeanInverseReducedIonMobility, Unit::VoltSecondPerSquareCentimeter),
+            (r#""MS:1003006" name="mean inverse reduced ion mobility array""#.to_string(), K::MeanInverseReducedIonMobility, Unit::Unknown),
+            (r#""MS:1002816" name="mean ion mobility array""#.to_string(), K::MeanIonMobility, Unit::Unknown),
+            (r#""MS:1002477" name="mean ion mobility drift time array" unitCvRef="UO" unitAccession="UO:0000028" unitName="millisecond""#.to_string(), K::MeanDriftTime, Unit::Millisecond),
+            (r#""MS:1003007" name="raw ion mobility array""#.to_string(), K::RawIonMobility, Unit::Unknown),
+            (r#""MS:1003153" name="raw ion mobility drift time array""#.to_string(), K::RawDriftTime, Unit::Unknown),
+            (r#""MS:1003008" name="raw inverse reduced ion mobility array""#.to_string(), K::RawInverseReducedIonMobility, Unit::Unknown),
+            (r#""MS:1003154" name="deconvoluted ion mobility array""#.to_string(), K::DeconvolutedDriftTime, Unit::Unknown),
+            (r#""MS:1003156" name="deconvoluted ion mobility drift time array""#.to_string(), K::DeconvolutedDriftTime, Unit::Unknown),
+            (r#""MS:1003155" name="deconvoluted inverse reduced ion mobility array""#.to_string(), K::DeconvolutedInverseReducedIonMobility, Unit::Unknown),
+            (r#""MS:1000786" name="non-standard data array" value="Ion Mobility""#.to_string(), K::OpenMsIonMobility, Unit::Unknown),
+        ];
+        for (term, kind, unit) in cases {
+            let lean = lean_equals_mzdata(&with_mobility(&term));
+            let (array, read_kind, read_unit) = lean.mobility.expect(&term);
+            assert_eq!((read_kind, read_unit), (kind, unit), "{term}");
+            assert_eq!(array.dtype, BinaryDataArrayType::Float32);
+        }
+        // Another non-standard array, and the unnamed "ion mobility array" mzdata does not
+        // read as one: no mobility.
+        for term in [
+            r#""MS:1000786" name="non-standard data array" value="Ion Charge""#,
+            r#""MS:1002893" name="ion mobility array""#,
+        ] {
+            assert!(lean_equals_mzdata(&with_mobility(term)).mobility.is_none());
+        }
+    }
+
+    #[test]
+    fn mobility_arrays_this_parser_cannot_take_are_left_to_mzdata() {
+        let term = r#""MS:1003006" name="mean inverse reduced ion mobility array""#;
+        let zstd = with_mobility(term).replace(
+            r#"accession="MS:1000576" name="no compression""#,
+            r#"accession="MS:1003780" name="zstd""#,
+        );
+        assert_eq!(
+            unsure(&zstd),
+            "an array encoding this parser does not decode"
+        );
+        let two = with_mobility(term).replace(
+            "</binaryDataArrayList>",
+            r#"<binaryDataArray><cvParam cvRef="MS" accession="MS:1002816" name="mean ion mobility array"/><binary/></binaryDataArray></binaryDataArrayList>"#,
+        );
+        assert_eq!(unsure(&two), "several ion mobility arrays");
+        let entity = with_mobility(
+            r#""MS:1000786" name="non-standard data array" value="Ion&#32;Mobility""#,
+        );
+        assert_eq!(
+            unsure(&entity),
+            "an attribute value with entities or non-ASCII bytes"
+        );
+    }
+
+    #[test]
+    fn the_first_scans_mobility_is_found_as_mzdata_finds_it() {
+        let param = |accession: &str, value: &str| {
+            format!(r#"<cvParam cvRef="MS" accession="{accession}" name="x" value="{value}"/>"#)
+        };
+        let scans = |first: &str, second: &str| {
+            element(
+                "s",
+                &format!(
+                    r#"{MS2}<scanList count="2"><scan>{first}<scanWindowList count="0"></scanWindowList></scan><scan>{second}</scan></scanList>"#
+                ),
+            )
+        };
+        let found = |xml: String| lean_equals_mzdata(&xml).scan_mobility;
+        let k0 = param("MS:1002815", "0.93");
+        let drift = param("MS:1002476", "21.5");
+        use ScanMobilityKind as K;
+        assert_eq!(
+            found(scans(&k0, "")),
+            Some((0.93, K::InverseReducedIonMobility))
+        );
+        // Drift time comes first in mzdata's order, wherever it stands.
+        assert_eq!(
+            found(scans(&(k0.clone() + &drift), "")),
+            Some((21.5, K::DriftTime))
+        );
+        // The first of a term counts; a later scan's does not.
+        assert_eq!(
+            found(scans(&(k0.clone() + &param("MS:1002815", "1.1")), "")),
+            Some((0.93, K::InverseReducedIonMobility))
+        );
+        assert_eq!(found(scans("", &k0)), None);
+        // In the scan window list, mzdata keeps it with the scan's parameters too.
+        let in_list = scans("", "").replace(
+            "<scanWindowList count=\"0\">",
+            &format!("<scanWindowList count=\"0\">{k0}"),
+        );
+        assert_eq!(found(in_list), Some((0.93, K::InverseReducedIonMobility)));
+        assert_eq!(
+            found(scans(&param("MS:1001581", "-45"), "")),
+            Some((-45.0, K::FaimsCompensationVoltage))
+        );
+        assert_eq!(
+            unsure(&scans(&param("MS:1002815", "fast"), "")),
+            "an ion mobility that is not a number"
+        );
     }
 }

@@ -337,7 +337,11 @@ fn peak_arrays(
     peaks: MzmlPeaks,
     centroids: &PeakList,
     deconvolution: Option<&Deconvolution>,
+    mobility_array: Option<&(ArrayType, mzdata::params::Unit)>,
 ) -> BinaryArrayMap {
+    // The peaks' ion mobility, written under the input's term and unit, when the peak list
+    // keeps it (centroids passed through from a spectrum with a mobility array).
+    let mut mobility = None;
     let (mz, intensity, charge): (Vec<f64>, Vec<f32>, Option<Vec<i32>>) =
         match (peaks, deconvolution) {
             (MzmlPeaks::Deconvolved, Some(d)) => {
@@ -349,15 +353,18 @@ fn peak_arrays(
                     Some(envelopes.iter().map(|e| e.charge).collect()),
                 )
             }
-            (_, d) => (
-                centroids.mz.clone(),
-                centroids.intensity.clone(),
-                d.map(|d| {
-                    (0..centroids.len())
-                        .map(|i| d.peak_charge(i).unwrap_or(0))
-                        .collect()
-                }),
-            ),
+            (_, d) => {
+                mobility = centroids.ion_mobility.as_ref().zip(mobility_array);
+                (
+                    centroids.mz.clone(),
+                    centroids.intensity.clone(),
+                    d.map(|d| {
+                        (0..centroids.len())
+                            .map(|i| d.peak_charge(i).unwrap_or(0))
+                            .collect()
+                    }),
+                )
+            }
         };
     let mut arrays = BinaryArrayMap::new();
     arrays.add(array(
@@ -376,6 +383,15 @@ fn peak_arrays(
             BinaryDataArrayType::Int32,
             charge.iter().flat_map(|v| v.to_ne_bytes()).collect(),
         ));
+    }
+    if let Some((values, (name, unit))) = mobility {
+        let mut array = array(
+            name.clone(),
+            BinaryDataArrayType::Float64,
+            values.iter().flat_map(|v| v.to_ne_bytes()).collect(),
+        );
+        array.unit = *unit;
+        arrays.add(array);
     }
     arrays
 }
@@ -486,7 +502,7 @@ impl CentroidMzMLWriter {
             let title = ControlledVocabulary::MS.param_val(1000796, "spectrum title", title);
             desc.params.insert(0, title);
         }
-        let arrays = peak_arrays(self.peaks, centroids, deconvolution);
+        let arrays = peak_arrays(self.peaks, centroids, deconvolution, description.1.as_ref());
         let empty = has_no_points(&arrays);
         let spectrum = RawSpectrum::new(desc, arrays);
         let writer = self.writer.as_mut().ok_or_else(|| {

@@ -15,8 +15,8 @@ use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
 
 use arrow::array::{
-    ArrayRef, Float32Array, Float32Builder, Float64Builder, Int32Array, Int32Builder, RecordBatch,
-    StringBuilder, UInt32Array, UInt32Builder, UInt8Builder,
+    ArrayRef, Float32Array, Float32Builder, Float64Array, Float64Builder, Int32Array, Int32Builder,
+    RecordBatch, StringBuilder, UInt32Array, UInt32Builder, UInt8Builder,
 };
 use arrow::buffer::{BooleanBuffer, NullBuffer};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
@@ -194,6 +194,10 @@ pub fn spectra_schema() -> SchemaRef {
                 Field::new("precursor_charge_instrument", DataType::Int32, true),
                 Field::new("precursor_charge_mzforge", DataType::Int32, true),
                 Field::new("precursor_mono_mz_mzforge", DataType::Float64, true),
+                Field::new("ion_mobility_kind", DataType::Utf8, true),
+                Field::new("ion_mobility_unit", DataType::Utf8, true),
+                Field::new("scan_ion_mobility", DataType::Float64, true),
+                Field::new("scan_ion_mobility_kind", DataType::Utf8, true),
             ]))
         })
         .clone()
@@ -212,6 +216,9 @@ pub fn peaks_schema() -> SchemaRef {
                 Field::new("fwhm", DataType::Float32, true),
                 Field::new("charge", DataType::Int32, true),
                 Field::new("envelope_id", DataType::UInt32, true),
+                // f64 as decoded: the files store mobility as 64-bit floats (the timsTOF
+                // conversions do), and the table gives the file's values unrounded.
+                Field::new("ion_mobility", DataType::Float64, true),
             ]))
         })
         .clone()
@@ -311,6 +318,10 @@ pub fn spectra_batch(spectra: &[ProcessedSpectrum]) -> Result<RecordBatch> {
     let mut z_instrument = Int32Builder::with_capacity(n);
     let mut z_ours = Int32Builder::with_capacity(n);
     let mut mono_ours = Float64Builder::with_capacity(n);
+    let mut mobility_kind = StringBuilder::new();
+    let mut mobility_unit = StringBuilder::new();
+    let mut scan_mobility = Float64Builder::with_capacity(n);
+    let mut scan_mobility_kind = StringBuilder::new();
     for s in spectra {
         let m = &s.meta;
         index.append_value(m.index);
@@ -343,6 +354,11 @@ pub fn spectra_batch(spectra: &[ProcessedSpectrum]) -> Result<RecordBatch> {
         z_instrument.append_option(p.and_then(|p| p.charge));
         z_ours.append_option(s.precursor_check.map(|c| c.charge));
         mono_ours.append_option(s.precursor_check.map(|c| c.mono_mz));
+        let array = m.ion_mobility_array.as_ref();
+        mobility_kind.append_option(array.map(|a| a.kind.as_str()));
+        mobility_unit.append_option(array.and_then(|a| a.unit.as_deref()));
+        scan_mobility.append_option(m.scan_ion_mobility.map(|v| v.value));
+        scan_mobility_kind.append_option(m.scan_ion_mobility.map(|v| v.kind.as_str()));
     }
     let columns: Vec<ArrayRef> = vec![
         Arc::new(index.finish()),
@@ -369,6 +385,10 @@ pub fn spectra_batch(spectra: &[ProcessedSpectrum]) -> Result<RecordBatch> {
         Arc::new(z_instrument.finish()),
         Arc::new(z_ours.finish()),
         Arc::new(mono_ours.finish()),
+        Arc::new(mobility_kind.finish()),
+        Arc::new(mobility_unit.finish()),
+        Arc::new(scan_mobility.finish()),
+        Arc::new(scan_mobility_kind.finish()),
     ];
     Ok(RecordBatch::try_new(spectra_schema(), columns)?)
 }
@@ -386,8 +406,24 @@ pub fn peaks_batch(spectra: &[ProcessedSpectrum]) -> Result<RecordBatch> {
     let mut charge: Vec<i32> = Vec::with_capacity(n);
     let mut envelope: Vec<u32> = Vec::with_capacity(n);
     let mut in_envelope: Vec<bool> = Vec::with_capacity(n);
+    // Built only when some spectrum of the batch has mobility: all null otherwise.
+    let with_mobility = spectra.iter().any(|s| s.peaks.ion_mobility.is_some());
+    let mut mobility: Vec<f64> = Vec::with_capacity(if with_mobility { n } else { 0 });
+    let mut has_mobility: Vec<bool> = Vec::with_capacity(if with_mobility { n } else { 0 });
     for s in spectra {
         let p = &s.peaks;
+        if with_mobility {
+            match &p.ion_mobility {
+                Some(values) if values.len() == p.len() => {
+                    mobility.extend_from_slice(values);
+                    has_mobility.resize(has_mobility.len() + p.len(), true);
+                }
+                _ => {
+                    mobility.resize(mobility.len() + p.len(), 0.0);
+                    has_mobility.resize(has_mobility.len() + p.len(), false);
+                }
+            }
+        }
         match &s.deconvolution {
             Some(d) => {
                 for k in 0..p.len() {
@@ -419,6 +455,11 @@ pub fn peaks_batch(spectra: &[ProcessedSpectrum]) -> Result<RecordBatch> {
         Arc::new(Float32Array::new(fwhm.into(), fwhm_valid)),
         Arc::new(Int32Array::new(charge.into(), in_envelope.clone())),
         Arc::new(UInt32Array::new(envelope.into(), in_envelope)),
+        Arc::new(if with_mobility {
+            Float64Array::new(mobility.into(), nulls(BooleanBuffer::from(has_mobility)))
+        } else {
+            Float64Array::new_null(n)
+        }),
     ];
     Ok(RecordBatch::try_new(peaks_schema(), columns)?)
 }

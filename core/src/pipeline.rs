@@ -861,9 +861,10 @@ impl Pipeline {
                 centroider.centroid_into(&spectrum.mz, &spectrum.intensity, &mut peaks);
                 peaks
             }
-            SignalKind::Centroid => centroider.filter_centroids(
+            SignalKind::Centroid => centroider.filter_centroids_with_mobility(
                 std::mem::take(&mut spectrum.mz),
                 std::mem::take(&mut spectrum.intensity),
+                spectrum.ion_mobility.take(),
             ),
         };
         let meta = &spectrum.meta;

@@ -63,6 +63,154 @@ pub struct Precursor {
     pub isolation_upper_mz: Option<f64>,
 }
 
+/// What a spectrum's per-point ion mobility array holds, as its CV term names it (the terms
+/// mzdata reads; the accession each comes from is in brackets).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IonMobilityKind {
+    /// "mean ion mobility array" (MS:1002816): no implicit unit.
+    MeanIonMobility,
+    /// "mean ion mobility drift time array" (MS:1002477): milliseconds by default.
+    MeanDriftTime,
+    /// "mean inverse reduced ion mobility array" (MS:1003006), 1/K0: volt-second per square
+    /// centimeter by default. What timsTOF conversions write.
+    MeanInverseReducedIonMobility,
+    /// "raw ion mobility array" (MS:1003007): no implicit unit.
+    RawIonMobility,
+    /// "raw ion mobility drift time array" (MS:1003153): milliseconds by default.
+    RawDriftTime,
+    /// "raw inverse reduced ion mobility array" (MS:1003008).
+    RawInverseReducedIonMobility,
+    /// "deconvoluted ion mobility drift time array" (MS:1003156; mzdata 0.68 also reads
+    /// MS:1003154, "deconvoluted ion mobility array", as this kind, and so does mzforge).
+    DeconvolutedDriftTime,
+    /// "deconvoluted inverse reduced ion mobility array" (MS:1003155).
+    DeconvolutedInverseReducedIonMobility,
+    /// A "non-standard data array" (MS:1000786) named `Ion Mobility`, as OpenMS writes its
+    /// per-point mobility: no unit.
+    OpenMsIonMobility,
+}
+
+impl IonMobilityKind {
+    /// Every kind.
+    pub const ALL: [IonMobilityKind; 9] = [
+        IonMobilityKind::MeanIonMobility,
+        IonMobilityKind::MeanDriftTime,
+        IonMobilityKind::MeanInverseReducedIonMobility,
+        IonMobilityKind::RawIonMobility,
+        IonMobilityKind::RawDriftTime,
+        IonMobilityKind::RawInverseReducedIonMobility,
+        IonMobilityKind::DeconvolutedDriftTime,
+        IonMobilityKind::DeconvolutedInverseReducedIonMobility,
+        IonMobilityKind::OpenMsIonMobility,
+    ];
+
+    /// The CV term's name (`"Ion Mobility"` for OpenMS's non-standard array), as written in
+    /// the outputs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IonMobilityKind::MeanIonMobility => "mean ion mobility array",
+            IonMobilityKind::MeanDriftTime => "mean ion mobility drift time array",
+            IonMobilityKind::MeanInverseReducedIonMobility => {
+                "mean inverse reduced ion mobility array"
+            }
+            IonMobilityKind::RawIonMobility => "raw ion mobility array",
+            IonMobilityKind::RawDriftTime => "raw ion mobility drift time array",
+            IonMobilityKind::RawInverseReducedIonMobility => {
+                "raw inverse reduced ion mobility array"
+            }
+            IonMobilityKind::DeconvolutedDriftTime => "deconvoluted ion mobility drift time array",
+            IonMobilityKind::DeconvolutedInverseReducedIonMobility => {
+                "deconvoluted inverse reduced ion mobility array"
+            }
+            IonMobilityKind::OpenMsIonMobility => "Ion Mobility",
+        }
+    }
+
+    /// The unit the term implies when the file names none (as mzdata's
+    /// `ArrayType::preferred_unit`), as a unit name.
+    pub fn default_unit(self) -> Option<&'static str> {
+        match self {
+            IonMobilityKind::MeanDriftTime
+            | IonMobilityKind::RawDriftTime
+            | IonMobilityKind::DeconvolutedDriftTime => Some("millisecond"),
+            IonMobilityKind::MeanInverseReducedIonMobility
+            | IonMobilityKind::RawInverseReducedIonMobility
+            | IonMobilityKind::DeconvolutedInverseReducedIonMobility => {
+                Some("volt-second per square centimeter")
+            }
+            IonMobilityKind::MeanIonMobility
+            | IonMobilityKind::RawIonMobility
+            | IonMobilityKind::OpenMsIonMobility => None,
+        }
+    }
+}
+
+/// The per-point ion mobility array a spectrum declares: its kind and unit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IonMobilityArrayInfo {
+    /// What the array holds.
+    pub kind: IonMobilityKind,
+    /// The unit's name (`"volt-second per square centimeter"`, `"millisecond"`): the one the
+    /// array's term names, else the one its kind implies, else none.
+    pub unit: Option<String>,
+}
+
+/// What a scan-level ion mobility value measures (mzdata's scan ion mobility terms, in the
+/// order it looks for them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ScanMobilityKind {
+    /// "ion mobility drift time" (MS:1002476), milliseconds.
+    DriftTime,
+    /// "inverse reduced ion mobility" (MS:1002815), volt-second per square centimeter: the
+    /// PASEF precursor's 1/K0 on timsTOF MS2 scans.
+    InverseReducedIonMobility,
+    /// "FAIMS compensation voltage" (MS:1001581), volts.
+    FaimsCompensationVoltage,
+    /// "SELEXION compensation voltage" (MS:1003371), volts.
+    SelexionCompensationVoltage,
+}
+
+impl ScanMobilityKind {
+    /// The CV term's name, as written in the outputs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ScanMobilityKind::DriftTime => "ion mobility drift time",
+            ScanMobilityKind::InverseReducedIonMobility => "inverse reduced ion mobility",
+            ScanMobilityKind::FaimsCompensationVoltage => "FAIMS compensation voltage",
+            ScanMobilityKind::SelexionCompensationVoltage => "SELEXION compensation voltage",
+        }
+    }
+
+    /// The term's accession number in the MS vocabulary.
+    pub fn accession(self) -> u32 {
+        match self {
+            ScanMobilityKind::DriftTime => 1002476,
+            ScanMobilityKind::InverseReducedIonMobility => 1002815,
+            ScanMobilityKind::FaimsCompensationVoltage => 1001581,
+            ScanMobilityKind::SelexionCompensationVoltage => 1003371,
+        }
+    }
+
+    /// Every kind, in the order mzdata looks for them on a scan (the first found is used).
+    pub const ALL: [ScanMobilityKind; 4] = [
+        ScanMobilityKind::DriftTime,
+        ScanMobilityKind::InverseReducedIonMobility,
+        ScanMobilityKind::FaimsCompensationVoltage,
+        ScanMobilityKind::SelexionCompensationVoltage,
+    ];
+}
+
+/// An ion mobility value of the whole scan (the first scan of the spectrum).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ScanMobility {
+    /// The value, in the unit of its kind.
+    pub value: f64,
+    /// What it measures.
+    pub kind: ScanMobilityKind,
+}
+
 /// Everything about a spectrum except its arrays.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SpectrumMeta {
@@ -83,6 +231,12 @@ pub struct SpectrumMeta {
     pub scan_window: Option<(f64, f64)>,
     /// What the file says the data are, if it says.
     pub declared_signal: Option<SignalKind>,
+    /// The per-point ion mobility array's kind and unit, when the spectrum has one.
+    #[serde(default)]
+    pub ion_mobility_array: Option<IonMobilityArrayInfo>,
+    /// The first scan's ion mobility value (a PASEF precursor's 1/K0), when it has one.
+    #[serde(default)]
+    pub scan_ion_mobility: Option<ScanMobility>,
 }
 
 /// A decoded spectrum: metadata plus m/z (f64) and intensity (f32) arrays of equal length,
@@ -95,6 +249,9 @@ pub struct Spectrum {
     pub mz: Vec<f64>,
     /// Intensities, one per m/z value.
     pub intensity: Vec<f32>,
+    /// Ion mobility, one per m/z value, when the spectrum has a per-point mobility array (its
+    /// kind and unit in [`SpectrumMeta::ion_mobility_array`]). Decoded losslessly to `f64`.
+    pub ion_mobility: Option<Vec<f64>>,
 }
 
 /// Centroids in columns: m/z, apex intensity, signal-to-noise and full width at half maximum.
@@ -108,6 +265,10 @@ pub struct PeakList {
     pub snr: Vec<f32>,
     /// Full width at half maximum in m/z units; NaN for peaks that came in as centroids.
     pub fwhm_mz: Vec<f32>,
+    /// Ion mobility of each peak, for centroids passed through from a spectrum with a
+    /// per-point mobility array; `None` otherwise, and for peaks made by centroiding a profile
+    /// (which merges points along m/z, so no one point's mobility is the peak's).
+    pub ion_mobility: Option<Vec<f64>>,
 }
 
 impl PeakList {
@@ -127,6 +288,7 @@ impl PeakList {
         self.intensity.clear();
         self.snr.clear();
         self.fwhm_mz.clear();
+        self.ion_mobility = None;
     }
 
     /// Makes room for `additional` more peaks.

@@ -12,8 +12,9 @@ use mzforge::deconvolve::{Deconvolution, DeconvolveParams, Deconvolver, Envelope
 use mzforge::pipeline::PrecursorCheck;
 use mzforge::simd::{self, Backend};
 use mzforge::{
-    CentroidParams, Centroider, PeakList, Pipeline, PipelineParams, Polarity, Precursor,
-    ProcessedSpectrum, SignalKind, SpectrumMeta, SpectrumReader,
+    CentroidParams, Centroider, IonMobilityArrayInfo, IonMobilityKind, PeakList, Pipeline,
+    PipelineParams, Polarity, Precursor, ProcessedSpectrum, ScanMobility, ScanMobilityKind,
+    SignalKind, SpectrumMeta, SpectrumReader,
 };
 
 /// A little-endian byte cursor that yields zeros once the input is used up.
@@ -325,7 +326,7 @@ fn random_spectrum(bytes: &mut Bytes, index: u32) -> ProcessedSpectrum {
         isolation_lower_mz: (flags & 8 == 8).then(|| bytes.f64()),
         isolation_upper_mz: (flags & 16 == 16).then(|| bytes.f64()),
     });
-    let meta = SpectrumMeta {
+    let mut meta = SpectrumMeta {
         index,
         native_id: bytes.string(),
         ms_level: bytes.u8(),
@@ -339,11 +340,31 @@ fn random_spectrum(bytes: &mut Bytes, index: u32) -> ProcessedSpectrum {
         precursor,
         scan_window: (flags & 32 == 32).then(|| (bytes.f64(), bytes.f64())),
         declared_signal: signal(bytes.u8()),
+        ion_mobility_array: None,
+        scan_ion_mobility: None,
     };
     let n_peaks = usize::from(bytes.u8() % 32);
     let mut peaks = PeakList::default();
     for _ in 0..n_peaks {
         peaks.push(bytes.f64(), bytes.f32(), bytes.f32(), bytes.f32());
+    }
+    // Ion mobility: the array's kind and unit, the scan's value, each peak's value.
+    let mobility = bytes.u8();
+    if mobility & 1 == 1 {
+        let kinds = IonMobilityKind::ALL;
+        let kind = kinds[usize::from(bytes.u8()) % kinds.len()];
+        meta.ion_mobility_array = Some(IonMobilityArrayInfo {
+            kind,
+            unit: (mobility & 2 == 2).then(|| bytes.string()),
+        });
+        peaks.ion_mobility = Some((0..n_peaks).map(|_| bytes.f64()).collect());
+    }
+    if mobility & 4 == 4 {
+        let kinds = ScanMobilityKind::ALL;
+        meta.scan_ion_mobility = Some(ScanMobility {
+            value: bytes.f64(),
+            kind: kinds[usize::from(bytes.u8()) % kinds.len()],
+        });
     }
     let deconvolution = (flags & 64 == 64).then(|| {
         let envelopes: Vec<Envelope> = (0..bytes.u8() % 4)

@@ -91,8 +91,33 @@ pub struct Spectrum {
     /// Intensities (float32).
     #[pyo3(get)]
     intensity: Py<PyArray1<f32>>,
+    /// Ion mobility of each point (float64), or None when the spectrum has no per-point
+    /// mobility array.
+    #[pyo3(get)]
+    ion_mobility: Option<Py<PyArray1<f64>>>,
+    /// The mobility array's CV term (`"mean inverse reduced ion mobility array"`...), or None.
+    #[pyo3(get)]
+    ion_mobility_kind: Option<&'static str>,
+    /// The mobility array's unit (`"volt-second per square centimeter"`...), or None.
+    #[pyo3(get)]
+    ion_mobility_unit: Option<String>,
+    /// The first scan's ion mobility value (a PASEF precursor's 1/K0), or None.
+    #[pyo3(get)]
+    scan_ion_mobility: Option<f64>,
+    /// What `scan_ion_mobility` measures (`"inverse reduced ion mobility"`...), or None.
+    #[pyo3(get)]
+    scan_ion_mobility_kind: Option<&'static str>,
     n_points: usize,
 }
+
+/// A pickled spectrum's ion mobility: the array, its kind and unit, and the scan's value with
+/// its kind; words are `W`.
+type MobilityState<W> = (
+    Option<Py<PyArray1<f64>>>,
+    Option<W>,
+    Option<String>,
+    Option<(f64, W)>,
+);
 
 type PrecursorState = (
     f64,
@@ -115,6 +140,7 @@ type SpectrumState<W> = (
     Option<(f64, f64)>,
     Py<PyArray1<f64>>,
     Py<PyArray1<f32>>,
+    MobilityState<W>,
 );
 
 /// The module function `__reduce__` names to rebuild a pickled object.
@@ -151,6 +177,7 @@ pub fn _rebuild_spectrum(py: Python<'_>, state: SpectrumState<String>) -> PyResu
         scan_window,
         mz,
         intensity,
+        (ion_mobility, mobility_kind, ion_mobility_unit, scan_mobility),
     ) = state;
     let word = |w: &str, words: &[&'static str]| {
         words
@@ -165,6 +192,19 @@ pub fn _rebuild_spectrum(py: Python<'_>, state: SpectrumState<String>) -> PyResu
             "not a pickled Spectrum: m/z and intensity differ in length",
         ));
     }
+    if let Some(mobility) = &ion_mobility {
+        if PyUntypedArrayMethods::len(mobility.bind(py)) != n_points {
+            return Err(PyValueError::new_err(
+                "not a pickled Spectrum: m/z and ion mobility differ in length",
+            ));
+        }
+    }
+    let kinds = mzforge::IonMobilityKind::ALL.map(|k| k.as_str());
+    let scan_kinds = mzforge::ScanMobilityKind::ALL.map(|k| k.as_str());
+    let (scan_ion_mobility, scan_ion_mobility_kind) = match scan_mobility {
+        Some((value, kind)) => (Some(value), Some(word(&kind, &scan_kinds)?)),
+        None => (None, None),
+    };
     Ok(Spectrum {
         index,
         native_id,
@@ -178,6 +218,11 @@ pub fn _rebuild_spectrum(py: Python<'_>, state: SpectrumState<String>) -> PyResu
         scan_window,
         mz,
         intensity,
+        ion_mobility,
+        ion_mobility_kind: mobility_kind.map(|k| word(&k, &kinds)).transpose()?,
+        ion_mobility_unit,
+        scan_ion_mobility,
+        scan_ion_mobility_kind,
         n_points,
     })
 }
@@ -201,6 +246,12 @@ impl Spectrum {
             self.scan_window,
             self.mz.clone_ref(py),
             self.intensity.clone_ref(py),
+            (
+                self.ion_mobility.as_ref().map(|m| m.clone_ref(py)),
+                self.ion_mobility_kind,
+                self.ion_mobility_unit.clone(),
+                self.scan_ion_mobility.zip(self.scan_ion_mobility_kind),
+            ),
         );
         Ok((rebuilder(py, "_rebuild_spectrum")?, (state,)))
     }
@@ -249,6 +300,13 @@ fn to_python(py: Python<'_>, spectrum: mzforge::Spectrum) -> PyResult<Spectrum> 
         n_points: spectrum.mz.len(),
         mz: spectrum.mz.into_pyarray(py).unbind(),
         intensity: spectrum.intensity.into_pyarray(py).unbind(),
+        ion_mobility: spectrum
+            .ion_mobility
+            .map(|values| values.into_pyarray(py).unbind()),
+        ion_mobility_kind: meta.ion_mobility_array.as_ref().map(|a| a.kind.as_str()),
+        ion_mobility_unit: meta.ion_mobility_array.and_then(|a| a.unit),
+        scan_ion_mobility: meta.scan_ion_mobility.map(|m| m.value),
+        scan_ion_mobility_kind: meta.scan_ion_mobility.map(|m| m.kind.as_str()),
     })
 }
 

@@ -81,4 +81,6 @@ def test_a_damaged_pickle_is_an_error_not_a_bad_spectrum():
     with pytest.raises(ValueError, match="sideways"):
         rebuild(state[:4] + ("sideways",) + state[5:])
     with pytest.raises(ValueError, match="differ in length"):
-        rebuild(state[:9] + (state[9][:-1],))
+        rebuild(state[:9] + (state[9][:-1],) + state[10:])
+    with pytest.raises(ValueError, match="m/z and ion mobility differ in length"):
+        rebuild(state[:10] + ((state[8][:-1].copy(), None, None, None),))

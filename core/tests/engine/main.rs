@@ -9,6 +9,7 @@ mod accuracy;
 mod bad_input;
 mod deconvolution;
 mod fixtures;
+mod ion_mobility;
 mod limits;
 mod mzml_output;
 mod reading;

@@ -124,6 +124,28 @@ class Spectrum:
         """m/z values, ascending."""
     @property
     def intensity(self) -> npt.NDArray[np.float32]: ...
+    @property
+    def ion_mobility(self) -> npt.NDArray[np.float64] | None:
+        """Ion mobility of each point (same length as ``mz``), or None when the spectrum has
+        no per-point mobility array; its term and unit are ``ion_mobility_kind`` and
+        ``ion_mobility_unit``."""
+    @property
+    def ion_mobility_kind(self) -> str | None:
+        """The mobility array's CV term (``"mean inverse reduced ion mobility array"``,
+        ``"mean ion mobility drift time array"``, ..., ``"Ion Mobility"`` for OpenMS's
+        non-standard array), or None."""
+    @property
+    def ion_mobility_unit(self) -> str | None:
+        """The mobility array's unit (``"volt-second per square centimeter"``,
+        ``"millisecond"``), or None when neither the file nor the term gives one."""
+    @property
+    def scan_ion_mobility(self) -> float | None:
+        """The first scan's ion mobility value (a PASEF precursor's 1/K0), or None."""
+    @property
+    def scan_ion_mobility_kind(self) -> str | None:
+        """What ``scan_ion_mobility`` measures: ``"inverse reduced ion mobility"``,
+        ``"ion mobility drift time"``, ``"FAIMS compensation voltage"`` or
+        ``"SELEXION compensation voltage"``; None without a value."""
     def __len__(self) -> int: ...
     def __reduce__(self) -> tuple[Any, tuple[Any, ...]]: ...
 
