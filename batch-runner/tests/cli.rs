@@ -899,7 +899,7 @@ fn limit_flags_stop_a_run_cleanly_and_raise_the_limit() {
     let zero = run(&["--max-array-bytes", "0"]);
     assert_eq!(zero.status.code(), Some(1), "{}", text(&zero));
     assert!(
-        text(&zero).contains("limits.max_array_bytes"),
+        text(&zero).contains("invalid --max-array-bytes: must be between 1 and"),
         "{}",
         text(&zero)
     );
