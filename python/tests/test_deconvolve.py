@@ -197,8 +197,11 @@ def test_bad_parameters_raise_with_the_command_lines_message(kwargs, flags):
     with pytest.raises(mzforge.InvalidParameterError) as info:
         mzforge.deconvolve(mz, intensity, **kwargs)
     assert isinstance(info.value, ValueError)
-    assert str(info.value).startswith("invalid parameter `deconvolve.")
-    assert str(info.value) == cli_error(*flags)
+    # The command line's reason, each side naming what it was given: the keyword, the flag.
+    (keyword,) = kwargs
+    cli = cli_error(*flags)
+    assert cli.startswith(f"invalid {flags[0]}: "), cli
+    assert str(info.value) == f"invalid parameter `{keyword}`: " + cli.removeprefix(f"invalid {flags[0]}: ")
 
 
 def test_bad_choices_raise_invalid_parameter():
