@@ -190,55 +190,63 @@ pub fn make_params(
         d.min_fit = v;
     }
     if let Err(error) = p.validate() {
-        let given = [
-            ("threads", threads.is_some()),
-            ("ms_levels", ms_levels_given),
-            ("batch_size", batch_size.is_some()),
-            ("min_snr", min_snr.is_some()),
-            ("min_intensity", min_intensity.is_some()),
-            ("noise_window", noise_window.is_some()),
-            ("spacing_difference_gap", spacing_difference_gap.is_some()),
-            ("spacing_difference", spacing_difference.is_some()),
-            ("charge_range", charge_range.is_some()),
-            ("tolerance_ppm", tolerance_ppm.is_some()),
-            ("min_fit", min_fit.is_some()),
+        // Named as the caller gave it: by the keyword that set it, else by its path in the
+        // config (the engine names the path alone).
+        let keywords = [
+            ("threads", "threads", threads.is_some()),
+            ("ms_levels", "ms_levels", ms_levels_given),
+            ("batch_size", "batch_size", batch_size.is_some()),
+            ("centroid.min_snr", "min_snr", min_snr.is_some()),
+            (
+                "centroid.min_intensity",
+                "min_intensity",
+                min_intensity.is_some(),
+            ),
+            (
+                "centroid.noise.window_mz",
+                "noise_window",
+                noise_window.is_some(),
+            ),
+            (
+                "centroid.spacing_difference_gap",
+                "spacing_difference_gap",
+                spacing_difference_gap.is_some(),
+            ),
+            (
+                "centroid.spacing_difference",
+                "spacing_difference",
+                spacing_difference.is_some(),
+            ),
+            (
+                "deconvolve.charge_min",
+                "charge_range",
+                charge_range.is_some(),
+            ),
+            (
+                "deconvolve.charge_max",
+                "charge_range",
+                charge_range.is_some(),
+            ),
+            (
+                "deconvolve.tolerance_ppm",
+                "tolerance_ppm",
+                tolerance_ppm.is_some(),
+            ),
+            ("deconvolve.min_fit", "min_fit", min_fit.is_some()),
         ];
-        let keyword = |name: &str| {
-            let keyword = keyword_of(name)?;
-            given.contains(&(keyword, true)).then_some(keyword)
+        let mzforge::Error::InvalidParameter { name, message } = &error else {
+            return Err(to_py(error));
         };
-        // Named as the caller gave it: by keyword, else by its path in the config.
-        return Err(match &error {
-            mzforge::Error::InvalidParameter { name, message } => {
-                match (keyword(name), config_text) {
-                    (Some(keyword), _) => invalid(keyword, message),
-                    (None, Some(_)) => Kind::InvalidParameter.err(format!(
-                        "invalid parameter `{name}` in {config_origin}: {message}"
-                    )),
-                    (None, None) => to_py(error),
-                }
-            }
-            _ => to_py(error),
+        let keyword = keywords
+            .iter()
+            .find(|(path, _, given)| path == name && *given);
+        return Err(match (keyword, config_text) {
+            (Some((_, keyword, _)), _) => invalid(keyword, message),
+            (None, Some(_)) => Kind::InvalidParameter.err(format!(
+                "invalid parameter `{name}` in {config_origin}: {message}"
+            )),
+            (None, None) => to_py(error),
         });
     }
     Ok(Params(p))
-}
-
-/// The keyword of [`make_params`] that sets the engine parameter at `path` (as
-/// [`mzforge::Error::InvalidParameter`] names it), if one does.
-fn keyword_of(path: &str) -> Option<&'static str> {
-    Some(match path {
-        "threads" => "threads",
-        "ms_levels" => "ms_levels",
-        "batch_size" => "batch_size",
-        "centroid.min_snr" => "min_snr",
-        "centroid.min_intensity" => "min_intensity",
-        "centroid.noise.window_mz" => "noise_window",
-        "centroid.spacing_difference_gap" => "spacing_difference_gap",
-        "centroid.spacing_difference" => "spacing_difference",
-        "deconvolve.charge_min" | "deconvolve.charge_max" => "charge_range",
-        "deconvolve.tolerance_ppm" => "tolerance_ppm",
-        "deconvolve.min_fit" => "min_fit",
-        _ => return None,
-    })
 }
