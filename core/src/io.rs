@@ -1327,12 +1327,16 @@ impl std::fmt::Debug for RawSpectrum {
 }
 
 /// What decoding had to repair in a spectrum.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Repairs {
     /// m/z values were not ascending and were sorted.
     pub sorted: bool,
     /// Points with NaN or infinite m/z or intensity were dropped.
     pub dropped_non_finite: usize,
+    /// The spectrum's ion mobility array could not be used (an encoding mzforge cannot
+    /// decode, broken data, or another length than the m/z array) and was left out, with why:
+    /// the m/z and intensity arrays are kept, without mobility.
+    pub ion_mobility_dropped: Option<String>,
 }
 
 impl RawSpectrum {
@@ -1388,7 +1392,7 @@ impl RawSpectrum {
             }))
             .map_err(|panic| bad(format!("array decoder failure: {}", panic_message(panic))))?,
         };
-        let (mut mz, mut intensity, mut mobility) = match decoded {
+        let (mut mz, mut intensity, mobility) = match decoded {
             Ok(arrays) => arrays,
             Err(DecodeError::NoMzArray) => {
                 return Err(Error::NotMassSpectrum {
@@ -1419,17 +1423,24 @@ impl RawSpectrum {
                 intensity.len()
             )));
         }
-        if let Some((values, kind)) = &mobility {
-            if values.len() != mz.len() {
-                return Err(bad(format!(
-                    "m/z array has {} values but ion mobility array ({}) has {}",
-                    mz.len(),
-                    kind.as_str(),
-                    values.len()
-                )));
-            }
-        }
         let mut repairs = Repairs::default();
+        let mut mobility = match mobility {
+            Some(Ok((values, kind))) if values.len() != mz.len() => {
+                repairs.ion_mobility_dropped = Some(format!(
+                    "the ion mobility array ({}) has {} values but the m/z array has {}",
+                    kind.as_str(),
+                    values.len(),
+                    mz.len()
+                ));
+                None
+            }
+            Some(Ok(array)) => Some(array),
+            Some(Err(reason)) => {
+                repairs.ion_mobility_dropped = Some(reason);
+                None
+            }
+            None => None,
+        };
         let finite = |m: f64, i: f32| m.is_finite() && i.is_finite();
         if mz.iter().zip(&intensity).any(|(&m, &i)| !finite(m, i)) {
             let before = mz.len();
@@ -1459,9 +1470,14 @@ impl RawSpectrum {
             }
             repairs.sorted = true;
         }
+        let mut meta = self.meta();
+        if repairs.ion_mobility_dropped.is_some() {
+            // Nothing of the array is kept: the tables say no mobility, not a kind without values.
+            meta.ion_mobility_array = None;
+        }
         Ok((
             Spectrum {
-                meta: self.meta(),
+                meta,
                 mz,
                 intensity,
                 ion_mobility: mobility.map(|(values, _)| values),
@@ -1573,8 +1589,26 @@ fn mobility_array(
         .find_map(|(array_type, kind)| arrays.get(&array_type).map(|array| (array, kind)))
 }
 
-/// Decoded m/z, intensity and (with its kind) ion mobility arrays.
-type DecodedArrays = (Vec<f64>, Vec<f32>, Option<(Vec<f64>, IonMobilityKind)>);
+/// Decoded m/z, intensity and (with its kind, or why it cannot be used) ion mobility arrays.
+type DecodedArrays = (Vec<f64>, Vec<f32>, Option<DecodedMobility>);
+
+/// An ion mobility array's values and kind, or why they cannot be decoded: a spectrum keeps its
+/// m/z and intensity arrays when its mobility array is broken or in an encoding mzforge lacks.
+type DecodedMobility = std::result::Result<(Vec<f64>, IonMobilityKind), String>;
+
+/// An ion mobility array decoded, or why not; a reading limit still stops the spectrum (the
+/// limits guard against hostile files whichever array breaks them).
+fn decode_mobility(
+    array: &Encoded,
+    kind: IonMobilityKind,
+    limits: &ReadLimits,
+) -> std::result::Result<DecodedMobility, DecodeError> {
+    match f64_values(array, limits, &array_label(array.which)) {
+        Ok(values) => Ok(Ok((values, kind))),
+        Err(DecodeError::Broken(reason)) => Ok(Err(reason)),
+        Err(error) => Err(error),
+    }
+}
 
 fn decode_map(
     arrays: &mzdata::spectrum::BinaryArrayMap,
@@ -1592,7 +1626,7 @@ fn decode_map(
         .ok_or_else(no_intensity)?;
     let intensity = intensity_values(&Encoded::of(intensity_array), limits)?;
     let mobility = match mobility_array(arrays) {
-        Some((array, kind)) => Some((mobility_values(&Encoded::of(array), limits)?, kind)),
+        Some((array, kind)) => Some(decode_mobility(&Encoded::of(array), kind, limits)?),
         None => None,
     };
     Ok((mz, intensity, mobility))
@@ -1630,7 +1664,7 @@ fn decode_lean(
     let mobility = match &spectrum.mobility {
         Some((array, kind, _)) => {
             let which = mobility_array_type(*kind);
-            Some((mobility_values(&encoded(&which, array), limits)?, *kind))
+            Some(decode_mobility(&encoded(&which, array), *kind, limits)?)
         }
         None => None,
     };
@@ -1639,10 +1673,6 @@ fn decode_lean(
 
 fn mz_values(array: &Encoded, limits: &ReadLimits) -> Result<Vec<f64>, DecodeError> {
     f64_values(array, limits, "m/z array")
-}
-
-fn mobility_values(array: &Encoded, limits: &ReadLimits) -> Result<Vec<f64>, DecodeError> {
-    f64_values(array, limits, &array_label(array.which))
 }
 
 /// An array's values as `f64`, as mzdata's `to_f64` gives them; `label` names it in errors.

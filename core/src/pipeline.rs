@@ -250,6 +250,9 @@ pub struct RunSummary {
     pub points_dropped_non_finite: u64,
     /// Spectra written whose file gives no retention time (`rt_seconds` null).
     pub spectra_without_rt: u64,
+    /// Spectra whose ion mobility array could not be used (an encoding mzforge cannot decode,
+    /// broken data, another length than the m/z array): written without mobility.
+    pub spectra_ion_mobility_dropped: u64,
     /// Spectra processed as profile.
     pub profile_spectra: u64,
     /// Spectra processed as centroid.
@@ -318,6 +321,8 @@ struct FirstRepaired {
     non_finite: Option<String>,
     /// Not a repair: the first spectrum without a retention time, which is left unknown.
     without_rt: Option<String>,
+    /// The first spectrum whose ion mobility array was left out, and why.
+    ion_mobility_dropped: Option<String>,
 }
 
 /// Spectra whose declaration is missing or contradicted by their data, for the run's warnings
@@ -604,6 +609,12 @@ impl Pipeline {
                                 summary.spectra_without_rt += 1;
                                 first_repaired.without_rt.get_or_insert_with(name);
                             }
+                            if let Some(reason) = &repairs.ion_mobility_dropped {
+                                summary.spectra_ion_mobility_dropped += 1;
+                                first_repaired
+                                    .ion_mobility_dropped
+                                    .get_or_insert_with(|| format!("{}: {reason}", name()));
+                            }
                             done.push(*spectrum);
                         }
                         Outcome::Bad(Error::NotMassSpectrum { .. }) => summary.spectra_not_ms += 1,
@@ -756,6 +767,16 @@ impl Pipeline {
             };
             summary.warn(format!(
                 "{count} no retention time (the first: {first}): rt_seconds is null there"
+            ));
+        }
+        if let Some(first) = first_repaired.ion_mobility_dropped {
+            let count = match summary.spectra_ion_mobility_dropped {
+                1 => "1 spectrum has".to_owned(),
+                n => format!("{n} spectra have"),
+            };
+            summary.warn(format!(
+                "{count} an ion mobility array that cannot be used, left out: their peaks \
+                 have no ion_mobility (the first: {first})"
             ));
         }
         summary.signal_disagreements = declarations.declared_profile_look_centroid

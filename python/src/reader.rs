@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 
+use mzforge::io::Repairs;
 use mzforge::{Error, RawSpectrum, SpectrumReader};
 use numpy::{IntoPyArray, PyArray1, PyUntypedArrayMethods};
 use pyo3::exceptions::{PyIndexError, PyKeyError, PyTypeError, PyValueError};
@@ -310,13 +311,33 @@ fn to_python(py: Python<'_>, spectrum: mzforge::Spectrum) -> PyResult<Spectrum> 
     })
 }
 
+/// The warning for a spectrum whose ion mobility array could not be used and was left out
+/// (its m/z and intensity are kept), naming the file and the spectrum.
+fn mobility_warning(
+    path: &Path,
+    spectrum: &mzforge::Spectrum,
+    repairs: &Repairs,
+) -> Option<String> {
+    let reason = repairs.ion_mobility_dropped.as_deref()?;
+    Some(format!(
+        "{}: spectrum {} ({}): its ion mobility array cannot be used and was left out: {reason}",
+        path.display(),
+        spectrum.meta.index,
+        spectrum.meta.native_id
+    ))
+}
+
 /// Decodes `raw`, which is spectrum `index` of the file (a reader started mid-file counts
 /// from 0, so positions and messages are corrected here).
-fn decode_at(raw: &RawSpectrum, path: &Path, index: u32) -> Result<mzforge::Spectrum, Error> {
+fn decode_at(
+    raw: &RawSpectrum,
+    path: &Path,
+    index: u32,
+) -> Result<(mzforge::Spectrum, Repairs), Error> {
     match raw.decode(path) {
-        Ok((mut spectrum, _repairs)) => {
+        Ok((mut spectrum, repairs)) => {
             spectrum.meta.index = index;
-            Ok(spectrum)
+            Ok((spectrum, repairs))
         }
         Err(Error::BadSpectrum {
             path,
@@ -565,7 +586,11 @@ impl Reader {
                 }
             }),
         };
-        to_python(py, decoded.py_err()?)
+        let (spectrum, repairs) = decoded.py_err()?;
+        if let Some(warning) = mobility_warning(path, &spectrum, &repairs) {
+            lock(&self.warnings).push(warning);
+        }
+        to_python(py, spectrum)
     }
 }
 
@@ -624,7 +649,8 @@ impl Reader {
         Ok(info)
     }
 
-    /// Spectra skipped while iterating, with the reason (as in `run.json`), and a wrong
+    /// Spectra skipped while iterating, with the reason (as in `run.json`), spectra read whose
+    /// ion mobility array could not be used (left out, the spectrum kept), and a wrong
     /// `<indexList>` found when random access first looked at it (the spectra are then found by
     /// scanning the file).
     #[getter]
@@ -812,7 +838,12 @@ impl SpectrumIterator {
                     }
                 };
                 match raw.decode(&self.path) {
-                    Ok((spectrum, _)) => return Ok(Some(spectrum)),
+                    Ok((spectrum, repairs)) => {
+                        if let Some(warning) = mobility_warning(&self.path, &spectrum, &repairs) {
+                            lock(&self.warnings).push(warning);
+                        }
+                        return Ok(Some(spectrum));
+                    }
                     Err(Error::NotMassSpectrum { .. }) => continue,
                     Err(e) if self.skip_bad => {
                         lock(&self.warnings).push(format!("skipped: {e}"));

@@ -73,3 +73,60 @@ def test_peak_table_has_the_mobility_of_centroids_passed_through():
     spectra = result.spectra
     assert set(spectra.column("ion_mobility_kind").to_pylist()) == {ARRAY}
     assert spectra.column("scan_ion_mobility").type == pa.float64()
+
+
+def mzml_with_zstd_mobility() -> str:
+    """One centroid spectrum of three points whose 1/K0 array says zstd, which mzforge does
+    not decode."""
+    import base64
+
+    def cv(accession: str, name: str) -> str:
+        return f'<cvParam cvRef="MS" accession="{accession}" name="{name}" value=""/>'
+
+    def array(kind, dtype, compression, data: bytes) -> str:
+        text = base64.b64encode(data).decode()
+        params = cv(*dtype) + cv(*compression) + cv(*kind)
+        return (f'<binaryDataArray encodedLength="{len(text)}">{params}'
+                f"<binary>{text}</binary></binaryDataArray>")
+
+    none = ("MS:1000576", "no compression")
+    arrays = (
+        array(("MS:1000514", "m/z array"), ("MS:1000523", "64-bit float"), none,
+              np.array([100.0, 200.0, 300.0]).tobytes())
+        + array(("MS:1000515", "intensity array"), ("MS:1000521", "32-bit float"), none,
+                np.array([10.0, 50.0, 5.0], dtype=np.float32).tobytes())
+        + array(("MS:1003006", ARRAY), ("MS:1000523", "64-bit float"), ("MS:1003780", "zstd"),
+                b"\x28\xb5\x2f\xfd not really zstd")
+    )
+    return (
+        '<?xml version="1.0" encoding="utf-8"?>\n'
+        '<mzML xmlns="http://psi.hupo.org/ms/mzml" id="crafted" version="1.1.0">'
+        '<cvList count="1"><cv id="MS" fullName="PSI-MS" version="4.1.0" URI="https://example.org/psi-ms.obo"/></cvList>'
+        f'<fileDescription><fileContent>{cv("MS:1000579", "MS1 spectrum")}</fileContent></fileDescription>'
+        '<softwareList count="1"><software id="crafted" version="1"/></softwareList>'
+        '<instrumentConfigurationList count="1"><instrumentConfiguration id="IC1"/></instrumentConfigurationList>'
+        '<dataProcessingList count="1"><dataProcessing id="dp"/></dataProcessingList>'
+        '<run id="crafted" defaultInstrumentConfigurationRef="IC1">'
+        '<spectrumList count="1" defaultDataProcessingRef="dp">'
+        '<spectrum index="0" id="scan=1" defaultArrayLength="3">'
+        '<cvParam cvRef="MS" accession="MS:1000511" name="ms level" value="1"/>'
+        f'{cv("MS:1000127", "centroid spectrum")}'
+        f'<binaryDataArrayList count="3">{arrays}</binaryDataArrayList></spectrum>'
+        "</spectrumList></run></mzML>\n"
+    )
+
+
+def test_an_unusable_mobility_array_is_left_out_with_a_warning(tmp_path):
+    path = tmp_path / "zstd.mzML"
+    path.write_text(mzml_with_zstd_mobility())
+    for read in (lambda reader: list(reader)[0], lambda reader: reader[0]):
+        with mzforge.open(path) as reader:
+            spectrum = read(reader)
+            warnings = reader.warnings
+        np.testing.assert_array_equal(spectrum.mz, [100.0, 200.0, 300.0])
+        np.testing.assert_array_equal(spectrum.intensity, [10.0, 50.0, 5.0])
+        assert spectrum.ion_mobility is None and spectrum.ion_mobility_kind is None
+        assert len(warnings) == 1, warnings
+        for fragment in ("zstd.mzML", "spectrum 0 (scan=1)", "ion mobility array",
+                         "left out", "cannot decode"):
+            assert fragment in warnings[0], (fragment, warnings[0])

@@ -10,8 +10,8 @@ use mzdata::io::mzml::MzMLReader;
 use mzdata::prelude::*;
 use mzdata::spectrum::{ArrayType, MultiLayerSpectrum};
 use mzforge::{
-    CentroidMzMLWriter, CentroidParams, Error, IonMobilityKind, MzmlPeaks, Pipeline,
-    PipelineParams, ProcessedSpectrum, ScanMobilityKind, Spectrum, SpectrumReader,
+    CentroidMzMLWriter, CentroidParams, IonMobilityKind, MzmlPeaks, Pipeline, PipelineParams,
+    ProcessedSpectrum, ScanMobilityKind, Spectrum, SpectrumReader,
 };
 use mzforge_fixtures::handmade::{
     array, mzml, spectrum, Term, F32, F64, INTENSITY_ARRAY, MZ_ARRAY, NONE, ZLIB,
@@ -216,34 +216,85 @@ fn a_32_bit_zlib_mobility_array_decodes_and_follows_the_kept_peaks() {
     );
 }
 
-#[test]
-fn a_mobility_array_of_another_length_is_an_error_naming_file_and_spectrum() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("short.mzML");
+/// Two spectra with the four points of [`handmade_spectrum`] whose mobility arrays cannot be
+/// used: one a value short, one in zstd (which mzforge does not decode), after a good one.
+fn unusable_mobility_file(dir: &Path) -> std::path::PathBuf {
+    let path = dir.join("unusable.mzML");
     let good = handmade_spectrum(0, &[0.75, 0.8, 1.25, 1.5]);
     let short = handmade_spectrum(1, &[0.75, 0.8, 1.25]);
-    std::fs::write(&path, mzml(&[good, short])).unwrap();
+    let zstd = handmade_spectrum(2, &[0.75, 0.8, 1.25, 1.5]).replace(
+        r#"accession="MS:1000574" name="zlib compression""#,
+        r#"accession="MS:1003780" name="zstd""#,
+    );
+    assert!(zstd.contains("MS:1003780"));
+    std::fs::write(&path, mzml(&[good, short, zstd])).unwrap();
+    path
+}
+
+#[test]
+fn an_unusable_mobility_array_is_left_out_and_its_spectrum_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = unusable_mobility_file(dir.path());
     for lean in [true, false] {
         let mut reader = SpectrumReader::open(&path).unwrap();
         reader.set_lean_parsing(lean);
-        let first = reader.next_raw().unwrap().unwrap();
-        assert!(first.decode(&path).is_ok());
-        let second = reader.next_raw().unwrap().unwrap();
-        let error = second.decode(&path).expect_err("lengths differ");
-        assert!(
-            matches!(&error, Error::BadSpectrum { index: 1, native_id, .. } if native_id == "scan=2"),
-            "{error}"
-        );
-        let text = error.to_string();
-        for fragment in [
-            "short.mzML",
-            "spectrum 1 (scan=2)",
-            "ion mobility",
-            "4",
-            "3",
-        ] {
-            assert!(text.contains(fragment), "{text:?} lacks {fragment:?}");
+        let mut decoded = Vec::new();
+        while let Some(raw) = reader.next_raw().unwrap() {
+            decoded.push(raw.decode(&path).expect("m/z and intensity are fine"));
         }
+        let [(good, good_repairs), (short, short_repairs), (zstd, zstd_repairs)] =
+            decoded.as_slice()
+        else {
+            panic!("{} spectra", decoded.len())
+        };
+        assert!(good.ion_mobility.is_some());
+        assert_eq!(good_repairs.ion_mobility_dropped, None);
+        for (s, repairs, reason) in [
+            (short, short_repairs, "has 3 values but the m/z array has 4"),
+            (zstd, zstd_repairs, "cannot decode the ion mobility array"),
+        ] {
+            assert_eq!(s.mz, [100.0, 200.0, 300.0, 400.0], "lean {lean}");
+            assert_eq!(s.intensity, [10.0, 50.0, 5.0, 80.0]);
+            assert_eq!(s.ion_mobility, None);
+            assert_eq!(s.meta.ion_mobility_array, None, "no kind without values");
+            let why = repairs.ion_mobility_dropped.as_deref().unwrap_or_default();
+            assert!(why.contains(reason), "lean {lean}: {why:?}");
+        }
+    }
+}
+
+#[test]
+fn a_run_counts_the_left_out_mobility_arrays_with_one_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = unusable_mobility_file(dir.path());
+    let pipeline = Pipeline::new(PipelineParams::default()).unwrap();
+    let mut peaks = Vec::new();
+    let summary = pipeline
+        .run_path(&path, &mut |batch| {
+            peaks.extend(batch.iter().map(|s| s.peaks.ion_mobility.is_some()));
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(peaks, [true, false, false]);
+    assert_eq!(summary.spectra_written, 3);
+    assert_eq!(summary.spectra_skipped, 0);
+    assert_eq!(summary.spectra_ion_mobility_dropped, 2);
+    let warnings: Vec<_> = summary
+        .warnings
+        .iter()
+        .filter(|w| w.contains("ion mobility"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "{:?}", summary.warnings);
+    for fragment in [
+        "2 spectra have an ion mobility array that cannot be used",
+        "spectrum 1 (scan=2)",
+        "has 3 values but the m/z array has 4",
+    ] {
+        assert!(
+            warnings[0].contains(fragment),
+            "{:?} lacks {fragment:?}",
+            warnings[0]
+        );
     }
 }
 

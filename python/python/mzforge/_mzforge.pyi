@@ -170,7 +170,8 @@ class Reader:
         ``instruments`` (the instrument models the header names, each once)."""
     @property
     def warnings(self) -> list[str]:
-        """Spectra skipped while iterating, with the reason, and a wrong ``<indexList>`` found
+        """Spectra skipped while iterating, with the reason; spectra read whose ion mobility
+        array could not be used (left out, the spectrum kept); and a wrong ``<indexList>`` found
         by random access (whose spectra are then found by scanning the file)."""
     @property
     def indexed(self) -> bool:
