@@ -884,6 +884,7 @@ fn limit_flags_stop_a_run_cleanly_and_raise_the_limit() {
         "spectrum 0 (scan=1)",
         "points",
         "limits.max_points_per_spectrum",
+        "`--max-points-per-spectrum` on the command line",
     ] {
         assert!(text(&refused).contains(fragment), "{}", text(&refused));
     }
@@ -891,7 +892,8 @@ fn limit_flags_stop_a_run_cleanly_and_raise_the_limit() {
     let refused = run(&["--max-spectra", "3"]);
     assert_eq!(refused.status.code(), Some(1), "{}", text(&refused));
     assert!(
-        text(&refused).contains("limits.max_spectra"),
+        text(&refused)
+            .contains("limits.max_spectra` raises it; `--max-spectra` on the command line"),
         "{}",
         text(&refused)
     );

@@ -71,7 +71,9 @@ pub enum Error {
     /// The input goes past one of the reading limits ([`crate::io::ReadLimits`]): a hostile or
     /// broken file, or a real one larger than the limit, which the named setting raises.
     #[error(
-        "{path}: {location}: {what}, over the limit of {limit} (setting `{setting}` raises it)"
+        "{path}: {location}: {what}, over the limit of {limit} (setting `{setting}` raises it; \
+         `{flag}` on the command line)",
+        flag = limit_flag(setting)
     )]
     LimitExceeded {
         /// The file.
@@ -143,3 +145,15 @@ impl From<arrow::error::ArrowError> for Error {
 
 /// Shorthand for results of the engine.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The command line's flag for a reading limit's setting: `limits.max_spectra` is
+/// `--max-spectra`.
+fn limit_flag(setting: &str) -> String {
+    format!(
+        "--{}",
+        setting
+            .strip_prefix("limits.")
+            .unwrap_or(setting)
+            .replace('_', "-")
+    )
+}
