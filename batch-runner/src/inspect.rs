@@ -29,8 +29,12 @@ struct LevelSummary {
 #[derive(Debug, Serialize)]
 struct Inspection {
     path: String,
-    /// Always "ok" (a failed input's object says "error"), as in `mzforge run --json`.
+    /// "ok"; "error" (with `error`) when the file has spectra and none of them can be used,
+    /// where `mzforge run` fails too, or for an input that cannot be read at all (an object
+    /// with `path`, `status` and `error` only), as in `mzforge run --json`.
     status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
     file: FileInfo,
     spectra: u64,
     levels: BTreeMap<u8, LevelSummary>,
@@ -53,12 +57,13 @@ const BAD_SPECTRA_LISTED: usize = 10;
 
 /// Summarises every input in turn; one that cannot be read, or a pattern that names no file,
 /// is reported (on standard error, and as an error object with `--json`) and the others are
-/// still summarised; the exit status is 1 if any failed.
+/// still summarised. A file whose every mass spectrum is bad is summarised (its bad spectra
+/// listed) and reported as an error, as `run` fails on it. The exit status is 1 if any failed.
 pub fn inspect(args: InspectArgs) -> Result<ExitCode> {
-    let mut failed = false;
+    let failed = std::cell::Cell::new(false);
     let mut printed = false;
-    let mut report_error = |path: &Path, message: String| {
-        failed = true;
+    let report_error = |path: &Path, message: String| {
+        failed.set(true);
         if args.json {
             let line = serde_json::json!({ "path": path, "status": "error", "error": message });
             println!("{line}");
@@ -75,20 +80,28 @@ pub fn inspect(args: InspectArgs) -> Result<ExitCode> {
         };
         for input in &inputs {
             match inspect_one(input) {
-                Ok(report) if args.json => println!("{}", serde_json::to_string(&report)?),
                 Ok(report) => {
-                    if printed {
-                        println!();
+                    if args.json {
+                        println!("{}", serde_json::to_string(&report)?);
+                    } else {
+                        if printed {
+                            println!();
+                        }
+                        printed = true;
+                        print_text(&report);
                     }
-                    printed = true;
-                    print_text(&report);
+                    // Summarised, and still a failure: `run` would have nothing to give.
+                    if let Some(message) = &report.error {
+                        failed.set(true);
+                        eprintln!("error: {message}");
+                    }
                 }
                 // The whole chain: "cannot read X" alone would hide the reason.
                 Err(error) => report_error(input, crate::chain(&error.into())),
             }
         }
     }
-    Ok(if failed {
+    Ok(if failed.get() {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
@@ -100,6 +113,7 @@ fn inspect_one(input: &Path) -> mzforge::Result<Inspection> {
     let mut report = Inspection {
         path: input.display().to_string(),
         status: "ok",
+        error: None,
         file: reader.info().clone(),
         spectra: 0,
         levels: BTreeMap::new(),
@@ -111,6 +125,8 @@ fn inspect_one(input: &Path) -> mzforge::Result<Inspection> {
         bad_spectra: Vec::new(),
     };
     let mut scratch = Vec::new();
+    let mut usable = 0u64;
+    let mut first_bad = None;
     while let Some(raw) = reader.next_raw()? {
         report.spectra += 1;
         let meta = raw.meta();
@@ -146,6 +162,7 @@ fn inspect_one(input: &Path) -> mzforge::Result<Inspection> {
         }
         match decoded {
             Ok((spectrum, _)) => {
+                usable += 1;
                 level.points += spectrum.mz.len() as u64;
                 let (decision, look) = decide_signal_kind(
                     meta.declared_signal,
@@ -167,8 +184,21 @@ fn inspect_one(input: &Path) -> mzforge::Result<Inspection> {
                 }
             }
             Err(Error::NotMassSpectrum { .. }) => report.spectra_not_ms += 1,
-            Err(e) => report.bad_spectra.push(e.to_string()),
+            Err(e) => {
+                report.bad_spectra.push(e.to_string());
+                first_bad.get_or_insert(e);
+            }
         }
+    }
+    // As `mzforge run` fails on such a file (every mass spectrum skipped as bad), in its words.
+    if let (0, Some(first)) = (usable, first_bad) {
+        let error = Error::NoUsableSpectrum {
+            path: reader.path().to_owned(),
+            skipped: report.bad_spectra.len() as u64,
+            first: Box::new(first),
+        };
+        report.status = "error";
+        report.error = Some(error.to_string());
     }
     Ok(report)
 }

@@ -836,6 +836,46 @@ fn a_file_of_bad_spectra_only_fails_and_the_others_still_run() {
     assert_eq!(entry_names(&out), ["sim_profile"]);
 }
 
+/// `inspect` on the same file summarises it (its bad spectra listed) and fails as `run` does,
+/// in the same words; `--json` gives the summary with status "error". A file with one good
+/// spectrum among bad ones is summarised and succeeds.
+#[test]
+fn inspect_fails_on_a_file_of_bad_spectra_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let broken = dir.path().join("broken.mzML");
+    std::fs::write(&broken, mzml_of_broken_spectra(3)).unwrap();
+    let result = mzforge(&["inspect", broken.to_str().unwrap()]);
+    assert_eq!(result.status.code(), Some(1), "{}", text(&result));
+    let stdout = String::from_utf8_lossy(&result.stdout);
+    assert_eq!(stdout.matches("bad spectrum").count(), 3, "{stdout}");
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert!(
+        stderr.contains("broken.mzML: no spectrum could be used (3 skipped as bad), the first: spectrum 0 (scan=1)"),
+        "{stderr}"
+    );
+
+    let json = mzforge(&["inspect", broken.to_str().unwrap(), "--json"]);
+    assert_eq!(json.status.code(), Some(1), "{}", text(&json));
+    let report: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(report["status"], "error");
+    assert_eq!(report["spectra"], 3);
+    assert_eq!(report["bad_spectra"].as_array().unwrap().len(), 3);
+    assert!(report["error"]
+        .as_str()
+        .unwrap()
+        .contains("no spectrum could be used"));
+
+    let one_good = dir.path().join("one-good.mzML");
+    let mzml = mzml_of_broken_spectra(3)
+        .replacen("@@@@", "AAAAAAAAWUAAAAAAACBZQAAAAAAAQFlA", 1)
+        .replacen("@@@@", "AAAgQQAASEIAACBB", 1);
+    std::fs::write(&one_good, mzml).unwrap();
+    let report = inspect_json(&one_good);
+    assert_eq!(report["status"], "ok");
+    assert!(report.get("error").is_none(), "{report}");
+    assert_eq!(report["bad_spectra"].as_array().unwrap().len(), 2);
+}
+
 /// Past the summary's hundred warnings the command line says how many more there were and
 /// where they are counted; the file's one good spectrum is written.
 #[test]
@@ -1560,11 +1600,15 @@ fn mzml_of_broken_spectra(n: usize) -> String {
 fn inspect_lists_ten_bad_spectra_and_counts_the_rest() {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("broken.mzML");
-    std::fs::write(&input, mzml_of_broken_spectra(12)).unwrap();
+    // 12 bad spectra after a good one (a file of bad spectra only fails; see above).
+    let mzml = mzml_of_broken_spectra(13)
+        .replacen("@@@@", "AAAAAAAAWUAAAAAAACBZQAAAAAAAQFlA", 1)
+        .replacen("@@@@", "AAAgQQAASEIAACBB", 1);
+    std::fs::write(&input, mzml).unwrap();
     let report = inspect_json(&input);
     let bad = report["bad_spectra"].as_array().unwrap();
     assert_eq!(bad.len(), 12, "{bad:?}");
-    assert!(bad[11].as_str().unwrap().contains("scan=12"), "{bad:?}");
+    assert!(bad[11].as_str().unwrap().contains("scan=13"), "{bad:?}");
     let summary = text(&mzforge(&["inspect", input.to_str().unwrap()]));
     assert_eq!(summary.matches("bad spectrum ").count(), 10, "{summary}");
     assert!(summary.contains("bad spectra  2 more"), "{summary}");
