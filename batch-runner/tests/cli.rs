@@ -4,7 +4,7 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use arrow::array::{Array, Float64Array, StringArray, UInt32Array};
+use arrow::array::{Array, Float64Array, StringArray, UInt32Array, UInt8Array};
 use arrow::record_batch::RecordBatch;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
@@ -1816,4 +1816,39 @@ fn peaks_carry_ion_mobility_for_the_timstof_run_and_nulls_for_bsa1() {
             assert_eq!(c.null_count(), c.len(), "{name}");
         }
     }
+}
+
+/// `spectra.parquet`'s `precursor_spectrum_ref` is each precursor's `spectrumRef` as the file
+/// gives it (every MS2 scan of the QC run names its MS1 scan), null for MS1 scans.
+#[test]
+fn spectra_name_the_scan_each_precursor_was_selected_from() {
+    let Some(input) = shared("runs/171103_PMA_TK_QC_04-4to5min.mzML") else {
+        return;
+    };
+    let text_of_input = std::fs::read_to_string(&input).unwrap();
+    let expected: Vec<&str> = text_of_input
+        .split("<precursor spectrumRef=\"")
+        .skip(1)
+        .map(|rest| &rest[..rest.find('"').unwrap()])
+        .collect();
+    assert_eq!(expected.len(), 381);
+    let dir = tempfile::tempdir().unwrap();
+    let result = mzforge_run(&input, dir.path(), &["--no-deconvolve"]);
+    assert!(result.status.success(), "{}", text(&result));
+    let (spectra, _) = read_parquet(
+        &dir.path()
+            .join("171103_PMA_TK_QC_04-4to5min/spectra.parquet"),
+    );
+    let mut written = Vec::new();
+    for batch in &spectra {
+        let refs = column::<StringArray>(batch, "precursor_spectrum_ref");
+        let level = column::<UInt8Array>(batch, "ms_level");
+        for i in 0..batch.num_rows() {
+            assert_eq!(refs.is_valid(i), level.value(i) > 1, "row {i}");
+            if refs.is_valid(i) {
+                written.push(refs.value(i).to_owned());
+            }
+        }
+    }
+    assert_eq!(written, expected);
 }

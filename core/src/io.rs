@@ -1917,9 +1917,9 @@ struct MetaParts<'a> {
     start_time_minutes: Option<f64>,
     polarity: ScanPolarity,
     continuity: SignalContinuity,
-    /// The first precursor: its first ion (m/z, intensity, charge), and its isolation window
-    /// (target, lower, upper).
-    precursor: Option<(Option<IonValues>, WindowValues)>,
+    /// The first precursor: its first ion (m/z, intensity, charge), its isolation window
+    /// (target, lower, upper), and the native id of the spectrum it was selected from.
+    precursor: Option<(Option<IonValues>, WindowValues, Option<&'a str>)>,
     /// The first scan's first window (lower, upper).
     scan_window: Option<(f32, f32)>,
     /// The ion mobility array's kind and the unit its term names.
@@ -1939,17 +1939,20 @@ fn build_meta(index: u32, parts: MetaParts) -> SpectrumMeta {
         SignalContinuity::Centroid => Some(SignalKind::Centroid),
         _ => None,
     };
-    let precursor = parts.precursor.map(|(ion, (target, lower, upper))| {
-        let finite_pos = |v: f32| (v.is_finite() && v > 0.0).then_some(v as f64);
-        Precursor {
-            mz: ion.map(|i| i.0).unwrap_or(f64::NAN),
-            charge: ion.and_then(|i| i.2),
-            intensity: ion.map(|i| i.1).filter(|v| v.is_finite() && *v > 0.0),
-            isolation_target_mz: finite_pos(target),
-            isolation_lower_mz: finite_pos(lower),
-            isolation_upper_mz: finite_pos(upper),
-        }
-    });
+    let precursor = parts
+        .precursor
+        .map(|(ion, (target, lower, upper), spectrum_ref)| {
+            let finite_pos = |v: f32| (v.is_finite() && v > 0.0).then_some(v as f64);
+            Precursor {
+                mz: ion.map(|i| i.0).unwrap_or(f64::NAN),
+                charge: ion.and_then(|i| i.2),
+                intensity: ion.map(|i| i.1).filter(|v| v.is_finite() && *v > 0.0),
+                isolation_target_mz: finite_pos(target),
+                isolation_lower_mz: finite_pos(lower),
+                isolation_upper_mz: finite_pos(upper),
+                spectrum_ref: spectrum_ref.map(str::to_owned),
+            }
+        });
     let scan_window = parts
         .scan_window
         .filter(|(lower, upper)| upper > lower)
@@ -1987,6 +1990,7 @@ pub(crate) fn meta_of(index: u32, s: &MultiLayerSpectrum) -> SpectrumMeta {
         (
             p.ions.first().map(|i| (i.mz, i.intensity, i.charge)),
             (window.target, window.lower_bound, window.upper_bound),
+            p.precursor_id.as_deref(),
         )
     });
     let first_scan = s.acquisition().first_scan();
@@ -2034,7 +2038,10 @@ pub(crate) fn lean_meta(index: u32, s: &LeanSpectrum) -> SpectrumMeta {
             start_time_minutes: s.start_time_minutes,
             polarity: s.polarity,
             continuity: s.continuity,
-            precursor: s.precursor.as_ref().map(|p| (p.ion, p.window)),
+            precursor: s
+                .precursor
+                .as_ref()
+                .map(|p| (p.ion, p.window, s.precursor_ref.as_deref())),
             scan_window: s.scan_window,
             mobility_array: s.mobility.as_ref().map(|(_, kind, unit)| (*kind, *unit)),
             scan_mobility: s.scan_mobility,

@@ -75,6 +75,8 @@ pub(crate) struct LeanSpectrum {
     pub(crate) continuity: SignalContinuity,
     /// The first `<precursor>`, if any.
     pub(crate) precursor: Option<LeanPrecursor>,
+    /// The first precursor's `spectrumRef`: the native id of the spectrum it came from.
+    pub(crate) precursor_ref: Option<String>,
     /// The first scan's first scan window (lower, upper), if it has one.
     pub(crate) scan_window: Option<(f32, f32)>,
     /// Whether the element holds any `<binaryDataArray>`, of whatever kind.
@@ -629,6 +631,7 @@ struct Builder<'c> {
     first_window: Option<(f32, f32)>,
     precursors: usize,
     first_precursor: LeanPrecursor,
+    precursor_ref: Option<String>,
     /// The precursor being filled once there are several (only checked, then dropped).
     later_precursor: LeanPrecursor,
     in_array: bool,
@@ -659,6 +662,7 @@ impl<'c> Builder<'c> {
             first_window: None,
             precursors: 0,
             first_precursor: LeanPrecursor::default(),
+            precursor_ref: None,
             later_precursor: LeanPrecursor::default(),
             in_array: false,
             array: ArrayBuilder::default(),
@@ -742,7 +746,10 @@ impl<'c> Builder<'c> {
             Tag::Precursor => {
                 for (key, value) in attributes_checked(content)? {
                     if key == b"spectrumRef" {
-                        plain(value)?;
+                        let value = plain(value)?;
+                        if self.precursors == 0 {
+                            self.precursor_ref = Some(value.to_owned());
+                        }
                     }
                 }
                 self.precursors += 1;
@@ -1065,6 +1072,7 @@ impl<'c> Builder<'c> {
             polarity: self.polarity,
             continuity: self.continuity,
             precursor,
+            precursor_ref: self.precursor_ref,
             scan_window: self.first_window,
             has_arrays: self.has_arrays,
             mz: encoded(self.mz)?,

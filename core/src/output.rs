@@ -198,6 +198,7 @@ pub fn spectra_schema() -> SchemaRef {
                 Field::new("ion_mobility_unit", DataType::Utf8, true),
                 Field::new("scan_ion_mobility", DataType::Float64, true),
                 Field::new("scan_ion_mobility_kind", DataType::Utf8, true),
+                Field::new("precursor_spectrum_ref", DataType::Utf8, true),
             ]))
         })
         .clone()
@@ -322,6 +323,7 @@ pub fn spectra_batch(spectra: &[ProcessedSpectrum]) -> Result<RecordBatch> {
     let mut mobility_unit = StringBuilder::new();
     let mut scan_mobility = Float64Builder::with_capacity(n);
     let mut scan_mobility_kind = StringBuilder::new();
+    let mut precursor_ref = StringBuilder::new();
     for s in spectra {
         let m = &s.meta;
         index.append_value(m.index);
@@ -359,6 +361,7 @@ pub fn spectra_batch(spectra: &[ProcessedSpectrum]) -> Result<RecordBatch> {
         mobility_unit.append_option(array.and_then(|a| a.unit.as_deref()));
         scan_mobility.append_option(m.scan_ion_mobility.map(|v| v.value));
         scan_mobility_kind.append_option(m.scan_ion_mobility.map(|v| v.kind.as_str()));
+        precursor_ref.append_option(p.and_then(|p| p.spectrum_ref.as_deref()));
     }
     let columns: Vec<ArrayRef> = vec![
         Arc::new(index.finish()),
@@ -389,6 +392,7 @@ pub fn spectra_batch(spectra: &[ProcessedSpectrum]) -> Result<RecordBatch> {
         Arc::new(mobility_unit.finish()),
         Arc::new(scan_mobility.finish()),
         Arc::new(scan_mobility_kind.finish()),
+        Arc::new(precursor_ref.finish()),
     ];
     Ok(RecordBatch::try_new(spectra_schema(), columns)?)
 }

@@ -171,6 +171,9 @@ struct SurveyMemory {
     peaks: usize,
     seen_msn: bool,
     interleaved: bool,
+    /// The latest MSn scans' native ids and their precursors' `spectrumRef`, newest last: an
+    /// MS3 scan names the MS2 scan it came from, which names the survey scan.
+    msn_refs: VecDeque<(String, String)>,
 }
 
 impl SurveyMemory {
@@ -178,25 +181,72 @@ impl SurveyMemory {
     /// scan at `rt_seconds`, newest first. By retention time, as files sorted by MS level
     /// exist; when the MSn scan or one of those survey scans has no retention time, by
     /// position in the file instead (every survey scan remembered was read before it).
-    fn before(&self, rt_seconds: Option<f64>, level: u8, negative: bool) -> Vec<&SurveyScan> {
-        let candidates = self
-            .scans
-            .iter()
-            .rev()
+    /// The scan the precursor names (`spectrum_ref`), when remembered, comes first whatever
+    /// the times say, and the others are those read before it: the file's own link, which
+    /// also pairs files sorted by level without times. Without times, a named scan that is
+    /// not remembered gives none.
+    fn before(
+        &self,
+        rt_seconds: Option<f64>,
+        level: u8,
+        negative: bool,
+        spectrum_ref: Option<&str>,
+    ) -> Vec<&SurveyScan> {
+        let referenced = spectrum_ref.and_then(|id| {
+            (self.scans.iter()).rposition(|v| v.ms_level < level && v.native_id == id)
+        });
+        let read_by_then = referenced.map_or(self.scans.len(), |k| k + 1);
+        let candidates = (self.scans.iter().take(read_by_then).rev())
             .filter(|v| v.ms_level < level && v.negative == negative);
         let by_rt: Option<Vec<(f64, &SurveyScan)>> = candidates
             .clone()
             .map(|v| Some((v.rt_seconds?, v)))
             .collect();
-        match (rt_seconds, by_rt) {
+        let mut found: Vec<&SurveyScan> = match (rt_seconds, by_rt) {
             (Some(rt), Some(mut timed)) => {
                 timed.retain(|(t, _)| *t <= rt + 1e-6);
                 // Stable: of equal times, the one read last comes first.
                 timed.sort_by(|a, b| b.0.total_cmp(&a.0));
                 timed.into_iter().map(|(_, v)| v).collect()
             }
+            // A named scan that is not remembered (not in the file, or long forgotten) leaves
+            // no time to go by: the scans read last may be anything (in a file sorted by
+            // level, the run's last).
+            _ if spectrum_ref.is_some() && referenced.is_none() => Vec::new(),
             _ => candidates.collect(),
+        };
+        if let Some(k) = referenced {
+            let named = &self.scans[k];
+            found.retain(|v| !std::ptr::eq(*v, named));
+            found.insert(0, named);
         }
+        found
+    }
+
+    /// The survey scan a precursor's `spectrumRef` leads to: itself, or through the MSn scans
+    /// it names (an MS3 scan's names its MS2 scan, whose names the survey scan).
+    fn survey_ref<'a>(&'a self, mut spectrum_ref: &'a str) -> &'a str {
+        for _ in 0..MAX_MSN_HOPS {
+            match self
+                .msn_refs
+                .iter()
+                .rev()
+                .find(|(id, _)| id == spectrum_ref)
+            {
+                Some((_, parent)) => spectrum_ref = parent,
+                None => break,
+            }
+        }
+        spectrum_ref
+    }
+
+    /// An MSn scan and the scan its precursor names, for the MSn scans that name it.
+    fn remember_msn(&mut self, native_id: &str, spectrum_ref: &str) {
+        if self.msn_refs.len() == RECENT_MSN_REFS {
+            self.msn_refs.pop_front();
+        }
+        self.msn_refs
+            .push_back((native_id.to_owned(), spectrum_ref.to_owned()));
     }
 
     fn remember(&mut self, scan: SurveyScan) {
@@ -219,6 +269,7 @@ impl SurveyMemory {
 /// A recent survey scan, to check the precursors of the MSn scans that follow it.
 #[derive(Debug, Default)]
 struct SurveyScan {
+    native_id: String,
     rt_seconds: Option<f64>,
     ms_level: u8,
     negative: bool,
@@ -410,6 +461,12 @@ pub const SURVEY_MEMORY_PEAKS: usize = 2_000_000;
 
 /// Survey scans kept when MS1 and MSn scans alternate.
 const RECENT_SURVEYS: usize = 8;
+
+/// MSn scans whose precursor links are remembered, to lead MSn+1 scans to their survey scan.
+const RECENT_MSN_REFS: usize = 256;
+
+/// Links followed from an MSn scan towards its survey scan (MS3 → MS2 → MS1 is two).
+const MAX_MSN_HOPS: usize = 8;
 
 /// Survey scans tried for one precursor, nearest in time first.
 const SURVEYS_TRIED: usize = 3;
@@ -808,7 +865,8 @@ impl Pipeline {
         if let Some(precursor) = &s.meta.precursor {
             if precursor.mz.is_finite() && self.params.deconvolve.enabled {
                 let tolerance = precursor.mz * 2.0 * self.params.deconvolve.tolerance_ppm * 1e-6;
-                let before = surveys.before(s.meta.rt_seconds, level, negative);
+                let survey_ref = (precursor.spectrum_ref.as_deref()).map(|r| surveys.survey_ref(r));
+                let before = surveys.before(s.meta.rt_seconds, level, negative, survey_ref);
                 for survey in before.into_iter().take(SURVEYS_TRIED) {
                     let held = survey.deconvolution.as_ref().and_then(|d| {
                         let from = survey.mz.partition_point(|&m| m < precursor.mz - tolerance);
@@ -839,6 +897,7 @@ impl Pipeline {
         }
         if s.meta.precursor.is_none() || level == 1 {
             surveys.remember(SurveyScan {
+                native_id: s.meta.native_id.clone(),
                 rt_seconds: s.meta.rt_seconds,
                 ms_level: level,
                 negative,
@@ -848,6 +907,14 @@ impl Pipeline {
             });
         } else {
             surveys.seen_msn = true;
+            if let Some(spectrum_ref) = s
+                .meta
+                .precursor
+                .as_ref()
+                .and_then(|p| p.spectrum_ref.as_deref())
+            {
+                surveys.remember_msn(&s.meta.native_id, spectrum_ref);
+            }
         }
     }
 
@@ -926,7 +993,11 @@ mod tests {
     }
 
     fn order(memory: &SurveyMemory, rt: Option<f64>) -> Vec<f64> {
-        (memory.before(rt, 2, false).iter())
+        referenced_first(memory, rt, None)
+    }
+
+    fn referenced_first(memory: &SurveyMemory, rt: Option<f64>, id: Option<&str>) -> Vec<f64> {
+        (memory.before(rt, 2, false, id).iter())
             .map(|s| s.mz[0])
             .collect()
     }
@@ -984,5 +1055,39 @@ mod tests {
         // One survey scan without a time: file order too (no time to compare it by).
         memory.remember(survey(None, 1));
         assert_eq!(order(&memory, Some(25.0)), [-1.0, 40.0, 20.0, 10.0, 30.0]);
+    }
+
+    /// The survey scan a precursor's `spectrumRef` names is tried first, whatever the times
+    /// or the order say; a reference to a scan not remembered (or of the MSn scan's own
+    /// level) changes nothing.
+    #[test]
+    fn the_referenced_survey_scan_comes_first() {
+        let mut memory = SurveyMemory::default();
+        for (rt, id) in [(10.0, "scan=1"), (20.0, "scan=2"), (30.0, "scan=3")] {
+            memory.remember(SurveyScan {
+                native_id: id.into(),
+                ..survey(Some(rt), 1)
+            });
+        }
+        memory.remember(SurveyScan {
+            native_id: "scan=4".into(),
+            ..survey(Some(35.0), 2)
+        });
+        assert_eq!(order(&memory, Some(25.0)), [20.0, 10.0]);
+        let first = |id| referenced_first(&memory, Some(25.0), Some(id));
+        // The named scan, then those acquired before it.
+        assert_eq!(first("scan=1"), [10.0]);
+        assert_eq!(first("scan=2"), [20.0, 10.0]);
+        // Named by the file though its time is later than the MSn scan's.
+        assert_eq!(first("scan=3"), [30.0, 20.0, 10.0]);
+        assert_eq!(first("scan=9"), [20.0, 10.0]);
+        assert_eq!(first("scan=4"), [20.0, 10.0]);
+        // Without any times (a file sorted by level): the named scan, then those read
+        // before it, newest first.
+        let untimed = |id| referenced_first(&memory, None, Some(id));
+        assert_eq!(untimed("scan=2"), [20.0, 10.0]);
+        // A scan named but not remembered: nothing to go by.
+        assert!(untimed("scan=9").is_empty());
+        assert_eq!(order(&memory, None), [30.0, 20.0, 10.0]);
     }
 }

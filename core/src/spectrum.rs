@@ -61,6 +61,9 @@ pub struct Precursor {
     pub isolation_lower_mz: Option<f64>,
     /// Isolation window upper bound (absolute m/z), if recorded.
     pub isolation_upper_mz: Option<f64>,
+    /// The native id of the spectrum the precursor was selected from (mzML's `spectrumRef`),
+    /// if the file gives it.
+    pub spectrum_ref: Option<String>,
 }
 
 /// What a spectrum's per-point ion mobility array holds, as its CV term names it (the terms

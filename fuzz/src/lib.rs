@@ -325,6 +325,7 @@ fn random_spectrum(bytes: &mut Bytes, index: u32) -> ProcessedSpectrum {
         isolation_target_mz: (flags & 8 == 8).then(|| bytes.f64()),
         isolation_lower_mz: (flags & 8 == 8).then(|| bytes.f64()),
         isolation_upper_mz: (flags & 16 == 16).then(|| bytes.f64()),
+        spectrum_ref: (flags & 4 == 4).then(|| bytes.string()),
     });
     let mut meta = SpectrumMeta {
         index,

@@ -32,6 +32,9 @@ pub struct Precursor {
     isolation_lower_mz: Option<f64>,
     /// Isolation window upper bound (absolute m/z), if recorded.
     isolation_upper_mz: Option<f64>,
+    /// The native id of the spectrum the precursor was selected from (mzML's `spectrumRef`),
+    /// if the file gives it.
+    spectrum_ref: Option<String>,
 }
 
 #[pymethods]
@@ -45,6 +48,7 @@ impl Precursor {
             self.isolation_target_mz,
             self.isolation_lower_mz,
             self.isolation_upper_mz,
+            self.spectrum_ref.clone(),
         );
         Ok((rebuilder(py, "_rebuild_precursor")?, (state,)))
     }
@@ -127,6 +131,7 @@ type PrecursorState = (
     Option<f64>,
     Option<f64>,
     Option<f64>,
+    Option<String>,
 );
 
 /// A pickled spectrum's fields; its words (polarity, declared signal) are `W`.
@@ -152,8 +157,15 @@ fn rebuilder<'py>(py: Python<'py>, name: &str) -> PyResult<Bound<'py, PyAny>> {
 /// Rebuilds a pickled [`Precursor`].
 #[pyfunction]
 pub fn _rebuild_precursor(state: PrecursorState) -> Precursor {
-    let (mz, charge, intensity, isolation_target_mz, isolation_lower_mz, isolation_upper_mz) =
-        state;
+    let (
+        mz,
+        charge,
+        intensity,
+        isolation_target_mz,
+        isolation_lower_mz,
+        isolation_upper_mz,
+        spectrum_ref,
+    ) = state;
     Precursor {
         mz,
         charge,
@@ -161,6 +173,7 @@ pub fn _rebuild_precursor(state: PrecursorState) -> Precursor {
         isolation_target_mz,
         isolation_lower_mz,
         isolation_upper_mz,
+        spectrum_ref,
     }
 }
 
@@ -285,6 +298,7 @@ fn to_python(py: Python<'_>, spectrum: mzforge::Spectrum) -> PyResult<Spectrum> 
                 isolation_target_mz: p.isolation_target_mz,
                 isolation_lower_mz: p.isolation_lower_mz,
                 isolation_upper_mz: p.isolation_upper_mz,
+                spectrum_ref: p.spectrum_ref,
             },
         )?),
         None => None,

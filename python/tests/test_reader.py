@@ -144,6 +144,26 @@ def test_precursors_of_msn_spectra():
     assert "Precursor(" in repr(ms2.precursor)
 
 
+def test_precursors_name_the_spectrum_they_were_selected_from_as_pyteomics_reads_it():
+    from pyteomics import mzml
+
+    path = shared("runs/171103_PMA_TK_QC_04-4to5min.mzML")
+    with mzforge.open(path) as reader:
+        ours = {s.native_id: s.precursor for s in reader}
+    linked = 0
+    for t in mzml.read(str(path), decode_binary=False):
+        precursors = t.get("precursorList", {}).get("precursor", [])
+        expected = precursors[0].get("spectrumRef") if precursors else None
+        ours_ref = ours[t["id"]].spectrum_ref if ours[t["id"]] is not None else None
+        assert ours_ref == expected, t["id"]
+        linked += expected is not None
+    assert linked == 381
+    # Kept through pickling, as the other fields are.
+    ms2 = next(p for p in ours.values() if p is not None)
+    import pickle
+    assert pickle.loads(pickle.dumps(ms2)).spectrum_ref == ms2.spectrum_ref
+
+
 def test_closed_reader_refuses_work():
     reader = mzforge.open(SIM)
     reader.close()

@@ -250,6 +250,83 @@ fn precursor_checks_without_retention_times_follow_the_file_order() {
     }
 }
 
+/// A run sorted by MS level (every MS1 scan, then every MSn scan) and without times can only
+/// be paired through the file's own links: each precursor's `spectrumRef` names the scan it
+/// was selected from. With them, on two interleaved runs rewritten that way, every precursor
+/// check is the one made on the original run. (Before the links were followed, such a file
+/// had its precursors checked in the last survey scans of the run.)
+#[test]
+fn precursor_checks_of_a_run_sorted_by_level_without_times_follow_spectrum_refs() {
+    for rel in [
+        "runs/MS3_nonHierarchical.mzML",
+        "runs/171103_PMA_TK_QC_04-4to5min.mzML",
+    ] {
+        let Some(path) = shared(rel) else {
+            return;
+        };
+        let text = std::fs::read_to_string(&path).unwrap();
+        let text: String = text
+            .lines()
+            .filter(|line| !line.contains("name=\"scan start time\""))
+            .flat_map(|line| [line, "\n"])
+            .collect();
+        // The <spectrum> elements, MS1 first (each group in file order).
+        let first = text.find("<spectrum ").unwrap();
+        let end = text.rfind("</spectrum>").unwrap() + "</spectrum>".len();
+        let mut elements: Vec<&str> = Vec::new();
+        let mut at = first;
+        while at < end {
+            let close = at + text[at..].find("</spectrum>").unwrap() + "</spectrum>".len();
+            elements.push(&text[at..close]);
+            at = match text[close..end].find("<spectrum ") {
+                Some(next) => close + next,
+                None => end,
+            };
+        }
+        let ms1 = |e: &str| e.contains("name=\"ms level\" value=\"1\"");
+        let (mut sorted, msn): (Vec<&str>, Vec<&str>) = elements.iter().partition(|e| ms1(e));
+        sorted.extend(msn);
+        assert!(sorted.len() > 100 && sorted != elements, "{rel}");
+        let rewritten = format!("{}{}{}", &text[..first], sorted.join("\n"), &text[end..]);
+        let dir = tempfile::tempdir().unwrap();
+        let by_level = dir.path().join("by_level.mzML");
+        std::fs::write(&by_level, rewritten).unwrap();
+
+        let original = process(&path, PipelineParams::default());
+        let rewritten = process(&by_level, PipelineParams::default());
+        assert!(
+            rewritten.iter().all(|s| s.meta.rt_seconds.is_none()),
+            "{rel}"
+        );
+        let check_of = |spectra: &[ProcessedSpectrum]| -> std::collections::HashMap<String, _> {
+            spectra
+                .iter()
+                .map(|s| (s.meta.native_id.clone(), s.precursor_check))
+                .collect()
+        };
+        let (before, after) = (check_of(&original), check_of(&rewritten));
+        assert_eq!(before.len(), after.len(), "{rel}");
+        let checked = before.values().filter(|c| c.is_some()).count();
+        let linked = rewritten
+            .iter()
+            .filter(|s| {
+                s.meta
+                    .precursor
+                    .as_ref()
+                    .is_some_and(|p| p.spectrum_ref.is_some())
+            })
+            .count();
+        eprintln!("{rel}: {checked} precursors checked, {linked} linked by spectrumRef");
+        assert!(
+            checked >= 50 && linked >= checked,
+            "{rel}: {checked}, {linked}"
+        );
+        for (id, check) in &before {
+            assert_eq!(check, &after[id], "{rel}: {id}");
+        }
+    }
+}
+
 /// The simulator's envelopes (charges 1–4, known monoisotopic masses): recall and precision
 /// at signal-to-noise 10 and above, masses within 5 ppm.
 #[test]

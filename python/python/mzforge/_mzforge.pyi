@@ -91,6 +91,9 @@ class Precursor:
     def isolation_lower_mz(self) -> float | None: ...
     @property
     def isolation_upper_mz(self) -> float | None: ...
+    @property
+    def spectrum_ref(self) -> str | None:
+        """Native id of the spectrum the precursor was selected from (mzML ``spectrumRef``)."""
     def __reduce__(self) -> tuple[Any, tuple[Any, ...]]: ...
 
 @final
