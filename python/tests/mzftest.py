@@ -61,3 +61,24 @@ def run_cli(*args: str | os.PathLike[str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [str(cli()), *map(str, args)], capture_output=True, text=True, timeout=600
     )
+
+
+def cv(accession: str, name: str) -> str:
+    """A PSI-MS `<cvParam>`."""
+    return f'<cvParam cvRef="MS" accession="{accession}" name="{name}" value=""/>'
+
+
+def crafted_mzml(spectra: list[str]) -> str:
+    """A hand-made mzML document around `<spectrum>` elements (MS1 file content, no index)."""
+    return (
+        '<?xml version="1.0" encoding="utf-8"?>\n'
+        '<mzML xmlns="http://psi.hupo.org/ms/mzml" id="crafted" version="1.1.0">'
+        '<cvList count="1"><cv id="MS" fullName="PSI-MS" version="4.1.0" URI="https://example.org/psi-ms.obo"/></cvList>'
+        f'<fileDescription><fileContent>{cv("MS:1000579", "MS1 spectrum")}</fileContent></fileDescription>'
+        '<softwareList count="1"><software id="crafted" version="1"/></softwareList>'
+        '<instrumentConfigurationList count="1"><instrumentConfiguration id="IC1"/></instrumentConfigurationList>'
+        '<dataProcessingList count="1"><dataProcessing id="dp"/></dataProcessingList>'
+        '<run id="crafted" defaultInstrumentConfigurationRef="IC1">'
+        f'<spectrumList count="{len(spectra)}" defaultDataProcessingRef="dp">{"".join(spectra)}</spectrumList>'
+        "</run></mzML>\n"
+    )

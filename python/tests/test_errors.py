@@ -8,7 +8,7 @@ import pytest
 
 import mzforge
 
-from mzftest import FIXTURES, SHARED, run_cli, shared
+from mzftest import FIXTURES, SHARED, crafted_mzml, cv, run_cli, shared
 
 BROKEN = [
     "edge/1min.mzML",  # pre-1.0 mzML
@@ -98,9 +98,6 @@ def test_corrupt_spectrum_is_skipped_or_fails_as_asked(tmp_path):
 def broken_spectra_mzml(n: int) -> str:
     """A hand-made mzML of ``n`` MS1 spectra whose arrays are not base64."""
 
-    def cv(accession: str, name: str) -> str:
-        return f'<cvParam cvRef="MS" accession="{accession}" name="{name}" value=""/>'
-
     def array(kind: tuple[str, str], dtype: tuple[str, str]) -> str:
         params = cv(*dtype) + cv("MS:1000576", "no compression") + cv(*kind)
         return f'<binaryDataArray encodedLength="4">{params}<binary>@@@@</binary></binaryDataArray>'
@@ -108,25 +105,13 @@ def broken_spectra_mzml(n: int) -> str:
     arrays = array(("MS:1000514", "m/z array"), ("MS:1000523", "64-bit float")) + array(
         ("MS:1000515", "intensity array"), ("MS:1000521", "32-bit float")
     )
-    spectra = "".join(
+    return crafted_mzml([
         f'<spectrum index="{i}" id="scan={i + 1}" defaultArrayLength="3">'
         '<cvParam cvRef="MS" accession="MS:1000511" name="ms level" value="1"/>'
         f'{cv("MS:1000127", "centroid spectrum")}'
         f'<binaryDataArrayList count="2">{arrays}</binaryDataArrayList></spectrum>'
         for i in range(n)
-    )
-    return (
-        '<?xml version="1.0" encoding="utf-8"?>\n'
-        '<mzML xmlns="http://psi.hupo.org/ms/mzml" id="crafted" version="1.1.0">'
-        '<cvList count="1"><cv id="MS" fullName="PSI-MS" version="4.1.0" URI="https://example.org/psi-ms.obo"/></cvList>'
-        f'<fileDescription><fileContent>{cv("MS:1000579", "MS1 spectrum")}</fileContent></fileDescription>'
-        '<softwareList count="1"><software id="crafted" version="1"/></softwareList>'
-        '<instrumentConfigurationList count="1"><instrumentConfiguration id="IC1"/></instrumentConfigurationList>'
-        '<dataProcessingList count="1"><dataProcessing id="dp"/></dataProcessingList>'
-        '<run id="crafted" defaultInstrumentConfigurationRef="IC1">'
-        f'<spectrumList count="{n}" defaultDataProcessingRef="dp">{spectra}</spectrumList>'
-        "</run></mzML>\n"
-    )
+    ])
 
 
 def test_a_file_of_bad_spectra_only_raises_instead_of_an_empty_result(tmp_path):

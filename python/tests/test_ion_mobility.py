@@ -3,6 +3,7 @@ kind and the scan's 1/K0, pickling, and the `ion_mobility` column of the peak ta
 
 from __future__ import annotations
 
+import base64
 import gzip
 import pickle
 
@@ -12,7 +13,7 @@ from pyteomics import mzml
 
 import mzforge
 
-from mzftest import shared
+from mzftest import crafted_mzml, cv, shared
 
 TIMS = "runs/20200204_BU_8B8egg_1ug_uL_7charges_60_min_Slot2-11_1_244.mzML.gz"
 ARRAY = "mean inverse reduced ion mobility array"
@@ -78,10 +79,6 @@ def test_peak_table_has_the_mobility_of_centroids_passed_through():
 def mzml_with_zstd_mobility() -> str:
     """One centroid spectrum of three points whose 1/K0 array says zstd, which mzforge does
     not decode."""
-    import base64
-
-    def cv(accession: str, name: str) -> str:
-        return f'<cvParam cvRef="MS" accession="{accession}" name="{name}" value=""/>'
 
     def array(kind, dtype, compression, data: bytes) -> str:
         text = base64.b64encode(data).decode()
@@ -98,22 +95,12 @@ def mzml_with_zstd_mobility() -> str:
         + array(("MS:1003006", ARRAY), ("MS:1000523", "64-bit float"), ("MS:1003780", "zstd"),
                 b"\x28\xb5\x2f\xfd not really zstd")
     )
-    return (
-        '<?xml version="1.0" encoding="utf-8"?>\n'
-        '<mzML xmlns="http://psi.hupo.org/ms/mzml" id="crafted" version="1.1.0">'
-        '<cvList count="1"><cv id="MS" fullName="PSI-MS" version="4.1.0" URI="https://example.org/psi-ms.obo"/></cvList>'
-        f'<fileDescription><fileContent>{cv("MS:1000579", "MS1 spectrum")}</fileContent></fileDescription>'
-        '<softwareList count="1"><software id="crafted" version="1"/></softwareList>'
-        '<instrumentConfigurationList count="1"><instrumentConfiguration id="IC1"/></instrumentConfigurationList>'
-        '<dataProcessingList count="1"><dataProcessing id="dp"/></dataProcessingList>'
-        '<run id="crafted" defaultInstrumentConfigurationRef="IC1">'
-        '<spectrumList count="1" defaultDataProcessingRef="dp">'
+    return crafted_mzml([
         '<spectrum index="0" id="scan=1" defaultArrayLength="3">'
         '<cvParam cvRef="MS" accession="MS:1000511" name="ms level" value="1"/>'
         f'{cv("MS:1000127", "centroid spectrum")}'
         f'<binaryDataArrayList count="3">{arrays}</binaryDataArrayList></spectrum>'
-        "</spectrumList></run></mzML>\n"
-    )
+    ])
 
 
 def test_an_unusable_mobility_array_is_left_out_with_a_warning(tmp_path):

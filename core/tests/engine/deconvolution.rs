@@ -207,26 +207,33 @@ fn precursor_charges_agree_with_the_instrument() {
     }
 }
 
+/// Runs whose MS1 and MSn scans are interleaved in time order, each precursor naming its
+/// survey scan (`spectrumRef`).
+const INTERLEAVED_RUNS: [&str; 2] = [
+    "runs/MS3_nonHierarchical.mzML",
+    "runs/171103_PMA_TK_QC_04-4to5min.mzML",
+];
+
+/// The text of an mzML file without its scan start times.
+fn without_start_times(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap();
+    text.lines()
+        .filter(|line| !line.contains("name=\"scan start time\""))
+        .flat_map(|line| [line, "\n"])
+        .collect()
+}
+
 /// Without retention times, the survey scan an MSn precursor is checked in is the one read
-/// last before it: on runs whose MS1 and MSn scans are interleaved in time order, with every
-/// scan start time taken out, every precursor check is the one made with them. (A run sorted
-/// by MS level, as BSA1 is, needs the times: without them its checks are made in the last
-/// survey scans read.)
+/// last before it: on interleaved runs with every scan start time taken out, every precursor
+/// check is the one made with them. (A run sorted by MS level, as BSA1 is, needs the times
+/// or its precursors' `spectrumRef`s, below: BSA1 has neither without its times.)
 #[test]
 fn precursor_checks_without_retention_times_follow_the_file_order() {
-    for rel in [
-        "runs/MS3_nonHierarchical.mzML",
-        "runs/171103_PMA_TK_QC_04-4to5min.mzML",
-    ] {
+    for rel in INTERLEAVED_RUNS {
         let Some(path) = shared(rel) else {
             return;
         };
-        let text = std::fs::read_to_string(&path).unwrap();
-        let stripped: String = text
-            .lines()
-            .filter(|line| !line.contains("name=\"scan start time\""))
-            .flat_map(|line| [line, "\n"])
-            .collect();
+        let stripped = without_start_times(&path);
         let dir = tempfile::tempdir().unwrap();
         let without_rt = dir.path().join("without_rt.mzML");
         std::fs::write(&without_rt, stripped).unwrap();
@@ -257,19 +264,11 @@ fn precursor_checks_without_retention_times_follow_the_file_order() {
 /// had its precursors checked in the last survey scans of the run.)
 #[test]
 fn precursor_checks_of_a_run_sorted_by_level_without_times_follow_spectrum_refs() {
-    for rel in [
-        "runs/MS3_nonHierarchical.mzML",
-        "runs/171103_PMA_TK_QC_04-4to5min.mzML",
-    ] {
+    for rel in INTERLEAVED_RUNS {
         let Some(path) = shared(rel) else {
             return;
         };
-        let text = std::fs::read_to_string(&path).unwrap();
-        let text: String = text
-            .lines()
-            .filter(|line| !line.contains("name=\"scan start time\""))
-            .flat_map(|line| [line, "\n"])
-            .collect();
+        let text = without_start_times(&path);
         // The <spectrum> elements, MS1 first (each group in file order).
         let first = text.find("<spectrum ").unwrap();
         let end = text.rfind("</spectrum>").unwrap() + "</spectrum>".len();
