@@ -1449,24 +1449,20 @@ impl RawSpectrum {
                 .zip(&intensity)
                 .map(|(&m, &i)| finite(m, i))
                 .collect();
-            let kept = |k: &usize| keep[*k];
-            mz = (0..mz.len()).filter(kept).map(|k| mz[k]).collect();
-            intensity = (0..intensity.len())
-                .filter(kept)
-                .map(|k| intensity[k])
-                .collect();
+            mz = kept(&mz, &keep);
+            intensity = kept(&intensity, &keep);
             if let Some((values, _)) = &mut mobility {
-                *values = (0..values.len()).filter(kept).map(|k| values[k]).collect();
+                *values = kept(values, &keep);
             }
             repairs.dropped_non_finite = before - mz.len();
         }
         if mz.windows(2).any(|w| w[1] < w[0]) {
             let mut order: Vec<u32> = (0..mz.len() as u32).collect();
             order.sort_by(|&a, &b| mz[a as usize].total_cmp(&mz[b as usize]));
-            mz = order.iter().map(|&k| mz[k as usize]).collect();
-            intensity = order.iter().map(|&k| intensity[k as usize]).collect();
+            mz = reordered(&mz, &order);
+            intensity = reordered(&intensity, &order);
             if let Some((values, _)) = &mut mobility {
-                *values = order.iter().map(|&k| values[k as usize]).collect();
+                *values = reordered(values, &order);
             }
             repairs.sorted = true;
         }
@@ -1485,6 +1481,20 @@ impl RawSpectrum {
             repairs,
         ))
     }
+}
+
+/// The values whose `keep` is true, in order.
+fn kept<T: Copy>(values: &[T], keep: &[bool]) -> Vec<T> {
+    values
+        .iter()
+        .zip(keep)
+        .filter_map(|(&v, &k)| k.then_some(v))
+        .collect()
+}
+
+/// The values in `order` (positions into them).
+fn reordered<T: Copy>(values: &[T], order: &[u32]) -> Vec<T> {
+    order.iter().map(|&k| values[k as usize]).collect()
 }
 
 #[derive(Debug, Clone)]
@@ -2018,7 +2028,7 @@ pub(crate) fn meta_of(index: u32, s: &MultiLayerSpectrum) -> SpectrumMeta {
             // mzdata's model has no "unknown" start time (a scan without one reads as 0):
             // where mzforge reads it through mzdata, an unknown one is set to NaN
             // (`SpectrumXml::parse`, `MgfComments`).
-            start_time_minutes: s.acquisition().first_scan().map(|scan| scan.start_time),
+            start_time_minutes: first_scan.map(|scan| scan.start_time),
             polarity: s.polarity(),
             continuity: s.signal_continuity(),
             precursor,
