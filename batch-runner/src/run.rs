@@ -90,7 +90,7 @@ fn run_all(args: RunArgs) -> Result<ExitCode> {
     let mzml = args.mzml_output();
     let pipeline = Pipeline::new(params.clone())?.keep_source_descriptions(mzml.is_some());
     let params_json = serde_json::to_string(&params)?;
-    let show_progress = !args.quiet && !args.json && std::io::stderr().is_terminal();
+    let progress = Progress::choose(args.quiet, args.json, std::io::stderr().is_terminal());
 
     let _signals = stop_on_signals()?;
     let mut failures = 0;
@@ -98,7 +98,7 @@ fn run_all(args: RunArgs) -> Result<ExitCode> {
         if STOP.load(Ordering::Relaxed) != 0 {
             break;
         }
-        match run_one(&pipeline, &params_json, input, target, show_progress, mzml) {
+        match run_one(&pipeline, &params_json, input, target, progress, mzml) {
             Ok(summary) => {
                 if args.json {
                     println!(
@@ -159,7 +159,7 @@ fn run_one(
     params_json: &str,
     input: &Path,
     target: &Path,
-    show_progress: bool,
+    progress: Progress,
     mzml_peaks: Option<MzmlPeaks>,
 ) -> Result<RunSummary> {
     let (reader, digest) = SpectrumReader::open_digested(input)?;
@@ -174,7 +174,7 @@ fn run_one(
         )?),
         None => None,
     };
-    let progress = progress_bar(show_progress, reader.info().declared_spectrum_count, input);
+    let bar = progress_bar(progress, reader.info().declared_spectrum_count, input);
     let mut last_log = Instant::now();
     let mut seen = 0u64;
     let summary = pipeline.run(reader, &mut |batch| {
@@ -196,9 +196,9 @@ fn run_one(
             }
         }
         seen += batch.len() as u64;
-        match &progress {
+        match &bar {
             Some(bar) => bar.set_position(seen),
-            None if last_log.elapsed() > Duration::from_secs(10) => {
+            None if progress == Progress::LogLines && last_log.elapsed() > LOG_INTERVAL => {
                 eprintln!("{}: {seen} spectra", input.display());
                 last_log = Instant::now();
             }
@@ -206,7 +206,7 @@ fn run_one(
         }
         Ok(())
     })?;
-    if let Some(bar) = progress {
+    if let Some(bar) = bar {
         bar.finish_and_clear();
     }
     let (spectra, peaks, features) = tables.finish_all()?;
@@ -273,8 +273,35 @@ fn stop_on_signals() -> Result<Option<tokio::runtime::Runtime>> {
     Ok(None)
 }
 
-fn progress_bar(show: bool, total: Option<u64>, input: &Path) -> Option<ProgressBar> {
-    if !show {
+/// How a run shows its progress on standard error.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Progress {
+    /// A progress bar per input: standard error is a terminal.
+    Bar,
+    /// A line every [`LOG_INTERVAL`] while an input runs: standard error is a log (a Batch
+    /// job's, a pipe), or the summaries go to standard output as JSON.
+    LogLines,
+    /// Nothing: `--quiet`.
+    Silent,
+}
+
+impl Progress {
+    fn choose(quiet: bool, json: bool, stderr_is_terminal: bool) -> Progress {
+        if quiet {
+            Progress::Silent
+        } else if stderr_is_terminal && !json {
+            Progress::Bar
+        } else {
+            Progress::LogLines
+        }
+    }
+}
+
+/// How often a run without a progress bar says how far it has got.
+const LOG_INTERVAL: Duration = Duration::from_secs(10);
+
+fn progress_bar(progress: Progress, total: Option<u64>, input: &Path) -> Option<ProgressBar> {
+    if progress != Progress::Bar {
         return None;
     }
     let bar = match total {
@@ -344,6 +371,16 @@ fn output_targets(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn quiet_silences_the_log_lines_too() {
+        for (json, terminal) in [(false, false), (false, true), (true, false), (true, true)] {
+            assert_eq!(Progress::choose(true, json, terminal), Progress::Silent);
+        }
+        assert_eq!(Progress::choose(false, false, true), Progress::Bar);
+        assert_eq!(Progress::choose(false, false, false), Progress::LogLines);
+        assert_eq!(Progress::choose(false, true, true), Progress::LogLines);
+    }
 
     #[test]
     fn a_file_named_twice_is_run_once() {
