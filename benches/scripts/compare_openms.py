@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Centroiding throughput: mzforge against OpenMS PeakPickerHiRes (via pyopenms).
+"""Centroiding throughput: mzforge against OpenMS PeakPickerHiRes (via pyopenms) and ms_peak_picker.
 
 Both sides centroid the same spectra -- the MS1 spectra declared as profile in the given files
 (default: the three profile files of the criterion `centroid` bench) -- on one thread, with the
@@ -7,6 +7,9 @@ arrays already in memory before timing:
 
 * pyopenms: ``MzMLFile().load`` outside the timed region, then ``PeakPickerHiRes.pick`` per
   spectrum with ``signal_to_noise = 0`` and every other parameter at its default;
+* ms_peak_picker (ms_deisotope's picker), when installed: ``pick_peaks`` on the same spectra's
+  arrays (NumPy, taken from pyopenms before timing), ``signal_to_noise_threshold`` and
+  ``intensity_threshold`` 0, its default quadratic fit;
 * mzforge: the ``centroid_throughput`` example of this package (``Centroider::centroid_into``,
   default parameters, ``min_snr`` 0), built in release and run with ``--repeat``.
 
@@ -19,7 +22,7 @@ Usage (from the repository root)::
     python3 benches/scripts/compare_openms.py --install   # makes a scratch venv under /tmp
 
 It installs nothing into the project. ``--install`` creates (or reuses) a virtual environment
-under ``/tmp/mzforge-compare-openms`` with pyopenms and re-runs itself there.
+under ``/tmp/mzforge-compare-openms`` with pyopenms and ms_peak_picker and re-runs itself there.
 """
 
 from __future__ import annotations
@@ -47,7 +50,7 @@ def install_and_rerun(argv: list[str]) -> int:
     python = SCRATCH_VENV / "bin" / "python"
     if not python.exists():
         subprocess.run([sys.executable, "-m", "venv", str(SCRATCH_VENV)], check=True)
-    subprocess.run([str(python), "-m", "pip", "install", "--quiet", "pyopenms"], check=True)
+    subprocess.run([str(python), "-m", "pip", "install", "--quiet", "pyopenms", "ms_peak_picker"], check=True)
     rest = [a for a in argv if a != "--install"]
     return subprocess.run([str(python), __file__, *rest]).returncode
 
@@ -91,6 +94,32 @@ def time_openms(files: list[Path], repeat: int) -> dict:
     }
 
 
+def time_ms_peak_picker(files: list[Path], repeat: int) -> dict | None:
+    """ms_peak_picker on the spectra `time_openms` centroids; None when it is not installed."""
+    try:
+        import ms_peak_picker
+    except ImportError:
+        return None
+    import pyopenms
+
+    arrays = [s.get_peaks() for f in files for s in profile_ms1(pyopenms, f)]
+    started = time.perf_counter()
+    for _ in range(repeat):
+        picked = [
+            ms_peak_picker.pick_peaks(mz, intensity, signal_to_noise_threshold=0, intensity_threshold=0)
+            for mz, intensity in arrays
+        ]
+    seconds = time.perf_counter() - started
+    return {
+        "spectra": len(arrays),
+        "points": sum(len(mz) for mz, _ in arrays),
+        "peaks": sum(len(p) for p in picked),
+        "seconds": seconds,
+        "repeat": repeat,
+        "version": getattr(ms_peak_picker, "__version__", "?"),
+    }
+
+
 def time_mzforge(files: list[Path], repeat: int) -> dict:
     command = [
         "cargo",
@@ -129,18 +158,24 @@ def main() -> int:
         return 0
 
     openms = time_openms(files, args.openms_repeat or args.repeat)
+    picker = time_ms_peak_picker(files, args.openms_repeat or args.repeat)
     ours = time_mzforge(files, args.repeat)
-    if (openms["spectra"], openms["points"]) != (ours["spectra"], ours["points"]):
-        raise SystemExit(f"the two sides centroided different spectra: {openms} vs {ours}")
-    if not (ours["peaks"] * 2 >= openms["peaks"] and openms["peaks"] * 2 >= ours["peaks"]):
-        raise SystemExit(f"peak counts differ by more than 2x: {openms} vs {ours}")
+    for name, peer in (("OpenMS", openms), ("ms_peak_picker", picker)):
+        if peer is None:
+            continue
+        if (peer["spectra"], peer["points"]) != (ours["spectra"], ours["points"]):
+            raise SystemExit(f"{name} and mzforge centroided different spectra: {peer} vs {ours}")
+        if not (ours["peaks"] * 2 >= peer["peaks"] and peer["peaks"] * 2 >= ours["peaks"]):
+            raise SystemExit(f"{name}'s and mzforge's peak counts differ by more than 2x: {peer} vs {ours}")
 
     def rate(r: dict) -> float:
         return r["points"] * r["repeat"] / r["seconds"]
 
     ratio = rate(ours) / rate(openms)
+    picker_ratio = rate(ours) / rate(picker) if picker else None
     if args.json:
-        print(json.dumps({"openms": openms, "mzforge": ours, "ratio": ratio}))
+        print(json.dumps({"openms": openms, "ms_peak_picker": picker, "mzforge": ours, "ratio": ratio,
+                          "ratio_ms_peak_picker": picker_ratio}))
         return 0
     print(f"{openms['spectra']} profile MS1 spectra, {openms['points']} points")
     print(
@@ -151,7 +186,14 @@ def main() -> int:
         f"mzforge ({ours['backend']}) Centroider:    {rate(ours) / 1e6:10.2f} M points/s"
         f"  ({ours['peaks']} peaks)"
     )
+    if picker:
+        print(
+            f"ms_peak_picker {picker['version']} pick_peaks: {rate(picker) / 1e6:10.2f} M points/s"
+            f"  ({picker['peaks']} peaks)"
+        )
     print(f"ratio mzforge / OpenMS: {ratio:.1f}x")
+    if picker_ratio:
+        print(f"ratio mzforge / ms_peak_picker: {picker_ratio:.1f}x")
     return 0
 
 

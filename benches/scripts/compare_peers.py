@@ -25,20 +25,34 @@ Tools, each a separate process:
                          50 Da-100 kDa, mass tracing across spectra), as ``mzforge run`` does
                          every spectrum. Its start-up (averagine tables to 100 kDa) takes 5-7 s
                          here, so on small files it dominates
+* ``ms-deisotope``       ``ms-deisotope -p THREADS FILE OUT.mzML``, the command-line tool of the
+                         Python ms_deisotope (whose Rust port is mzdeisotoper) with its defaults:
+                         peak picking (ms_peak_picker) and deconvolution of every MS1 and MSn
+                         spectrum, mzML out. Slow: minutes per file, so run it with few rounds
+                         (``--tools ms-deisotope --rounds 1``)
+* ``ms_peak_picker``     ms_deisotope's reader and peak picker alone: ``MSFileLoader`` reading in
+                         file order (``use_index=False``, its fastest), every scan's
+                         ``pick_peaks(signal_to_noise_threshold=0)`` (centroid scans are taken as
+                         they are)
+* ``msconvert``          ProteoWizard's converter (Debian's ``libpwiz-tools``, 3.0.18342):
+                         ``msconvert FILE --mzML --filter "peakPicking cwt snr=0 msLevel=1-"``,
+                         its own (wavelet) centroiding of every spectrum, mzML out
 * ``pyteomics``          ``mzml.read``, both arrays of every spectrum touched
 * ``pymzml``             ``pymzml.run.Reader``, both arrays of every spectrum touched
 
-Ratios: mzdeisotoper and flashdeconv against ``mzforge`` (all three deconvolve); mzdata,
-pyopenms, pyteomics and pymzml against ``mzforge-centroid`` (which reads *and* centroids and
-writes its tables, so reader ratios understate).
+Ratios: mzdeisotoper, ms-deisotope and flashdeconv against ``mzforge`` (all deconvolve); mzdata,
+pyopenms, ms_peak_picker, msconvert, pyteomics and pymzml against ``mzforge-centroid`` (which reads *and*
+centroids and writes its tables, so reader ratios understate).
 
 ``--install`` makes a scratch prefix (default /tmp/mzforge-peers) with a venv holding
-pyopenms, pyteomics (with psims, which its mzML reader now requires), pymzml and numpy, and
-``cargo install --locked mzdeisotoper`` into it;
-nothing is installed into the project (building mzdeisotoper needs cmake). Tools that are missing are reported and left out.
+pyopenms, pyteomics (with psims, which its mzML reader now requires), pymzml, numpy, ms_deisotope
+(with click, which its command line needs and does not declare), and
+``cargo install --locked mzdeisotoper`` into it (msconvert comes from Debian:
+``apt-get install libpwiz-tools``); nothing is installed into the project (building mzdeisotoper needs cmake). Tools that are missing are reported and left out.
 
     python3 benches/scripts/compare_peers.py --install --rounds 5
     python3 benches/scripts/compare_peers.py --mzforge target/release/mzforge runs/BSA1.mzML
+    python3 benches/scripts/compare_peers.py --tools ms-deisotope ms_peak_picker --rounds 1
 """
 
 from __future__ import annotations
@@ -97,6 +111,19 @@ with mzml.read(sys.argv[1]) as reader:
         points += len(s["m/z array"]) + len(s["intensity array"])
 print(points)
 """
+MS_PEAK_PICKER = """
+import sys, warnings
+warnings.filterwarnings("ignore")  # ms_deisotope warns that matplotlib is missing
+import ms_deisotope
+peaks = 0
+# Read in file order: with the offset index (the default) every scan is looked up by id and
+# parsed from its offset, about ten times slower on these files.
+reader = ms_deisotope.MSFileLoader(sys.argv[1], use_index=False)
+for scan in reader.make_iterator(grouped=False):
+    scan.pick_peaks(signal_to_noise_threshold=0)
+    peaks += len(scan.peak_set)
+print(peaks)
+"""
 PYMZML = """
 import sys, pymzml
 points = 0
@@ -111,7 +138,8 @@ def install(prefix: Path) -> None:
     if not (venv / "bin" / "python").exists():
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     subprocess.run(
-        [str(venv / "bin" / "pip"), "install", "-q", "pyopenms", "pyteomics", "psims", "lxml", "pymzml", "numpy"],
+        [str(venv / "bin" / "pip"), "install", "-q", "pyopenms", "pyteomics", "psims", "lxml", "pymzml", "numpy",
+         "ms_deisotope", "click"],
         check=True,
     )
     if not (prefix / "bin" / "mzdeisotoper").exists():
@@ -176,10 +204,28 @@ def tools(args: argparse.Namespace, scratch: Path) -> dict:
             lambda f, work: [deisotoper, str(f), "-o", str(work / "out.mzML"), "-t", str(args.threads), "-v", "full"],
             lambda f, work, _: (work / "out.mzML").stat().st_size > 0 or sys.exit("empty mzML"),
         )
+    msconvert = shutil.which("msconvert")
+    if msconvert:
+        found["msconvert"] = (
+            lambda f, work: [msconvert, str(f), "--mzML", "--filter", "peakPicking cwt snr=0 msLevel=1-",
+                             "-o", str(work)],
+            lambda f, work, _: any(p.stat().st_size > 0 for p in work.glob("*.mzML")) or sys.exit("no mzML"),
+        )
+    else:
+        print("note: msconvert not found (apt-get install libpwiz-tools); left out", file=sys.stderr)
     python = args.python or str(Path(args.prefix) / "venv" / "bin" / "python")
+    ms_deisotope = Path(python).parent / "ms-deisotope"
+    if ms_deisotope.exists():
+        found["ms-deisotope"] = (
+            lambda f, work: [str(ms_deisotope), "-p", str(args.threads), str(f), str(work / "out.mzML")],
+            lambda f, work, _: (work / "out.mzML").stat().st_size > 0 or sys.exit("empty mzML"),
+        )
+    else:
+        print(f"note: ms-deisotope not found beside {python}; left out (--install)", file=sys.stderr)
     for name, module, script in (
         ("pyopenms", "pyopenms", PYOPENMS),
         ("flashdeconv", "pyopenms", FLASHDECONV),
+        ("ms_peak_picker", "ms_deisotope", MS_PEAK_PICKER),
         ("pyteomics", "pyteomics", PYTEOMICS),
         ("pymzml", "pymzml", PYMZML),
     ):
@@ -194,6 +240,12 @@ def tools(args: argparse.Namespace, scratch: Path) -> dict:
             )
         else:
             print(f"note: {name} not available in {python}; left out (--install)", file=sys.stderr)
+    if args.tools:
+        unknown = set(args.tools) - set(found)
+        if unknown:
+            sys.exit(f"--tools: {', '.join(sorted(unknown))} not available (known: {', '.join(found)})")
+        # mzforge's two runs stay: they are what the ratios are against.
+        found = {n: t for n, t in found.items() if n in args.tools or n.startswith("mzforge")}
     return found
 
 
@@ -216,6 +268,7 @@ def main() -> None:
     ap.add_argument("--python", help="python with the Python peers (default: the prefix's venv)")
     ap.add_argument("--install", action="store_true", help="install the peers into --prefix first")
     ap.add_argument("--json", help="also write the raw figures here")
+    ap.add_argument("--tools", nargs="+", help="only these peers (mzforge's own runs always run)")
     args = ap.parse_args()
 
     if args.install:
@@ -245,8 +298,9 @@ def main() -> None:
                     shutil.rmtree(work)
                     print(f"round {r + 1} {f.name} {name}: {seconds:.3f} s, {rss:.0f} MiB", file=sys.stderr)
 
-    baseline = {"mzdeisotoper": "mzforge", "flashdeconv": "mzforge", "mzdata": "mzforge-centroid", "pyopenms": "mzforge-centroid",
-                "pyteomics": "mzforge-centroid", "pymzml": "mzforge-centroid"}
+    baseline = {"mzdeisotoper": "mzforge", "ms-deisotope": "mzforge", "flashdeconv": "mzforge",
+                "mzdata": "mzforge-centroid", "pyopenms": "mzforge-centroid", "ms_peak_picker": "mzforge-centroid",
+                "msconvert": "mzforge-centroid", "pyteomics": "mzforge-centroid", "pymzml": "mzforge-centroid"}
     print(f"\n{args.rounds} rounds, {args.threads} threads, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
     print("\n| file | tool | median s | peak RSS MiB | mzforge speed-up |")
     print("|---|---|---|---|---|")
