@@ -598,7 +598,10 @@ impl SpectrumReader {
                 };
                 let (header_stream, splitter): (DynRead, _) = match &header_bytes {
                     Some(header) => (
-                        Box::new(std::io::Cursor::new(header.clone())),
+                        Box::new(std::io::Cursor::new(
+                            crate::mzml_split::self_close_params(header)
+                                .unwrap_or_else(|| header.clone()),
+                        )),
                         Some(splitter),
                     ),
                     None => {

@@ -1313,6 +1313,9 @@ pub(crate) fn parse(xml: &[u8], context: &ParseContext) -> Lean<LeanSpectrum> {
                 match (name, empty) {
                     (b"cvParam" | b"userParam", true) => builder.param(attributes)?,
                     (b"referenceableParamGroupRef", true) => builder.group(attributes)?,
+                    (b"cvParam" | b"userParam" | b"referenceableParamGroupRef", false) => {
+                        return Err(Unsure("a parameter written with an end tag"))
+                    }
                     _ => builder.start(tag_of(name), attributes, empty)?,
                 }
                 if !empty {
@@ -1657,6 +1660,26 @@ mod tests {
     }
 
     #[test]
+    fn a_parameter_with_an_end_tag_is_left_to_mzdata_which_reads_it() {
+        let with_end_tags = element("e", MS2).replace(
+            r#"name="ms level" value="2"/>"#,
+            r#"name="ms level" value="2"></cvParam>"#,
+        );
+        assert!(with_end_tags.contains("</cvParam>"));
+        assert_eq!(
+            unsure(&with_end_tags),
+            "a parameter written with an end tag"
+        );
+        let theirs = SpectrumXml {
+            start: 0,
+            xml: bytes::Bytes::copy_from_slice(with_end_tags.as_bytes()),
+        }
+        .parse(&context())
+        .unwrap();
+        assert_eq!(theirs.description.ms_level, 2);
+    }
+
+    #[test]
     fn param_groups_expand_in_place() {
         let xml = element(
             "g",
@@ -1781,13 +1804,14 @@ mod tests {
 
     #[test]
     fn what_mzdata_ignores_is_ignored() {
-        // Non-empty cvParams, empty structural elements, unknown elements and an array that
-        // is neither m/z, intensity nor ion mobility: mzdata skips them, and so does this
-        // parser.
+        // Empty structural elements, unknown elements and an array that is neither m/z,
+        // intensity nor ion mobility: mzdata skips them, and so does this parser. (A cvParam
+        // with an end tag is read, by mzdata:
+        // `a_parameter_with_an_end_tag_is_left_to_mzdata_which_reads_it`.)
         let xml = element(
             "i",
             &format!(
-                r#"{MS2}<cvParam cvRef="MS" accession="MS:1000511" name="ms level" value="3"></cvParam>
+                r#"{MS2}
 <scanList count="1"/><precursorList count="0"/><product><isolationWindow/></product><foo a=b><bar/></foo>"#
             ),
         )

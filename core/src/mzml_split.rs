@@ -167,7 +167,12 @@ impl SpectrumXml {
         let mut scans = 0usize;
         let mut start_time_stated = false;
         loop {
-            let event = reader.read_event().map_err(|e| e.to_string())?;
+            let event = match reader.read_event().map_err(|e| e.to_string())? {
+                // The same element as `<cvParam .../>`, which is the only form mzdata reads.
+                Event::Start(e) if is_param_tag(e.name().as_ref()) => Event::Empty(e),
+                Event::End(e) if is_param_tag(e.name().as_ref()) => continue,
+                event => event,
+            };
             match &event {
                 Event::Start(e) if e.name().as_ref() == b"scan" => scans += 1,
                 Event::Empty(e) if scans == 1 && state == MzMLParserState::Scan => {
@@ -227,6 +232,64 @@ pub(crate) fn id_of(start_tag: &[u8]) -> String {
     let inner = inner.strip_suffix(b"/").unwrap_or(inner);
     let tag = BytesStart::from_content(String::from_utf8_lossy(inner), "spectrum".len());
     attribute(&tag, b"id").unwrap_or_default()
+}
+
+/// The elements that carry parameters and have no content: mzML writes them self-closed
+/// (`<cvParam .../>`), but `<cvParam ...></cvParam>` is the same element in XML, and mzdata
+/// reads only the first form.
+const PARAM_TAGS: [&[u8]; 3] = [b"cvParam", b"userParam", b"referenceableParamGroupRef"];
+
+pub(crate) fn is_param_tag(name: &[u8]) -> bool {
+    PARAM_TAGS.contains(&name)
+}
+
+/// `xml` with every parameter element written with an end tag and nothing but white space
+/// inside (`<cvParam ...></cvParam>`) rewritten self-closed (`<cvParam .../>`), the form
+/// mzdata's header reader understands; `None` when there is none (no copy). Anything else
+/// around such an end tag (text inside, a start tag of another name) is left as it is, for the
+/// parser to judge.
+pub(crate) fn self_close_params(xml: &[u8]) -> Option<Vec<u8>> {
+    let mut out: Option<Vec<u8>> = None;
+    let mut copied = 0;
+    for at in memmem::find_iter(xml, b"</") {
+        let rest = &xml[at + 2..];
+        let Some(name) = PARAM_TAGS.iter().find(|name| rest.starts_with(name)) else {
+            continue;
+        };
+        let after_name = at + 2 + name.len();
+        let Some(close) = xml[after_name..].iter().position(|&b| !is_space(b)) else {
+            continue;
+        };
+        let end = after_name + close;
+        if xml[end] != b'>' {
+            continue;
+        }
+        // The start tag's `>`: the last byte before the end tag that is not white space.
+        let Some(gt) = xml[..at].iter().rposition(|&b| !is_space(b)) else {
+            continue;
+        };
+        if xml[gt] != b'>' || gt == 0 || xml[gt - 1] == b'/' || gt < copied {
+            continue;
+        }
+        // `<` cannot occur inside an attribute value, so the last one opens the start tag.
+        let Some(lt) = memchr::memrchr(b'<', &xml[copied..gt]).map(|k| copied + k) else {
+            continue;
+        };
+        let opens_same = xml[lt + 1..]
+            .strip_prefix(*name)
+            .and_then(|tail| tail.first())
+            .is_some_and(|&b| is_space(b) || b == b'>');
+        if !opens_same {
+            continue;
+        }
+        let out = out.get_or_insert_with(|| Vec::with_capacity(xml.len()));
+        out.extend_from_slice(&xml[copied..gt]);
+        out.extend_from_slice(b"/>");
+        copied = end + 1;
+    }
+    let mut out = out?;
+    out.extend_from_slice(&xml[copied..]);
+    Some(out)
 }
 
 /// What the search found next in the spectrum list.
@@ -651,6 +714,30 @@ impl<R: Read> Splitter<R> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parameters_with_end_tags_and_only_space_inside_are_self_closed() {
+        let closed =
+            |xml: &str| self_close_params(xml.as_bytes()).map(|v| String::from_utf8(v).unwrap());
+        assert_eq!(
+            closed(
+                r#"<a><cvParam x="1"></cvParam><userParam name="n" value="a>b">
+                </userParam ><referenceableParamGroupRef ref="g"></referenceableParamGroupRef></a>"#
+            )
+            .as_deref(),
+            Some(
+                r#"<a><cvParam x="1"/><userParam name="n" value="a>b"/><referenceableParamGroupRef ref="g"/></a>"#
+            )
+        );
+        // Already self-closed, text or markup inside, another element's end tag: left alone.
+        assert_eq!(closed(r#"<a><cvParam x="1"/></a>"#), None);
+        assert_eq!(closed(r#"<cvParam x="1">text</cvParam>"#), None);
+        assert_eq!(closed(r#"<cvParam x="1"><!-- c --></cvParam>"#), None);
+        assert_eq!(closed(r#"<cvParamX x="1"></cvParam>"#), None);
+        assert_eq!(closed(r#"<cvParam x="1"/></cvParam>"#), None);
+        assert_eq!(closed("</cvParam>"), None);
+        assert_eq!(closed(r#"<a x="1"></cvParam"#), None);
+    }
 
     fn pieces(doc: &str, chunk_reads: bool) -> Result<Vec<String>, SplitError> {
         // One byte per read, to cross every buffer boundary, or all at once.

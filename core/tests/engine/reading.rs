@@ -818,3 +818,85 @@ fn mgf_entries_without_rtinseconds_have_no_retention_time() {
     );
     assert!(spectra.iter().all(|s| s.mz == [100.0, 200.0]));
 }
+
+/// `xml` with every self-closed parameter element (`<cvParam .../>`, `<userParam .../>`,
+/// `<referenceableParamGroupRef .../>`) written with an end tag instead, which XML reads as
+/// the same element: `<cvParam ...></cvParam>`.
+fn params_with_end_tags(xml: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(xml.len() + xml.len() / 8);
+    let mut rest = xml;
+    while let Some(at) = rest.iter().position(|&b| b == b'<') {
+        out.extend_from_slice(&rest[..at]);
+        rest = &rest[at..];
+        let name = [&b"cvParam"[..], b"userParam", b"referenceableParamGroupRef"]
+            .into_iter()
+            .find(|name| {
+                rest[1..].starts_with(name)
+                    && rest
+                        .get(1 + name.len())
+                        .is_some_and(|b| b.is_ascii_whitespace())
+            });
+        let tag_end = rest.iter().position(|&b| b == b'>').expect("a closed tag");
+        match name {
+            Some(name) if rest[tag_end - 1] == b'/' => {
+                let open = rest[..tag_end - 1].trim_ascii_end();
+                out.extend_from_slice(open);
+                out.extend_from_slice(b"></");
+                out.extend_from_slice(name);
+                out.push(b'>');
+            }
+            _ => out.extend_from_slice(&rest[..=tag_end]),
+        }
+        rest = &rest[tag_end + 1..];
+    }
+    out.extend_from_slice(rest);
+    out
+}
+
+#[test]
+fn parameters_written_with_end_tags_read_like_self_closed_ones() {
+    let files = [
+        "profile/small.mzML",
+        "runs/171103_PMA_TK_QC_04-4to5min.mzML",
+        "encodings/FileFilter_49_output.mzML",
+        "edge/tiny.pwiz.1.1.mzML",
+        "deconvolution/slicedTDYeast.mzML",
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    for rel in files {
+        let Some(path) = shared(rel) else {
+            return;
+        };
+        let original = std::fs::read(&path).unwrap();
+        let rewritten = params_with_end_tags(&original);
+        let self_closed = original.windows(2).filter(|w| w == b"/>").count();
+        let end_tags = rewritten.windows(10).filter(|w| w == b"></cvParam").count();
+        assert!(
+            end_tags > 10 && end_tags < self_closed,
+            "{rel}: {end_tags} rewritten"
+        );
+        let copy = dir.path().join(path.file_name().unwrap());
+        std::fs::write(&copy, &rewritten).unwrap();
+
+        let (expected, got) = (read_all(&path), read_all(&copy));
+        assert!(!expected.is_empty(), "{rel}");
+        assert!(expected.iter().all(|s| s.meta.ms_level > 0), "{rel}");
+        assert_eq!(got.len(), expected.len(), "{rel}");
+        for (got, expected) in got.iter().zip(&expected) {
+            assert_eq!(got, expected, "{rel}: spectrum {}", expected.meta.index);
+        }
+        let (reader, copied) = (
+            SpectrumReader::open(&path).unwrap(),
+            SpectrumReader::open(&copy).unwrap(),
+        );
+        assert_eq!(
+            copied.info().instruments,
+            reader.info().instruments,
+            "{rel}"
+        );
+        assert_eq!(
+            copied.info().declared_spectrum_count,
+            reader.info().declared_spectrum_count
+        );
+    }
+}
