@@ -1690,6 +1690,15 @@ fn mz_values(array: &Encoded, limits: &ReadLimits) -> Result<Vec<f64>, DecodeErr
 
 /// An array's values as `f64`, as mzdata's `to_f64` gives them; `label` names it in errors.
 fn f64_values(array: &Encoded, limits: &ReadLimits, label: &str) -> Result<Vec<f64>, DecodeError> {
+    with_wrapped_base64(array, |array| f64_values_as_given(array, limits, label))
+}
+
+/// [`f64_values`] of the array's text as it is.
+fn f64_values_as_given(
+    array: &Encoded,
+    limits: &ReadLimits,
+    label: &str,
+) -> Result<Vec<f64>, DecodeError> {
     let array = match prepare(array, limits)? {
         Prepared::Values(values) => return Ok(values),
         Prepared::Decoded(decoded) => Cow::Owned(decoded),
@@ -1705,6 +1714,14 @@ fn f64_values(array: &Encoded, limits: &ReadLimits, label: &str) -> Result<Vec<f
 }
 
 fn intensity_values(array: &Encoded, limits: &ReadLimits) -> Result<Vec<f32>, DecodeError> {
+    with_wrapped_base64(array, |array| intensity_values_as_given(array, limits))
+}
+
+/// [`intensity_values`] of the array's text as it is.
+fn intensity_values_as_given(
+    array: &Encoded,
+    limits: &ReadLimits,
+) -> Result<Vec<f32>, DecodeError> {
     let array = match prepare(array, limits)? {
         Prepared::Values(values) => return Ok(values.into_iter().map(|v| v as f32).collect()),
         Prepared::Decoded(decoded) => Cow::Owned(decoded),
@@ -1717,6 +1734,35 @@ fn intensity_values(array: &Encoded, limits: &ReadLimits) -> Result<Vec<f32>, De
         .to_f32()
         .map(Cow::into_owned)
         .map_err(|e| DecodeError::Broken(format!("cannot decode the intensity array: {e}")))
+}
+
+/// `decode(array)`, and where that finds the array broken and its base64 text holds white
+/// space, `decode` of the text without it: XML Schema's base64Binary allows white space, and
+/// some writers break the text into lines (of 76 characters, as MIME does). Only a broken
+/// array pays for the look, so files without line breaks cost nothing more; where the text
+/// is broken for another reason too, the error is that reason's.
+fn with_wrapped_base64<T>(
+    array: &Encoded,
+    decode: impl Fn(&Encoded) -> Result<T, DecodeError>,
+) -> Result<T, DecodeError> {
+    match decode(array) {
+        Err(DecodeError::Broken(_)) if array.data.iter().any(u8::is_ascii_whitespace) => {
+            let unwrapped: Vec<u8> = array
+                .data
+                .iter()
+                .copied()
+                .filter(|b| !b.is_ascii_whitespace())
+                .collect();
+            decode(&Encoded {
+                which: array.which,
+                dtype: array.dtype,
+                compression: array.compression,
+                data: &unwrapped,
+                array: None,
+            })
+        }
+        other => other,
+    }
 }
 
 /// An encoded array: mzdata's, or one the lean parser found (its base64 text borrowed from

@@ -900,3 +900,72 @@ fn parameters_written_with_end_tags_read_like_self_closed_ones() {
         );
     }
 }
+
+/// `xml` with the text of every `<binary>` element broken into lines of 76 characters, each
+/// line ended by `line_end` (XML Schema's base64Binary allows white space anywhere in it).
+fn base64_in_lines(xml: &[u8], line_end: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(xml.len() + xml.len() / 16);
+    let mut rest = xml;
+    while let Some(at) = rest.windows(8).position(|w| w == b"<binary>") {
+        out.extend_from_slice(&rest[..at + 8]);
+        rest = &rest[at + 8..];
+        let end = rest.iter().position(|&b| b == b'<').expect("</binary>");
+        for (i, line) in rest[..end].chunks(76).enumerate() {
+            if i > 0 {
+                out.extend_from_slice(line_end);
+            }
+            out.extend_from_slice(line);
+        }
+        rest = &rest[end..];
+    }
+    out.extend_from_slice(rest);
+    out
+}
+
+#[test]
+fn base64_broken_into_lines_decodes_like_one_line() {
+    let files = [
+        "profile/small.mzML",
+        "runs/171103_PMA_TK_QC_04-4to5min.mzML",
+        "encodings/MzMLFile_6_compressed.mzML",
+        "encodings/FileFilter_49_output.mzML",
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    for rel in files {
+        let Some(path) = shared(rel) else {
+            return;
+        };
+        let expected = read_all(&path);
+        assert!(!expected.is_empty(), "{rel}");
+        assert!(expected.iter().any(|s| s.mz.len() > 20), "{rel}");
+        let original = std::fs::read(&path).unwrap();
+        for line_end in [&b"\n"[..], b"\r\n        "] {
+            let wrapped = base64_in_lines(&original, line_end);
+            assert!(wrapped.len() > original.len(), "{rel}: nothing wrapped");
+            let copy = dir.path().join(path.file_name().unwrap());
+            std::fs::write(&copy, &wrapped).unwrap();
+            let got = read_all(&copy);
+            assert_eq!(got.len(), expected.len(), "{rel}");
+            for (got, expected) in got.iter().zip(&expected) {
+                assert_eq!(got, expected, "{rel}: spectrum {}", expected.meta.index);
+            }
+        }
+    }
+    // Text broken for another reason as well is still an error, and names that reason.
+    let Some(path) = shared("profile/small.mzML") else {
+        return;
+    };
+    let wrapped = base64_in_lines(&std::fs::read(&path).unwrap(), b"\n");
+    let at = wrapped.windows(8).position(|w| w == b"<binary>").unwrap() + 8;
+    let mut broken = wrapped.clone();
+    broken[at + 3] = b'!';
+    let copy = dir.path().join("broken.mzML");
+    std::fs::write(&copy, &broken).unwrap();
+    let mut reader = SpectrumReader::open(&copy).unwrap();
+    let first = reader.next_raw().unwrap().unwrap();
+    let error = first.decode(&copy).unwrap_err().to_string();
+    assert!(
+        error.contains("invalid base64") && error.contains("33"),
+        "{error}"
+    );
+}
