@@ -218,6 +218,10 @@ const MGF_COMMENT_STARTS: [u8; 4] = [b'#', b';', b'!', b'/'];
 /// Each `BEGIN IONS` line is followed by [`UNKNOWN_RT`]: mzdata's model has no unknown
 /// retention time (an entry without `RTINSECONDS` reads as one at 0 s), so every entry starts
 /// with a NaN one, which an `RTINSECONDS` line of the entry replaces (see `meta_of`).
+///
+/// A `CHARGE` line that gives no single charge (`CHARGE=2+ and 3+` and `CHARGE=2+,3+`, which
+/// Mascot's format allows, or an empty value) is left out, and counted in [`MgfNotes`]: mzdata
+/// stops the whole file at it, and the entry's precursor charge is then unknown, as it is.
 struct MgfComments<R> {
     inner: BufReader<R>,
     /// The next byte starts a line.
@@ -227,8 +231,73 @@ struct MgfComments<R> {
     /// The start of the line being passed on (up to [`LINE_START`] bytes), to tell a
     /// `BEGIN IONS` line when the buffer held only part of it.
     line: Vec<u8>,
-    /// What is left to pass on of [`UNKNOWN_RT`] after a `BEGIN IONS` line.
-    pending: &'static [u8],
+    /// What is left to pass on before reading on: [`UNKNOWN_RT`] after a `BEGIN IONS` line,
+    /// or a held line found to be kept.
+    pending: Vec<u8>,
+    /// A line that may be a `CHARGE` line, held whole before it is judged.
+    held: Vec<u8>,
+    holding: bool,
+    notes: Arc<Mutex<MgfNotes>>,
+}
+
+/// What reading an MGF file left out, for the run's warnings.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct MgfNotes {
+    /// `CHARGE` lines that give no single charge, left out.
+    pub charge_lines_dropped: u64,
+    /// The first of them, as written.
+    pub first_charge_line: Option<String>,
+}
+
+impl MgfNotes {
+    /// The run's warning about them, if any.
+    pub fn warning(&self) -> Option<String> {
+        let first = self.first_charge_line.as_deref()?;
+        let (entries, give, their) = match self.charge_lines_dropped {
+            1 => ("1 MGF entry".to_string(), "gives", "its"),
+            n => (format!("{n} MGF entries"), "give", "their"),
+        };
+        Some(format!(
+            "{entries} {give} no single precursor charge (the first: `{first}`): {their} \
+             precursor charge is left unknown"
+        ))
+    }
+}
+
+/// What a [`SpectrumReader`] has left out of its file (see [`SpectrumReader::notes`]).
+#[derive(Debug, Default, Clone)]
+pub struct ReaderNotes(Arc<Mutex<MgfNotes>>);
+
+impl ReaderNotes {
+    /// What reading an MGF file has left out so far.
+    pub fn mgf(&self) -> MgfNotes {
+        self.0.lock().map(|notes| notes.clone()).unwrap_or_default()
+    }
+
+    /// The warnings a run reports about them.
+    pub fn warnings(&self) -> Vec<String> {
+        self.mgf().warning().into_iter().collect()
+    }
+}
+
+const CHARGE_KEY: &[u8] = b"CHARGE=";
+
+/// Longest line held to be judged as a `CHARGE` line; a longer one is passed on as it is.
+const HELD_LINE_MAX: usize = 4096;
+
+/// Whether `value` (a `CHARGE=` line's) is one charge as mzdata reads it: digits with a sign
+/// before or after them, or none.
+fn is_single_charge(value: &[u8]) -> bool {
+    let value = value.trim_ascii();
+    let value = value
+        .strip_prefix(b"+")
+        .or_else(|| value.strip_prefix(b"-"))
+        .unwrap_or(value);
+    let value = value
+        .strip_suffix(b"+")
+        .or_else(|| value.strip_suffix(b"-"))
+        .unwrap_or(value);
+    !value.is_empty() && value.iter().all(u8::is_ascii_digit)
 }
 
 /// The line put after each `BEGIN IONS` (Rust's and so mzdata's number parser reads `NaN`).
@@ -239,16 +308,43 @@ const UNKNOWN_RT: &[u8] = b"RTINSECONDS=NaN\n";
 const LINE_START: usize = 64;
 
 impl<R: Read> MgfComments<R> {
-    fn new(inner: R) -> Self {
+    fn new(inner: R, notes: Arc<Mutex<MgfNotes>>) -> Self {
         MgfComments {
             // Small: what it reads ahead counts against the spectrum's byte budget.
             inner: BufReader::with_capacity(8 << 10, inner),
             line_start: true,
             skipping: false,
             line: Vec::with_capacity(LINE_START),
-            pending: &[],
+            pending: Vec::new(),
+            held: Vec::new(),
+            holding: false,
+            notes,
         }
     }
+
+    /// Judges the held line: passed on, unless it is a `CHARGE` line without a single charge.
+    fn judge_held(&mut self) {
+        let line = std::mem::take(&mut self.held);
+        self.holding = false;
+        let text = line.trim_ascii();
+        match text.strip_prefix(CHARGE_KEY) {
+            Some(value) if !is_single_charge(value) => {
+                if let Ok(mut notes) = self.notes.lock() {
+                    notes.charge_lines_dropped += 1;
+                    notes
+                        .first_charge_line
+                        .get_or_insert_with(|| String::from_utf8_lossy(text).into_owned());
+                }
+            }
+            _ => self.pending.extend_from_slice(&line),
+        }
+    }
+}
+
+/// Whether a line starting with `start` (all of it the buffer holds) may be a `CHARGE` line.
+fn may_be_charge_line(start: &[u8]) -> bool {
+    let n = start.len().min(CHARGE_KEY.len());
+    start[..n] == CHARGE_KEY[..n]
 }
 
 /// How many of `passed` (the bytes about to be passed on, `line` holding the start of the line
@@ -277,16 +373,38 @@ fn up_to_begin_ions(line: &mut Vec<u8>, passed: &[u8]) -> (usize, bool) {
 impl<R: Read> Read for MgfComments<R> {
     fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
         use std::io::BufRead;
-        if !self.pending.is_empty() {
-            let n = self.pending.len().min(out.len());
-            out[..n].copy_from_slice(&self.pending[..n]);
-            self.pending = &self.pending[n..];
-            return Ok(n);
-        }
         loop {
+            if !self.pending.is_empty() {
+                let n = self.pending.len().min(out.len());
+                out[..n].copy_from_slice(&self.pending[..n]);
+                self.pending.drain(..n);
+                return Ok(n);
+            }
             let buf = self.inner.fill_buf()?;
             if buf.is_empty() || out.is_empty() {
+                if self.holding && !out.is_empty() {
+                    self.judge_held();
+                    continue;
+                }
                 return Ok(0);
+            }
+            if self.holding || (self.line_start && may_be_charge_line(buf)) {
+                let (taken, ended) = match memchr::memchr(b'\n', buf) {
+                    Some(end) => (end + 1, true),
+                    None => (buf.len(), false),
+                };
+                self.held.extend_from_slice(&buf[..taken]);
+                self.inner.consume(taken);
+                self.holding = true;
+                self.line_start = ended;
+                if ended {
+                    self.judge_held();
+                } else if self.held.len() > HELD_LINE_MAX {
+                    // Not a charge line mzdata could read either: on as it is.
+                    self.pending = std::mem::take(&mut self.held);
+                    self.holding = false;
+                }
+                continue;
             }
             if self.skipping || (self.line_start && MGF_COMMENT_STARTS.contains(&buf[0])) {
                 let (skipped, ended) = match buf.iter().position(|&b| b == b'\n') {
@@ -298,17 +416,18 @@ impl<R: Read> Read for MgfComments<R> {
                 self.line_start = ended;
                 continue;
             }
-            // Up to the end of the line before the next comment line that starts in view.
+            // Up to the end of the line before the next comment or `C...` line that starts
+            // in view (a `C` line may be a charge line, judged whole above).
             let limit = buf.len().min(out.len());
             let n = memchr::memchr_iter(b'\n', &buf[..limit])
                 .find(|&i| {
                     buf.get(i + 1)
-                        .is_some_and(|b| MGF_COMMENT_STARTS.contains(b))
+                        .is_some_and(|b| MGF_COMMENT_STARTS.contains(b) || *b == b'C')
                 })
                 .map_or(limit, |i| i + 1);
             let (n, begins) = up_to_begin_ions(&mut self.line, &buf[..n]);
             if begins {
-                self.pending = UNKNOWN_RT;
+                self.pending.extend_from_slice(UNKNOWN_RT);
             }
             out[..n].copy_from_slice(&buf[..n]);
             self.line_start = buf[n - 1] == b'\n';
@@ -420,6 +539,7 @@ pub struct SpectrumReader {
     over_limit: Arc<AtomicBool>,
     /// Whether found mzML spectra are parsed by the lean parser first (else by mzdata).
     lean: bool,
+    notes: ReaderNotes,
     /// The HDF5 side of an mzMLb input.
     #[cfg(feature = "mzmlb")]
     external: Option<crate::mzmlb::ExternalArrays>,
@@ -499,6 +619,7 @@ impl SpectrumReader {
             source,
         };
         let (head, stream) = peek(stream, SNIFF_BYTES).map_err(io_err)?;
+        let notes = ReaderNotes::default();
         let gzip = head.starts_with(&[0x1f, 0x8b]);
         let bzip2 = is_bzip2(&head);
         let bytes_read = Arc::new(AtomicU64::new(0));
@@ -677,7 +798,7 @@ impl SpectrumReader {
                 }
             }
             InputFormat::Mgf => {
-                let uncommented: DynRead = Box::new(MgfComments::new(counted));
+                let uncommented: DynRead = Box::new(MgfComments::new(counted, notes.0.clone()));
                 let mut reader = MGFReaderType::<DynRead>::new(uncommented);
                 reader.detail_level = DetailLevel::Lazy;
                 Parser::Mgf(Box::new(reader))
@@ -696,9 +817,16 @@ impl SpectrumReader {
             limits,
             over_limit,
             lean: true,
+            notes,
             #[cfg(feature = "mzmlb")]
             external: None,
         })
+    }
+
+    /// A handle on what reading has left out of the file so far, which stays readable after
+    /// the reader is moved away or dropped.
+    pub fn notes(&self) -> ReaderNotes {
+        self.notes.clone()
     }
 
     /// Replaces the reading limits (the defaults are [`ReadLimits::default`]).
@@ -2268,6 +2396,55 @@ impl LeanParsed {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What `MgfComments` passes on of `text`, read `step` bytes at a time, and its notes.
+    fn uncommented(text: &str, step: usize) -> (String, MgfNotes) {
+        struct Trickle<'a>(&'a [u8], usize);
+        impl Read for Trickle<'_> {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                let n = self.0.len().min(buf.len()).min(self.1);
+                buf[..n].copy_from_slice(&self.0[..n]);
+                self.0 = &self.0[n..];
+                Ok(n)
+            }
+        }
+        let notes = ReaderNotes::default();
+        let mut out = String::new();
+        MgfComments::new(Trickle(text.as_bytes(), step), notes.0.clone())
+            .read_to_string(&mut out)
+            .unwrap();
+        (out, notes.mgf())
+    }
+
+    #[test]
+    fn mgf_charge_lines_without_one_charge_are_left_out_and_counted() {
+        let text = "COM=run\nBEGIN IONS\nCHARGE=2+ and 3+\nPEPMASS=500\nCHARGE=2+\nCOMMENT=c\n\
+                    C\nCHARGE=\n100 1\nEND IONS\nCHARGE=2+,3+";
+        let kept = "COM=run\nBEGIN IONS\nRTINSECONDS=NaN\nPEPMASS=500\nCHARGE=2+\nCOMMENT=c\n\
+                    C\n100 1\nEND IONS\n";
+        for step in [1, 2, 7, 4096] {
+            let (out, notes) = uncommented(text, step);
+            assert_eq!(out, kept, "{step} bytes a read");
+            assert_eq!(notes.charge_lines_dropped, 3);
+            assert_eq!(notes.first_charge_line.as_deref(), Some("CHARGE=2+ and 3+"));
+        }
+        for one in ["2+", "+2", "3-", "2", " 2+ ", "0"] {
+            assert!(is_single_charge(one.as_bytes()), "{one}");
+        }
+        for not_one in ["", "2+ and 3+", "2+,3+", "+", "2+3", "x"] {
+            assert!(!is_single_charge(not_one.as_bytes()), "{not_one}");
+        }
+        let notes = MgfNotes {
+            charge_lines_dropped: 1,
+            first_charge_line: Some("CHARGE=2+ and 3+".into()),
+        };
+        assert_eq!(
+            notes.warning().unwrap(),
+            "1 MGF entry gives no single precursor charge (the first: `CHARGE=2+ and 3+`): its \
+             precursor charge is left unknown"
+        );
+        assert_eq!(MgfNotes::default().warning(), None);
+    }
 
     /// Compressions mzforge does not read are named, with what to do, instead of their bytes.
     #[test]

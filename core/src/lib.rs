@@ -44,7 +44,10 @@ mod spline;
 pub use centroid::{centroid, CentroidParams, Centroider};
 pub use digest::InputDigest;
 pub use error::{Error, Result};
-pub use io::{FileInfo, InputFormat, RawSpectrum, ReadLimits, SpectrumReader, UnparsedSpectrum};
+pub use io::{
+    FileInfo, InputFormat, MgfNotes, RawSpectrum, ReadLimits, ReaderNotes, SpectrumReader,
+    UnparsedSpectrum,
+};
 pub use mzml_output::{CentroidMzMLWriter, MzmlPeaks};
 pub use noise::NoiseParams;
 pub use pipeline::{Pipeline, PipelineParams, ProcessedSpectrum, RunSummary};

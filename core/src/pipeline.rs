@@ -528,6 +528,7 @@ impl Pipeline {
         sink: &mut dyn FnMut(&[ProcessedSpectrum]) -> Result<()>,
     ) -> Result<RunSummary> {
         let started = Instant::now();
+        let notes = reader.notes();
         reader.set_limits(self.params.limits);
         // Keeping every spectrum's full description takes mzdata's parse anyway.
         reader.set_lean_parsing(!self.keep_source);
@@ -767,6 +768,9 @@ impl Pipeline {
         });
         result?;
         summary.spectra_read = spectra_read;
+        for warning in notes.warnings() {
+            summary.warn(warning);
+        }
         if summary.spectra_written == 0 {
             if let Some(first) = first_skipped {
                 return Err(Error::NoUsableSpectrum {

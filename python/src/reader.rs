@@ -664,7 +664,8 @@ impl Reader {
     }
 
     /// Spectra skipped while iterating, with the reason (as in `run.json`), spectra read whose
-    /// ion mobility array could not be used (left out, the spectrum kept), and a wrong
+    /// ion mobility array could not be used (left out, the spectrum kept), MGF entries whose
+    /// charge line gives no single charge (once iteration has read the whole file), and a wrong
     /// `<indexList>` found when random access first looked at it (the spectra are then found by
     /// scanning the file).
     #[getter]
@@ -843,6 +844,11 @@ impl SpectrumIterator {
                 let raw = match reader.next_raw() {
                     Ok(Some(raw)) => raw,
                     Ok(None) => {
+                        // What reading left out of the file (MGF charge lines), once it is read.
+                        for warning in reader.notes().warnings() {
+                            lock(&self.warnings)
+                                .push(format!("{}: {warning}", self.path.display()));
+                        }
                         *slot = None;
                         return Ok(None);
                     }

@@ -137,6 +137,21 @@ def test_mgf_reads_and_counts():
     assert last.index == n - 1 and last.ms_level == 2 and last.precursor is not None
 
 
+def test_mgf_entries_listing_several_charges_read_with_an_unknown_charge(tmp_path):
+    # Mascot's format allows `CHARGE=2+ and 3+`; the entry is read, its charge unknown.
+    entry = "BEGIN IONS\nTITLE={}\nPEPMASS=500.25\nCHARGE={}\n100.1 10\n200.2 20\nEND IONS\n"
+    path = tmp_path / "charges.mgf"
+    path.write_text(entry.format("a", "2+ and 3+") + entry.format("b", "3+"))
+    reader = mzforge.open(path)
+    first, second = list(reader)
+    assert first.precursor.charge is None and second.precursor.charge == 3
+    assert np.array_equal(first.mz, [100.1, 200.2])
+    assert any(
+        str(path) in w and "no single precursor charge" in w and "CHARGE=2+ and 3+" in w
+        for w in reader.warnings
+    ), reader.warnings
+
+
 def test_precursors_of_msn_spectra():
     reader = mzforge.open(shared("runs/BSA1.mzML"))
     ms2 = next(s for s in reader if s.ms_level == 2)

@@ -969,3 +969,72 @@ fn base64_broken_into_lines_decodes_like_one_line() {
         "{error}"
     );
 }
+
+/// Mascot's format lets an MGF entry list several charges (`CHARGE=2+ and 3+`); mzdata stops
+/// the whole file at such a line. The entries are read with an unknown precursor charge and
+/// one warning, and entries with one charge keep theirs.
+#[test]
+fn mgf_entries_listing_several_charges_read_with_an_unknown_charge() {
+    let Some(path) = shared("mgf/SmallCalibratibleYeast.mgf") else {
+        return;
+    };
+    let expected = read_all(&path);
+    let text = std::fs::read_to_string(&path).unwrap();
+    let mut charge_lines = 0;
+    let rewritten: String = text
+        .lines()
+        .map(|line| match line.strip_prefix("CHARGE=") {
+            Some(charge) => {
+                charge_lines += 1;
+                match charge_lines % 3 {
+                    0 => format!("CHARGE={charge} and 4+\n"),
+                    1 => format!("CHARGE={charge},3+\n"),
+                    _ => format!("{line}\n"),
+                }
+            }
+            None => format!("{line}\n"),
+        })
+        .collect();
+    assert!(charge_lines > 100, "{charge_lines}");
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("several_charges.mgf");
+    std::fs::write(&copy, rewritten).unwrap();
+
+    let got = read_all(&copy);
+    assert_eq!(got.len(), expected.len());
+    let mut unknown = 0;
+    for (got, expected) in got.iter().zip(&expected) {
+        assert_eq!(got.meta.native_id, expected.meta.native_id);
+        assert_eq!(
+            (&got.mz, &got.intensity),
+            (&expected.mz, &expected.intensity)
+        );
+        let (ours, theirs) = (
+            got.meta.precursor.as_ref().unwrap(),
+            expected.meta.precursor.as_ref().unwrap(),
+        );
+        assert_eq!(ours.mz, theirs.mz);
+        assert!(theirs.charge.is_some());
+        match ours.charge {
+            None => unknown += 1,
+            charge => assert_eq!(charge, theirs.charge),
+        }
+    }
+    let dropped = charge_lines - charge_lines / 3;
+    assert_eq!(unknown, dropped);
+
+    let reader = SpectrumReader::open(&copy).unwrap();
+    let notes = reader.notes();
+    let pipeline = mzforge::Pipeline::new(mzforge::PipelineParams::default()).unwrap();
+    let summary = pipeline.run(reader, &mut |_| Ok(())).unwrap();
+    assert_eq!(summary.spectra_written, expected.len() as u64);
+    assert_eq!(notes.mgf().charge_lines_dropped, dropped as u64);
+    let warning = format!(
+        "{dropped} MGF entries give no single precursor charge (the first: `CHARGE=2+,3+`)"
+    );
+    assert!(
+        summary.warnings.iter().any(|w| w.starts_with(&warning)),
+        "{:?}",
+        summary.warnings
+    );
+}
