@@ -219,9 +219,11 @@ const MGF_COMMENT_STARTS: [u8; 4] = [b'#', b';', b'!', b'/'];
 /// retention time (an entry without `RTINSECONDS` reads as one at 0 s), so every entry starts
 /// with a NaN one, which an `RTINSECONDS` line of the entry replaces (see `meta_of`).
 ///
-/// A `CHARGE` line that gives no single charge (`CHARGE=2+ and 3+` and `CHARGE=2+,3+`, which
-/// Mascot's format allows, or an empty value) is left out, and counted in [`MgfNotes`]: mzdata
-/// stops the whole file at it, and the entry's precursor charge is then unknown, as it is.
+/// Two lines Mascot's format allows that mzdata stops the whole file at are mended, and
+/// counted in [`MgfNotes`]: a `CHARGE` line that gives no single charge (`CHARGE=2+ and 3+`,
+/// `CHARGE=2+,3+`, or an empty value) is left out, so that the entry's precursor charge is
+/// unknown, as it is; an `RTINSECONDS` range (`RTINSECONDS=12.5-13.5`, a spectrum summed over
+/// several scans) becomes its start.
 struct MgfComments<R> {
     inner: BufReader<R>,
     /// The next byte starts a line.
@@ -234,33 +236,48 @@ struct MgfComments<R> {
     /// What is left to pass on before reading on: [`UNKNOWN_RT`] after a `BEGIN IONS` line,
     /// or a held line found to be kept.
     pending: Vec<u8>,
-    /// A line that may be a `CHARGE` line, held whole before it is judged.
+    /// A line that may be a `CHARGE` or `RTINSECONDS` line, held whole before it is judged.
     held: Vec<u8>,
     holding: bool,
     notes: Arc<Mutex<MgfNotes>>,
 }
 
-/// What reading an MGF file left out, for the run's warnings.
+/// What reading an MGF file mended, for the run's warnings.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct MgfNotes {
     /// `CHARGE` lines that give no single charge, left out.
     pub charge_lines_dropped: u64,
     /// The first of them, as written.
     pub first_charge_line: Option<String>,
+    /// `RTINSECONDS` ranges, read as their start.
+    pub rt_ranges: u64,
+    /// The first of them, as written.
+    pub first_rt_range: Option<String>,
 }
 
 impl MgfNotes {
-    /// The run's warning about them, if any.
-    pub fn warning(&self) -> Option<String> {
-        let first = self.first_charge_line.as_deref()?;
-        let (entries, give, their) = match self.charge_lines_dropped {
+    /// The run's warnings about them.
+    pub fn warnings(&self) -> Vec<String> {
+        let entries = |n: u64| match n {
             1 => ("1 MGF entry".to_string(), "gives", "its"),
             n => (format!("{n} MGF entries"), "give", "their"),
         };
-        Some(format!(
-            "{entries} {give} no single precursor charge (the first: `{first}`): {their} \
-             precursor charge is left unknown"
-        ))
+        let mut warnings = Vec::new();
+        if let Some(first) = &self.first_charge_line {
+            let (entries, give, their) = entries(self.charge_lines_dropped);
+            warnings.push(format!(
+                "{entries} {give} no single precursor charge (the first: `{first}`): {their} \
+                 precursor charge is left unknown"
+            ));
+        }
+        if let Some(first) = &self.first_rt_range {
+            let (entries, give, their) = entries(self.rt_ranges);
+            warnings.push(format!(
+                "{entries} {give} a retention time range (the first: `{first}`): {their} \
+                 rt_seconds is the range's start"
+            ));
+        }
+        warnings
     }
 }
 
@@ -276,13 +293,14 @@ impl ReaderNotes {
 
     /// The warnings a run reports about them.
     pub fn warnings(&self) -> Vec<String> {
-        self.mgf().warning().into_iter().collect()
+        self.mgf().warnings()
     }
 }
 
 const CHARGE_KEY: &[u8] = b"CHARGE=";
+const RT_KEY: &[u8] = b"RTINSECONDS=";
 
-/// Longest line held to be judged as a `CHARGE` line; a longer one is passed on as it is.
+/// Longest line held to be judged; a longer one is passed on as it is.
 const HELD_LINE_MAX: usize = 4096;
 
 /// Whether `value` (a `CHARGE=` line's) is one charge as mzdata reads it: digits with a sign
@@ -298,6 +316,20 @@ fn is_single_charge(value: &[u8]) -> bool {
         .or_else(|| value.strip_suffix(b"-"))
         .unwrap_or(value);
     !value.is_empty() && value.iter().all(u8::is_ascii_digit)
+}
+
+/// The start of `value` (an `RTINSECONDS=` line's) when it is a range of two numbers
+/// (`12.5-13.5`); `None` for one number (`1.2e-3` included) or anything else.
+fn rt_range_start(value: &[u8]) -> Option<&[u8]> {
+    let value = std::str::from_utf8(value).ok()?.trim();
+    let number = |text: &str| text.trim().parse::<f64>().is_ok_and(f64::is_finite);
+    if number(value) {
+        return None;
+    }
+    // After the first character: a range's start has no sign.
+    let dash = value.get(1..)?.find('-')? + 1;
+    let (start, end) = (&value[..dash], &value[dash + 1..]);
+    (number(start) && number(end)).then_some(start.trim().as_bytes())
 }
 
 /// The line put after each `BEGIN IONS` (Rust's and so mzdata's number parser reads `NaN`).
@@ -322,29 +354,43 @@ impl<R: Read> MgfComments<R> {
         }
     }
 
-    /// Judges the held line: passed on, unless it is a `CHARGE` line without a single charge.
+    /// Judges the held line: passed on as it is, unless it is a `CHARGE` line without a
+    /// single charge (left out) or an `RTINSECONDS` range (passed on as its start).
     fn judge_held(&mut self) {
         let line = std::mem::take(&mut self.held);
         self.holding = false;
         let text = line.trim_ascii();
-        match text.strip_prefix(CHARGE_KEY) {
-            Some(value) if !is_single_charge(value) => {
+        let as_written = || String::from_utf8_lossy(text).into_owned();
+        if let Some(value) = text.strip_prefix(CHARGE_KEY) {
+            if !is_single_charge(value) {
                 if let Ok(mut notes) = self.notes.lock() {
                     notes.charge_lines_dropped += 1;
-                    notes
-                        .first_charge_line
-                        .get_or_insert_with(|| String::from_utf8_lossy(text).into_owned());
+                    notes.first_charge_line.get_or_insert_with(as_written);
                 }
+                return;
             }
-            _ => self.pending.extend_from_slice(&line),
         }
+        if let Some(start) = text.strip_prefix(RT_KEY).and_then(rt_range_start) {
+            self.pending.extend_from_slice(RT_KEY);
+            self.pending.extend_from_slice(start);
+            self.pending.push(b'\n');
+            if let Ok(mut notes) = self.notes.lock() {
+                notes.rt_ranges += 1;
+                notes.first_rt_range.get_or_insert_with(as_written);
+            }
+            return;
+        }
+        self.pending.extend_from_slice(&line);
     }
 }
 
-/// Whether a line starting with `start` (all of it the buffer holds) may be a `CHARGE` line.
-fn may_be_charge_line(start: &[u8]) -> bool {
-    let n = start.len().min(CHARGE_KEY.len());
-    start[..n] == CHARGE_KEY[..n]
+/// Whether a line starting with `start` (all of it the buffer holds) may be one
+/// [`MgfComments`] judges whole: a `CHARGE` or an `RTINSECONDS` line.
+fn may_be_judged_line(start: &[u8]) -> bool {
+    [CHARGE_KEY, RT_KEY].iter().any(|key| {
+        let n = start.len().min(key.len());
+        start[..n] == key[..n]
+    })
 }
 
 /// How many of `passed` (the bytes about to be passed on, `line` holding the start of the line
@@ -388,7 +434,7 @@ impl<R: Read> Read for MgfComments<R> {
                 }
                 return Ok(0);
             }
-            if self.holding || (self.line_start && may_be_charge_line(buf)) {
+            if self.holding || (self.line_start && may_be_judged_line(buf)) {
                 let (taken, ended) = match memchr::memchr(b'\n', buf) {
                     Some(end) => (end + 1, true),
                     None => (buf.len(), false),
@@ -400,7 +446,7 @@ impl<R: Read> Read for MgfComments<R> {
                 if ended {
                     self.judge_held();
                 } else if self.held.len() > HELD_LINE_MAX {
-                    // Not a charge line mzdata could read either: on as it is.
+                    // Not a line mzdata could read either: on as it is.
                     self.pending = std::mem::take(&mut self.held);
                     self.holding = false;
                 }
@@ -416,13 +462,13 @@ impl<R: Read> Read for MgfComments<R> {
                 self.line_start = ended;
                 continue;
             }
-            // Up to the end of the line before the next comment or `C...` line that starts
-            // in view (a `C` line may be a charge line, judged whole above).
+            // Up to the end of the line before the next comment, `C...` or `R...` line that
+            // starts in view (one of the last two may be judged whole, above).
             let limit = buf.len().min(out.len());
             let n = memchr::memchr_iter(b'\n', &buf[..limit])
                 .find(|&i| {
                     buf.get(i + 1)
-                        .is_some_and(|b| MGF_COMMENT_STARTS.contains(b) || *b == b'C')
+                        .is_some_and(|b| MGF_COMMENT_STARTS.contains(b) || matches!(b, b'C' | b'R'))
                 })
                 .map_or(limit, |i| i + 1);
             let (n, begins) = up_to_begin_ions(&mut self.line, &buf[..n]);
@@ -2437,13 +2483,37 @@ mod tests {
         let notes = MgfNotes {
             charge_lines_dropped: 1,
             first_charge_line: Some("CHARGE=2+ and 3+".into()),
+            ..Default::default()
         };
         assert_eq!(
-            notes.warning().unwrap(),
-            "1 MGF entry gives no single precursor charge (the first: `CHARGE=2+ and 3+`): its \
-             precursor charge is left unknown"
+            notes.warnings(),
+            ["1 MGF entry gives no single precursor charge (the first: `CHARGE=2+ and 3+`): its \
+              precursor charge is left unknown"]
         );
-        assert_eq!(MgfNotes::default().warning(), None);
+        assert!(MgfNotes::default().warnings().is_empty());
+    }
+
+    #[test]
+    fn mgf_retention_time_ranges_are_read_as_their_start() {
+        let text = "BEGIN IONS\nRTINSECONDS=12.5-13.5\nRTINSECONDS=1.2e-3\nRTINSECONDS = 7\n\
+                    R\nRTINSECONDS=a-b\nRTINSECONDS= 60 - 61.5 \r\nEND IONS\n";
+        let kept = "BEGIN IONS\nRTINSECONDS=NaN\nRTINSECONDS=12.5\nRTINSECONDS=1.2e-3\n\
+                    RTINSECONDS = 7\nR\nRTINSECONDS=a-b\nRTINSECONDS=60\nEND IONS\n";
+        for step in [1, 3, 4096] {
+            let (out, notes) = uncommented(text, step);
+            assert_eq!(out, kept, "{step} bytes a read");
+            assert_eq!(notes.rt_ranges, 2);
+            assert_eq!(
+                notes.first_rt_range.as_deref(),
+                Some("RTINSECONDS=12.5-13.5")
+            );
+            assert_eq!(notes.charge_lines_dropped, 0);
+            assert_eq!(
+                notes.warnings(),
+                ["2 MGF entries give a retention time range (the first: \
+                  `RTINSECONDS=12.5-13.5`): their rt_seconds is the range's start"]
+            );
+        }
     }
 
     /// Compressions mzforge does not read are named, with what to do, instead of their bytes.

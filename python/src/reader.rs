@@ -665,7 +665,8 @@ impl Reader {
 
     /// Spectra skipped while iterating, with the reason (as in `run.json`), spectra read whose
     /// ion mobility array could not be used (left out, the spectrum kept), MGF entries whose
-    /// charge line gives no single charge (once iteration has read the whole file), and a wrong
+    /// charge line gives no single charge or whose retention time is a range (once iteration
+    /// has read the whole file), and a wrong
     /// `<indexList>` found when random access first looked at it (the spectra are then found by
     /// scanning the file).
     #[getter]
@@ -844,7 +845,7 @@ impl SpectrumIterator {
                 let raw = match reader.next_raw() {
                     Ok(Some(raw)) => raw,
                     Ok(None) => {
-                        // What reading left out of the file (MGF charge lines), once it is read.
+                        // What reading mended in the file (MGF charge and time lines), once read.
                         for warning in reader.notes().warnings() {
                             lock(&self.warnings)
                                 .push(format!("{}: {warning}", self.path.display()));

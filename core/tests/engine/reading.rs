@@ -1038,3 +1038,48 @@ fn mgf_entries_listing_several_charges_read_with_an_unknown_charge() {
         summary.warnings
     );
 }
+
+/// Mascot's format lets an entry summed over several scans give a retention time range
+/// (`RTINSECONDS=1443.66-1450.2`); mzdata stops the whole file at it. Such an entry reads at the
+/// range's start, with one warning.
+#[test]
+fn mgf_retention_time_ranges_read_as_their_start() {
+    let Some(path) = shared("mgf/SmallCalibratibleYeast.mgf") else {
+        return;
+    };
+    let expected = read_all(&path);
+    let text = std::fs::read_to_string(&path).unwrap();
+    let mut ranges = 0;
+    let rewritten: String = text
+        .lines()
+        .map(|line| match line.strip_prefix("RTINSECONDS=") {
+            Some(rt) => {
+                ranges += 1;
+                format!("RTINSECONDS={rt}-{}\n", rt.parse::<f64>().unwrap() + 6.5)
+            }
+            None => format!("{line}\n"),
+        })
+        .collect();
+    assert!(ranges > 100, "{ranges}");
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("rt_ranges.mgf");
+    std::fs::write(&copy, rewritten).unwrap();
+    let got = read_all(&copy);
+    assert_eq!(got.len(), expected.len());
+    for (got, expected) in got.iter().zip(&expected) {
+        assert!(expected.meta.rt_seconds.is_some());
+        assert_eq!(got.meta.rt_seconds, expected.meta.rt_seconds);
+        assert_eq!(got.mz, expected.mz);
+    }
+    let reader = SpectrumReader::open(&copy).unwrap();
+    let notes = reader.notes();
+    let pipeline = mzforge::Pipeline::new(mzforge::PipelineParams::default()).unwrap();
+    let summary = pipeline.run(reader, &mut |_| Ok(())).unwrap();
+    assert_eq!(notes.mgf().rt_ranges, ranges);
+    let warning = format!("{ranges} MGF entries give a retention time range");
+    assert!(
+        summary.warnings.iter().any(|w| w.starts_with(&warning)),
+        "{:?}",
+        summary.warnings
+    );
+}
