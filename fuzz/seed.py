@@ -10,6 +10,7 @@ seed), and the random ones are seeded, so two runs make the same corpus.
 import gzip
 import os
 import random
+import re
 import struct
 import sys
 from pathlib import Path
@@ -80,6 +81,22 @@ def read_seeds():
         text = (DATA / rel).read_bytes()
         blocks = text.split(b"END IONS")
         write("read", "head-" + Path(rel).name, b"END IONS".join(blocks[:3]) + b"END IONS\n")
+    # Forms the formats allow that mzdata alone does not read (mended in core/src/io.rs):
+    # MGF charge lists and retention time ranges, mzML parameters with end tags and base64 in
+    # lines.
+    yeast = (DATA / "mgf/SmallCalibratibleYeast.mgf").read_bytes()
+    head = b"END IONS".join(yeast.split(b"END IONS")[:3]) + b"END IONS\n"
+    write("read", "head-charge-lists.mgf", re.sub(rb"CHARGE=(\d)\+", rb"CHARGE=\1+ and 3+", head))
+    write("read", "head-rt-ranges.mgf", re.sub(rb"RTINSECONDS=([0-9.]+)", rb"RTINSECONDS=\1-\1", head))
+    bsa = head_of_mzml(DATA / "runs/BSA1.mzML", MAX_SEED // 2)
+    end_tags = re.sub(rb"<(cvParam|userParam|referenceableParamGroupRef)\b([^>]*?)\s*/>", rb"<\1\2></\1>", bsa)
+    write("read", "head-end-tags.mzML", end_tags)
+    wrapped = re.sub(
+        rb"<binary>([^<]*)</binary>",
+        lambda m: b"<binary>" + b"\n".join(m.group(1)[i : i + 76] for i in range(0, len(m.group(1)), 76)) + b"</binary>",
+        bsa,
+    )
+    write("read", "head-base64-lines.mzML", wrapped)
 
 
 def profile_scan():
