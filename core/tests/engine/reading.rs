@@ -970,6 +970,40 @@ fn base64_broken_into_lines_decodes_like_one_line() {
     );
 }
 
+/// `path` (an MGF file) written into `dir` with every line that starts with `key` replaced by
+/// `rewrite(the rest of that line, how many such lines came before it)`: the copy, and how
+/// many lines were rewritten.
+fn mgf_with_lines_rewritten(
+    path: &std::path::Path,
+    dir: &std::path::Path,
+    key: &str,
+    mut rewrite: impl FnMut(&str, usize) -> String,
+) -> (std::path::PathBuf, usize) {
+    let mut rewritten = 0;
+    let text: String = std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|line| match line.strip_prefix(key) {
+            Some(rest) => {
+                rewritten += 1;
+                format!("{}\n", rewrite(rest, rewritten - 1))
+            }
+            None => format!("{line}\n"),
+        })
+        .collect();
+    let copy = dir.join(path.file_name().unwrap());
+    std::fs::write(&copy, text).unwrap();
+    (copy, rewritten)
+}
+
+/// A whole pipeline run over `path` (default parameters), and what its reader mended.
+fn run_with_notes(path: &std::path::Path) -> (mzforge::RunSummary, mzforge::ReaderNotes) {
+    let reader = SpectrumReader::open(path).unwrap();
+    let notes = reader.notes();
+    let pipeline = mzforge::Pipeline::new(mzforge::PipelineParams::default()).unwrap();
+    (pipeline.run(reader, &mut |_| Ok(())).unwrap(), notes)
+}
+
 /// Mascot's format lets an MGF entry list several charges (`CHARGE=2+ and 3+`); mzdata stops
 /// the whole file at such a line. The entries are read with an unknown precursor charge and
 /// one warning, and entries with one charge keep theirs.
@@ -979,26 +1013,15 @@ fn mgf_entries_listing_several_charges_read_with_an_unknown_charge() {
         return;
     };
     let expected = read_all(&path);
-    let text = std::fs::read_to_string(&path).unwrap();
-    let mut charge_lines = 0;
-    let rewritten: String = text
-        .lines()
-        .map(|line| match line.strip_prefix("CHARGE=") {
-            Some(charge) => {
-                charge_lines += 1;
-                match charge_lines % 3 {
-                    0 => format!("CHARGE={charge} and 4+\n"),
-                    1 => format!("CHARGE={charge},3+\n"),
-                    _ => format!("{line}\n"),
-                }
-            }
-            None => format!("{line}\n"),
-        })
-        .collect();
-    assert!(charge_lines > 100, "{charge_lines}");
     let dir = tempfile::tempdir().unwrap();
-    let copy = dir.path().join("several_charges.mgf");
-    std::fs::write(&copy, rewritten).unwrap();
+    // Two in three list several charges, in either spelling.
+    let (copy, charge_lines) =
+        mgf_with_lines_rewritten(&path, dir.path(), "CHARGE=", |charge, k| match k % 3 {
+            0 => format!("CHARGE={charge},3+"),
+            1 => format!("CHARGE={charge}"),
+            _ => format!("CHARGE={charge} and 4+"),
+        });
+    assert!(charge_lines > 100, "{charge_lines}");
 
     let got = read_all(&copy);
     assert_eq!(got.len(), expected.len());
@@ -1020,13 +1043,10 @@ fn mgf_entries_listing_several_charges_read_with_an_unknown_charge() {
             charge => assert_eq!(charge, theirs.charge),
         }
     }
-    let dropped = charge_lines - charge_lines / 3;
+    let dropped = (0..charge_lines).filter(|k| k % 3 != 1).count();
     assert_eq!(unknown, dropped);
 
-    let reader = SpectrumReader::open(&copy).unwrap();
-    let notes = reader.notes();
-    let pipeline = mzforge::Pipeline::new(mzforge::PipelineParams::default()).unwrap();
-    let summary = pipeline.run(reader, &mut |_| Ok(())).unwrap();
+    let (summary, notes) = run_with_notes(&copy);
     assert_eq!(summary.spectra_written, expected.len() as u64);
     assert_eq!(notes.mgf().charge_lines_dropped, dropped as u64);
     let warning = format!(
@@ -1048,22 +1068,11 @@ fn mgf_retention_time_ranges_read_as_their_start() {
         return;
     };
     let expected = read_all(&path);
-    let text = std::fs::read_to_string(&path).unwrap();
-    let mut ranges = 0;
-    let rewritten: String = text
-        .lines()
-        .map(|line| match line.strip_prefix("RTINSECONDS=") {
-            Some(rt) => {
-                ranges += 1;
-                format!("RTINSECONDS={rt}-{}\n", rt.parse::<f64>().unwrap() + 6.5)
-            }
-            None => format!("{line}\n"),
-        })
-        .collect();
-    assert!(ranges > 100, "{ranges}");
     let dir = tempfile::tempdir().unwrap();
-    let copy = dir.path().join("rt_ranges.mgf");
-    std::fs::write(&copy, rewritten).unwrap();
+    let (copy, ranges) = mgf_with_lines_rewritten(&path, dir.path(), "RTINSECONDS=", |rt, _| {
+        format!("RTINSECONDS={rt}-{}", rt.parse::<f64>().unwrap() + 6.5)
+    });
+    assert!(ranges > 100, "{ranges}");
     let got = read_all(&copy);
     assert_eq!(got.len(), expected.len());
     for (got, expected) in got.iter().zip(&expected) {
@@ -1071,11 +1080,8 @@ fn mgf_retention_time_ranges_read_as_their_start() {
         assert_eq!(got.meta.rt_seconds, expected.meta.rt_seconds);
         assert_eq!(got.mz, expected.mz);
     }
-    let reader = SpectrumReader::open(&copy).unwrap();
-    let notes = reader.notes();
-    let pipeline = mzforge::Pipeline::new(mzforge::PipelineParams::default()).unwrap();
-    let summary = pipeline.run(reader, &mut |_| Ok(())).unwrap();
-    assert_eq!(notes.mgf().rt_ranges, ranges);
+    let (summary, notes) = run_with_notes(&copy);
+    assert_eq!(notes.mgf().rt_ranges, ranges as u64);
     let warning = format!("{ranges} MGF entries give a retention time range");
     assert!(
         summary.warnings.iter().any(|w| w.starts_with(&warning)),
