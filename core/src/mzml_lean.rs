@@ -1234,12 +1234,10 @@ fn tag_end(bytes: &[u8], at: usize) -> Option<usize> {
 fn param_tag_end(bytes: &[u8], at: usize) -> Option<usize> {
     let gt = at + 1 + memchr(b'>', &bytes[at + 1..])?;
     let tag = &bytes[at + 1..gt];
-    let is_param = [&b"cvParam"[..], b"userParam", b"referenceableParamGroupRef"]
-        .iter()
-        .any(|name| {
-            tag.strip_prefix(*name)
-                .is_some_and(|rest| rest.first().is_some_and(|&b| is_space(b)))
-        });
+    let is_param = crate::mzml_split::PARAM_TAGS.iter().any(|name| {
+        tag.strip_prefix(*name)
+            .is_some_and(|rest| rest.first().is_some_and(|&b| is_space(b)))
+    });
     (is_param && tag.ends_with(b"/")).then_some(gt)
 }
 

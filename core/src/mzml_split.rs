@@ -237,7 +237,7 @@ pub(crate) fn id_of(start_tag: &[u8]) -> String {
 /// The elements that carry parameters and have no content: mzML writes them self-closed
 /// (`<cvParam .../>`), but `<cvParam ...></cvParam>` is the same element in XML, and mzdata
 /// reads only the first form.
-const PARAM_TAGS: [&[u8]; 3] = [b"cvParam", b"userParam", b"referenceableParamGroupRef"];
+pub(crate) const PARAM_TAGS: [&[u8]; 3] = [b"cvParam", b"userParam", b"referenceableParamGroupRef"];
 
 pub(crate) fn is_param_tag(name: &[u8]) -> bool {
     PARAM_TAGS.contains(&name)

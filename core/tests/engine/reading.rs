@@ -853,6 +853,24 @@ fn params_with_end_tags(xml: &[u8]) -> Vec<u8> {
     out
 }
 
+/// Writes `bytes` (a rewritten form of `expected`'s file) into `dir` under that file's name
+/// and checks that they read to exactly the `expected` spectra; the copy's path.
+fn assert_copy_reads_the_same(
+    rel: &str,
+    expected: &[mzforge::Spectrum],
+    bytes: &[u8],
+    dir: &std::path::Path,
+) -> std::path::PathBuf {
+    let copy = dir.join(std::path::Path::new(rel).file_name().unwrap());
+    std::fs::write(&copy, bytes).unwrap();
+    let got = read_all(&copy);
+    assert_eq!(got.len(), expected.len(), "{rel}");
+    for (got, expected) in got.iter().zip(expected) {
+        assert_eq!(got, expected, "{rel}: spectrum {}", expected.meta.index);
+    }
+    copy
+}
+
 #[test]
 fn parameters_written_with_end_tags_read_like_self_closed_ones() {
     let files = [
@@ -875,16 +893,10 @@ fn parameters_written_with_end_tags_read_like_self_closed_ones() {
             end_tags > 10 && end_tags < self_closed,
             "{rel}: {end_tags} rewritten"
         );
-        let copy = dir.path().join(path.file_name().unwrap());
-        std::fs::write(&copy, &rewritten).unwrap();
-
-        let (expected, got) = (read_all(&path), read_all(&copy));
+        let expected = read_all(&path);
         assert!(!expected.is_empty(), "{rel}");
         assert!(expected.iter().all(|s| s.meta.ms_level > 0), "{rel}");
-        assert_eq!(got.len(), expected.len(), "{rel}");
-        for (got, expected) in got.iter().zip(&expected) {
-            assert_eq!(got, expected, "{rel}: spectrum {}", expected.meta.index);
-        }
+        let copy = assert_copy_reads_the_same(rel, &expected, &rewritten, dir.path());
         let (reader, copied) = (
             SpectrumReader::open(&path).unwrap(),
             SpectrumReader::open(&copy).unwrap(),
@@ -942,13 +954,7 @@ fn base64_broken_into_lines_decodes_like_one_line() {
         for line_end in [&b"\n"[..], b"\r\n        "] {
             let wrapped = base64_in_lines(&original, line_end);
             assert!(wrapped.len() > original.len(), "{rel}: nothing wrapped");
-            let copy = dir.path().join(path.file_name().unwrap());
-            std::fs::write(&copy, &wrapped).unwrap();
-            let got = read_all(&copy);
-            assert_eq!(got.len(), expected.len(), "{rel}");
-            for (got, expected) in got.iter().zip(&expected) {
-                assert_eq!(got, expected, "{rel}: spectrum {}", expected.meta.index);
-            }
+            assert_copy_reads_the_same(rel, &expected, &wrapped, dir.path());
         }
     }
     // Text broken for another reason as well is still an error, and names that reason.
