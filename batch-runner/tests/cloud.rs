@@ -49,20 +49,37 @@ fn free_port() -> u16 {
 }
 
 /// Starts moto (multipart parts may be as small as 64 KiB, to exercise multipart uploads on
-/// small outputs).
+/// small outputs) on a port the system picks when moto binds it, read back from moto's banner.
+/// (A port found free beforehand could be handed to two tests at once: the second moto then
+/// failed to bind, and its test talked to the first one's server until that test ended.)
 fn moto() -> Option<Moto> {
     if Command::new("moto_server").arg("--help").output().is_err() {
         required("moto_server (pip install 'moto[server]')");
         return None;
     }
-    let port = free_port();
-    let child = Command::new("moto_server")
-        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+    let mut child = Command::new("moto_server")
+        .args(["-H", "127.0.0.1", "-p", "0"])
         .env("S3_UPLOAD_PART_MIN_SIZE", (64 * 1024).to_string())
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .expect("start moto_server");
+    let stderr = child.stderr.take().expect("moto's standard error");
+    let (port_found, port_read) = mpsc::channel();
+    // moto logs every request to standard error, so the pipe is drained for the server's life.
+    std::thread::spawn(move || {
+        let mut lines = BufReader::new(stderr).lines();
+        for line in lines.by_ref().map_while(Result::ok) {
+            if let Some(port) = banner_port(&line) {
+                let _ = port_found.send(port);
+                break;
+            }
+        }
+        lines.for_each(drop);
+    });
+    let port = port_read
+        .recv_timeout(Duration::from_secs(30))
+        .expect("moto_server did not say which port it listens on");
     let moto = Moto { child, port };
     let started = Instant::now();
     while started.elapsed() < Duration::from_secs(30) {
@@ -71,7 +88,13 @@ fn moto() -> Option<Moto> {
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    panic!("moto_server did not start on port {port}");
+    panic!("moto_server did not answer on port {port}");
+}
+
+/// The port in werkzeug's " * Running on http://127.0.0.1:PORT".
+fn banner_port(line: &str) -> Option<u16> {
+    let address = line.split("Running on http://127.0.0.1:").nth(1)?;
+    address.trim().trim_end_matches('/').parse().ok()
 }
 
 /// moto does not check signatures, but treats requests without credentials as anonymous (and

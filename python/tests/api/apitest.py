@@ -5,6 +5,7 @@ skips locally and fails in CI (`CI` set)."""
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import glob
 import itertools
@@ -15,6 +16,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -95,10 +97,13 @@ def moto() -> Iterator[str]:
     exe = shutil.which("moto_server", path=f"{Path(PYTHON).parent}{os.pathsep}{os.environ.get('PATH', '')}")
     if not exe:
         missing("moto_server (pip install 'moto[server]')")
-    port = free_port()
-    proc = subprocess.Popen([exe, "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
+    # Port 0: moto binds one the system picks and names it in its banner. (A port found free
+    # beforehand could go to two servers at once, the second failing to bind unnoticed.)
+    proc = subprocess.Popen([exe, "-H", "127.0.0.1", "-p", "0"], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+    url = moto_url(proc)
+    # moto logs every request to standard error: drain it for the server's life.
+    threading.Thread(target=collections.deque, args=(proc.stderr, 0), daemon=True).start()
     for _ in range(100):
         with contextlib.suppress(httpx.HTTPError):
             httpx.get(url + "/moto-api/")
@@ -109,6 +114,15 @@ def moto() -> Iterator[str]:
     finally:
         proc.terminate()
         proc.wait()
+
+
+def moto_url(proc: subprocess.Popen[str]) -> str:
+    """The address in moto's (werkzeug's) banner, " * Running on http://127.0.0.1:PORT"."""
+    assert proc.stderr is not None
+    for line in proc.stderr:
+        if "Running on http://127.0.0.1:" in line:
+            return line.split("Running on ", 1)[1].strip().rstrip("/")
+    raise RuntimeError(f"moto_server exited ({proc.wait()}) without saying which port it listens on")
 
 
 AWS_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
