@@ -305,3 +305,16 @@ def test_a_plot_title_says_when_there_is_no_retention_time() -> None:
     data = {"native_id": "scan=21", "ms_level": 1, "rt_seconds": None, "profile": None,
             "centroids": {"mz": [], "intensity": [], "charge": [], "envelope_id": []}}
     assert plotting.render(data, "svg").startswith(b"<?xml")
+
+
+def test_a_plot_of_a_spectrum_without_points_says_so_without_a_warning() -> None:
+    import warnings
+
+    from mzforge.api import plotting
+
+    data = {"native_id": "scan=21", "ms_level": 1, "rt_seconds": 1.0, "profile": None,
+            "centroids": {"mz": [], "intensity": [], "charge": [], "envelope_id": []}}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        svg = plotting.render(data, "svg")
+    assert b"no points" in svg

@@ -81,7 +81,10 @@ def render(data: dict[str, Any], fmt: str) -> bytes:
     rt = data["rt_seconds"]
     rt_text = "no RT" if rt is None else f"RT {rt:.1f} s"
     ax.set_title(f"{data['native_id']} · MS{data['ms_level']} · {rt_text}")
-    ax.legend(loc="upper right", frameon=False, fontsize=8)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(loc="upper right", frameon=False, fontsize=8)
+    else:
+        ax.text(0.5, 0.5, "no points", transform=ax.transAxes, ha="center", va="center", color="0.4")
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format=fmt, dpi=100)
