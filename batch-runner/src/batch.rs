@@ -22,6 +22,7 @@
 use std::process::ExitCode;
 
 use clap::Args;
+use mzforge::wording::{count, spectra};
 use mzforge::Pipeline;
 
 use crate::analysis::AnalysisManifest;
@@ -153,12 +154,12 @@ fn run_job(args: &BatchArgs) -> Result<Vec<Outcome>> {
             }
         };
         eprintln!(
-            "{}: {} -> {} ({} spectra, {} peaks)",
+            "{}: {} -> {} ({}, {})",
             input.url(),
             result.status,
             result.output,
-            result.qc.spectra_written,
-            result.qc.peaks
+            spectra(result.qc.spectra_written),
+            count(result.qc.peaks, "peak", "peaks")
         );
         outcomes.push(Ok(serde_json::json!({
             "analysisId": manifest.analysis_id, "index": index, "input": input.url(),

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use mzforge::signal::decide_signal_kind;
+use mzforge::wording::{spectra, spectra_with_verb};
 use mzforge::{Error, FileInfo, SignalKind, SpectrumReader};
 use serde::Serialize;
 
@@ -232,14 +233,13 @@ fn print_text(r: &Inspection) {
             level => format!("MS{level}"),
         };
         println!(
-            "  {label:<12} {} spectra: declared {} profile / {} centroid / {} undeclared; data look {} profile / {} centroid; run takes {} profile / {} centroid",
-            s.spectra, s.declared_profile, s.declared_centroid, s.undeclared, s.looks_profile, s.looks_centroid, s.run_profile, s.run_centroid
+            "  {label:<12} {}: declared {} profile / {} centroid / {} undeclared; data look {} profile / {} centroid; run takes {} profile / {} centroid",
+            spectra(s.spectra), s.declared_profile, s.declared_centroid, s.undeclared, s.looks_profile, s.looks_centroid, s.run_profile, s.run_centroid
         );
     }
     let without_rt = match r.spectra_without_rt {
         0 => String::new(),
-        1 => " (1 spectrum has none)".to_owned(),
-        n => format!(" ({n} spectra have none)"),
+        n => format!(" ({} none)", spectra_with_verb(n, "has", "have")),
     };
     match r.rt_seconds {
         Some((a, b)) => println!("  RT           {a:.2} - {b:.2} s{without_rt}"),
@@ -261,8 +261,8 @@ fn print_text(r: &Inspection) {
     }
     if r.spectra_not_ms > 0 {
         println!(
-            "  not MS       {} spectra without an m/z array (UV/PDA or other traces; `mzforge run` leaves them out)",
-            r.spectra_not_ms
+            "  not MS       {} without an m/z array (UV/PDA or other traces; `mzforge run` leaves them out)",
+            spectra(r.spectra_not_ms)
         );
     }
     for bad in r.bad_spectra.iter().take(BAD_SPECTRA_LISTED) {

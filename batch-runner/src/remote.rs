@@ -23,6 +23,7 @@ use mzforge::output::{
     ResultDir, RunRecord, TableWriters, WritebackFile, FEATURES_FILE, PEAKS_FILE, RUN_FILE,
     SPECTRA_FILE,
 };
+use mzforge::wording::{count, spectra};
 use mzforge::{CentroidMzMLWriter, MzmlPeaks, Pipeline, PipelineParams, SpectrumReader};
 use object_store::ObjectMeta;
 use serde::{Deserialize, Serialize};
@@ -1072,10 +1073,10 @@ pub fn run_cli(params: PipelineParams, options: CliOptions) -> Result<u8> {
                         "done"
                     };
                     eprintln!(
-                        "{}: {} spectra, {} peaks, {verb} -> {}",
+                        "{}: {}, {}, {verb} -> {}",
                         input.url(),
-                        done.qc.spectra_written,
-                        done.qc.peaks,
+                        spectra(done.qc.spectra_written),
+                        count(done.qc.peaks, "peak", "peaks"),
                         done.output
                     );
                     for warning in &done.qc.warnings {

@@ -13,6 +13,7 @@ use mzforge::output::{
     input_stem_of_path, InputRecord, ResultDir, RunRecord, FEATURES_FILE, PEAKS_FILE, RUN_FILE,
     SPECTRA_FILE,
 };
+use mzforge::wording::{count, spectra};
 use mzforge::{CentroidMzMLWriter, MzmlPeaks, Pipeline, RunSummary, SpectrumReader};
 
 /// File name of the optional centroided mzML.
@@ -109,12 +110,12 @@ fn run_all(args: RunArgs) -> Result<ExitCode> {
                     );
                 } else if !args.quiet {
                     eprintln!(
-                        "{}: {} spectra ({} profile, {} centroid), {} peaks in {:.2} s -> {}",
+                        "{}: {} ({} profile, {} centroid), {} in {:.2} s -> {}",
                         input.display(),
-                        summary.spectra_written,
+                        spectra(summary.spectra_written),
                         summary.profile_spectra,
                         summary.centroid_spectra,
-                        summary.peaks_written,
+                        count(summary.peaks_written, "peak", "peaks"),
                         summary.elapsed_seconds,
                         target.display()
                     );
@@ -199,7 +200,7 @@ fn run_one(
         match &bar {
             Some(bar) => bar.set_position(seen),
             None if progress == Progress::LogLines && last_log.elapsed() > LOG_INTERVAL => {
-                eprintln!("{}: {seen} spectra", input.display());
+                eprintln!("{}: {}", input.display(), spectra(seen));
                 last_log = Instant::now();
             }
             None => {}

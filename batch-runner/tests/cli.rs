@@ -1852,3 +1852,29 @@ fn spectra_name_the_scan_each_precursor_was_selected_from() {
     }
     assert_eq!(written, expected);
 }
+
+/// A run and an inspection of a file of one spectrum say "1 spectrum", not "1 spectra".
+#[test]
+fn counts_of_one_are_worded_in_the_singular() {
+    let Some(input) = shared("edge/5B8egg_500ng_30V450ms18msReal_Ramp3_01.mzML_one_scan.gz") else {
+        return;
+    };
+    let out = tempfile::tempdir().unwrap();
+    let run = mzforge_run(&input, out.path(), &["--no-deconvolve"]);
+    assert!(run.status.success(), "{}", text(&run));
+    let said = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        said.contains(": 1 spectrum (0 profile, 1 centroid), "),
+        "{said}"
+    );
+    assert!(
+        said.contains("warning: 1 spectrum is declared profile but its data are a peak list"),
+        "{said}"
+    );
+    assert!(said.contains("processed as its data look"), "{said}");
+    let summary = text(&mzforge(&["inspect", input.to_str().unwrap()]));
+    assert!(
+        summary.contains("MS2          1 spectrum: declared 1 profile"),
+        "{summary}"
+    );
+}

@@ -32,6 +32,7 @@ use crate::spectrum::{
     IonMobilityArrayInfo, IonMobilityKind, Polarity, Precursor, ScanMobility, ScanMobilityKind,
     SignalKind, Spectrum, SpectrumMeta,
 };
+use crate::wording::{agree, count};
 
 /// The formats mzforge reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -258,9 +259,12 @@ pub struct MgfNotes {
 impl MgfNotes {
     /// The run's warnings about them.
     pub fn warnings(&self) -> Vec<String> {
-        let entries = |n: u64| match n {
-            1 => ("1 MGF entry".to_string(), "gives", "its"),
-            n => (format!("{n} MGF entries"), "give", "their"),
+        let entries = |n: u64| {
+            (
+                count(n, "MGF entry", "MGF entries"),
+                agree(n, "gives", "give"),
+                agree(n, "its", "their"),
+            )
         };
         let mut warnings = Vec::new();
         if let Some(first) = &self.first_charge_line {

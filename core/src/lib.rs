@@ -40,6 +40,7 @@ pub mod signal;
 pub mod simd;
 pub mod spectrum;
 mod spline;
+pub mod wording;
 
 pub use centroid::{centroid, CentroidParams, Centroider};
 pub use digest::InputDigest;

@@ -23,6 +23,7 @@ use crate::io::{
 };
 use crate::signal::{decide_signal_kind, MIN_POINTS_TO_CLASSIFY};
 use crate::spectrum::{PeakList, SignalKind, SpectrumMeta};
+use crate::wording::{agree, count, spectra, spectra_with_verb};
 
 /// How to decide whether a spectrum is profile or centroid.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -400,18 +401,33 @@ impl SignalDeclarations {
                 self.declared_profile_look_centroid,
                 self.declared_centroid_look_profile,
             ) {
-                (n, 0) => {
-                    format!("{n} spectra are declared profile but their data are a peak list")
-                }
-                (0, n) => format!("{n} spectra are declared centroid but their data are profile"),
+                (n, 0) => format!(
+                    "{} declared profile but {} a peak list",
+                    spectra_with_verb(n, "is", "are"),
+                    agree(n, "its data are", "their data are")
+                ),
+                (0, n) => format!(
+                    "{} declared centroid but {} profile",
+                    spectra_with_verb(n, "is", "are"),
+                    agree(n, "its data are", "their data are")
+                ),
                 (a, b) => format!(
-                    "{} spectra are mislabelled: {a} declared profile are a peak list, {b} \
-                     declared centroid are profile data",
-                    a + b
+                    "{} spectra are mislabelled: {a} declared profile {} a peak list, {b} \
+                     declared centroid {} profile data",
+                    a + b,
+                    agree(a, "is", "are"),
+                    agree(b, "is", "are"),
                 ),
             };
             let done = match policy {
-                SignalPolicy::Auto => "processed as their data look".to_owned(),
+                SignalPolicy::Auto => format!(
+                    "processed as {} data look",
+                    agree(
+                        self.declared_profile_look_centroid + self.declared_centroid_look_profile,
+                        "its",
+                        "their"
+                    )
+                ),
                 SignalPolicy::Declared => "processed as declared (`signal = declared`)".to_owned(),
                 SignalPolicy::Profile => forced("profile"),
                 SignalPolicy::Centroid => forced("centroid"),
@@ -441,8 +457,8 @@ impl SignalDeclarations {
                 SignalPolicy::Centroid => forced("centroid"),
             };
             warnings.push(format!(
-                "{} spectra declare neither profile nor centroid (the first: {first}); {done}",
-                profile + centroid + unjudged
+                "{} neither profile nor centroid (the first: {first}); {done}",
+                spectra_with_verb(profile + centroid + unjudged, "declares", "declare")
             ));
         }
         warnings
@@ -798,46 +814,47 @@ impl Pipeline {
         if let Some(declared) = summary.file.declared_spectrum_count {
             if declared != summary.spectra_read {
                 summary.warn(format!(
-                    "the file declares {declared} spectra but holds {}; the declaration was ignored",
+                    "the file declares {} but holds {}; the declaration was ignored",
+                    spectra(declared),
                     summary.spectra_read
                 ));
             }
         }
         if summary.spectra_not_ms > 0 {
             summary.warn(format!(
-                "{} spectra have no m/z array (UV/PDA or other non-MS traces) and were left out",
-                summary.spectra_not_ms
+                "{} no m/z array (UV/PDA or other non-MS traces) and {} left out",
+                spectra_with_verb(summary.spectra_not_ms, "has", "have"),
+                agree(summary.spectra_not_ms, "was", "were")
             ));
         }
         if let Some(first) = first_repaired.sorted {
             summary.warn(format!(
-                "{} spectra had m/z values out of order and were sorted (the first: {first})",
-                summary.spectra_sorted
+                "{} had m/z values out of order and {} sorted (the first: {first})",
+                spectra(summary.spectra_sorted),
+                agree(summary.spectra_sorted, "was", "were")
             ));
         }
         if let Some(first) = first_repaired.non_finite {
             summary.warn(format!(
-                "{} points with NaN or infinite values were dropped from {} spectra (the first: {first})",
-                summary.points_dropped_non_finite, summary.spectra_with_non_finite
+                "{} with NaN or infinite values {} dropped from {} (the first: {first})",
+                count(summary.points_dropped_non_finite, "point", "points"),
+                agree(summary.points_dropped_non_finite, "was", "were"),
+                spectra(summary.spectra_with_non_finite)
             ));
         }
         if let Some(first) = first_repaired.without_rt {
-            let count = match summary.spectra_without_rt {
-                1 => "1 spectrum gives".to_owned(),
-                n => format!("{n} spectra give"),
-            };
             summary.warn(format!(
-                "{count} no retention time (the first: {first}): rt_seconds is null there"
+                "{} no retention time (the first: {first}): rt_seconds is null there",
+                spectra_with_verb(summary.spectra_without_rt, "gives", "give")
             ));
         }
         if let Some(first) = first_repaired.ion_mobility_dropped {
-            let count = match summary.spectra_ion_mobility_dropped {
-                1 => "1 spectrum has".to_owned(),
-                n => format!("{n} spectra have"),
-            };
+            let n = summary.spectra_ion_mobility_dropped;
             summary.warn(format!(
-                "{count} an ion mobility array that cannot be used, left out: their peaks \
-                 have no ion_mobility (the first: {first})"
+                "{} an ion mobility array that cannot be used, left out: {} no \
+                 ion_mobility (the first: {first})",
+                spectra_with_verb(n, "has", "have"),
+                agree(n, "its peaks have", "their peaks have")
             ));
         }
         summary.signal_disagreements = declarations.declared_profile_look_centroid

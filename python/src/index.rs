@@ -230,8 +230,8 @@ fn embedded_index_problem(
         let n = read_at_most(file, &mut buf, at)?;
         if let Some(id) = spectrum_tag(&buf[..n]).and_then(|tag| attribute(tag, b"id")) {
             return Ok(Some(format!(
-                "it lists {} spectra, but spectrum {id} follows the last one listed ({last_id})",
-                entries.len()
+                "it lists {}, but spectrum {id} follows the last one listed ({last_id})",
+                mzforge::wording::spectra(entries.len() as u64)
             )));
         }
         from = at + 1;

@@ -549,8 +549,9 @@ impl Reader {
 
     fn out_of_range(&self, index: &str, n: i64) -> PyErr {
         PyIndexError::new_err(format!(
-            "{}: spectrum index {index} out of range ({n} spectra)",
-            self.path.display()
+            "{}: spectrum index {index} out of range ({})",
+            self.path.display(),
+            mzforge::wording::spectra(n.max(0) as u64)
         ))
     }
 

@@ -139,3 +139,9 @@ def test_warnings_and_summary():
     assert any("declares 2918 spectra but holds 11" in w for w in result.warnings)
     assert result.summary["spectra_read"] == 11
     assert "11 spectra" in repr(result)
+
+
+def test_a_run_of_one_spectrum_is_summed_up_in_the_singular():
+    result = mzforge.process(shared("edge/5B8egg_500ng_30V450ms18msReal_Ramp3_01.mzML_one_scan.gz"))
+    assert result.summary["spectra_written"] == 1
+    assert repr(result).startswith("RunResult(1 spectrum, ")

@@ -212,6 +212,12 @@ def test_an_int_too_large_for_64_bits_is_out_of_range_not_a_type_error():
     assert reader[np.int64(-1)].index == 19
 
 
+def test_out_of_range_in_a_file_of_one_spectrum_says_one_spectrum():
+    reader = mzforge.open(shared("edge/5B8egg_500ng_30V450ms18msReal_Ramp3_01.mzML_one_scan.gz"))
+    with pytest.raises(IndexError, match=r"spectrum index 1 out of range \(1 spectrum\)"):
+        reader[1]
+
+
 def test_paths_may_be_str_path_or_bytes(tmp_path):
     # Bytes, as os.listdir(b".") gives them, also for a name that is not UTF-8.
     odd = tmp_path / os.fsdecode(b"run \xff.mzML")

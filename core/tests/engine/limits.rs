@@ -475,6 +475,35 @@ fn repairs_are_counted_with_one_warning_each() {
     );
 }
 
+/// With one spectrum or one point, the warnings say so in the singular.
+#[test]
+fn a_single_repair_is_worded_in_the_singular() {
+    let dir = tempfile::tempdir().unwrap();
+    let mz: Vec<u8> = [101.0f64, 100.0, f64::NAN]
+        .iter()
+        .flat_map(|v| v.to_le_bytes())
+        .collect();
+    let intensity: Vec<u8> = [1.0f32, 2.0, 3.0]
+        .iter()
+        .flat_map(|v| v.to_le_bytes())
+        .collect();
+    let arrays = array(MZ_ARRAY, F64, NONE, &mz) + &array(INTENSITY_ARRAY, F32, NONE, &intensity);
+    let file = write(
+        dir.path(),
+        "one.mzML",
+        &mzml(&[spectrum(0, 3, &arrays, "")]),
+    );
+    let summary = run(&file, ReadLimits::default()).unwrap();
+    assert_eq!(
+        summary.warnings,
+        [
+            "1 spectrum had m/z values out of order and was sorted (the first: spectrum 0 (scan=1))",
+            "1 point with NaN or infinite values was dropped from 1 spectrum (the first: spectrum 0 (scan=1))",
+            "1 spectrum gives no retention time (the first: spectrum 0 (scan=1)): rt_seconds is null there",
+        ]
+    );
+}
+
 #[test]
 fn zero_limits_are_invalid_parameters() {
     for limits in [

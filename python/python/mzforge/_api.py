@@ -492,9 +492,15 @@ class RunResult:
         s = self.summary
         where = f", output={str(self.output)!r}" if self.output else ""
         return (
-            f"RunResult({s['spectra_written']} spectra, {s['peaks_written']} peaks, "
-            f"{s['warnings_total']} warnings{where})"
+            f"RunResult({_count(s['spectra_written'], 'spectrum', 'spectra')}, "
+            f"{_count(s['peaks_written'], 'peak', 'peaks')}, "
+            f"{_count(s['warnings_total'], 'warning', 'warnings')}{where})"
         )
+
+
+def _count(n: int, one: str, many: str) -> str:
+    """``1 spectrum``, ``2 spectra``."""
+    return f"{n} {one if n == 1 else many}"
 
 
 def _process(arguments: dict[str, Any]) -> RunResult:

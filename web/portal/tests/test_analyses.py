@@ -188,6 +188,13 @@ def test_succeeded_analysis_page_has_charts_and_downloads(alice_client, fake_api
     assert summary["n_peaks"] == [10, 20, 30] and summary["n_features"] == [0, 1, 2]
 
 
+def test_counts_of_one_are_worded_in_the_singular(alice_client, fake_api, alice):
+    a = fake_api.add_analysis(alice[1], summary={"spectra_per_level": {"1": 1}, "spectra": 1, "peaks": 1,
+                                                 "features": 1, "warnings": []})
+    page = alice_client.get(reverse("analysis", args=[a["id"]])).content.decode()
+    assert "1 spectrum, 1 peak, 1 feature." in page
+
+
 def test_spectrum_browser_and_plot_data(alice_client, fake_api, alice):
     a = fake_api.add_analysis(alice[1])
     page = alice_client.get(reverse("spectra", args=[a["id"]])).content.decode()
