@@ -78,8 +78,9 @@ pub struct RunArgs {
     #[arg(long, value_enum, value_name = "POLICY")]
     pub signal: Option<SignalArg>,
 
-    /// What to do with a spectrum whose arrays cannot be decoded [default: skip (and report);
-    /// a file none of whose spectra can be decoded fails all the same].
+    /// What to do with a spectrum that cannot be read or decoded (corrupt arrays, a value that
+    /// is not a number, a broken tag inside it, an unreadable MGF entry) [default: skip (and
+    /// report); a file none of whose spectra can be used fails all the same].
     #[arg(long, value_enum, value_name = "POLICY")]
     pub on_bad_spectrum: Option<BadSpectrumArg>,
 

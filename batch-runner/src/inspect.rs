@@ -128,7 +128,19 @@ fn inspect_one(input: &Path) -> mzforge::Result<Inspection> {
     let mut scratch = Vec::new();
     let mut usable = 0u64;
     let mut first_bad = None;
-    while let Some(raw) = reader.next_raw()? {
+    loop {
+        let raw = match reader.next_raw() {
+            Ok(Some(raw)) => raw,
+            Ok(None) => break,
+            // A spectrum that cannot be read (its level unknown): listed, and reading goes on.
+            Err(e @ Error::BadSpectrum { .. }) => {
+                report.spectra += 1;
+                report.bad_spectra.push(e.to_string());
+                first_bad.get_or_insert(e);
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
         report.spectra += 1;
         let meta = raw.meta();
         let level = report.levels.entry(meta.ms_level).or_default();

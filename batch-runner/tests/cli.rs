@@ -1878,3 +1878,46 @@ fn counts_of_one_are_worded_in_the_singular() {
         "{summary}"
     );
 }
+
+/// An MGF entry that cannot be read is skipped and reported (exit 0, the warning in
+/// `run.json`); `inspect` lists it; `--on-bad-spectrum fail` stops at it, leaving no result.
+#[test]
+fn an_unreadable_mgf_entry_is_skipped_or_stops_the_run_as_asked() {
+    let Some(input) = shared("mgf/small.mgf") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mgf = std::fs::read_to_string(&input).unwrap();
+    let pepmass = mgf.find("PEPMASS=").unwrap();
+    let line_end = pepmass + mgf[pepmass..].find('\n').unwrap();
+    let broken = dir.path().join("small.mgf");
+    std::fs::write(
+        &broken,
+        format!("{}PEPMASS=abc{}", &mgf[..pepmass], &mgf[line_end..]),
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let run = mzforge_run(&broken, &out, &["--no-deconvolve"]);
+    assert!(run.status.success(), "{}", text(&run));
+    let said = text(&run);
+    assert!(
+        said.contains("warning: skipped: ")
+            && said.contains("small.mgf: spectrum 0 (the first MGF entry): cannot be read"),
+        "{said}"
+    );
+    let run_json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("small/run.json")).unwrap()).unwrap();
+    assert_eq!(run_json["summary"]["spectra_skipped"], 1, "{run_json}");
+
+    let inspected = text(&mzforge(&["inspect", broken.to_str().unwrap()]));
+    assert!(
+        inspected.contains("bad spectrum ") && inspected.contains("the first MGF entry"),
+        "{inspected}"
+    );
+
+    let strict = dir.path().join("strict");
+    let run = mzforge_run(&broken, &strict, &["--on-bad-spectrum", "fail"]);
+    assert_eq!(run.status.code(), Some(1), "{}", text(&run));
+    assert!(text(&run).contains("spectrum 0 (the first MGF entry)"));
+    assert!(entry_names(&strict).is_empty());
+}

@@ -225,6 +225,10 @@ const MGF_COMMENT_STARTS: [u8; 4] = [b'#', b';', b'!', b'/'];
 /// `CHARGE=2+,3+`, or an empty value) is left out, so that the entry's precursor charge is
 /// unknown, as it is; an `RTINSECONDS` range (`RTINSECONDS=12.5-13.5`, a spectrum summed over
 /// several scans) becomes its start.
+///
+/// An entry without its `END IONS` line is ended before the next `BEGIN IONS` (mzdata would
+/// lose it and the entry after it), and an entry the file ends in without one is noted: the
+/// file may have been cut short.
 struct MgfComments<R> {
     inner: BufReader<R>,
     /// The next byte starts a line.
@@ -240,6 +244,8 @@ struct MgfComments<R> {
     /// A line that may be a `CHARGE` or `RTINSECONDS` line, held whole before it is judged.
     held: Vec<u8>,
     holding: bool,
+    /// Between a `BEGIN IONS` line and its `END IONS`.
+    in_entry: bool,
     notes: Arc<Mutex<MgfNotes>>,
 }
 
@@ -254,6 +260,10 @@ pub struct MgfNotes {
     pub rt_ranges: u64,
     /// The first of them, as written.
     pub first_rt_range: Option<String>,
+    /// Entries without an `END IONS` line before the next `BEGIN IONS`, ended there.
+    pub entries_without_end: u64,
+    /// The file ends inside an entry (no `END IONS` after its last `BEGIN IONS`).
+    pub ends_inside_an_entry: bool,
 }
 
 impl MgfNotes {
@@ -281,6 +291,23 @@ impl MgfNotes {
                  rt_seconds is the range's start"
             ));
         }
+        if self.entries_without_end > 0 {
+            let (entries, have, each) = (
+                count(self.entries_without_end, "MGF entry", "MGF entries"),
+                agree(self.entries_without_end, "has", "have"),
+                agree(self.entries_without_end, "it was", "each was"),
+            );
+            warnings.push(format!(
+                "{entries} {have} no END IONS line: {each} read up to the next BEGIN IONS"
+            ));
+        }
+        if self.ends_inside_an_entry {
+            warnings.push(
+                "the file ends inside its last MGF entry (no END IONS line): it may have been \
+                 cut short; that entry was read up to the end"
+                    .to_owned(),
+            );
+        }
         warnings
     }
 }
@@ -303,6 +330,8 @@ impl ReaderNotes {
 
 const CHARGE_KEY: &[u8] = b"CHARGE=";
 const RT_KEY: &[u8] = b"RTINSECONDS=";
+const BEGIN_IONS: &[u8] = b"BEGIN IONS";
+const END_IONS: &[u8] = b"END IONS";
 
 /// Longest line held to be judged; a longer one is passed on as it is.
 const HELD_LINE_MAX: usize = 4096;
@@ -354,17 +383,34 @@ impl<R: Read> MgfComments<R> {
             pending: Vec::new(),
             held: Vec::new(),
             holding: false,
+            in_entry: false,
             notes,
         }
     }
 
     /// Judges the held line: passed on as it is, unless it is a `CHARGE` line without a
-    /// single charge (left out) or an `RTINSECONDS` range (passed on as its start).
+    /// single charge (left out), an `RTINSECONDS` range (passed on as its start) or a
+    /// `BEGIN IONS` line (followed by [`UNKNOWN_RT`], and after an `END IONS` line if the
+    /// entry before has none).
     fn judge_held(&mut self) {
         let line = std::mem::take(&mut self.held);
         self.holding = false;
         let text = line.trim_ascii();
         let as_written = || String::from_utf8_lossy(text).into_owned();
+        if text == BEGIN_IONS {
+            if self.in_entry {
+                self.pending.extend_from_slice(END_IONS);
+                self.pending.push(b'\n');
+                if let Ok(mut notes) = self.notes.lock() {
+                    notes.entries_without_end += 1;
+                }
+            }
+            self.in_entry = true;
+            self.pending.extend_from_slice(text);
+            self.pending.push(b'\n');
+            self.pending.extend_from_slice(UNKNOWN_RT);
+            return;
+        }
         if let Some(value) = text.strip_prefix(CHARGE_KEY) {
             if !is_single_charge(value) {
                 if let Ok(mut notes) = self.notes.lock() {
@@ -388,10 +434,25 @@ impl<R: Read> MgfComments<R> {
     }
 }
 
+impl<R> MgfComments<R> {
+    /// At the end of the input: notes an entry left open (the end of its last line, if the
+    /// file does not end in a line break, is judged too).
+    fn at_end(&mut self) {
+        if self.line.trim_ascii() == END_IONS {
+            self.in_entry = false;
+        }
+        if std::mem::take(&mut self.in_entry) {
+            if let Ok(mut notes) = self.notes.lock() {
+                notes.ends_inside_an_entry = true;
+            }
+        }
+    }
+}
+
 /// Whether a line starting with `start` (all of it the buffer holds) may be one
-/// [`MgfComments`] judges whole: a `CHARGE` or an `RTINSECONDS` line.
+/// [`MgfComments`] judges whole: a `CHARGE`, an `RTINSECONDS` or a `BEGIN IONS` line.
 fn may_be_judged_line(start: &[u8]) -> bool {
-    [CHARGE_KEY, RT_KEY].iter().any(|key| {
+    [CHARGE_KEY, RT_KEY, BEGIN_IONS].iter().any(|key| {
         let n = start.len().min(key.len());
         start[..n] == key[..n]
     })
@@ -399,8 +460,10 @@ fn may_be_judged_line(start: &[u8]) -> bool {
 
 /// How many of `passed` (the bytes about to be passed on, `line` holding the start of the line
 /// they continue) to pass on now, and whether they end a `BEGIN IONS` line: up to the end of
-/// the first such line among them. `line` is left holding the start of the line they end in.
-fn up_to_begin_ions(line: &mut Vec<u8>, passed: &[u8]) -> (usize, bool) {
+/// the first such line among them. `line` is left holding the start of the line they end in;
+/// `in_entry` follows the `BEGIN IONS` and `END IONS` lines passed. (A `BEGIN IONS` line that
+/// starts the line is held and judged whole instead: only one indented comes here.)
+fn up_to_begin_ions(line: &mut Vec<u8>, passed: &[u8], in_entry: &mut bool) -> (usize, bool) {
     // One byte past the limit marks a line too long to be `BEGIN IONS`.
     let keep = |line: &mut Vec<u8>, bytes: &[u8]| {
         let room = (LINE_START + 1).saturating_sub(line.len());
@@ -409,10 +472,15 @@ fn up_to_begin_ions(line: &mut Vec<u8>, passed: &[u8]) -> (usize, bool) {
     let mut start = 0;
     for end in memchr::memchr_iter(b'\n', passed) {
         keep(line, &passed[start..end]);
-        let begins = line.trim_ascii() == b"BEGIN IONS";
+        let text = line.trim_ascii();
+        let begins = text == BEGIN_IONS;
+        if text == END_IONS {
+            *in_entry = false;
+        }
         line.clear();
         start = end + 1;
         if begins {
+            *in_entry = true;
             return (start, true);
         }
     }
@@ -435,6 +503,9 @@ impl<R: Read> Read for MgfComments<R> {
                 if self.holding && !out.is_empty() {
                     self.judge_held();
                     continue;
+                }
+                if !out.is_empty() {
+                    self.at_end();
                 }
                 return Ok(0);
             }
@@ -471,11 +542,12 @@ impl<R: Read> Read for MgfComments<R> {
             let limit = buf.len().min(out.len());
             let n = memchr::memchr_iter(b'\n', &buf[..limit])
                 .find(|&i| {
-                    buf.get(i + 1)
-                        .is_some_and(|b| MGF_COMMENT_STARTS.contains(b) || matches!(b, b'C' | b'R'))
+                    buf.get(i + 1).is_some_and(|b| {
+                        MGF_COMMENT_STARTS.contains(b) || matches!(b, b'B' | b'C' | b'R')
+                    })
                 })
                 .map_or(limit, |i| i + 1);
-            let (n, begins) = up_to_begin_ions(&mut self.line, &buf[..n]);
+            let (n, begins) = up_to_begin_ions(&mut self.line, &buf[..n], &mut self.in_entry);
             if begins {
                 self.pending.extend_from_slice(UNKNOWN_RT);
             }
@@ -953,7 +1025,8 @@ impl SpectrumReader {
     }
 
     /// The next spectrum, `None` at the end, or an error if the file is broken here. After an
-    /// error the reader is finished.
+    /// error the reader is finished, but for [`Error::BadSpectrum`]: a spectrum that cannot be
+    /// read is left behind, and the next call reads on after it.
     pub fn next_raw(&mut self) -> Result<Option<RawSpectrum>> {
         let Some(unparsed) = self.next_found()? else {
             return Ok(None);
@@ -962,9 +1035,11 @@ impl SpectrumReader {
         // whole buffer alive with it.
         let unparsed = unparsed.detached();
         #[cfg_attr(not(feature = "mzmlb"), allow(unused_mut))]
-        let mut raw = unparsed
-            .parse()
-            .inspect_err(|_| self.parser = Parser::Finished)?;
+        let mut raw = unparsed.parse().inspect_err(|error| {
+            if !matches!(error, Error::BadSpectrum { .. }) {
+                self.parser = Parser::Finished;
+            }
+        })?;
         #[cfg(feature = "mzmlb")]
         if let (Some(external), Inner::Mzdata(spectrum)) = (&self.external, &mut raw.inner) {
             raw.unresolved = external.resolve(spectrum, &self.limits).err();
@@ -997,8 +1072,7 @@ impl SpectrumReader {
             splitter, context, ..
         } = &mut self.parser
         else {
-            let raw = self.read_sequential()?;
-            return Ok(raw.map(|raw| UnparsedSpectrum(Unparsed::Parsed(raw))));
+            return self.read_sequential();
         };
         let context = context.clone();
         let found = splitter.next(self.limits.max_spectrum_bytes);
@@ -1106,8 +1180,9 @@ impl SpectrumReader {
     }
 
     /// The next spectrum from mzdata's sequential readers (MGF, and mzML without a spectrum
-    /// list to split).
-    fn read_sequential(&mut self) -> Result<Option<RawSpectrum>> {
+    /// list to split). An MGF entry that cannot be read is one bad spectrum (its `parse` gives
+    /// the [`Error::BadSpectrum`]), and reading goes on at the next `BEGIN IONS`.
+    fn read_sequential(&mut self) -> Result<Option<UnparsedSpectrum>> {
         let closed = &self.closed;
         let outcome = catch_unwind(AssertUnwindSafe(|| read_one(&mut self.parser, closed)));
         if self.over_limit.swap(false, Ordering::Relaxed) {
@@ -1123,9 +1198,14 @@ impl SpectrumReader {
         let spectrum = match outcome {
             Ok(Ok(Some(spectrum))) => spectrum,
             Ok(Ok(None)) => return self.finish().map(|()| None),
-            Ok(Err(message)) => return Err(self.malformed(message)),
+            Ok(Err(ReadFailure::Entry(message))) => return self.unreadable_entry(message),
+            Ok(Err(ReadFailure::File(message))) => return Err(self.malformed(message)),
             Err(panic) => {
-                return Err(self.malformed(format!("parser failure: {}", panic_message(panic))))
+                let message = format!("parser failure: {}", panic_message(panic));
+                if self.in_mgf_entry() {
+                    return self.unreadable_entry(message);
+                }
+                return Err(self.malformed(message));
             }
         };
         if u64::from(self.next_index) >= self.limits.max_spectra {
@@ -1141,12 +1221,51 @@ impl SpectrumReader {
         let index = self.next_index;
         self.next_index += 1;
         self.last_found = LastFound::Id(spectrum.id().to_owned());
-        Ok(Some(RawSpectrum {
+        Ok(Some(UnparsedSpectrum(Unparsed::Parsed(RawSpectrum {
             index,
             inner: Inner::Mzdata(Box::new(spectrum)),
             limits: self.limits,
             unresolved: None,
-        }))
+        }))))
+    }
+
+    /// Whether mzdata's MGF reader is inside an entry (after its `BEGIN IONS`).
+    fn in_mgf_entry(&self) -> bool {
+        matches!(&self.parser, Parser::Mgf(reader)
+            if matches!(reader.state, MGFParserState::ScanHeaders | MGFParserState::Peaks))
+    }
+
+    /// The MGF entry mzdata could not read, as one bad spectrum; mzdata's reader is set to
+    /// look for the next `BEGIN IONS`, passing over the rest of this entry.
+    fn unreadable_entry(&mut self, message: String) -> Result<Option<UnparsedSpectrum>> {
+        let index = self.next_index;
+        if u64::from(index) >= self.limits.max_spectra {
+            let location = format!("at spectrum {index}, before byte {}", self.bytes_read());
+            return Err(self.too_many_spectra(location));
+        }
+        if let Parser::Mgf(reader) = &mut self.parser {
+            reader.state = MGFParserState::Between;
+        }
+        let native_id = match self.last_found.id() {
+            Some(id) => format!("the MGF entry after {id}"),
+            None => "the first MGF entry".to_owned(),
+        };
+        let error = Error::BadSpectrum {
+            path: self.path.clone(),
+            index,
+            native_id,
+            message: format!(
+                "cannot be read, before byte {}: {}",
+                self.bytes_read(),
+                in_words(message)
+            ),
+        };
+        self.stream.start_span(self.limits.max_spectrum_bytes);
+        self.next_index += 1;
+        Ok(Some(UnparsedSpectrum(Unparsed::Unreadable {
+            index,
+            error,
+        })))
     }
 }
 
@@ -1157,10 +1276,30 @@ impl Iterator for SpectrumReader {
     }
 }
 
+/// Why mzdata's sequential reader stopped.
+enum ReadFailure {
+    /// The file cannot be read on from here.
+    File(String),
+    /// One MGF entry cannot be read; the next one may be.
+    Entry(String),
+}
+
+impl From<String> for ReadFailure {
+    fn from(message: String) -> Self {
+        ReadFailure::File(message)
+    }
+}
+
+impl From<&str> for ReadFailure {
+    fn from(message: &str) -> Self {
+        ReadFailure::File(message.to_owned())
+    }
+}
+
 fn read_one(
     parser: &mut Parser,
     closed: &AtomicBool,
-) -> std::result::Result<Option<MultiLayerSpectrum>, String> {
+) -> std::result::Result<Option<MultiLayerSpectrum>, ReadFailure> {
     match parser {
         Parser::Finished | Parser::Split { .. } => Ok(None),
         Parser::MzML(reader) => {
@@ -1188,8 +1327,8 @@ fn read_one(
                         Err("the file ends in the middle of the document: truncated?".into())
                     }
                 }
-                (Err(err), _) => Err(err.to_string()),
-                (Ok(_), state) => Err(format!("unexpected parser state {state:?}")),
+                (Err(err), _) => Err(err.to_string().into()),
+                (Ok(_), state) => Err(format!("unexpected parser state {state:?}").into()),
             }
         }
         Parser::Mgf(reader) => {
@@ -1212,7 +1351,13 @@ fn read_one(
                         Ok(None)
                     }
                 }
-                Err(err) => Err(err.to_string()),
+                // Only inside an entry (its header or peak lines).
+                Err(
+                    err @ (mzdata::io::MGFError::MalformedHeaderLine(_)
+                    | mzdata::io::MGFError::MalformedPeakLine
+                    | mzdata::io::MGFError::NotEnoughColumnsForPeakLine),
+                ) => Err(ReadFailure::Entry(err.to_string())),
+                Err(err) => Err(err.to_string().into()),
             }
         }
     }
@@ -1367,6 +1512,11 @@ pub struct UnparsedSpectrum(Unparsed);
 
 enum Unparsed {
     Parsed(RawSpectrum),
+    /// Found, but not readable: its [`Error::BadSpectrum`].
+    Unreadable {
+        index: u32,
+        error: Error,
+    },
     Xml {
         index: u32,
         xml: SpectrumXml,
@@ -1381,6 +1531,7 @@ impl std::fmt::Debug for UnparsedSpectrum {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match &self.0 {
             Unparsed::Parsed(raw) => raw.fmt(f),
+            Unparsed::Unreadable { error, .. } => write!(f, "UnparsedSpectrum({error})"),
             Unparsed::Xml { index, xml, .. } => f
                 .debug_struct("UnparsedSpectrum")
                 .field("index", index)
@@ -1405,15 +1556,18 @@ impl UnparsedSpectrum {
     pub fn index(&self) -> u32 {
         match &self.0 {
             Unparsed::Parsed(raw) => raw.index,
-            Unparsed::Xml { index, .. } => *index,
+            Unparsed::Unreadable { index, .. } | Unparsed::Xml { index, .. } => *index,
         }
     }
 
-    /// Parses the spectrum's metadata (its arrays stay encoded). Broken XML is an
-    /// [`Error::Malformed`] naming the file, the spectrum and the byte where it starts.
+    /// Parses the spectrum's metadata (its arrays stay encoded). A spectrum that cannot be
+    /// read (broken XML, a value that is not a number...) is an [`Error::BadSpectrum`] naming
+    /// the file, the spectrum and the byte where it starts: the file's other spectra still
+    /// read.
     pub fn parse(self) -> Result<RawSpectrum> {
         let (index, xml, context, limits, lean) = match self.0 {
             Unparsed::Parsed(raw) => return Ok(raw),
+            Unparsed::Unreadable { error, .. } => return Err(error),
             Unparsed::Xml {
                 index,
                 xml,
@@ -1462,14 +1616,15 @@ impl UnparsedSpectrum {
             Ok(Err(message)) => message,
             Err(panic) => format!("parser failure: {}", panic_message(panic)),
         };
-        Err(Error::Malformed {
+        Err(Error::BadSpectrum {
             path: context.path.clone(),
-            location: format!(
-                "in spectrum {index} ({}), which starts at byte {}",
-                xml.id(),
-                xml.start
+            index,
+            native_id: xml.id(),
+            message: format!(
+                "cannot be read, from byte {}: {}",
+                xml.start,
+                in_words(message)
             ),
-            message,
         })
     }
 }
@@ -2464,6 +2619,41 @@ mod tests {
             .read_to_string(&mut out)
             .unwrap();
         (out, notes.mgf())
+    }
+
+    #[test]
+    fn mgf_entries_without_end_ions_are_ended_before_the_next_one_and_noted() {
+        // The second entry has no END IONS; the third (indented, as mzdata allows) has one;
+        // the last is cut short.
+        let text = "BEGIN IONS\nTITLE=a\n100 1\nEND IONS\nBEGIN IONS\r\nTITLE=b\n100 2\n\
+                    BEGIN IONS \nTITLE=c\n100 3\n  END IONS\n  BEGIN IONS\nTITLE=d\n100 4";
+        let kept = "BEGIN IONS\nRTINSECONDS=NaN\nTITLE=a\n100 1\nEND IONS\nBEGIN IONS\n\
+                    RTINSECONDS=NaN\nTITLE=b\n100 2\nEND IONS\nBEGIN IONS\nRTINSECONDS=NaN\n\
+                    TITLE=c\n100 3\n  END IONS\n  BEGIN IONS\nRTINSECONDS=NaN\nTITLE=d\n100 4";
+        for step in [1, 2, 3, 7, 11, 4096] {
+            let (out, notes) = uncommented(text, step);
+            assert_eq!(out, kept, "{step} bytes a read");
+            assert_eq!(notes.entries_without_end, 1, "{step} bytes a read");
+            assert!(notes.ends_inside_an_entry, "{step} bytes a read");
+        }
+        // A file that ends with END IONS, with or without a line break, is whole.
+        for end in ["END IONS", "END IONS\n", "END IONS \r\n\n"] {
+            let (_, notes) = uncommented(&format!("BEGIN IONS\n100 1\n{end}"), 3);
+            assert_eq!(notes, MgfNotes::default(), "{end:?}");
+        }
+        let notes = MgfNotes {
+            entries_without_end: 2,
+            ends_inside_an_entry: true,
+            ..Default::default()
+        };
+        assert_eq!(
+            notes.warnings(),
+            [
+                "2 MGF entries have no END IONS line: each was read up to the next BEGIN IONS",
+                "the file ends inside its last MGF entry (no END IONS line): it may have been cut \
+                 short; that entry was read up to the end"
+            ]
+        );
     }
 
     #[test]

@@ -40,7 +40,10 @@ pub enum SignalPolicy {
     Centroid,
 }
 
-/// What to do with a spectrum that cannot be decoded.
+/// What to do with a spectrum that cannot be read or decoded ([`Error::BadSpectrum`]: corrupt
+/// arrays, a value that is not a number, a broken tag inside it, an MGF entry mzdata cannot
+/// read). A file broken beyond one spectrum (cut short, a corrupt compressed stream, XML
+/// outside any spectrum) stops the run whatever the policy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum BadSpectrumPolicy {
@@ -60,7 +63,7 @@ pub struct PipelineParams {
     pub ms_levels: Vec<u8>,
     /// Profile/centroid decision. Default `auto`.
     pub signal: SignalPolicy,
-    /// Undecodable spectra. Default `skip`.
+    /// Spectra that cannot be read or decoded. Default `skip`.
     pub on_bad_spectrum: BadSpectrumPolicy,
     /// Worker threads; 0 uses every core. Default 0.
     pub threads: usize,

@@ -126,7 +126,29 @@ impl OffsetIndex {
             .chain(body)
             .chain(Cursor::new(&b"\n</spectrumList></run></mzML>\n"[..]));
         let mut reader = SpectrumReader::from_reader(path, Box::new(stream))?;
-        match reader.next_raw()? {
+        let found = match reader.next_raw() {
+            // Read alone, the spectrum is the stream's first, after the header: its place and
+            // byte are the file's.
+            Err(Error::BadSpectrum {
+                path,
+                native_id,
+                message,
+                ..
+            }) => {
+                let reason = message
+                    .strip_prefix("cannot be read, from byte ")
+                    .and_then(|rest| rest.split_once(": "))
+                    .map_or(message.as_str(), |(_, reason)| reason);
+                return Err(Error::BadSpectrum {
+                    message: format!("cannot be read, from byte {}: {reason}", self.starts[i]),
+                    path,
+                    index: i as u32,
+                    native_id,
+                });
+            }
+            other => other?,
+        };
+        match found {
             Some(raw) if raw.native_id() == self.ids[i] => Ok(raw),
             other => Err(Error::Malformed {
                 path: path.to_owned(),

@@ -394,19 +394,52 @@ impl Sequential {
             self.reader = Some(SpectrumReader::open(path)?);
             self.next = 0;
         }
-        while let Some(raw) = self.advance()? {
-            if raw.index() == i {
-                return Ok(Some(raw));
+        while let Some(found) = self.advance()? {
+            match found {
+                Ok(raw) if raw.index() == i => return Ok(Some(raw)),
+                Err(Error::BadSpectrum { index, .. }) if index == i => {
+                    return Err(found.unwrap_err())
+                }
+                _ => {}
             }
         }
         Ok(None)
     }
 
-    fn advance(&mut self) -> Result<Option<RawSpectrum>, Error> {
+    /// The next spectrum, or the error of one that cannot be read (the reader goes on after
+    /// it); `None` at the end.
+    #[allow(clippy::type_complexity)]
+    fn advance(&mut self) -> Result<Option<Result<RawSpectrum, Error>>, Error> {
         let Some(reader) = self.reader.as_mut() else {
             return Ok(None);
         };
-        match reader.next_raw()? {
+        let mgf = reader.info().format == Some(mzforge::InputFormat::Mgf);
+        let found = match reader.next_raw() {
+            Err(Error::BadSpectrum {
+                path,
+                index,
+                native_id,
+                message,
+            }) => {
+                // Its position is taken; an MGF entry that cannot be read has no known id.
+                if index as usize == self.in_order.len() {
+                    self.in_order.push(if mgf {
+                        String::new()
+                    } else {
+                        native_id.clone()
+                    });
+                }
+                self.next = index + 1;
+                return Ok(Some(Err(Error::BadSpectrum {
+                    path,
+                    index,
+                    native_id,
+                    message,
+                })));
+            }
+            other => other?,
+        };
+        match found {
             Some(raw) => {
                 self.ids
                     .entry(raw.native_id().to_owned())
@@ -415,7 +448,7 @@ impl Sequential {
                     self.in_order.push(raw.native_id().to_owned());
                 }
                 self.next = raw.index() + 1;
-                Ok(Some(raw))
+                Ok(Some(Ok(raw)))
             }
             None => {
                 self.count = Some(self.next);
@@ -436,9 +469,10 @@ impl Sequential {
             self.reader = Some(SpectrumReader::open(path)?);
             self.next = 0;
         }
-        while let Some(raw) = self.advance()? {
-            if raw.native_id() == native_id {
-                return Ok(Some(raw.index()));
+        while let Some(found) = self.advance()? {
+            match found {
+                Ok(raw) if raw.native_id() == native_id => return Ok(Some(raw.index())),
+                _ => {}
             }
         }
         Ok(None)
@@ -683,7 +717,8 @@ impl Reader {
         Ok(matches!(self.access(py)?, Access::Indexed(_)))
     }
 
-    /// Native ids of every spectrum, in file order (builds the index on first use).
+    /// Native ids of every spectrum, in file order (builds the index on first use); an empty
+    /// string for an MGF entry that cannot be read.
     #[getter]
     fn native_ids(&self, py: Python<'_>) -> PyResult<Vec<String>> {
         self.check_open()?;
@@ -854,6 +889,12 @@ impl SpectrumIterator {
                         *slot = None;
                         return Ok(None);
                     }
+                    // A spectrum that cannot be read: the next ones still can.
+                    Err(e @ Error::BadSpectrum { .. }) if self.skip_bad => {
+                        lock(&self.warnings).push(format!("skipped: {e}"));
+                        continue;
+                    }
+                    Err(e @ Error::BadSpectrum { .. }) => return Err(e),
                     Err(e) => {
                         *slot = None;
                         return Err(e);

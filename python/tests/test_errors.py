@@ -15,7 +15,6 @@ BROKEN = [
     "edge/MzMLFile_6_uncompresscor.MzML.gz",  # corrupt gzip
     "edge/IndexedmzMLFile_2_broken.mzML",
     "edge/MzMLFile_3_invalid.mzML",
-    "edge/empty_XML.mzML",
 ]
 
 
@@ -72,18 +71,22 @@ def test_not_a_mass_spectrometry_file(tmp_path):
     assert str(info.value) == cli_error("run", picture, "--out", tmp_path / "o", "--quiet")
 
 
-def test_corrupt_spectrum_is_skipped_or_fails_as_asked(tmp_path):
+@pytest.mark.parametrize(("rel", "reason"), [
+    ("edge/FileFilter_39_input_corrupt.mzML", "Numpress"),  # corrupt arrays
+    ("edge/empty_XML.mzML", "ms level: the value is empty"),  # cannot be read at all
+])
+def test_corrupt_spectrum_is_skipped_or_fails_as_asked(tmp_path, rel, reason):
     # The file's only spectrum is corrupt: the reader skips it with a warning; a run has
     # nothing left and fails, naming it, under either policy.
-    path = shared("edge/FileFilter_39_input_corrupt.mzML")
+    path = shared(rel)
     reader = mzforge.open(path)
     assert list(reader) == []
     assert len(reader) == 1
     assert len(reader.warnings) == 1
-    assert reader.warnings[0].startswith("skipped: ") and "Numpress" in reader.warnings[0]
+    assert reader.warnings[0].startswith("skipped: ") and reason in reader.warnings[0]
     with pytest.raises(mzforge.InvalidInputError, match=r"no spectrum could be used \(1 skipped") as info:
         mzforge.process(path)
-    assert "spectrum 0" in str(info.value) and "Numpress" in str(info.value)
+    assert "spectrum 0" in str(info.value) and reason in str(info.value)
     assert str(info.value) == cli_error("run", path, "--out", tmp_path, "--quiet")
     with pytest.raises(mzforge.InvalidInputError) as info:
         mzforge.process(path, on_bad_spectrum="fail")
@@ -280,3 +283,78 @@ def test_every_edge_file_gives_a_result_or_a_documented_error():
             mzforge.process(path)
         except mzforge.MzforgeError:
             pass
+
+
+def with_unreadable_spectra(text: str, places: list[int]) -> str:
+    """``text`` (an mzML document) with the start tag of the ``<scan>`` of each spectrum at
+    ``places`` broken (an attribute without a value), so that the spectrum cannot be read."""
+    starts = [i for i in range(len(text)) if text.startswith("<spectrum ", i)]
+    for place in sorted(places, reverse=True):
+        scan = text.index("<scan ", starts[place]) + len("<scan ")
+        text = text[:scan] + "broken " + text[scan:]
+    return text
+
+
+@pytest.mark.parametrize("gzipped", [False, True])
+def test_a_spectrum_that_cannot_be_read_is_skipped_and_the_others_read(tmp_path, gzipped):
+    # It stopped the whole file; now, as a spectrum with corrupt arrays, it is skipped (or
+    # raises) alone, by random access (the offset index, or the scan of a gzip file) too.
+    import gzip
+
+    original = shared("profile/small.mzML")
+    text = original.read_text()
+    expected = list(mzforge.open(original))
+    broken = with_unreadable_spectra(text, [2, 40])
+    path = tmp_path / ("small.mzML.gz" if gzipped else "small.mzML")
+    path.write_bytes(gzip.compress(broken.encode()) if gzipped else broken.encode())
+    reader = mzforge.open(path)
+    assert reader.indexed is not gzipped
+    got = list(reader)
+    kept = [s for s in expected if s.index not in (2, 40)]
+    assert [s.native_id for s in got] == [s.native_id for s in kept]
+    assert all(np.array_equal(a.mz, b.mz) and np.array_equal(a.intensity, b.intensity)
+               for a, b in zip(got, kept))
+    # (The file's offset index, now off by the bytes put in, is found wrong and rebuilt.)
+    skipped = [w for w in reader.warnings if w.startswith("skipped: ")]
+    assert len(skipped) == 2
+    start = [i for i in range(len(broken)) if broken.startswith("<spectrum ", i)][2]
+    assert f"spectrum 2 ({expected[2].native_id}): cannot be read, from byte {start}" in skipped[0]
+    # Random access, in either direction.
+    with pytest.raises(mzforge.InvalidInputError) as info:
+        reader[2]
+    assert f"spectrum 2 ({expected[2].native_id}): cannot be read, from byte {start}" in str(info.value)
+    assert reader[3].native_id == expected[3].native_id
+    with pytest.raises(mzforge.InvalidInputError, match="spectrum 40"):
+        reader[40]
+    assert reader[1].native_id == expected[1].native_id
+    assert len(reader) == len(expected)
+    assert reader.native_ids == [s.native_id for s in expected]
+    # Under the `fail` policy iteration raises at it.
+    with pytest.raises(mzforge.InvalidInputError, match="spectrum 2"):
+        list(mzforge.open(path, on_bad_spectrum="fail"))
+    result = mzforge.process(path)
+    assert result.summary["spectra_skipped"] == 2
+    assert result.summary["spectra_written"] == len(expected) - 2
+
+
+def test_an_mgf_entry_that_cannot_be_read_is_skipped_and_the_others_read(tmp_path):
+    original = shared("mgf/SmallCalibratibleYeast.mgf")
+    expected = list(mzforge.open(original))
+    lines, entry = [], 0
+    for line in original.read_text().splitlines():
+        if entry == 1 and line.startswith("PEPMASS="):
+            line = "PEPMASS=abc"
+        lines.append(line)
+        entry += line == "END IONS"
+    path = tmp_path / "yeast.mgf"
+    path.write_text("\n".join(lines) + "\n")
+    reader = mzforge.open(path)
+    got = list(reader)
+    assert [s.native_id for s in got] == [s.native_id for s in expected[:1] + expected[2:]]
+    assert len(reader.warnings) == 1
+    assert f"spectrum 1 (the MGF entry after {expected[0].native_id}): cannot be read" in reader.warnings[0]
+    with pytest.raises(mzforge.InvalidInputError, match="spectrum 1 "):
+        reader[1]
+    assert reader[2].native_id == expected[2].native_id
+    assert reader.native_ids[:3] == [expected[0].native_id, "", expected[2].native_id]
+

@@ -57,11 +57,17 @@ fn schema_invalid_file_is_an_error() {
     );
 }
 
+/// The file's one spectrum gives an empty MS level: that spectrum cannot be read and is
+/// skipped, which leaves nothing, so the file fails naming it.
 #[test]
 fn empty_attributes_are_an_error_not_a_panic() {
     expect_error(
         "edge/empty_XML.mzML",
-        &["malformed", "ms level", "the value is empty"],
+        &[
+            "no spectrum could be used (1 skipped as bad)",
+            "spectrum 0 (index=0): cannot be read, from byte 3150",
+            "ms level: the value is empty",
+        ],
     );
 }
 
@@ -315,4 +321,184 @@ fn a_directory_is_refused_in_words() {
             "{source:?}"
         );
     }
+}
+
+/// Every spectrum `SpectrumReader::next_raw` gives, decoded, and the errors of the ones it
+/// leaves behind (it reads on after an `Error::BadSpectrum`).
+fn read_past_bad_spectra(path: &Path) -> (Vec<mzforge::Spectrum>, Vec<Error>) {
+    let mut reader = SpectrumReader::open(path).unwrap();
+    let (mut read, mut bad) = (Vec::new(), Vec::new());
+    loop {
+        match reader.next_raw() {
+            Ok(Some(raw)) => read.push(raw.decode(path).unwrap().0),
+            Ok(None) => return (read, bad),
+            Err(error @ Error::BadSpectrum { .. }) => bad.push(error),
+            Err(error) => panic!("{error}"),
+        }
+    }
+}
+
+/// `expected` without the spectra at `left_out`, compared with `got` spectrum by spectrum.
+fn assert_same_but(got: &[mzforge::Spectrum], expected: &[mzforge::Spectrum], left_out: &[u32]) {
+    let kept: Vec<_> = expected
+        .iter()
+        .filter(|s| !left_out.contains(&s.meta.index))
+        .collect();
+    assert_eq!(got.len(), kept.len());
+    for (got, expected) in got.iter().zip(kept) {
+        assert_eq!(got.meta.index, expected.meta.index);
+        assert_eq!(got.meta.native_id, expected.meta.native_id);
+        assert_eq!(got.meta.rt_seconds, expected.meta.rt_seconds);
+        assert_eq!(
+            (&got.mz, &got.intensity),
+            (&expected.mz, &expected.intensity)
+        );
+    }
+}
+
+/// A run that skips bad spectra, and its summary.
+fn run_skipping(path: &Path) -> RunSummary {
+    run(path).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// The same run under the `fail` policy: its error.
+fn run_failing(path: &Path) -> Error {
+    let strict = PipelineParams {
+        on_bad_spectrum: mzforge::pipeline::BadSpectrumPolicy::Fail,
+        ..Default::default()
+    };
+    Pipeline::new(strict)
+        .unwrap()
+        .run_path(path, &mut |_| Ok(()))
+        .unwrap_err()
+}
+
+/// An mzML spectrum whose XML cannot be read (a start time that is not a number; an attribute
+/// without its value) is one bad spectrum: skipped and reported, the others read as they
+/// are; under the `fail` policy the run stops at it, naming it. (It stopped the whole file.)
+#[test]
+fn an_mzml_spectrum_that_cannot_be_read_is_skipped_and_the_others_read() {
+    let Some(path) = shared("profile/small.mzML") else {
+        return;
+    };
+    let expected = crate::common::read_all(&path);
+    let text = std::fs::read_to_string(&path).unwrap();
+    let starts: Vec<usize> = text.match_indices("<spectrum ").map(|(at, _)| at).collect();
+    let mut broken = text.clone();
+    // Back to front, so that the earlier offsets stay right.
+    let time = broken[starts[30]..]
+        .find("name=\"scan start time\" value=\"")
+        .unwrap()
+        + starts[30];
+    broken.insert(time + "name=\"scan start time\" value=\"".len(), 'x');
+    let scan = broken[starts[3]..].find("<scan ").unwrap() + starts[3];
+    broken.insert_str(scan + "<scan ".len(), "broken ");
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("small.mzML");
+    std::fs::write(&copy, broken).unwrap();
+
+    let (got, bad) = read_past_bad_spectra(&copy);
+    assert_same_but(&got, &expected, &[3, 30]);
+    let bad: Vec<String> = bad.iter().map(Error::to_string).collect();
+    assert_eq!(bad.len(), 2, "{bad:?}");
+    let id = |i: usize| &expected[i].meta.native_id;
+    assert!(
+        bad[0].contains(&format!(
+            "small.mzML: spectrum 3 ({}): cannot be read, from byte {}",
+            id(3),
+            starts[3]
+        )),
+        "{}",
+        bad[0]
+    );
+    assert!(
+        bad[1].contains(&format!("spectrum 30 ({})", id(30))),
+        "{}",
+        bad[1]
+    );
+    assert!(
+        bad[1].contains("not a number") || bad[1].contains("float"),
+        "{}",
+        bad[1]
+    );
+
+    let summary = run_skipping(&copy);
+    assert_eq!(summary.spectra_skipped, 2);
+    assert_eq!(summary.spectra_read, expected.len() as u64);
+    assert_eq!(summary.spectra_written, expected.len() as u64 - 2);
+    assert!(
+        summary
+            .warnings
+            .iter()
+            .any(|w| w.starts_with("skipped: ") && w.contains("spectrum 3 (")),
+        "{:?}",
+        summary.warnings
+    );
+    let error = run_failing(&copy);
+    assert!(
+        matches!(error, Error::BadSpectrum { index: 3, .. }),
+        "{error}"
+    );
+}
+
+/// An MGF entry mzdata cannot read (a precursor m/z that is not a number, a peak line of one
+/// column) is one bad spectrum: skipped and reported, named by its place, and reading goes on
+/// at the next `BEGIN IONS`. (It stopped the whole file, and in the first entry it was
+/// reported as "before the first spectrum".)
+#[test]
+fn an_mgf_entry_that_cannot_be_read_is_skipped_and_the_others_read() {
+    let Some(path) = shared("mgf/SmallCalibratibleYeast.mgf") else {
+        return;
+    };
+    let expected = crate::common::read_all(&path);
+    let mut entry = 0;
+    let text: String = std::fs::read_to_string(&path)
+        .unwrap()
+        .lines()
+        .map(|line| {
+            if line == "END IONS" {
+                entry += 1;
+            }
+            match (entry, line) {
+                (0, l) if l.starts_with("PEPMASS=") => "PEPMASS=abc\n".to_owned(),
+                (7, l) if l.starts_with("PEPMASS=") => "PEPMASS=\n".to_owned(),
+                (50, l) if l.starts_with(|c: char| c.is_ascii_digit()) => "101.07\n".to_owned(),
+                (_, l) => format!("{l}\n"),
+            }
+        })
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("yeast.mgf");
+    std::fs::write(&copy, text).unwrap();
+
+    let (got, bad) = read_past_bad_spectra(&copy);
+    assert_same_but(&got, &expected, &[0, 7, 50]);
+    let bad: Vec<String> = bad.iter().map(Error::to_string).collect();
+    assert_eq!(bad.len(), 3, "{bad:?}");
+    assert!(
+        bad[0].contains("yeast.mgf: spectrum 0 (the first MGF entry): cannot be read"),
+        "{}",
+        bad[0]
+    );
+    assert!(bad[0].contains("PEPMASS"), "{}", bad[0]);
+    let after = |i: usize| format!("the MGF entry after {}", expected[i].meta.native_id);
+    assert!(
+        bad[1].contains(&format!("spectrum 7 ({})", after(6))),
+        "{}",
+        bad[1]
+    );
+    assert!(
+        bad[2].contains(&format!("spectrum 50 ({})", after(49))),
+        "{}",
+        bad[2]
+    );
+
+    let summary = run_skipping(&copy);
+    assert_eq!(summary.spectra_skipped, 3);
+    assert_eq!(summary.spectra_written, expected.len() as u64 - 3);
+    let error = run_failing(&copy);
+    assert!(
+        matches!(error, Error::BadSpectrum { index: 0, .. }),
+        "{error}"
+    );
 }

@@ -1095,3 +1095,48 @@ fn mgf_retention_time_ranges_read_as_their_start() {
         summary.warnings
     );
 }
+
+/// An MGF entry without its `END IONS` line is read up to the next `BEGIN IONS` (mzdata took
+/// that line for a bad peak line and lost the entry, and the next one with it), and a file
+/// that ends inside an entry says it may have been cut short.
+#[test]
+fn mgf_entries_without_end_ions_read_up_to_the_next_entry() {
+    let Some(path) = shared("mgf/SmallCalibratibleYeast.mgf") else {
+        return;
+    };
+    let expected = read_all(&path);
+    let dir = tempfile::tempdir().unwrap();
+    let last = expected.len() - 1;
+    let (copy, ends) = mgf_with_lines_rewritten(&path, dir.path(), "END IONS", |rest, k| match k {
+        5 | 6 => String::new(),
+        k if k == last => String::new(),
+        _ => format!("END IONS{rest}"),
+    });
+    assert_eq!(ends, expected.len());
+
+    let got = read_all(&copy);
+    assert_eq!(got.len(), expected.len());
+    for (got, expected) in got.iter().zip(&expected) {
+        assert_eq!(got.meta.native_id, expected.meta.native_id);
+        assert_eq!(got.meta.rt_seconds, expected.meta.rt_seconds);
+        assert_eq!(got.meta.precursor, expected.meta.precursor);
+        assert_eq!(
+            (&got.mz, &got.intensity),
+            (&expected.mz, &expected.intensity)
+        );
+    }
+    let (summary, notes) = run_with_notes(&copy);
+    assert_eq!(summary.spectra_written, expected.len() as u64);
+    assert_eq!(notes.mgf().entries_without_end, 2);
+    assert!(notes.mgf().ends_inside_an_entry);
+    for warning in [
+        "2 MGF entries have no END IONS line",
+        "the file ends inside its last MGF entry",
+    ] {
+        assert!(
+            summary.warnings.iter().any(|w| w.starts_with(warning)),
+            "{warning}: {:?}",
+            summary.warnings
+        );
+    }
+}

@@ -36,7 +36,8 @@ def open(path: StrPath, *, on_bad_spectrum: Literal["skip", "fail"] = "skip") ->
     holds that id; ``len(reader)`` counts the spectra in the file. Use it as a context manager
     to close it.
 
-    A spectrum whose arrays cannot be decoded is skipped and listed in ``reader.warnings``
+    A spectrum that cannot be read or decoded (corrupt arrays, a value that is not a number, a
+    broken tag inside it, an unreadable MGF entry) is skipped and listed in ``reader.warnings``
     (``on_bad_spectrum="skip"``, the command line's default) or raises
     :class:`InvalidInputError` (``"fail"``).
     """

@@ -44,7 +44,7 @@ PARAMETERS: dict[str, dict[str, Any]] = {
     "on_bad_spectrum": {
         "type": "string", "default": "skip", "cli": "--on-bad-spectrum",
         "choices": ["skip", "fail"],
-        "help": "What to do with a spectrum whose arrays cannot be decoded",
+        "help": "What to do with a spectrum that cannot be read or decoded",
     },
     "deconvolve": {
         "type": "boolean", "default": True, "cli": "--no-deconvolve",
