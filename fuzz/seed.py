@@ -97,6 +97,12 @@ def read_seeds():
         bsa,
     )
     write("read", "head-base64-lines.mzML", wrapped)
+    # A spectrum that cannot be read among readable ones (skipped, reading goes on), in mzML
+    # and MGF, and MGF entries without END IONS.
+    write("read", "head-unreadable-spectrum.mzML", re.sub(rb"<scan ", rb"<scan broken ", bsa, count=1))
+    entries = head.split(b"END IONS")
+    write("read", "head-unreadable-entry.mgf", re.sub(rb"PEPMASS=[^\n]*", b"PEPMASS=abc", head, count=1))
+    write("read", "head-without-end-ions.mgf", entries[0] + b"\n" + b"END IONS".join(entries[1:]).rstrip().removesuffix(b"END IONS"))
 
 
 def profile_scan():
