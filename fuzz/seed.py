@@ -102,6 +102,7 @@ def read_seeds():
     write("read", "head-unreadable-spectrum.mzML", re.sub(rb"<scan ", rb"<scan broken ", bsa, count=1))
     entries = head.split(b"END IONS")
     write("read", "head-unreadable-entry.mgf", re.sub(rb"PEPMASS=[^\n]*", b"PEPMASS=abc", head, count=1))
+    write("read", "head-latin1.mgf", head.replace(b"TITLE=", b"TITLE=\xb5M ", 2))
     write("read", "head-without-end-ions.mgf", entries[0] + b"\n" + b"END IONS".join(entries[1:]).rstrip().removesuffix(b"END IONS"))
 
 

@@ -264,6 +264,10 @@ pub struct MgfNotes {
     pub entries_without_end: u64,
     /// The file ends inside an entry (no `END IONS` after its last `BEGIN IONS`).
     pub ends_inside_an_entry: bool,
+    /// Bytes that are not part of a UTF-8 character, read as Latin-1.
+    pub latin1_bytes: u64,
+    /// Where the first of them is, in bytes from the start of the (decompressed) input.
+    pub first_latin1_byte: Option<u64>,
 }
 
 impl MgfNotes {
@@ -299,6 +303,13 @@ impl MgfNotes {
             );
             warnings.push(format!(
                 "{entries} {have} no END IONS line: {each} read up to the next BEGIN IONS"
+            ));
+        }
+        if let Some(at) = self.first_latin1_byte {
+            warnings.push(format!(
+                "{} of the file {} not UTF-8 (the first at byte {at}): read as Latin-1",
+                count(self.latin1_bytes, "byte", "bytes"),
+                agree(self.latin1_bytes, "is", "are"),
             ));
         }
         if self.ends_inside_an_entry {
@@ -555,6 +566,109 @@ impl<R: Read> Read for MgfComments<R> {
             self.line_start = buf[n - 1] == b'\n';
             self.inner.consume(n);
             return Ok(n);
+        }
+    }
+}
+
+/// An MGF stream made valid UTF-8: a byte that is not part of a UTF-8 character is read as
+/// Latin-1 (as mzdata reads such bytes in mzML attribute values) and counted in [`MgfNotes`].
+/// mzdata's MGF reader reads lines into `String`s, and stopped the whole file at the first
+/// such byte (a `µ` written in a title by a tool using a Windows code page).
+struct Latin1Fallback<R> {
+    inner: R,
+    /// Bytes read from `inner`; `buf[start..]` not yet passed on.
+    buf: Vec<u8>,
+    start: usize,
+    /// Input bytes before `buf[0]`.
+    offset: u64,
+    /// A Latin-1 character's UTF-8 bytes not yet passed on.
+    pending: Vec<u8>,
+    eof: bool,
+    notes: Arc<Mutex<MgfNotes>>,
+}
+
+impl<R: Read> Latin1Fallback<R> {
+    fn new(inner: R, notes: Arc<Mutex<MgfNotes>>) -> Self {
+        Latin1Fallback {
+            inner,
+            buf: Vec::with_capacity(8 << 10),
+            start: 0,
+            offset: 0,
+            pending: Vec::new(),
+            eof: false,
+            notes,
+        }
+    }
+
+    /// Reads more after what is left (moved to the front); false at the end of the input.
+    fn refill(&mut self) -> std::io::Result<bool> {
+        self.buf.drain(..self.start);
+        self.offset += self.start as u64;
+        self.start = 0;
+        let had = self.buf.len();
+        self.buf.resize(had + (8 << 10), 0);
+        let n = loop {
+            match self.inner.read(&mut self.buf[had..]) {
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                other => break other,
+            }
+        };
+        self.buf.truncate(had + *n.as_ref().unwrap_or(&0));
+        let n = n?;
+        self.eof = n == 0;
+        Ok(n > 0)
+    }
+
+    /// The bytes at `buf[start..start + n]`, passed on as Latin-1 characters.
+    fn as_latin1(&mut self, n: usize) {
+        for &byte in &self.buf[self.start..self.start + n] {
+            self.pending
+                .extend_from_slice(char::from(byte).encode_utf8(&mut [0; 2]).as_bytes());
+        }
+        if let Ok(mut notes) = self.notes.lock() {
+            notes.latin1_bytes += n as u64;
+            notes
+                .first_latin1_byte
+                .get_or_insert(self.offset + self.start as u64);
+        }
+        self.start += n;
+    }
+}
+
+impl<R: Read> Read for Latin1Fallback<R> {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        loop {
+            if !self.pending.is_empty() {
+                let n = self.pending.len().min(out.len());
+                out[..n].copy_from_slice(&self.pending[..n]);
+                self.pending.drain(..n);
+                return Ok(n);
+            }
+            if self.start == self.buf.len() && (self.eof || !self.refill()?) {
+                return Ok(0);
+            }
+            let text = &self.buf[self.start..];
+            let (valid, bad) = match std::str::from_utf8(text) {
+                Ok(_) => (text.len(), None),
+                Err(e) => (e.valid_up_to(), Some(e.error_len())),
+            };
+            if valid > 0 {
+                let n = valid.min(out.len());
+                out[..n].copy_from_slice(&text[..n]);
+                self.start += n;
+                return Ok(n);
+            }
+            match bad {
+                Some(Some(len)) => self.as_latin1(len),
+                // A character cut by the end of what was read: read on, unless the input
+                // ends there.
+                _ => {
+                    let left = self.buf.len() - self.start;
+                    if self.eof || !self.refill()? {
+                        self.as_latin1(left);
+                    }
+                }
+            }
         }
     }
 }
@@ -920,7 +1034,8 @@ impl SpectrumReader {
                 }
             }
             InputFormat::Mgf => {
-                let uncommented: DynRead = Box::new(MgfComments::new(counted, notes.0.clone()));
+                let text = Latin1Fallback::new(counted, notes.0.clone());
+                let uncommented: DynRead = Box::new(MgfComments::new(text, notes.0.clone()));
                 let mut reader = MGFReaderType::<DynRead>::new(uncommented);
                 reader.detail_level = DetailLevel::Lazy;
                 Parser::Mgf(Box::new(reader))
@@ -2619,6 +2734,47 @@ mod tests {
             .read_to_string(&mut out)
             .unwrap();
         (out, notes.mgf())
+    }
+
+    #[test]
+    fn bytes_that_are_not_utf8_are_read_as_latin1_and_counted() {
+        // UTF-8 characters (2, 3 and 4 bytes) kept whole however the reads cut them; lone
+        // bytes (a Latin-1 µ, a stray continuation byte, a character cut by the end) as Latin-1.
+        let text: &[u8] =
+            b"TITLE=\xc2\xb5M \xe2\x82\xac \xf0\x9f\x92\xa7\nTITLE=\xb5M\n\x80x\xe2\x82";
+        let expected = "TITLE=\u{b5}M \u{20ac} \u{1f4a7}\nTITLE=\u{b5}M\n\u{80}x\u{e2}\u{82}";
+        for step in [1, 2, 3, 5, 4096] {
+            struct Trickle<'a>(&'a [u8], usize);
+            impl Read for Trickle<'_> {
+                fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                    let n = self.0.len().min(buf.len()).min(self.1);
+                    buf[..n].copy_from_slice(&self.0[..n]);
+                    self.0 = &self.0[n..];
+                    Ok(n)
+                }
+            }
+            let notes = ReaderNotes::default();
+            let mut out = String::new();
+            Latin1Fallback::new(Trickle(text, step), notes.0.clone())
+                .read_to_string(&mut out)
+                .unwrap();
+            assert_eq!(out, expected, "{step} bytes a read");
+            assert_eq!(notes.mgf().latin1_bytes, 4, "{step} bytes a read");
+            assert_eq!(
+                notes.mgf().first_latin1_byte,
+                Some(25),
+                "{step} bytes a read"
+            );
+        }
+        let notes = MgfNotes {
+            latin1_bytes: 1,
+            first_latin1_byte: Some(29),
+            ..Default::default()
+        };
+        assert_eq!(
+            notes.warnings(),
+            ["1 byte of the file is not UTF-8 (the first at byte 29): read as Latin-1"]
+        );
     }
 
     #[test]

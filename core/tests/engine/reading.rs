@@ -1140,3 +1140,54 @@ fn mgf_entries_without_end_ions_read_up_to_the_next_entry() {
         );
     }
 }
+
+/// An MGF file with bytes that are not UTF-8 (titles written in a Windows code page) reads
+/// them as Latin-1, with one warning: mzdata stopped the whole file at the first one.
+#[test]
+fn mgf_bytes_that_are_not_utf8_read_as_latin1() {
+    let Some(path) = shared("mgf/SmallCalibratibleYeast.mgf") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let utf8_dir = dir.path().join("utf8");
+    std::fs::create_dir(&utf8_dir).unwrap();
+    // The same titles with "µM" in UTF-8 and in Latin-1.
+    let (utf8, titles) = mgf_with_lines_rewritten(&path, &utf8_dir, "TITLE=", |rest, _| {
+        format!("TITLE=µM {rest}")
+    });
+    let latin1 = dir.path().join("latin1.mgf");
+    let bytes = std::fs::read(&utf8).unwrap();
+    let mut written = Vec::with_capacity(bytes.len());
+    let mut at = 0;
+    while let Some(next) = bytes[at..].windows(2).position(|w| w == "µ".as_bytes()) {
+        written.extend_from_slice(&bytes[at..at + next]);
+        written.push(0xb5);
+        at += next + 2;
+    }
+    written.extend_from_slice(&bytes[at..]);
+    std::fs::write(&latin1, &written).unwrap();
+
+    let (expected, got) = (read_all(&utf8), read_all(&latin1));
+    assert_eq!(got.len(), titles);
+    for (got, expected) in got.iter().zip(&expected) {
+        assert!(
+            got.meta.native_id.starts_with("µM "),
+            "{}",
+            got.meta.native_id
+        );
+        assert_eq!(got.meta.native_id, expected.meta.native_id);
+        assert_eq!(got.mz, expected.mz);
+    }
+    let (summary, notes) = run_with_notes(&latin1);
+    assert_eq!(summary.spectra_written, titles as u64);
+    assert_eq!(notes.mgf().latin1_bytes, titles as u64);
+    let first = written.iter().position(|&b| b == 0xb5).unwrap();
+    let warning = format!(
+        "{titles} bytes of the file are not UTF-8 (the first at byte {first}): read as Latin-1"
+    );
+    assert!(
+        summary.warnings.contains(&warning),
+        "{:?}",
+        summary.warnings
+    );
+}
