@@ -224,7 +224,8 @@ const MGF_COMMENT_STARTS: [u8; 4] = [b'#', b';', b'!', b'/'];
 /// counted in [`MgfNotes`]: a `CHARGE` line that gives no single charge (`CHARGE=2+ and 3+`,
 /// `CHARGE=2+,3+`, or an empty value) is left out, so that the entry's precursor charge is
 /// unknown, as it is; an `RTINSECONDS` range (`RTINSECONDS=12.5-13.5`, a spectrum summed over
-/// several scans) becomes its start.
+/// several scans) becomes its start, and one that is not a number is left out (mzdata
+/// panicked), so that the entry's retention time is unknown.
 ///
 /// An entry without its `END IONS` line is ended before the next `BEGIN IONS` (mzdata would
 /// lose it and the entry after it), and an entry the file ends in without one is noted: the
@@ -260,6 +261,10 @@ pub struct MgfNotes {
     pub rt_ranges: u64,
     /// The first of them, as written.
     pub first_rt_range: Option<String>,
+    /// `RTINSECONDS` lines that give neither a number nor a range, left out.
+    pub rt_values_dropped: u64,
+    /// The first of them, as written.
+    pub first_rt_value: Option<String>,
     /// Entries without an `END IONS` line before the next `BEGIN IONS`, ended there.
     pub entries_without_end: u64,
     /// The file ends inside an entry (no `END IONS` after its last `BEGIN IONS`).
@@ -293,6 +298,13 @@ impl MgfNotes {
             warnings.push(format!(
                 "{entries} {give} a retention time range (the first: `{first}`): {their} \
                  rt_seconds is the range's start"
+            ));
+        }
+        if let Some(first) = &self.first_rt_value {
+            let (entries, give, their) = entries(self.rt_values_dropped);
+            warnings.push(format!(
+                "{entries} {give} a retention time that is not a number (the first: `{first}`): \
+                 {their} rt_seconds is unknown"
             ));
         }
         if self.entries_without_end > 0 {
@@ -440,6 +452,16 @@ impl<R: Read> MgfComments<R> {
                 notes.first_rt_range.get_or_insert_with(as_written);
             }
             return;
+        }
+        if let Some(value) = text.strip_prefix(RT_KEY) {
+            let number = std::str::from_utf8(value).is_ok_and(|v| v.trim().parse::<f64>().is_ok());
+            if !number {
+                if let Ok(mut notes) = self.notes.lock() {
+                    notes.rt_values_dropped += 1;
+                    notes.first_rt_value.get_or_insert_with(as_written);
+                }
+                return;
+            }
         }
         self.pending.extend_from_slice(&line);
     }
@@ -1493,7 +1515,9 @@ fn panic_message(panic: Box<dyn std::any::Any + Send>) -> String {
 
 /// `message` with the debug forms of Rust's and mzdata's number-parsing errors put in words.
 fn in_words(mut message: String) -> String {
-    const WORDS: [(&str, &str); 7] = [
+    const WORDS: [(&str, &str); 8] = [
+        // mzdata's `unwrap` of a number it could not parse: the reason is what follows.
+        ("called `Result::unwrap()` on an `Err` value: ", ""),
         (
             "ParseIntError { kind: PosOverflow }",
             "the number is too large",
@@ -2845,10 +2869,12 @@ mod tests {
 
     #[test]
     fn mgf_retention_time_ranges_are_read_as_their_start() {
+        // Neither a number nor a range (mzdata panicked on them): left out.
         let text = "BEGIN IONS\nRTINSECONDS=12.5-13.5\nRTINSECONDS=1.2e-3\nRTINSECONDS = 7\n\
-                    R\nRTINSECONDS=a-b\nRTINSECONDS= 60 - 61.5 \r\nEND IONS\n";
+                    R\nRTINSECONDS=a-b\nRTINSECONDS= 60 - 61.5 \r\nRTINSECONDS=\n\
+                    RTINSECONDS= 8 \nRTINSECONDS=abc\nEND IONS\n";
         let kept = "BEGIN IONS\nRTINSECONDS=NaN\nRTINSECONDS=12.5\nRTINSECONDS=1.2e-3\n\
-                    RTINSECONDS = 7\nR\nRTINSECONDS=a-b\nRTINSECONDS=60\nEND IONS\n";
+                    RTINSECONDS = 7\nR\nRTINSECONDS=60\nRTINSECONDS= 8 \nEND IONS\n";
         for step in [1, 3, 4096] {
             let (out, notes) = uncommented(text, step);
             assert_eq!(out, kept, "{step} bytes a read");
@@ -2857,11 +2883,16 @@ mod tests {
                 notes.first_rt_range.as_deref(),
                 Some("RTINSECONDS=12.5-13.5")
             );
+            assert_eq!(notes.rt_values_dropped, 3);
             assert_eq!(notes.charge_lines_dropped, 0);
             assert_eq!(
                 notes.warnings(),
-                ["2 MGF entries give a retention time range (the first: \
-                  `RTINSECONDS=12.5-13.5`): their rt_seconds is the range's start"]
+                [
+                    "2 MGF entries give a retention time range (the first: \
+                     `RTINSECONDS=12.5-13.5`): their rt_seconds is the range's start",
+                    "3 MGF entries give a retention time that is not a number (the first: \
+                     `RTINSECONDS=a-b`): their rt_seconds is unknown"
+                ]
             );
         }
     }

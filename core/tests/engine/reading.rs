@@ -1191,3 +1191,40 @@ fn mgf_bytes_that_are_not_utf8_read_as_latin1() {
         summary.warnings
     );
 }
+
+/// An MGF retention time that is not a number (mzdata panicked on it, and the entry was lost)
+/// leaves the entry's retention time unknown, with one warning; the entry reads otherwise.
+#[test]
+fn mgf_retention_times_that_are_not_numbers_are_unknown() {
+    let Some(path) = shared("mgf/SmallCalibratibleYeast.mgf") else {
+        return;
+    };
+    let expected = read_all(&path);
+    let dir = tempfile::tempdir().unwrap();
+    let (copy, rts) =
+        mgf_with_lines_rewritten(&path, dir.path(), "RTINSECONDS=", |rest, k| match k % 4 {
+            0 => "RTINSECONDS=abc".to_owned(),
+            _ => format!("RTINSECONDS={rest}"),
+        });
+    assert_eq!(rts, expected.len());
+    let got = read_all(&copy);
+    assert_eq!(got.len(), expected.len());
+    for (k, (got, expected)) in got.iter().zip(&expected).enumerate() {
+        assert_eq!(got.meta.native_id, expected.meta.native_id);
+        assert_eq!(got.mz, expected.mz);
+        let rt = (k % 4 != 0).then_some(expected.meta.rt_seconds).flatten();
+        assert_eq!(got.meta.rt_seconds, rt, "{}", got.meta.native_id);
+    }
+    let (summary, notes) = run_with_notes(&copy);
+    let unknown = rts.div_ceil(4);
+    assert_eq!(notes.mgf().rt_values_dropped, unknown as u64);
+    let warning = format!(
+        "{unknown} MGF entries give a retention time that is not a number (the first: \
+         `RTINSECONDS=abc`): their rt_seconds is unknown"
+    );
+    assert!(
+        summary.warnings.contains(&warning),
+        "{:?}",
+        summary.warnings
+    );
+}
