@@ -242,7 +242,8 @@ struct MgfComments<R> {
     /// What is left to pass on before reading on: [`UNKNOWN_RT`] after a `BEGIN IONS` line,
     /// or a held line found to be kept.
     pending: Vec<u8>,
-    /// A line that may be a `CHARGE` or `RTINSECONDS` line, held whole before it is judged.
+    /// A line that may be a `CHARGE`, `RTINSECONDS` or `BEGIN IONS` line, held whole before
+    /// it is judged.
     held: Vec<u8>,
     holding: bool,
     /// Between a `BEGIN IONS` line and its `END IONS`.
