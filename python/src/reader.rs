@@ -397,9 +397,7 @@ impl Sequential {
         while let Some(found) = self.advance()? {
             match found {
                 Ok(raw) if raw.index() == i => return Ok(Some(raw)),
-                Err(Error::BadSpectrum { index, .. }) if index == i => {
-                    return Err(found.unwrap_err())
-                }
+                Err(bad @ Error::BadSpectrum { index, .. }) if index == i => return Err(bad),
                 _ => {}
             }
         }
@@ -415,29 +413,25 @@ impl Sequential {
         };
         let mgf = reader.info().format == Some(mzforge::InputFormat::Mgf);
         let found = match reader.next_raw() {
-            Err(Error::BadSpectrum {
-                path,
-                index,
-                native_id,
-                message,
-            }) => {
-                // Its position is taken; an MGF entry that cannot be read has no known id.
-                if index as usize == self.in_order.len() {
-                    self.in_order.push(if mgf {
-                        String::new()
-                    } else {
-                        native_id.clone()
-                    });
+            Ok(found) => found,
+            Err(bad @ Error::BadSpectrum { .. }) => {
+                if let Error::BadSpectrum {
+                    index, native_id, ..
+                } = &bad
+                {
+                    // Its position is taken; an MGF entry that cannot be read has no known id.
+                    if *index as usize == self.in_order.len() {
+                        self.in_order.push(if mgf {
+                            String::new()
+                        } else {
+                            native_id.clone()
+                        });
+                    }
+                    self.next = index + 1;
                 }
-                self.next = index + 1;
-                return Ok(Some(Err(Error::BadSpectrum {
-                    path,
-                    index,
-                    native_id,
-                    message,
-                })));
+                return Ok(Some(Err(bad)));
             }
-            other => other?,
+            Err(e) => return Err(e),
         };
         match found {
             Some(raw) => {
