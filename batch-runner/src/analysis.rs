@@ -334,8 +334,16 @@ pub fn probe(
             found.scan = Scan::Head;
             break;
         }
-        let Some(raw) = reader.next_raw().map_err(&broken)? else {
-            break;
+        let raw = match reader.next_raw() {
+            Ok(Some(raw)) => raw,
+            Ok(None) => break,
+            // A spectrum that cannot be read is the pipeline's business too (skipped and
+            // reported by the run, as one that cannot be decoded): counted, and reading goes on.
+            Err(mzforge::Error::BadSpectrum { .. }) => {
+                found.spectra += 1;
+                continue;
+            }
+            Err(e) => return Err(broken(e)),
         };
         found.spectra += 1;
         let meta = raw.meta();

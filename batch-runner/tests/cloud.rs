@@ -1783,6 +1783,35 @@ fn preprocess_answers_fit_the_state_however_many_inputs() {
     assert_eq!(manifest["inputs"].as_array().unwrap().len(), count);
 }
 
+/// An input with a spectrum that cannot be read is readable: preprocess counts it and sends
+/// it on (the run skips and reports that spectrum), as it does one whose arrays are corrupt.
+#[test]
+fn preprocess_takes_an_input_with_an_unreadable_spectrum() {
+    let (Some(moto), Some(mgf)) = (moto(), shared("mgf/small.mgf")) else {
+        return;
+    };
+    moto.bucket("uploads");
+    moto.bucket("results");
+    let text = std::fs::read_to_string(&mgf).unwrap();
+    let entries = text.matches("BEGIN IONS").count();
+    let broken = text.replacen("PEPMASS=", "PEPMASS=abc ", 1);
+    moto.put("uploads", "odd/small.mgf", broken.as_bytes());
+    let request = json!({"inputs": ["odd/small.mgf"]});
+    moto.put(
+        "uploads",
+        "requests/odd.json",
+        request.to_string().as_bytes(),
+    );
+    let mut lambda = LambdaProcess::start(&moto, Some("preprocess"));
+    let pre = lambda
+        .invoke(json!({"analysisId": "odd", "request": {"bucket": "uploads", "key": "requests/odd.json"}}))
+        .expect("preprocess");
+    validate("preprocess-output.json", std::slice::from_ref(&pre));
+    assert_eq!(pre["inputCount"], 1, "{pre}");
+    assert_eq!(pre["inputs"][0]["scan"], "full", "{pre}");
+    assert_eq!(pre["inputs"][0]["spectra"], entries, "{pre}");
+}
+
 #[test]
 fn lambda_refuses_up_front_what_cannot_finish_and_starts_fast() {
     let (Some(moto), Some(bsa)) = (moto(), shared("runs/BSA1.mzML")) else {
