@@ -2742,17 +2742,20 @@ impl LeanParsed {
 mod tests {
     use super::*;
 
+    /// Bytes handed over at most `.1` at a time.
+    struct Trickle<'a>(&'a [u8], usize);
+
+    impl Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = self.0.len().min(buf.len()).min(self.1);
+            buf[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+
     /// What `MgfComments` passes on of `text`, read `step` bytes at a time, and its notes.
     fn uncommented(text: &str, step: usize) -> (String, MgfNotes) {
-        struct Trickle<'a>(&'a [u8], usize);
-        impl Read for Trickle<'_> {
-            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-                let n = self.0.len().min(buf.len()).min(self.1);
-                buf[..n].copy_from_slice(&self.0[..n]);
-                self.0 = &self.0[n..];
-                Ok(n)
-            }
-        }
         let notes = ReaderNotes::default();
         let mut out = String::new();
         MgfComments::new(Trickle(text.as_bytes(), step), notes.0.clone())
@@ -2769,15 +2772,6 @@ mod tests {
             b"TITLE=\xc2\xb5M \xe2\x82\xac \xf0\x9f\x92\xa7\nTITLE=\xb5M\n\x80x\xe2\x82";
         let expected = "TITLE=\u{b5}M \u{20ac} \u{1f4a7}\nTITLE=\u{b5}M\n\u{80}x\u{e2}\u{82}";
         for step in [1, 2, 3, 5, 4096] {
-            struct Trickle<'a>(&'a [u8], usize);
-            impl Read for Trickle<'_> {
-                fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-                    let n = self.0.len().min(buf.len()).min(self.1);
-                    buf[..n].copy_from_slice(&self.0[..n]);
-                    self.0 = &self.0[n..];
-                    Ok(n)
-                }
-            }
             let notes = ReaderNotes::default();
             let mut out = String::new();
             Latin1Fallback::new(Trickle(text, step), notes.0.clone())
