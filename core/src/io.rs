@@ -522,15 +522,20 @@ fn up_to_begin_ions(line: &mut Vec<u8>, passed: &[u8], in_entry: &mut bool) -> (
     (passed.len(), false)
 }
 
+/// Passes on as much of `pending` as `out` holds; how much.
+fn hand_over(pending: &mut Vec<u8>, out: &mut [u8]) -> usize {
+    let n = pending.len().min(out.len());
+    out[..n].copy_from_slice(&pending[..n]);
+    pending.drain(..n);
+    n
+}
+
 impl<R: Read> Read for MgfComments<R> {
     fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
         use std::io::BufRead;
         loop {
             if !self.pending.is_empty() {
-                let n = self.pending.len().min(out.len());
-                out[..n].copy_from_slice(&self.pending[..n]);
-                self.pending.drain(..n);
-                return Ok(n);
+                return Ok(hand_over(&mut self.pending, out));
             }
             let buf = self.inner.fill_buf()?;
             if buf.is_empty() || out.is_empty() {
@@ -662,10 +667,7 @@ impl<R: Read> Read for Latin1Fallback<R> {
     fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
         loop {
             if !self.pending.is_empty() {
-                let n = self.pending.len().min(out.len());
-                out[..n].copy_from_slice(&self.pending[..n]);
-                self.pending.drain(..n);
-                return Ok(n);
+                return Ok(hand_over(&mut self.pending, out));
             }
             if self.start == self.buf.len() && (self.eof || !self.refill()?) {
                 return Ok(0);
