@@ -1199,10 +1199,18 @@ impl SpectrumReader {
     pub fn next_unparsed(&mut self) -> Result<Option<UnparsedSpectrum>> {
         #[cfg(feature = "mzmlb")]
         if self.external.is_some() {
-            // Arrays outside the document are read with the spectrum, here.
-            return Ok(self
-                .next_raw()?
-                .map(|raw| UnparsedSpectrum(Unparsed::Parsed(raw))));
+            // Arrays outside the document are read with the spectrum, here; a spectrum that
+            // cannot be read is handed on as one, like a split mzML spectrum's.
+            return match self.next_raw() {
+                Ok(raw) => Ok(raw.map(|raw| UnparsedSpectrum(Unparsed::Parsed(raw)))),
+                Err(error @ Error::BadSpectrum { index, .. }) => {
+                    Ok(Some(UnparsedSpectrum(Unparsed::Unreadable {
+                        index,
+                        error,
+                    })))
+                }
+                Err(error) => Err(error),
+            };
         }
         self.next_found()
     }

@@ -502,3 +502,60 @@ fn an_mgf_entry_that_cannot_be_read_is_skipped_and_the_others_read() {
         "{error}"
     );
 }
+
+/// An mzMLb spectrum whose XML cannot be read is one bad spectrum, as in mzML: the run skips
+/// and reports it and writes the other (it stopped the whole file: mzMLb spectra are read with
+/// their arrays on the reader's thread, where the error ended the reading).
+#[cfg(feature = "mzmlb")]
+#[test]
+fn an_mzmlb_spectrum_that_cannot_be_read_is_skipped_and_the_other_read() {
+    let Some(path) = shared("encodings/test_old.mzMLb") else {
+        return;
+    };
+    let expected = crate::common::read_all(&path);
+    assert_eq!(expected.len(), 2);
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("test_old.mzMLb");
+    std::fs::copy(&path, &copy).unwrap();
+    // The first spectrum's start time made not a number, in place (the same length, so the
+    // document's index stays right).
+    {
+        let file = hdf5::File::open_rw(&copy).unwrap();
+        let document = file.dataset("mzML").unwrap();
+        let mut bytes: Vec<u8> = document.read_raw().unwrap();
+        let key = b"name=\"scan start time\" value=\"";
+        let at = bytes.windows(key.len()).position(|w| w == key).unwrap() + key.len();
+        assert!(bytes[at].is_ascii_digit());
+        bytes[at] = b'x';
+        document.write_raw(&bytes).unwrap();
+    }
+
+    let (got, bad) = read_past_bad_spectra(&copy);
+    assert_same_but(&got, &expected, &[0]);
+    assert_eq!(bad.len(), 1);
+    let message = bad[0].to_string();
+    assert!(
+        message.contains(&format!(
+            "test_old.mzMLb: spectrum 0 ({}): cannot be read",
+            expected[0].meta.native_id
+        )),
+        "{message}"
+    );
+
+    let summary = run_skipping(&copy);
+    assert_eq!(summary.spectra_skipped, 1, "{:?}", summary.warnings);
+    assert_eq!(summary.spectra_written, 1);
+    assert!(
+        summary
+            .warnings
+            .iter()
+            .any(|w| w.starts_with("skipped: ") && w.contains("spectrum 0 (")),
+        "{:?}",
+        summary.warnings
+    );
+    let error = run_failing(&copy);
+    assert!(
+        matches!(error, Error::BadSpectrum { index: 0, .. }),
+        "{error}"
+    );
+}
