@@ -213,6 +213,9 @@ const TAIL: usize = 64;
 /// The first bytes of the comment lines of MGF (Mascot's format allows them anywhere).
 const MGF_COMMENT_STARTS: [u8; 4] = [b'#', b';', b'!', b'/'];
 
+/// The white space an MGF line may start with: mzdata reads every line trimmed.
+const MGF_INDENTS: [u8; 2] = [b' ', b'\t'];
+
 /// An MGF stream without its comment lines, which mzdata's reader takes for the end of the
 /// file before the first `BEGIN IONS` and for malformed lines inside a spectrum.
 ///
@@ -230,6 +233,9 @@ const MGF_COMMENT_STARTS: [u8; 4] = [b'#', b';', b'!', b'/'];
 /// An entry without its `END IONS` line is ended before the next `BEGIN IONS` (mzdata would
 /// lose it and the entry after it), and an entry the file ends in without one is noted: the
 /// file may have been cut short.
+///
+/// mzdata reads each line trimmed, so an indented line is what it would be unindented: such
+/// lines are held and judged like the others, and an indented comment line is left out too.
 struct MgfComments<R> {
     inner: BufReader<R>,
     /// The next byte starts a line.
@@ -242,8 +248,8 @@ struct MgfComments<R> {
     /// What is left to pass on before reading on: [`UNKNOWN_RT`] after a `BEGIN IONS` line,
     /// or a held line found to be kept.
     pending: Vec<u8>,
-    /// A line that may be a `CHARGE`, `RTINSECONDS` or `BEGIN IONS` line, held whole before
-    /// it is judged.
+    /// A line that may be a `CHARGE`, `RTINSECONDS` or `BEGIN IONS` line, or an indented one,
+    /// held whole before it is judged.
     held: Vec<u8>,
     holding: bool,
     /// Between a `BEGIN IONS` line and its `END IONS`.
@@ -413,14 +419,20 @@ impl<R: Read> MgfComments<R> {
     }
 
     /// Judges the held line: passed on as it is, unless it is a `CHARGE` line without a
-    /// single charge (left out), an `RTINSECONDS` range (passed on as its start) or a
+    /// single charge (left out), an `RTINSECONDS` range (passed on as its start), a
     /// `BEGIN IONS` line (followed by [`UNKNOWN_RT`], and after an `END IONS` line if the
-    /// entry before has none).
+    /// entry before has none) or an indented comment (left out).
     fn judge_held(&mut self) {
         let line = std::mem::take(&mut self.held);
         self.holding = false;
         let text = line.trim_ascii();
         let as_written = || String::from_utf8_lossy(text).into_owned();
+        if text.first().is_some_and(|b| MGF_COMMENT_STARTS.contains(b)) {
+            return;
+        }
+        if text == END_IONS {
+            self.in_entry = false;
+        }
         if text == BEGIN_IONS {
             if self.in_entry {
                 self.pending.extend_from_slice(END_IONS);
@@ -483,20 +495,23 @@ impl<R> MgfComments<R> {
     }
 }
 
-/// Whether a line starting with `start` (all of it the buffer holds) may be one
-/// [`MgfComments`] judges whole: a `CHARGE`, an `RTINSECONDS` or a `BEGIN IONS` line.
+/// Whether a line starting with `start` (all of it the buffer holds, at least one byte) may
+/// be one [`MgfComments`] judges whole: a `CHARGE`, an `RTINSECONDS` or a `BEGIN IONS` line,
+/// or an indented one.
 fn may_be_judged_line(start: &[u8]) -> bool {
-    [CHARGE_KEY, RT_KEY, BEGIN_IONS].iter().any(|key| {
-        let n = start.len().min(key.len());
-        start[..n] == key[..n]
-    })
+    MGF_INDENTS.contains(&start[0])
+        || [CHARGE_KEY, RT_KEY, BEGIN_IONS].iter().any(|key| {
+            let n = start.len().min(key.len());
+            start[..n] == key[..n]
+        })
 }
 
 /// How many of `passed` (the bytes about to be passed on, `line` holding the start of the line
 /// they continue) to pass on now, and whether they end a `BEGIN IONS` line: up to the end of
 /// the first such line among them. `line` is left holding the start of the line they end in;
-/// `in_entry` follows the `BEGIN IONS` and `END IONS` lines passed. (A `BEGIN IONS` line that
-/// starts the line is held and judged whole instead: only one indented comes here.)
+/// `in_entry` follows the `BEGIN IONS` and `END IONS` lines passed. (`BEGIN IONS` lines are
+/// held and judged whole instead, indented ones too: only one indented by other white space,
+/// which mzdata trims as well, comes here.)
 fn up_to_begin_ions(line: &mut Vec<u8>, passed: &[u8], in_entry: &mut bool) -> (usize, bool) {
     // One byte past the limit marks a line too long to be `BEGIN IONS`.
     let keep = |line: &mut Vec<u8>, bytes: &[u8]| {
@@ -576,13 +591,15 @@ impl<R: Read> Read for MgfComments<R> {
                 self.line_start = ended;
                 continue;
             }
-            // Up to the end of the line before the next comment, `C...` or `R...` line that
-            // starts in view (one of the last two may be judged whole, above).
+            // Up to the end of the line before the next comment, `B...`, `C...`, `R...` or
+            // indented line that starts in view (all but comments may be judged whole, above).
             let limit = buf.len().min(out.len());
             let n = memchr::memchr_iter(b'\n', &buf[..limit])
                 .find(|&i| {
                     buf.get(i + 1).is_some_and(|b| {
-                        MGF_COMMENT_STARTS.contains(b) || matches!(b, b'B' | b'C' | b'R')
+                        MGF_COMMENT_STARTS.contains(b)
+                            || MGF_INDENTS.contains(b)
+                            || matches!(b, b'B' | b'C' | b'R')
                     })
                 })
                 .map_or(limit, |i| i + 1);
@@ -2808,21 +2825,27 @@ mod tests {
 
     #[test]
     fn mgf_entries_without_end_ions_are_ended_before_the_next_one_and_noted() {
-        // The second entry has no END IONS; the third (indented, as mzdata allows) has one;
-        // the last is cut short.
+        // Entry b has no END IONS; c has an indented one; d has none and the next BEGIN IONS
+        // is indented (mzdata reads lines trimmed), as are e's comment, charge and peak
+        // lines; the last is cut short.
         let text = "BEGIN IONS\nTITLE=a\n100 1\nEND IONS\nBEGIN IONS\r\nTITLE=b\n100 2\n\
-                    BEGIN IONS \nTITLE=c\n100 3\n  END IONS\n  BEGIN IONS\nTITLE=d\n100 4";
+                    BEGIN IONS \nTITLE=c\n100 3\n  END IONS\n  BEGIN IONS\nTITLE=d\n100 4\n\
+                    \tBEGIN IONS\n  # note\n CHARGE=2+ and 3+\n  100 5\nEND IONS\n\
+                    BEGIN IONS\nTITLE=f\n100 6";
         let kept = "BEGIN IONS\nRTINSECONDS=NaN\nTITLE=a\n100 1\nEND IONS\nBEGIN IONS\n\
                     RTINSECONDS=NaN\nTITLE=b\n100 2\nEND IONS\nBEGIN IONS\nRTINSECONDS=NaN\n\
-                    TITLE=c\n100 3\n  END IONS\n  BEGIN IONS\nRTINSECONDS=NaN\nTITLE=d\n100 4";
+                    TITLE=c\n100 3\n  END IONS\nBEGIN IONS\nRTINSECONDS=NaN\nTITLE=d\n100 4\n\
+                    END IONS\nBEGIN IONS\nRTINSECONDS=NaN\n  100 5\nEND IONS\nBEGIN IONS\n\
+                    RTINSECONDS=NaN\nTITLE=f\n100 6";
         for step in [1, 2, 3, 7, 11, 4096] {
             let (out, notes) = uncommented(text, step);
             assert_eq!(out, kept, "{step} bytes a read");
-            assert_eq!(notes.entries_without_end, 1, "{step} bytes a read");
+            assert_eq!(notes.entries_without_end, 2, "{step} bytes a read");
+            assert_eq!(notes.charge_lines_dropped, 1, "{step} bytes a read");
             assert!(notes.ends_inside_an_entry, "{step} bytes a read");
         }
         // A file that ends with END IONS, with or without a line break, is whole.
-        for end in ["END IONS", "END IONS\n", "END IONS \r\n\n"] {
+        for end in ["END IONS", "END IONS\n", "END IONS \r\n\n", "  END IONS"] {
             let (_, notes) = uncommented(&format!("BEGIN IONS\n100 1\n{end}"), 3);
             assert_eq!(notes, MgfNotes::default(), "{end:?}");
         }

@@ -343,17 +343,9 @@ fn assert_same_but(got: &[mzforge::Spectrum], expected: &[mzforge::Spectrum], le
     let kept: Vec<_> = expected
         .iter()
         .filter(|s| !left_out.contains(&s.meta.index))
+        .cloned()
         .collect();
-    assert_eq!(got.len(), kept.len());
-    for (got, expected) in got.iter().zip(kept) {
-        assert_eq!(got.meta.index, expected.meta.index);
-        assert_eq!(got.meta.native_id, expected.meta.native_id);
-        assert_eq!(got.meta.rt_seconds, expected.meta.rt_seconds);
-        assert_eq!(
-            (&got.mz, &got.intensity),
-            (&expected.mz, &expected.intensity)
-        );
-    }
+    crate::common::assert_same_spectra(got, &kept, "the spectra left");
 }
 
 /// A run that skips bad spectra, and its summary.

@@ -38,6 +38,19 @@ pub fn read_all(path: &std::path::Path) -> Vec<Spectrum> {
     out
 }
 
+/// Asserts that `got` are the `expected` spectra, every field and array, naming the first
+/// that differs.
+pub fn assert_same_spectra(got: &[Spectrum], expected: &[Spectrum], what: &str) {
+    assert_eq!(got.len(), expected.len(), "{what}: how many spectra");
+    for (got, expected) in got.iter().zip(expected) {
+        assert_eq!(
+            got, expected,
+            "{what}: spectrum {} ({})",
+            expected.meta.index, expected.meta.native_id
+        );
+    }
+}
+
 /// Result of matching our peaks against reference peaks, spectrum by spectrum.
 #[derive(Debug, Default)]
 pub struct Match {

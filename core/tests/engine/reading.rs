@@ -2,7 +2,7 @@
 
 use mzforge::{InputFormat, Polarity, SignalKind, SpectrumReader};
 
-use crate::common::{read_all, shared};
+use crate::common::{assert_same_spectra, read_all, shared};
 
 #[test]
 fn decodes_test_mzml_exactly_like_its_numpy_arrays() {
@@ -863,11 +863,7 @@ fn assert_copy_reads_the_same(
 ) -> std::path::PathBuf {
     let copy = dir.join(std::path::Path::new(rel).file_name().unwrap());
     std::fs::write(&copy, bytes).unwrap();
-    let got = read_all(&copy);
-    assert_eq!(got.len(), expected.len(), "{rel}");
-    for (got, expected) in got.iter().zip(expected) {
-        assert_eq!(got, expected, "{rel}: spectrum {}", expected.meta.index);
-    }
+    assert_same_spectra(&read_all(&copy), expected, rel);
     copy
 }
 
@@ -1027,30 +1023,19 @@ fn mgf_entries_listing_several_charges_read_with_an_unknown_charge() {
             1 => format!("CHARGE={charge}"),
             _ => format!("CHARGE={charge} and 4+"),
         });
-    assert!(charge_lines > 100, "{charge_lines}");
+    // One charge line an entry: the k-th is entry k's.
+    assert_eq!(charge_lines, expected.len());
 
-    let got = read_all(&copy);
-    assert_eq!(got.len(), expected.len());
-    let mut unknown = 0;
-    for (got, expected) in got.iter().zip(&expected) {
-        assert_eq!(got.meta.native_id, expected.meta.native_id);
-        assert_eq!(
-            (&got.mz, &got.intensity),
-            (&expected.mz, &expected.intensity)
-        );
-        let (ours, theirs) = (
-            got.meta.precursor.as_ref().unwrap(),
-            expected.meta.precursor.as_ref().unwrap(),
-        );
-        assert_eq!(ours.mz, theirs.mz);
-        assert!(theirs.charge.is_some());
-        match ours.charge {
-            None => unknown += 1,
-            charge => assert_eq!(charge, theirs.charge),
+    let mut unknown = expected.clone();
+    for (k, spectrum) in unknown.iter_mut().enumerate() {
+        let precursor = spectrum.meta.precursor.as_mut().unwrap();
+        assert!(precursor.charge.is_some());
+        if k % 3 != 1 {
+            precursor.charge = None;
         }
     }
+    assert_same_spectra(&read_all(&copy), &unknown, "several charges");
     let dropped = (0..charge_lines).filter(|k| k % 3 != 1).count();
-    assert_eq!(unknown, dropped);
 
     let (summary, notes) = run_with_notes(&copy);
     assert_eq!(summary.spectra_written, expected.len() as u64);
@@ -1078,14 +1063,9 @@ fn mgf_retention_time_ranges_read_as_their_start() {
     let (copy, ranges) = mgf_with_lines_rewritten(&path, dir.path(), "RTINSECONDS=", |rt, _| {
         format!("RTINSECONDS={rt}-{}", rt.parse::<f64>().unwrap() + 6.5)
     });
-    assert!(ranges > 100, "{ranges}");
-    let got = read_all(&copy);
-    assert_eq!(got.len(), expected.len());
-    for (got, expected) in got.iter().zip(&expected) {
-        assert!(expected.meta.rt_seconds.is_some());
-        assert_eq!(got.meta.rt_seconds, expected.meta.rt_seconds);
-        assert_eq!(got.mz, expected.mz);
-    }
+    assert_eq!(ranges, expected.len());
+    assert!(expected.iter().all(|s| s.meta.rt_seconds.is_some()));
+    assert_same_spectra(&read_all(&copy), &expected, "retention time ranges");
     let (summary, notes) = run_with_notes(&copy);
     assert_eq!(notes.mgf().rt_ranges, ranges as u64);
     let warning = format!("{ranges} MGF entries give a retention time range");
@@ -1114,17 +1094,7 @@ fn mgf_entries_without_end_ions_read_up_to_the_next_entry() {
     });
     assert_eq!(ends, expected.len());
 
-    let got = read_all(&copy);
-    assert_eq!(got.len(), expected.len());
-    for (got, expected) in got.iter().zip(&expected) {
-        assert_eq!(got.meta.native_id, expected.meta.native_id);
-        assert_eq!(got.meta.rt_seconds, expected.meta.rt_seconds);
-        assert_eq!(got.meta.precursor, expected.meta.precursor);
-        assert_eq!(
-            (&got.mz, &got.intensity),
-            (&expected.mz, &expected.intensity)
-        );
-    }
+    assert_same_spectra(&read_all(&copy), &expected, "without END IONS");
     let (summary, notes) = run_with_notes(&copy);
     assert_eq!(summary.spectra_written, expected.len() as u64);
     assert_eq!(notes.mgf().entries_without_end, 2);
@@ -1139,6 +1109,49 @@ fn mgf_entries_without_end_ions_read_up_to_the_next_entry() {
             summary.warnings
         );
     }
+}
+
+/// mzdata reads every MGF line trimmed, so indented lines are the lines they would be
+/// unindented: an entry without `END IONS` followed by an indented `BEGIN IONS` reads up to
+/// it (it was lost, and the entry after it), and an indented comment inside an entry is a
+/// comment (it made the entry unreadable).
+#[test]
+fn indented_mgf_lines_read_as_they_would_unindented() {
+    let Some(path) = shared("mgf/SmallCalibratibleYeast.mgf") else {
+        return;
+    };
+    let expected = read_all(&path);
+    // Every line of every third entry indented (spaces or a tab), a comment in each, and two
+    // entries before indented ones left without their END IONS line.
+    let (mut entry, mut text) = (0, String::new());
+    for line in std::fs::read_to_string(&path).unwrap().lines() {
+        let indent = match entry % 3 {
+            0 => "  ",
+            1 => "",
+            _ => "\t",
+        };
+        match line {
+            "END IONS" if entry == 2 || entry == 5 => {}
+            "END IONS" => text.push_str(&format!("{indent}END IONS\n")),
+            "BEGIN IONS" => {
+                text.push_str(&format!("{indent}BEGIN IONS\n{indent}# entry {entry}\n"))
+            }
+            line => text.push_str(&format!("{indent}{line}\n")),
+        }
+        if line == "END IONS" {
+            entry += 1;
+        }
+    }
+    assert_eq!(entry, expected.len());
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("indented.mgf");
+    std::fs::write(&copy, text).unwrap();
+
+    assert_same_spectra(&read_all(&copy), &expected, "indented");
+    let (summary, notes) = run_with_notes(&copy);
+    assert_eq!(summary.spectra_written, expected.len() as u64);
+    assert_eq!(summary.spectra_skipped, 0);
+    assert_eq!(notes.mgf().entries_without_end, 2);
 }
 
 /// An MGF file with bytes that are not UTF-8 (titles written in a Windows code page) reads
@@ -1169,15 +1182,8 @@ fn mgf_bytes_that_are_not_utf8_read_as_latin1() {
 
     let (expected, got) = (read_all(&utf8), read_all(&latin1));
     assert_eq!(got.len(), titles);
-    for (got, expected) in got.iter().zip(&expected) {
-        assert!(
-            got.meta.native_id.starts_with("µM "),
-            "{}",
-            got.meta.native_id
-        );
-        assert_eq!(got.meta.native_id, expected.meta.native_id);
-        assert_eq!(got.mz, expected.mz);
-    }
+    assert!(expected.iter().all(|s| s.meta.native_id.starts_with("µM ")));
+    assert_same_spectra(&got, &expected, "Latin-1");
     let (summary, notes) = run_with_notes(&latin1);
     assert_eq!(summary.spectra_written, titles as u64);
     assert_eq!(notes.mgf().latin1_bytes, titles as u64);
@@ -1207,14 +1213,11 @@ fn mgf_retention_times_that_are_not_numbers_are_unknown() {
             _ => format!("RTINSECONDS={rest}"),
         });
     assert_eq!(rts, expected.len());
-    let got = read_all(&copy);
-    assert_eq!(got.len(), expected.len());
-    for (k, (got, expected)) in got.iter().zip(&expected).enumerate() {
-        assert_eq!(got.meta.native_id, expected.meta.native_id);
-        assert_eq!(got.mz, expected.mz);
-        let rt = (k % 4 != 0).then_some(expected.meta.rt_seconds).flatten();
-        assert_eq!(got.meta.rt_seconds, rt, "{}", got.meta.native_id);
+    let mut unknown = expected.clone();
+    for spectrum in unknown.iter_mut().step_by(4) {
+        spectrum.meta.rt_seconds = None;
     }
+    assert_same_spectra(&read_all(&copy), &unknown, "times that are not numbers");
     let (summary, notes) = run_with_notes(&copy);
     let unknown = rts.div_ceil(4);
     assert_eq!(notes.mgf().rt_values_dropped, unknown as u64);
