@@ -1269,17 +1269,9 @@ impl SpectrumReader {
                 return Err(self.spectrum_too_large(location));
             }
         };
-        if u64::from(self.next_index) >= self.limits.max_spectra {
-            let location = format!(
-                "at spectrum {} ({}), at byte {}",
-                self.next_index,
-                xml.id(),
-                xml.start
-            );
-            return Err(self.too_many_spectra(location));
-        }
-        let index = self.next_index;
-        self.next_index += 1;
+        let index = self.take_index(|index| {
+            format!("at spectrum {index} ({}), at byte {}", xml.id(), xml.start)
+        })?;
         self.last_found = LastFound::Tag(xml.xml.slice(..xml.start_tag().len()));
         // mzMLb arrays live outside the document: mzdata's spectrum resolves them.
         #[cfg(feature = "mzmlb")]
@@ -1304,17 +1296,22 @@ impl SpectrumReader {
             .map_err(|e| self.read_failure(e.to_string()))
     }
 
-    /// The limit error for a file with more than [`ReadLimits::max_spectra`] spectra; the
-    /// reader is finished.
-    fn too_many_spectra(&mut self, location: String) -> Error {
-        self.parser = Parser::Finished;
-        Error::LimitExceeded {
-            path: self.path.clone(),
-            location,
-            what: "the file has more spectra".into(),
-            limit: self.limits.max_spectra,
-            setting: "limits.max_spectra",
+    /// The index of the spectrum found, counted; or, past [`ReadLimits::max_spectra`], the
+    /// limit error at the place `location` gives for that index, and the reader is finished.
+    fn take_index(&mut self, location: impl FnOnce(u32) -> String) -> Result<u32> {
+        let index = self.next_index;
+        if u64::from(index) >= self.limits.max_spectra {
+            self.parser = Parser::Finished;
+            return Err(Error::LimitExceeded {
+                path: self.path.clone(),
+                location: location(index),
+                what: "the file has more spectra".into(),
+                limit: self.limits.max_spectra,
+                setting: "limits.max_spectra",
+            });
         }
+        self.next_index += 1;
+        Ok(index)
     }
 
     /// A failed read of the input (of the gzip or bzip2 stream, when compressed).
@@ -1373,18 +1370,14 @@ impl SpectrumReader {
                 return Err(self.malformed(message));
             }
         };
-        if u64::from(self.next_index) >= self.limits.max_spectra {
-            let location = format!(
-                "at spectrum {} ({}), before byte {}",
-                self.next_index,
-                spectrum.id(),
-                self.bytes_read()
-            );
-            return Err(self.too_many_spectra(location));
-        }
+        let byte = self.bytes_read();
+        let index = self.take_index(|index| {
+            format!(
+                "at spectrum {index} ({}), before byte {byte}",
+                spectrum.id()
+            )
+        })?;
         self.stream.start_span(self.limits.max_spectrum_bytes);
-        let index = self.next_index;
-        self.next_index += 1;
         self.last_found = LastFound::Id(spectrum.id().to_owned());
         Ok(Some(UnparsedSpectrum(Unparsed::Parsed(RawSpectrum {
             index,
@@ -1403,11 +1396,8 @@ impl SpectrumReader {
     /// The MGF entry mzdata could not read, as one bad spectrum; mzdata's reader is set to
     /// look for the next `BEGIN IONS`, passing over the rest of this entry.
     fn unreadable_entry(&mut self, message: String) -> Result<Option<UnparsedSpectrum>> {
-        let index = self.next_index;
-        if u64::from(index) >= self.limits.max_spectra {
-            let location = format!("at spectrum {index}, before byte {}", self.bytes_read());
-            return Err(self.too_many_spectra(location));
-        }
+        let byte = self.bytes_read();
+        let index = self.take_index(|index| format!("at spectrum {index}, before byte {byte}"))?;
         if let Parser::Mgf(reader) = &mut self.parser {
             reader.state = MGFParserState::Between;
         }
@@ -1419,14 +1409,9 @@ impl SpectrumReader {
             path: self.path.clone(),
             index,
             native_id,
-            message: format!(
-                "cannot be read, before byte {}: {}",
-                self.bytes_read(),
-                in_words(message)
-            ),
+            message: format!("cannot be read, before byte {byte}: {}", in_words(message)),
         };
         self.stream.start_span(self.limits.max_spectrum_bytes);
-        self.next_index += 1;
         Ok(Some(UnparsedSpectrum(Unparsed::Unreadable {
             index,
             error,

@@ -245,6 +245,22 @@ fn spectrum_count_limit_names_the_first_spectrum_past_it() {
         "the reader is finished after the error"
     );
     assert_eq!(run(&path, ReadLimits::default()).unwrap().spectra_read, 5);
+
+    // MGF too, where the fourth entry is read or is one that cannot be read.
+    let entry = |i: usize, pepmass: &str| {
+        format!("BEGIN IONS\nTITLE=entry {i}\nPEPMASS={pepmass}\n100 1\nEND IONS\n")
+    };
+    for (fourth, at) in [
+        ("500", "spectrum 3 (entry 3)"),
+        ("abc", "spectrum 3, before byte"),
+    ] {
+        let text: String = (0..5)
+            .map(|i| entry(i, if i == 3 { fourth } else { "500" }))
+            .collect();
+        let path = write(dir.path(), "count.mgf", &text);
+        expect_limit(run(&path, limits), &path, "limits.max_spectra", at);
+        assert_eq!(run(&path, ReadLimits::default()).unwrap().spectra_read, 5);
+    }
 }
 
 #[test]
