@@ -27,11 +27,7 @@ pub mod digest;
 pub mod error;
 pub mod io;
 pub mod isotopes;
-mod mzml_lean;
 pub mod mzml_output;
-mod mzml_split;
-#[cfg(feature = "mzmlb")]
-mod mzmlb;
 pub mod noise;
 pub mod numpress;
 pub mod output;

@@ -7,7 +7,7 @@ import zlib
 
 SNIFF_BYTES = 64 * 1024
 GZIP_MAGIC = b"\x1f\x8b"
-# "BZh" and the block size in hundreds of kB, "1" to "9" (the engine's rule, core/src/io.rs).
+# "BZh" and the block size in hundreds of kB, "1" to "9" (the engine's rule, core/src/io/mod.rs).
 BZIP2_MAGIC = b"BZh"
 BZIP2_BLOCK_SIZE_DIGITS = b"123456789"
 # What a compressed upload's format adds to its text's: "mzml.gz", "mgf.bz2".
@@ -32,7 +32,7 @@ def _text_format(head: bytes) -> str | None:
 def _is_msalign(head: bytes) -> bool:
     """An msalign file (TopFD's, FLASHDeconv's): MGF-like blocks of deconvolved neutral masses,
     which the engine refuses (read as MGF, the masses would pass for m/z values). The engine's
-    rule (``is_msalign`` in core/src/io.rs): a header comment naming msalign, or a first block
+    rule (``is_msalign`` in core/src/io/mod.rs): a header comment naming msalign, or a first block
     with ``PRECURSOR_MASS``, ``MS_ONE_ID`` or ``FRACTION_ID`` and no ``PEPMASS``."""
     lines = iter(line.strip() for line in head.splitlines())
     for line in lines:

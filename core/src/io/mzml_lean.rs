@@ -19,7 +19,7 @@ use mzdata::params::{ControlledVocabulary, Param, ParamValue, Unit, ValueRef};
 use mzdata::spectrum::bindata::{BinaryCompressionType, BinaryDataArrayType};
 use mzdata::spectrum::{ArrayType, ScanPolarity, SignalContinuity};
 
-use crate::mzml_split::ParseContext;
+use crate::io::mzml_split::ParseContext;
 use crate::spectrum::{IonMobilityKind, ScanMobilityKind};
 
 /// Every `&` in the element, also in text and attribute values this parser skips, must start
@@ -1234,7 +1234,7 @@ fn tag_end(bytes: &[u8], at: usize) -> Option<usize> {
 fn param_tag_end(bytes: &[u8], at: usize) -> Option<usize> {
     let gt = at + 1 + memchr(b'>', &bytes[at + 1..])?;
     let tag = &bytes[at + 1..gt];
-    let is_param = crate::mzml_split::PARAM_TAGS.iter().any(|name| {
+    let is_param = crate::io::mzml_split::PARAM_TAGS.iter().any(|name| {
         tag.strip_prefix(*name)
             .is_some_and(|rest| rest.first().is_some_and(|&b| is_space(b)))
     });
@@ -1349,7 +1349,7 @@ pub(crate) fn mzdata_compression_repairs(
     };
     let mobility = spectrum
         .mobility
-        .map(|(array, kind, _)| (crate::io::mobility_array_type(kind), Some(array)));
+        .map(|(array, kind, _)| (super::decode::mobility_array_type(kind), Some(array)));
     [
         (ArrayType::MZArray, spectrum.mz),
         (ArrayType::IntensityArray, spectrum.intensity),
@@ -1373,8 +1373,8 @@ mod tests {
     use std::path::PathBuf;
 
     use super::*;
-    use crate::io::{lean_meta, meta_of};
-    use crate::mzml_split::SpectrumXml;
+    use crate::io::meta::{lean_meta, meta_of};
+    use crate::io::mzml_split::SpectrumXml;
 
     fn context() -> ParseContext {
         let mut groups = HashMap::new();

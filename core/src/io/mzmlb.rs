@@ -16,8 +16,9 @@ use mzdata::params::ParamDescribed;
 use mzdata::spectrum::bindata::{BinaryCompressionType, BinaryDataArrayType};
 use mzdata::spectrum::MultiLayerSpectrum;
 
+use super::decode::{too_many_points, DecodeError};
+use super::ReadLimits;
 use crate::error::{Error, Result};
-use crate::io::{DecodeError, ReadLimits};
 
 const EXTERNAL_DATASET: u32 = 1002841;
 const EXTERNAL_OFFSET: u32 = 1002842;
@@ -132,7 +133,7 @@ impl ExternalArrays {
             let offset = number(EXTERNAL_OFFSET, "external offset").map_err(DecodeError::Broken)?;
             let length =
                 number(EXTERNAL_LENGTH, "external array length").map_err(DecodeError::Broken)?;
-            crate::io::too_many_points(kind, length, limits)?;
+            too_many_points(kind, length, limits)?;
             let broken = DecodeError::Broken;
             let dataset = self
                 .file
