@@ -81,7 +81,7 @@ def read_seeds():
         text = (DATA / rel).read_bytes()
         blocks = text.split(b"END IONS")
         write("read", "head-" + Path(rel).name, b"END IONS".join(blocks[:3]) + b"END IONS\n")
-    # Forms the formats allow that mzdata alone does not read (mended in core/src/io.rs):
+    # Forms the formats allow that mzdata alone does not read (mended in core/src/io/):
     # MGF charge lists and retention time ranges, mzML parameters with end tags and base64 in
     # lines.
     yeast = (DATA / "mgf/SmallCalibratibleYeast.mgf").read_bytes()
@@ -104,6 +104,10 @@ def read_seeds():
     write("read", "head-unreadable-entry.mgf", re.sub(rb"PEPMASS=[^\n]*", b"PEPMASS=abc", head, count=1))
     write("read", "head-latin1.mgf", head.replace(b"TITLE=", b"TITLE=\xb5M ", 2))
     write("read", "head-without-end-ions.mgf", entries[0] + b"\n" + b"END IONS".join(entries[1:]).rstrip().removesuffix(b"END IONS"))
+    # Every line indented (mzdata reads lines trimmed), a comment inside an entry, the first
+    # entry without its END IONS.
+    indented = re.sub(rb"(?m)^(?=.)", b"  ", entries[0] + b"  # note\n" + b"END IONS".join(entries[1:]))
+    write("read", "head-indented.mgf", indented)
 
 
 def profile_scan():
