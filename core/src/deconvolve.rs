@@ -753,7 +753,8 @@ impl Deconvolver {
 /// Whether the spectrum's most intense peaks sit in isotope series whose spacing only charges
 /// above `charge_max` explain (intact proteins). For each of the 100 most intense peaks, the
 /// charge with the longest run of isotope neighbours (up to 4; the highest charge on ties, as
-/// the finest spacing explains every coarser one) votes.
+/// the finest spacing explains every coarser one; a high charge only where its run is a
+/// clean comb, see [`voting_run`]) votes, as [`high_charge_vote`] counts.
 fn high_charge_evidence(mz: &[f64], intensity: &[f32], p: &DeconvolveParams) -> bool {
     let next = |from: f64, z: u32| isotope_step(from, z, p.tolerance_ppm);
     let charges = p.charge_min..=p.auto_charge_max;
@@ -782,14 +783,18 @@ fn high_charge_evidence(mz: &[f64], intensity: &[f32], p: &DeconvolveParams) -> 
                 // Infinite m/z: every charge is left to the search.
                 None => true,
             })
-            .map(|(z, _)| (isotope_run(mz, i, z, p.tolerance_ppm), z))
+            .map(|(z, _)| (voting_run(mz, intensity, i, z, p), z))
             .max()
     })
 }
 
 /// The vote of [`high_charge_evidence`]: each of the 100 most intense peaks (at least 10 are
-/// needed) whose longest isotope run, `(run, charge)` from `best_run(peak)`, has two neighbours
-/// or more votes high (charge above `charge_max`) or low; high wins on a majority.
+/// needed) votes by its longest isotope run, `(run, charge)` from `best_run(peak)`: high for a
+/// charge above `charge_max` with three neighbours or more (an ion of such a charge weighs
+/// kilodaltons, so its envelope is wide; two neighbours among 50-odd charges tried are found
+/// by chance in small, irregular spectra), low for a run of two or more otherwise. High wins
+/// on a majority that is also a quarter of the peaks looked at, so that the few runs found in
+/// a spectrum where most top peaks have none cannot decide it.
 fn high_charge_vote(
     intensity: &[f32],
     charge_max: u32,
@@ -801,15 +806,16 @@ fn high_charge_vote(
     if order.len() < 10 {
         return false;
     }
+    let looked_at = order.len();
     let (mut high, mut low) = (0, 0);
     for i in order {
         match best_run(i) {
-            Some((run, z)) if run >= 2 && z > charge_max => high += 1,
+            Some((run, z)) if run >= 3 && z > charge_max => high += 1,
             Some((run, _)) if run >= 2 => low += 1,
             _ => {}
         }
     }
-    high > low
+    high > low && high * 4 >= looked_at
 }
 
 /// Where the next isotope peak of charge `z` after m/z `from` is expected, and within what
@@ -819,21 +825,56 @@ fn isotope_step(from: f64, z: u32, tolerance_ppm: f64) -> (f64, f64) {
     (target, target * tolerance_ppm * 1e-6 + 0.002 / z as f64)
 }
 
-/// How many isotope steps of charge `z` (up to 4) follow peak `i`.
-fn isotope_run(mz: &[f64], i: usize, z: u32, tolerance_ppm: f64) -> u32 {
-    let mut last = i;
+/// The isotope run of peak `i` at charge `z` as the high-charge vote counts it: the steps of
+/// [`isotope_run`], but none for a charge above `charge_max` whose run is not a clean comb.
+fn voting_run(mz: &[f64], intensity: &[f32], i: usize, z: u32, p: &DeconvolveParams) -> u32 {
+    let (run, members) = isotope_run(mz, i, z, p.tolerance_ppm);
+    if z > p.charge_max && !is_clean_comb(mz, intensity, &members[..=run]) {
+        return 0;
+    }
+    run as u32
+}
+
+/// How many isotope steps of charge `z` (up to 4) follow peak `i`, and the peaks of the run
+/// (`i` first).
+fn isotope_run(mz: &[f64], i: usize, z: u32, tolerance_ppm: f64) -> (usize, [usize; 5]) {
+    let mut members = [i; 5];
     let mut run = 0;
     while run < 4 {
-        let (target, tol) = isotope_step(mz[last], z, tolerance_ppm);
-        match Deconvolver::find(mz, last, target, tol) {
+        let (target, tol) = isotope_step(mz[members[run]], z, tolerance_ppm);
+        match Deconvolver::find(mz, members[run], target, tol) {
             Some(k) => {
-                last = k as usize;
                 run += 1;
+                members[run] = k as usize;
             }
             None => break,
         }
     }
-    run
+    (run, members)
+}
+
+/// Whether most steps of a run (`members`, ascending) have nothing in their middle half of at
+/// least a fifth of the smaller peak of the two around it. An envelope of resolved isotopes has
+/// nothing there; where something is, the run lies in a comb finer than its spacing: a series
+/// of a higher charge (which votes itself) or a spectrum so dense that peaks are found at any
+/// spacing by chance, as in merged ion-mobility spectra (hundreds of points per m/z unit, on
+/// the instrument's grid, where every charge up to the highest found a run).
+fn is_clean_comb(mz: &[f64], intensity: &[f32], members: &[usize]) -> bool {
+    let filled = members
+        .windows(2)
+        .filter(|pair| {
+            let (a, b) = (pair[0], pair[1]);
+            let (low, high) = (0.75 * mz[a] + 0.25 * mz[b], 0.25 * mz[a] + 0.75 * mz[b]);
+            let floor = 0.2 * intensity[a].min(intensity[b]);
+            let from = lower_bound_near(mz, a, low);
+            mz[from..]
+                .iter()
+                .zip(&intensity[from..])
+                .take_while(|&(&v, _)| v <= high)
+                .any(|(_, &y)| y >= floor)
+        })
+        .count();
+    filled * 2 < members.len() - 1
 }
 
 /// Seeds lighter than this bound their walk by their exact pattern's length.
@@ -983,7 +1024,7 @@ mod tests {
     fn high_charge_evidence_by_search(mz: &[f64], intensity: &[f32], p: &DeconvolveParams) -> bool {
         high_charge_vote(intensity, p.charge_max, |i| {
             (p.charge_min..=p.auto_charge_max)
-                .map(|z| (isotope_run(mz, i, z, p.tolerance_ppm), z))
+                .map(|z| (voting_run(mz, intensity, i, z, p), z))
                 .max()
         })
     }
@@ -1057,6 +1098,57 @@ mod tests {
             "{} steps: {per_peak_and_charge:.1} per peak and charge",
             deconvolver.walk_steps
         );
+    }
+
+    /// Pseudo-random numbers in [0, 1) from `state` (a 64-bit LCG), for spectra of noise.
+    fn uniform(state: &mut u64) -> f64 {
+        *state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (*state >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// Only spectra whose top peaks sit in wide series of a high charge extend the charge
+    /// range. Where peaks are found at any spacing by chance they must not: a merged
+    /// ion-mobility spectrum (the instrument's 0.005 m/z grid repeated scan after scan, counts
+    /// of a few ions, peptides in it) and a small, irregular one (a narrow scan window of a
+    /// metabolite run). Both extended it, and on real files of those kinds a run was up to ten
+    /// times slower and reported thousands of envelopes of charges up to 60.
+    #[test]
+    fn only_high_charge_envelopes_extend_the_charge_range() {
+        let params = DeconvolveParams::default();
+        let extended = |mz: &[f64], y: &[f32]| {
+            Deconvolver::new(params.clone()).charges(mz, y) != (1..=params.charge_max)
+        };
+        let mut state = 7;
+        let mut merged: Vec<(f64, f32)> = Vec::new();
+        for k in 0..260_000 {
+            for _ in 0..3 {
+                let counts = (uniform(&mut state) * uniform(&mut state) * 12.0).floor();
+                merged.push((200.0 + k as f64 * 0.005, counts as f32));
+            }
+        }
+        for (mass, z) in [(1500.7, 2), (2300.1, 3), (1800.9, 2)] {
+            merged.extend(envelope(mass, z, 150.0));
+        }
+        let (mz, y) = spectrum(&[merged]);
+        assert!(!extended(&mz, &y), "a merged ion-mobility spectrum");
+
+        let mut state = 11;
+        for window in 0..20 {
+            let irregular: Vec<(f64, f32)> = (0..60)
+                .map(|_| {
+                    let mz = 250.0 + 25.0 * uniform(&mut state);
+                    (mz, (1e3 + 1e5 * uniform(&mut state).powi(3)) as f32)
+                })
+                .collect();
+            let (mz, y) = spectrum(&[irregular]);
+            assert!(!extended(&mz, &y), "irregular window {window}");
+        }
+
+        let ladder: Vec<Vec<(f64, f32)>> = (10..=16).map(|z| envelope(12_000.0, z, 1e5)).collect();
+        let (mz, y) = spectrum(&ladder);
+        assert!(extended(&mz, &y), "an intact protein's charge ladder");
     }
 
     #[test]
