@@ -65,7 +65,8 @@ pub struct RunArgs {
     #[arg(long, value_name = "S")]
     pub min_snr: Option<f32>,
 
-    /// Minimum apex intensity of a centroid [default: 0].
+    /// Minimum apex intensity of a centroid [default: 0; a centroid of zero intensity, such
+    /// as the zeros some writers pad peak lists with, is never kept].
     #[arg(long, value_name = "I")]
     pub min_intensity: Option<f32>,
 

@@ -24,7 +24,9 @@ pub struct CentroidParams {
     /// Minimum signal-to-noise ratio of a peak's apex and of every point used to fit it;
     /// 0 keeps every local maximum. Default 0.
     pub min_snr: f32,
-    /// Minimum apex intensity of a reported peak. Default 0.
+    /// Minimum apex intensity of a reported peak. Default 0. A peak of zero intensity is never
+    /// reported: the zeros that pad some peak lists (OpenSwath's, FLASHDeconv's sample, merged
+    /// timsTOF scans) are not peaks.
     pub min_intensity: f32,
     /// Extension stops where the gap to the next point exceeds this many times the apex's
     /// smaller neighbour spacing; 0 disables the check. Default 4.
@@ -272,7 +274,8 @@ impl Centroider {
     }
 
     /// Passes a centroided spectrum through, computing signal-to-noise and applying the
-    /// intensity and signal-to-noise thresholds. FWHM is unknown (NaN). The arrays become the
+    /// intensity and signal-to-noise thresholds; points of zero intensity are left out (their
+    /// noise counts, as it does for profile spectra). FWHM is unknown (NaN). The arrays become the
     /// peak list's m/z and intensity columns (filtered in place): no copy.
     pub fn filter_centroids(&mut self, mz: Vec<f64>, intensity: Vec<f32>) -> PeakList {
         self.filter_centroids_with_mobility(mz, intensity, None)
@@ -304,7 +307,9 @@ impl Centroider {
         let snr = |(&value, &noise): (&f32, &f64)| value as f64 / noise;
         let kept = |point: (&f32, &f64)| {
             let value = *point.0;
-            value >= p.min_intensity && (p.min_snr <= 0.0 || snr(point) >= p.min_snr as f64)
+            value > 0.0
+                && value >= p.min_intensity
+                && (p.min_snr <= 0.0 || snr(point) >= p.min_snr as f64)
         };
         if !intensity.iter().zip(&self.noise).all(kept) {
             let mut snrs = Vec::with_capacity(n);
@@ -488,6 +493,26 @@ mod tests {
             assert_eq!(filtered.snr[k], snr(i));
         }
         assert_eq!(filtered.fwhm_mz.len(), passing.len());
+    }
+
+    /// Zeros padding a peak list (around each peak, as some writers do) are not peaks: they
+    /// are left out at any threshold, and the peaks keep the signal-to-noise the whole list
+    /// gives them.
+    #[test]
+    fn zeros_padding_a_peak_list_are_not_peaks() {
+        let mz: Vec<f64> = (0..300).map(|i| 400.0 + i as f64 * 0.01).collect();
+        let intensity: Vec<f32> = (0..300)
+            .map(|i| if i % 3 == 1 { 100.0 + i as f32 } else { 0.0 })
+            .collect();
+        let params = CentroidParams::default();
+        let noise = crate::noise::estimate_noise(&params.noise, &mz, &intensity);
+        let peaks = Centroider::new(params).filter_centroids(mz.clone(), intensity.clone());
+        let expected: Vec<usize> = (0..300).filter(|i| i % 3 == 1).collect();
+        assert_eq!(peaks.len(), expected.len());
+        for (k, &i) in expected.iter().enumerate() {
+            assert_eq!((peaks.mz[k], peaks.intensity[k]), (mz[i], intensity[i]));
+            assert_eq!(peaks.snr[k], (intensity[i] as f64 / noise[i]) as f32);
+        }
     }
 
     #[test]
