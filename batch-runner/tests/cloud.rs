@@ -1748,6 +1748,19 @@ fn lambda_analysis_gives_same_named_inputs_results_of_their_own() {
     }
 }
 
+/// The preprocess step's answer to `request` (put in the uploads bucket as
+/// `requests/<analysis>.json`), checked against its schema.
+fn preprocess(moto: &Moto, analysis: &str, request: Value) -> Value {
+    let key = format!("requests/{analysis}.json");
+    moto.put("uploads", &key, request.to_string().as_bytes());
+    let mut lambda = LambdaProcess::start(moto, Some("preprocess"));
+    let pre = lambda
+        .invoke(json!({"analysisId": analysis, "request": {"bucket": "uploads", "key": key}}))
+        .expect("preprocess");
+    validate("preprocess-output.json", std::slice::from_ref(&pre));
+    pre
+}
+
 /// Preprocess's answer becomes the execution's state, which Step Functions caps at 256 KiB
 /// (going over fails the execution past any Catch): an analysis of a thousand inputs goes to
 /// Batch with an answer that fits, and the inputs in analysis.json.
@@ -1764,17 +1777,7 @@ fn preprocess_answers_fit_the_state_however_many_inputs() {
         );
         moto.put("uploads", &key, mgf);
     }
-    let request = json!({"inputs": ["study-2026-12/"]});
-    moto.put(
-        "uploads",
-        "requests/many.json",
-        request.to_string().as_bytes(),
-    );
-    let mut lambda = LambdaProcess::start(&moto, Some("preprocess"));
-    let pre = lambda
-        .invoke(json!({"analysisId": "many", "request": {"bucket": "uploads", "key": "requests/many.json"}}))
-        .expect("preprocess");
-    validate("preprocess-output.json", std::slice::from_ref(&pre));
+    let pre = preprocess(&moto, "many", json!({"inputs": ["study-2026-12/"]}));
     assert_eq!(pre["route"], "batch");
     assert_eq!(pre["inputCount"], count);
     let size = pre.to_string().len();
@@ -1796,17 +1799,7 @@ fn preprocess_takes_an_input_with_an_unreadable_spectrum() {
     let entries = text.matches("BEGIN IONS").count();
     let broken = text.replacen("PEPMASS=", "PEPMASS=abc ", 1);
     moto.put("uploads", "odd/small.mgf", broken.as_bytes());
-    let request = json!({"inputs": ["odd/small.mgf"]});
-    moto.put(
-        "uploads",
-        "requests/odd.json",
-        request.to_string().as_bytes(),
-    );
-    let mut lambda = LambdaProcess::start(&moto, Some("preprocess"));
-    let pre = lambda
-        .invoke(json!({"analysisId": "odd", "request": {"bucket": "uploads", "key": "requests/odd.json"}}))
-        .expect("preprocess");
-    validate("preprocess-output.json", std::slice::from_ref(&pre));
+    let pre = preprocess(&moto, "odd", json!({"inputs": ["odd/small.mgf"]}));
     assert_eq!(pre["inputCount"], 1, "{pre}");
     assert_eq!(pre["inputs"][0]["scan"], "full", "{pre}");
     assert_eq!(pre["inputs"][0]["spectra"], entries, "{pre}");
