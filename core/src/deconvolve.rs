@@ -13,6 +13,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -163,34 +164,40 @@ struct Candidate {
 
 type PatternMap = HashMap<(IsotopeModel, u64), Arc<IsotopePattern>>;
 
-/// The mass grid of the pattern cache: (step, grid index) of the point nearest `mono_mass`.
-fn grid_point(mono_mass: f64) -> (f64, f64) {
-    let step = if mono_mass < 3_000.0 {
-        1.0
-    } else if mono_mass < 20_000.0 {
-        5.0
-    } else {
-        20.0
-    };
+/// The mass grid of the pattern cache, by tier: below which mass (Da) a tier's step applies,
+/// the step, and its inverse (a multiplication: a division per walk was a tenth of the
+/// walks' time).
+const GRID_TIERS: [(f64, f64, f64); 3] = [
+    (3_000.0, 1.0, 1.0),
+    (20_000.0, 5.0, 0.2),
+    (f64::INFINITY, 20.0, 0.05),
+];
+
+/// The grid point nearest `mono_mass`: (tier in [`GRID_TIERS`], index on the tier's step).
+fn grid_point(mono_mass: f64) -> (usize, u64) {
+    let tier = GRID_TIERS
+        .iter()
+        .position(|&(below, _, _)| mono_mass < below)
+        .unwrap_or(GRID_TIERS.len() - 1);
     // Half up through an integer conversion: `f64::round` is a call into libm on x86-64
-    // without SSE4.1 (the portable build), 3% of a whole run's samples from here.
-    (step, ((mono_mass / step + 0.5).max(0.0) as u64) as f64)
+    // without SSE4.1 (the portable build), 3% of a whole run's samples from here. Through a
+    // signed integer: one instruction where an unsigned conversion takes several.
+    let index = (mono_mass * GRID_TIERS[tier].2 + 0.5).max(0.0) as i64 as u64;
+    (tier, index)
 }
 
-/// A slot per grid point up to [`MAX_ENVELOPE_MASS`]: 0..=3000 (1 Da), then 5 Da to 20 kDa,
-/// then 20 Da; `None` above.
+/// First slot of each tier in a deconvolver's own pattern copies: 0..=3000 (1 Da), then
+/// 5 Da to 20 kDa, then 20 Da up to [`MAX_ENVELOPE_MASS`].
+const TIER_SLOTS: [usize; 3] = [0, 3_001, 3_001 + 4_001];
+
+/// A slot per grid point up to [`MAX_ENVELOPE_MASS`]; `None` above.
 fn local_slot(mono_mass: f64) -> Option<usize> {
-    let (step, index) = grid_point(mono_mass);
-    let index = index as usize;
-    let slot = match step as u32 {
-        1 => index,
-        5 => 3_001 + index,
-        _ => 3_001 + 4_001 + index,
-    };
+    let (tier, index) = grid_point(mono_mass);
+    let slot = TIER_SLOTS[tier].saturating_add(usize::try_from(index).ok()?);
     (slot < LOCAL_SLOTS).then_some(slot)
 }
 
-const LOCAL_SLOTS: usize = 3_001 + 4_001 + (MAX_ENVELOPE_MASS as usize / 20) + 1;
+const LOCAL_SLOTS: usize = TIER_SLOTS[2] + (MAX_ENVELOPE_MASS as usize / 20) + 1;
 
 /// Isotope patterns computed so far, on a mass grid (1 Da below 3 kDa, 5 Da below 20 kDa,
 /// 20 Da above), filled lazily so start-up costs nothing. Cheap to clone and shared between
@@ -203,8 +210,9 @@ pub struct PatternCache {
 impl PatternCache {
     /// The pattern of `model` for the grid point nearest `mono_mass`.
     pub fn get(&self, model: IsotopeModel, mono_mass: f64) -> Arc<IsotopePattern> {
-        let (step, bucket) = grid_point(mono_mass);
-        let key = (model, ((step as u64) << 40) | bucket as u64);
+        let (tier, bucket) = grid_point(mono_mass);
+        let step = GRID_TIERS[tier].1;
+        let key = (model, ((step as u64) << 40) | bucket);
         if let Some(p) = self
             .patterns
             .read()
@@ -213,7 +221,7 @@ impl PatternCache {
         {
             return p;
         }
-        let pattern = Arc::new(model.pattern(bucket * step));
+        let pattern = Arc::new(model.pattern(bucket as f64 * step));
         if let Ok(mut map) = self.patterns.write() {
             map.entry(key).or_insert_with(|| pattern.clone());
         }
@@ -252,9 +260,23 @@ pub struct Deconvolver {
     /// shared `Arc` cloned by every thread for every walk made the cache line bounce between
     /// cores and took a fifth of the pipeline's time).
     local: Vec<Option<Arc<IsotopePattern>>>,
+    /// The number of peaks of each pattern in `local`, by the same slot (0: not looked up
+    /// yet): every walk bounds itself by it, and reading it from the pattern itself, one
+    /// pointer away in the heap, missed the cache on a tenth of a run's samples.
+    local_len: Vec<u16>,
     /// The two halves of a walk (right, left), kept to reuse their buffers.
     walk_sides: (Vec<Option<u32>>, Vec<Option<u32>>),
     series: Vec<Option<u32>>,
+    /// Where the walks of a dense spectrum start their searches (see [`MzBins`]).
+    bins: MzBins,
+    /// For each peak, the tallest peak of the first series walked through it at the charge
+    /// being searched (see [`Deconvolver::candidates_at`]).
+    claim: Vec<u32>,
+    /// Spectra with at least this many peaks get [`MzBins`] ([`BINNED_FROM`]; tests change it).
+    binned_from: usize,
+    /// Spectra with at least this many peaks are searched charge by charge in parallel
+    /// ([`PARALLEL_FROM`]; tests change it).
+    parallel_from: usize,
     /// Isotope steps walked so far (the bulk of the work; tests bound it).
     walk_steps: u64,
 }
@@ -286,8 +308,13 @@ impl Deconvolver {
             params,
             patterns,
             local: Vec::new(),
+            local_len: Vec::new(),
             walk_sides: Default::default(),
             series: Vec::new(),
+            bins: MzBins::default(),
+            claim: Vec::new(),
+            binned_from: BINNED_FROM,
+            parallel_from: PARALLEL_FROM,
             walk_steps: 0,
         }
     }
@@ -307,7 +334,17 @@ impl Deconvolver {
     /// The number of peaks of the pattern at `mono_mass`.
     fn pattern_len(&mut self, mono_mass: f64) -> usize {
         match local_slot(mono_mass) {
-            Some(slot) => self.local_pattern(slot, mono_mass).abundance.len(),
+            Some(slot) => {
+                if let Some(&len) = self.local_len.get(slot).filter(|&&len| len != 0) {
+                    return usize::from(len);
+                }
+                let len = self.local_pattern(slot, mono_mass).abundance.len();
+                if slot >= self.local_len.len() {
+                    self.local_len.resize(slot + 1, 0);
+                }
+                self.local_len[slot] = u16::try_from(len).unwrap_or(0);
+                len
+            }
             None => self
                 .patterns
                 .get(self.params.model, mono_mass)
@@ -349,7 +386,7 @@ impl Deconvolver {
     /// has peaks (plus the gaps allowed): peaks beyond that belong to no envelope through the
     /// seed, and a dense comb of peaks (a hostile or broken spectrum) cannot make every seed
     /// walk the whole spectrum.
-    fn walk(&mut self, mz: &[f64], intensity: &[f32], seed: usize, z: u32) -> usize {
+    fn walk(&mut self, mz: &[f64], intensity: &[f32], seed: usize, z: u32, bins: &MzBins) -> usize {
         self.series.clear();
         let seed_mass = mz[seed].abs() * z as f64;
         if !(seed_mass.is_finite() && seed_mass <= MAX_ENVELOPE_MASS) {
@@ -376,7 +413,9 @@ impl Deconvolver {
             loop {
                 self.walk_steps += 1;
                 let target = mz[last] + direction * (misses + 1) as f64 * step;
-                let found = Self::find(mz, last, target, tol(target));
+                let tolerance = tol(target);
+                let near = bins.near(target - tolerance).unwrap_or(last);
+                let found = Self::find(mz, near, target, tolerance);
                 match found.filter(|&k| intensity[k as usize] > 0.0) {
                     Some(k) => {
                         for _ in 0..misses {
@@ -432,50 +471,35 @@ impl Deconvolver {
             return out;
         }
         let sign = if negative { -1.0 } else { 1.0 };
+        let charges = self.charges(mz, intensity);
+        let mut bins = std::mem::take(&mut self.bins);
+        bins.build(mz, self.binned_from);
         let mut candidates = Vec::new();
-        // Per charge, for each peak: the tallest peak of the first series walked through it,
-        // or itself once it was the tallest of one. Every member of a series walks about the
-        // same series, which is fitted once, from its tallest; so a peak that a series with a
-        // taller peak already went through is not walked again. This keeps the work near one
-        // walk per series instead of one per peak.
-        let mut claim = vec![UNCLAIMED; n];
-        for z in self.charges(mz, intensity) {
-            claim.fill(UNCLAIMED);
-            for seed in 0..n {
-                if intensity[seed].is_nan() || intensity[seed] <= 0.0 {
-                    continue;
-                }
-                if claim[seed] != UNCLAIMED && claim[seed] != seed as u32 {
-                    continue;
-                }
-                let seed_at = self.walk(mz, intensity, seed, z);
-                let observed = self.series.iter().flatten().count();
-                if observed < self.params.min_peaks {
-                    continue;
-                }
-                let tallest_at = self
-                    .series
-                    .iter()
-                    .enumerate()
-                    .filter_map(|(j, k)| k.map(|k| (j, intensity[k as usize])))
-                    .max_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(&a.0)))
-                    .map_or(seed_at, |(j, _)| j);
-                if let Some(tallest) = self.series[tallest_at] {
-                    for &k in self.series.iter().flatten() {
-                        let c = &mut claim[k as usize];
-                        if k == tallest || *c == UNCLAIMED {
-                            *c = tallest;
-                        }
-                    }
-                }
-                if tallest_at != seed_at {
-                    continue;
-                }
-                if let Some(c) = self.fit(mz, intensity, z, seed_at, sign) {
-                    candidates.push(c);
-                }
+        if n >= self.parallel_from && rayon::current_num_threads() > 1 {
+            // Charge by charge on the pool's threads, each with a deconvolver of its own; the
+            // candidates are gathered in charge order, as one thread would find them.
+            let (params, patterns) = (&self.params, &self.patterns);
+            let per_charge: Vec<(Vec<Candidate>, u64)> = charges
+                .into_par_iter()
+                .map_init(
+                    || Deconvolver::with_cache(params.clone(), patterns.clone()),
+                    |helper, z| {
+                        let (mut found, steps) = (Vec::new(), helper.walk_steps);
+                        helper.candidates_at(mz, intensity, z, sign, &bins, &mut found);
+                        (found, helper.walk_steps - steps)
+                    },
+                )
+                .collect();
+            for (found, steps) in per_charge {
+                candidates.extend(found);
+                self.walk_steps += steps;
+            }
+        } else {
+            for z in charges {
+                self.candidates_at(mz, intensity, z, sign, &bins, &mut candidates);
             }
         }
+        self.bins = bins;
         candidates.sort_by(|a, b| b.rank.total_cmp(&a.rank));
 
         let mut remaining: Vec<f32> = intensity.to_vec();
@@ -535,6 +559,63 @@ impl Deconvolver {
             });
         }
         out
+    }
+
+    /// The candidate envelopes of charge `z`, added to `out` in the order of their seeds.
+    ///
+    /// For each peak the walk notes the tallest peak of the first series walked through it, or
+    /// itself once it was the tallest of one. Every member of a series walks about the same
+    /// series, which is fitted once, from its tallest; so a peak that a series with a taller
+    /// peak already went through is not walked again. This keeps the work near one walk per
+    /// series instead of one per peak.
+    fn candidates_at(
+        &mut self,
+        mz: &[f64],
+        intensity: &[f32],
+        z: u32,
+        sign: f64,
+        bins: &MzBins,
+        out: &mut Vec<Candidate>,
+    ) {
+        let n = mz.len();
+        let mut claim = std::mem::take(&mut self.claim);
+        claim.clear();
+        claim.resize(n, UNCLAIMED);
+        for seed in 0..n {
+            if intensity[seed].is_nan() || intensity[seed] <= 0.0 {
+                continue;
+            }
+            if claim[seed] != UNCLAIMED && claim[seed] != seed as u32 {
+                continue;
+            }
+            let seed_at = self.walk(mz, intensity, seed, z, bins);
+            let observed = self.series.iter().flatten().count();
+            if observed < self.params.min_peaks {
+                continue;
+            }
+            let tallest_at = self
+                .series
+                .iter()
+                .enumerate()
+                .filter_map(|(j, k)| k.map(|k| (j, intensity[k as usize])))
+                .max_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(&a.0)))
+                .map_or(seed_at, |(j, _)| j);
+            if let Some(tallest) = self.series[tallest_at] {
+                for &k in self.series.iter().flatten() {
+                    let c = &mut claim[k as usize];
+                    if k == tallest || *c == UNCLAIMED {
+                        *c = tallest;
+                    }
+                }
+            }
+            if tallest_at != seed_at {
+                continue;
+            }
+            if let Some(c) = self.fit(mz, intensity, z, seed_at, sign) {
+                out.push(c);
+            }
+        }
+        self.claim = claim;
     }
 
     /// Fits the walked series at charge `z` against the isotope pattern of its mass, trying
@@ -684,7 +765,7 @@ impl Deconvolver {
         let sign = if negative { -1.0 } else { 1.0 };
         let mut best: Option<Candidate> = None;
         for z in self.params.charge_min..=self.params.charge_max {
-            self.walk(mz, intensity, seed, z);
+            self.walk(mz, intensity, seed, z, &MzBins::default());
             let tallest_at = self
                 .series
                 .iter()
@@ -887,6 +968,62 @@ const EXACT_EXTENT_BELOW: f64 = 20_000.0;
 fn pattern_len_bound(mass: f64) -> usize {
     let neutrons = mass.max(0.0) / 1500.0;
     (neutrons + 4.0 * neutrons.sqrt() + 4.0).ceil() as usize
+}
+
+/// Spectra with at least this many peaks are searched charge by charge in parallel (on the
+/// current rayon pool): a single dense spectrum (a merged scan of an ion-mobility run, 350k
+/// peaks) took seconds on one core. Smaller ones are done on the calling thread, whose pool
+/// is busy with the other spectra of the run.
+const PARALLEL_FROM: usize = 50_000;
+
+/// Spectra with at least this many peaks get [`MzBins`] (below, a search from the last peak
+/// found crosses a few peaks per step).
+const BINNED_FROM: usize = 4_096;
+
+/// Where to start looking for an m/z value in a dense spectrum: the first peak of each of as
+/// many equal m/z bins as the spectrum has peaks. An isotope step crosses tens to hundreds of
+/// peaks of a dense spectrum (a merged timsTOF scan has one every 0.005 m/z), which a search
+/// from the step's start took a dozen dependent comparisons to cross; from the bin it is one
+/// or two. Only a starting point: [`lower_bound_near`] still finds the exact place.
+#[derive(Debug, Default)]
+struct MzBins {
+    low: f64,
+    per_mz: f64,
+    first: Vec<u32>,
+}
+
+impl MzBins {
+    /// Bins for ascending `mz`; none (and [`MzBins::near`] answers `None`) for spectra of
+    /// fewer than `from` peaks, or spanning no finite width.
+    fn build(&mut self, mz: &[f64], from: usize) {
+        self.first.clear();
+        let (Some(&low), Some(&high)) = (mz.first(), mz.last()) else {
+            return;
+        };
+        let width = high - low;
+        if mz.len() < from || !(width.is_finite() && width > 0.0) {
+            return;
+        }
+        let bins = mz.len();
+        self.low = low;
+        self.per_mz = bins as f64 / width;
+        let mut k = 0;
+        for b in 0..bins {
+            let edge = low + b as f64 / self.per_mz;
+            while k < mz.len() && mz[k] < edge {
+                k += 1;
+            }
+            self.first.push(k as u32);
+        }
+    }
+
+    /// A peak near where `value` would go, if the spectrum is binned.
+    fn near(&self, value: f64) -> Option<usize> {
+        let last = self.first.len().checked_sub(1)?;
+        // Saturating: below `low` (and NaN) gives bin 0, far above it the last.
+        let bin = ((value - self.low) * self.per_mz) as usize;
+        Some(self.first[bin.min(last)] as usize)
+    }
 }
 
 /// `mz.partition_point(|&v| v < value)` for ascending `mz`, searched outwards from `near`
@@ -1100,6 +1237,65 @@ mod tests {
         );
     }
 
+    /// The shortcuts for dense spectra (searches started from m/z bins, charges searched in
+    /// parallel) give what the plain search gives, envelope for envelope and peak for peak:
+    /// on a merged-grid spectrum with peptides in it, and on an intact protein's charge ladder
+    /// (charges extended to 60) over noise. Both shortcuts are forced on for these small
+    /// spectra, the parallel search on a pool of two threads.
+    #[test]
+    fn dense_spectrum_shortcuts_change_nothing() {
+        let mut state = 5;
+        let mut merged: Vec<(f64, f32)> = (0..12_000)
+            .map(|k| {
+                let counts = (uniform(&mut state) * uniform(&mut state) * 12.0).floor();
+                (400.0 + k as f64 * 0.005, counts as f32)
+            })
+            .filter(|p| p.1 > 0.0)
+            .collect();
+        for (mass, z) in [
+            (900.4, 1),
+            (1500.7, 2),
+            (2300.1, 3),
+            (1800.9, 2),
+            (3600.2, 4),
+        ] {
+            merged.extend(envelope(mass, z, 150.0));
+        }
+        let mut ladder: Vec<(f64, f32)> = (0..3_000)
+            .map(|_| {
+                (
+                    700.0 + 800.0 * uniform(&mut state),
+                    50.0 + 200.0 * uniform(&mut state) as f32,
+                )
+            })
+            .collect();
+        for z in 10..=16 {
+            ladder.extend(envelope(12_000.0, z, 1e5));
+        }
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .unwrap();
+        for (name, peaks) in [("merged grid", merged), ("charge ladder", ladder)] {
+            let (mz, y) = spectrum(&[peaks]);
+            let with = |binned_from: usize, parallel_from: usize| {
+                let mut deconvolver = Deconvolver::new(DeconvolveParams::default());
+                deconvolver.binned_from = binned_from;
+                deconvolver.parallel_from = parallel_from;
+                let found = pool.install(|| deconvolver.deconvolve(&mz, &y, false));
+                (found, deconvolver.walk_steps)
+            };
+            let (plain, plain_steps) = with(usize::MAX, usize::MAX);
+            assert!(plain.envelopes.len() >= 5, "{name}: {:?}", plain.envelopes);
+            let (binned, binned_steps) = with(0, usize::MAX);
+            assert_eq!(binned, plain, "{name}: binned");
+            assert_eq!(binned_steps, plain_steps, "{name}: binned");
+            let (parallel, parallel_steps) = with(0, 0);
+            assert_eq!(parallel, plain, "{name}: in parallel");
+            assert_eq!(parallel_steps, plain_steps, "{name}: in parallel");
+        }
+    }
+
     /// Pseudo-random numbers in [0, 1) from `state` (a 64-bit LCG), for spectra of noise.
     fn uniform(state: &mut u64) -> f64 {
         *state = state
@@ -1194,8 +1390,9 @@ mod tests {
             .map(|k| f64::from(k) * 0.37)
             .chain([-3.0, -0.5, 0.0, 2_999.999, 3_000.0, 19_997.5, 20_000.0, 1e6]);
         for mass in masses {
-            let (step, index) = grid_point(mass);
-            assert_eq!(index, (mass / step).round().max(0.0), "{mass} Da");
+            let (tier, index) = grid_point(mass);
+            let step = GRID_TIERS[tier].1;
+            assert_eq!(index as f64, (mass / step).round().max(0.0), "{mass} Da");
         }
     }
 

@@ -529,6 +529,18 @@ impl Pipeline {
         &self.params
     }
 
+    /// A new centroider and deconvolver (sharing the run's pattern cache) for a pool thread.
+    fn worker_state(&self) -> WorkerState {
+        WorkerState {
+            centroider: Centroider::new(self.params.centroid.clone()),
+            deconvolver: Deconvolver::with_cache(
+                self.params.deconvolve.clone(),
+                self.patterns.clone(),
+            ),
+            scratch: Vec::new(),
+        }
+    }
+
     /// Processes a local file; see [`Pipeline::run`].
     pub fn run_path(
         &self,
@@ -604,22 +616,24 @@ impl Pipeline {
                 }
             });
 
-            // One centroider and deconvolver per pool thread, kept for the whole run (rayon's
-            // `map_init` would make new ones for every split of every batch, throwing away
-            // their scratch buffers and pattern copies). Each thread locks only its own.
-            let workers: Vec<Mutex<WorkerState>> = (0..self.pool.current_num_threads().max(1))
-                .map(|_| {
-                    Mutex::new(WorkerState {
-                        centroider: Centroider::new(self.params.centroid.clone()),
-                        deconvolver: Deconvolver::with_cache(
-                            self.params.deconvolve.clone(),
-                            self.patterns.clone(),
-                        ),
-                        scratch: Vec::new(),
-                    })
-                })
-                .collect();
+            // Centroiders and deconvolvers kept for the whole run (rayon's `map_init` would make
+            // new ones for every split of every batch, throwing away their scratch buffers and
+            // pattern copies): one per pool thread to begin with, each taken out of the shelf
+            // while a spectrum is processed and put back after. Nothing stays locked while a
+            // spectrum is processed: a thread that waits inside one (a dense spectrum's
+            // deconvolution runs its charges on the pool) may be handed another spectrum,
+            // which then takes a state of its own (a new one if the shelf is empty).
+            let shelf: Mutex<Vec<WorkerState>> = Mutex::new(
+                (0..self.pool.current_num_threads().max(1))
+                    .map(|_| self.worker_state())
+                    .collect(),
+            );
             let process_batch = |batch: Vec<UnparsedSpectrum>| -> Vec<Outcome> {
+                let shelved = || {
+                    shelf
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                };
                 batch
                     .into_par_iter()
                     .map(|unparsed| {
@@ -627,11 +641,11 @@ impl Pipeline {
                             Ok(raw) => raw,
                             Err(e) => return Outcome::Bad(e),
                         };
-                        let slot = rayon::current_thread_index().unwrap_or(0) % workers.len();
-                        let mut state = workers[slot]
-                            .lock()
-                            .unwrap_or_else(std::sync::PoisonError::into_inner);
-                        self.process(&path, &raw, &mut state)
+                        let taken = shelved().pop();
+                        let mut state = taken.unwrap_or_else(|| self.worker_state());
+                        let outcome = self.process(&path, &raw, &mut state);
+                        shelved().push(state);
+                        outcome
                     })
                     .collect()
             };

@@ -485,3 +485,90 @@ fn only_spectra_with_high_charge_envelopes_extend_the_charge_range() {
         assert!(highest > 8, "{rel}: no envelope above charge 8");
     }
 }
+
+/// Dense centroid spectra (a merged ion-mobility scan's kind: counts on a fine m/z grid, with
+/// peptide envelopes above it) are deconvolved charge by charge on the pool's threads, while the
+/// same threads work on the run's other spectra: the run gives what one thread gives.
+#[test]
+fn dense_spectra_deconvolve_on_every_thread_as_on_one() {
+    use mzforge::isotopes::IsotopeModel;
+    use mzforge_fixtures::handmade::{
+        array, mzml, spectrum, F32, F64, INTENSITY_ARRAY, MZ_ARRAY, NONE,
+    };
+
+    let mut state = 3u64;
+    let mut uniform = || {
+        state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (state >> 11) as f64 / (1u64 << 53) as f64
+    };
+    let spectra: Vec<String> = (0..4)
+        .map(|index| {
+            let mut peaks: Vec<(f64, f32)> = (0..118_000)
+                .map(|k| {
+                    (
+                        450.0 + k as f64 * 0.0025,
+                        (uniform() * uniform() * 12.0).floor() as f32,
+                    )
+                })
+                .filter(|p| p.1 > 0.0)
+                .collect();
+            for (mass, z) in [(1500.7, 2u32), (2300.1, 3), (1650.8, 2), (3100.6, 4)] {
+                let mass = mass + 10.0 * index as f64;
+                let pattern = IsotopeModel::Averagine.pattern(mass);
+                for (a, o) in pattern.abundance.iter().zip(&pattern.offset) {
+                    peaks.push(((mass + o) / f64::from(z) + PROTON_MASS, (a * 400.0) as f32));
+                }
+            }
+            peaks.sort_by(|a, b| a.0.total_cmp(&b.0));
+            let mz: Vec<u8> = peaks.iter().flat_map(|p| p.0.to_le_bytes()).collect();
+            let intensity: Vec<u8> = peaks.iter().flat_map(|p| p.1.to_le_bytes()).collect();
+            let arrays =
+                array(MZ_ARRAY, F64, NONE, &mz) + &array(INTENSITY_ARRAY, F32, NONE, &intensity);
+            spectrum(index, peaks.len(), &arrays, "")
+        })
+        .collect();
+    assert!(spectra.len() == 4);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("dense.mzML");
+    std::fs::write(&path, mzml(&spectra)).unwrap();
+    let run = |threads: usize| {
+        let params = PipelineParams {
+            threads,
+            batch_size: 4,
+            ..Default::default()
+        };
+        process(&path, params)
+    };
+    let one = run(1);
+    assert_eq!(one.len(), 4);
+    for s in &one {
+        assert!(s.peaks.len() > 50_000, "{} peaks", s.peaks.len());
+        let envelopes = &s.deconvolution.as_ref().unwrap().envelopes;
+        for (mass, z) in [(1500.7, 2), (2300.1, 3), (1650.8, 2), (3100.6, 4)] {
+            let mass = mass + 10.0 * s.meta.index as f64;
+            assert!(
+                envelopes
+                    .iter()
+                    .any(|e| e.charge == z && (e.neutral_mass - mass).abs() < 0.01),
+                "spectrum {}: no envelope of {mass} Da at charge {z}: {:?}",
+                s.meta.index,
+                envelopes
+                    .iter()
+                    .filter(|e| (e.neutral_mass - mass).abs() < 3.0)
+                    .collect::<Vec<_>>()
+            );
+        }
+    }
+    let two = run(2);
+    assert_eq!(two.len(), one.len());
+    for (a, b) in two.iter().zip(&one) {
+        // Not `assert_eq!`: the lists are long, and pass-through peaks have NaN widths.
+        assert!(
+            a.peaks.mz == b.peaks.mz && a.deconvolution == b.deconvolution,
+            "spectrum {}: not as on one thread",
+            a.meta.index
+        );
+    }
+}
