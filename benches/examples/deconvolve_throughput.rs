@@ -1,0 +1,99 @@
+//! Deconvolution throughput of mzforge on whole files: every spectrum is centroided first
+//! (by the pipeline, default parameters, deconvolution off), then the spectra the default
+//! deconvolution applies to are deconvolved on one thread, `repeat` passes, with one
+//! `Deconvolver` kept across passes (as a pipeline worker keeps its own).
+//!
+//! ```text
+//! cargo run --release -p mzforge-benches --example deconvolve_throughput -- \
+//!     [--repeat N] FILE...
+//! ```
+//!
+//! Prints one JSON object per file: `{"file", "spectra", "peaks", "envelopes", "seconds",
+//! "repeat", "walk_checksum"}`, where `peaks` and `envelopes` are per pass, `seconds` is the
+//! best pass, and `walk_checksum` sums every envelope's mass and charge (equal before and
+//! after a change that should not change the results).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use mzforge::deconvolve::Deconvolver;
+use mzforge::{Pipeline, PipelineParams, ProcessedSpectrum};
+
+fn main() -> ExitCode {
+    let mut repeat = 3usize;
+    let mut files = Vec::new();
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--repeat" => match args.next().and_then(|v| v.parse().ok()) {
+                Some(n) if n > 0 => repeat = n,
+                _ => {
+                    eprintln!("--repeat needs a positive integer");
+                    return ExitCode::from(2);
+                }
+            },
+            _ => files.push(PathBuf::from(arg)),
+        }
+    }
+    if files.is_empty() {
+        eprintln!("usage: deconvolve_throughput [--repeat N] FILE...");
+        return ExitCode::from(2);
+    }
+    for file in files {
+        let defaults = PipelineParams::default();
+        let params = PipelineParams {
+            threads: 1,
+            deconvolve: mzforge::deconvolve::DeconvolveParams {
+                enabled: false,
+                ..defaults.deconvolve.clone()
+            },
+            ..defaults.clone()
+        };
+        let pipeline = match Pipeline::new(params) {
+            Ok(pipeline) => pipeline,
+            Err(e) => {
+                eprintln!("{e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        let mut spectra: Vec<ProcessedSpectrum> = Vec::new();
+        if let Err(e) = pipeline.run_path(&file, &mut |batch| {
+            spectra.extend(batch.iter().cloned());
+            Ok(())
+        }) {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+        spectra.retain(|s| defaults.deconvolve.applies_to(s.meta.ms_level));
+        let peaks: usize = spectra.iter().map(|s| s.peaks.len()).sum();
+        let mut deconvolver = Deconvolver::new(defaults.deconvolve.clone());
+        let (mut best, mut envelopes, mut checksum) = (f64::INFINITY, 0usize, 0f64);
+        for _ in 0..repeat {
+            let started = Instant::now();
+            (envelopes, checksum) = (0, 0.0);
+            for s in &spectra {
+                let negative = s.meta.polarity == mzforge::Polarity::Negative;
+                let found = deconvolver.deconvolve(&s.peaks.mz, &s.peaks.intensity, negative);
+                envelopes += found.envelopes.len();
+                checksum += found
+                    .envelopes
+                    .iter()
+                    .map(|e| e.neutral_mass + f64::from(e.charge))
+                    .sum::<f64>();
+            }
+            best = best.min(started.elapsed().as_secs_f64());
+        }
+        let report = serde_json::json!({
+            "file": file.display().to_string(),
+            "spectra": spectra.len(),
+            "peaks": peaks,
+            "envelopes": envelopes,
+            "seconds": best,
+            "repeat": repeat,
+            "walk_checksum": checksum,
+        });
+        println!("{report}");
+    }
+    ExitCode::SUCCESS
+}
