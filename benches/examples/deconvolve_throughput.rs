@@ -1,15 +1,18 @@
 //! Deconvolution throughput of mzforge on whole files: every spectrum is centroided first
 //! (by the pipeline, default parameters, deconvolution off), then the spectra the default
-//! deconvolution applies to are deconvolved on one thread, `repeat` passes, with one
-//! `Deconvolver` kept across passes (as a pipeline worker keeps its own).
+//! deconvolution applies to are deconvolved one after the other, `repeat` passes, with one
+//! `Deconvolver` kept across passes (as a pipeline worker keeps its own). With `--threads N`
+//! (N > 1) the passes run inside a rayon pool of N threads, where spectra of
+//! [`PARALLEL_FROM`](mzforge::deconvolve::PARALLEL_FROM) centroids or more are searched charge
+//! by charge on the pool; by default everything runs on one thread.
 //!
 //! ```text
 //! cargo run --release -p mzforge-benches --example deconvolve_throughput -- \
-//!     [--repeat N] FILE...
+//!     [--repeat N] [--threads N] FILE...
 //! ```
 //!
 //! Prints one JSON object per file: `{"file", "spectra", "peaks", "envelopes", "seconds",
-//! "repeat", "walk_checksum"}`, where `peaks` and `envelopes` are per pass, `seconds` is the
+//! "repeat", "threads", "walk_checksum"}`, where `peaks` and `envelopes` are per pass, `seconds` is the
 //! best pass, and `walk_checksum` sums every envelope's mass and charge (equal before and
 //! after a change that should not change the results).
 
@@ -22,6 +25,7 @@ use mzforge::{Pipeline, PipelineParams, ProcessedSpectrum};
 
 fn main() -> ExitCode {
     let mut repeat = 3usize;
+    let mut threads = 1usize;
     let mut files = Vec::new();
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -33,13 +37,27 @@ fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             },
+            "--threads" => match args.next().and_then(|v| v.parse().ok()) {
+                Some(n) if n > 0 => threads = n,
+                _ => {
+                    eprintln!("--threads needs a positive integer");
+                    return ExitCode::from(2);
+                }
+            },
             _ => files.push(PathBuf::from(arg)),
         }
     }
     if files.is_empty() {
-        eprintln!("usage: deconvolve_throughput [--repeat N] FILE...");
+        eprintln!("usage: deconvolve_throughput [--repeat N] [--threads N] FILE...");
         return ExitCode::from(2);
     }
+    let pool = match rayon::ThreadPoolBuilder::new().num_threads(threads).build() {
+        Ok(pool) => pool,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
     for file in files {
         let defaults = PipelineParams::default();
         let params = PipelineParams {
@@ -69,7 +87,7 @@ fn main() -> ExitCode {
         let peaks: usize = spectra.iter().map(|s| s.peaks.len()).sum();
         let mut deconvolver = Deconvolver::new(defaults.deconvolve.clone());
         let (mut best, mut envelopes, mut checksum) = (f64::INFINITY, 0usize, 0f64);
-        for _ in 0..repeat {
+        let mut pass = || {
             let started = Instant::now();
             (envelopes, checksum) = (0, 0.0);
             for s in &spectra {
@@ -83,6 +101,13 @@ fn main() -> ExitCode {
                     .sum::<f64>();
             }
             best = best.min(started.elapsed().as_secs_f64());
+        };
+        for _ in 0..repeat {
+            if threads > 1 {
+                pool.install(&mut pass);
+            } else {
+                pass();
+            }
         }
         let report = serde_json::json!({
             "file": file.display().to_string(),
@@ -91,6 +116,7 @@ fn main() -> ExitCode {
             "envelopes": envelopes,
             "seconds": best,
             "repeat": repeat,
+            "threads": threads,
             "walk_checksum": checksum,
         });
         println!("{report}");

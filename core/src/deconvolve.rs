@@ -459,7 +459,9 @@ impl Deconvolver {
     }
 
     /// Deconvolves one centroided spectrum (m/z ascending). `negative` selects negative-mode
-    /// charges (m/z = (M − z·proton)/z).
+    /// charges (m/z = (M − z·proton)/z). A spectrum of [`PARALLEL_FROM`] peaks or more,
+    /// deconvolved inside a rayon pool (`pool.install(...)`), uses the pool's threads; the
+    /// result is the same.
     pub fn deconvolve(&mut self, mz: &[f64], intensity: &[f32], negative: bool) -> Deconvolution {
         let n = mz.len().min(intensity.len());
         let (mz, intensity) = (&mz[..n], &intensity[..n]);
@@ -475,7 +477,8 @@ impl Deconvolver {
         let mut bins = std::mem::take(&mut self.bins);
         bins.build(mz, self.binned_from);
         let mut candidates = Vec::new();
-        if n >= self.parallel_from && rayon::current_num_threads() > 1 {
+        let on_a_pool = rayon::current_thread_index().is_some() && rayon::current_num_threads() > 1;
+        if n >= self.parallel_from && on_a_pool {
             // Charge by charge on the pool's threads, each with a deconvolver of its own; the
             // candidates are gathered in charge order, as one thread would find them.
             let (params, patterns) = (&self.params, &self.patterns);
@@ -970,11 +973,12 @@ fn pattern_len_bound(mass: f64) -> usize {
     (neutrons + 4.0 * neutrons.sqrt() + 4.0).ceil() as usize
 }
 
-/// Spectra with at least this many peaks are searched charge by charge in parallel (on the
-/// current rayon pool): a single dense spectrum (a merged scan of an ion-mobility run, 350k
-/// peaks) took seconds on one core. Smaller ones are done on the calling thread, whose pool
-/// is busy with the other spectra of the run.
-const PARALLEL_FROM: usize = 50_000;
+/// Spectra with at least this many peaks, deconvolved on a thread of a rayon pool of several
+/// threads, are searched charge by charge on that pool: a single dense spectrum (a merged scan
+/// of an ion-mobility run, 350k peaks) took seconds on one core. Smaller ones, and any spectrum
+/// deconvolved outside a pool (where no pool was asked for: the global one would outlive the
+/// call), are searched on the calling thread.
+pub const PARALLEL_FROM: usize = 50_000;
 
 /// Spectra with at least this many peaks get [`MzBins`] (below, a search from the last peak
 /// found crosses a few peaks per step).

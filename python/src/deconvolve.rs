@@ -1,9 +1,12 @@
 //! `deconvolve(mz, intensity, params, negative)`: one centroided spectrum from numpy arrays to
 //! envelope columns, with the engine's deconvolver and the settings `mzforge run` would use.
+//! A dense spectrum is searched on a pool of `params.threads` built for the call and dropped
+//! before it returns, like a whole-file run's.
 
 use std::sync::OnceLock;
 
-use mzforge::deconvolve::{Deconvolver, PatternCache};
+use mzforge::deconvolve::{Deconvolver, PatternCache, PARALLEL_FROM};
+use mzforge::Error;
 use numpy::{IntoPyArray, PyArray1, PyReadonlyArray1};
 use pyo3::prelude::*;
 
@@ -43,12 +46,26 @@ pub fn deconvolve<'py>(
     params: &Params,
     negative: bool,
 ) -> PyResult<EnvelopeArrays<'py>> {
-    let settings = params.0.deconvolve.clone();
+    let (settings, threads) = (params.0.deconvolve.clone(), params.0.threads);
     let (mz, intensity) = (mz.as_slice()?, intensity.as_slice()?);
     check_arrays(mz, intensity)?;
-    let found = py.detach(|| {
-        Deconvolver::with_cache(settings, patterns()).deconvolve(mz, intensity, negative)
-    });
+    let found = py
+        .detach(|| {
+            let mut deconvolver = Deconvolver::with_cache(settings, patterns());
+            if mz.len() < PARALLEL_FROM || threads == 1 {
+                return Ok(deconvolver.deconvolve(mz, intensity, negative));
+            }
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .thread_name(|i| format!("mzforge-deconvolve-{i}"))
+                .build()
+                .map_err(|e| Error::InvalidParameter {
+                    name: "threads",
+                    message: e.to_string(),
+                })?;
+            Ok(pool.install(|| deconvolver.deconvolve(mz, intensity, negative)))
+        })
+        .map_err(crate::errors::to_py)?;
     let envelopes = &found.envelopes;
     let column = |f: fn(&mzforge::deconvolve::Envelope) -> f64| -> Vec<f64> {
         envelopes.iter().map(f).collect()

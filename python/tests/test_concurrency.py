@@ -1,5 +1,6 @@
 """Long calls release the GIL (two `process` calls overlap), and `fork()` after or during
-use does not deadlock: every run builds its own worker pool and drops it before returning."""
+use does not deadlock: every run (and the deconvolution of a dense spectrum) builds its own
+worker pool and drops it before returning."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import threading
 import time
 import warnings
 
+import numpy as np
 import pytest
 
 import mzforge
@@ -99,11 +101,24 @@ def wait_child(pid: int, seconds: float = 120) -> int:
         time.sleep(0.02)
 
 
+def dense_centroids() -> tuple[np.ndarray, np.ndarray]:
+    """60,000 centroids 0.005 m/z apart, dense enough to be deconvolved on a pool."""
+    rng = np.random.default_rng(7)
+    mz = 400.0 + 0.005 * np.arange(60_000)
+    return mz, rng.uniform(1.0, 100.0, mz.size).astype(np.float32)
+
+
 def child_work() -> bool:
     result = mzforge.process(SIM, threads=2)
     spectra = list(mzforge.open(SIM))
     peaks = mzforge.centroid(spectra[0].mz, spectra[0].intensity)
-    return result.summary["spectra_written"] == 20 and len(spectra) == 20 and len(peaks) > 0
+    dense = mzforge.deconvolve(*dense_centroids(), threads=2)
+    return (
+        result.summary["spectra_written"] == 20
+        and len(spectra) == 20
+        and len(peaks) > 0
+        and len(dense.peak_charge) == 60_000
+    )
 
 
 def fork_and_check() -> int:
@@ -120,6 +135,7 @@ def fork_and_check() -> int:
 
 def test_fork_after_use_does_not_deadlock():
     mzforge.process(SIM, threads=2)
+    mzforge.deconvolve(*dense_centroids(), threads=2)  # on a pool of its own
     reader = mzforge.open(SIM)
     reader[3]
     assert fork_and_check() == 0

@@ -97,6 +97,22 @@ def test_a_spectrum_the_result_does_not_hold_is_an_index_error_not_an_empty_resu
         run.deconvolution("0")
 
 
+MERGED_SCAN = "edge/5B8egg_500ng_30V450ms18msReal_Ramp3_01.mzML_one_scan.gz"  # 743k points
+
+
+def test_a_dense_spectrum_gives_the_same_envelopes_on_every_thread():
+    # A merged timsTOF scan: 356k centroids, searched charge by charge on a pool of `threads`.
+    (spectrum,) = mzforge.open(shared(MERGED_SCAN))
+    kept = spectrum.intensity > 0
+    mz, intensity = spectrum.mz[kept], spectrum.intensity[kept]
+    assert len(mz) > 50_000
+    one = mzforge.deconvolve(mz, intensity, threads=1)
+    two = mzforge.deconvolve(mz, intensity, threads=2)
+    assert len(one) > 1000
+    for name in ["envelope_id", *FEATURE_COLUMNS, "peak_charge", "peak_envelope_id"]:
+        np.testing.assert_array_equal(getattr(two, name), getattr(one, name), name)
+
+
 def peptide_centroids():
     """The centroids `mzforge.process` finds in the Deisotoper test spectrum."""
     d = mzforge.process(shared(DEISOTOPER)).deconvolution(0)

@@ -385,6 +385,7 @@ def deconvolve(
     tolerance_ppm: float = 10.0,
     min_fit: float = 0.8,
     polarity: Literal["positive", "negative", "unknown"] = "positive",
+    threads: int = 0,
 ) -> Deconvolution:
     """Deconvolves one centroided spectrum: isotopic envelopes with charge and monoisotopic
     neutral mass, exactly as ``mzforge run`` / :func:`process` deconvolve each spectrum's
@@ -397,6 +398,9 @@ def deconvolve(
     ``charge_range=None`` considers charges 1-8 and extends to 1-60 when the spectrum shows
     high-charge envelopes; ``polarity="negative"`` (e.g. ``spectrum.polarity``) fits
     deprotonated ions (negative charges); ``"unknown"`` is treated as positive, as a run does.
+    A dense spectrum (50,000 centroids or more, e.g. a merged ion-mobility scan) is searched
+    charge by charge on ``threads`` workers (0: every core; 1: the calling thread) from a pool
+    built for the call, with the same result; smaller ones run on the calling thread.
 
     Raises :class:`InvalidParameterError` for bad settings and :class:`InvalidInputError` for
     arrays that cannot be a spectrum (different lengths, NaN or infinite values, m/z not
@@ -411,6 +415,7 @@ def deconvolve(
         isotope_model=isotope_model,
         tolerance_ppm=tolerance_ppm,
         min_fit=min_fit,
+        threads=threads,
     )
     mz, intensity = _arrays(mz, intensity)
     columns = _mzforge.deconvolve(mz, intensity, params, polarity == "negative")
