@@ -15,7 +15,7 @@ use std::time::Instant;
 
 use mzforge::simd::Backend;
 use mzforge::{CentroidParams, Centroider, PeakList};
-use mzforge_benches::{profile_ms1, total_points};
+use mzforge_benches::{positive_count, profile_ms1, total_points};
 
 fn main() -> ExitCode {
     let mut repeat = 5usize;
@@ -24,10 +24,10 @@ fn main() -> ExitCode {
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
-            "--repeat" => match args.next().and_then(|v| v.parse().ok()) {
-                Some(n) if n > 0 => repeat = n,
-                _ => {
-                    eprintln!("--repeat needs a positive integer");
+            "--repeat" => match positive_count("--repeat", args.next()) {
+                Ok(n) => repeat = n,
+                Err(message) => {
+                    eprintln!("{message}");
                     return ExitCode::from(2);
                 }
             },

@@ -22,6 +22,7 @@ use std::time::Instant;
 
 use mzforge::deconvolve::Deconvolver;
 use mzforge::{Pipeline, PipelineParams, ProcessedSpectrum};
+use mzforge_benches::positive_count;
 
 fn main() -> ExitCode {
     let mut repeat = 3usize;
@@ -30,17 +31,17 @@ fn main() -> ExitCode {
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
-            "--repeat" => match args.next().and_then(|v| v.parse().ok()) {
-                Some(n) if n > 0 => repeat = n,
-                _ => {
-                    eprintln!("--repeat needs a positive integer");
+            "--repeat" => match positive_count("--repeat", args.next()) {
+                Ok(n) => repeat = n,
+                Err(message) => {
+                    eprintln!("{message}");
                     return ExitCode::from(2);
                 }
             },
-            "--threads" => match args.next().and_then(|v| v.parse().ok()) {
-                Some(n) if n > 0 => threads = n,
-                _ => {
-                    eprintln!("--threads needs a positive integer");
+            "--threads" => match positive_count("--threads", args.next()) {
+                Ok(n) => threads = n,
+                Err(message) => {
+                    eprintln!("{message}");
                     return ExitCode::from(2);
                 }
             },

@@ -1,6 +1,6 @@
-//! Helpers shared by the mzforge benches and the `centroid_throughput` example: where the real
-//! data live, loading profile spectra once (outside any timed region), and the plain-`mzdata`
-//! baseline reader.
+//! Helpers shared by the mzforge benches and examples: where the real data live, loading
+//! profile spectra once (outside any timed region), the plain-`mzdata` baseline reader, and
+//! the examples' count options.
 //!
 //! The data are the read-only files of `../shared/data` beside the repository (never copied
 //! into it). When they are missing, [`data_file`] panics if `CI` is set and otherwise prints a
@@ -139,4 +139,13 @@ pub fn mzdata_decode_all(path: &Path) -> (usize, usize) {
 /// threshold, quadratic apex fit): `PeakPicker::default()`.
 pub fn mzsignal_picker() -> mzsignal::peak_picker::PeakPicker {
     mzsignal::peak_picker::PeakPicker::default()
+}
+
+/// The value of a count option of an example (`--repeat N`, `--threads N`): a positive
+/// integer, or the message to print.
+pub fn positive_count(flag: &str, value: Option<String>) -> Result<usize, String> {
+    match value.and_then(|v| v.parse().ok()) {
+        Some(n) if n > 0 => Ok(n),
+        _ => Err(format!("{flag} needs a positive integer")),
+    }
 }
