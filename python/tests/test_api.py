@@ -94,7 +94,7 @@ def test_parameter_defaults_are_the_engines():
     assert deconvolve_defaults.pop("polarity") == "positive"
     assert deconvolve_defaults == {
         k: v for k, v in expected.items()
-        if k in ("charge_range", "isotope_model", "tolerance_ppm", "min_fit")
+        if k in ("charge_range", "isotope_model", "tolerance_ppm", "min_fit", "threads")
     }
 
 

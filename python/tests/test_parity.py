@@ -81,3 +81,106 @@ def test_random_access_matches_iteration_on_a_real_file():
         assert s.native_id == spectra[i].native_id
         assert np.array_equal(s.mz, spectra[i].mz)
         assert reader[s.native_id].index == i
+
+
+# Files whose spectra describe themselves in different ways: DDA precursors with charges and
+# isolation windows, MS3 chains, DIA windows, metabolomics in both polarities, 32-bit and
+# gzip files, profile MS1 beside centroid MS2, parameters given only in a
+# referenceableParamGroup, scan windows, a pwiz-written file.
+METADATA_FILES = [
+    "runs/BSA1.mzML",
+    "runs/MS3_nonHierarchical.mzML",
+    "runs/OpenSwathWorkflow_21_input.mzML",
+    "runs/171103_PMA_TK_QC_04-4to5min.mzML",
+    "runs/GNPSExport_mzml1.mzML",
+    "runs/MapAlignmentAlgorithmPoseClustering_in1.mzML.gz",
+    "profile/small.mzML",
+    "profile/three_test_scans.mzML",
+    "profile/FeatureFinderMultiplex_1_input.mzML",
+    "edge/RawCentriodCidWithMsLevelInRefParamGroup.mzML",
+    "edge/noPrecursorScans.mzML",
+    "edge/tiny.pwiz.1.1.mzML",
+]
+
+
+def pyteomics_metadata(s):
+    """What pyteomics reads of a spectrum, in mzforge's terms."""
+    scan = (s.get("scanList") or {}).get("scan", [{}])[0]
+    rt = scan.get("scan start time")
+    if rt is not None:
+        rt = float(rt) * (60.0 if getattr(rt, "unit_info", None) == "minute" else 1.0)
+    windows = (scan.get("scanWindowList") or {}).get("scanWindow", [])
+    window = None
+    if windows and "scan window lower limit" in windows[0]:
+        window = (float(windows[0]["scan window lower limit"]), float(windows[0]["scan window upper limit"]))
+    precursors = (s.get("precursorList") or {}).get("precursor", [])
+    precursor = None
+    if precursors:
+        ions = (precursors[0].get("selectedIonList") or {}).get("selectedIon", [{}])
+        isolation = precursors[0].get("isolationWindow", {})
+        target = isolation.get("isolation window target m/z")
+        lower = isolation.get("isolation window lower offset")
+        upper = isolation.get("isolation window upper offset")
+        charge = ions[0].get("charge state")
+        intensity = ions[0].get("peak intensity")
+        mz = ions[0].get("selected ion m/z")
+        precursor = {
+            "mz": float("nan") if mz is None else float(mz),  # mzforge: NaN when none is given
+            "charge": None if charge is None else int(charge),
+            "intensity": None if intensity is None else float(intensity),
+            "isolation_target_mz": None if target is None else float(target),
+            "isolation_lower_mz": None if target is None or lower is None else float(target) - float(lower),
+            "isolation_upper_mz": None if target is None or upper is None else float(target) + float(upper),
+        }
+    return {
+        "ms_level": s.get("ms level"),
+        "rt_seconds": rt,
+        "polarity": "positive" if "positive scan" in s else "negative" if "negative scan" in s else "unknown",
+        "signal_declared": "profile" if "profile spectrum" in s else "centroid" if "centroid spectrum" in s else None,
+        "scan_window": window,
+        "precursor": precursor,
+    }
+
+
+def mzforge_metadata(s):
+    p = s.precursor
+    return {
+        "ms_level": s.ms_level,
+        "rt_seconds": s.rt_seconds,
+        "polarity": s.polarity,
+        "signal_declared": s.signal_declared,
+        "scan_window": s.scan_window,
+        "precursor": None if p is None else {
+            "mz": p.mz, "charge": p.charge, "intensity": p.intensity,
+            "isolation_target_mz": p.isolation_target_mz,
+            "isolation_lower_mz": p.isolation_lower_mz,
+            "isolation_upper_mz": p.isolation_upper_mz,
+        },
+    }
+
+
+def approximately(value):
+    """Numbers compared to a millionth (both readers parse the file's text as f64; sums of
+    offsets may round differently; NaN equals NaN), everything else exactly."""
+    if isinstance(value, float):
+        return pytest.approx(value, rel=1e-6, abs=1e-9, nan_ok=True)
+    if isinstance(value, tuple):
+        return tuple(approximately(v) for v in value)
+    if isinstance(value, dict):
+        return {k: approximately(v) for k, v in value.items()}
+    return value
+
+
+@pytest.mark.filterwarnings("ignore")
+@pytest.mark.parametrize("rel", METADATA_FILES)
+def test_every_spectrums_metadata_reads_like_pyteomics(rel):
+    # Level, retention time, polarity, declared signal, scan window and precursor (m/z,
+    # charge, intensity, isolation window) of every spectrum with an m/z array.
+    path = shared(rel)
+    ours = {s.native_id: mzforge_metadata(s) for s in mzforge.open(path, on_bad_spectrum="fail")}
+    source = gzip.open(path) if path.suffix == ".gz" else str(path)
+    with pyteomics_mzml.read(source) as reader:
+        theirs = {s["id"]: pyteomics_metadata(s) for s in reader if "m/z array" in s}
+    assert ours.keys() == theirs.keys() and ours
+    for native_id, expected in theirs.items():
+        assert ours[native_id] == approximately(expected), native_id
