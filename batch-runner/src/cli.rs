@@ -56,6 +56,12 @@ pub struct RunArgs {
     #[arg(long, short = 'j', value_name = "N")]
     pub threads: Option<usize>,
 
+    /// Inputs processed at the same time, sharing the worker threads: for many files on many
+    /// cores, where one file's reading and writing leave cores idle. Each input in flight
+    /// holds its own buffers (30-60 MiB); reports still come in input order [default: 1].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub inputs_at_once: Option<u16>,
+
     /// MS levels to keep, comma separated, e.g. `1` or `1,2` [default: all].
     #[arg(long, value_delimiter = ',', value_name = "LEVELS")]
     pub ms_levels: Option<Vec<u8>>,

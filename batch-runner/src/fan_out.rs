@@ -54,6 +54,51 @@ where
     done.into_iter().map(|(_, answer)| answer).collect()
 }
 
+/// `work(index, item)` for every item, on up to `jobs` threads (on this one when `jobs` is 1),
+/// each answer handed to `done(index, answer)` on this thread in item order, as soon as it and
+/// every answer before it are in: a command's reports follow the order of its inputs, whatever
+/// order they finish in. Items are taken in order; `work` decides for itself whether to skip
+/// one (after a stop signal, say).
+pub fn for_each_in_order<T, R, W, D>(items: &[T], jobs: usize, work: W, mut done: D)
+where
+    T: Sync,
+    R: Send,
+    W: Fn(usize, &T) -> R + Sync,
+    D: FnMut(usize, R),
+{
+    let jobs = jobs.clamp(1, items.len().max(1));
+    if jobs == 1 {
+        for (i, item) in items.iter().enumerate() {
+            done(i, work(i, item));
+        }
+        return;
+    }
+    let next = AtomicUsize::new(0);
+    std::thread::scope(|scope| {
+        let (sender, answers) = std::sync::mpsc::channel();
+        for _ in 0..jobs {
+            let (sender, next, work) = (sender.clone(), &next, &work);
+            scope.spawn(move || loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(item) = items.get(i) else { break };
+                if sender.send((i, work(i, item))).is_err() {
+                    break;
+                }
+            });
+        }
+        drop(sender);
+        let mut early = std::collections::BTreeMap::new();
+        let mut due = 0;
+        for (i, answer) in answers {
+            early.insert(i, answer);
+            while let Some(answer) = early.remove(&due) {
+                done(due, answer);
+                due += 1;
+            }
+        }
+    });
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -110,5 +155,49 @@ mod tests {
         })
         .unwrap();
         assert!(most.load(Ordering::SeqCst) > 1, "one call at a time");
+    }
+
+    #[test]
+    fn answers_are_handed_on_in_item_order_from_several_threads() {
+        let items: Vec<u64> = (0..24).collect();
+        let mut handed = Vec::new();
+        for_each_in_order(
+            &items,
+            4,
+            |i, &n| {
+                // Later items finish first.
+                std::thread::sleep(Duration::from_millis(3 * (24 - n)));
+                (i, std::thread::current().id())
+            },
+            |i, answer| handed.push((i, answer)),
+        );
+        let order: Vec<usize> = handed.iter().map(|(i, _)| *i).collect();
+        assert_eq!(order, (0..24).collect::<Vec<_>>());
+        assert!(handed.iter().all(|(i, (j, _))| i == j));
+        let threads: std::collections::BTreeSet<_> = handed
+            .iter()
+            .map(|(_, (_, thread))| format!("{thread:?}"))
+            .collect();
+        assert!(threads.len() > 1, "one thread did everything");
+        assert!(!threads.contains(&format!("{:?}", std::thread::current().id())));
+    }
+
+    #[test]
+    fn one_job_runs_on_the_calling_thread_one_item_at_a_time() {
+        let here = std::thread::current().id();
+        let in_flight = AtomicUsize::new(0);
+        let mut handed = Vec::new();
+        for_each_in_order(
+            &[10, 20, 30],
+            1,
+            |_, &n| {
+                assert_eq!(in_flight.fetch_add(1, Ordering::SeqCst), 0);
+                in_flight.fetch_sub(1, Ordering::SeqCst);
+                (n, std::thread::current().id())
+            },
+            |_, answer| handed.push(answer),
+        );
+        assert_eq!(handed, vec![(10, here), (20, here), (30, here)]);
+        for_each_in_order(&[] as &[u8], 4, |_, _| (), |_, _| panic!("no items"));
     }
 }

@@ -993,6 +993,8 @@ pub struct CliOptions {
     /// `--keep-folders`: each result under the input's folder below the prefix it was found
     /// under (`OUT/plate1/A1/`).
     pub keep_folders: bool,
+    /// `--inputs-at-once`: inputs processed at the same time (at least 1).
+    pub inputs_at_once: u16,
 }
 
 /// Whether `mzforge run` needs object storage for these arguments.
@@ -1051,12 +1053,17 @@ pub fn run_cli(params: PipelineParams, options: CliOptions) -> Result<u8> {
         force: false,
     };
     let (mut permanent, mut transient) = (0, 0);
-    for (input, name) in &inputs {
-        if crate::signals::stop_requested() {
+    // After a stop signal no more inputs are started; those left count as transient failures.
+    let work = |_, (input, name): &(Input, String)| {
+        (!crate::signals::stop_requested()).then(|| process(&job, input, &out.join(name)))
+    };
+    let report = |i: usize, outcome: Option<Result<Done>>| {
+        let input = &inputs[i].0;
+        let Some(outcome) = outcome else {
             transient += 1;
-            continue;
-        }
-        match process(&job, input, &out.join(name)) {
+            return;
+        };
+        match outcome {
             Ok(done) => {
                 if options.json {
                     println!(
@@ -1104,7 +1111,9 @@ pub fn run_cli(params: PipelineParams, options: CliOptions) -> Result<u8> {
                 eprintln!("error: {message}");
             }
         }
-    }
+    };
+    let at_once = usize::from(options.inputs_at_once.max(1));
+    crate::fan_out::for_each_in_order(&inputs, at_once, work, report);
     Ok(match (permanent, transient) {
         (0, 0) => 0,
         (0, _) => FailureKind::Transient.exit_code(),

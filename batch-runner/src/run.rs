@@ -4,11 +4,11 @@ use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use mzforge::output::{
     input_stem_of_path, InputRecord, ResultDir, RunRecord, FEATURES_FILE, PEAKS_FILE, RUN_FILE,
     SPECTRA_FILE,
@@ -20,6 +20,7 @@ use mzforge::{CentroidMzMLWriter, MzmlPeaks, Pipeline, RunSummary, SpectrumReade
 pub const MZML_FILE: &str = "centroided.mzML";
 
 use crate::cli::RunArgs;
+use mzforge_batch_runner::fan_out::for_each_in_order;
 
 pub fn run(args: RunArgs) -> Result<ExitCode> {
     let json = args.json;
@@ -54,6 +55,7 @@ fn run_all(args: RunArgs) -> Result<ExitCode> {
             json,
             quiet,
             keep_folders: args.keep_folders,
+            inputs_at_once: args.inputs_at_once.unwrap_or(1),
         };
         return Ok(match run_cli(params, options) {
             Ok(code) => ExitCode::from(code),
@@ -94,12 +96,34 @@ fn run_all(args: RunArgs) -> Result<ExitCode> {
     let progress = Progress::choose(args.quiet, args.json, std::io::stderr().is_terminal());
 
     let _signals = stop_on_signals()?;
+    let jobs: Vec<(&PathBuf, &PathBuf)> = inputs.iter().zip(&targets).collect();
+    let at_once = usize::from(args.inputs_at_once.unwrap_or(1));
+    // Several inputs' bars at once are drawn together, and text printed meanwhile above them.
+    let bars = (progress == Progress::Bar && at_once > 1).then(MultiProgress::new);
+    let say = |line: &str| match &bars {
+        Some(bars) => bars.suspend(|| eprintln!("{line}")),
+        None => eprintln!("{line}"),
+    };
+    let run = RunOne {
+        pipeline: &pipeline,
+        params_json: &params_json,
+        progress,
+        bars: bars.as_ref(),
+        mzml_peaks: mzml,
+    };
+    // After a stop signal, or once a report could not be written, no more inputs are started.
+    let gave_up = AtomicBool::new(false);
+    let work = |_, &(input, target): &(&PathBuf, &PathBuf)| {
+        let go_on = STOP.load(Ordering::Relaxed) == 0 && !gave_up.load(Ordering::Relaxed);
+        go_on.then(|| run_one(&run, input, target))
+    };
     let mut failures = 0;
-    for (input, target) in inputs.iter().zip(&targets) {
-        if STOP.load(Ordering::Relaxed) != 0 {
-            break;
-        }
-        match run_one(&pipeline, &params_json, input, target, progress, mzml) {
+    let mut report = |i: usize, outcome: Option<Result<RunSummary>>| -> Result<()> {
+        let (input, target) = jobs[i];
+        let Some(outcome) = outcome else {
+            return Ok(());
+        };
+        match outcome {
             Ok(summary) => {
                 if args.json {
                     println!(
@@ -109,7 +133,7 @@ fn run_all(args: RunArgs) -> Result<ExitCode> {
                         }))?
                     );
                 } else if !args.quiet {
-                    eprintln!(
+                    say(&format!(
                         "{}: {} ({} profile, {} centroid), {} in {:.2} s -> {}",
                         input.display(),
                         spectra(summary.spectra_written),
@@ -118,15 +142,15 @@ fn run_all(args: RunArgs) -> Result<ExitCode> {
                         count(summary.peaks_written, "peak", "peaks"),
                         summary.elapsed_seconds,
                         target.display()
-                    );
+                    ));
                     for warning in &summary.warnings {
-                        eprintln!("warning: {warning}");
+                        say(&format!("warning: {warning}"));
                     }
                     if summary.warnings_total > summary.warnings.len() as u64 {
-                        eprintln!(
+                        say(&format!(
                             "warning: ... and {} more, counted in run.json (`warnings_total`)",
                             summary.warnings_total - summary.warnings.len() as u64
-                        );
+                        ));
                     }
                 }
             }
@@ -139,10 +163,19 @@ fn run_all(args: RunArgs) -> Result<ExitCode> {
                         serde_json::json!({ "input": input, "status": "error", "error": message })
                     );
                 }
-                eprintln!("error: {message}");
+                say(&format!("error: {message}"));
             }
         }
-    }
+        Ok(())
+    };
+    let mut reported = Ok(());
+    for_each_in_order(&jobs, at_once, work, |i, outcome| {
+        if reported.is_ok() {
+            reported = report(i, outcome);
+            gave_up.store(reported.is_err(), Ordering::Relaxed);
+        }
+    });
+    reported?;
     let stopped_by = STOP.load(Ordering::Relaxed);
     if stopped_by != 0 {
         // As a shell reports a process that the signal ended (128 + its number).
@@ -155,14 +188,25 @@ fn run_all(args: RunArgs) -> Result<ExitCode> {
     })
 }
 
-fn run_one(
-    pipeline: &Pipeline,
-    params_json: &str,
-    input: &Path,
-    target: &Path,
+/// What every input of a `run` is processed with.
+struct RunOne<'a> {
+    pipeline: &'a Pipeline,
+    params_json: &'a str,
     progress: Progress,
+    /// Where the bars of inputs run side by side are drawn together.
+    bars: Option<&'a MultiProgress>,
     mzml_peaks: Option<MzmlPeaks>,
-) -> Result<RunSummary> {
+}
+
+/// Processes `input` into the result directory `target`.
+fn run_one(run: &RunOne<'_>, input: &Path, target: &Path) -> Result<RunSummary> {
+    let RunOne {
+        pipeline,
+        params_json,
+        progress,
+        bars,
+        mzml_peaks,
+    } = *run;
     let (reader, digest) = SpectrumReader::open_digested(input)?;
     let dir = ResultDir::create(target)?;
     let mut tables = dir.table_writers(params_json)?;
@@ -175,7 +219,7 @@ fn run_one(
         )?),
         None => None,
     };
-    let bar = progress_bar(progress, reader.info().declared_spectrum_count, input);
+    let bar = progress_bar(progress, bars, reader.info().declared_spectrum_count, input);
     let mut last_log = Instant::now();
     let mut seen = 0u64;
     let summary = pipeline.run(reader, &mut |batch| {
@@ -301,7 +345,13 @@ impl Progress {
 /// How often a run without a progress bar says how far it has got.
 const LOG_INTERVAL: Duration = Duration::from_secs(10);
 
-fn progress_bar(progress: Progress, total: Option<u64>, input: &Path) -> Option<ProgressBar> {
+/// The bar of `input`, if `progress` asks for bars: among `bars` when several inputs run at once.
+fn progress_bar(
+    progress: Progress,
+    bars: Option<&MultiProgress>,
+    total: Option<u64>,
+    input: &Path,
+) -> Option<ProgressBar> {
     if progress != Progress::Bar {
         return None;
     }
@@ -319,7 +369,10 @@ fn progress_bar(progress: Progress, total: Option<u64>, input: &Path) -> Option<
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default(),
     );
-    Some(bar)
+    Some(match bars {
+        Some(bars) => bars.add(bar),
+        None => bar,
+    })
 }
 
 /// Every local input: files as given, glob patterns and directories expanded (see

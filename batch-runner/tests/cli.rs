@@ -977,6 +977,64 @@ fn one_bad_input_does_not_stop_the_others() {
     assert!(!dir.path().join("MzMLFile_3_invalid").exists());
 }
 
+/// `--inputs-at-once`: the same tables as one input at a time, byte for byte, the reports in
+/// input order although the first, longest input finishes last, and a bad input still fails
+/// alone.
+#[test]
+fn inputs_at_once_give_the_same_results_reported_in_input_order() {
+    let (Some(long), Some(bad), Some(short), Some(mgf)) = (
+        shared("runs/BSA1.mzML"),
+        shared("edge/MzMLFile_3_invalid.mzML"),
+        shared("profile/three_test_scans.mzML"),
+        shared("mgf/small.mgf"),
+    ) else {
+        return;
+    };
+    let inputs = [long, bad, short, fixture("sim_profile.mzML"), mgf];
+    let run = |out: &Path, flags: &[&str]| {
+        let mut args = vec!["run", "--out", out.to_str().unwrap(), "--json"];
+        args.extend(inputs.iter().map(|p| p.to_str().unwrap()));
+        args.extend_from_slice(flags);
+        mzforge(&args)
+    };
+    let (one, three) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let one_by_one = run(one.path(), &[]);
+    let at_once = run(three.path(), &["--inputs-at-once", "3"]);
+    for result in [&one_by_one, &at_once] {
+        assert_eq!(result.status.code(), Some(1), "{}", text(result));
+        let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&result.stdout)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let reported: Vec<_> = lines.iter().map(|l| l["input"].as_str().unwrap()).collect();
+        let given: Vec<_> = inputs.iter().map(|p| p.to_str().unwrap()).collect();
+        assert_eq!(reported, given);
+        let statuses: Vec<_> = lines
+            .iter()
+            .map(|l| l["status"].as_str().unwrap())
+            .collect();
+        assert_eq!(statuses, ["ok", "error", "ok", "ok", "ok"]);
+    }
+    assert_eq!(entry_names(one.path()), entry_names(three.path()));
+    assert!(!three.path().join("MzMLFile_3_invalid").exists());
+    let mut tables = 0;
+    for stem in entry_names(one.path()) {
+        for table in ["spectra.parquet", "peaks.parquet", "features.parquet"] {
+            let read = |dir: &Path| std::fs::read(dir.join(&stem).join(table)).unwrap();
+            assert!(
+                read(one.path()) == read(three.path()),
+                "{stem}/{table} differs"
+            );
+            tables += 1;
+        }
+    }
+    assert_eq!(tables, 12);
+
+    let zero = run(three.path(), &["--inputs-at-once", "0"]);
+    assert_eq!(zero.status.code(), Some(2), "{}", text(&zero));
+    assert!(text(&zero).contains("--inputs-at-once"), "{}", text(&zero));
+}
+
 #[test]
 fn rerun_replaces_the_previous_result_atomically() {
     let dir = tempfile::tempdir().unwrap();

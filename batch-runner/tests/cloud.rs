@@ -560,6 +560,57 @@ fn corrupt_and_missing_inputs_leave_no_result_prefix() {
     assert_ne!(down.status.code(), Some(0), "{}", text(&down));
 }
 
+/// `--inputs-at-once` with object storage: the reports in input order, the bad input failing
+/// alone, and every table equal, byte for byte, to one input at a time's.
+#[test]
+fn inputs_at_once_from_s3_give_the_same_tables_in_input_order() {
+    let (Some(moto), Some(bsa), Some(gz)) = (
+        moto(),
+        shared("runs/BSA1.mzML"),
+        shared("encodings/small.mzML.gz"),
+    ) else {
+        return;
+    };
+    moto.bucket("inputs");
+    moto.bucket("outputs");
+    moto.put("inputs", "BSA1.mzML", &std::fs::read(&bsa).unwrap());
+    moto.put("inputs", "text.mzML", b"hello, this is not mzML at all\n");
+    moto.put("inputs", "small.mzML.gz", &std::fs::read(&gz).unwrap());
+    moto.put("inputs", "sim.mzML", &fixture_bytes());
+    // The longest input first: it finishes last when the others run beside it.
+    let inputs = [
+        "s3://inputs/BSA1.mzML",
+        "s3://inputs/text.mzML",
+        "s3://inputs/small.mzML.gz",
+        "s3://inputs/sim.mzML",
+    ];
+    let run = |out: &str, at_once: &str| {
+        let mut args = vec!["run", "--out", out, "--json", "--inputs-at-once", at_once];
+        args.extend(inputs);
+        mzforge(&moto, &args, &[])
+    };
+    for (out, at_once) in [("s3://outputs/one/", "1"), ("s3://outputs/three/", "3")] {
+        let output = run(out, at_once);
+        assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+        let lines = json_lines(&output);
+        let reported: Vec<_> = lines.iter().map(|l| l["input"].as_str().unwrap()).collect();
+        assert_eq!(reported, inputs, "{}", text(&output));
+        let statuses: Vec<_> = lines
+            .iter()
+            .map(|l| l["status"].as_str().unwrap())
+            .collect();
+        assert_eq!(statuses, ["ok", "error", "ok", "ok"], "{}", text(&output));
+    }
+    assert!(moto.pending_uploads("outputs").is_empty());
+    assert!(moto.keys("outputs", "three/text/").is_empty());
+    for stem in ["BSA1", "small", "sim"] {
+        let one = tables_at(&moto, "outputs", &format!("one/{stem}/"));
+        let three = tables_at(&moto, "outputs", &format!("three/{stem}/"));
+        assert_eq!(one.len(), 3, "{stem}: {:?}", one.keys());
+        assert!(one == three, "{stem}: the tables differ");
+    }
+}
+
 struct KillOnDrop(Child);
 
 impl Drop for KillOnDrop {

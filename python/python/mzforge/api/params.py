@@ -92,10 +92,11 @@ PARAMETERS: dict[str, dict[str, Any]] = {
 }
 
 # `mzforge run` options that are not analysis parameters (where results go, output formats,
-# terminal output, and the reading limits that guard against hostile files, which the API keeps
-# at the engine's defaults).
+# terminal output, how many inputs run at once, and the reading limits that guard against
+# hostile files, which the API keeps at the engine's defaults).
 NOT_PARAMETERS = {
     "--out", "--keep-folders", "--config", "--mzml", "--mzml-peaks", "--json", "--quiet", "--help",
+    "--inputs-at-once",
     "--max-points-per-spectrum", "--max-array-bytes", "--max-spectra", "--max-spectrum-bytes",
 }
 
