@@ -1192,43 +1192,87 @@ fn a_named_pipe_is_an_input_like_a_file() {
 #[cfg(unix)]
 #[test]
 fn ctrl_c_mid_run_stops_and_leaves_nothing_behind() {
-    use std::io::{BufRead, Write};
     let Some(input) = shared("runs/BSA1.mzML") else {
         return;
     };
+    let (status, stderr, left) = interrupted_mid_run(&input, &["piped"], &[], &[]);
+    assert_eq!(status, Some(130), "stderr: {stderr}");
+    assert!(stderr.contains("stopped by a signal"), "{stderr}");
+    assert!(left.is_empty(), "left behind: {left:?}");
+}
+
+/// With `--inputs-at-once 2`, Ctrl-C stops both inputs in flight, removes both unfinished
+/// results and starts none of the inputs after them.
+#[test]
+fn ctrl_c_stops_every_input_in_flight_and_starts_no_more() {
+    let Some(input) = shared("runs/BSA1.mzML") else {
+        return;
+    };
+    let later = fixture("sim_profile.mzML");
+    let flags = ["--inputs-at-once", "2"];
+    let (status, stderr, left) =
+        interrupted_mid_run(&input, &["first", "second"], &[later.as_path()], &flags);
+    assert_eq!(status, Some(130), "stderr: {stderr}");
+    for name in ["first", "second"] {
+        let stopped = format!("out/{name}: stopped by a signal");
+        assert!(stderr.contains(&stopped), "{name}: {stderr}");
+    }
+    assert!(
+        !stderr.contains("sim_profile"),
+        "a later input ran: {stderr}"
+    );
+    assert!(left.is_empty(), "left behind: {left:?}");
+}
+
+/// Runs `mzforge run` on named pipes (`<name>.mzML`), then `after`, with `flags`; writes the
+/// first half of `input` into every pipe, waits until each input's result is being staged,
+/// sends SIGINT and, once the run has said it is stopping, the rest of the input. Returns the
+/// exit code, standard error, and what is left in the output directory.
+fn interrupted_mid_run(
+    input: &Path,
+    pipes: &[&str],
+    after: &[&Path],
+    flags: &[&str],
+) -> (Option<i32>, String, Vec<String>) {
+    use std::io::{BufRead, Write};
     let dir = tempfile::tempdir().unwrap();
-    let fifo = dir.path().join("piped.mzML");
-    assert!(Command::new("mkfifo")
-        .arg(&fifo)
-        .status()
-        .unwrap()
-        .success());
+    let fifos: Vec<PathBuf> = pipes
+        .iter()
+        .map(|name| dir.path().join(format!("{name}.mzML")))
+        .collect();
+    for fifo in &fifos {
+        assert!(Command::new("mkfifo").arg(fifo).status().unwrap().success());
+    }
     let out = dir.path().join("out");
     let mut child = Command::new(env!("CARGO_BIN_EXE_mzforge"))
-        .args([
-            "run",
-            fifo.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-        ])
+        .arg("run")
+        .args(&fifos)
+        .args(after)
+        .arg("--out")
+        .arg(&out)
+        .args(flags)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
     let bytes = std::fs::read(input).unwrap();
     let (first, rest) = bytes.split_at(bytes.len() / 2);
-    let mut pipe = std::fs::OpenOptions::new().write(true).open(&fifo).unwrap();
-    pipe.write_all(first).unwrap();
-    // The run has read the header and made its staging directory: it is mid-run.
-    let staging = out.join(format!(".piped.partial-{}", child.id()));
-    let waited = std::time::Instant::now();
-    while !staging.is_dir() {
-        assert!(
-            waited.elapsed() < std::time::Duration::from_secs(120),
-            "no staging directory {}",
-            staging.display()
-        );
-        std::thread::sleep(std::time::Duration::from_millis(10));
+    let mut writers = Vec::new();
+    for (fifo, name) in fifos.iter().zip(pipes) {
+        let mut pipe = std::fs::OpenOptions::new().write(true).open(fifo).unwrap();
+        pipe.write_all(first).unwrap();
+        // The run has read the header and made its staging directory: it is mid-run.
+        let staging = out.join(format!(".{name}.partial-{}", child.id()));
+        let waited = std::time::Instant::now();
+        while !staging.is_dir() {
+            assert!(
+                waited.elapsed() < std::time::Duration::from_secs(120),
+                "no staging directory {}",
+                staging.display()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        writers.push(pipe);
     }
     let sent = Command::new("kill")
         .args(["-INT", &child.id().to_string()])
@@ -1249,16 +1293,13 @@ fn ctrl_c_mid_run_stops_and_leaves_nothing_behind() {
         }
     }
     assert!(seen.contains("stopping"), "stderr: {seen:?}");
-    // The run may stop before it has read everything: the pipe may be closed by then.
-    let _ = pipe.write_all(rest);
-    drop(pipe);
-    let mut tail = String::new();
-    std::io::Read::read_to_string(&mut stderr, &mut tail).unwrap();
+    for mut pipe in writers {
+        // The run may stop before it has read everything: the pipe may be closed by then.
+        let _ = pipe.write_all(rest);
+    }
+    std::io::Read::read_to_string(&mut stderr, &mut seen).unwrap();
     let status = child.wait().unwrap();
-    assert_eq!(status.code(), Some(130), "stderr: {seen}{tail}");
-    assert!(tail.contains("stopped by a signal"), "{tail}");
-    let left = entry_names(&out);
-    assert!(left.is_empty(), "left behind: {left:?}");
+    (status.code(), seen, entry_names(&out))
 }
 
 /// `--json` gives JSON on standard output whatever fails, also before any input runs.
