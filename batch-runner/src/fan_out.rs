@@ -1,6 +1,7 @@
-//! Many object-store calls at once: a step that reads one object per input (preprocess's
-//! probes, postprocess's result manifests) waits on the network, not the CPU, and thousands of
-//! inputs read one after another run past a Lambda's timeout.
+//! Work per input on several threads, answers in input order: the object-store calls of a
+//! Lambda step (preprocess's probes, postprocess's result manifests wait on the network, not
+//! the CPU, and thousands of inputs read one after another run past a Lambda's timeout), and
+//! the inputs of `mzforge run --inputs-at-once`.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
@@ -20,38 +21,26 @@ where
     R: Send,
     F: Fn(usize, &T) -> Result<R> + Sync,
 {
-    let next = AtomicUsize::new(0);
     let failed = AtomicBool::new(false);
-    let work = || {
-        let mut done = Vec::new();
-        while !failed.load(Ordering::Relaxed) {
-            let i = next.fetch_add(1, Ordering::Relaxed);
-            let Some(item) = items.get(i) else { break };
+    let work = |i, item: &T| {
+        (!failed.load(Ordering::Relaxed)).then(|| {
             let answer = f(i, item);
             if answer.is_err() {
                 failed.store(true, Ordering::Relaxed);
             }
-            done.push((i, answer));
-        }
-        done
-    };
-    let workers = workers.clamp(1, items.len().max(1));
-    let mut done: Vec<(usize, Result<R>)> = if workers == 1 {
-        work()
-    } else {
-        std::thread::scope(|scope| {
-            let handles: Vec<_> = (0..workers).map(|_| scope.spawn(work)).collect();
-            handles
-                .into_iter()
-                .flat_map(|h| {
-                    h.join()
-                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-                })
-                .collect()
+            answer
         })
     };
-    done.sort_unstable_by_key(|(i, _)| *i);
-    done.into_iter().map(|(_, answer)| answer).collect()
+    let mut answers = Ok(Vec::with_capacity(items.len()));
+    for_each_in_order(items, workers, work, |_, answer| {
+        if let (Ok(done), Some(answer)) = (&mut answers, answer) {
+            match answer {
+                Ok(value) => done.push(value),
+                Err(error) => answers = Err(error),
+            }
+        }
+    });
+    answers
 }
 
 /// `work(index, item)` for every item, on up to `jobs` threads (on this one when `jobs` is 1),
@@ -76,16 +65,18 @@ where
     let next = AtomicUsize::new(0);
     std::thread::scope(|scope| {
         let (sender, answers) = std::sync::mpsc::channel();
-        for _ in 0..jobs {
-            let (sender, next, work) = (sender.clone(), &next, &work);
-            scope.spawn(move || loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(item) = items.get(i) else { break };
-                if sender.send((i, work(i, item))).is_err() {
-                    break;
-                }
-            });
-        }
+        let threads: Vec<_> = (0..jobs)
+            .map(|_| {
+                let (sender, next, work) = (sender.clone(), &next, &work);
+                scope.spawn(move || loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(item) = items.get(i) else { break };
+                    if sender.send((i, work(i, item))).is_err() {
+                        break;
+                    }
+                })
+            })
+            .collect();
         drop(sender);
         let mut early = std::collections::BTreeMap::new();
         let mut due = 0;
@@ -94,6 +85,12 @@ where
             while let Some(answer) = early.remove(&due) {
                 done(due, answer);
                 due += 1;
+            }
+        }
+        // A panic in `work` goes on with its own message (the scope's own would lose it).
+        for thread in threads {
+            if let Err(panic) = thread.join() {
+                std::panic::resume_unwind(panic);
             }
         }
     });
@@ -199,5 +196,20 @@ mod tests {
         );
         assert_eq!(handed, vec![(10, here), (20, here), (30, here)]);
         for_each_in_order(&[] as &[u8], 4, |_, _| (), |_, _| panic!("no items"));
+    }
+
+    #[test]
+    fn a_panic_on_a_worker_keeps_its_message() {
+        let caught = std::panic::catch_unwind(|| {
+            for_each_in_order(
+                &[0, 1, 2, 3, 4, 5, 6, 7],
+                3,
+                |_, &n| assert!(n != 5, "item {n} is bad"),
+                |_, _| {},
+            )
+        });
+        let panic = caught.expect_err("the panic was lost");
+        let message = panic.downcast_ref::<String>().cloned().unwrap_or_default();
+        assert_eq!(message, "item 5 is bad");
     }
 }
