@@ -340,10 +340,12 @@ def test_a_spectrum_that_cannot_be_read_is_skipped_and_the_others_read(tmp_path,
 def test_an_mgf_entry_that_cannot_be_read_is_skipped_and_the_others_read(tmp_path):
     original = shared("mgf/SmallCalibratibleYeast.mgf")
     expected = list(mzforge.open(original))
-    lines, entry = [], 0
+    lines, entry, begin_line = [], 0, None
     for line in original.read_text().splitlines():
         if entry == 1 and line.startswith("PEPMASS="):
             line = "PEPMASS=abc"
+        if entry == 1 and line == "BEGIN IONS":
+            begin_line = len(lines) + 1
         lines.append(line)
         entry += line == "END IONS"
     path = tmp_path / "yeast.mgf"
@@ -352,7 +354,8 @@ def test_an_mgf_entry_that_cannot_be_read_is_skipped_and_the_others_read(tmp_pat
     got = list(reader)
     assert [s.native_id for s in got] == [s.native_id for s in expected[:1] + expected[2:]]
     assert len(reader.warnings) == 1
-    assert f"spectrum 1 (the MGF entry after {expected[0].native_id}): cannot be read" in reader.warnings[0]
+    # Named by the line of its BEGIN IONS.
+    assert f"spectrum 1 (the MGF entry at line {begin_line}): cannot be read: " in reader.warnings[0]
     with pytest.raises(mzforge.InvalidInputError, match="spectrum 1 "):
         reader[1]
     assert reader[2].native_id == expected[2].native_id

@@ -231,7 +231,7 @@ impl SpectrumReader {
             Parser::MzML(reader) | Parser::Split { header: reader, .. } => {
                 mzdata::meta::FileMetadataConfig::from(reader.as_ref())
             }
-            Parser::Mgf(reader) => mzdata::meta::FileMetadataConfig::from(reader.as_ref()),
+            Parser::Mgf { reader, .. } => mzdata::meta::FileMetadataConfig::from(reader.as_ref()),
             Parser::Finished => mzdata::meta::FileMetadataConfig::default(),
         };
         if config.file_description().source_files.is_empty() {

@@ -2,6 +2,7 @@
 //! allows and mzdata does not (comments anywhere, several charges, retention time ranges,
 //! entries without `END IONS`, indented lines, Latin-1 bytes), and what they mended.
 
+use std::collections::VecDeque;
 use std::io::{BufReader, Read};
 use std::sync::{Arc, Mutex};
 
@@ -51,7 +52,65 @@ pub(super) struct MgfComments<R> {
     holding: bool,
     /// Between a `BEGIN IONS` line and its `END IONS`.
     in_entry: bool,
+    /// Lines of the input consumed whole so far.
+    lines: u64,
+    entries: MgfEntries,
     notes: Arc<Mutex<MgfNotes>>,
+}
+
+/// Where the entries of an MGF stream start in the input, by line, for naming an entry that
+/// cannot be read: a handle shared between [`MgfComments`], which records each `BEGIN IONS`
+/// line it passes on, and the reader, which knows how much of what was passed on mzdata has
+/// read (mzdata reads ahead, up to its buffer's 8 KiB, so the bytes read from the input say
+/// little about which entry it was in).
+#[derive(Clone, Default)]
+pub(super) struct MgfEntries(Arc<Mutex<EntryStarts>>);
+
+#[derive(Default)]
+struct EntryStarts {
+    /// Bytes passed on so far.
+    passed: u64,
+    /// The latest entries, oldest first: the position just past the `BEGIN IONS` line in what
+    /// was passed on, and the line's number in the input (from 1).
+    starts: VecDeque<(u64, u64)>,
+}
+
+/// Entries whose start is remembered: far more than mzdata's buffer can hold (an entry passed
+/// on is at least 36 bytes, so 8 KiB holds at most 228).
+const ENTRY_STARTS_KEPT: usize = 1024;
+
+impl MgfEntries {
+    /// The input line of the `BEGIN IONS` of the entry that the first `read` bytes of what
+    /// was passed on end in; `None` before the first entry (or an entry no longer
+    /// remembered).
+    pub(super) fn line_of_entry_at(&self, read: u64) -> Option<u64> {
+        let starts = self.0.lock().ok()?;
+        let after = starts.starts.partition_point(|&(past, _)| past <= read);
+        starts
+            .starts
+            .get(after.checked_sub(1)?)
+            .map(|&(_, line)| line)
+    }
+
+    /// Bytes passed on so far.
+    pub(super) fn passed(&self) -> u64 {
+        self.0.lock().map_or(0, |starts| starts.passed)
+    }
+
+    fn record(&self, past: u64, line: u64) {
+        if let Ok(mut starts) = self.0.lock() {
+            if starts.starts.len() == ENTRY_STARTS_KEPT {
+                starts.starts.pop_front();
+            }
+            starts.starts.push_back((past, line));
+        }
+    }
+
+    fn pass(&self, n: usize) {
+        if let Ok(mut starts) = self.0.lock() {
+            starts.passed += n as u64;
+        }
+    }
 }
 
 /// What reading an MGF file mended, for the run's warnings.
@@ -212,8 +271,15 @@ impl<R: Read> MgfComments<R> {
             held: Vec::new(),
             holding: false,
             in_entry: false,
+            lines: 0,
+            entries: MgfEntries::default(),
             notes,
         }
+    }
+
+    /// Where the entries it passes on start in the input.
+    pub(super) fn entries(&self) -> MgfEntries {
+        self.entries.clone()
     }
 
     /// Judges the held line: passed on as it is, unless it is a `CHARGE` line without a
@@ -242,6 +308,10 @@ impl<R: Read> MgfComments<R> {
             self.in_entry = true;
             self.pending.extend_from_slice(text);
             self.pending.push(b'\n');
+            // The held line's newline is counted, unless the input ended without one.
+            let number = self.lines + u64::from(!line.ends_with(b"\n"));
+            let past = self.entries.passed() + self.pending.len() as u64;
+            self.entries.record(past, number);
             self.pending.extend_from_slice(UNKNOWN_RT);
             return;
         }
@@ -335,6 +405,11 @@ fn up_to_begin_ions(line: &mut Vec<u8>, passed: &[u8], in_entry: &mut bool) -> (
     (passed.len(), false)
 }
 
+/// The lines `bytes` end.
+fn newlines(bytes: &[u8]) -> u64 {
+    memchr::memchr_iter(b'\n', bytes).count() as u64
+}
+
 /// Passes on as much of `pending` as `out` holds; how much.
 fn hand_over(pending: &mut Vec<u8>, out: &mut [u8]) -> usize {
     let n = pending.len().min(out.len());
@@ -348,7 +423,9 @@ impl<R: Read> Read for MgfComments<R> {
         use std::io::BufRead;
         loop {
             if !self.pending.is_empty() {
-                return Ok(hand_over(&mut self.pending, out));
+                let n = hand_over(&mut self.pending, out);
+                self.entries.pass(n);
+                return Ok(n);
             }
             let buf = self.inner.fill_buf()?;
             if buf.is_empty() || out.is_empty() {
@@ -367,6 +444,7 @@ impl<R: Read> Read for MgfComments<R> {
                     None => (buf.len(), false),
                 };
                 self.held.extend_from_slice(&buf[..taken]);
+                self.lines += newlines(&buf[..taken]);
                 self.inner.consume(taken);
                 self.holding = true;
                 self.line_start = ended;
@@ -384,6 +462,7 @@ impl<R: Read> Read for MgfComments<R> {
                     Some(end) => (end + 1, true),
                     None => (buf.len(), false),
                 };
+                self.lines += newlines(&buf[..skipped]);
                 self.inner.consume(skipped);
                 self.skipping = !ended;
                 self.line_start = ended;
@@ -402,12 +481,17 @@ impl<R: Read> Read for MgfComments<R> {
                 })
                 .map_or(limit, |i| i + 1);
             let (n, begins) = up_to_begin_ions(&mut self.line, &buf[..n], &mut self.in_entry);
+            self.lines += newlines(&buf[..n]);
             if begins {
+                // The `BEGIN IONS` line ends these bytes.
+                self.entries
+                    .record(self.entries.passed() + n as u64, self.lines);
                 self.pending.extend_from_slice(UNKNOWN_RT);
             }
             out[..n].copy_from_slice(&buf[..n]);
             self.line_start = buf[n - 1] == b'\n';
             self.inner.consume(n);
+            self.entries.pass(n);
             return Ok(n);
         }
     }
@@ -537,6 +621,45 @@ mod tests {
             .read_to_string(&mut out)
             .unwrap();
         (out, notes.mgf())
+    }
+
+    #[test]
+    fn each_entry_is_found_by_the_line_of_its_begin_ions_in_the_input() {
+        // Comment lines left out, a `CHARGE` line dropped, an `RTINSECONDS` line added after
+        // each `BEGIN IONS`, an indented `BEGIN IONS`, one without `END IONS` before it, a
+        // `BEGIN IONS` after other white space (passed on unjudged) and a last one without a
+        // line break: what is passed on has other lines than the input.
+        let text = "# made by hand\nMASS=Monoisotopic\nBEGIN IONS\nTITLE=a\n; note\n\
+                    CHARGE=2+ and 3+\n100 1\nEND IONS\n\n  BEGIN IONS\nTITLE=b\n200 2\n\
+                    BEGIN IONS\nTITLE=c\n# inside\n300 3\nEND IONS\n\x0cBEGIN IONS\n\
+                    TITLE=d\nEND IONS\nBEGIN IONS";
+        let begin_lines = [3, 10, 13, 18, 21];
+        for step in [1, 2, 5, 13, 64, 8192] {
+            let notes = ReaderNotes::default();
+            let mut comments = MgfComments::new(Trickle(text.as_bytes(), step), notes.0.clone());
+            let entries = comments.entries();
+            let mut out = String::new();
+            comments.read_to_string(&mut out).unwrap();
+            assert_eq!(entries.passed(), out.len() as u64);
+            // Each entry from just past its `BEGIN IONS` line to the next one's.
+            let pasts: Vec<u64> = out
+                .match_indices("BEGIN IONS\n")
+                .map(|(at, line)| (at + line.len()) as u64)
+                .chain([out.len() as u64 + 1])
+                .collect();
+            assert_eq!(pasts.len() - 1, begin_lines.len(), "step {step}: {out:?}");
+            assert_eq!(
+                entries.line_of_entry_at(pasts[0] - 1),
+                None,
+                "before the first"
+            );
+            for (i, window) in pasts.windows(2).enumerate() {
+                for read in [window[0], window[1] - 1] {
+                    let line = entries.line_of_entry_at(read);
+                    assert_eq!(line, Some(begin_lines[i]), "step {step}, entry {i}, {read}");
+                }
+            }
+        }
     }
 
     #[test]

@@ -49,7 +49,7 @@ pub use decode::Repairs;
 use meta::instrument_models;
 use meta::{lean_meta, meta_of};
 pub use meta::{SourceDescription, SourceMetadata};
-use mgf::{Latin1Fallback, MgfComments, MGF_COMMENT_STARTS};
+use mgf::{Latin1Fallback, MgfComments, MgfEntries, MGF_COMMENT_STARTS};
 pub use mgf::{MgfNotes, ReaderNotes};
 
 /// The formats mzforge reads.
@@ -259,7 +259,11 @@ enum Parser {
         splitter: Box<Splitter<DynRead>>,
         context: Arc<ParseContext>,
     },
-    Mgf(Box<MGFReaderType<DynRead>>),
+    Mgf {
+        reader: Box<MGFReaderType<DynRead>>,
+        /// Where its entries start in the input.
+        entries: MgfEntries,
+    },
     Finished,
 }
 
@@ -558,10 +562,14 @@ impl SpectrumReader {
             }
             InputFormat::Mgf => {
                 let text = Latin1Fallback::new(counted, notes.0.clone());
-                let uncommented: DynRead = Box::new(MgfComments::new(text, notes.0.clone()));
-                let mut reader = MGFReaderType::<DynRead>::new(uncommented);
+                let uncommented = MgfComments::new(text, notes.0.clone());
+                let entries = uncommented.entries();
+                let mut reader = MGFReaderType::<DynRead>::new(Box::new(uncommented));
                 reader.detail_level = DetailLevel::Lazy;
-                Parser::Mgf(Box::new(reader))
+                Parser::Mgf {
+                    reader: Box::new(reader),
+                    entries,
+                }
             }
         };
         Ok(SpectrumReader {
@@ -870,7 +878,7 @@ impl SpectrumReader {
 
     /// Whether mzdata's MGF reader is inside an entry (after its `BEGIN IONS`).
     fn in_mgf_entry(&self) -> bool {
-        matches!(&self.parser, Parser::Mgf(reader)
+        matches!(&self.parser, Parser::Mgf { reader, .. }
             if matches!(reader.state, MGFParserState::ScanHeaders | MGFParserState::Peaks))
     }
 
@@ -879,18 +887,31 @@ impl SpectrumReader {
     fn unreadable_entry(&mut self, message: String) -> Result<Option<UnparsedSpectrum>> {
         let byte = self.bytes_read();
         let index = self.take_index(|index| format!("at spectrum {index}, before byte {byte}"))?;
-        if let Parser::Mgf(reader) = &mut self.parser {
+        let mut line = None;
+        if let Parser::Mgf { reader, entries } = &mut self.parser {
+            // What mzdata has read of the stream: what was passed on less what it holds ahead.
+            let read = entries
+                .passed()
+                .saturating_sub(reader.handle.buffer().len() as u64);
+            line = entries.line_of_entry_at(read);
             reader.state = MGFParserState::Between;
         }
-        let native_id = match self.last_found.id() {
-            Some(id) => format!("the MGF entry after {id}"),
-            None => "the first MGF entry".to_owned(),
+        // Named by the line of its `BEGIN IONS`; without it (not seen), by the last spectrum
+        // read before it.
+        let native_id = match (line, self.last_found.id()) {
+            (Some(line), _) => format!("the MGF entry at line {line}"),
+            (None, Some(id)) => format!("the MGF entry after {id}"),
+            (None, None) => "the first MGF entry".to_owned(),
+        };
+        let message = match line {
+            Some(_) => format!("cannot be read: {}", in_words(message)),
+            None => format!("cannot be read, before byte {byte}: {}", in_words(message)),
         };
         let error = Error::BadSpectrum {
             path: self.path.clone(),
             index,
             native_id,
-            message: format!("cannot be read, before byte {byte}: {}", in_words(message)),
+            message,
         };
         self.stream.start_span(self.limits.max_spectrum_bytes);
         Ok(Some(UnparsedSpectrum(Unparsed::Unreadable {
@@ -962,7 +983,7 @@ fn read_one(
                 (Ok(_), state) => Err(format!("unexpected parser state {state:?}").into()),
             }
         }
-        Parser::Mgf(reader) => {
+        Parser::Mgf { reader, .. } => {
             let mut spectrum = MultiLayerSpectrum::default();
             match reader.read_into(&mut spectrum) {
                 Ok(_) => Ok(Some(spectrum)),
