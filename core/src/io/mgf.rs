@@ -55,60 +55,89 @@ pub(super) struct MgfComments<R> {
     /// Lines of the input consumed whole so far.
     lines: u64,
     entries: MgfEntries,
+    /// Lines ended outside the entries by the bytes being passed on: where each ends in them,
+    /// and its number among the lines they end (from 1).
+    outside: Vec<(usize, u64)>,
     notes: Arc<Mutex<MgfNotes>>,
 }
 
-/// Where the entries of an MGF stream start in the input, by line, for naming an entry that
-/// cannot be read: a handle shared between [`MgfComments`], which records each `BEGIN IONS`
-/// line it passes on, and the reader, which knows how much of what was passed on mzdata has
-/// read (mzdata reads ahead, up to its buffer's 8 KiB, so the bytes read from the input say
-/// little about which entry it was in).
+/// Where lines of an MGF stream are in the input, for naming the place of an entry or line
+/// that cannot be read: a handle shared between [`MgfComments`], which marks each `BEGIN IONS`
+/// line it passes on and each line outside the entries, and the reader, which knows how much
+/// of what was passed on mzdata has read (mzdata reads ahead, up to its buffer's 8 KiB, so the
+/// bytes read from the input say little about where it stopped).
 #[derive(Clone, Default)]
-pub(super) struct MgfEntries(Arc<Mutex<EntryStarts>>);
+pub(super) struct MgfEntries(Arc<Mutex<LineMarks>>);
 
 #[derive(Default)]
-struct EntryStarts {
+struct LineMarks {
     /// Bytes passed on so far.
     passed: u64,
-    /// The latest entries, oldest first: the position just past the `BEGIN IONS` line in what
-    /// was passed on, and the line's number in the input (from 1).
-    starts: VecDeque<(u64, u64)>,
+    /// The latest marks, oldest first.
+    marks: VecDeque<LineMark>,
 }
 
-/// Entries whose start is remembered: far more than mzdata's buffer can hold (an entry passed
-/// on is at least 36 bytes, so 8 KiB holds at most 228).
-const ENTRY_STARTS_KEPT: usize = 1024;
+#[derive(Clone, Copy)]
+struct LineMark {
+    /// The position just past the line in what was passed on.
+    past: u64,
+    /// The line's number in the input (from 1).
+    line: u64,
+    /// A `BEGIN IONS` line (else a line outside the entries).
+    begins_entry: bool,
+}
+
+/// Marks remembered: far more than mzdata's buffer can hold (a line passed on is at least one
+/// byte, but an entry at least 36 bytes, and lines outside entries are a file's few header
+/// lines and blank lines between entries).
+const LINE_MARKS_KEPT: usize = 1024;
 
 impl MgfEntries {
     /// The input line of the `BEGIN IONS` of the entry that the first `read` bytes of what
     /// was passed on end in; `None` before the first entry (or an entry no longer
     /// remembered).
     pub(super) fn line_of_entry_at(&self, read: u64) -> Option<u64> {
-        let starts = self.0.lock().ok()?;
-        let after = starts.starts.partition_point(|&(past, _)| past <= read);
-        starts
-            .starts
-            .get(after.checked_sub(1)?)
-            .map(|&(_, line)| line)
+        let marks = self.0.lock().ok()?;
+        let after = marks.marks.partition_point(|mark| mark.past <= read);
+        let mark = marks
+            .marks
+            .range(..after)
+            .rev()
+            .find(|mark| mark.begins_entry)?;
+        Some(mark.line)
+    }
+
+    /// The input line of the line outside the entries that the first `read` bytes of what was
+    /// passed on end with (mzdata reads whole lines, so a line it failed on); `None` if they
+    /// end elsewhere.
+    pub(super) fn line_ending_at(&self, read: u64) -> Option<u64> {
+        let marks = self.0.lock().ok()?;
+        let after = marks.marks.partition_point(|mark| mark.past <= read);
+        let mark = marks.marks.get(after.checked_sub(1)?)?;
+        (mark.past == read && !mark.begins_entry).then_some(mark.line)
     }
 
     /// Bytes passed on so far.
     pub(super) fn passed(&self) -> u64 {
-        self.0.lock().map_or(0, |starts| starts.passed)
+        self.0.lock().map_or(0, |marks| marks.passed)
     }
 
-    fn record(&self, past: u64, line: u64) {
-        if let Ok(mut starts) = self.0.lock() {
-            if starts.starts.len() == ENTRY_STARTS_KEPT {
-                starts.starts.pop_front();
+    fn mark(&self, past: u64, line: u64, begins_entry: bool) {
+        if let Ok(mut marks) = self.0.lock() {
+            if marks.marks.len() == LINE_MARKS_KEPT {
+                marks.marks.pop_front();
             }
-            starts.starts.push_back((past, line));
+            marks.marks.push_back(LineMark {
+                past,
+                line,
+                begins_entry,
+            });
         }
     }
 
     fn pass(&self, n: usize) {
-        if let Ok(mut starts) = self.0.lock() {
-            starts.passed += n as u64;
+        if let Ok(mut marks) = self.0.lock() {
+            marks.passed += n as u64;
         }
     }
 }
@@ -273,6 +302,7 @@ impl<R: Read> MgfComments<R> {
             in_entry: false,
             lines: 0,
             entries: MgfEntries::default(),
+            outside: Vec::new(),
             notes,
         }
     }
@@ -287,6 +317,18 @@ impl<R: Read> MgfComments<R> {
     /// `BEGIN IONS` line (followed by [`UNKNOWN_RT`], and after an `END IONS` line if the
     /// entry before has none) or an indented comment (left out).
     fn judge_held(&mut self) {
+        let line_ended = self.held.ends_with(b"\n");
+        let (was_in_entry, pending) = (self.in_entry, self.pending.len());
+        self.judge_held_line();
+        // A line kept outside the entries (a `BEGIN IONS` line marks its entry instead).
+        if !was_in_entry && !self.in_entry && self.pending.len() > pending {
+            let past = self.entries.passed() + self.pending.len() as u64;
+            self.entries
+                .mark(past, self.lines + u64::from(!line_ended), false);
+        }
+    }
+
+    fn judge_held_line(&mut self) {
         let line = std::mem::take(&mut self.held);
         self.holding = false;
         let text = line.trim_ascii();
@@ -311,7 +353,7 @@ impl<R: Read> MgfComments<R> {
             // The held line's newline is counted, unless the input ended without one.
             let number = self.lines + u64::from(!line.ends_with(b"\n"));
             let past = self.entries.passed() + self.pending.len() as u64;
-            self.entries.record(past, number);
+            self.entries.mark(past, number, true);
             self.pending.extend_from_slice(UNKNOWN_RT);
             return;
         }
@@ -379,18 +421,27 @@ fn may_be_judged_line(start: &[u8]) -> bool {
 /// the first such line among them. `line` is left holding the start of the line they end in;
 /// `in_entry` follows the `BEGIN IONS` and `END IONS` lines passed. (`BEGIN IONS` lines are
 /// held and judged whole instead, indented ones too: only one indented by other white space,
-/// which mzdata trims as well, comes here.)
-fn up_to_begin_ions(line: &mut Vec<u8>, passed: &[u8], in_entry: &mut bool) -> (usize, bool) {
+/// which mzdata trims as well, comes here.) `outside` gets the lines ended outside the entries
+/// (but `BEGIN IONS` lines): where each ends in `passed`, and its number among the lines ended.
+fn up_to_begin_ions(
+    line: &mut Vec<u8>,
+    passed: &[u8],
+    in_entry: &mut bool,
+    outside: &mut Vec<(usize, u64)>,
+) -> (usize, bool) {
     // One byte past the limit marks a line too long to be `BEGIN IONS`.
     let keep = |line: &mut Vec<u8>, bytes: &[u8]| {
         let room = (LINE_START + 1).saturating_sub(line.len());
         line.extend_from_slice(&bytes[..bytes.len().min(room)]);
     };
     let mut start = 0;
-    for end in memchr::memchr_iter(b'\n', passed) {
+    for (number, end) in (1..).zip(memchr::memchr_iter(b'\n', passed)) {
         keep(line, &passed[start..end]);
         let text = line.trim_ascii();
         let begins = text == BEGIN_IONS;
+        if !*in_entry && !begins {
+            outside.push((end + 1, number));
+        }
         if text == END_IONS {
             *in_entry = false;
         }
@@ -480,12 +531,22 @@ impl<R: Read> Read for MgfComments<R> {
                     })
                 })
                 .map_or(limit, |i| i + 1);
-            let (n, begins) = up_to_begin_ions(&mut self.line, &buf[..n], &mut self.in_entry);
+            self.outside.clear();
+            let (n, begins) = up_to_begin_ions(
+                &mut self.line,
+                &buf[..n],
+                &mut self.in_entry,
+                &mut self.outside,
+            );
+            let (lines, passed) = (self.lines, self.entries.passed());
+            for &(end, number) in &self.outside {
+                self.entries
+                    .mark(passed + end as u64, lines + number, false);
+            }
             self.lines += newlines(&buf[..n]);
             if begins {
                 // The `BEGIN IONS` line ends these bytes.
-                self.entries
-                    .record(self.entries.passed() + n as u64, self.lines);
+                self.entries.mark(passed + n as u64, self.lines, true);
                 self.pending.extend_from_slice(UNKNOWN_RT);
             }
             out[..n].copy_from_slice(&buf[..n]);
@@ -624,7 +685,7 @@ mod tests {
     }
 
     #[test]
-    fn each_entry_is_found_by_the_line_of_its_begin_ions_in_the_input() {
+    fn entries_and_lines_outside_them_are_found_by_their_line_in_the_input() {
         // Comment lines left out, a `CHARGE` line dropped, an `RTINSECONDS` line added after
         // each `BEGIN IONS`, an indented `BEGIN IONS`, one without `END IONS` before it, a
         // `BEGIN IONS` after other white space (passed on unjudged) and a last one without a
@@ -653,6 +714,19 @@ mod tests {
                 None,
                 "before the first"
             );
+            // The header's lines that are passed on, each where it ends ("MASS=..." is line
+            // 2); a position inside an entry or a line is none of them.
+            let mass_line_end = out.find('\n').unwrap() as u64 + 1;
+            assert_eq!(
+                entries.line_ending_at(mass_line_end),
+                Some(2),
+                "step {step}"
+            );
+            assert_eq!(entries.line_ending_at(mass_line_end - 1), None);
+            assert_eq!(entries.line_ending_at(pasts[0] + 3), None);
+            // The blank line after the first entry's `END IONS` is line 9.
+            let blank = out.find("END IONS\n\n").unwrap() as u64 + 10;
+            assert_eq!(entries.line_ending_at(blank), Some(9), "step {step}");
             for (i, window) in pasts.windows(2).enumerate() {
                 for read in [window[0], window[1] - 1] {
                     let line = entries.line_of_entry_at(read);

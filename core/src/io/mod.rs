@@ -813,15 +813,23 @@ impl SpectrumReader {
         self.malformed(message)
     }
 
-    /// Like [`SpectrumReader::malformed`], at a known byte.
+    /// Like [`SpectrumReader::malformed`], at a known byte (in MGF, at the line mzdata stopped
+    /// at, when it is one outside the entries).
     fn malformed_at(&mut self, message: String, byte: u64) -> Error {
+        let line = self
+            .mgf_read()
+            .and_then(|(entries, read)| entries.line_ending_at(read));
         self.parser = Parser::Finished;
-        let location = match self.last_found.id() {
+        let after = match self.last_found.id() {
             Some(id) => format!(
-                "after spectrum {} ({id}), before byte {byte}",
+                "after spectrum {} ({id})",
                 self.next_index.saturating_sub(1)
             ),
-            None => format!("before the first spectrum, before byte {byte}"),
+            None => "before the first spectrum".to_owned(),
+        };
+        let location = match line {
+            Some(line) => format!("at line {line}, {after}"),
+            None => format!("{after}, before byte {byte}"),
         };
         Error::Malformed {
             path: self.path.clone(),
@@ -876,6 +884,18 @@ impl SpectrumReader {
         }))))
     }
 
+    /// For MGF: where the input's lines are, and how much of what was passed on to mzdata's
+    /// reader it has read (what was passed on less what its buffer holds ahead).
+    fn mgf_read(&self) -> Option<(&MgfEntries, u64)> {
+        match &self.parser {
+            Parser::Mgf { reader, entries } => {
+                let ahead = reader.handle.buffer().len() as u64;
+                Some((entries, entries.passed().saturating_sub(ahead)))
+            }
+            _ => None,
+        }
+    }
+
     /// Whether mzdata's MGF reader is inside an entry (after its `BEGIN IONS`).
     fn in_mgf_entry(&self) -> bool {
         matches!(&self.parser, Parser::Mgf { reader, .. }
@@ -887,13 +907,10 @@ impl SpectrumReader {
     fn unreadable_entry(&mut self, message: String) -> Result<Option<UnparsedSpectrum>> {
         let byte = self.bytes_read();
         let index = self.take_index(|index| format!("at spectrum {index}, before byte {byte}"))?;
-        let mut line = None;
-        if let Parser::Mgf { reader, entries } = &mut self.parser {
-            // What mzdata has read of the stream: what was passed on less what it holds ahead.
-            let read = entries
-                .passed()
-                .saturating_sub(reader.handle.buffer().len() as u64);
-            line = entries.line_of_entry_at(read);
+        let line = self
+            .mgf_read()
+            .and_then(|(entries, read)| entries.line_of_entry_at(read));
+        if let Parser::Mgf { reader, .. } = &mut self.parser {
             reader.state = MGFParserState::Between;
         }
         // Named by the line of its `BEGIN IONS`; without it (not seen), by the last spectrum

@@ -283,17 +283,20 @@ fn mgf_comments_are_skipped_and_an_unreadable_header_line_is_an_error() {
     }
     assert_eq!(spectra[1].meta.native_id, "b");
 
+    // Named by its line, counting the comment lines left out.
     let junk = dir.path().join("junk.mgf");
     std::fs::write(
         &junk,
-        format!("MASS=Monoisotopic\njunk\n{}", block("a", "")),
+        format!("# c\nMASS=Monoisotopic\n; c\njunk\n{}", block("a", "")),
     )
     .unwrap();
     let mut reader = SpectrumReader::open(&junk).unwrap();
     let err = reader.next_raw().unwrap_err();
     assert!(matches!(err, mzforge::Error::Malformed { .. }), "{err}");
     assert!(
-        err.to_string().contains("junk.mgf") && err.to_string().contains("BEGIN IONS"),
+        err.to_string()
+            .contains("junk.mgf: malformed input at line 4, before the first spectrum: ")
+            && err.to_string().contains("BEGIN IONS"),
         "{err}"
     );
 }
