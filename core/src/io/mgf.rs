@@ -54,7 +54,7 @@ pub(super) struct MgfComments<R> {
     in_entry: bool,
     /// Lines of the input consumed whole so far.
     lines: u64,
-    entries: MgfEntries,
+    marks: MgfLines,
     /// Lines ended outside the entries by the bytes being passed on: where each ends in them,
     /// and its number among the lines they end (from 1).
     outside: Vec<(usize, u64)>,
@@ -67,7 +67,7 @@ pub(super) struct MgfComments<R> {
 /// of what was passed on mzdata has read (mzdata reads ahead, up to its buffer's 8 KiB, so the
 /// bytes read from the input say little about where it stopped).
 #[derive(Clone, Default)]
-pub(super) struct MgfEntries(Arc<Mutex<LineMarks>>);
+pub(super) struct MgfLines(Arc<Mutex<LineMarks>>);
 
 #[derive(Default)]
 struct LineMarks {
@@ -92,7 +92,7 @@ struct LineMark {
 /// lines and blank lines between entries).
 const LINE_MARKS_KEPT: usize = 1024;
 
-impl MgfEntries {
+impl MgfLines {
     /// The input line of the `BEGIN IONS` of the entry that the first `read` bytes of what
     /// was passed on end in; `None` before the first entry (or an entry no longer
     /// remembered).
@@ -301,15 +301,15 @@ impl<R: Read> MgfComments<R> {
             holding: false,
             in_entry: false,
             lines: 0,
-            entries: MgfEntries::default(),
+            marks: MgfLines::default(),
             outside: Vec::new(),
             notes,
         }
     }
 
-    /// Where the entries it passes on start in the input.
-    pub(super) fn entries(&self) -> MgfEntries {
-        self.entries.clone()
+    /// Where the entries and the lines outside them that it passes on are in the input.
+    pub(super) fn line_marks(&self) -> MgfLines {
+        self.marks.clone()
     }
 
     /// Judges the held line: passed on as it is, unless it is a `CHARGE` line without a
@@ -322,8 +322,8 @@ impl<R: Read> MgfComments<R> {
         self.judge_held_line();
         // A line kept outside the entries (a `BEGIN IONS` line marks its entry instead).
         if !was_in_entry && !self.in_entry && self.pending.len() > pending {
-            let past = self.entries.passed() + self.pending.len() as u64;
-            self.entries
+            let past = self.marks.passed() + self.pending.len() as u64;
+            self.marks
                 .mark(past, self.lines + u64::from(!line_ended), false);
         }
     }
@@ -352,8 +352,8 @@ impl<R: Read> MgfComments<R> {
             self.pending.push(b'\n');
             // The held line's newline is counted, unless the input ended without one.
             let number = self.lines + u64::from(!line.ends_with(b"\n"));
-            let past = self.entries.passed() + self.pending.len() as u64;
-            self.entries.mark(past, number, true);
+            let past = self.marks.passed() + self.pending.len() as u64;
+            self.marks.mark(past, number, true);
             self.pending.extend_from_slice(UNKNOWN_RT);
             return;
         }
@@ -475,7 +475,7 @@ impl<R: Read> Read for MgfComments<R> {
         loop {
             if !self.pending.is_empty() {
                 let n = hand_over(&mut self.pending, out);
-                self.entries.pass(n);
+                self.marks.pass(n);
                 return Ok(n);
             }
             let buf = self.inner.fill_buf()?;
@@ -538,21 +538,20 @@ impl<R: Read> Read for MgfComments<R> {
                 &mut self.in_entry,
                 &mut self.outside,
             );
-            let (lines, passed) = (self.lines, self.entries.passed());
+            let (lines, passed) = (self.lines, self.marks.passed());
             for &(end, number) in &self.outside {
-                self.entries
-                    .mark(passed + end as u64, lines + number, false);
+                self.marks.mark(passed + end as u64, lines + number, false);
             }
             self.lines += newlines(&buf[..n]);
             if begins {
                 // The `BEGIN IONS` line ends these bytes.
-                self.entries.mark(passed + n as u64, self.lines, true);
+                self.marks.mark(passed + n as u64, self.lines, true);
                 self.pending.extend_from_slice(UNKNOWN_RT);
             }
             out[..n].copy_from_slice(&buf[..n]);
             self.line_start = buf[n - 1] == b'\n';
             self.inner.consume(n);
-            self.entries.pass(n);
+            self.marks.pass(n);
             return Ok(n);
         }
     }
@@ -698,10 +697,10 @@ mod tests {
         for step in [1, 2, 5, 13, 64, 8192] {
             let notes = ReaderNotes::default();
             let mut comments = MgfComments::new(Trickle(text.as_bytes(), step), notes.0.clone());
-            let entries = comments.entries();
+            let marks = comments.line_marks();
             let mut out = String::new();
             comments.read_to_string(&mut out).unwrap();
-            assert_eq!(entries.passed(), out.len() as u64);
+            assert_eq!(marks.passed(), out.len() as u64);
             // Each entry from just past its `BEGIN IONS` line to the next one's.
             let pasts: Vec<u64> = out
                 .match_indices("BEGIN IONS\n")
@@ -710,26 +709,22 @@ mod tests {
                 .collect();
             assert_eq!(pasts.len() - 1, begin_lines.len(), "step {step}: {out:?}");
             assert_eq!(
-                entries.line_of_entry_at(pasts[0] - 1),
+                marks.line_of_entry_at(pasts[0] - 1),
                 None,
                 "before the first"
             );
             // The header's lines that are passed on, each where it ends ("MASS=..." is line
             // 2); a position inside an entry or a line is none of them.
             let mass_line_end = out.find('\n').unwrap() as u64 + 1;
-            assert_eq!(
-                entries.line_ending_at(mass_line_end),
-                Some(2),
-                "step {step}"
-            );
-            assert_eq!(entries.line_ending_at(mass_line_end - 1), None);
-            assert_eq!(entries.line_ending_at(pasts[0] + 3), None);
+            assert_eq!(marks.line_ending_at(mass_line_end), Some(2), "step {step}");
+            assert_eq!(marks.line_ending_at(mass_line_end - 1), None);
+            assert_eq!(marks.line_ending_at(pasts[0] + 3), None);
             // The blank line after the first entry's `END IONS` is line 9.
             let blank = out.find("END IONS\n\n").unwrap() as u64 + 10;
-            assert_eq!(entries.line_ending_at(blank), Some(9), "step {step}");
+            assert_eq!(marks.line_ending_at(blank), Some(9), "step {step}");
             for (i, window) in pasts.windows(2).enumerate() {
                 for read in [window[0], window[1] - 1] {
-                    let line = entries.line_of_entry_at(read);
+                    let line = marks.line_of_entry_at(read);
                     assert_eq!(line, Some(begin_lines[i]), "step {step}, entry {i}, {read}");
                 }
             }

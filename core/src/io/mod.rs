@@ -49,7 +49,7 @@ pub use decode::Repairs;
 use meta::instrument_models;
 use meta::{lean_meta, meta_of};
 pub use meta::{SourceDescription, SourceMetadata};
-use mgf::{Latin1Fallback, MgfComments, MgfEntries, MGF_COMMENT_STARTS};
+use mgf::{Latin1Fallback, MgfComments, MgfLines, MGF_COMMENT_STARTS};
 pub use mgf::{MgfNotes, ReaderNotes};
 
 /// The formats mzforge reads.
@@ -261,8 +261,8 @@ enum Parser {
     },
     Mgf {
         reader: Box<MGFReaderType<DynRead>>,
-        /// Where its entries start in the input.
-        entries: MgfEntries,
+        /// Where its entries and the lines outside them are in the input.
+        lines: MgfLines,
     },
     Finished,
 }
@@ -563,12 +563,12 @@ impl SpectrumReader {
             InputFormat::Mgf => {
                 let text = Latin1Fallback::new(counted, notes.0.clone());
                 let uncommented = MgfComments::new(text, notes.0.clone());
-                let entries = uncommented.entries();
+                let lines = uncommented.line_marks();
                 let mut reader = MGFReaderType::<DynRead>::new(Box::new(uncommented));
                 reader.detail_level = DetailLevel::Lazy;
                 Parser::Mgf {
                     reader: Box::new(reader),
-                    entries,
+                    lines,
                 }
             }
         };
@@ -818,7 +818,7 @@ impl SpectrumReader {
     fn malformed_at(&mut self, message: String, byte: u64) -> Error {
         let line = self
             .mgf_read()
-            .and_then(|(entries, read)| entries.line_ending_at(read));
+            .and_then(|(lines, read)| lines.line_ending_at(read));
         self.parser = Parser::Finished;
         let after = match self.last_found.id() {
             Some(id) => format!(
@@ -886,11 +886,11 @@ impl SpectrumReader {
 
     /// For MGF: where the input's lines are, and how much of what was passed on to mzdata's
     /// reader it has read (what was passed on less what its buffer holds ahead).
-    fn mgf_read(&self) -> Option<(&MgfEntries, u64)> {
+    fn mgf_read(&self) -> Option<(&MgfLines, u64)> {
         match &self.parser {
-            Parser::Mgf { reader, entries } => {
+            Parser::Mgf { reader, lines } => {
                 let ahead = reader.handle.buffer().len() as u64;
-                Some((entries, entries.passed().saturating_sub(ahead)))
+                Some((lines, lines.passed().saturating_sub(ahead)))
             }
             _ => None,
         }
@@ -909,7 +909,7 @@ impl SpectrumReader {
         let index = self.take_index(|index| format!("at spectrum {index}, before byte {byte}"))?;
         let line = self
             .mgf_read()
-            .and_then(|(entries, read)| entries.line_of_entry_at(read));
+            .and_then(|(lines, read)| lines.line_of_entry_at(read));
         if let Parser::Mgf { reader, .. } = &mut self.parser {
             reader.state = MGFParserState::Between;
         }
