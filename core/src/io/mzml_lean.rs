@@ -416,6 +416,91 @@ fn is_space(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\r' | b'\n')
 }
 
+/// Eight bytes at a time: attribute keys, values and names are a few to a few dozen bytes,
+/// too short for memchr's set-up and long enough that a byte loop was a third of the parse.
+mod words {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+
+    /// The high bit of each byte of `word` below `limit` (at most 0x80) is set in the result;
+    /// the lowest set bit is exact, bits above it may be set by borrows.
+    fn below(word: u64, limit: u8) -> u64 {
+        word.wrapping_sub(ONES * u64::from(limit)) & !word & HIGH
+    }
+
+    fn word(chunk: &[u8]) -> u64 {
+        let mut bytes = [0u8; 8];
+        bytes.copy_from_slice(chunk);
+        u64::from_le_bytes(bytes)
+    }
+
+    /// Where the first `byte` is in `hay`.
+    pub(super) fn find(hay: &[u8], byte: u8) -> Option<usize> {
+        let pattern = ONES * u64::from(byte);
+        let mut chunks = hay.chunks_exact(8);
+        let mut at = 0;
+        for chunk in &mut chunks {
+            let found = below(word(chunk) ^ pattern, 1);
+            if found != 0 {
+                return Some(at + (found.trailing_zeros() / 8) as usize);
+            }
+            at += 8;
+        }
+        let tail = chunks.remainder();
+        tail.iter().position(|&b| b == byte).map(|k| at + k)
+    }
+
+    /// Whether `bytes` holds `byte` or a control character (below 0x20: white space other
+    /// than the plain space among them).
+    pub(super) fn has_control_or(bytes: &[u8], byte: u8) -> bool {
+        let pattern = ONES * u64::from(byte);
+        let mut chunks = bytes.chunks_exact(8);
+        for chunk in &mut chunks {
+            let word = word(chunk);
+            if below(word, 0x20) | below(word ^ pattern, 1) != 0 {
+                return true;
+            }
+        }
+        chunks.remainder().iter().any(|&b| b < 0x20 || b == byte)
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use proptest::prelude::*;
+
+        /// Bytes at the edges of what the word tricks tell apart, and a few ordinary ones.
+        fn edge_byte() -> impl Strategy<Value = u8> {
+            prop_oneof![
+                proptest::sample::select(vec![
+                    0u8, 1, 0x1f, 0x20, 0x21, b'&', b'"', b'=', 0x7f, 0x80, 0x81, 0xff
+                ]),
+                any::<u8>(),
+            ]
+        }
+
+        proptest! {
+            #[test]
+            fn find_is_position(
+                hay in proptest::collection::vec(edge_byte(), 0..40),
+                byte in edge_byte(),
+            ) {
+                prop_assert_eq!(super::find(&hay, byte), hay.iter().position(|&b| b == byte));
+            }
+
+            #[test]
+            fn control_or_byte_is_any(
+                bytes in proptest::collection::vec(edge_byte(), 0..40),
+                byte in edge_byte(),
+            ) {
+                prop_assert_eq!(
+                    super::has_control_or(&bytes, byte),
+                    bytes.iter().any(|&b| b < 0x20 || b == byte)
+                );
+            }
+        }
+    }
+}
+
 fn trim(bytes: &[u8], range: Range<usize>) -> Range<usize> {
     let (mut from, mut to) = (range.start, range.end);
     while from < to && is_space(bytes[from]) {
@@ -465,13 +550,16 @@ impl<'a> Iterator for Attributes<'a> {
             return Some(Err(Unsure("attributes not separated by whitespace")));
         }
         let key_start = k;
-        while k < bytes.len() && !is_space(bytes[k]) && bytes[k] != b'=' {
-            k += 1;
-        }
-        let key = &bytes[key_start..k];
-        // Strict: `key="value"`, with no space around `=`.
+        // Strict: `key="value"`, with no space around `=` (the key ends at the first `=`,
+        // and a space before it is one after the key).
         let bad = || Some(Err(Unsure("an attribute quick-xml may not accept")));
-        if key.is_empty() || bytes.get(k) != Some(&b'=') {
+        let Some(key_len) = words::find(&bytes[key_start..], b'=') else {
+            self.rest = &[];
+            return bad();
+        };
+        k = key_start + key_len;
+        let key = &bytes[key_start..k];
+        if key.is_empty() || key.iter().fold(false, |space, &b| space | is_space(b)) {
             self.rest = &[];
             return bad();
         }
@@ -483,8 +571,7 @@ impl<'a> Iterator for Attributes<'a> {
             }
         };
         let value_start = k + 2;
-        // Values are short: a plain search beats memchr's setup.
-        let Some(len) = bytes[value_start..].iter().position(|&b| b == quote) else {
+        let Some(len) = words::find(&bytes[value_start..], quote) else {
             self.rest = &[];
             return bad();
         };
@@ -560,10 +647,8 @@ fn inline_param(content: &[u8]) -> Lean<InlineParam<'_>> {
                 // An entity or a character normalised to a space could make one of the
                 // names matched here; other bytes cannot (mzdata decodes non-UTF-8 as
                 // Latin-1, which matches no ASCII name either).
-                if raw
-                    .iter()
-                    .any(|&b| matches!(b, b'&' | b'\t' | b'\r' | b'\n'))
-                {
+                // (Other control characters are left to mzdata too.)
+                if words::has_control_or(raw, b'&') {
                     return Err(Unsure("a parameter name with entities"));
                 }
                 param.name = raw;
