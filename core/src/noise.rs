@@ -89,12 +89,8 @@ impl NoiseWindow {
     /// Prepares the estimator for a spectrum.
     pub(crate) fn reset(&mut self, params: &NoiseParams, intensity: &[f32]) {
         let n = intensity.len().max(1) as f64;
-        let mean = intensity.iter().map(|&v| v as f64).sum::<f64>() / n;
-        let variance = intensity
-            .iter()
-            .map(|&v| (v as f64 - mean).powi(2))
-            .sum::<f64>()
-            / n;
+        let mean = lane_sum(intensity, |v| v) / n;
+        let variance = lane_sum(intensity, |v| (v - mean).powi(2)) / n;
         let max_intensity = mean + variance.sqrt() * params.max_stdev_factor;
         let bins = params.bin_count.max(3);
         self.bin_size = (max_intensity / bins as f64).max(1.0);
@@ -237,6 +233,22 @@ impl NoiseWindow {
             }
         }
     }
+}
+
+/// The sum of `term` over `values` (as f64), in eight running sums: one sum is a chain of
+/// dependent additions, which took ~4% of a run's CPU on `BSA1.mzML`; eight are
+/// vectorized and overlap.
+fn lane_sum(values: &[f32], term: impl Fn(f64) -> f64) -> f64 {
+    const LANES: usize = 8;
+    let mut sums = [0.0f64; LANES];
+    let mut chunks = values.chunks_exact(LANES);
+    for chunk in &mut chunks {
+        for (sum, &v) in sums.iter_mut().zip(chunk) {
+            *sum += term(f64::from(v));
+        }
+    }
+    let tail: f64 = chunks.remainder().iter().map(|&v| term(f64::from(v))).sum();
+    sums.iter().sum::<f64>() + tail
 }
 
 /// The noise level of a median in `bin`: the bin's centre, at least 1.
