@@ -42,6 +42,7 @@ use crate::digest::InputDigest;
 use crate::error::{Error, Result};
 use crate::spectrum::SpectrumMeta;
 use mzml_lean::LeanSpectrum;
+pub(crate) use mzml_split::ChunkPool;
 use mzml_split::{ParseContext, Piece, SpectrumXml, SplitError, Splitter};
 
 use decode::DecodeError;
@@ -622,6 +623,14 @@ impl SpectrumReader {
     /// [`RawSpectrum::meta`] and decoded arrays (the `read` fuzz target compares them).
     pub fn set_lean_parsing(&mut self, lean: bool) {
         self.lean = lean;
+    }
+
+    /// Reads the rest of the input into chunks taken from (and handed back to) `pool`
+    /// (mzML whose spectra are split out; other inputs are read as before).
+    pub(crate) fn share_chunks(&mut self, pool: &ChunkPool) {
+        if let Parser::Split { splitter, .. } = &mut self.parser {
+            splitter.use_pool(pool);
+        }
     }
 
     fn spectrum_location(&self) -> String {

@@ -344,11 +344,21 @@ pub(crate) struct Splitter<R> {
     pool: ChunkPool,
 }
 
-/// Chunks handed back by the elements that shared them (see [`POOLED_CHUNKS`]).
-#[derive(Default)]
-struct ChunkPool(Arc<Mutex<Vec<Vec<u8>>>>);
+/// Chunks handed back by the elements that shared them (see [`POOLED_CHUNKS`]). A
+/// [`Pipeline`](crate::Pipeline) keeps one for every input it reads, so that the next input
+/// is read into memory the last one mapped.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct ChunkPool(Arc<Mutex<Vec<Vec<u8>>>>);
 
 impl ChunkPool {
+    /// Lets go of the chunks grown for elements larger than [`CHUNK`]: between inputs the
+    /// pool keeps at most [`POOLED_CHUNKS`] chunks of the usual size.
+    pub(crate) fn keep_usual(&self) {
+        if let Ok(mut pool) = self.0.lock() {
+            pool.retain(|chunk| chunk.len() <= CHUNK + CARRIED);
+        }
+    }
+
     /// A chunk of `len` initialised bytes (whatever they hold): a pooled one if it is large
     /// enough, else a new one.
     fn take(&self, len: usize) -> Vec<u8> {
@@ -428,6 +438,11 @@ impl<R: Read> Splitter<R> {
             end_tag: memmem::Finder::new(b"</spectrum"),
             pool: ChunkPool::default(),
         }
+    }
+
+    /// Takes its chunks from `pool` from now on.
+    pub(crate) fn use_pool(&mut self, pool: &ChunkPool) {
+        self.pool = pool.clone();
     }
 
     /// Offset in the stream of the relative offset `k`.
@@ -900,6 +915,60 @@ mod tests {
             spectra.join("\n")
         );
         (doc, spectra)
+    }
+
+    #[test]
+    fn a_shared_pool_hands_one_inputs_chunks_to_the_next() {
+        let (doc, spectra) = many_spectra(16000, 211);
+        // Reads the document into chunks from `pool` (after the header's, which comes from
+        // the splitter's own pool), checking every element and holding them all to the end
+        // if asked; the chunks, in order of use.
+        let chunks_from = |pool: &ChunkPool, hold: bool| {
+            let mut splitter = Splitter::new(doc.as_bytes());
+            splitter.header(1 << 20).unwrap().unwrap();
+            splitter.use_pool(pool);
+            let (mut chunks, mut held, mut k) = (Vec::new(), Vec::new(), 0);
+            while let Piece::Spectrum(xml) = splitter.next(1 << 20).unwrap() {
+                assert_eq!(&xml.xml[..], spectra[k].as_bytes());
+                let chunk = splitter.buffer.as_ptr();
+                if chunks.last() != Some(&chunk) {
+                    chunks.push(chunk);
+                }
+                if hold {
+                    held.push(xml);
+                }
+                k += 1;
+            }
+            assert_eq!(k, spectra.len());
+            chunks
+        };
+        let pool = ChunkPool::default();
+        // Every element held: every chunk is memory of its own.
+        let first = chunks_from(&pool, true);
+        assert!(
+            first.len() >= 6,
+            "the document spans {} chunks",
+            first.len()
+        );
+        let mut distinct = first.clone();
+        distinct.sort();
+        distinct.dedup();
+        assert_eq!(distinct.len(), first.len());
+        // Let go, they came back to the pool, which keeps as many as it may (so none of these
+        // was freed and its memory taken again below).
+        assert_eq!(pool.0.lock().unwrap().len(), POOLED_CHUNKS);
+        let second = chunks_from(&pool, false);
+        assert!(second.len() >= 6);
+        assert!(
+            second[1..].iter().all(|chunk| first.contains(chunk)),
+            "the second input was read into new memory: {second:?} after {first:?}"
+        );
+        // Chunks grown for a large element are let go between inputs.
+        pool.0.lock().unwrap().push(vec![0; CHUNK + CARRIED + 1]);
+        pool.keep_usual();
+        let kept = pool.0.lock().unwrap();
+        assert!(!kept.is_empty());
+        assert!(kept.iter().all(|chunk| chunk.len() <= CHUNK + CARRIED));
     }
 
     #[test]

@@ -550,6 +550,58 @@ fn a_run_hashes_its_input_as_it_reads_it() {
     }
 }
 
+/// One pipeline reads input after input into the chunks the inputs before them were read
+/// into: each run's spectra and peaks equal those of a pipeline of its own.
+#[test]
+fn one_pipeline_reads_inputs_in_turn_as_new_pipelines_would() {
+    use mzforge::{Pipeline, PipelineParams, ProcessedSpectrum};
+
+    let paths: Vec<_> = [
+        "profile/small.mzML",
+        "runs/171103_PMA_TK_QC_04-4to5min.mzML",
+    ]
+    .into_iter()
+    .filter_map(shared)
+    .collect();
+    if paths.len() < 2 {
+        return;
+    }
+    let params = PipelineParams {
+        threads: 2,
+        ..Default::default()
+    };
+    let run = |pipeline: &Pipeline, path: &std::path::Path| {
+        let mut spectra: Vec<ProcessedSpectrum> = Vec::new();
+        pipeline
+            .run_path(path, &mut |batch| {
+                spectra.extend_from_slice(batch);
+                Ok(())
+            })
+            .unwrap();
+        spectra
+    };
+    let alone: Vec<_> = paths
+        .iter()
+        .map(|path| run(&Pipeline::new(params.clone()).unwrap(), path))
+        .collect();
+    let shared_pipeline = Pipeline::new(params).unwrap();
+    for k in [0, 1, 0, 1] {
+        let spectra = run(&shared_pipeline, &paths[k]);
+        assert!(spectra.len() > 40, "{}", paths[k].display());
+        assert_eq!(spectra.len(), alone[k].len(), "{}", paths[k].display());
+        for (got, expected) in spectra.iter().zip(&alone[k]) {
+            assert_eq!(got.meta, expected.meta, "{}", paths[k].display());
+            // Debug forms: exact for every float, and NaN (a centroid's width) equals itself.
+            assert!(
+                format!("{:?}", got.peaks) == format!("{:?}", expected.peaks),
+                "{}: the peaks of {} differ",
+                paths[k].display(),
+                got.meta.native_id
+            );
+        }
+    }
+}
+
 #[test]
 fn ms_levels_the_file_lacks_give_an_empty_result_with_a_warning_naming_its_levels() {
     let Some(path) = shared("runs/MS3_nonHierarchical.mzML") else {
