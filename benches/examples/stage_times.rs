@@ -30,12 +30,13 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let path = PathBuf::from(args.next().expect("usage: stage_times FILE [REPEAT]"));
     let repeat: usize = args.next().and_then(|v| v.parse().ok()).unwrap_or(5);
-    let threads_to_run: &[usize] = if std::env::var_os("SKIP_PIPELINE").is_some() {
-        &[]
-    } else {
-        &[1, 2]
+    // THREADS=2 times the pipeline on two threads only (for `perf stat` of one setting).
+    let threads_to_run: Vec<usize> = match std::env::var("THREADS") {
+        _ if std::env::var_os("SKIP_PIPELINE").is_some() => vec![],
+        Ok(n) => vec![n.parse().expect("THREADS is a number")],
+        Err(_) => vec![1, 2],
     };
-    for &threads in threads_to_run {
+    for &threads in &threads_to_run {
         let mut params = PipelineParams {
             threads,
             ..Default::default()
