@@ -11,7 +11,7 @@
 //! already used up by better fits is rejected.
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -208,6 +208,20 @@ pub struct PatternCache {
 }
 
 impl PatternCache {
+    /// The process's cache, which every [`Pipeline`](crate::Pipeline) shares: patterns depend
+    /// only on model and mass, so a process that runs input after input (a notebook, a warm
+    /// Lambda function, the analysis API) computes each once. Bounded by the mass grid.
+    pub fn shared() -> PatternCache {
+        static SHARED: OnceLock<PatternCache> = OnceLock::new();
+        SHARED.get_or_init(PatternCache::default).clone()
+    }
+
+    /// Whether `other` is a handle on this same cache.
+    #[cfg(test)]
+    pub(crate) fn is_same_cache(&self, other: &PatternCache) -> bool {
+        Arc::ptr_eq(&self.patterns, &other.patterns)
+    }
+
     /// The pattern of `model` for the grid point nearest `mono_mass`.
     pub fn get(&self, model: IsotopeModel, mono_mass: f64) -> Arc<IsotopePattern> {
         let (tier, bucket) = grid_point(mono_mass);

@@ -3,8 +3,6 @@
 //! A dense spectrum is searched on a pool of `params.threads` built for the call and dropped
 //! before it returns, like a whole-file run's.
 
-use std::sync::OnceLock;
-
 use mzforge::deconvolve::{Deconvolver, PatternCache, PARALLEL_FROM};
 use mzforge::Error;
 use numpy::{IntoPyArray, PyArray1, PyReadonlyArray1};
@@ -13,11 +11,10 @@ use pyo3::prelude::*;
 use crate::centroid::check_arrays;
 use crate::params::Params;
 
-/// Isotope patterns shared by every call (they depend only on model and mass), so a loop over
-/// spectra computes each pattern once, as a whole-file run does.
+/// Isotope patterns shared by every call and every `process` (they depend only on model and
+/// mass), so a loop over spectra computes each pattern once, as a whole-file run does.
 fn patterns() -> PatternCache {
-    static PATTERNS: OnceLock<PatternCache> = OnceLock::new();
-    PATTERNS.get_or_init(PatternCache::default).clone()
+    PatternCache::shared()
 }
 
 /// Envelope columns (neutral mass, monoisotopic m/z, charge, intensity, score, observed
