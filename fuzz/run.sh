@@ -45,7 +45,9 @@ for t in "${targets[@]}"; do
     >"$log" 2>&1
   status=$?
   set -e
-  runs=$(cat "$log" fuzz-*.log 2>/dev/null | grep 'stat::number_of_executed_units' | awk '{s+=$2} END {print s+0}' || true)
+  # With FUZZ_JOBS > 1 libFuzzer copies each finished job's log (fuzz-N.log) into its own
+  # output, so the log alone holds every job's count (adding fuzz-*.log counted them twice).
+  runs=$(grep 'stat::number_of_executed_units' "$log" | awk '{s+=$2} END {print s+0}' || true)
   secs=$(grep -h 'stat::.*\|Done [0-9]* runs in' "$log" | grep -o 'in [0-9]* second' | grep -o '[0-9]*' | tail -1 || true)
   secs="${secs:-$seconds}"
   [ ${#jobs[@]} -eq 0 ] || rm -f fuzz-*.log
