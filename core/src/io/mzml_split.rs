@@ -11,7 +11,7 @@
 use std::collections::HashMap;
 use std::io::Read;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 use bytes::Bytes;
 use memchr::{memchr, memmem};
@@ -344,13 +344,26 @@ pub(crate) struct Splitter<R> {
     pool: ChunkPool,
 }
 
-/// Chunks handed back by the elements that shared them (see [`POOLED_CHUNKS`]). A
-/// [`Pipeline`](crate::Pipeline) keeps one for every input it reads, so that the next input
-/// is read into memory the last one mapped.
+/// Chunks handed back by the elements that shared them (see [`POOLED_CHUNKS`]). Every
+/// [`Pipeline`](crate::Pipeline) of a process reads into [`ChunkPool::shared`], so that the
+/// next input is read into memory the last one mapped.
 #[derive(Debug, Default, Clone)]
 pub(crate) struct ChunkPool(Arc<Mutex<Vec<Vec<u8>>>>);
 
 impl ChunkPool {
+    /// The process's pool: at most [`POOLED_CHUNKS`] chunks, of the usual size between runs
+    /// ([`ChunkPool::keep_usual`]).
+    pub(crate) fn shared() -> ChunkPool {
+        static SHARED: OnceLock<ChunkPool> = OnceLock::new();
+        SHARED.get_or_init(ChunkPool::default).clone()
+    }
+
+    /// Whether `other` is a handle on this same pool.
+    #[cfg(test)]
+    pub(crate) fn is_same_pool(&self, other: &ChunkPool) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+
     /// Lets go of the chunks grown for elements larger than [`CHUNK`]: between inputs the
     /// pool keeps at most [`POOLED_CHUNKS`] chunks of the usual size.
     pub(crate) fn keep_usual(&self) {
