@@ -11,12 +11,6 @@ use pyo3::prelude::*;
 use crate::centroid::check_arrays;
 use crate::params::Params;
 
-/// Isotope patterns shared by every call and every `process` (they depend only on model and
-/// mass), so a loop over spectra computes each pattern once, as a whole-file run does.
-fn patterns() -> PatternCache {
-    PatternCache::shared()
-}
-
 /// Envelope columns (neutral mass, monoisotopic m/z, charge, intensity, score, observed
 /// peaks, most-abundant mass, average mass), then per input peak its envelope's charge (0: in
 /// no envelope) and envelope index (-1: none).
@@ -48,7 +42,9 @@ pub fn deconvolve<'py>(
     check_arrays(mz, intensity)?;
     let found = py
         .detach(|| {
-            let mut deconvolver = Deconvolver::with_cache(settings, patterns());
+            // The process's patterns, shared by every call and every `process`: a loop over
+            // spectra computes each pattern once, as a whole-file run does.
+            let mut deconvolver = Deconvolver::with_cache(settings, PatternCache::shared());
             if mz.len() < PARALLEL_FROM || threads == 1 {
                 return Ok(deconvolver.deconvolve(mz, intensity, negative));
             }

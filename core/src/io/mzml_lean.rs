@@ -649,7 +649,9 @@ fn inline_param(content: &[u8]) -> Lean<InlineParam<'_>> {
                 // Latin-1, which matches no ASCII name either).
                 // (Other control characters are left to mzdata too.)
                 if words::has_control_or(raw, b'&') {
-                    return Err(Unsure("a parameter name with entities"));
+                    return Err(Unsure(
+                        "a parameter name with entities or control characters",
+                    ));
                 }
                 param.name = raw;
                 NAME
@@ -1855,7 +1857,11 @@ mod tests {
             ),
             (
                 ok.replace(r#"name="positive scan""#, r#"name="positive&#32;scan""#),
-                "a parameter name with entities",
+                "a parameter name with entities or control characters",
+            ),
+            (
+                ok.replace(r#"name="positive scan""#, "name=\"positive\x0bscan\""),
+                "a parameter name with entities or control characters",
             ),
             (
                 ok.replace(r#"value="2"/>"#, r#"value="&#50;"/>"#),
