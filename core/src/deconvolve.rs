@@ -5,7 +5,9 @@
 //! spacing (tolerating `max_gap` missing peaks). A series is fitted against the isotope
 //! pattern of its mass ([`crate::isotopes`]) at every plausible alignment, so the
 //! monoisotopic peak is found even when it is small, not the tallest, or missing; the fit is
-//! the cosine between observed and predicted intensities over the predicted pattern. Fits are
+//! the cosine between observed and predicted intensities over the predicted pattern. A series
+//! that runs on beyond its fitted pattern (adducts and proteoforms of one charge make an
+//! unbroken comb) is fitted again in each part beyond, from that part's tallest peak. Fits are
 //! then accepted greedily, best first (explained intensity × fit⁴); a peak shared by two
 //! envelopes gives each the intensity its pattern predicts, and a fit whose major peaks were
 //! already used up by better fits is rejected.
@@ -160,6 +162,8 @@ struct Candidate {
     neutral_mass: f64,
     pattern: Arc<IsotopePattern>,
     tallest: u32,
+    /// Isotope index of the fitted series' position `j` is `j + shift`.
+    shift: i64,
 }
 
 type PatternMap = HashMap<(IsotopeModel, u64), Arc<IsotopePattern>>;
@@ -628,11 +632,57 @@ impl Deconvolver {
             if tallest_at != seed_at {
                 continue;
             }
-            if let Some(c) = self.fit(mz, intensity, z, seed_at, sign) {
-                out.push(c);
-            }
+            self.fit_series(mz, intensity, z, seed_at, sign, out);
         }
         self.claim = claim;
+    }
+
+    /// Fits the walked series from its tallest peak, then each part of the series beyond
+    /// that fit's pattern from the part's own tallest peak, and so on.
+    ///
+    /// A walk runs on through the neighbouring envelopes of the same charge (adducts and
+    /// proteoforms 20–50 Da apart in top-down spectra make one unbroken comb), and no seed of
+    /// theirs walks the comb again: its tallest peak belongs to the envelope fitted first. So
+    /// their peaks, outside that envelope's pattern, are fitted here.
+    fn fit_series(
+        &mut self,
+        mz: &[f64],
+        intensity: &[f32],
+        z: u32,
+        tallest_at: usize,
+        sign: f64,
+        out: &mut Vec<Candidate>,
+    ) {
+        let whole = std::mem::take(&mut self.series);
+        let mut parts = vec![(0, whole.len(), tallest_at)];
+        while let Some((from, to, top)) = parts.pop() {
+            self.series.clear();
+            self.series.extend_from_slice(&whole[from..to]);
+            let Some(c) = self.fit(mz, intensity, z, top - from, sign) else {
+                continue;
+            };
+            // The fitted pattern covers the series' positions `from - shift ..` for its length.
+            let start = from as i64 - c.shift;
+            let covered = |at: i64| at.clamp(from as i64, to as i64) as usize;
+            let (lo, hi) = (
+                covered(start),
+                covered(start + c.pattern.abundance.len() as i64),
+            );
+            out.push(c);
+            for (a, b) in [(from, lo), (hi, to)] {
+                let observed = whole[a..b].iter().flatten();
+                if observed.clone().count() < self.params.min_peaks {
+                    continue;
+                }
+                let tallest = (a..b)
+                    .filter_map(|j| whole[j].map(|k| (j, intensity[k as usize])))
+                    .max_by(|x, y| x.1.total_cmp(&y.1).then(y.0.cmp(&x.0)));
+                if let Some((j, _)) = tallest {
+                    parts.push((a, b, j));
+                }
+            }
+        }
+        self.series = whole;
     }
 
     /// Fits the walked series at charge `z` against the isotope pattern of its mass, trying
@@ -753,6 +803,7 @@ impl Deconvolver {
             neutral_mass,
             pattern,
             tallest,
+            shift,
         })
     }
 }
@@ -1385,6 +1436,33 @@ mod tests {
             assert!((m - em).abs() / em < 2e-6, "{m} vs {em}");
         }
         assert!(d.peak_envelope.iter().all(|e| e.is_some()));
+    }
+
+    #[test]
+    fn adducts_in_one_unbroken_comb_are_each_found() {
+        // A 24.7 kDa protein and its sodium adduct (+22 Da) at charge 8: their isotope peaks
+        // make one comb at 1/8 m/z spacing, and the taller adduct's walk runs through the
+        // protein's peaks. Both must be found, with their own monoisotopic masses.
+        let (protein, adduct) = (24_700.0, 24_722.0);
+        let (mz, y) = spectrum(&[envelope(protein, 8, 6e4), envelope(adduct, 8, 1e5)]);
+        let params = DeconvolveParams {
+            charge_min: 8,
+            charge_max: 8,
+            auto_charge: false,
+            ..Default::default()
+        };
+        let d = deconvolve(&mz, &y, &params);
+        for expected in [protein, adduct] {
+            assert!(
+                d.envelopes.iter().any(|e| e.charge == 8
+                    && ((e.neutral_mass - expected) / expected).abs() * 1e6 < 10.0),
+                "{expected}: {:?}",
+                d.envelopes
+                    .iter()
+                    .map(|e| (e.charge, e.neutral_mass))
+                    .collect::<Vec<_>>()
+            );
+        }
     }
 
     #[test]
