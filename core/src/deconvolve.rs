@@ -299,6 +299,16 @@ pub struct Deconvolver {
     walk_steps: u64,
 }
 
+/// The position in `series` of its tallest observed peak (the first of equal ones), if any.
+fn tallest_position(series: &[Option<u32>], intensity: &[f32]) -> Option<usize> {
+    series
+        .iter()
+        .enumerate()
+        .filter_map(|(j, k)| k.map(|k| (j, intensity[k as usize])))
+        .max_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(&a.0)))
+        .map(|(j, _)| j)
+}
+
 /// Mean spacing of isotope peaks used to walk a series (averagine, middle of the pattern).
 const WALK_SPACING: f64 = 1.002_4;
 
@@ -614,13 +624,7 @@ impl Deconvolver {
             if observed < self.params.min_peaks {
                 continue;
             }
-            let tallest_at = self
-                .series
-                .iter()
-                .enumerate()
-                .filter_map(|(j, k)| k.map(|k| (j, intensity[k as usize])))
-                .max_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(&a.0)))
-                .map_or(seed_at, |(j, _)| j);
+            let tallest_at = tallest_position(&self.series, intensity).unwrap_or(seed_at);
             if let Some(tallest) = self.series[tallest_at] {
                 for &k in self.series.iter().flatten() {
                     let c = &mut claim[k as usize];
@@ -670,15 +674,12 @@ impl Deconvolver {
             );
             out.push(c);
             for (a, b) in [(from, lo), (hi, to)] {
-                let observed = whole[a..b].iter().flatten();
-                if observed.clone().count() < self.params.min_peaks {
+                let part = &whole[a..b];
+                if part.iter().flatten().count() < self.params.min_peaks {
                     continue;
                 }
-                let tallest = (a..b)
-                    .filter_map(|j| whole[j].map(|k| (j, intensity[k as usize])))
-                    .max_by(|x, y| x.1.total_cmp(&y.1).then(y.0.cmp(&x.0)));
-                if let Some((j, _)) = tallest {
-                    parts.push((a, b, j));
+                if let Some(j) = tallest_position(part, intensity) {
+                    parts.push((a, b, a + j));
                 }
             }
         }
